@@ -1,0 +1,26 @@
+"""The flask-smorest Api, with one JSON error shape for every error."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+
+class MediationApi(Api):
+    def handle_http_exception(self, error: HTTPException):
+        """Every error body is JSON: code, status, message, and errors or extras if any."""
+        payload, code, headers = super().handle_http_exception(error)
+        payload.setdefault("message", error.description)
+        data = getattr(error, "data", None) or {}
+        for key in ("current_state",):
+            if key in data:
+                payload[key] = data[key]
+        if code == 422 and "errors" in payload:
+            # webargs nests errors by location ({"json": {...}}); callers want the fields.
+            errs = payload["errors"]
+            if isinstance(errs, dict) and set(errs) <= {"json", "query", "form", "view_args"}:
+                merged: dict = {}
+                for part in errs.values():
+                    merged.update(part)
+                payload["errors"] = merged
+        return payload, code, headers

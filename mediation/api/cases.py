@@ -1,0 +1,189 @@
+"""Cases: intake, the dossier, classification, ownership, clocks, timeline, petitioners."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from mediation import timeline
+from mediation.api import schemas as s
+from mediation.api.auth import authenticated, current
+from mediation.cases import commands
+from mediation.cases.commands import petitioner_view, today
+from mediation.cases.models import Case
+from mediation.cases.present import case_view
+from mediation.extensions import db
+from mediation.permissions import require_case, visible_cases_filter
+from mediation.regions import normalize_region, region_prefix
+
+blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and their timeline")
+
+
+@blp.route("/cases")
+class Cases(MethodView):
+    @authenticated
+    @blp.arguments(s.CaseListArgs, location="query")
+    @blp.response(200, s.CasePage)
+    def get(self, args):
+        """List the cases you may see, filtered and paginated, newest first."""
+        query = sa.select(Case).where(visible_cases_filter(current()))
+        if "status" in args:
+            query = query.where(Case.status == args["status"])
+        if "category" in args:
+            bit = 1 << (args["category"] - 1)
+            query = query.where(Case.category_mask.op("&")(bit) != 0)
+        if "region" in args:
+            prefix = region_prefix(normalize_region(args["region"]))
+            query = query.where(Case.region_code.startswith(prefix, autoescape=True))
+        if "owner" in args:
+            query = query.where(Case.lead_official_id == args["owner"])
+        if "overdue" in args:
+            late = Case.next_deadline_on < today()
+            query = query.where(late if args["overdue"] else sa.or_(
+                Case.next_deadline_on.is_(None), ~late))
+        if "q" in args:
+            query = query.where(sa.or_(Case.title.contains(args["q"], autoescape=True),
+                                       Case.summary.contains(args["q"], autoescape=True)))
+        total = db.session.execute(
+            sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        page, size = args["page"], args["page_size"]
+        rows = db.session.execute(
+            query.order_by(Case.id.desc()).offset((page - 1) * size).limit(size)
+        ).scalars()
+        return {"items": [case_view(c, detail=False) for c in rows], "total": total,
+                "page": page, "page_size": size}
+
+    @authenticated
+    @blp.arguments(s.CaseIn)
+    @blp.response(201, s.CaseOut)
+    def post(self, data):
+        """Take a case in (intake): the case, its petitioners and dossier."""
+        return case_view(commands.intake(current(), data))
+
+
+@blp.route("/cases/<int:case_id>")
+class CaseItem(MethodView):
+    @authenticated
+    @blp.response(200, s.CaseOut)
+    def get(self, case_id):
+        """One case with its dossier, categories, strategy, needs, owner and clocks."""
+        return case_view(require_case(current(), case_id))
+
+    @authenticated
+    @blp.arguments(s.CasePatch)
+    @blp.response(200, s.CaseOut)
+    def patch(self, data, case_id):
+        """Edit the case; the timeline keeps every old value."""
+        return case_view(commands.update(current(), case_id, data))
+
+
+@blp.route("/cases/<int:case_id>/status")
+class CaseStatus(MethodView):
+    @authenticated
+    @blp.arguments(s.TransitionIn)
+    @blp.response(200, s.CaseOut)
+    def post(self, data, case_id):
+        """Move the case along its state machine (409 with the current state if illegal)."""
+        return case_view(commands.transition(current(), case_id, data["status"], data["reason"]))
+
+
+@blp.route("/cases/<int:case_id>/categories")
+class CaseCategories(MethodView):
+    @authenticated
+    @blp.arguments(s.CategoryOverrideIn)
+    @blp.response(200, s.CaseOut)
+    def post(self, data, case_id):
+        """Add or remove one of the six categories by hand, with the reason."""
+        return case_view(commands.override_category(current(), case_id, **data))
+
+
+@blp.route("/cases/<int:case_id>/owner")
+class CaseOwner(MethodView):
+    @authenticated
+    @blp.arguments(s.OwnerIn)
+    @blp.response(200, s.CaseOut)
+    def put(self, data, case_id):
+        """Assign the lead official who owns the case (三级包案)."""
+        return case_view(commands.assign_owner(
+            current(), case_id, data["lead_official_id"], data.get("level"),
+            data.get("assigned_on")))
+
+
+@blp.route("/cases/<int:case_id>/contacts")
+class CaseContacts(MethodView):
+    @authenticated
+    @blp.arguments(s.ContactIn)
+    @blp.response(201, s.CaseOut)
+    def post(self, data, case_id):
+        """Record the owner's progress hearing or meeting with the petitioner."""
+        commands.record_contact(current(), case_id, data["kind"], data["held_on"], data["note"])
+        return case_view(require_case(current(), case_id))
+
+
+@blp.route("/cases/<int:case_id>/extension")
+class CaseExtension(MethodView):
+    @authenticated
+    @blp.arguments(s.ExtensionIn)
+    @blp.response(200, s.CaseOut)
+    def post(self, data, case_id):
+        """Extend the handling clock once, with the approver and reason."""
+        return case_view(commands.extend_handling(current(), case_id, **data))
+
+
+@blp.route("/cases/<int:case_id>/investigations")
+class CaseInvestigations(MethodView):
+    @authenticated
+    @blp.arguments(s.InvestigationIn)
+    @blp.response(201, s.CaseOut)
+    def post(self, data, case_id):
+        """Add an investigation record (archive review, on-site check, face-to-face talk)."""
+        commands.add_investigation(current(), case_id, data)
+        return case_view(require_case(current(), case_id))
+
+
+@blp.route("/cases/<int:case_id>/petitioners")
+class CasePetitioners(MethodView):
+    @authenticated
+    @blp.arguments(s.PetitionerIn)
+    @blp.response(201, s.PetitionerOut)
+    def post(self, data, case_id):
+        """Add a petitioner to the case."""
+        return petitioner_view(commands.add_petitioner(current(), case_id, data))
+
+
+@blp.route("/cases/<int:case_id>/petitioners/<int:petitioner_id>/reveal")
+class PetitionerReveal(MethodView):
+    @authenticated
+    @blp.arguments(s.RevealIn)
+    @blp.response(200, s.PetitionerOut)
+    def post(self, data, case_id, petitioner_id):
+        """Show full numbers to a role that needs them; the showing goes on the timeline."""
+        return commands.reveal_pii(current(), case_id, petitioner_id, data["fields"],
+                                   data["reason"])
+
+
+@blp.route("/petitioners/search")
+class PetitionerSearch(MethodView):
+    @authenticated
+    @blp.arguments(s.PetitionerSearchIn)
+    @blp.response(200, s.PetitionerOut(many=True))
+    def post(self, data):
+        """Find petitioners by number (POST keeps the number out of URLs and logs)."""
+        kind, value = next(iter(data.items()))
+        found = commands.find_petitioners(current(), kind, value)
+        return [petitioner_view(p) | {"case_id": p.case_id} for p in found]
+
+
+@blp.route("/cases/<int:case_id>/timeline")
+class CaseTimeline(MethodView):
+    @authenticated
+    @blp.arguments(s.TimelineArgs, location="query")
+    @blp.response(200, s.TimelineOut)
+    def get(self, args, case_id):
+        """The case's events after a sequence number, in order."""
+        case = require_case(current(), case_id)
+        events = timeline.events_after(case.id, args["after"], args["limit"] + 1)
+        more = len(events) > args["limit"]
+        return {"events": [e.envelope() for e in events[: args["limit"]]],
+                "last_seq": case.last_seq, "has_more": more}

@@ -1,0 +1,306 @@
+"""Schemas at the edge: what the API takes and what it gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import marshmallow as ma
+from marshmallow import fields, validate, validates_schema
+
+from mediation.cases.models import (
+    Assessment,
+    CaseFlag,
+    ContactKind,
+    Group,
+    InvestigationMethod,
+    LivelihoodField,
+    Need,
+    OwnerLevel,
+    Status,
+    enum_values,
+)
+from mediation.pii import ID_NUMBER_RE, PHONE_RE
+from mediation.regions import normalize_region
+
+# Flags an officer sets; the others are set by the system (escalation, reopening).
+OFFICER_FLAGS = [f.value for f in CaseFlag if f not in (
+    CaseFlag.ESCALATED, CaseFlag.REOPENED_AFTER_RESOLUTION)]
+
+
+def _region(value: str) -> None:
+    try:
+        normalize_region(value)
+    except ValueError as exc:
+        raise ma.ValidationError(str(exc)) from exc
+
+
+def _not_future(value: dt.date) -> None:
+    if value > dt.date.today() + dt.timedelta(days=1):
+        raise ma.ValidationError("cannot be in the future")
+
+
+def one_of(e) -> validate.OneOf:
+    return validate.OneOf(enum_values(e))
+
+
+def Text(max_len: int, **kw) -> fields.String:  # noqa: N802 - reads like a field type
+    return fields.String(validate=validate.Length(max=max_len), **kw)
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class TokenRequest(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256),
+                             load_only=True)
+
+
+class TokenResponse(ma.Schema):
+    token = fields.String()
+    expires_at = fields.DateTime()
+
+
+class MeSchema(ma.Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    region = fields.String(allow_none=True)
+
+
+class PetitionerIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    id_number = fields.String(
+        validate=validate.Regexp(ID_NUMBER_RE, error="an 18-character resident identity number"),
+        metadata={"description": "Stored encrypted; shown masked"})
+    phone = fields.String(
+        validate=validate.Regexp(PHONE_RE, error="a mobile (11 digits) or landline number"),
+        metadata={"description": "Stored encrypted; shown masked"})
+    groups = fields.List(fields.String(validate=one_of(Group)), load_default=list)
+    address = Text(200, load_default="")
+
+
+class PetitionerOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    name = fields.String()
+    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    groups = fields.List(fields.String())
+    address = fields.String()
+
+
+DATE_FIELDS = ("received_on", "accepted_on", "replied_on", "review_requested_on",
+               "review_answered_on", "rereview_requested_on", "rereview_answered_on")
+# Each date may not precede the one before it on the petition's path.
+DATE_ORDER = [("received_on", "accepted_on"), ("accepted_on", "replied_on"),
+              ("replied_on", "review_requested_on"), ("review_requested_on", "review_answered_on"),
+              ("review_answered_on", "rereview_requested_on"),
+              ("rereview_requested_on", "rereview_answered_on")]
+
+
+class CaseFieldsMixin:
+    summary = Text(5000)
+    departments = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                              validate=validate.Length(max=20))
+    received_on = fields.Date(validate=_not_future, allow_none=True)
+    accepted_on = fields.Date(validate=_not_future, allow_none=True)
+    replied_on = fields.Date(validate=_not_future, allow_none=True)
+    review_requested_on = fields.Date(validate=_not_future, allow_none=True)
+    review_answered_on = fields.Date(validate=_not_future, allow_none=True)
+    rereview_requested_on = fields.Date(validate=_not_future, allow_none=True)
+    rereview_answered_on = fields.Date(validate=_not_future, allow_none=True)
+    times_handled = fields.Integer(validate=validate.Range(min=0, max=1000))
+    livelihood_fields = fields.List(fields.String(validate=one_of(LivelihoodField)))
+    visits_in_person = fields.Integer(validate=validate.Range(min=0, max=100000))
+    online_complaints = fields.Integer(validate=validate.Range(min=0, max=100000))
+    flags = fields.List(fields.String(validate=validate.OneOf(OFFICER_FLAGS)))
+    background = Text(20000)
+    demand_basis = Text(20000)
+    focal_conflict = Text(20000)
+    assessment = fields.String(validate=one_of(Assessment), allow_none=True)
+    strategy_note = Text(5000)
+    needs = fields.List(fields.String(validate=one_of(Need)), allow_none=True,
+                        metadata={"description": "Set by hand; null returns to derived needs"})
+
+    @validates_schema
+    def dates_in_order(self, data, **kwargs):
+        errors = {}
+        for earlier, later in DATE_ORDER:
+            a, b = data.get(earlier), data.get(later)
+            if a and b and b < a:
+                errors[later] = [f"cannot be before {earlier}"]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+class CaseIn(CaseFieldsMixin, StrictSchema):
+    reference = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-_/]{3,32}$"),
+                              metadata={"description": "Given on import; generated otherwise"})
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    region_code = fields.String(required=True, validate=_region,
+                                metadata={"description": "GB/T 2260 code, e.g. 510104"})
+    petitioners = fields.List(fields.Nested(PetitionerIn), load_default=list,
+                              validate=validate.Length(max=200))
+
+
+class CasePatch(CaseFieldsMixin, StrictSchema):
+    title = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class TransitionIn(StrictSchema):
+    status = fields.String(required=True, validate=one_of(Status))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class CategoryOverrideIn(StrictSchema):
+    category = fields.Integer(required=True, validate=validate.Range(min=1, max=6))
+    action = fields.String(required=True, validate=validate.OneOf(["add", "remove"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class OwnerIn(StrictSchema):
+    lead_official_id = fields.Integer(required=True)
+    level = fields.String(validate=one_of(OwnerLevel),
+                          metadata={"description": "Defaults to the suggested level"})
+    assigned_on = fields.Date(validate=_not_future)
+
+
+class ContactIn(StrictSchema):
+    kind = fields.String(required=True, validate=one_of(ContactKind))
+    held_on = fields.Date(required=True)
+    note = Text(5000, load_default="")
+
+
+class ExtensionIn(StrictSchema):
+    days = fields.Integer(required=True)
+    approver = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class InvestigationIn(StrictSchema):
+    method = fields.String(required=True, validate=one_of(InvestigationMethod))
+    conducted_on = fields.Date(required=True)
+    investigators = Text(200, load_default="")
+    findings = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+
+
+class RevealIn(StrictSchema):
+    fields_ = fields.List(fields.String(validate=validate.OneOf(["id_number", "phone"])),
+                          data_key="fields", attribute="fields", load_default=lambda: [
+                              "id_number", "phone"], validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500),
+                           metadata={"description": "Why the full numbers are needed"})
+
+
+class PetitionerSearchIn(StrictSchema):
+    id_number = fields.String(validate=validate.Regexp(ID_NUMBER_RE))
+    phone = fields.String(validate=validate.Regexp(PHONE_RE))
+
+    @validates_schema
+    def exactly_one(self, data, **kwargs):
+        if len(data) != 1:
+            raise ma.ValidationError("give exactly one of id_number or phone", "_schema")
+
+
+class CaseListArgs(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    status = fields.String(validate=one_of(Status))
+    category = fields.Integer(validate=validate.Range(min=1, max=6))
+    region = fields.String(validate=_region, metadata={"description": "GB/T 2260 prefix"})
+    owner = fields.Integer(metadata={"description": "lead official's user id"})
+    overdue = fields.Boolean()
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "free text in title and summary"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+class TimelineArgs(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+
+
+class EventOut(ma.Schema):
+    case_id = fields.Integer()
+    seq = fields.Integer()
+    type = fields.String()
+    at = fields.String()
+    actor = fields.Integer(allow_none=True)
+    data = fields.Dict()
+
+
+class TimelineOut(ma.Schema):
+    events = fields.List(fields.Nested(EventOut))
+    last_seq = fields.Integer()
+    has_more = fields.Boolean()
+
+
+class CategoryOut(ma.Schema):
+    category = fields.Integer()
+    name = fields.String()
+    source = fields.String()
+    reason = fields.String()
+
+
+class ClockOut(ma.Schema):
+    name = fields.String()
+    kind = fields.String()
+    started_on = fields.String(allow_none=True)
+    due_on = fields.String(allow_none=True)
+    done_on = fields.String(allow_none=True)
+    state = fields.String()
+    days_left = fields.Integer(allow_none=True)
+
+
+class CaseOut(ma.Schema):
+    id = fields.Integer()
+    reference = fields.String()
+    title = fields.String()
+    summary = fields.String()
+    region_code = fields.String()
+    status = fields.String()
+    departments = fields.List(fields.String())
+    received_on = fields.Date(allow_none=True)
+    accepted_on = fields.Date(allow_none=True)
+    replied_on = fields.Date(allow_none=True)
+    review_requested_on = fields.Date(allow_none=True)
+    review_answered_on = fields.Date(allow_none=True)
+    rereview_requested_on = fields.Date(allow_none=True)
+    rereview_answered_on = fields.Date(allow_none=True)
+    times_handled = fields.Integer()
+    livelihood_fields = fields.List(fields.String())
+    visits_in_person = fields.Integer()
+    online_complaints = fields.Integer()
+    flags = fields.List(fields.String())
+    categories = fields.List(fields.Nested(CategoryOut))
+    assessment = fields.String(allow_none=True)
+    strategy = fields.Dict(allow_none=True)
+    strategy_note = fields.String()
+    needs = fields.List(fields.String())
+    needs_source = fields.String()
+    dossier = fields.Dict()
+    petitioners = fields.List(fields.Nested(PetitionerOut))
+    owner = fields.Dict(allow_none=True)
+    clocks = fields.List(fields.Nested(ClockOut))
+    overdue = fields.Boolean()
+    next_deadline_on = fields.Date(allow_none=True)
+    extension = fields.Dict(allow_none=True)
+    last_seq = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CasePage(ma.Schema):
+    items = fields.List(fields.Nested(CaseOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer()

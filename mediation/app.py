@@ -1,0 +1,115 @@
+"""The application factory, made of small steps."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, jsonify
+from flask_swagger_ui import get_swaggerui_blueprint
+
+import templates as templates_pkg
+from mediation.config import ConfigError, flask_config, read_settings
+from mediation.errors import DomainError
+from mediation.extensions import api, csrf, db, login_manager, migrate
+
+# Environment-style keys a caller may pass to create_app in place of the environment.
+ENV_KEYS = ("MEDIATION_DATABASE_URL", "MEDIATION_REDIS_URL", "MEDIATION_SECRET_KEY",
+            "MEDIATION_PII_KEY")
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `config` may hold MEDIATION_* settings and Flask config keys."""
+    config = dict(config or {})
+    instance = os.environ.get("MEDIATION_INSTANCE_PATH") or config.pop("INSTANCE_PATH", None)
+    app = Flask(
+        "mediation",
+        template_folder=str(Path(templates_pkg.__file__).parent),
+        static_folder=str(Path(__file__).parent / "static"),
+        instance_path=str(Path(instance).resolve()) if instance else None,
+        instance_relative_config=True,
+    )
+    env = dict(os.environ)
+    env.update({k: config.pop(k) for k in ENV_KEYS if k in config and config[k] is not None})
+    settings = read_settings(Path(app.instance_path), env)
+    app.config.update(flask_config(settings))
+    app.config.update(config)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_plugins(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from mediation import timeline
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    login_manager.init_app(app)
+    login_manager.login_view = "pages.login"
+    csrf.init_app(app)
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearerAuth": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearerAuth": []}]})
+    if not getattr(db.session, "_mediation_hooks", False):
+        timeline.install_session_hooks(db.session)
+        db.session._mediation_hooks = True
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers work beside the one writer; busy_timeout waits for the writer.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from mediation import health, pages
+    from mediation.api import auth, cases
+
+    for blp in (auth.blp, cases.blp):
+        api.register_blueprint(blp)
+        csrf.exempt(blp)  # bearer tokens, not cookies: no CSRF to guard against
+    # Interactive docs served entirely by the app: the default pages load from a CDN.
+    docs = get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
+                                   config={"app_name": "Mediation API"})
+    app.register_blueprint(docs)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(err: DomainError):
+        return jsonify(err.payload()), err.status
+
+
+def register_commands(app: Flask) -> None:
+    from mediation import cli
+
+    for command in cli.COMMANDS:
+        app.cli.add_command(command)
+
+
+def register_plugins(app: Flask) -> None:
+    """The one place `mediation` reaches into the packages built on it."""
+    import realtime
+    import referrals
+
+    referrals.init_app(app)
+    realtime.init_app(app)
+
+
+__all__ = ["create_app", "ConfigError"]

@@ -1,0 +1,378 @@
+"""Actions on cases. Each validates, changes the case, appends its events, and commits
+once: a failure anywhere leaves no row and no event behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from flask import current_app
+
+from mediation import timeline
+from mediation.cases import rules
+from mediation.cases.models import (
+    Case,
+    CategoryOverride,
+    Investigation,
+    OwnerContact,
+    Petitioner,
+    Status,
+    TRANSITIONS,
+)
+from mediation.errors import Conflict, Invalid, NotFound
+from mediation.extensions import db
+from mediation.permissions import can, require_case
+from mediation.pii import cipher, mask_id_number, mask_phone, normalize
+from mediation.regions import covers, normalize_region, region_level
+from mediation.timeline import utcnow
+from mediation.users import Role, User
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def transactional(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a command in one transaction: commit on success, roll back on any error."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = fn(*args, **kwargs)
+            db.session.commit()
+            return result
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    return wrapper
+
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def limits() -> dict[str, int]:
+    return current_app.config["MEDIATION_CLOCKS"]
+
+
+def petitioner_view(p: Petitioner) -> dict[str, Any]:
+    """A petitioner as anyone may see it: numbers masked."""
+    return {"id": p.id, "name": p.name, "id_number": mask_id_number(p.id_number_tail),
+            "phone": mask_phone(p.phone_tail), "groups": list(p.groups or []),
+            "address": p.address}
+
+
+def _set_pii(p: Petitioner, kind: str, value: str | None) -> None:
+    if not value:
+        setattr(p, f"{kind}_enc", None)
+        setattr(p, f"{kind}_index", None)
+        setattr(p, f"{kind}_tail", None)
+        return
+    c = cipher()
+    norm = normalize(kind, value)
+    setattr(p, f"{kind}_enc", c.encrypt(norm))
+    setattr(p, f"{kind}_index", c.blind_index(kind, norm))
+    setattr(p, f"{kind}_tail", norm[-4:])
+
+
+def _new_petitioner(data: dict[str, Any]) -> Petitioner:
+    p = Petitioner(name=data["name"], groups=list(data.get("groups") or []),
+                   address=data.get("address") or "")
+    _set_pii(p, "id_number", data.get("id_number"))
+    _set_pii(p, "phone", data.get("phone"))
+    return p
+
+
+def refresh(case: Case, actor: User | None) -> None:
+    """Recompute what follows from the case's data; record a change of categories."""
+    before = case.category_mask
+    refresh_silently(case)
+    case.updated_at = utcnow()
+    if before != case.category_mask:
+        db.session.flush()
+        timeline.append(db.session, case.id, "case.classified", {
+            "categories": [f.as_dict() for f in rules.effective_categories(case)]},
+            actor.id if actor else None)
+
+
+CASE_FIELDS = (
+    "title", "summary", "departments", "received_on", "accepted_on", "replied_on",
+    "review_requested_on", "review_answered_on", "rereview_requested_on",
+    "rereview_answered_on", "times_handled", "livelihood_fields", "visits_in_person",
+    "online_complaints", "flags", "background", "demand_basis", "focal_conflict",
+    "assessment", "strategy_note",
+)
+
+
+def _json_value(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, dt.date) else v
+
+
+@transactional
+def intake(actor: User, data: dict[str, Any]) -> Case:
+    """Take a case in (受理/登记): the case, its petitioners, and its first events."""
+    if not can(actor, "case.create"):
+        raise Invalid({"region_code": ["your role may not take cases in"]})
+    region = normalize_region(data["region_code"])
+    if actor.role != Role.ADMIN and not covers(actor.region, region):
+        raise Invalid({"region_code": [f"outside your jurisdiction {actor.region}"]})
+    reference = data.get("reference")
+    if reference and db.session.execute(
+        sa.select(Case.id).where(Case.reference == reference)
+    ).first():
+        raise Invalid({"reference": ["already used by another case"]})
+    case = Case(region_code=region, reference=reference or f"pending-{utcnow().timestamp()}",
+                created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0)
+    for name in CASE_FIELDS:
+        if name in data:
+            setattr(case, name, data[name])
+    case.flags = sorted(set(case.flags or []))
+    if data.get("needs") is not None:
+        case.needs_set = list(dict.fromkeys(data["needs"]))
+    case.petitioners = [_new_petitioner(p) for p in data.get("petitioners") or []]
+    db.session.add(case)
+    db.session.flush()
+    if not reference:
+        year = (case.accepted_on or case.received_on or today()).year
+        case.reference = f"XF-{year}-{case.id:06d}"
+    refresh_silently(case)
+    timeline.append(db.session, case.id, "case.created", {
+        "reference": case.reference,
+        "fields": {k: _json_value(getattr(case, k)) for k in ("title", "region_code", *CASE_FIELDS)
+                   if k != "summary"} | {"summary": case.summary},
+        "petitioners": [petitioner_view(p) for p in case.petitioners],
+    }, actor.id)
+    timeline.append(db.session, case.id, "case.classified", {
+        "categories": [f.as_dict() for f in rules.effective_categories(case)],
+        "needs": rules.effective_needs(case)}, actor.id)
+    return case
+
+
+def refresh_silently(case: Case) -> None:
+    case.category_mask = rules.category_mask(rules.effective_categories(case))
+    case.next_deadline_on = rules.next_deadline(
+        rules.statutory_clocks(case, limits(), today()) + rules.owner_duties(case, limits(), today())
+    )
+
+
+@transactional
+def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
+    """Edit the case's fields and dossier; the event keeps each old and new value."""
+    case = require_case(actor, case_id, "edit")
+    changes: dict[str, dict[str, Any]] = {}
+    for name in CASE_FIELDS:
+        if name not in data:
+            continue
+        new = data[name]
+        if name == "flags":
+            new = sorted(set(new or []))
+        old = getattr(case, name)
+        if old != new:
+            changes[name] = {"from": _json_value(old), "to": _json_value(new)}
+            setattr(case, name, new)
+    if "needs" in data:
+        new_needs = None if data["needs"] is None else list(dict.fromkeys(data["needs"]))
+        if new_needs != case.needs_set:
+            changes["needs"] = {"from": rules.effective_needs(case), "to": new_needs}
+            case.needs_set = new_needs
+    if not changes:
+        return case
+    if "assessment" in changes:
+        changes["strategy"] = {"from": rules.strategy_for(changes["assessment"]["from"]),
+                               "to": rules.strategy_for(case.assessment)}
+    timeline.append(db.session, case.id, "case.updated", {"changes": changes}, actor.id)
+    refresh(case, actor)
+    return case
+
+
+@transactional
+def transition(actor: User, case_id: int, to: str, reason: str) -> Case:
+    """Move the case along its state machine; an illegal move is a 409."""
+    case = require_case(actor, case_id, "transition")
+    current = Status(case.status)
+    target = Status(to)
+    if target not in TRANSITIONS[current]:
+        raise Conflict(f"a case in {current} cannot move to {target}", current_state=current.value)
+    # The database decides between two concurrent transitions of the same case.
+    result = db.session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.status == current.value)
+        .values(status=target.value, status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        fresh = db.session.get(Case, case_id)
+        raise Conflict("the case changed meanwhile", current_state=fresh.status if fresh else None)
+    db.session.refresh(case, ["status", "status_changed_at"])
+    data = {"from": current.value, "to": target.value, "reason": reason}
+    if target == Status.REOPENED:
+        flags = set(case.flags or [])
+        flags.add("reopened_after_resolution")
+        case.flags = sorted(flags)
+    timeline.append(db.session, case.id, f"case.{target.value}" if target in (
+        Status.RESOLVED, Status.CLOSED, Status.REOPENED) else "case.status_changed", data, actor.id)
+    refresh(case, actor)
+    return case
+
+
+@transactional
+def override_category(actor: User, case_id: int, category: int, action: str, reason: str) -> Case:
+    """An officer adds or removes one of the six categories, with the reason kept."""
+    case = require_case(actor, case_id, "classify")
+    present = {f.category for f in rules.effective_categories(case)}
+    if action == "add" and category in present:
+        raise Conflict(f"category {category} already applies", current_state=sorted(present))
+    if action == "remove" and category not in present:
+        raise Conflict(f"category {category} does not apply", current_state=sorted(present))
+    case.category_overrides.append(
+        CategoryOverride(category=category, action=action, reason=reason, by_id=actor.id))
+    db.session.flush()
+    refresh(case, actor)
+    return case
+
+
+@transactional
+def assign_owner(actor: User, case_id: int, official_id: int, level: str | None,
+                 assigned_on: dt.date | None) -> Case:
+    """Make a lead official the case's owner (包案) at province, city or county level."""
+    case = require_case(actor, case_id, "assign_owner")
+    official = db.session.get(User, official_id)
+    if official is None or official.role != Role.LEAD_OFFICIAL or not official.active:
+        raise Invalid({"lead_official_id": ["not an active lead official"]})
+    suggested, why = rules.suggested_owner_level(case, rules.effective_categories(case))
+    level = level or suggested
+    if not official.region or not covers(official.region, case.region_code):
+        raise Invalid({"lead_official_id": [f"{official.username}'s region does not cover the case"]})
+    if region_level(official.region) != level:
+        raise Invalid({"level": [f"{official.username} is a {region_level(official.region)}-level "
+                                 f"official, not {level}-level"]})
+    previous = case.lead_official_id
+    case.lead_official_id = official.id
+    case.owner_level = level
+    case.owner_assigned_on = assigned_on or today()
+    timeline.append(db.session, case.id, "case.owner_assigned", {
+        "lead_official_id": official.id, "name": official.display_name, "level": level,
+        "suggested_level": suggested, "suggested_because": why, "previous": previous,
+        "assigned_on": case.owner_assigned_on.isoformat()}, actor.id)
+    refresh(case, actor)
+    return case
+
+
+@transactional
+def record_contact(actor: User, case_id: int, kind: str, held_on: dt.date, note: str) -> OwnerContact:
+    """Record the owner's progress hearing or meeting with the petitioner."""
+    case = require_case(actor, case_id, "record_contact")
+    if case.lead_official_id is None:
+        raise Conflict("the case has no lead official yet", current_state=None)
+    if held_on > today():
+        raise Invalid({"held_on": ["cannot be in the future"]})
+    contact = OwnerContact(case_id=case.id, owner_id=case.lead_official_id, kind=kind,
+                           held_on=held_on, note=note, recorded_by_id=actor.id)
+    case.contacts.append(contact)
+    db.session.flush()
+    timeline.append(db.session, case.id, "owner.contact_recorded", {
+        "contact_id": contact.id, "kind": kind, "held_on": held_on.isoformat(), "note": note,
+        "owner_id": case.lead_official_id}, actor.id)
+    refresh(case, actor)
+    return contact
+
+
+@transactional
+def extend_handling(actor: User, case_id: int, days: int, approver: str, reason: str) -> Case:
+    """Extend the 60-day handling clock once, by at most the configured days, with approval."""
+    case = require_case(actor, case_id, "extend_clock")
+    maximum = limits()["handling_extension_max"]
+    if case.extension_days:
+        raise Conflict("the handling clock has already been extended",
+                       current_state={"extension_days": case.extension_days})
+    if case.accepted_on is None:
+        raise Conflict("the handling clock has not started (no acceptance date)", current_state=None)
+    if case.replied_on is not None:
+        raise Conflict("the matter has been handled already", current_state=None)
+    if not 1 <= days <= maximum:
+        raise Invalid({"days": [f"between 1 and {maximum}"]})
+    case.extension_days = days
+    case.extension_approver = approver
+    case.extension_reason = reason
+    timeline.append(db.session, case.id, "clock.extended", {
+        "clock": "handling", "days": days, "approver": approver, "reason": reason}, actor.id)
+    refresh(case, actor)
+    return case
+
+
+@transactional
+def add_investigation(actor: User, case_id: int, data: dict[str, Any]) -> Investigation:
+    """Add an investigation record to the dossier."""
+    case = require_case(actor, case_id, "investigate")
+    if data["conducted_on"] > today():
+        raise Invalid({"conducted_on": ["cannot be in the future"]})
+    record = Investigation(case_id=case.id, recorded_by_id=actor.id, **data)
+    case.investigations.append(record)
+    db.session.flush()
+    timeline.append(db.session, case.id, "dossier.investigation_added", {
+        "investigation_id": record.id, "method": record.method,
+        "conducted_on": record.conducted_on.isoformat(), "investigators": record.investigators,
+        "findings": record.findings}, actor.id)
+    case.updated_at = utcnow()
+    return record
+
+
+@transactional
+def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitioner:
+    case = require_case(actor, case_id, "edit")
+    p = _new_petitioner(data)
+    case.petitioners.append(p)
+    db.session.flush()
+    timeline.append(db.session, case.id, "petitioner.added", petitioner_view(p), actor.id)
+    refresh(case, actor)
+    return p
+
+
+@transactional
+def reveal_pii(actor: User, case_id: int, petitioner_id: int, fields: list[str],
+               reason: str) -> dict[str, Any]:
+    """Show a petitioner's full numbers to a role that needs them, and record the showing."""
+    case = require_case(actor, case_id, "reveal_pii")
+    p = db.session.get(Petitioner, petitioner_id)
+    if p is None or p.case_id != case.id:
+        raise NotFound("petitioner")
+    c = cipher()
+    shown: dict[str, Any] = {"id": p.id, "name": p.name}
+    for kind in fields:
+        enc = getattr(p, f"{kind}_enc")
+        shown[kind] = c.decrypt(enc) if enc else None
+    # The event names what was shown, to whom and why, never the values themselves.
+    timeline.append(db.session, case.id, "pii.revealed", {
+        "petitioner_id": p.id, "fields": fields, "reason": reason, "to": actor.username},
+        actor.id)
+    return shown
+
+
+def find_petitioners(actor: User, kind: str, value: str) -> list[Petitioner]:
+    """Petitioners of cases the actor may see whose number matches, via the blind index."""
+    from mediation.permissions import visible_cases_filter
+
+    index = cipher().blind_index(kind, value)
+    column = Petitioner.id_number_index if kind == "id_number" else Petitioner.phone_index
+    return list(db.session.execute(
+        sa.select(Petitioner).join(Case).where(column == index, visible_cases_filter(actor))
+        .order_by(Petitioner.id)
+    ).scalars())
+
+
+def rotate_pii() -> int:
+    """Re-encrypt every number under the newest key and recompute the blind indexes."""
+    c = cipher()
+    count = 0
+    for p in db.session.execute(sa.select(Petitioner)).scalars():
+        for kind in ("id_number", "phone"):
+            enc = getattr(p, f"{kind}_enc")
+            if enc:
+                setattr(p, f"{kind}_enc", c.rotate(enc))
+                setattr(p, f"{kind}_index", c.blind_index(kind, c.decrypt(enc)))
+        count += 1
+    db.session.commit()
+    return count

@@ -1,0 +1,257 @@
+"""The domain rules as pure functions: six categories, strategy, needs, clocks, ownership.
+
+Nothing here touches the database; commands call these and store what they return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mediation.cases.models import (
+    Assessment,
+    Case,
+    CaseFlag,
+    ContactKind,
+    Group,
+    LivelihoodField,
+    Need,
+    OwnerLevel,
+    Status,
+)
+
+# Category 1: accepted before this date and handled at least this often.
+CATEGORY1_ACCEPTED_BEFORE = dt.date(2023, 1, 1)
+CATEGORY1_MIN_TIMES_HANDLED = 2
+# Category 4: "repeated" visits or complaints means at least this many.
+CATEGORY4_MIN_REPEATS = 2
+
+CATEGORY_NAMES = {
+    1: "2023年1月1日前受理、经两次以上处理仍未息诉罢访",
+    2: "征地拆迁、劳动保障、教育、医疗、物业管理等民生领域复杂疑难",
+    3: "跨地区、跨部门、跨层级，责任主体不明确或存在职责交叉",
+    4: "反复走访、网上重复投诉的典型性、代表性问题",
+    5: "政策调整、历史遗留等原因形成，需政策解决或统筹协调",
+    6: "上级交办、领导批示、社会高度关注",
+}
+
+LIVELIHOOD_NAMES = {
+    LivelihoodField.LAND_DEMOLITION: "征地拆迁",
+    LivelihoodField.LABOUR_SOCIAL_SECURITY: "劳动保障",
+    LivelihoodField.EDUCATION: "教育",
+    LivelihoodField.HEALTHCARE: "医疗",
+    LivelihoodField.PROPERTY_MANAGEMENT: "物业管理",
+}
+
+
+@dataclass(frozen=True)
+class CategoryFinding:
+    category: int
+    source: str  # "rule" or "officer"
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "name": CATEGORY_NAMES[self.category]}
+
+
+def computed_categories(case: Case) -> list[CategoryFinding]:
+    """The categories the case's own data puts it in, each with the rule that did."""
+    flags = set(case.flags or [])
+    found: list[CategoryFinding] = []
+    if (
+        case.accepted_on is not None
+        and case.accepted_on < CATEGORY1_ACCEPTED_BEFORE
+        and (case.times_handled or 0) >= CATEGORY1_MIN_TIMES_HANDLED
+        and CaseFlag.PETITIONING_CEASED not in flags
+    ):
+        found.append(CategoryFinding(1, "rule", (
+            f"accepted {case.accepted_on.isoformat()} (before {CATEGORY1_ACCEPTED_BEFORE}), "
+            f"handled {case.times_handled} times, petitioning not ceased")))
+    fields = [f for f in (case.livelihood_fields or []) if f in LIVELIHOOD_NAMES]
+    if fields:
+        names = "、".join(LIVELIHOOD_NAMES[LivelihoodField(f)] for f in fields)
+        found.append(CategoryFinding(2, "rule", f"livelihood field: {names}"))
+    cross = sorted(flags & {CaseFlag.CROSS_REGION, CaseFlag.CROSS_DEPARTMENT, CaseFlag.CROSS_LEVEL})
+    if len(case.departments or []) >= 2 and CaseFlag.CROSS_DEPARTMENT not in cross:
+        cross.append(f"{len(case.departments)} departments")
+    if cross and CaseFlag.RESPONSIBILITY_UNCLEAR in flags:
+        found.append(CategoryFinding(3, "rule", (
+            f"{', '.join(str(c) for c in cross)} with unclear or overlapping responsibility")))
+    repeats = max(case.visits_in_person or 0, case.online_complaints or 0)
+    if repeats >= CATEGORY4_MIN_REPEATS and CaseFlag.TYPICAL_PROBLEM in flags:
+        found.append(CategoryFinding(4, "rule", (
+            f"{case.visits_in_person} visits in person, {case.online_complaints} online "
+            f"complaints, on a typical problem")))
+    origin = sorted(flags & {CaseFlag.POLICY_CHANGE, CaseFlag.HISTORICAL_LEGACY})
+    if origin:
+        found.append(CategoryFinding(5, "rule", f"caused by {' and '.join(origin)}"))
+    attention = sorted(flags & {CaseFlag.ASSIGNED_FROM_ABOVE, CaseFlag.LEADER_INSTRUCTION,
+                                CaseFlag.HIGH_ATTENTION})
+    if attention:
+        found.append(CategoryFinding(6, "rule", f"{', '.join(attention)}"))
+    return found
+
+
+def effective_categories(case: Case) -> list[CategoryFinding]:
+    """Computed categories with the officers' additions and removals applied in order."""
+    result = {f.category: f for f in computed_categories(case)}
+    for o in case.category_overrides:
+        if o.action == "add":
+            result[o.category] = CategoryFinding(o.category, "officer", o.reason)
+        else:
+            result.pop(o.category, None)
+    return [result[k] for k in sorted(result)]
+
+
+def category_mask(categories: list[CategoryFinding]) -> int:
+    mask = 0
+    for f in categories:
+        mask |= 1 << (f.category - 1)
+    return mask
+
+
+# --- one case, one strategy (一案一策) -------------------------------------------------------
+
+STRATEGIES: dict[Assessment, dict[str, str]] = {
+    Assessment.REASONABLE: {
+        "code": "resolve_in_time_limit", "zh": "限时解决到位",
+        "en": "Resolve within a set time limit"},
+    Assessment.PARTLY_REASONABLE: {
+        "code": "resolve_reasonable_part", "zh": "解决合理部分，做好解释引导",
+        "en": "Resolve the reasonable part; explain and guide on the rest"},
+    Assessment.UNREASONABLE_HARDSHIP: {
+        "code": "assistance_and_counselling", "zh": "落实社会救助，做好心理疏导",
+        "en": "Social assistance and psychological counselling"},
+    Assessment.POLICY_GAP: {
+        "code": "supplementary_policy", "zh": "推动有关部门制定完善配套政策",
+        "en": "Push the departments to make a supplementary policy or rule"},
+    Assessment.LAW_RELATED: {
+        "code": "legal_channels", "zh": "引导通过法律途径解决，协调司法机关",
+        "en": "Guide to legal channels; coordinate with judicial organs"},
+}
+
+NEEDS_BY_ASSESSMENT: dict[Assessment, tuple[Need, ...]] = {
+    Assessment.REASONABLE: (Need.ECONOMIC_COMPENSATION,),
+    # the reasonable part is settled; a legal opinion explains the rest
+    Assessment.PARTLY_REASONABLE: (Need.ECONOMIC_COMPENSATION, Need.LEGAL_OPINION),
+    Assessment.UNREASONABLE_HARDSHIP: (Need.COUNSELLING,),
+    # deputies and CPPCC members carry a policy gap to the departments
+    Assessment.POLICY_GAP: (Need.NEUTRAL_PARTICIPATION,),
+    Assessment.LAW_RELATED: (Need.LEGAL_OPINION,),
+}
+NEEDS_BY_GROUP: dict[Group, Need] = {
+    Group.WORKER: Need.GROUP_SUPPORT,
+    Group.WOMAN: Need.GROUP_SUPPORT,
+    Group.DISABLED: Need.GROUP_SUPPORT,
+    Group.EMOTIONAL: Need.COUNSELLING,
+}
+
+
+def strategy_for(assessment: str | None) -> dict[str, str] | None:
+    return STRATEGIES[Assessment(assessment)] if assessment else None
+
+
+def derived_needs(case: Case) -> list[str]:
+    needs: list[Need] = []
+    if case.assessment:
+        needs.extend(NEEDS_BY_ASSESSMENT[Assessment(case.assessment)])
+    for p in case.petitioners:
+        for g in p.groups or []:
+            need = NEEDS_BY_GROUP.get(Group(g)) if g in Group._value2member_map_ else None
+            if need:
+                needs.append(need)
+    order = list(Need)
+    return [n.value for n in sorted(set(needs), key=order.index)]
+
+
+def effective_needs(case: Case) -> list[str]:
+    return list(case.needs_set) if case.needs_set is not None else derived_needs(case)
+
+
+# --- ownership (三级包案) ---------------------------------------------------------------------
+
+def suggested_owner_level(case: Case, categories: list[CategoryFinding]) -> tuple[str, str]:
+    """(level, why): province for cross-region hard cases, city for multi-department
+    complex ones, county for typical cases of one county."""
+    flags = set(case.flags or [])
+    cats = {f.category for f in categories}
+    if CaseFlag.CROSS_REGION in flags or (
+        len([f for f in case.livelihood_fields or [] if f in LIVELIHOOD_NAMES]) >= 2
+        and CaseFlag.CROSS_LEVEL in flags
+    ):
+        return OwnerLevel.PROVINCE.value, "cross-region or cross-field hard case (骨头案、钉子案)"
+    if 3 in cats or CaseFlag.CROSS_DEPARTMENT in flags or len(case.departments or []) >= 2:
+        return OwnerLevel.CITY.value, "complex case needing several departments"
+    return OwnerLevel.COUNTY.value, "typical long-unresolved case within one county"
+
+
+# --- clocks --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Clock:
+    name: str
+    kind: str  # "duty": must be done by due_on; "window": a right that lapses at due_on
+    started_on: dt.date | None
+    due_on: dt.date | None
+    done_on: dt.date | None
+    state: str  # not_started | running | overdue | done | open | lapsed
+    days_left: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("started_on", "due_on", "done_on"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+
+def _clock(name: str, kind: str, start: dt.date | None, days: int, done: dt.date | None,
+           today: dt.date) -> Clock:
+    if start is None:
+        return Clock(name, kind, None, None, done, "not_started", None)
+    due = start + dt.timedelta(days=days)
+    if done is not None:
+        return Clock(name, kind, start, due, done, "done", None)
+    left = (due - today).days
+    if kind == "window":
+        return Clock(name, kind, start, due, None, "open" if left >= 0 else "lapsed", left)
+    return Clock(name, kind, start, due, None, "running" if left >= 0 else "overdue", left)
+
+
+def statutory_clocks(case: Case, limits: dict[str, int], today: dt.date) -> list[Clock]:
+    """The 信访工作条例 clocks of one case, from the configured limits."""
+    return [
+        _clock("acceptance_decision", "duty", case.received_on, limits["acceptance_decision"],
+               case.accepted_on, today),
+        _clock("handling", "duty", case.accepted_on, limits["handling"] + (case.extension_days or 0),
+               case.replied_on, today),
+        _clock("review_request", "window", case.replied_on, limits["review_request"],
+               case.review_requested_on, today),
+        _clock("review_answer", "duty", case.review_requested_on, limits["review_answer"],
+               case.review_answered_on, today),
+        _clock("rereview_request", "window", case.review_answered_on, limits["rereview_request"],
+               case.rereview_requested_on, today),
+        _clock("rereview_answer", "duty", case.rereview_requested_on, limits["rereview_answer"],
+               case.rereview_answered_on, today),
+    ]
+
+
+def owner_duties(case: Case, limits: dict[str, int], today: dt.date) -> list[Clock]:
+    """When the owner's next progress hearing and petitioner meeting are due (五包)."""
+    if case.lead_official_id is None or case.owner_assigned_on is None:
+        return []
+    if case.status in (Status.RESOLVED, Status.CLOSED):
+        return []
+    duties = []
+    for kind, limit in ((ContactKind.PROGRESS_HEARING, "owner_progress_hearing"),
+                        (ContactKind.PETITIONER_MEETING, "owner_petitioner_meeting")):
+        held = [c.held_on for c in case.contacts if c.kind == kind]
+        last = max(held + [case.owner_assigned_on])
+        duties.append(_clock(kind.value, "duty", last, limits[limit], None, today))
+    return duties
+
+
+def next_deadline(clocks: list[Clock]) -> dt.date | None:
+    """The earliest due date among duties still open: what "overdue" compares with."""
+    dues = [c.due_on for c in clocks if c.kind == "duty" and c.state in ("running", "overdue")]
+    return min(dues) if dues else None

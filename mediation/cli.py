@@ -1,0 +1,166 @@
+"""The `mediation` command: a Flask CLI group (so `run`, `shell`, `db` come with it)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from mediation.errors import Invalid
+from mediation.extensions import db
+
+
+def _create_app():
+    from mediation.app import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Console script entry point."""
+    from mediation.config import ConfigError
+
+    group = FlaskGroup(create_app=_create_app, add_version_option=False,
+                       help="Multi-party mediation coordination service (信访积案多元化解).")
+    try:
+        group.main(prog_name="mediation")
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def upgrade_database() -> None:
+    """Bring the database schema up to date (Alembic migrations)."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+@click.group("users", help="Manage user accounts.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create")
+@click.argument("name")
+@click.option("--role", required=True, help="admin, supervisor, case_officer, lead_official, "
+              "mediator, lawyer, counsellor, mass_org or evaluator")
+@click.option("--region", default=None, help="GB/T 2260 code of the user's jurisdiction; "
+              "none means national")
+@click.option("--display-name", default="", help="The name shown to others")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def users_create(name: str, role: str, region: str | None, display_name: str,
+                 password_stdin: bool) -> None:
+    """Create a user; the password comes from a prompt or standard input."""
+    from mediation.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(name, password, role, region, display_name)
+        db.session.commit()
+    except Invalid as exc:
+        db.session.rollback()
+        for field, messages in exc.extra["errors"].items():
+            click.echo(f"{field}: {'; '.join(messages)}", err=True)
+        sys.exit(1)
+    scope = user.region or "national"
+    click.echo(f"created user {user.username} (id {user.id}, role {user.role}, region {scope})")
+
+
+# --- timeline ------------------------------------------------------------------------------
+
+@click.group("timeline", help="Check and publish case timelines.")
+def timeline_group() -> None:
+    pass
+
+
+@timeline_group.command("verify")
+@click.argument("case_id", required=False, type=int)
+@with_appcontext
+def timeline_verify(case_id: int | None) -> None:
+    """Check every hash chain (or one case's); exit 1 on a broken one."""
+    from mediation import timeline
+
+    checked, problems = timeline.verify(case_id)
+    if case_id is not None and checked == 0:
+        click.echo(f"case {case_id} not found", err=True)
+        sys.exit(2)
+    for p in problems:
+        click.echo(f"BROKEN {p}", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {checked} case(s)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {checked} case(s), every chain intact")
+
+
+@timeline_group.command("publish-pending")
+@with_appcontext
+def timeline_publish() -> None:
+    """Publish committed events that were not yet published (the outbox sweep)."""
+    from mediation import timeline
+
+    total = 0
+    while (n := timeline.publish()) > 0:
+        total += n
+    click.echo(f"published {total} event(s); {timeline.pending_count()} still pending")
+
+
+# --- personal data -------------------------------------------------------------------------
+
+@click.group("pii", help="Personal data keys.")
+def pii_group() -> None:
+    pass
+
+
+@pii_group.command("rotate")
+@with_appcontext
+def pii_rotate() -> None:
+    """Re-encrypt all numbers under the newest MEDIATION_PII_KEY and rebuild the indexes."""
+    from mediation.cases.commands import rotate_pii
+
+    click.echo(f"re-encrypted {rotate_pii()} petitioner record(s)")
+
+
+# --- serving -------------------------------------------------------------------------------
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Bring the database up to date and serve the app."""
+    from mediation.server import run
+
+    upgrade_database()
+    run(current_app._get_current_object(), host, port)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Load the demo data and stop")
+@with_appcontext
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Create the database, load demo data, print the logins and serve."""
+    from mediation.demo import DEMO_PASSWORD, load_demo
+    from mediation.server import run
+
+    upgrade_database()
+    users = load_demo()
+    click.echo("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+    for u in users:
+        click.echo(f"  {u.username:<16} {u.role:<14} {u.region or 'national':<8} {u.display_name}")
+    click.echo(f"Open http://{host}:{port}/  ·  API docs: http://{host}:{port}/api/docs")
+    if not no_serve:
+        run(current_app._get_current_object(), host, port)
+
+
+COMMANDS = [users_group, timeline_group, pii_group, serve, demo]

@@ -1,0 +1,68 @@
+"""Sensitive personal information: encryption at rest, blind indexes, masking.
+
+Numbers are encrypted with MultiFernet over `MEDIATION_PII_KEY` (comma-separated Fernet
+keys, newest first), so keys rotate: prepend a new key, run `mediation pii rotate`, then
+drop the old one. Lookups by number go through an HMAC-SHA256 blind index whose key is
+derived (HKDF) from the newest key; `mediation pii rotate` recomputes the indexes too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$")
+PHONE_RE = re.compile(r"^(\+?86)?1\d{10}$|^0\d{2,3}-?\d{7,8}$")
+
+
+class PiiCipher:
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._index_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"mediation blind index"
+        ).derive(base64.urlsafe_b64decode(keys[0]))
+
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        return self._fernet.decrypt(token.encode()).decode()
+
+    def rotate(self, token: str) -> str:
+        return self._fernet.rotate(token.encode()).decode()
+
+    def blind_index(self, kind: str, value: str) -> str:
+        norm = normalize(kind, value)
+        return hmac.new(self._index_key, f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
+
+
+def cipher() -> PiiCipher:
+    ext = current_app.extensions
+    if "mediation.pii" not in ext:
+        ext["mediation.pii"] = PiiCipher(current_app.config["MEDIATION_PII_KEYS"])
+    return ext["mediation.pii"]
+
+
+def normalize(kind: str, value: str) -> str:
+    value = re.sub(r"[\s\-]", "", value or "")
+    if kind == "id_number":
+        return value.upper()
+    if kind == "phone" and value.startswith("+86"):
+        return value[3:]
+    return value
+
+
+def mask_id_number(tail: str | None) -> str | None:
+    """`**************1234`, keeping only the last four digits."""
+    return None if tail is None else "*" * 14 + tail
+
+
+def mask_phone(tail: str | None) -> str | None:
+    return None if tail is None else "*" * 7 + tail

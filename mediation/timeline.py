@@ -1,0 +1,282 @@
+"""The case timeline: an append-only, hash-chained log of every change to a case.
+
+Each event is written in the same transaction as the change it records. Its sequence
+number is allocated by one conditional update of the case row (`last_seq = last_seq + 1`),
+which also serialises concurrent writers of one case on SQLite and PostgreSQL alike, so
+the previous event read right after it is the true predecessor for the hash chain.
+
+Publication state lives beside the event, in `event_outbox`: a row per event not yet
+published. The event row itself is never updated or deleted by any code path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from mediation.extensions import db
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """Canonical UTC text for a moment; naive values (SQLite) are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(sa.String(64))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    # The canonical JSON text exactly as hashed: the hash covers these bytes.
+    data: Mapped[str] = mapped_column(sa.Text)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+    def envelope(self) -> dict[str, Any]:
+        """The one shape in which an event is delivered anywhere."""
+        return {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "type": self.type,
+            "at": iso(self.at),
+            "actor": self.actor_id,
+            "data": self.payload,
+        }
+
+
+class EventOutbox(db.Model):
+    """An event committed but not yet published. Deleted once published."""
+
+    __tablename__ = "event_outbox"
+
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+def event_hash(
+    case_id: int, seq: int, type_: str, actor_id: int | None, at: dt.datetime, data: str, prev: str
+) -> str:
+    material = canonical_json(
+        {"case": case_id, "seq": seq, "type": type_, "actor": actor_id, "at": iso(at),
+         "data": data, "prev": prev}
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def append(
+    session: Session, case_id: int, type_: str, data: dict[str, Any], actor_id: int | None
+) -> Event:
+    """Append one event to a case in the caller's transaction (flushes; never commits)."""
+    from mediation.cases.models import Case  # the timeline hangs off cases
+
+    session.flush()
+    seq = session.execute(
+        sa.update(Case)
+        .where(Case.id == case_id)
+        .values(last_seq=Case.last_seq + 1)
+        .returning(Case.last_seq)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    prev = GENESIS
+    if seq > 1:
+        prev = session.execute(
+            sa.select(Event.hash).where(Event.case_id == case_id, Event.seq == seq - 1)
+        ).scalar_one()
+    # Keep the in-memory case in step with the row without another round trip.
+    case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
+    if case is not None:
+        sa.orm.attributes.set_committed_value(case, "last_seq", seq)
+    at = utcnow()
+    text = canonical_json(data)
+    ev = Event(case_id=case_id, seq=seq, type=type_, actor_id=actor_id, at=at, data=text,
+               prev_hash=prev, hash=event_hash(case_id, seq, type_, actor_id, at, text, prev))
+    session.add(ev)
+    session.flush()
+    session.add(EventOutbox(event_id=ev.id, created_at=at, attempts=0))
+    session.info.setdefault("mediation_new_events", []).append(ev.id)
+    return ev
+
+
+def events_after(case_id: int, after: int = 0, limit: int = 500) -> list[Event]:
+    return list(
+        db.session.execute(
+            sa.select(Event).where(Event.case_id == case_id, Event.seq > after)
+            .order_by(Event.seq).limit(limit)
+        ).scalars()
+    )
+
+
+# --- verification ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChainProblem:
+    case_id: int
+    seq: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"case {self.case_id}" + (f" seq {self.seq}" if self.seq is not None else "")
+        return f"{where}: {self.problem}"
+
+
+def verify_case(case_id: int, last_seq: int) -> list[ChainProblem]:
+    """Every problem in one case's chain: edits, gaps, deletions, reorderings."""
+    problems: list[ChainProblem] = []
+    prev = GENESIS
+    expected = 1
+    rows = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id).order_by(Event.seq, Event.id)
+    ).scalars()
+    for ev in rows:
+        if ev.seq != expected:
+            problems.append(ChainProblem(case_id, expected, f"missing event (found seq {ev.seq})"))
+            expected = ev.seq
+        if ev.prev_hash != prev:
+            problems.append(ChainProblem(case_id, ev.seq, "does not link to the event before it"))
+        if event_hash(case_id, ev.seq, ev.type, ev.actor_id, ev.at, ev.data, ev.prev_hash) != ev.hash:
+            problems.append(ChainProblem(case_id, ev.seq, "content does not match its hash"))
+        prev = ev.hash
+        expected += 1
+    if expected - 1 < last_seq:
+        problems.append(ChainProblem(case_id, expected, f"events {expected}..{last_seq} are missing"))
+    return problems
+
+
+def verify(case_id: int | None = None) -> tuple[int, list[ChainProblem]]:
+    """Verify one case or all; return (cases checked, problems)."""
+    from mediation.cases.models import Case
+
+    query = sa.select(Case.id, Case.last_seq).order_by(Case.id)
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
+    cases = db.session.execute(query).all()
+    problems: list[ChainProblem] = []
+    for cid, last in cases:
+        problems.extend(verify_case(cid, last))
+    # Events whose case row is gone cannot be verified against anything.
+    if case_id is None:
+        orphans = db.session.execute(
+            sa.select(Event.case_id).distinct().where(~Event.case_id.in_(sa.select(Case.id)))
+        ).scalars()
+        problems.extend(ChainProblem(c, None, "events without their case") for c in orphans)
+    return len(cases), problems
+
+
+# --- publication -------------------------------------------------------------------------
+
+Publisher = Callable[[list[dict[str, Any]]], None]
+_publishers: list[Publisher] = []
+
+
+def register_publisher(fn: Publisher) -> None:
+    """Live delivery plugs in here; publishers get envelopes after the commit."""
+    if fn not in _publishers:
+        _publishers.append(fn)
+
+
+def unregister_publisher(fn: Publisher) -> None:
+    if fn in _publishers:
+        _publishers.remove(fn)
+
+
+def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
+    """Publish committed events (the given ones, or the oldest pending) and clear them.
+
+    Runs in its own transaction. A publisher that raises leaves the events pending, to be
+    picked up by the next sweep; the failure is logged, never swallowed silently.
+    """
+    with db.engine.begin() as conn:
+        query = (
+            sa.select(Event)
+            .join(EventOutbox, EventOutbox.event_id == Event.id)
+            .order_by(Event.id)
+            .limit(limit)
+        )
+        if event_ids is not None:
+            ids = list(event_ids)
+            if not ids:
+                return 0
+            query = query.where(Event.id.in_(ids))
+        with Session(bind=conn) as s:
+            events = list(s.execute(query).scalars())
+            if not events:
+                return 0
+            envelopes = [e.envelope() for e in sorted(events, key=lambda e: (e.case_id, e.seq))]
+            ids = [e.id for e in events]
+            try:
+                for fn in list(_publishers):
+                    fn(envelopes)
+            except Exception:
+                log.exception("publishing %d events failed; they stay pending", len(ids))
+                s.execute(
+                    sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids))
+                    .values(attempts=EventOutbox.attempts + 1)
+                )
+                s.commit()
+                return 0
+            # A concurrent sweep may have published some already: delete what is left.
+            s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids)))
+            s.commit()
+            return len(ids)
+
+
+def pending_count() -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(EventOutbox)).scalar_one()
+
+
+def install_session_hooks(session_factory) -> None:
+    """Publish a transaction's events once it has committed, never before."""
+
+    @sa_event.listens_for(session_factory, "after_commit")
+    def _after_commit(session: Session) -> None:
+        ids = session.info.pop("mediation_new_events", None)
+        if ids:
+            session.info.setdefault("mediation_to_publish", []).extend(ids)
+
+    @sa_event.listens_for(session_factory, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop("mediation_new_events", None)
+
+    @sa_event.listens_for(session_factory, "after_transaction_end")
+    def _after_end(session: Session, transaction) -> None:
+        # after_commit fires while the session is still finishing; publish once it is free.
+        if transaction.parent is None:
+            ids = session.info.pop("mediation_to_publish", None)
+            if ids:
+                try:
+                    publish(ids)
+                except Exception:  # the sweep will retry; the request's commit stands
+                    log.exception("publishing after commit failed; the sweep will retry")

@@ -1,0 +1,151 @@
+"""Users, roles, passwords and bearer tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import re
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from mediation.errors import Invalid
+from mediation.extensions import db
+from mediation.regions import normalize_region
+from mediation.timeline import utcnow
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    CASE_OFFICER = "case_officer"
+    LEAD_OFFICIAL = "lead_official"
+    MEDIATOR = "mediator"
+    LAWYER = "lawyer"
+    COUNSELLOR = "counsellor"
+    MASS_ORG = "mass_org"
+    EVALUATOR = "evaluator"
+
+
+# Roles whose work is bounded by a jurisdiction (GB/T 2260 region); without a region
+# such a user works at national level (全国).
+REGIONAL_ROLES = {Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
+# Roles that act as providers: their user is linked to a provider of the directory.
+PROVIDER_ROLES = {Role.MEDIATOR, Role.LAWYER, Role.COUNSELLOR, Role.MASS_ORG}
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
+MIN_PASSWORD = 8
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    role: Mapped[str] = mapped_column(sa.String(20))
+    region: Mapped[str | None] = mapped_column(sa.String(6))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token; only its SHA-256 is stored, so a database leak leaks no token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def create_user(
+    username: str, password: str, role: str, region: str | None = None, display_name: str = ""
+) -> User:
+    """Validate and add a user to the session (the caller commits)."""
+    errors: dict[str, list[str]] = {}
+    if not USERNAME_RE.match(username or ""):
+        errors["username"] = ["3 to 64 letters, digits, '.', '_' or '-'"]
+    elif db.session.execute(sa.select(User.id).where(User.username == username)).first():
+        errors["username"] = ["already taken"]
+    if role not in {r.value for r in Role}:
+        errors["role"] = [f"one of {', '.join(r.value for r in Role)}"]
+    if len(password or "") < MIN_PASSWORD:
+        errors["password"] = [f"at least {MIN_PASSWORD} characters"]
+    norm = None
+    if region:
+        try:
+            norm = normalize_region(region)
+        except ValueError as exc:
+            errors["region"] = [str(exc)]
+    if errors:
+        raise Invalid(errors)
+    user = User(username=username, role=role, region=norm, display_name=display_name or username)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def issue_token(user: User) -> tuple[str, dt.datetime]:
+    """A new bearer token for the user: (token, expiry). Adds to the session."""
+    token = "med_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    expires = now + dt.timedelta(hours=current_app.config["MEDIATION_TOKEN_TTL_HOURS"])
+    db.session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), created_at=now,
+                            expires_at=expires))
+    return token, expires
+
+
+def user_for_token(token: str) -> User | None:
+    """The active user a live token belongs to, or None."""
+    row = db.session.execute(
+        sa.select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    tok, user = row
+    if tok.revoked_at is not None or _aware(tok.expires_at) <= utcnow() or not user.active:
+        return None
+    return user
+
+
+def revoke_token(token: str) -> bool:
+    """Revoke one token; True if it was live."""
+    result = db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount == 1
