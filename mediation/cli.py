@@ -155,7 +155,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
     upgrade_database()
     users = load_demo()
-    click.echo("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for u in users:
         click.echo(f"  {u.username:<16} {u.role:<14} {u.region or 'national':<8} {u.display_name}")
     click.echo(f"Open http://{host}:{port}/  ·  API docs: http://{host}:{port}/api/docs")

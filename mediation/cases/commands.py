@@ -14,13 +14,13 @@ from flask import current_app
 from mediation import timeline
 from mediation.cases import rules
 from mediation.cases.models import (
+    TRANSITIONS,
     Case,
     CategoryOverride,
     Investigation,
     OwnerContact,
     Petitioner,
     Status,
-    TRANSITIONS,
 )
 from mediation.errors import Conflict, Invalid, NotFound
 from mediation.extensions import db
