@@ -15,6 +15,7 @@ import templates as templates_pkg
 from mediation.config import ConfigError, flask_config, read_settings
 from mediation.errors import DomainError
 from mediation.extensions import api, csrf, db, login_manager, migrate
+from mediation.tasks import celery_init_app
 
 # Environment-style keys a caller may pass to create_app in place of the environment.
 ENV_KEYS = ("MEDIATION_DATABASE_URL", "MEDIATION_REDIS_URL", "MEDIATION_SECRET_KEY",
@@ -45,11 +46,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     register_plugins(app)
+    celery_init_app(app)  # after the plugins: they add their tasks and beat entries
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import timeline
+    from mediation import transactions
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -59,7 +61,7 @@ def register_extensions(app: Flask) -> None:
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearerAuth": []}]})
     if not getattr(db.session, "_mediation_hooks", False):
-        timeline.install_session_hooks(db.session)
+        transactions.install(db.session)
         db.session._mediation_hooks = True
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation.extensions import db
+from mediation.transactions import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def append(
     session.add(ev)
     session.flush()
     session.add(EventOutbox(event_id=ev.id, created_at=at, attempts=0))
-    session.info.setdefault("mediation_new_events", []).append(ev.id)
+    after_commit(session, "timeline.publish", ev.id, publish)
     return ev
 
 
@@ -223,9 +223,10 @@ def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
             sa.select(Event)
             .join(EventOutbox, EventOutbox.event_id == Event.id)
             .order_by(Event.id)
-            .limit(limit)
         )
-        if event_ids is not None:
+        if event_ids is None:
+            query = query.limit(limit)
+        else:
             ids = list(event_ids)
             if not ids:
                 return 0
@@ -255,28 +256,3 @@ def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
 
 def pending_count() -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(EventOutbox)).scalar_one()
-
-
-def install_session_hooks(session_factory) -> None:
-    """Publish a transaction's events once it has committed, never before."""
-
-    @sa_event.listens_for(session_factory, "after_commit")
-    def _after_commit(session: Session) -> None:
-        ids = session.info.pop("mediation_new_events", None)
-        if ids:
-            session.info.setdefault("mediation_to_publish", []).extend(ids)
-
-    @sa_event.listens_for(session_factory, "after_rollback")
-    def _after_rollback(session: Session) -> None:
-        session.info.pop("mediation_new_events", None)
-
-    @sa_event.listens_for(session_factory, "after_transaction_end")
-    def _after_end(session: Session, transaction) -> None:
-        # after_commit fires while the session is still finishing; publish once it is free.
-        if transaction.parent is None:
-            ids = session.info.pop("mediation_to_publish", None)
-            if ids:
-                try:
-                    publish(ids)
-                except Exception:  # the sweep will retry; the request's commit stands
-                    log.exception("publishing after commit failed; the sweep will retry")

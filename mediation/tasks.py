@@ -1,0 +1,94 @@
+"""Celery: background work with an app context for every task.
+
+Production (`MEDIATION_REDIS_URL` set): Redis is the broker; tasks are acknowledged late
+and rejected when their worker is lost, so a killed worker loses nothing (tasks must be
+idempotent). Periodic sweeps run from beat (`mediation.tasks.beat_schedule`).
+
+Embedded default (no Redis): tasks run eagerly in the calling process, and the server's
+own loop (`mediation.server`) runs the sweeps.
+
+Start a worker and beat with the app's own instance:
+    celery -A mediation.celery_worker worker --loglevel=info
+    celery -A mediation.celery_worker beat --loglevel=info
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from mediation.transactions import after_commit
+
+# name -> (task name, seconds): packages add their sweeps here before the app is built.
+BEAT: dict[str, tuple[str, float]] = {
+    "timeline-publish-pending": ("mediation.publish_pending", 15.0),
+}
+
+
+def add_beat(name: str, task_name: str, seconds: float) -> None:
+    BEAT[name] = (task_name, seconds)
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the app's Celery instance; every task runs inside this app's context."""
+
+    class AppContextTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    redis_url = app.config.get("MEDIATION_REDIS_URL")
+    celery = Celery(app.import_name, task_cls=AppContextTask)
+    celery.conf.update(
+        broker_url=redis_url or "memory://",
+        result_backend=None,
+        task_ignore_result=True,
+        task_always_eager=redis_url is None,
+        task_eager_propagates=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        # Deadlines live in the database and are swept; no long countdowns on Redis.
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_schedule={name: {"task": task, "schedule": secs}
+                       for name, (task, secs) in BEAT.items()},
+        timezone="UTC",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    _register_core_tasks(celery)
+    return celery
+
+
+def _register_core_tasks(celery: Celery) -> None:
+    @celery.task(name="mediation.publish_pending")
+    def publish_pending() -> int:
+        """The outbox sweep: publish committed events not yet published."""
+        from mediation import timeline
+
+        total = 0
+        while (n := timeline.publish()) > 0:
+            total += n
+        return total
+
+
+def enqueue_after_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Send a task only once the current transaction has committed (never before)."""
+    from flask import current_app
+
+    from mediation.extensions import db
+
+
+    celery: Celery = current_app.extensions["celery"]
+    after_commit(db.session(), "tasks", (celery, task_name, args, kwargs), _send)
+
+
+def _send(items: list[tuple[Celery, str, tuple, dict]]) -> None:
+    for celery, name, args, kwargs in items:
+        if celery.conf.task_always_eager:  # embedded: run here, now that the data is there
+            celery.tasks[name].apply(args=args, kwargs=kwargs)
+        else:
+            celery.send_task(name, args=args, kwargs=kwargs)
