@@ -86,7 +86,8 @@ def register_blueprints(app: Flask) -> None:
         csrf.exempt(blp)  # bearer tokens, not cookies: no CSRF to guard against
     # Interactive docs served entirely by the app: the default pages load from a CDN.
     docs = get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
-                                   config={"app_name": "Mediation API"})
+                                   # no validator badge: it would call validator.swagger.io
+                                   config={"app_name": "Mediation API", "validatorUrl": None})
     app.register_blueprint(docs)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

@@ -19,6 +19,7 @@ from mediation.cases.models import (
     Status,
     enum_values,
 )
+from mediation.cases.rules import date_order_errors
 from mediation.pii import ID_NUMBER_RE, PHONE_RE
 from mediation.regions import normalize_region
 
@@ -93,15 +94,6 @@ class PetitionerOut(ma.Schema):
     address = fields.String()
 
 
-DATE_FIELDS = ("received_on", "accepted_on", "replied_on", "review_requested_on",
-               "review_answered_on", "rereview_requested_on", "rereview_answered_on")
-# Each date may not precede the one before it on the petition's path.
-DATE_ORDER = [("received_on", "accepted_on"), ("accepted_on", "replied_on"),
-              ("replied_on", "review_requested_on"), ("review_requested_on", "review_answered_on"),
-              ("review_answered_on", "rereview_requested_on"),
-              ("rereview_requested_on", "rereview_answered_on")]
-
-
 class CaseFieldsMixin:
     summary = Text(5000)
     departments = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
@@ -128,11 +120,7 @@ class CaseFieldsMixin:
 
     @validates_schema
     def dates_in_order(self, data, **kwargs):
-        errors = {}
-        for earlier, later in DATE_ORDER:
-            a, b = data.get(earlier), data.get(later)
-            if a and b and b < a:
-                errors[later] = [f"cannot be before {earlier}"]
+        errors = date_order_errors(data)
         if errors:
             raise ma.ValidationError(errors)
 

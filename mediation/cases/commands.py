@@ -4,6 +4,7 @@ once: a failure anywhere leaves no row and no event behind."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -124,7 +125,7 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         sa.select(Case.id).where(Case.reference == reference)
     ).first():
         raise Invalid({"reference": ["already used by another case"]})
-    case = Case(region_code=region, reference=reference or f"pending-{utcnow().timestamp()}",
+    case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
                 created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0)
     for name in CASE_FIELDS:
         if name in data:
@@ -180,6 +181,9 @@ def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
             case.needs_set = new_needs
     if not changes:
         return case
+    order_errors = rules.date_order_errors(case)
+    if order_errors:
+        raise Invalid(order_errors)
     if "assessment" in changes:
         changes["strategy"] = {"from": rules.strategy_for(changes["assessment"]["from"]),
                                "to": rules.strategy_for(case.assessment)}

@@ -186,6 +186,26 @@ def suggested_owner_level(case: Case, categories: list[CategoryFinding]) -> tupl
     return OwnerLevel.COUNTY.value, "typical long-unresolved case within one county"
 
 
+# --- dates on the petition's path ---------------------------------------------------------
+
+# Each date may not precede the one before it: receipt, acceptance, reply, review, re-review.
+DATE_ORDER = [("received_on", "accepted_on"), ("accepted_on", "replied_on"),
+              ("replied_on", "review_requested_on"), ("review_requested_on", "review_answered_on"),
+              ("review_answered_on", "rereview_requested_on"),
+              ("rereview_requested_on", "rereview_answered_on")]
+
+
+def date_order_errors(values: Any) -> dict[str, list[str]]:
+    """Field errors for dates out of order, on a case or a mapping of the dates."""
+    get = values.get if isinstance(values, dict) else lambda k: getattr(values, k, None)
+    errors: dict[str, list[str]] = {}
+    for earlier, later in DATE_ORDER:
+        a, b = get(earlier), get(later)
+        if a and b and b < a:
+            errors[later] = [f"cannot be before {earlier}"]
+    return errors
+
+
 # --- clocks --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
