@@ -45,6 +45,7 @@ def current() -> User:
 class Tokens(MethodView):
     @blp.arguments(TokenRequest)
     @blp.response(201, TokenResponse)
+    @blp.doc(security=[])
     def post(self, data):
         """Exchange a username and password for a bearer token."""
         user = db.session.execute(

@@ -135,7 +135,10 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         case.needs_set = list(dict.fromkeys(data["needs"]))
     case.petitioners = [_new_petitioner(p) for p in data.get("petitioners") or []]
     db.session.add(case)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
+        raise Invalid({"reference": ["already used by another case"]}) from exc
     if not reference:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
