@@ -32,7 +32,8 @@ def main() -> None:
 
 
 def upgrade_database() -> None:
-    """Bring the database schema up to date (Alembic migrations)."""
+    """Bring the database schema up to date (Alembic migrations; see migrations/env.py
+    for the lock that lets several processes start at once)."""
     from flask_migrate import upgrade
 
     upgrade(directory=current_app.extensions["migrate"].directory)

@@ -98,6 +98,10 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once against one new database: one
+                # migrates while the others wait here, then find nothing left to do.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(1835361385)")
             context.run_migrations()
 
 
