@@ -92,6 +92,8 @@ def read_settings(instance_path: Path, env: dict[str, str] | None = None) -> Set
                 'print(Fernet.generate_key().decode())")'
             )
     keys = tuple(k.strip() for k in pii.split(",") if k.strip())
+    if not keys:  # " , " is set but names no key: it would fail at the first number
+        raise ConfigError("MEDIATION_PII_KEY names no key: one or more Fernet keys, comma-separated")
     for key in keys:
         try:
             Fernet(key)

@@ -18,16 +18,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$")
-PHONE_RE = re.compile(r"^(\+?86)?1\d{10}$|^0\d{2,3}-?\d{7,8}$")
+# ASCII digits only (re.ASCII): full-width digits would be stored, indexed and masked as
+# typed, and never be found again by the same number typed in ASCII.
+ID_NUMBER_RE = re.compile(r"^\d{17}[\dXx]$", re.ASCII)
+PHONE_RE = re.compile(r"^(\+?86)?1\d{10}$|^0\d{2,3}-?\d{7,8}$", re.ASCII)
 
 
 class PiiCipher:
     def __init__(self, keys: tuple[str, ...]) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
-        self._index_key = HKDF(
+        # One index key per Fernet key, newest first: between prepending a new key and
+        # `mediation pii rotate`, rows still carry indexes made with the older key.
+        self._index_keys = [HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"mediation blind index"
-        ).derive(base64.urlsafe_b64decode(keys[0]))
+        ).derive(base64.urlsafe_b64decode(k)) for k in keys]
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()
@@ -39,8 +43,14 @@ class PiiCipher:
         return self._fernet.rotate(token.encode()).decode()
 
     def blind_index(self, kind: str, value: str) -> str:
+        """The index stored with a number: made with the newest key."""
+        return self.blind_indexes(kind, value)[0]
+
+    def blind_indexes(self, kind: str, value: str) -> list[str]:
+        """The number's index under every key, newest first: what a lookup matches."""
         norm = normalize(kind, value)
-        return hmac.new(self._index_key, f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
+        return [hmac.new(k, f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
+                for k in self._index_keys]
 
 
 def cipher() -> PiiCipher:
@@ -54,8 +64,9 @@ def normalize(kind: str, value: str) -> str:
     value = re.sub(r"[\s\-]", "", value or "")
     if kind == "id_number":
         return value.upper()
-    if kind == "phone" and value.startswith("+86"):
-        return value[3:]
+    if kind == "phone":
+        # +86 or 86 before a mobile number is the country code: the same phone
+        return re.sub(r"^\+?86(?=1\d{10}$)", "", value)
     return value
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 LEVELS = ("province", "city", "county")
-_CODE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+# ASCII digits only: `\d` alone would take full-width ５１ typed with a Chinese IME.
+_CODE = re.compile(r"^\d{2}(\d{2}){0,2}$", re.ASCII)
 
 
 def normalize_region(code: str) -> str:

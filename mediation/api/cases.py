@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from mediation import timeline
 from mediation.api import schemas as s
 from mediation.api.auth import authenticated, current
 from mediation.cases import commands
@@ -14,7 +14,7 @@ from mediation.cases.commands import petitioner_view, today
 from mediation.cases.models import Case
 from mediation.cases.present import case_view
 from mediation.extensions import db
-from mediation.permissions import require_case, visible_cases_filter
+from mediation.permissions import require_case, visible_cases_filter, visible_events
 from mediation.regions import normalize_region, region_prefix
 
 blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and their timeline")
@@ -23,7 +23,7 @@ blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and the
 @blp.route("/cases")
 class Cases(MethodView):
     @authenticated
-    @blp.arguments(s.CaseListArgs, location="query")
+    @blp.arguments(s.CaseListArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, s.CasePage)
     def get(self, args):
         """List the cases you may see, filtered and paginated, newest first."""
@@ -178,12 +178,12 @@ class PetitionerSearch(MethodView):
 @blp.route("/cases/<int:case_id>/timeline")
 class CaseTimeline(MethodView):
     @authenticated
-    @blp.arguments(s.TimelineArgs, location="query")
+    @blp.arguments(s.TimelineArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, s.TimelineOut)
     def get(self, args, case_id):
-        """The case's events after a sequence number, in order."""
+        """The case's events after a sequence number, in order: those you may see."""
         case = require_case(current(), case_id)
-        events = timeline.events_after(case.id, args["after"], args["limit"] + 1)
-        more = len(events) > args["limit"]
-        return {"events": [e.envelope() for e in events[: args["limit"]]],
-                "last_seq": case.last_seq, "has_more": more}
+        last_seq = case.last_seq  # read first: every event up to it is committed
+        events, more = visible_events(current(), case, args["after"], args["limit"])
+        return {"events": [e.envelope() for e in events if e.seq <= last_seq],
+                "last_seq": last_seq, "has_more": more}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mediation.extensions import db
 from mediation.timeline import utcnow
+from mediation.users import User
 
 
 class Status(enum.StrEnum):
@@ -170,7 +171,7 @@ class Case(db.Model):
     contacts: Mapped[list[OwnerContact]] = relationship(
         order_by="OwnerContact.id", cascade="all, delete-orphan"
     )
-    lead_official = relationship("User", foreign_keys=[lead_official_id])
+    lead_official = relationship(User, foreign_keys=[lead_official_id])
 
     def has_flag(self, flag: CaseFlag) -> bool:
         return flag.value in (self.flags or [])

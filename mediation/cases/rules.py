@@ -188,21 +188,27 @@ def suggested_owner_level(case: Case, categories: list[CategoryFinding]) -> tupl
 
 # --- dates on the petition's path ---------------------------------------------------------
 
-# Each date may not precede the one before it: receipt, acceptance, reply, review, re-review.
-DATE_ORDER = [("received_on", "accepted_on"), ("accepted_on", "replied_on"),
-              ("replied_on", "review_requested_on"), ("review_requested_on", "review_answered_on"),
-              ("review_answered_on", "rereview_requested_on"),
-              ("rereview_requested_on", "rereview_answered_on")]
+# Each date may not precede any date before it: receipt, acceptance, reply, review, re-review.
+DATE_PATH = ("received_on", "accepted_on", "replied_on", "review_requested_on",
+             "review_answered_on", "rereview_requested_on", "rereview_answered_on")
 
 
 def date_order_errors(values: Any) -> dict[str, list[str]]:
-    """Field errors for dates out of order, on a case or a mapping of the dates."""
+    """Field errors for dates out of order, on a case or a mapping of the dates.
+
+    Each date is compared with the nearest earlier date that is set, so a gap in the path
+    (a reply recorded with no acceptance date) does not let a date go backwards."""
     get = values.get if isinstance(values, dict) else lambda k: getattr(values, k, None)
     errors: dict[str, list[str]] = {}
-    for earlier, later in DATE_ORDER:
-        a, b = get(earlier), get(later)
-        if a and b and b < a:
-            errors[later] = [f"cannot be before {earlier}"]
+    latest: tuple[str, dt.date] | None = None
+    for name in DATE_PATH:
+        value = get(name)
+        if not value:
+            continue
+        if latest is not None and value < latest[1]:
+            errors[name] = [f"cannot be before {latest[0]}"]
+        else:
+            latest = (name, value)
     return errors
 
 

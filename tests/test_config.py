@@ -1,0 +1,134 @@
+"""Configuration: safe embedded defaults, and a refusal to start anywhere else without
+real keys."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+from cryptography.fernet import Fernet
+
+from mediation import create_app
+from mediation.config import ConfigError, clocks_from_env, read_settings
+from tests.conftest import PG_SERVER
+
+GOOD_SECRET = "s" * 32
+GOOD_PII = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def _no_mediation_env(monkeypatch):
+    """Each test states its whole configuration; nothing leaks in from the environment."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("MEDIATION_") and not name.startswith("MEDIATION_TEST"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("settings", [
+    {"MEDIATION_DATABASE_URL": PG_SERVER},
+    {"MEDIATION_DATABASE_URL": "postgresql://postgres@127.0.0.1/x"},
+    {"MEDIATION_REDIS_URL": "redis://127.0.0.1:6379/0"},  # SQLite, but with Redis
+])
+def test_outside_embedded_mode_keys_are_required(tmp_path, settings):
+    for secret, pii, missing in ((None, GOOD_PII, "MEDIATION_SECRET_KEY"),
+                                 ("short-secret", GOOD_PII, "MEDIATION_SECRET_KEY"),
+                                 ("s" * 31, GOOD_PII, "MEDIATION_SECRET_KEY"),
+                                 (GOOD_SECRET, None, "MEDIATION_PII_KEY"),
+                                 (GOOD_SECRET, "", "MEDIATION_PII_KEY"),
+                                 (GOOD_SECRET, " , ", "MEDIATION_PII_KEY"),
+                                 (GOOD_SECRET, "not-a-fernet-key", "MEDIATION_PII_KEY")):
+        with pytest.raises(ConfigError, match=missing):
+            create_app({**settings, "MEDIATION_SECRET_KEY": secret, "MEDIATION_PII_KEY": pii,
+                        "INSTANCE_PATH": str(tmp_path / "instance")})
+    # nothing was generated for a deployment that must bring its own keys
+    assert not (tmp_path / "instance" / "secret_key").exists()
+    assert not (tmp_path / "instance" / "pii_key").exists()
+
+
+def test_outside_embedded_mode_starts_with_real_keys(tmp_path):
+    app = create_app({"MEDIATION_DATABASE_URL": "postgresql://postgres@127.0.0.1/x",
+                      "MEDIATION_SECRET_KEY": GOOD_SECRET,
+                      "MEDIATION_PII_KEY": f"{GOOD_PII}, {Fernet.generate_key().decode()}",
+                      "INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SECRET_KEY"] == GOOD_SECRET
+    assert app.config["MEDIATION_PII_KEYS"][0] == GOOD_PII and len(app.config["MEDIATION_PII_KEYS"]) == 2
+    assert app.config["MEDIATION_EMBEDDED"] is False
+    # plain postgresql:// is taken to mean the psycopg 3 driver we ship
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_the_environment_is_read_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIATION_DATABASE_URL", "postgresql://postgres@127.0.0.1/x")
+    with pytest.raises(ConfigError):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+    monkeypatch.setenv("MEDIATION_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("MEDIATION_PII_KEY", GOOD_PII)
+    assert create_app({"INSTANCE_PATH": str(tmp_path)}).config["MEDIATION_EMBEDDED"] is False
+
+
+def test_the_cli_reports_a_configuration_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("mediation")
+    env = {"PATH": "/usr/bin:/bin", "MEDIATION_DATABASE_URL": "postgresql://postgres@127.0.0.1/x",
+           "MEDIATION_INSTANCE_PATH": str(tmp_path)}
+    r = subprocess.run([str(script), "timeline", "verify"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    assert "MEDIATION_SECRET_KEY" in r.stderr
+
+
+def test_embedded_default_generates_keys_once_in_the_instance_folder(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("MEDIATION_INSTANCE_PATH", str(instance))
+    first = create_app()
+    assert first.config["MEDIATION_EMBEDDED"] is True
+    assert first.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'mediation.db'}"
+    secret = (instance / "secret_key").read_text().strip()
+    pii = (instance / "pii_key").read_text().strip()
+    assert len(secret) >= 32 and first.config["SECRET_KEY"] == secret
+    Fernet(pii)  # a usable Fernet key
+    assert first.config["MEDIATION_PII_KEYS"] == (pii,)
+    for name in ("secret_key", "pii_key"):
+        assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600
+    second = create_app()
+    assert second.config["SECRET_KEY"] == secret
+    assert second.config["MEDIATION_PII_KEYS"] == (pii,)
+
+
+def test_embedded_mode_takes_given_keys_over_generated_ones(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "MEDIATION_SECRET_KEY": GOOD_SECRET,
+                      "MEDIATION_PII_KEY": GOOD_PII})
+    assert app.config["SECRET_KEY"] == GOOD_SECRET
+    assert app.config["MEDIATION_PII_KEYS"] == (GOOD_PII,)
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "pii_key").exists()
+
+
+def test_read_settings_directly(tmp_path):
+    s = read_settings(tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:"})
+    assert s.embedded and s.redis_url is None
+    s = read_settings(tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:",
+                                 "MEDIATION_REDIS_URL": "redis://r:6379/0",
+                                 "MEDIATION_SECRET_KEY": GOOD_SECRET, "MEDIATION_PII_KEY": GOOD_PII})
+    assert not s.embedded and s.redis_url == "redis://r:6379/0"
+
+
+def test_clocks_are_configuration():
+    clocks = clocks_from_env({"MEDIATION_CLOCK_HANDLING": "45",
+                              "MEDIATION_CLOCK_OWNER_PETITIONER_MEETING": "10"})
+    assert clocks["handling"] == 45 and clocks["owner_petitioner_meeting"] == 10
+    assert clocks["acceptance_decision"] == 15 and clocks["handling_extension_max"] == 30
+    for bad in ("soon", "0", "-3"):
+        with pytest.raises(ConfigError, match="MEDIATION_CLOCK_HANDLING"):
+            clocks_from_env({"MEDIATION_CLOCK_HANDLING": bad})
+
+
+def test_clock_configuration_reaches_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIATION_CLOCK_HANDLING_EXTENSION_MAX", "20")
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["MEDIATION_CLOCKS"]["handling_extension_max"] == 20
+    assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024

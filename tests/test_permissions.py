@@ -1,0 +1,203 @@
+"""Who sees a case and who may act on it: one rule for API, pages and sockets.
+
+Anyone without a relation to a case gets 404 for it, on every endpoint, exactly as for a
+case that does not exist, so that a case's existence does not leak."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import sqlalchemy as sa
+
+from mediation.cases.models import Case
+from mediation.extensions import db
+from mediation.permissions import can, visible_cases_filter
+from mediation.regions import covers, normalize_region, region_level, region_prefix
+from mediation.users import User
+from tests.factories import days_ago
+from tests.people import person
+
+# --- regions (GB/T 2260) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("code,norm,prefix,level", [
+    ("51", "510000", "51", "province"), ("510000", "510000", "51", "province"),
+    ("5101", "510100", "5101", "city"), ("510104", "510104", "510104", "county"),
+    (" 440305 ", "440305", "440305", "county"),
+])
+def test_region_codes(code, norm, prefix, level):
+    assert normalize_region(code) == norm
+    assert region_prefix(norm) == prefix and region_level(norm) == level
+
+
+@pytest.mark.parametrize("code", ["", "5", "510", "51010", "5101040", "00", "000000", "510004",
+                                  "51a104", "５１"])
+def test_bad_region_codes(code):
+    with pytest.raises(ValueError):
+        normalize_region(code)
+
+
+def test_jurisdiction_covers_by_prefix():
+    assert covers("510000", "510104") and covers("510100", "510104") and covers("510104", "510104")
+    assert not covers("510100", "510204") and not covers("510104", "510105")
+    assert not covers("440000", "510104")
+    assert covers(None, "510104")  # national
+
+
+# --- can() on real rows ----------------------------------------------------------------------
+
+_n = itertools.count(1)
+
+
+def _user(role, region=None, active=True) -> User:
+    u = User(username=f"{role}-{region}-{next(_n)}", role=role, region=region, password_hash="x",
+             active=active, display_name=role)
+    db.session.add(u)
+    db.session.flush()
+    return u
+
+
+def _case(region="510104", lead=None) -> Case:
+    c = Case(reference=f"T-{region}-{next(_n)}", title="t", region_code=region,
+             lead_official_id=lead.id if lead else None, flags=[], departments=[],
+             livelihood_fields=[])
+    db.session.add(c)
+    db.session.flush()
+    return c
+
+
+def test_can_for_each_role(ctx):
+    lead = _user("lead_official", "510104")
+    case = _case("510104", lead)
+    expect = {
+        # role, region: (view, edit, reveal_pii, record_contact)
+        ("admin", None): (True, True, True, True),
+        ("case_officer", "510104"): (True, True, True, True),
+        ("case_officer", "510100"): (True, True, True, True),
+        ("case_officer", "510000"): (True, True, True, True),
+        ("case_officer", None): (True, True, True, True),  # national
+        ("case_officer", "510105"): (False, False, False, False),
+        ("case_officer", "510200"): (False, False, False, False),
+        ("supervisor", "510100"): (True, False, False, False),
+        ("supervisor", "440000"): (False, False, False, False),
+        ("lead_official", "510104"): (False, False, False, False),  # not this case's owner
+        ("mediator", None): (False, False, False, False),
+        ("lawyer", None): (False, False, False, False),
+        ("counsellor", None): (False, False, False, False),
+        ("mass_org", None): (False, False, False, False),
+        ("evaluator", None): (False, False, False, False),
+    }
+    for (role, region), (view, edit, reveal, contact) in expect.items():
+        u = _user(role, region)
+        got = (can(u, "case.view", case), can(u, "case.edit", case), can(u, "case.reveal_pii", case),
+               can(u, "case.record_contact", case))
+        assert got == (view, edit, reveal, contact), (role, region)
+        ids = db.session.execute(sa.select(Case.id).where(visible_cases_filter(u))).scalars().all()
+        assert (case.id in ids) == view, (role, region)
+    # the owner sees the case, records contacts and may see numbers, but does not edit it
+    assert (can(lead, "case.view", case), can(lead, "case.edit", case),
+            can(lead, "case.record_contact", case), can(lead, "case.reveal_pii", case)) == (
+        True, False, True, True)
+    db.session.rollback()
+
+
+def test_can_refuses_inactive_users_and_unknown_actions(ctx):
+    case = _case()
+    gone = _user("admin", active=False)
+    admin = _user("admin")
+    assert not can(gone, "case.view", case)
+    assert not can(admin, "case.fly", case) and not can(admin, "launch")
+    assert can(admin, "case.create") and can(admin, "user.manage")
+    officer = _user("case_officer", "510104")
+    assert can(officer, "case.create") and not can(officer, "user.manage")
+    assert not can(_user("supervisor", "510104"), "case.create")
+    assert not can(None, "case.view", case)
+    db.session.rollback()
+
+
+# --- 404 on every endpoint for a case one has no relation to -------------------------------
+
+CASE_ENDPOINTS = [
+    ("GET", "", None),
+    ("PATCH", "", {"title": "改个标题"}),
+    ("POST", "/status", {"status": "in_progress", "reason": "开始"}),
+    ("POST", "/categories", {"category": 6, "action": "add", "reason": "批示"}),
+    ("PUT", "/owner", {"lead_official_id": "{lead}"}),
+    ("POST", "/contacts", {"kind": "progress_hearing", "held_on": days_ago(1)}),
+    ("POST", "/extension", {"days": 10, "approver": "局长", "reason": "复杂"}),
+    ("POST", "/investigations", {"method": "archive_review", "conducted_on": days_ago(1),
+                                 "findings": "调阅档案"}),
+    ("POST", "/petitioners", {"name": "王五"}),
+    ("POST", "/petitioners/{pid}/reveal", {"reason": "核实身份"}),
+    ("GET", "/timeline", None),
+]
+
+STRANGERS = [
+    ("supervisor", "440000"), ("supervisor", "510105"), ("case_officer", "510105"),
+    ("case_officer", "510200"), ("case_officer", "440305"), ("lead_official", "510104"),
+    ("lead_official", "51"), ("mediator", None), ("lawyer", None), ("counsellor", None),
+    ("mass_org", None), ("evaluator", None),
+]
+
+
+@pytest.fixture
+def owned_case(api):
+    officer = person(api, "case_officer", "510104")
+    lead = person(api, "lead_official", "510104")
+    case = api.case(officer)
+    r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": lead.id})
+    assert r.status_code == 200
+    return officer, lead, r.get_json()
+
+
+def _send(api, user, method, case_id, suffix, body, pid, lead_id):
+    url = f"/api/cases/{case_id}{suffix}".replace("{pid}", str(pid))
+    if body is not None:
+        body = {k: (lead_id if v == "{lead}" else v) for k, v in body.items()}
+    return api.call(method, url, user, json=body)
+
+
+@pytest.mark.parametrize("role,region", STRANGERS)
+def test_a_stranger_gets_404_on_every_endpoint(api, owned_case, role, region):
+    officer, lead, case = owned_case
+    stranger = person(api, role, region)
+    pid = case["petitioners"][0]["id"]
+    for method, suffix, body in CASE_ENDPOINTS:
+        r = _send(api, stranger, method, case["id"], suffix, body, pid, lead.id)
+        missing = _send(api, stranger, method, 987654, suffix, body, pid, lead.id)
+        assert r.status_code == 404, (method, suffix, r.status_code, r.get_json())
+        # indistinguishable from a case that does not exist
+        assert r.get_json() == missing.get_json(), (method, suffix)
+    assert api.get("/api/cases", stranger).get_json()["total"] == 0
+    r = api.post("/api/petitioners/search", stranger, {"id_number": "510104198001011234"})
+    assert r.status_code == 200 and r.get_json() == []
+    # nothing happened to the case
+    after = api.get(f"/api/cases/{case['id']}", officer).get_json()
+    assert after["last_seq"] == case["last_seq"]
+    assert after["status"] == "intake" and len(after["petitioners"]) == 1
+
+
+def test_the_related_see_the_case(api, owned_case):
+    officer, lead, case = owned_case
+    for user in (officer, lead, person(api, "admin"), person(api, "supervisor", "51"),
+                 person(api, "supervisor", "510104"), person(api, "case_officer", "510100"),
+                 person(api, "case_officer")):
+        assert api.get(f"/api/cases/{case['id']}", user).status_code == 200, user.role
+        assert api.get(f"/api/cases/{case['id']}/timeline", user).status_code == 200
+        assert [c["id"] for c in api.get("/api/cases", user).get_json()["items"]] == [case["id"]]
+
+
+@pytest.mark.parametrize("who", ["supervisor", "owner"])
+def test_seeing_is_not_acting_403(api, owned_case, who):
+    officer, lead, case = owned_case
+    user = person(api, "supervisor", "510100") if who == "supervisor" else lead
+    pid = case["petitioners"][0]["id"]
+    refused = [e for e in CASE_ENDPOINTS if e[0] != "GET"]
+    if who == "owner":  # the owner records contacts and may see numbers
+        refused = [e for e in refused if e[1] not in ("/contacts", "/petitioners/{pid}/reveal")]
+    for method, suffix, body in refused:
+        r = _send(api, user, method, case["id"], suffix, body, pid, lead.id)
+        assert r.status_code == 403, (who, method, suffix, r.status_code)
+        assert r.is_json and r.get_json()["code"] == 403
+    after = api.get(f"/api/cases/{case['id']}", officer).get_json()
+    assert after["last_seq"] == case["last_seq"]

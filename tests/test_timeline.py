@@ -1,0 +1,320 @@
+"""The timeline: hash chain verification against tampering in SQL, the append-only trigger
+on PostgreSQL, and publication after commit through the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from mediation import timeline
+from mediation.cases import commands
+from mediation.cases.models import Case
+from mediation.extensions import db
+from mediation.timeline import Event, EventOutbox
+from tests.people import officer_here
+
+
+def _officer():
+    return officer_here("case_officer", "510104")
+
+
+def _intake(officer, title: str = "征地补偿纠纷") -> int:
+    case = commands.intake(officer, {
+        "title": title, "region_code": "510104", "received_on": dt.date(2025, 3, 1),
+        "accepted_on": dt.date(2025, 3, 8), "livelihood_fields": ["land_demolition"],
+        "petitioners": [{"name": "张三", "id_number": "510104198001011234", "phone": "13800138000"}],
+    })
+    return case.id
+
+
+def _investigate(officer, case_id: int, findings: str = "调阅原始档案") -> None:
+    commands.add_investigation(officer, case_id, {
+        "method": "archive_review", "conducted_on": dt.date(2025, 3, 10), "findings": findings})
+
+
+def _case_with_events(n_extra: int = 3) -> tuple[object, int]:
+    officer = _officer()
+    case_id = _intake(officer)
+    for i in range(n_extra):
+        _investigate(officer, case_id, f"第{i + 1}次核查")
+    return officer, case_id
+
+
+def tamper(*statements: tuple[str, dict]) -> None:
+    """Change the events table behind the application's back, as an intruder with SQL would.
+
+    On PostgreSQL the append-only trigger refuses that, so the intruder first switches
+    triggers off for the transaction (a superuser can): verification must still catch it.
+    """
+    assert timeline.drain()  # publication settled: the outbox no longer refers to them
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        for sql, params in statements:
+            conn.execute(sa.text(sql), params)
+
+
+def cli(app, *args: str):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+# --- an intact chain --------------------------------------------------------------------------
+
+def test_intact_chain_verifies(ctx):
+    _, case_id = _case_with_events()
+    seqs = db.session.execute(
+        sa.select(Event.seq).where(Event.case_id == case_id).order_by(Event.seq)).scalars().all()
+    assert seqs == [1, 2, 3, 4, 5]
+    assert timeline.verify() == (1, [])
+    assert timeline.verify(case_id) == (1, [])
+    result = cli(ctx, "timeline", "verify")
+    assert result.exit_code == 0, result.output
+    assert "ok: 1 case(s)" in result.output
+
+
+def test_each_event_links_to_the_one_before_it(ctx):
+    _, case_id = _case_with_events(2)
+    events = timeline.events_after(case_id)
+    assert events[0].prev_hash == timeline.GENESIS
+    for before, after in zip(events, events[1:], strict=False):
+        assert after.prev_hash == before.hash
+    assert len({e.hash for e in events}) == len(events)
+
+
+# --- tampering --------------------------------------------------------------------------------
+
+def _problems_for(case_id: int) -> list[tuple[int, int | None, str]]:
+    checked, problems = timeline.verify()
+    return [(p.case_id, p.seq, p.problem) for p in problems]
+
+
+def test_an_edited_field_is_found_and_named(ctx):
+    _, case_id = _case_with_events()
+    tamper(("UPDATE events SET data = :d WHERE case_id = :c AND seq = 3",
+            {"d": '{"findings":"篡改后的内容"}', "c": case_id}))
+    problems = _problems_for(case_id)
+    assert problems == [(case_id, 3, "content does not match its hash")]
+    result = cli(ctx, "timeline", "verify")
+    assert result.exit_code == 1
+    assert f"BROKEN case {case_id} seq 3: content does not match its hash" in result.output
+
+
+@pytest.mark.parametrize("column,value", [
+    ("type", "case.resolved"),
+    ("actor_id", None),
+    ("at", dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
+])
+def test_any_edited_column_breaks_the_chain(ctx, column, value):
+    _, case_id = _case_with_events(1)
+    tamper((f"UPDATE events SET {column} = :v WHERE case_id = :c AND seq = 2",
+            {"v": value, "c": case_id}))
+    assert _problems_for(case_id) == [(case_id, 2, "content does not match its hash")]
+
+
+def test_a_rehashed_edit_still_breaks_the_link_to_the_next_event(ctx):
+    _, case_id = _case_with_events()
+    ev = db.session.execute(sa.select(Event).where(Event.case_id == case_id, Event.seq == 2)).scalar_one()
+    forged = '{"forged":true}'
+    new_hash = timeline.event_hash(case_id, 2, ev.type, ev.actor_id, ev.at, forged, ev.prev_hash)
+    tamper(("UPDATE events SET data = :d, hash = :h WHERE case_id = :c AND seq = 2",
+            {"d": forged, "h": new_hash, "c": case_id}))
+    assert _problems_for(case_id) == [(case_id, 3, "does not link to the event before it")]
+
+
+def test_a_deleted_event_is_found_and_named(ctx):
+    _, case_id = _case_with_events()
+    tamper(("DELETE FROM events WHERE case_id = :c AND seq = 2", {"c": case_id}))
+    problems = _problems_for(case_id)
+    assert (case_id, 2, "missing event (found seq 3)") in problems
+    assert (case_id, 3, "does not link to the event before it") in problems
+    result = cli(ctx, "timeline", "verify", str(case_id))
+    assert result.exit_code == 1
+    assert f"case {case_id} seq 2: missing event" in result.output
+
+
+def test_two_swapped_events_are_found(ctx):
+    _, case_id = _case_with_events()
+    # three steps: the (case_id, seq) unique constraint holds at every step
+    tamper(("UPDATE events SET seq = 1000 WHERE case_id = :c AND seq = 3", {"c": case_id}),
+           ("UPDATE events SET seq = 3 WHERE case_id = :c AND seq = 4", {"c": case_id}),
+           ("UPDATE events SET seq = 4 WHERE case_id = :c AND seq = 1000", {"c": case_id}))
+    problems = _problems_for(case_id)
+    named = {seq for _, seq, _ in problems}
+    assert {3, 4} <= named
+    assert all(c == case_id for c, _, _ in problems)
+    assert (case_id, 3, "content does not match its hash") in problems
+    assert cli(ctx, "timeline", "verify").exit_code == 1
+
+
+def test_the_deleted_last_event_is_found(ctx):
+    _, case_id = _case_with_events()
+    tamper(("DELETE FROM events WHERE case_id = :c AND seq = 5", {"c": case_id}))
+    assert _problems_for(case_id) == [(case_id, 5, "events 5..5 are missing")]
+    result = cli(ctx, "timeline", "verify")
+    assert result.exit_code == 1 and f"case {case_id} seq 5" in result.output
+
+
+def test_verify_names_only_the_broken_case(ctx):
+    officer, first = _case_with_events(1)
+    second = _intake(officer, "另一个案件")
+    tamper(("UPDATE events SET data = '{}' WHERE case_id = :c AND seq = 1", {"c": second}))
+    checked, problems = timeline.verify()
+    assert checked == 2
+    assert {p.case_id for p in problems} == {second}
+    assert cli(ctx, "timeline", "verify", str(first)).exit_code == 0
+    assert cli(ctx, "timeline", "verify", str(second)).exit_code == 1
+
+
+def test_verify_unknown_case_exits_non_zero(ctx):
+    _case_with_events(0)
+    result = cli(ctx, "timeline", "verify", "999999")
+    assert result.exit_code == 2 and "not found" in result.output
+
+
+# --- the append-only trigger (PostgreSQL) ---------------------------------------------------
+
+def test_postgresql_refuses_to_update_or_delete_an_event(pg):
+    _, case_id = _case_with_events(1)
+    for sql in ("UPDATE events SET type = 'x' WHERE case_id = :c AND seq = 1",
+                "DELETE FROM events WHERE case_id = :c AND seq = 2"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(sa.text(sql), {"c": case_id})
+    db.session.remove()
+    assert len(timeline.events_after(case_id)) == 3
+    assert timeline.verify() == (1, [])
+
+
+def test_postgresql_tamper_bypassing_the_trigger_is_still_caught(pg):
+    _, case_id = _case_with_events(1)
+    tamper(("UPDATE events SET data = '{}' WHERE case_id = :c AND seq = 2", {"c": case_id}))
+    assert _problems_for(case_id) == [(case_id, 2, "content does not match its hash")]
+    # the bypass was for that transaction only: the trigger is back for everyone else
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM events WHERE case_id = :c"), {"c": case_id})
+    result = pg.test_cli_runner().invoke(args=["timeline", "verify"])
+    assert result.exit_code == 1
+
+
+# --- publication after commit -------------------------------------------------------------
+
+class Recorder:
+    """A publisher that records what it gets and checks it was committed first."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[dict]] = []
+        self.committed: list[bool] = []
+
+    def __call__(self, envelopes: list[dict]) -> None:
+        self.batches.append(envelopes)
+        # A separate connection sees only committed rows: every event must be there.
+        with db.engine.connect() as conn:
+            for env in envelopes:
+                row = conn.execute(sa.text("SELECT 1 FROM events WHERE case_id = :c AND seq = :s"),
+                                   {"c": env["case_id"], "s": env["seq"]}).first()
+                self.committed.append(row is not None)
+
+    @property
+    def envelopes(self) -> list[dict]:
+        assert timeline.drain(), "the publisher thread did not catch up"
+        return [e for b in self.batches for e in b]
+
+
+@pytest.fixture
+def recorder(ctx) -> Iterator[Recorder]:
+    rec = Recorder()
+    timeline.register_publisher(rec)
+    yield rec
+    timeline.unregister_publisher(rec)
+
+
+def test_events_are_published_after_commit_only(ctx, recorder):
+    officer = _officer()
+    case_id = _intake(officer)
+    assert [(e["seq"], e["type"]) for e in recorder.envelopes] == [
+        (1, "case.created"), (2, "case.classified")]
+    assert recorder.committed == [True, True]
+    assert timeline.pending_count() == 0
+    # An append not yet committed is not published; the commit publishes it.
+    timeline.append(db.session, case_id, "test.noted", {"n": 1}, officer.id)
+    assert len(recorder.envelopes) == 2
+    db.session.commit()
+    assert recorder.envelopes[-1]["seq"] == 3 and recorder.envelopes[-1]["type"] == "test.noted"
+    assert recorder.committed == [True, True, True]
+    env = recorder.envelopes[-1]
+    assert set(env) == {"case_id", "seq", "type", "at", "actor", "data"}
+    assert env["case_id"] == case_id and env["actor"] == officer.id and env["data"] == {"n": 1}
+
+
+def test_a_rolled_back_command_leaves_no_event_and_no_outbox_row(ctx, recorder):
+    officer = _officer()
+    officer_id = officer.id
+    case_id = _intake(officer)
+    published = len(recorder.envelopes)
+
+    @commands.transactional
+    def append_then_raise():
+        timeline.append(db.session, case_id, "test.doomed", {}, officer_id)
+        raise RuntimeError("the command fails after appending")
+
+    with pytest.raises(RuntimeError):
+        append_then_raise()
+    db.session.remove()
+    officer = db.session.get(type(officer), officer_id)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Event)
+                              .where(Event.type == "test.doomed")).scalar_one() == 0
+    assert db.session.execute(sa.select(sa.func.count()).select_from(EventOutbox)).scalar_one() == 0
+    assert db.session.get(Case, case_id).last_seq == 2
+    assert len(recorder.envelopes) == published
+    # the next event takes the next number: no gap was left behind
+    _investigate(officer, case_id)
+    assert [e.seq for e in timeline.events_after(case_id)] == [1, 2, 3]
+    assert timeline.verify() == (1, [])
+
+
+def test_a_failing_publisher_leaves_events_pending_for_the_sweep(ctx):
+    def broken(envelopes):
+        raise ConnectionError("redis is down")
+
+    officer = _officer()
+    timeline.register_publisher(broken)
+    try:
+        case_id = _intake(officer)  # the command still succeeds: the commit stands
+        _investigate(officer, case_id)
+    finally:
+        assert timeline.drain()  # the publisher thread has tried them all with `broken`
+        timeline.unregister_publisher(broken)
+    assert timeline.pending_count() == 3
+    attempts = db.session.execute(sa.select(EventOutbox.attempts)).scalars().all()
+    assert attempts == [1, 1, 1]
+    rec = Recorder()
+    timeline.register_publisher(rec)
+    try:
+        assert timeline.publish() == 3
+    finally:
+        timeline.unregister_publisher(rec)
+    assert [(e["case_id"], e["seq"]) for e in rec.envelopes] == [(case_id, 1), (case_id, 2),
+                                                                 (case_id, 3)]
+    assert timeline.pending_count() == 0
+    assert timeline.publish() == 0  # nothing left: a second sweep publishes nothing again
+
+
+def test_the_publish_pending_command_sweeps_the_outbox(ctx):
+    def broken(envelopes):
+        raise ConnectionError("down")
+
+    officer = _officer()
+    timeline.register_publisher(broken)
+    try:
+        _intake(officer)
+    finally:
+        assert timeline.drain()  # the publisher thread has tried them all with `broken`
+        timeline.unregister_publisher(broken)
+    assert timeline.pending_count() == 2
+    result = cli(ctx, "timeline", "publish-pending")
+    assert result.exit_code == 0, result.output
+    assert "published 2 event(s); 0 still pending" in result.output
+    assert timeline.pending_count() == 0
