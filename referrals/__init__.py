@@ -1,7 +1,102 @@
-"""Providers, routing and the referral lifecycle (issue 3). Registered by the app factory."""
+"""Providers, routing and the referral lifecycle (issue 3). Registered by the app factory.
+
+Settings (environment variables, or the same keys passed to `create_app`):
+- `MEDIATION_ROUTING_RULES`: path of the routing rules file (default: `routing_rules.json`
+  in the instance folder if present, else the packaged `referrals/routing_rules.json`);
+- `MEDIATION_ROUTING_ON_INTAKE`: `confirm` (default: the officer confirms with
+  `POST /api/cases/<id>/routing`) or `auto` (offers go out as soon as a case's needs are set);
+- `MEDIATION_REFERRAL_SWEEP_SECONDS`: how often beat (or the embedded loop) sweeps
+  overdue offers (default 60).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from flask import Flask
 
+from mediation.config import ConfigError
+
+SWEEP_TASK = "referrals.sweep"
+# Events that concern the provider's own users: they reach them in their inbox.
+OFFER_EVENTS = ("referral.offered", "referral.withdrawn", "referral.expired")
+
+
+def _setting(app: Flask, name: str, default: str) -> str:
+    value = app.config.get(name)
+    if value is None:
+        value = os.environ.get(name) or default
+    return str(value)
+
 
 def init_app(app: Flask) -> None:
-    """Nothing yet: the referral lifecycle arrives with its own issue."""
+    """Validate the routing rules (an invalid file stops the app), register models, API,
+    the case-visibility rule for providers, the intake hook, tasks and the sweep."""
+    from mediation.cases.commands import on_needs_changed
+    from mediation.extensions import api, csrf
+    from mediation.permissions import (
+        OFFICIALS,
+        register_case_access,
+        register_event_audience,
+        register_event_recipients,
+    )
+    from mediation.server import add_periodic_job
+    from mediation.tasks import add_beat
+    from referrals import models, rules, tasks  # noqa: F401 - models and tasks register themselves
+    from referrals.api import blp
+    from referrals.routing import ROUTING_MODES
+    from referrals.routing import on_needs_changed as route_on_needs_changed
+
+    path = rules.rules_path(_setting(app, "MEDIATION_ROUTING_RULES", ""), Path(app.instance_path))
+    app.extensions["referrals.rules"] = rules.load(path)
+    mode = _setting(app, "MEDIATION_ROUTING_ON_INTAKE", "confirm")
+    if mode not in ROUTING_MODES:
+        raise ConfigError(f"MEDIATION_ROUTING_ON_INTAKE must be one of {', '.join(ROUTING_MODES)}, "
+                          f"not {mode!r}")
+    app.config["MEDIATION_ROUTING_ON_INTAKE"] = mode
+    try:
+        seconds = float(_setting(app, "MEDIATION_REFERRAL_SWEEP_SECONDS", "60"))
+    except ValueError as exc:
+        raise ConfigError("MEDIATION_REFERRAL_SWEEP_SECONDS must be a number of seconds") from exc
+    if seconds <= 0:
+        raise ConfigError("MEDIATION_REFERRAL_SWEEP_SECONDS must be positive")
+
+    api.register_blueprint(blp)
+    csrf.exempt(blp)  # bearer tokens, not cookies
+    register_case_access(_provider_case_access)
+    for event_type in OFFER_EVENTS:
+        register_event_recipients(event_type, _provider_users)
+    # Whether a petitioner is counselled, and the risk level, is for officials' eyes.
+    register_event_audience("counselling.session_recorded", OFFICIALS.name)
+    on_needs_changed(route_on_needs_changed)
+    add_beat("referrals-sweep", SWEEP_TASK, seconds)
+    add_periodic_job(app, _embedded_sweep)
+
+
+def _provider_case_access(user):
+    """Providers see the cases on which one of their providers holds a live referral."""
+    from mediation.users import PROVIDER_ROLES
+    from referrals.routing import live_referrals_of
+
+    return live_referrals_of(user) if user.role in PROVIDER_ROLES else None
+
+
+def _provider_users(session, envelope: dict) -> list[int]:
+    """The users acting for the provider an offer event names."""
+    import sqlalchemy as sa
+
+    from referrals.models import ProviderMember
+
+    provider_id = (envelope.get("data") or {}).get("provider_id")
+    if provider_id is None:
+        return []
+    return list(session.execute(sa.select(ProviderMember.user_id).where(
+        ProviderMember.provider_id == provider_id)).scalars())
+
+
+def _embedded_sweep() -> object:
+    """The embedded default (no Redis): the server's loop runs the sweep in-process."""
+    from referrals.routing import sweep
+
+    return sweep().as_dict()

@@ -17,13 +17,14 @@ from mediation.cases import rules
 from mediation.cases.models import (
     TRANSITIONS,
     Case,
+    CaseFlag,
     CategoryOverride,
     Investigation,
     OwnerContact,
     Petitioner,
     Status,
 )
-from mediation.errors import Conflict, Invalid, NotFound
+from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import can, require_case
 from mediation.pii import cipher, mask_id_number, mask_phone, normalize
@@ -49,6 +50,26 @@ def transactional(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+# Callbacks run when a case's needs change, inside the command's transaction, as
+# fn(case, needs_before, needs_after, actor): lets `referrals` route a case on intake
+# without `mediation` importing it.
+NeedsHook = Callable[[Case, list[str], list[str], User | None], None]
+_needs_hooks: list[NeedsHook] = []
+
+
+def on_needs_changed(fn: NeedsHook) -> NeedsHook:
+    if fn not in _needs_hooks:
+        _needs_hooks.append(fn)
+    return fn
+
+
+def _needs_changed(case: Case, before: list[str], actor: User | None) -> None:
+    after = rules.effective_needs(case)
+    if after != before:
+        for fn in list(_needs_hooks):
+            fn(case, before, after, actor)
 
 
 def today() -> dt.date:
@@ -99,6 +120,10 @@ def refresh(case: Case, actor: User | None) -> None:
             actor.id if actor else None)
 
 
+# Flags only the system sets: an officer's edit of the flags keeps them (supervision reads
+# `reopened_after_resolution` to find cases closed and then petitioned again).
+SYSTEM_FLAGS = frozenset({CaseFlag.ESCALATED.value, CaseFlag.REOPENED_AFTER_RESOLUTION.value})
+
 CASE_FIELDS = (
     "title", "summary", "departments", "received_on", "accepted_on", "replied_on",
     "review_requested_on", "review_answered_on", "rereview_requested_on",
@@ -116,7 +141,7 @@ def _json_value(v: Any) -> Any:
 def intake(actor: User, data: dict[str, Any]) -> Case:
     """Take a case in (受理/登记): the case, its petitioners, and its first events."""
     if not can(actor, "case.create"):
-        raise Invalid({"region_code": ["your role may not take cases in"]})
+        raise Forbidden("your role may not take cases in")
     region = normalize_region(data["region_code"])
     if actor.role != Role.ADMIN and not covers(actor.region, region):
         raise Invalid({"region_code": [f"outside your jurisdiction {actor.region}"]})
@@ -125,8 +150,11 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         sa.select(Case.id).where(Case.reference == reference)
     ).first():
         raise Invalid({"reference": ["already used by another case"]})
+    # A new case has none of these yet: saying so spares a lazy-load SELECT (and the
+    # autoflush it triggers) when the rules look at them before the commit.
     case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
-                created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0)
+                created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0,
+                investigations=[], category_overrides=[], contacts=[])
     for name in CASE_FIELDS:
         if name in data:
             setattr(case, name, data[name])
@@ -134,6 +162,7 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     if data.get("needs") is not None:
         case.needs_set = list(dict.fromkeys(data["needs"]))
     case.petitioners = [_new_petitioner(p) for p in data.get("petitioners") or []]
+    refresh_silently(case)  # before the insert: one row written, not written then updated
     db.session.add(case)
     try:
         db.session.flush()
@@ -142,16 +171,19 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     if not reference:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
-    refresh_silently(case)
-    timeline.append(db.session, case.id, "case.created", {
-        "reference": case.reference,
-        "fields": {k: _json_value(getattr(case, k)) for k in ("title", "region_code", *CASE_FIELDS)
-                   if k != "summary"} | {"summary": case.summary},
-        "petitioners": [petitioner_view(p) for p in case.petitioners],
-    }, actor.id)
-    timeline.append(db.session, case.id, "case.classified", {
-        "categories": [f.as_dict() for f in rules.effective_categories(case)],
-        "needs": rules.effective_needs(case)}, actor.id)
+    timeline.start_case(db.session, case)
+    timeline.append_many(db.session, case.id, [
+        ("case.created", {
+            "reference": case.reference,
+            "fields": {k: _json_value(getattr(case, k))
+                       for k in ("title", "region_code", *CASE_FIELDS) if k != "summary"}
+            | {"summary": case.summary},
+            "petitioners": [petitioner_view(p) for p in case.petitioners]}),
+        ("case.classified", {
+            "categories": [f.as_dict() for f in rules.effective_categories(case)],
+            "needs": rules.effective_needs(case)}),
+    ], actor.id)
+    _needs_changed(case, [], actor)
     return case
 
 
@@ -166,13 +198,14 @@ def refresh_silently(case: Case) -> None:
 def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
     """Edit the case's fields and dossier; the event keeps each old and new value."""
     case = require_case(actor, case_id, "edit")
+    needs_before = rules.effective_needs(case)
     changes: dict[str, dict[str, Any]] = {}
     for name in CASE_FIELDS:
         if name not in data:
             continue
         new = data[name]
         if name == "flags":
-            new = sorted(set(new or []))
+            new = sorted(set(new or []) | (set(case.flags or []) & SYSTEM_FLAGS))
         old = getattr(case, name)
         if old != new:
             changes[name] = {"from": _json_value(old), "to": _json_value(new)}
@@ -192,6 +225,7 @@ def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
                                "to": rules.strategy_for(case.assessment)}
     timeline.append(db.session, case.id, "case.updated", {"changes": changes}, actor.id)
     refresh(case, actor)
+    _needs_changed(case, needs_before, actor)
     return case
 
 
@@ -330,11 +364,13 @@ def add_investigation(actor: User, case_id: int, data: dict[str, Any]) -> Invest
 @transactional
 def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitioner:
     case = require_case(actor, case_id, "edit")
+    needs_before = rules.effective_needs(case)
     p = _new_petitioner(data)
     case.petitioners.append(p)
     db.session.flush()
     timeline.append(db.session, case.id, "petitioner.added", petitioner_view(p), actor.id)
     refresh(case, actor)
+    _needs_changed(case, needs_before, actor)
     return p
 
 
@@ -362,10 +398,10 @@ def find_petitioners(actor: User, kind: str, value: str) -> list[Petitioner]:
     """Petitioners of cases the actor may see whose number matches, via the blind index."""
     from mediation.permissions import visible_cases_filter
 
-    index = cipher().blind_index(kind, value)
+    indexes = cipher().blind_indexes(kind, value)
     column = Petitioner.id_number_index if kind == "id_number" else Petitioner.phone_index
     return list(db.session.execute(
-        sa.select(Petitioner).join(Case).where(column == index, visible_cases_filter(actor))
+        sa.select(Petitioner).join(Case).where(column.in_(indexes), visible_cases_filter(actor))
         .order_by(Petitioner.id)
     ).scalars())
 
