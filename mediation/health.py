@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 
 from mediation.extensions import db
 
 bp = Blueprint("health", __name__)
+
+# Extra readiness checks added by the packages built on `mediation` (the Socket.IO
+# listener): name -> fn(app) returning "ok", or a short reason it is not ready.
+ReadinessCheck = Callable[[Flask], str]
+
+
+def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
+    app.extensions.setdefault("mediation.readiness", {})[name] = check
 
 
 @bp.get("/healthz")
@@ -36,5 +46,10 @@ def readyz():
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
+    for name, check in current_app.extensions.get("mediation.readiness", {}).items():
+        try:
+            checks[name] = check(current_app._get_current_object())
+        except Exception as exc:
+            checks[name] = f"error: {exc.__class__.__name__}"
     ready = all(v == "ok" for v in checks.values())
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503

@@ -1,7 +1,60 @@
-"""Live delivery of the timeline over Socket.IO (issue 4). Registered by the app factory."""
+"""Live delivery of the timeline over Socket.IO, and messaging (issue 4).
+
+`init_app` builds the app's Socket.IO server (threading mode with simple-websocket; with
+`MEDIATION_REDIS_URL`, a Redis message queue joins it to the other web processes), plugs
+the relay into the timeline's publisher hook, adds the messaging API, and has
+`mediation serve` serve through Socket.IO. Deployment on several processes: README.
+"""
+
+from __future__ import annotations
+
+import os
 
 from flask import Flask
+from flask_socketio import SocketIO
+
+from mediation import timeline
+from mediation.extensions import api, csrf
+from mediation.health import add_readiness_check
+from realtime import (
+    messaging,  # noqa: F401 - registers the channels' event audiences
+    models,  # noqa: F401 - the tables, for migrations and metadata
+)
+from realtime.queue import ListeningRedisManager, ensure_listening, listener_status
+
+# Engine.IO heartbeat: a dead peer is noticed within ping_interval + ping_timeout.
+PING_INTERVAL = 25
+PING_TIMEOUT = 20
 
 
 def init_app(app: Flask) -> None:
-    """Nothing yet: live delivery plugs into `mediation.timeline.register_publisher`."""
+    from realtime import relay, views
+    from realtime.sockets import LiveNamespace
+
+    app.config.setdefault("MEDIATION_MESSAGE_RATE",
+                          os.environ.get("MEDIATION_MESSAGE_RATE", messaging.DEFAULT_RATE))
+    url = app.config.get("MEDIATION_REDIS_URL")
+    options: dict = {"async_mode": "threading", "ping_interval": PING_INTERVAL,
+                     "ping_timeout": PING_TIMEOUT, "logger": False, "engineio_logger": False}
+    if url:
+        options["client_manager"] = ListeningRedisManager(url)
+    socketio = SocketIO(app, **options)  # sets app.extensions["socketio"]
+    socketio.on_namespace(LiveNamespace("/"))
+
+    timeline.register_publisher(relay.publish)
+    api.register_blueprint(views.blp)
+    csrf.exempt(views.blp)
+    app.extensions["mediation.server"] = serve
+    add_readiness_check(app, "socketio_listener",
+                        lambda a: listener_status(a.extensions["socketio"].server))
+
+
+def serve(app: Flask, host: str, port: int) -> None:
+    """`mediation serve`: HTTP and Socket.IO on one port (werkzeug threads; WebSocket
+    through simple-websocket). Production runs gunicorn instead (README)."""
+    from werkzeug.serving import run_simple
+
+    ensure_listening(app.extensions["socketio"].server)  # hear the queue before any client
+    # `socketio.run` would go through `app.run`, which Flask ignores inside a CLI command;
+    # the app's WSGI callable already carries the Socket.IO middleware.
+    run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -1,0 +1,217 @@
+"""Live delivery figures (not a pass/fail test). Prints one line per measure.
+
+    .venv/bin/python bench/live.py [--events 300] [--clients 200] [--missed 10000]
+
+Starts two `mediation serve` processes sharing Redis and a fresh PostgreSQL database, then
+measures, each beside a baseline taken in the same run:
+- write-to-receive latency across processes (POST to one server, a client of the other
+  receives it), p50/p99, at a steady rate; baseline: a raw Redis publish/subscribe round
+  trip;
+- fan-out of one event to N subscribers: time until the last one has it;
+- catch-up: subscribing with `after=0` to a case holding M events;
+- the resident memory of a server holding the N idle connections.
+Needs PostgreSQL (MEDIATION_BENCH_PG, default the test server) and Redis
+(MEDIATION_BENCH_REDIS, default database 6 of the local Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import requests
+import socketio
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG = os.environ.get("MEDIATION_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("MEDIATION_BENCH_REDIS", "redis://127.0.0.1:6379/6")
+SECRET = "bench-secret-key-0123456789abcdef-0123456789"
+PII = Fernet.generate_key().decode()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict, work: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mediation"), "serve", "--host",
+                             "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=(work / f"server-{port}.log").open("w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                return proc, base
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server did not start; see {work}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def redis_round_trip(n: int) -> list[float]:
+    r = redis.Redis.from_url(REDIS)
+    sub = r.pubsub()
+    sub.subscribe("bench-baseline")
+    sub.get_message(timeout=1)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r.publish("bench-baseline", b"x")
+        while sub.get_message(timeout=1) is None:
+            pass
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+class Receiver:
+    def __init__(self, base: str, token: str, case_id: int) -> None:
+        self.arrived: dict[int, float] = {}
+        self.cond = threading.Condition()
+        self.sio = socketio.Client(reconnection=False)
+        self.sio.on("event", self._on_event)
+        self.sio.connect(base, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        self.ack = self.sio.call("subscribe", {"case_id": case_id, "after": 10**9}, timeout=30)
+
+    def _on_event(self, envelope: dict) -> None:
+        with self.cond:
+            self.arrived[envelope["seq"]] = time.perf_counter()
+            self.cond.notify_all()
+
+    def wait_for(self, seq: int, timeout: float = 30) -> float:
+        with self.cond:
+            self.cond.wait_for(lambda: seq in self.arrived, timeout)
+            return self.arrived[seq]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=300)
+    ap.add_argument("--rate", type=float, default=50.0, help="writes per second")
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--missed", type=int, default=10_000)
+    args = ap.parse_args()
+
+    from mediation.api.schemas import CaseIn
+    from mediation.app import create_app
+    from mediation.cases import commands
+    from mediation.cli import upgrade_database
+    from mediation.extensions import db
+    from mediation.users import create_user, issue_token
+    from tests.factories import PASSWORD, case_payload
+
+    name = f"mediation_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG).set(database=name).render_as_string(hide_password=False)
+    redis.Redis.from_url(REDIS).flushdb()
+    work = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATION_")}
+    env.update(MEDIATION_DATABASE_URL=url, MEDIATION_REDIS_URL=REDIS, MEDIATION_SECRET_KEY=SECRET,
+               MEDIATION_PII_KEY=PII, MEDIATION_INSTANCE_PATH=str(work / "instance"),
+               MEDIATION_MESSAGE_RATE="1000000/60")
+    app = create_app({"MEDIATION_DATABASE_URL": url, "MEDIATION_REDIS_URL": REDIS,
+                      "MEDIATION_SECRET_KEY": SECRET, "MEDIATION_PII_KEY": PII,
+                      "INSTANCE_PATH": str(work / "seed")})
+    procs: list[subprocess.Popen] = []
+    try:
+        with app.app_context():
+            upgrade_database()
+            officer = create_user("bench_officer", PASSWORD, "case_officer", "510104")
+            token, _ = issue_token(officer)
+            db.session.commit()
+            live_case = commands.intake(officer, CaseIn().load(case_payload())).id
+            big_case = commands.intake(officer, CaseIn().load(case_payload())).id
+            from mediation import timeline
+
+            # The catch-up case: M events written straight to the timeline.
+            for start in range(0, args.missed, 1000):
+                for i in range(start, min(start + 1000, args.missed)):
+                    timeline.append(db.session, big_case, "message.posted",
+                                    {"channel": "case", "body": f"m{i}"}, officer.id)
+                db.session.commit()
+            db.session.remove()
+        (one, base_one), (two, base_two) = (start_server(env, work), start_server(env, work))
+        procs += [one, two]
+        headers = {"Authorization": f"Bearer {token}"}
+        post_url = f"{base_one}/api/cases/{live_case}/messages"
+        session = requests.Session()
+
+        baseline = redis_round_trip(args.events)
+        print(f"baseline redis pub/sub round trip: p50 {pct(baseline, 50):.2f} ms, "
+              f"p99 {pct(baseline, 99):.2f} ms")
+
+        rx = Receiver(base_two, token, live_case)
+        latencies = []
+        for i in range(args.events):
+            t0 = time.perf_counter()
+            seq = session.post(post_url, json={"body": f"b{i}"}, headers=headers).json()["seq"]
+            latencies.append((rx.wait_for(seq) - t0) * 1000)
+            time.sleep(max(0.0, 1 / args.rate - (time.perf_counter() - t0)))
+        print(f"write-to-receive across two processes ({args.events} writes at {args.rate:g}/s, "
+              f"HTTP write included): p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms")
+
+        fans = [Receiver(base_two, token, live_case) for _ in range(args.clients)]
+        time.sleep(1)
+        idle = rss_mb(two.pid)
+        t0 = time.perf_counter()
+        seq = session.post(post_url, json={"body": "fan-out"}, headers=headers).json()["seq"]
+        last = max(f.wait_for(seq) for f in fans)
+        print(f"fan-out of one event to {args.clients} subscribers: last delivery after "
+              f"{(last - t0) * 1000:.0f} ms")
+        print(f"server memory holding {args.clients + 1} connections: {idle:.0f} MB RSS")
+        for f in fans:
+            f.sio.eio.ws.shutdown()
+
+        catch = socketio.Client(reconnection=False)
+        catch.connect(base_one, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        t0 = time.perf_counter()
+        after, total = 0, 0
+        while True:
+            ack = catch.call("subscribe", {"case_id": big_case, "after": after}, timeout=60)
+            total += len(ack["missed"])
+            if not ack["more"]:
+                break
+            after = ack["missed"][-1]["seq"]
+        print(f"catch-up of {total} missed events: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        catch.eio.ws.shutdown()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(15)
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        redis.Redis.from_url(REDIS).flushdb()
+
+
+if __name__ == "__main__":
+    main()

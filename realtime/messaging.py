@@ -1,0 +1,288 @@
+"""Messaging: a case's thread for all its participants, internal notes for officials.
+
+Messages are timeline events, so they are hash-chained, delivered live by the relay and
+caught up by cursor like every other event. A message is identified by the sequence
+number of its `*.posted` event; an edit or a deletion is a new event naming that number,
+so history is never rewritten (the original text stays on the timeline, visible to the
+same audience). A read marker per user per case says how far they have read.
+
+Channels are a registry: the sessions package adds session chat as a channel whose
+audience admits a session's participants (and whose events go to those participants'
+inboxes, not to the whole case).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from mediation import timeline
+from mediation.cases.commands import transactional
+from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from mediation.extensions import db
+from mediation.permissions import (
+    OFFICIALS,
+    PARTICIPANTS,
+    can,
+    can_see_event,
+    event_audience,
+    register_event_audience,
+    require_case,
+)
+from mediation.timeline import Event, iso, utcnow
+from mediation.users import User
+from realtime.models import ReadMarker
+
+MAX_BODY = 4000
+VERBS = ("posted", "edited", "deleted")
+# 20 messages a minute: more than a person types, fewer than a runaway script sends.
+DEFAULT_RATE = "20/60"
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    prefix: str  # its event types are `<prefix>.posted`, `.edited`, `.deleted`
+    audience: str
+
+    def type(self, verb: str) -> str:
+        return f"{self.prefix}.{verb}"
+
+    @property
+    def types(self) -> list[str]:
+        return [self.type(v) for v in VERBS]
+
+
+CASE_THREAD = Channel("case", "message", PARTICIPANTS.name)
+INTERNAL_NOTES = Channel("internal", "internal_note", OFFICIALS.name)
+_channels: dict[str, Channel] = {}
+_by_type: dict[str, tuple[Channel, str]] = {}
+
+
+def register_channel(channel: Channel) -> None:
+    """Add a channel; its event types join the channel's audience."""
+    _channels[channel.name] = channel
+    for verb in VERBS:
+        register_event_audience(channel.type(verb), channel.audience)
+        _by_type[channel.type(verb)] = (channel, verb)
+
+
+register_channel(CASE_THREAD)
+register_channel(INTERNAL_NOTES)
+
+
+def channel_named(name: str) -> Channel:
+    if name not in _channels:
+        raise Invalid({"channel": [f"one of {', '.join(sorted(_channels))}"]})
+    return _channels[name]
+
+
+class RateLimited(DomainError):
+    status = 429
+    code_name = "Too Many Requests"
+
+
+def clean_body(body: Any) -> str:
+    """The text as stored: stripped, not empty, not too long."""
+    if not isinstance(body, str):
+        raise Invalid({"body": ["a string"]})
+    text = body.strip()
+    if not text:
+        raise Invalid({"body": ["must not be empty"]})
+    if len(text) > MAX_BODY:
+        raise Invalid({"body": [f"at most {MAX_BODY} characters"]})
+    return text
+
+
+def rate_limit() -> tuple[int, int]:
+    """(messages, seconds) from MEDIATION_MESSAGE_RATE, e.g. "20/60"."""
+    raw = str(current_app.config.get("MEDIATION_MESSAGE_RATE") or DEFAULT_RATE)
+    count, _, seconds = raw.partition("/")
+    return int(count), int(seconds or 60)
+
+
+def _check_rate(actor: User) -> None:
+    # Counted on the timeline, so every web process sees the same count.
+    limit, seconds = rate_limit()
+    since = utcnow() - dt.timedelta(seconds=seconds)
+    sent_types = [t for t, (_, verb) in _by_type.items() if verb in ("posted", "edited")]
+    sent = db.session.execute(
+        sa.select(sa.func.count()).select_from(Event)
+        .where(Event.actor_id == actor.id, Event.type.in_(sent_types), Event.at > since)
+    ).scalar_one()
+    if sent >= limit:
+        raise RateLimited(f"at most {limit} messages in {seconds} seconds; try again shortly",
+                          retry_after=seconds)
+
+
+def _require_channel(actor: User, case, channel: Channel) -> None:
+    if not can_see_event(actor, case, channel.type("posted")):
+        raise Forbidden(f"the {channel.name} channel of this case is not open to your role")
+
+
+def _original(case, seq: int, actor: User) -> tuple[Event, Channel]:
+    ev = db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.seq == seq)
+    ).scalar_one_or_none()
+    kind = _by_type.get(ev.type) if ev is not None else None
+    if kind is None or kind[1] != "posted" or not can_see_event(actor, case, ev.type, ev.payload):
+        raise NotFound("message")
+    return ev, kind[0]
+
+
+def _fold(events: list[Event]) -> dict[int, dict[str, Any]]:
+    """Messages by seq, as their events leave them."""
+    messages: dict[int, dict[str, Any]] = {}
+    for ev in events:
+        channel, verb = _by_type[ev.type]
+        data = ev.payload
+        if verb == "posted":
+            messages[ev.seq] = {"seq": ev.seq, "channel": channel.name, "author_id": ev.actor_id,
+                                "at": iso(ev.at), "body": data.get("body"), "edited_at": None,
+                                "edits": 0, "deleted": False, "deleted_at": None}
+            continue
+        msg = messages.get(data.get("message_seq"))
+        if msg is None or msg["deleted"]:
+            continue
+        if verb == "edited":
+            msg.update(body=data.get("body"), edited_at=iso(ev.at), edits=msg["edits"] + 1)
+        else:
+            msg.update(body=None, deleted=True, deleted_at=iso(ev.at))
+    return messages
+
+
+def _with_authors(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = {m["author_id"] for m in messages if m["author_id"] is not None}
+    names = dict(db.session.execute(
+        sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()) if ids else {}
+    for m in messages:
+        m["author"] = names.get(m["author_id"])
+    return messages
+
+
+def message_state(case_id: int, seq: int) -> dict[str, Any]:
+    """One message as its events leave it."""
+    events = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id, Event.seq >= seq,
+                               Event.type.in_(list(_by_type))).order_by(Event.seq)
+    ).scalars()
+    return _with_authors([_fold(list(events))[seq]])[0]
+
+
+def _advance_marker(user_id: int, case_id: int, seq: int) -> int:
+    """Move the marker forward to `seq` (never back); the marker's value afterwards."""
+    moved = db.session.execute(
+        sa.update(ReadMarker)
+        .where(ReadMarker.user_id == user_id, ReadMarker.case_id == case_id, ReadMarker.seq < seq)
+        .values(seq=seq, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved == 0:
+        current = read_seq(user_id, case_id)
+        if current is not None:  # already at or past `seq`
+            return current
+        try:
+            with db.session.begin_nested():  # two first reads at once: one inserts
+                db.session.add(ReadMarker(user_id=user_id, case_id=case_id, seq=seq,
+                                          updated_at=utcnow()))
+        except IntegrityError:
+            return _advance_marker(user_id, case_id, seq)
+    return seq
+
+
+def read_seq(user_id: int, case_id: int) -> int | None:
+    return db.session.execute(
+        sa.select(ReadMarker.seq).where(ReadMarker.user_id == user_id, ReadMarker.case_id == case_id)
+    ).scalar_one_or_none()
+
+
+# --- commands ------------------------------------------------------------------------------
+
+@transactional
+def post_message(actor: User, case_id: int, body: Any, channel: str = CASE_THREAD.name) -> dict:
+    """Post a message on a case's channel; the author has read up to it."""
+    ch = channel_named(channel)
+    case = require_case(actor, case_id)
+    _require_channel(actor, case, ch)
+    text = clean_body(body)
+    _check_rate(actor)
+    ev = timeline.append(db.session, case.id, ch.type("posted"),
+                         {"channel": ch.name, "body": text}, actor.id)
+    _advance_marker(actor.id, case.id, ev.seq)
+    return message_state(case.id, ev.seq)
+
+
+@transactional
+def edit_message(actor: User, case_id: int, seq: int, body: Any) -> dict:
+    """Replace a message's text by a new event; only its author may."""
+    case = require_case(actor, case_id)
+    original, ch = _original(case, seq, actor)
+    if original.actor_id != actor.id:
+        raise Forbidden("only its author may edit a message")
+    current = message_state(case.id, seq)
+    if current["deleted"]:
+        raise Conflict("the message was deleted", current_state="deleted")
+    text = clean_body(body)
+    if text == current["body"]:
+        return current
+    _check_rate(actor)
+    timeline.append(db.session, case.id, ch.type("edited"),
+                    {"channel": ch.name, "message_seq": seq, "body": text}, actor.id)
+    return message_state(case.id, seq)
+
+
+@transactional
+def delete_message(actor: User, case_id: int, seq: int) -> dict:
+    """Withdraw a message by a new event; its author, or an officer of the case, may."""
+    case = require_case(actor, case_id)
+    original, ch = _original(case, seq, actor)
+    current = message_state(case.id, seq)
+    if current["deleted"]:
+        return current
+    if original.actor_id != actor.id and not can(actor, "case.edit", case):
+        raise Forbidden("only its author or the case's officers may delete a message")
+    timeline.append(db.session, case.id, ch.type("deleted"),
+                    {"channel": ch.name, "message_seq": seq}, actor.id)
+    return message_state(case.id, seq)
+
+
+@transactional
+def mark_read(actor: User, case_id: int, seq: int) -> int:
+    """Say the user has read the case up to `seq`; the marker never moves back."""
+    case = require_case(actor, case_id)
+    if not 0 <= seq <= case.last_seq:
+        raise Invalid({"seq": [f"between 0 and the case's last seq {case.last_seq}"]})
+    return _advance_marker(actor.id, case.id, seq)
+
+
+# --- queries -------------------------------------------------------------------------------
+
+def thread(actor: User, case_id: int, channel: str = CASE_THREAD.name, after: int = 0,
+           limit: int = 100) -> dict[str, Any]:
+    """The channel's messages posted after `after`, oldest first, with the read marker."""
+    ch = channel_named(channel)
+    case = require_case(actor, case_id)
+    _require_channel(actor, case, ch)
+    events = list(db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.seq > after,
+                               Event.type.in_(ch.types)).order_by(Event.seq)
+    ).scalars())
+    messages = list(_fold(events).values())
+    marker = read_seq(actor.id, case.id) or 0
+    return {"messages": _with_authors(messages[:limit]), "has_more": len(messages) > limit,
+            "read_seq": marker, "unread": unread(actor, case, marker), "last_seq": case.last_seq}
+
+
+def unread(actor: User, case, marker: int) -> int:
+    """Messages by others after the marker, in every channel the user sees, not deleted."""
+    types = [t for t in _by_type if event_audience(t).admits(actor, case, {})]
+    events = list(db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.seq > marker,
+                               Event.type.in_(types)).order_by(Event.seq)
+    ).scalars())
+    return sum(1 for m in _fold(events).values() if not m["deleted"] and m["author_id"] != actor.id)

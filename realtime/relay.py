@@ -1,0 +1,81 @@
+"""The relay: committed timeline events to the Socket.IO rooms of those who may see them.
+
+`mediation.timeline` calls `publish` after each commit, and its sweep calls it for events
+still pending. Each envelope goes, in one emit (a connection in several of the rooms gets
+it once), to:
+- the case's room for the event's audience (`case:<id>`, or `case:<id>#officials`);
+- the region boards of that audience, for each prefix the case's region falls under;
+- the `user:<id>` inbox of every user the recipient rules name (an offer reaches the
+  provider's users without any subscription), if the event's audience admits them.
+An exception leaves the events in the outbox; the sweep publishes them again (a client
+drops duplicates by `(case_id, seq)`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from mediation.cases.models import Case
+from mediation.extensions import db
+from mediation.permissions import event_audience, event_recipients
+from mediation.users import User
+from realtime import rooms
+from realtime.queue import shared_emitter
+
+log = logging.getLogger(__name__)
+
+EVENT = "event"  # the one Socket.IO event name for delivered envelopes
+NAMESPACE = "/"
+
+
+def rooms_for(envelope: dict[str, Any], case: Case, session) -> list[str]:
+    """Every room the envelope goes to (no room: nobody may be told)."""
+    audience = event_audience(envelope["type"])
+    targets: list[str] = []
+    if audience.case_rooms:
+        targets.append(rooms.case_room(case.id, audience.name))
+        targets.extend(rooms.region_room(p, audience.name)
+                       for p in rooms.region_prefixes(case.region_code))
+    recipients = event_recipients(session, envelope)
+    if recipients:
+        # A rule naming a user vouches that the event concerns them, even when they no
+        # longer see the case (an offer withdrawn from a provider); the event's audience
+        # still decides (an internal note never reaches a provider this way).
+        users = session.execute(sa.select(User).where(User.id.in_(recipients))).scalars()
+        targets.extend(rooms.user_room(u.id) for u in users
+                       if u.active and audience.admits(u, case, envelope["data"]))
+    return targets
+
+
+def emit(app: Flask, envelope: dict[str, Any], to: list[str]) -> None:
+    """Send one envelope: through the Redis queue when configured, else in this process."""
+    url = app.config.get("MEDIATION_REDIS_URL")
+    if url:
+        shared_emitter(url).emit(EVENT, envelope, namespace=NAMESPACE, room=to)
+    else:
+        app.extensions["socketio"].emit(EVENT, envelope, namespace=NAMESPACE, to=to)
+
+
+def publish(envelopes: list[dict[str, Any]]) -> None:
+    """The timeline's publisher (runs after the commit, and in the sweep)."""
+    app = current_app._get_current_object()
+    if "socketio" not in app.extensions:
+        return
+    # A session of its own, closed here: running after a commit, the request's session
+    # would begin a new transaction and hold its connection until the request ends.
+    with Session(db.engine) as session:
+        case_ids = {e["case_id"] for e in envelopes}
+        cases = {c.id: c for c in session.execute(
+            sa.select(Case).where(Case.id.in_(case_ids))).scalars()}
+        for envelope in envelopes:
+            case = cases.get(envelope["case_id"])
+            if case is None:
+                continue
+            targets = rooms_for(envelope, case, session)
+            if targets:
+                emit(app, envelope, targets)

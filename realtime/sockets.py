@@ -1,0 +1,175 @@
+"""Socket.IO handlers on the default namespace: connect, subscriptions, messaging.
+
+Every handler answers through its acknowledgement: `{"ok": true, ...}` or
+`{"ok": false, "error": ..., "code": <HTTP-like status>, "errors"?: {...}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+from flask_login import current_user
+from flask_socketio import Namespace, join_room, leave_room
+
+from mediation.errors import DomainError, Invalid, NotFound
+from mediation.extensions import db
+from mediation.permissions import audiences, can_view_case, visible_events
+from mediation.regions import covers, normalize_region, region_prefix
+from mediation.users import Role, User, user_for_token
+from realtime import messaging, rooms
+
+log = logging.getLogger(__name__)
+
+# One acknowledgement carries at most this many missed events; `more` says to ask again.
+CATCH_UP_LIMIT = 1000
+BOARD_ROLES = {Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}
+
+
+class Refused(DomainError):
+    status = 403
+    code_name = "Forbidden"
+
+
+def _authenticate(auth: Any) -> User | None:
+    """A bearer token in `auth`, else the pages' login cookie."""
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if isinstance(token, str) and token:
+        return user_for_token(token)
+    if current_user and current_user.is_authenticated and current_user.active:
+        return current_user._get_current_object()
+    return None
+
+
+def _int(data: dict, key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid({key: ["a non-negative integer"]})
+    return value
+
+
+def _case(user: User, data: dict):
+    from mediation.cases.models import Case
+
+    case = db.session.get(Case, _int(data, "case_id"))
+    if case is None or not can_view_case(user, case):
+        raise NotFound("case")  # as the API says it: unknown and invisible look alike
+    return case
+
+
+def acknowledged(fn: Callable) -> Callable:
+    """Run a handler as the connection's user; turn every failure into `{ok: false}`."""
+
+    @wraps(fn)
+    def wrapper(self: LiveNamespace, data: Any = None) -> dict[str, Any]:
+        user = self.user()
+        if user is None:
+            return {"ok": False, "error": "not authenticated", "code": 401}
+        try:
+            if not isinstance(data, dict):
+                raise Invalid({"_": ["send an object"]})
+            return {"ok": True, **fn(self, user, data)}
+        except DomainError as exc:
+            db.session.rollback()
+            return {"ok": False, "error": exc.message, "code": exc.status,
+                    **{k: v for k, v in exc.extra.items() if k in ("errors", "retry_after")}}
+        except ma.ValidationError as exc:
+            return {"ok": False, "error": "validation failed", "code": 422,
+                    "errors": exc.normalized_messages()}
+        except Exception:
+            db.session.rollback()
+            log.exception("socket handler %s failed", fn.__name__)
+            return {"ok": False, "error": "internal error", "code": 500}
+
+    return wrapper
+
+
+class LiveNamespace(Namespace):
+    """The default namespace: who is connected, and what they subscribe to."""
+
+    def user(self) -> User | None:
+        uid = self.socketio.server.get_session(request.sid, namespace=self.namespace).get("user_id")
+        user = db.session.get(User, uid) if uid is not None else None
+        return user if user is not None and user.active else None
+
+    def on_connect(self, auth: Any = None) -> None:
+        user = _authenticate(auth)
+        if user is None:
+            raise ConnectionRefusedError("authentication required: a bearer token or the login")
+        self.socketio.server.save_session(request.sid, {"user_id": user.id}, namespace=self.namespace)
+        join_room(rooms.user_room(user.id))
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        pass  # rooms go with the connection
+
+    @acknowledged
+    def on_subscribe(self, user: User, data: dict) -> dict[str, Any]:
+        """Join a case's rooms, then answer with what was missed after `after`."""
+        case = _case(user, data)
+        after = _int(data, "after", 0)
+        # Join before reading: an event committed meanwhile comes live, or in the reply,
+        # or both (the client drops duplicates), never neither.
+        for audience in audiences():
+            if audience.case_rooms and audience.admits(user, case, {}):
+                join_room(rooms.case_room(case.id, audience.name))
+        last_seq = case.last_seq
+        events, more = visible_events(user, case, after, CATCH_UP_LIMIT)
+        missed = [e.envelope() for e in events if e.seq <= last_seq]
+        return {"case_id": case.id, "missed": missed, "last_seq": last_seq, "more": more}
+
+    @acknowledged
+    def on_unsubscribe(self, user: User, data: dict) -> dict[str, Any]:
+        case_id = _int(data, "case_id")
+        for audience in audiences():
+            leave_room(rooms.case_room(case_id, audience.name))
+        return {"case_id": case_id}
+
+    @acknowledged
+    def on_subscribe_region(self, user: User, data: dict) -> dict[str, Any]:
+        """A supervisor's or officer's board: every event of the cases in a region."""
+        try:
+            code = normalize_region(str(data.get("region", "")))
+        except ValueError as exc:
+            raise Invalid({"region": [str(exc)]}) from exc
+        if user.role not in BOARD_ROLES or not covers(user.region, code):
+            raise Refused("this region's board is not open to you")
+        prefix = region_prefix(code)
+        for audience in audiences():
+            if audience.case_rooms and audience.admits_region(user):
+                join_room(rooms.region_room(prefix, audience.name))
+        return {"region": prefix}
+
+    @acknowledged
+    def on_unsubscribe_region(self, user: User, data: dict) -> dict[str, Any]:
+        prefix = region_prefix(normalize_region(str(data.get("region", ""))))
+        for audience in audiences():
+            leave_room(rooms.region_room(prefix, audience.name))
+        return {"region": prefix}
+
+    @acknowledged
+    def on_post_message(self, user: User, data: dict) -> dict[str, Any]:
+        """Post on a case's channel; the acknowledgement carries the stored seq."""
+        from realtime.views import MessageIn
+
+        args = MessageIn().load({k: v for k, v in data.items() if k != "case_id"})
+        message = messaging.post_message(user, _int(data, "case_id"), args["body"], args["channel"])
+        return {"seq": message["seq"], "message": message}
+
+    @acknowledged
+    def on_edit_message(self, user: User, data: dict) -> dict[str, Any]:
+        message = messaging.edit_message(user, _int(data, "case_id"), _int(data, "seq"),
+                                         data.get("body"))
+        return {"seq": message["seq"], "message": message}
+
+    @acknowledged
+    def on_delete_message(self, user: User, data: dict) -> dict[str, Any]:
+        message = messaging.delete_message(user, _int(data, "case_id"), _int(data, "seq"))
+        return {"seq": message["seq"], "message": message}
+
+    @acknowledged
+    def on_mark_read(self, user: User, data: dict) -> dict[str, Any]:
+        return {"seq": messaging.mark_read(user, _int(data, "case_id"), _int(data, "seq"))}

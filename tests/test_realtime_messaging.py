@@ -1,0 +1,182 @@
+"""Messaging through the API: the case thread, internal notes, validation, the rate limit,
+edits and deletions as new events, read markers; and who the relay sends each event to."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from mediation import permissions, timeline
+from mediation.cases.models import Case
+from mediation.extensions import db
+from realtime import relay
+from tests.people import person
+
+
+@pytest.fixture
+def officer(api):
+    return person(api, "case_officer", "510104")
+
+
+@pytest.fixture
+def case_id(api, officer):
+    return api.case(officer)["id"]
+
+
+@pytest.fixture
+def mediator(api, case_id):
+    """A provider's user who sees the case, as an accepted referral would let them."""
+    user = person(api, "mediator")
+    rule = lambda u: sa.select(sa.literal(case_id)) if u.id == user.id else None  # noqa: E731
+    permissions.register_case_access(rule)
+    yield user
+    permissions._case_access_rules.remove(rule)
+
+
+def post(api, user, case_id, body, channel=None):
+    payload = {"body": body} | ({"channel": channel} if channel else {})
+    return api.post(f"/api/cases/{case_id}/messages", user, payload)
+
+
+def thread(api, user, case_id, channel="case"):
+    r = api.get(f"/api/cases/{case_id}/messages?channel={channel}", user)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def event_types(api, user, case_id):
+    return [e["type"] for e in api.get(f"/api/cases/{case_id}/timeline", user).get_json()["events"]]
+
+
+def test_a_message_is_a_timeline_event_and_the_thread_shows_it(api, officer, case_id):
+    r = post(api, officer, case_id, "  请于周五前补充材料  ")
+    assert r.status_code == 201
+    msg = r.get_json()
+    assert msg["body"] == "请于周五前补充材料" and msg["channel"] == "case"
+    assert msg["author_id"] == officer.id and msg["deleted"] is False
+    events = api.get(f"/api/cases/{case_id}/timeline", officer).get_json()["events"]
+    assert (events[-1]["seq"], events[-1]["type"]) == (msg["seq"], "message.posted")
+    assert events[-1]["data"] == {"channel": "case", "body": "请于周五前补充材料"}
+    got = thread(api, officer, case_id)
+    assert [m["seq"] for m in got["messages"]] == [msg["seq"]]
+    assert got["read_seq"] == msg["seq"] and got["unread"] == 0  # one's own message is read
+
+
+@pytest.mark.parametrize("payload,field", [
+    ({"body": ""}, "body"),
+    ({"body": "   \n "}, "body"),
+    ({"body": "长" * 4001}, "body"),
+    ({}, "body"),
+    ({"body": "hi", "channel": "gossip"}, "channel"),
+    ({"body": "hi", "extra": 1}, "extra"),
+])
+def test_invalid_messages_are_422_with_the_field(api, officer, case_id, payload, field):
+    r = api.post(f"/api/cases/{case_id}/messages", officer, payload)
+    assert r.status_code == 422 and field in r.get_json()["errors"]
+    assert "message.posted" not in event_types(api, officer, case_id)
+
+
+def test_messages_need_a_visible_case_and_a_token(api, officer, case_id):
+    assert post(api, officer, 999999, "hi").status_code == 404
+    stranger = person(api, "case_officer", "110101")
+    assert post(api, stranger, case_id, "hi").status_code == 404
+    assert api.get(f"/api/cases/{case_id}/messages", stranger).status_code == 404
+    assert api.post(f"/api/cases/{case_id}/messages", None, {"body": "hi"}).status_code == 401
+
+
+def test_the_rate_limit_is_per_user(api, app, officer, case_id, monkeypatch):
+    monkeypatch.setitem(app.config, "MEDIATION_MESSAGE_RATE", "3/60")
+    assert [post(api, officer, case_id, f"m{i}").status_code for i in range(3)] == [201] * 3
+    r = post(api, officer, case_id, "one too many")
+    assert r.status_code == 429 and r.get_json()["retry_after"] == 60
+    colleague = person(api, "case_officer", "5101")
+    assert post(api, colleague, case_id, "mine still goes").status_code == 201
+
+
+def test_edits_and_deletions_are_new_events_and_history_stays(api, app, officer, case_id):
+    seq = post(api, officer, case_id, "first text").get_json()["seq"]
+    r = api.patch(f"/api/cases/{case_id}/messages/{seq}", officer, {"body": "second text"})
+    assert r.status_code == 200
+    assert (r.get_json()["body"], r.get_json()["edits"]) == ("second text", 1)
+    colleague = person(api, "case_officer", "5101")
+    assert api.patch(f"/api/cases/{case_id}/messages/{seq}", colleague,
+                     {"body": "not mine"}).status_code == 403
+    assert api.patch(f"/api/cases/{case_id}/messages/{seq}", officer, {"body": " "}).status_code == 422
+    # An officer of the case may withdraw anyone's message (moderation).
+    r = api.call("DELETE", f"/api/cases/{case_id}/messages/{seq}", colleague)
+    assert r.status_code == 200 and r.get_json()["deleted"] is True and r.get_json()["body"] is None
+    assert api.patch(f"/api/cases/{case_id}/messages/{seq}", officer,
+                     {"body": "too late"}).status_code == 409
+    assert thread(api, officer, case_id)["messages"][0]["deleted"] is True
+    events = api.get(f"/api/cases/{case_id}/timeline", officer).get_json()["events"]
+    posted = next(e for e in events if e["seq"] == seq)
+    assert posted["data"]["body"] == "first text"  # never rewritten
+    assert [e["type"] for e in events if e["seq"] > seq] == ["message.edited", "message.deleted"]
+    assert [e["data"]["message_seq"] for e in events if e["seq"] > seq] == [seq, seq]
+    assert api.patch(f"/api/cases/{case_id}/messages/1", officer, {"body": "x"}).status_code == 404
+    with app.app_context():
+        assert timeline.verify(case_id)[1] == []
+        db.session.remove()
+
+
+def test_read_markers_are_per_user_and_only_move_forward(api, officer, case_id):
+    colleague = person(api, "case_officer", "5101")
+    seqs = [post(api, officer, case_id, f"m{i}").get_json()["seq"] for i in range(3)]
+    got = thread(api, colleague, case_id)
+    assert (got["read_seq"], got["unread"]) == (0, 3)
+    marker = f"/api/cases/{case_id}/read-marker"
+    assert api.put(marker, colleague, {"seq": seqs[1]}).get_json() == {"seq": seqs[1]}
+    assert api.put(marker, colleague, {"seq": seqs[0]}).get_json() == {"seq": seqs[1]}  # not back
+    assert api.get(marker, colleague).get_json() == {"seq": seqs[1]}
+    assert thread(api, colleague, case_id)["unread"] == 1
+    assert api.put(marker, colleague, {"seq": seqs[2] + 1}).status_code == 422
+    assert api.put(marker, colleague, {"seq": -1}).status_code == 422
+    assert api.get(marker, officer).get_json() == {"seq": seqs[2]}  # their own, apart
+
+
+def test_internal_notes_are_for_officials_only(api, officer, case_id, mediator):
+    assert post(api, mediator, case_id, "调解员到场").status_code == 201
+    assert post(api, officer, case_id, "内部：当事人情绪不稳", "internal").status_code == 201
+    assert post(api, mediator, case_id, "let me in", "internal").status_code == 403
+    assert api.get(f"/api/cases/{case_id}/messages?channel=internal", mediator).status_code == 403
+    assert [m["body"] for m in thread(api, officer, case_id, "internal")["messages"]] == [
+        "内部：当事人情绪不稳"]
+    assert "internal_note.posted" in event_types(api, officer, case_id)
+    seen = api.get(f"/api/cases/{case_id}/timeline", mediator).get_json()
+    assert "internal_note.posted" not in [e["type"] for e in seen["events"]]
+    assert "message.posted" in [e["type"] for e in seen["events"]]
+    assert "内部" not in str(seen)
+    # The mediator's unread count leaves out what they may not see.
+    assert thread(api, mediator, case_id)["unread"] == 0
+
+
+def test_the_timeline_pages_over_hidden_events(api, officer, case_id, mediator):
+    for i in range(5):
+        post(api, officer, case_id, f"note {i}", "internal")
+    post(api, officer, case_id, "for everyone")
+    r = api.get(f"/api/cases/{case_id}/timeline?after=2&limit=1", mediator).get_json()
+    assert [e["data"]["body"] for e in r["events"]] == ["for everyone"]
+    assert r["has_more"] is False and r["last_seq"] == 8
+
+
+def test_the_relay_sends_each_event_to_those_who_may_see_it(api, app, officer, case_id, mediator):
+    post(api, officer, case_id, "hello")
+    post(api, officer, case_id, "internal", "internal")
+    inbox = lambda session, envelope: [mediator.id, officer.id]  # noqa: E731
+    permissions.register_event_recipients("message.posted", inbox)
+    permissions.register_event_recipients("internal_note.posted", inbox)
+    try:
+        with app.app_context():
+            case = db.session.get(Case, case_id)
+            by_type = {e.type: e.envelope() for e in timeline.events_after(case_id)}
+            public = relay.rooms_for(by_type["message.posted"], case, db.session)
+            internal = relay.rooms_for(by_type["internal_note.posted"], case, db.session)
+            db.session.remove()
+    finally:
+        permissions._recipient_rules.pop("message.posted")
+        permissions._recipient_rules.pop("internal_note.posted")
+    assert sorted(public) == sorted([f"case:{case_id}", "region:51", "region:5101", "region:510104",
+                                     f"user:{mediator.id}", f"user:{officer.id}"])
+    assert sorted(internal) == sorted([f"case:{case_id}#officials", "region:51#officials",
+                                       "region:5101#officials", "region:510104#officials",
+                                       f"user:{officer.id}"])
