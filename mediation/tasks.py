@@ -64,7 +64,7 @@ def celery_init_app(app: Flask) -> Celery:
 
 
 def _register_core_tasks(celery: Celery) -> None:
-    @celery.task(name="mediation.publish_pending")
+    @celery.task(name="mediation.publish_pending", shared=False)
     def publish_pending() -> int:
         """The outbox sweep: publish committed events not yet published."""
         from mediation import timeline

@@ -15,15 +15,20 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation.extensions import db
-from mediation.transactions import after_commit
+from mediation.transactions import after_commit, scratch
 
 log = logging.getLogger(__name__)
 
@@ -96,38 +101,157 @@ def event_hash(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def start_case(session: Session, case) -> None:
+    """Say that `case` was inserted in this transaction: nobody else can see its row
+    until the commit, so its events are numbered in memory, with no conditional update."""
+    scratch(session).setdefault("fresh_cases", {})[case.id] = case
+
+
 def append(
     session: Session, case_id: int, type_: str, data: dict[str, Any], actor_id: int | None
 ) -> Event:
-    """Append one event to a case in the caller's transaction (flushes; never commits)."""
+    """Append one event to a case in the caller's transaction (never commits)."""
+    return append_many(session, case_id, [(type_, data)], actor_id)[0]
+
+
+def append_many(
+    session: Session, case_id: int, items: list[tuple[str, dict[str, Any]]], actor_id: int | None
+) -> list[Event]:
+    """Append events to a case in the caller's transaction, in order (never commits).
+
+    Sequence numbers come from one conditional update of the case row, which serialises
+    concurrent writers of the case until the commit; the previous hash is then read (or
+    known from an earlier append in this transaction). Each event gets its outbox row in
+    the same transaction, so a session without the after-commit hook (a script, a task)
+    leaves them to the sweep rather than losing them.
+    """
     from mediation.cases.models import Case  # the timeline hangs off cases
 
-    session.flush()
-    seq = session.execute(
-        sa.update(Case)
-        .where(Case.id == case_id)
-        .values(last_seq=Case.last_seq + 1)
-        .returning(Case.last_seq)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    prev = GENESIS
-    if seq > 1:
-        prev = session.execute(
-            sa.select(Event.hash).where(Event.case_id == case_id, Event.seq == seq - 1)
+    tx = scratch(session)
+    fresh = tx.get("fresh_cases", {}).get(case_id)
+    last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})
+    n = len(items)
+    if fresh is not None:
+        first = fresh.last_seq + 1
+        fresh.last_seq += n  # flushed with the case's own row
+    else:
+        session.flush()
+        last = session.execute(
+            sa.update(Case).where(Case.id == case_id).values(last_seq=Case.last_seq + n)
+            .returning(Case.last_seq).execution_options(synchronize_session=False)
         ).scalar_one()
-    # Keep the in-memory case in step with the row without another round trip.
-    case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
-    if case is not None:
-        sa.orm.attributes.set_committed_value(case, "last_seq", seq)
+        first = last - n + 1
+        # Keep the in-memory case in step with the row without another round trip.
+        case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
+        if case is not None:
+            sa.orm.attributes.set_committed_value(case, "last_seq", last)
+    known = last_hashes.get(case_id)
+    if first == 1:
+        prev = GENESIS
+    elif known is not None and known[0] == first - 1:
+        prev = known[1]
+    else:
+        prev = session.execute(
+            sa.select(Event.hash).where(Event.case_id == case_id, Event.seq == first - 1)
+        ).scalar_one()
     at = utcnow()
-    text = canonical_json(data)
-    ev = Event(case_id=case_id, seq=seq, type=type_, actor_id=actor_id, at=at, data=text,
-               prev_hash=prev, hash=event_hash(case_id, seq, type_, actor_id, at, text, prev))
-    session.add(ev)
-    session.flush()
-    session.add(EventOutbox(event_id=ev.id, created_at=at, attempts=0))
-    after_commit(session, "timeline.publish", ev.id, publish)
-    return ev
+    rows = []
+    for offset, (type_, data) in enumerate(items):
+        seq, text = first + offset, canonical_json(data)
+        digest = event_hash(case_id, seq, type_, actor_id, at, text, prev)
+        rows.append({"case_id": case_id, "seq": seq, "type": type_, "actor_id": actor_id,
+                     "at": at, "data": text, "prev_hash": prev, "hash": digest})
+        prev = digest
+    last_hashes[case_id] = (rows[-1]["seq"], prev)
+    ids = session.execute(
+        sa.insert(Event).returning(Event.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    events = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+    session.execute(sa.insert(EventOutbox),
+                    [{"event_id": e.id, "created_at": at, "attempts": 0} for e in events])
+    for ev in events:
+        after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
+    return events
+
+
+def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
+    """Hand what this transaction committed to the process's publisher thread."""
+    if not has_app_context():  # nothing to publish with: the sweep will
+        return
+    _publisher.put(current_app._get_current_object(), items)
+
+
+class _BackgroundPublisher:
+    """One thread per process that publishes committed events, from memory, in batches.
+
+    The request that committed does not wait for Socket.IO or Redis, and under load one
+    batch costs one query and one outbox delete for many events. A process that dies with
+    events still queued loses nothing: their outbox rows stay, and the sweep sends them.
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def put(self, app, items: list[tuple[int, dict[str, Any]]]) -> None:
+        self._ensure_thread()
+        self._queue.put((app, items))
+
+    def _ensure_thread(self) -> None:
+        # A forked child (a Celery worker) inherits the queue but not the thread.
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.Queue()
+                threading.Thread(target=self._run, name="timeline-publisher", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        q = self._queue
+        while True:
+            batch = [q.get()]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                by_app: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+                for app, items in batch:
+                    by_app.setdefault(app, []).extend(items)
+                for app, items in by_app.items():
+                    items.sort(key=lambda item: (item[1]["case_id"], item[1]["seq"]))
+                    with app.app_context():
+                        _deliver([i for i, _ in items], [env for _, env in items])
+            except Exception:  # the outbox keeps them; the sweep retries
+                log.exception("the publisher thread failed on a batch of %d", len(batch))
+            finally:
+                for _ in batch:
+                    q.task_done()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything queued so far is published (or failed); False on timeout."""
+        q = self._queue
+        deadline = time.monotonic() + timeout
+        with q.all_tasks_done:
+            while q.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                q.all_tasks_done.wait(left)
+        return True
+
+
+_publisher = _BackgroundPublisher()
+
+
+def drain(timeout: float = 30.0) -> bool:
+    """Wait for this process's publisher thread to catch up (tests, graceful shutdown)."""
+    return _publisher.drain(timeout)
 
 
 def events_after(case_id: int, after: int = 0, limit: int = 500) -> list[Event]:
@@ -213,46 +337,61 @@ def unregister_publisher(fn: Publisher) -> None:
 
 
 def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
-    """Publish committed events (the given ones, or the oldest pending) and clear them.
+    """Publish committed events still pending (the given ones, or the oldest) and clear
+    them: the sweep. A publisher that raises leaves the events pending for the next
+    sweep; the failure is logged, never swallowed silently."""
+    query = (
+        sa.select(Event)
+        .join(EventOutbox, EventOutbox.event_id == Event.id)
+        .order_by(Event.id)
+    )
+    if event_ids is None:
+        query = query.limit(limit)
+    else:
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        query = query.where(Event.id.in_(ids))
+    with Session(db.engine) as s:
+        events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
+        if not events:
+            return 0
+        envelopes = [e.envelope() for e in events]
+        ids = [e.id for e in events]
+    return _deliver(ids, envelopes)
 
-    Runs in its own transaction. A publisher that raises leaves the events pending, to be
-    picked up by the next sweep; the failure is logged, never swallowed silently.
-    """
-    with db.engine.begin() as conn:
-        query = (
-            sa.select(Event)
-            .join(EventOutbox, EventOutbox.event_id == Event.id)
-            .order_by(Event.id)
-        )
-        if event_ids is None:
-            query = query.limit(limit)
-        else:
-            ids = list(event_ids)
-            if not ids:
-                return 0
-            query = query.where(Event.id.in_(ids))
-        with Session(bind=conn) as s:
-            events = list(s.execute(query).scalars())
-            if not events:
-                return 0
-            envelopes = [e.envelope() for e in sorted(events, key=lambda e: (e.case_id, e.seq))]
-            ids = [e.id for e in events]
-            try:
-                for fn in list(_publishers):
-                    fn(envelopes)
-            except Exception:
-                log.exception("publishing %d events failed; they stay pending", len(ids))
-                s.execute(
-                    sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids))
-                    .values(attempts=EventOutbox.attempts + 1)
-                )
-                s.commit()
-                return 0
-            # A concurrent sweep may have published some already: delete what is left.
-            s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids)))
+
+def _deliver(ids: list[int], envelopes: list[dict[str, Any]]) -> int:
+    """Hand envelopes to the publishers, then clear their outbox rows (or count a failure)."""
+    # No connection is held while the publishers run, and what they read through the
+    # app's session is ended before the next step: two connections held by one thread at
+    # once would starve the pool under load (every thread holding one, waiting for another).
+    session = db.session()
+    idle = not session.in_transaction()
+    try:
+        for fn in list(_publishers):
+            fn(envelopes)
+        if idle and session.in_transaction():
+            session.rollback()
+    except Exception:
+        if idle and session.in_transaction():
+            session.rollback()
+        log.exception("publishing %d events failed; they stay pending", len(ids))
+        with Session(db.engine) as s:
+            s.execute(
+                sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids))
+                .values(attempts=EventOutbox.attempts + 1)
+            )
             s.commit()
-            return len(ids)
+        return 0
+    # A concurrent sweep may have published some already: delete what is left.
+    with Session(db.engine) as s:
+        s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids)))
+        s.commit()
+    return len(ids)
 
 
 def pending_count() -> int:
+    """Events committed and not yet published (waits for this process's publisher first)."""
+    drain()
     return db.session.execute(sa.select(sa.func.count()).select_from(EventOutbox)).scalar_one()

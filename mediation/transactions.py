@@ -7,6 +7,7 @@ is dropped if it rolls back. A task or event sent before the commit would find n
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,20 @@ log = logging.getLogger(__name__)
 
 _PENDING = "mediation_after_commit"
 _READY = "mediation_after_commit_ready"
+# Keyed by the outermost transaction object: an entry dies with its transaction, whether
+# it commits or rolls back, on any session (hooks installed or not).
+_scratch: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def scratch(session: Session) -> dict[str, Any]:
+    """A dict that lives exactly as long as the session's current transaction."""
+    if hasattr(session, "registry"):  # a scoped_session: the current thread's session
+        session = session()
+    session.connection()  # begins the transaction if none has begun
+    tx = session.get_transaction()
+    while tx.parent is not None:
+        tx = tx.parent
+    return _scratch.setdefault(tx, {})
 
 
 def after_commit(session: Session, key: str, item: Any, fn: Callable[[list[Any]], None]) -> None:

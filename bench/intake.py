@@ -1,0 +1,260 @@
+"""Intake benchmark: N cases taken in over HTTP by `mediation serve` on PostgreSQL, beside a
+bare Flask + SQLAlchemy endpoint that inserts one row, served the same way.
+
+    .venv/bin/python bench/intake.py [--cases 5000] [--concurrency 8] [--warmup 200]
+
+It creates a fresh PostgreSQL database (dropped at the end), starts `mediation serve` on
+a free loopback port, creates a case officer, takes a token, warms up, then sends
+--cases intake requests from --concurrency keep-alive clients, recording each latency.
+Then it stops that server, starts bench/baseline_app.py the same way on the same
+database and sends it the same load. It prints requests/s, p50 and p99 for both and the
+ratio (mediation ÷ baseline; the target is ≥ 0.5), and checks that the database holds
+every case and that `mediation timeline verify` passes. Exit status 0 when the run and
+its checks succeeded (the ratio is a figure, not a pass/fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+BENCH = Path(__file__).resolve().parent
+# A script here may share its name with a project package (say bench/realtime.py and realtime/):
+# keep bench/ off sys.path so that the packages import, and load our helpers by path.
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH]
+sys.path.insert(0, str(BENCH.parent))  # the project root: tests.factories has the body
+
+
+def bench_module(name: str):
+    """bench/<name>.py as module `name` (loaded once)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+c = bench_module("_common")
+baseline_app = bench_module("baseline_app")
+TARGET_RATIO = 0.5
+
+
+def case_body(i: int) -> dict:
+    """The suite's own valid intake body (tests/factories.py), numbered."""
+    from tests.factories import case_payload
+
+    return case_payload(title=f"征地拆迁补偿纠纷 #{i}")
+
+
+def encoded(offset: int):
+    return lambda i: json.dumps(case_body(offset + i), ensure_ascii=False).encode()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--cases", type=int, default=5000, help="measured intake requests (N)")
+    p.add_argument("--concurrency", type=int, default=8, help="concurrent clients (C)")
+    p.add_argument("--warmup", type=int, default=200, help="requests before measuring, each server")
+    p.add_argument("--database-url", default=None,
+                   help="use this existing PostgreSQL database instead of a fresh one (it is kept; "
+                        "the baseline's table in it is dropped at the end; MEDIATION_PII_KEY and "
+                        "MEDIATION_SECRET_KEY are taken from the environment when set)")
+    p.add_argument("--pg-admin-url", default=c.PG_ADMIN_URL,
+                   help="database to connect to for CREATE/DROP DATABASE")
+    p.add_argument("--time-limit", type=float, default=900,
+                   help="seconds after which a load phase sends no new request")
+    args = p.parse_args(argv)
+    if args.cases < 1 or args.concurrency < 1 or args.warmup < 0:
+        p.error("--cases and --concurrency must be ≥ 1, --warmup ≥ 0")
+    return args
+
+
+def check_load(result: c.LoadResult, server: c.ServerProcess) -> None:
+    if result.errors or result.timed_out or result.ok != result.requested:
+        shown = "\n  ".join(result.errors[:10])
+        raise c.BenchError(
+            f"{result.label}: {result.ok}/{result.requested} succeeded"
+            f"{' (time limit reached)' if result.timed_out else ''}; "
+            f"{len(result.errors)} error(s):\n  {shown}\n--- {server.name} log tail ---\n{server.log_tail()}")
+
+
+def measured(server: c.ServerProcess, db_url: str, load) -> tuple[c.LoadResult, c.PhaseMeter]:
+    """Run the load and check it, metering the CPU of the server and the client, and
+    PostgreSQL's counters (read with `meter.settle()` once the server has stopped)."""
+    assert server.proc is not None
+    meter = c.PhaseMeter(server.proc.pid, db_url)
+    meter.start()
+    result = load()
+    meter.stop()
+    check_load(result, server)
+    result.cpu = {"server": meter.server, "client": meter.client}
+    return result, meter
+
+
+def bench_mediation(args, db_url: str, env: dict[str, str], tmp: Path) -> tuple[c.LoadResult, int]:
+    port = c.free_port()
+    cmd = [c.mediation_exe(), "serve", "--host", c.LOOPBACK, "--port", str(port)]
+    with c.ServerProcess("mediation", cmd, env, port, tmp) as server:
+        username = f"bench_officer_{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(16)
+        c.mediation_cli(["users", "create", username, "--role", "case_officer", "--region", "510104",
+                         "--password-stdin"], env, stdin=password + "\n")
+        status, body = c.request_once(port, "POST", "/api/auth/tokens",
+                                      {"username": username, "password": password})
+        if status != 201:
+            raise c.BenchError(f"token request failed: HTTP {status} {body}")
+        auth = {"Authorization": f"Bearer {body['token']}"}
+        cases_before = c.pg_scalar(db_url, "SELECT count(*) FROM cases")
+        common = {"concurrency": args.concurrency, "headers": auth, "expect": 201,
+                  "time_limit": args.time_limit}
+        if args.warmup:
+            warm = c.run_load("mediation warm-up", port, "POST", "/api/cases", encoded(10**7),
+                              args.warmup, **common)
+            check_load(warm, server)
+        result, meter = measured(server, db_url, lambda: c.run_load(
+            "mediation", port, "POST", "/api/cases", encoded(0), args.cases, **common))
+    meter.settle()
+    result.pg = meter.pg
+    return result, cases_before
+
+
+def bench_baseline(args, db_url: str, env: dict[str, str], tmp: Path) -> c.LoadResult:
+    port = c.free_port()
+    cmd = [sys.executable, str(c.BENCH / "baseline_app.py"), "--host", c.LOOPBACK, "--port", str(port)]
+    benv = {**env, "BENCH_DATABASE_URL": c.sqlalchemy_url(db_url)}
+    with c.ServerProcess("baseline", cmd, benv, port, tmp) as server:
+        common = {"concurrency": args.concurrency, "expect": 201, "time_limit": args.time_limit}
+        if args.warmup:
+            check_load(c.run_load("baseline warm-up", port, "POST", "/rows", encoded(10**7),
+                                  args.warmup, **common), server)
+        result, meter = measured(server, db_url, lambda: c.run_load(
+            "baseline", port, "POST", "/rows", encoded(0), args.cases, **common))
+    meter.settle()
+    result.pg = meter.pg
+    return result
+
+
+def verify(args, db_url: str, env: dict[str, str], cases_before: int) -> list[str]:
+    """Correctness: every case is in the database and every chain verifies."""
+    lines = []
+    expected = cases_before + args.warmup + args.cases
+    cases = c.pg_scalar(db_url, "SELECT count(*) FROM cases")
+    events = c.pg_scalar(db_url, "SELECT count(*) FROM events")
+    rows = c.pg_scalar(db_url, "SELECT count(*) FROM bench_baseline_rows")
+    if cases != expected:
+        raise c.BenchError(f"the database holds {cases} cases, expected {expected}")
+    if rows != args.warmup + args.cases:
+        raise c.BenchError(f"the baseline table holds {rows} rows, expected {args.warmup + args.cases}")
+    lines.append(f"cases in the database: {cases} = {cases_before} before + {args.warmup} warm-up "
+                 f"+ {args.cases} measured ✓ ({events} events); baseline rows: {rows} ✓")
+    out = c.mediation_cli(["timeline", "verify"], env, timeout=600)
+    lines.append(f"mediation timeline verify: {out.stdout.strip()} ✓")
+    return lines
+
+
+def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], served_by: str,
+           checks: list[str]) -> None:
+    ratio = med.rps / base.rps if base.rps else float("nan")
+    print()
+    print("bench/intake.py — intake over HTTP vs a bare Flask + SQLAlchemy insert")
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    print(f"served by: {served_by} (both servers, one at a time; client in this process)")
+    print(f"load: {args.cases} requests after {args.warmup} warm-up, {args.concurrency} concurrent "
+          "keep-alive clients, loopback")
+    print()
+    rows = [["", "requests/s", "p50 ms", "p99 ms", "mean ms", "elapsed s"]]
+    for r in (med, base):
+        mean = sum(r.latencies) / len(r.latencies) * 1000
+        rows.append([f"{r.label}", f"{r.rps:.1f}", f"{r.pct_ms(50):.1f}", f"{r.pct_ms(99):.1f}",
+                     f"{mean:.1f}", f"{r.elapsed:.1f}"])
+    rows[1][0] = "mediation POST /api/cases"
+    rows[2][0] = "baseline  POST /rows"
+    c.print_table(rows)
+    print()
+    print("cost per request (measured phase):")
+    cost = [["", "server CPU ms", "client CPU ms", "PG commits", "PG rollbacks", "PG active ms",
+             "PG rows inserted", "PG sessions opened"]]
+    for r in (med, base):
+        pg = {k: v / r.ok for k, v in r.pg.items()}
+        cost.append([r.label, f"{r.cpu_ms_per_request('server'):.2f}",
+                     f"{r.cpu_ms_per_request('client'):.2f}",
+                     f"{pg.get('xact_commit', 0):.2f}", f"{pg.get('xact_rollback', 0):.2f}",
+                     f"{pg.get('active_time', float('nan')):.2f}", f"{pg.get('tup_inserted', 0):.2f}",
+                     f"{pg.get('sessions', 0):.3f}"])
+    c.print_table(cost)
+    print()
+    verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+    print(f"ratio (mediation req/s ÷ baseline req/s): {ratio:.2f}   target ≥ {TARGET_RATIO}: {verdict}")
+    for line in checks:
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    c.install_signal_handlers()
+    started = time.monotonic()
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp = Path(stack.enter_context(c.temp_dir("bench-intake-")))
+            if args.database_url:
+                db_url = c.libpq_url(args.database_url)
+                stack.callback(c.pg_execute, db_url, "DROP TABLE IF EXISTS bench_baseline_rows")
+                pii = os.environ.get("MEDIATION_PII_KEY") or Fernet.generate_key().decode()
+            else:
+                db_url = stack.enter_context(c.fresh_database("bench_intake", args.pg_admin_url))
+                pii = Fernet.generate_key().decode()
+            env = c.mediation_env(db_url, tmp / "instance", pii)
+            if args.database_url and os.environ.get("MEDIATION_SECRET_KEY"):
+                env["MEDIATION_SECRET_KEY"] = os.environ["MEDIATION_SECRET_KEY"]
+            info = c.machine_info(db_url)
+            print(f"database: {c.libpq_url(db_url)} ({'given' if args.database_url else 'fresh'})",
+                  flush=True)
+            served_by = baseline_app.describe_server(*_serving_for(env))
+            print(f"mediation: {args.warmup} warm-up + {args.cases} intake requests…", flush=True)
+            med, cases_before = bench_mediation(args, db_url, env, tmp)
+            print(f"  {med.rps:.1f} req/s; baseline: the same load…", flush=True)
+            base = bench_baseline(args, db_url, env, tmp)
+            print(f"  {base.rps:.1f} req/s; checking the database…", flush=True)
+            checks = verify(args, db_url, env, cases_before)
+            report(args, med, base, info, served_by, checks)
+    except c.BenchError as exc:
+        print(f"\nbench/intake.py failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"\nbench/intake.py interrupted ({exc or 'Ctrl-C'}); cleaned up", file=sys.stderr)
+        return 130
+    print(f"total time: {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def _serving_for(env: dict[str, str]):
+    """How the mediation app is served, from the bench's environment."""
+    saved = {k: os.environ.get(k) for k in env if k.startswith("MEDIATION_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MEDIATION_")})
+    try:
+        return baseline_app.mediation_serving(env["MEDIATION_DATABASE_URL"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+if __name__ == "__main__":
+    sys.exit(main())
