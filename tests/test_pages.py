@@ -11,9 +11,10 @@ from tests.people import person
 @pytest.fixture
 def browser(app):
     """A client that keeps cookies and posts forms with CSRF on, as a browser would."""
+    before = app.config["WTF_CSRF_ENABLED"]
     app.config["WTF_CSRF_ENABLED"] = True
     yield app.test_client()
-    app.config.pop("WTF_CSRF_ENABLED", None)
+    app.config["WTF_CSRF_ENABLED"] = before
 
 
 def csrf_token(html: str) -> str:
