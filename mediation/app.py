@@ -80,10 +80,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def register_blueprints(app: Flask) -> None:
     from mediation import health, pages
     from mediation.api import auth, cases
+    from mediation.sessions import api as sessions_api
+    from mediation.sessions import init_app as init_sessions
 
-    for blp in (auth.blp, cases.blp):
+    for blp in (auth.blp, cases.blp, sessions_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens, not cookies: no CSRF to guard against
+    init_sessions(app)  # the printable agreement and the session inbox rule
     # Interactive docs served entirely by the app: the default pages load from a CDN.
     docs = get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                    # no validator badge: it would call validator.swagger.io

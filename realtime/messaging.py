@@ -34,6 +34,7 @@ from mediation.permissions import (
     register_event_audience,
     require_case,
 )
+from mediation.sessions import chat as session_chat
 from mediation.timeline import Event, iso, utcnow
 from mediation.users import User
 from realtime.models import ReadMarker
@@ -74,6 +75,9 @@ def register_channel(channel: Channel) -> None:
 
 register_channel(CASE_THREAD)
 register_channel(INTERNAL_NOTES)
+# A session room's chat (mediation.sessions.chat posts it and registers its audience).
+SESSION_CHAT = Channel("session", session_chat.PREFIX, session_chat.SESSION_PARTICIPANTS.name)
+register_channel(SESSION_CHAT)
 
 
 def channel_named(name: str) -> Channel:

@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
         register_event_recipients,
     )
     from mediation.server import add_periodic_job
+    from mediation.sessions.sources import register_provider_source
     from mediation.tasks import add_beat
     from referrals import models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
@@ -65,6 +66,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
     register_case_access(_provider_case_access)
+    register_provider_source(_SessionProviders())
     for event_type in OFFER_EVENTS:
         register_event_recipients(event_type, _provider_users)
     # Whether a petitioner is counselled, and the risk level, is for officials' eyes.
@@ -100,3 +102,34 @@ def _embedded_sweep() -> object:
     from referrals.routing import sweep
 
     return sweep().as_dict()
+
+
+class _SessionProviders:
+    """What mediation sessions need of the directory and the referrals (the
+    `mediation.sessions.sources.ProviderSource` this package registers)."""
+
+    def accepted_users(self, case_id: int, kinds: tuple[str, ...] | None) -> set[int]:
+        import sqlalchemy as sa
+
+        from mediation.extensions import db
+        from referrals.models import Provider, ProviderMember, Referral, ReferralStatus
+
+        query = (sa.select(ProviderMember.user_id)
+                 .join(Referral, Referral.provider_id == ProviderMember.provider_id)
+                 .join(Provider, Provider.id == Referral.provider_id)
+                 .where(Referral.case_id == case_id, Referral.status == ReferralStatus.ACCEPTED))
+        if kinds is not None:
+            query = query.where(Provider.kind.in_(kinds))
+        return set(db.session.execute(query).scalars())
+
+    def directory_entry(self, provider_id: int):
+        from mediation.extensions import db
+        from mediation.sessions.sources import DirectoryEntry
+        from referrals.models import Provider
+
+        provider = db.session.get(Provider, provider_id)
+        if provider is None:
+            return None
+        return DirectoryEntry(id=provider.id, name=provider.name, kind=provider.kind,
+                              active=provider.active,
+                              user_ids=tuple(m.user_id for m in provider.members))

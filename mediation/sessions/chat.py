@@ -1,0 +1,76 @@
+"""The session room's chat: messages of one session, seen by its participants and by the
+officials watching the case.
+
+The audience is registered here (realtime's channel registry names it; `mediation` never
+imports `realtime`). Each message carries the user ids of the session's participants when it
+was posted, so deciding who sees it needs no query: officials who see the case always do
+(they join the case's `#session_participants` room, since `admits` says yes to them without
+looking at the data), participants through their `user:<id>` inbox, named by the recipient
+rule, where `admits` checks the message's list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from mediation import timeline
+from mediation.cases.commands import transactional
+from mediation.errors import Conflict, Forbidden, Invalid
+from mediation.extensions import db
+from mediation.permissions import OFFICIAL_ROLES, Audience, register_audience
+from mediation.sessions.commands import _officer, _participant_user_ids, get_session
+from mediation.sessions.models import SessionStatus
+from mediation.timeline import Event, iso
+from mediation.users import User
+
+PREFIX = "session.message"  # event types session.message.posted|edited|deleted
+POSTED = f"{PREFIX}.posted"
+MAX_BODY = 4000
+
+
+def _admits(user: User, case: Any, data: dict) -> bool:
+    return user.role in OFFICIAL_ROLES or user.id in (data.get("audience") or ())
+
+
+SESSION_PARTICIPANTS = Audience("session_participants", _admits,
+                                admits_region=lambda user: user.role in OFFICIAL_ROLES)
+register_audience(SESSION_PARTICIPANTS)
+
+
+def message_recipients(db_session, envelope: dict) -> list[int]:
+    """A session message reaches the inbox of everyone who was in the room."""
+    return list((envelope.get("data") or {}).get("audience") or [])
+
+
+@transactional
+def post(actor: User, session_id: int, body: Any) -> dict[str, Any]:
+    """Say something in a session in progress (its participants and the case's officers)."""
+    session, case = get_session(actor, session_id)
+    members = _participant_user_ids(session)
+    if actor.id not in members and not _officer(actor, case):
+        raise Forbidden("only the session's participants and the case's officers may speak in it")
+    if session.status != SessionStatus.IN_PROGRESS:
+        raise Conflict("messages are posted while the session is in progress",
+                       current_state=session.status)
+    text = body.strip() if isinstance(body, str) else ""
+    if not text or len(text) > MAX_BODY:
+        raise Invalid({"body": [f"between 1 and {MAX_BODY} characters"]})
+    ev = timeline.append(db.session, case.id, POSTED, {
+        "channel": "session", "session_id": session.id, "body": text,
+        "audience": sorted(members)}, actor.id)
+    return {"seq": ev.seq, "session_id": session.id, "author_id": actor.id, "body": text,
+            "at": iso(ev.at)}
+
+
+def messages(actor: User, session_id: int, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+    """The session's messages after `after` (a case seq), oldest first."""
+    session, case = get_session(actor, session_id)
+    rows = db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.seq > after, Event.type == POSTED)
+        .order_by(Event.seq)).scalars()
+    found = [{"seq": e.seq, "session_id": session.id, "author_id": e.actor_id,
+              "body": e.payload.get("body"), "at": iso(e.at)}
+             for e in rows if e.payload.get("session_id") == session.id]
+    return found[:limit]

@@ -1,0 +1,596 @@
+"""Actions on sessions and agreements. Each validates, changes its rows, appends its events
+to the case's timeline and commits once (`transactional`). State changes are conditional
+updates, so the database decides between two concurrent moves; an illegal move is a 409
+with the current state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from mediation import timeline
+from mediation.cases import commands as case_commands
+from mediation.cases.commands import transactional
+from mediation.cases.models import TRANSITIONS, Case, Petitioner, Status
+from mediation.errors import Conflict, Forbidden, Invalid, NotFound
+from mediation.extensions import db
+from mediation.permissions import OFFICIAL_ROLES, can, require_case
+from mediation.sessions import sources
+from mediation.sessions.models import (
+    SESSION_TRANSITIONS,
+    STATUTORY_PARTS,
+    Agreement,
+    AgreementSignature,
+    AgreementStatus,
+    MediationSession,
+    ParticipantKind,
+    SessionParticipant,
+    SessionStatus,
+    SignMethod,
+)
+from mediation.timeline import iso, utcnow
+from mediation.users import User
+
+# The window in which both parties may apply together for judicial confirmation (司法确认).
+JUDICIAL_CONFIRMATION_DAYS = 30
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+def _officer(actor: User, case: Case) -> bool:
+    """An officer of the case (or an admin): manages every session and records in person."""
+    return can(actor, "case.edit", case)
+
+
+def _participant_user_ids(session: MediationSession) -> set[int]:
+    return {p.user_id for p in session.participants if p.user_id is not None} | {session.mediator_id}
+
+
+def _sees_session(actor: User, case: Case, session: MediationSession) -> bool:
+    """Officials who see the case watch every session; others only the ones they are in."""
+    return actor.role in OFFICIAL_ROLES or actor.id in _participant_user_ids(session)
+
+
+def get_session(actor: User, session_id: int) -> tuple[MediationSession, Case]:
+    """The session and its case if the actor may see it; 404 otherwise, whatever the reason."""
+    session = db.session.get(MediationSession, session_id)
+    if session is None:
+        raise NotFound("session")
+    try:
+        case = require_case(actor, session.case_id)
+    except NotFound:
+        raise NotFound("session") from None
+    if not _sees_session(actor, case, session):
+        raise NotFound("session")
+    return session, case
+
+
+def _require_runner(actor: User, case: Case, session: MediationSession) -> None:
+    if actor.id != session.mediator_id and not _officer(actor, case):
+        raise Forbidden("only the session's mediator or the case's officers may do this")
+
+
+def sessions_of(actor: User, case_id: int) -> list[MediationSession]:
+    """The case's sessions the actor may see, oldest first."""
+    case = require_case(actor, case_id)
+    rows = db.session.execute(
+        sa.select(MediationSession).where(MediationSession.case_id == case.id)
+        .order_by(MediationSession.id)).scalars()
+    return [s for s in rows if _sees_session(actor, case, s)]
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+def _participants(case: Case, mediator: User, data: dict[str, Any]) -> list[SessionParticipant]:
+    errors: dict[str, list[str]] = {}
+    people = [SessionParticipant(kind=ParticipantKind.MEDIATOR, name=mediator.display_name or
+                                 mediator.username, user_id=mediator.id)]
+    petitioners = {p.id: p for p in db.session.execute(
+        sa.select(Petitioner).where(Petitioner.case_id == case.id)).scalars()}
+    for pid in dict.fromkeys(data.get("petitioner_ids") or []):
+        if pid not in petitioners:
+            errors.setdefault("petitioner_ids", []).append(f"{pid} is not a petitioner of this case")
+        else:
+            people.append(SessionParticipant(kind=ParticipantKind.PETITIONER,
+                                             name=petitioners[pid].name, petitioner_id=pid))
+    for rep in data.get("respondents") or []:
+        people.append(SessionParticipant(kind=ParticipantKind.RESPONDENT, name=rep["name"],
+                                          unit=rep.get("unit") or ""))
+    allowed = sources.referral_users(case.id)
+    user_ids = [u for u in dict.fromkeys(data.get("user_ids") or []) if u != mediator.id]
+    users = {u.id: u for u in db.session.execute(
+        sa.select(User).where(User.id.in_(user_ids))).scalars()} if user_ids else {}
+    for uid in user_ids:
+        if uid not in allowed or uid not in users:
+            errors.setdefault("user_ids", []).append(
+                f"{uid} holds no accepted referral on this case")
+        else:
+            people.append(SessionParticipant(kind=ParticipantKind.PROVIDER, user_id=uid,
+                                             name=users[uid].display_name or users[uid].username))
+    for provider_id in dict.fromkeys(data.get("invited_provider_ids") or []):
+        entry = sources.source().directory_entry(provider_id)
+        if entry is None or not entry.active or entry.kind not in sources.INVITED_KINDS:
+            errors.setdefault("invited_provider_ids", []).append(
+                f"{provider_id} is not an active deputy, CPPCC member or worthy of the directory")
+            continue
+        members = entry.user_ids or (None,)
+        for uid in members:
+            people.append(SessionParticipant(kind=ParticipantKind.INVITED, name=entry.name,
+                                             unit=entry.kind, provider_id=entry.id, user_id=uid))
+    if data.get("lead_official"):
+        if case.lead_official_id is None:
+            errors["lead_official"] = ["the case has no lead official yet"]
+        else:
+            lead = case.lead_official
+            people.append(SessionParticipant(kind=ParticipantKind.LEAD_OFFICIAL, user_id=lead.id,
+                                             name=lead.display_name or lead.username))
+    if errors:
+        raise Invalid(errors)
+    return people
+
+
+def participant_view(p: SessionParticipant) -> dict[str, Any]:
+    return {"id": p.id, "kind": p.kind, "name": p.name, "unit": p.unit, "user_id": p.user_id,
+            "petitioner_id": p.petitioner_id, "provider_id": p.provider_id,
+            "attended": p.attended}
+
+
+def session_view(s: MediationSession) -> dict[str, Any]:
+    return {"id": s.id, "case_id": s.case_id, "mediator_id": s.mediator_id, "status": s.status,
+            "scheduled_at": s.scheduled_at, "place": s.place, "online_link": s.online_link,
+            "topic": s.topic, "postponements": s.postponements, "started_at": s.started_at,
+            "ended_at": s.ended_at, "minutes": s.minutes, "cancel_reason": s.cancel_reason,
+            "participants": [participant_view(p) for p in s.participants]}
+
+
+def _summary(s: MediationSession) -> dict[str, Any]:
+    """What a session event carries: enough for an invitation in an inbox."""
+    return {"session_id": s.id, "scheduled_at": iso(s.scheduled_at), "place": s.place,
+            "online_link": s.online_link, "topic": s.topic, "mediator_id": s.mediator_id,
+            "participants": [{"id": p.id, "kind": p.kind, "name": p.name, "user_id": p.user_id}
+                             for p in s.participants]}
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@transactional
+def schedule(actor: User, case_id: int, data: dict[str, Any]) -> MediationSession:
+    """Schedule a session with the case's mediator and the participants it needs."""
+    case = require_case(actor, case_id)
+    mediators = sources.mediator_users(case.id)
+    if not _officer(actor, case) and actor.id not in mediators:
+        raise Forbidden("only the case's officers or its mediator may schedule a session")
+    mediator_id = data.get("mediator_id") or (actor.id if actor.id in mediators else None)
+    if mediator_id is None or mediator_id not in mediators:
+        raise Invalid({"mediator_id": [
+            "must be a mediator's user with an accepted mediation referral on this case"]})
+    if not (data.get("place") or data.get("online_link")):
+        raise Invalid({"place": ["a place or an online meeting link is required"]})
+    when = _aware(data["scheduled_at"])
+    if when <= utcnow():
+        raise Invalid({"scheduled_at": ["must be in the future"]})
+    mediator = db.session.get(User, mediator_id)
+    session = MediationSession(
+        case_id=case.id, mediator_id=mediator_id, status=SessionStatus.SCHEDULED.value,
+        scheduled_at=when, place=data.get("place") or "", online_link=data.get("online_link") or "",
+        topic=data.get("topic") or "", created_by_id=actor.id, postponements=0,
+        participants=_participants(case, mediator, data))
+    db.session.add(session)
+    db.session.flush()
+    timeline.append(db.session, case.id, "session.scheduled", _summary(session), actor.id)
+    return session
+
+
+def _move(session: MediationSession, target: SessionStatus, **values: Any) -> SessionStatus:
+    """Move the session along its state machine by a conditional update; 409 if illegal
+    or if another request moved it first."""
+    current = SessionStatus(session.status)
+    if target not in SESSION_TRANSITIONS[current]:
+        raise Conflict(f"a session that is {current} cannot become {target}",
+                       current_state=current.value)
+    moved = db.session.execute(
+        sa.update(MediationSession)
+        .where(MediationSession.id == session.id, MediationSession.status == current.value)
+        .values(status=target.value, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        fresh = db.session.execute(sa.select(MediationSession.status)
+                                   .where(MediationSession.id == session.id)).scalar_one()
+        raise Conflict("the session changed meanwhile", current_state=fresh)
+    db.session.refresh(session)
+    return current
+
+
+@transactional
+def start(actor: User, session_id: int) -> MediationSession:
+    session, case = get_session(actor, session_id)
+    _require_runner(actor, case, session)
+    _move(session, SessionStatus.IN_PROGRESS, started_at=utcnow())
+    timeline.append(db.session, case.id, "session.started",
+                    {"session_id": session.id, "started_at": iso(session.started_at)}, actor.id)
+    return session
+
+
+@transactional
+def end(actor: User, session_id: int, minutes: str) -> MediationSession:
+    """End the session with its minutes (笔录)."""
+    session, case = get_session(actor, session_id)
+    _require_runner(actor, case, session)
+    text = (minutes or "").strip()
+    if not text:
+        raise Invalid({"minutes": ["the minutes (笔录) are written when the session ends"]})
+    _move(session, SessionStatus.ENDED, ended_at=utcnow(), minutes=text)
+    timeline.append(db.session, case.id, "session.ended", {
+        "session_id": session.id, "ended_at": iso(session.ended_at), "minutes": text,
+        "attended": [p.id for p in session.participants if p.attended]}, actor.id)
+    return session
+
+
+@transactional
+def cancel(actor: User, session_id: int, reason: str) -> MediationSession:
+    session, case = get_session(actor, session_id)
+    _require_runner(actor, case, session)
+    _move(session, SessionStatus.CANCELLED, cancel_reason=reason)
+    timeline.append(db.session, case.id, "session.cancelled",
+                    {**_summary(session), "reason": reason}, actor.id)
+    return session
+
+
+@transactional
+def postpone(actor: User, session_id: int, scheduled_at: dt.datetime, reason: str) -> MediationSession:
+    """Put the session off to a new time; participants are told."""
+    session, case = get_session(actor, session_id)
+    _require_runner(actor, case, session)
+    when = _aware(scheduled_at)
+    if when <= utcnow():
+        raise Invalid({"scheduled_at": ["must be in the future"]})
+    previous = iso(session.scheduled_at)
+    _move(session, SessionStatus.POSTPONED, scheduled_at=when,
+          postponements=MediationSession.postponements + 1)
+    timeline.append(db.session, case.id, "session.postponed",
+                    {**_summary(session), "previous": previous, "reason": reason}, actor.id)
+    return session
+
+
+@transactional
+def record_attendance(actor: User, session_id: int, items: list[dict[str, Any]]) -> MediationSession:
+    """Record who attended (the mediator or an officer), during or after the session."""
+    session, case = get_session(actor, session_id)
+    _require_runner(actor, case, session)
+    if session.status not in (SessionStatus.IN_PROGRESS, SessionStatus.ENDED):
+        raise Conflict("attendance is recorded once the session has started",
+                       current_state=session.status)
+    by_id = {p.id: p for p in session.participants}
+    unknown = [i["participant_id"] for i in items if i["participant_id"] not in by_id]
+    if unknown:
+        raise Invalid({"participant_id": [f"{u} is not a participant of this session" for u in unknown]})
+    now = utcnow()
+    for item in items:
+        p = by_id[item["participant_id"]]
+        p.attended = item["attended"]
+        p.attendance_recorded_at = now
+    timeline.append(db.session, case.id, "session.attendance_recorded", {
+        "session_id": session.id,
+        "attendance": [{"participant_id": i["participant_id"], "name": by_id[i["participant_id"]].name,
+                        "attended": i["attended"]} for i in items]}, actor.id)
+    return session
+
+
+@transactional
+def join(actor: User, session_id: int) -> MediationSession:
+    """A participant joins a session in progress through their own account."""
+    session, case = get_session(actor, session_id)
+    mine = [p for p in session.participants if p.user_id == actor.id]
+    if not mine:
+        raise NotFound("session")  # an official watching is not in the room
+    if session.status != SessionStatus.IN_PROGRESS:
+        raise Conflict("only a session in progress can be joined", current_state=session.status)
+    if all(p.attended for p in mine):
+        return session
+    for p in mine:
+        p.attended = True
+        p.attendance_recorded_at = utcnow()
+    timeline.append(db.session, case.id, "session.joined", {
+        "session_id": session.id, "participant_id": mine[0].id, "name": mine[0].name,
+        "user_id": actor.id}, actor.id)
+    return session
+
+
+def session_recipients(db_session, envelope: dict) -> list[int]:
+    """An invitation, a postponement or a start reaches each participant's inbox."""
+    session_id = (envelope.get("data") or {}).get("session_id")
+    if session_id is None:
+        return []
+    rows = db_session.execute(
+        sa.select(SessionParticipant.user_id).where(SessionParticipant.session_id == session_id,
+                                                    SessionParticipant.user_id.is_not(None))).scalars()
+    return list(rows)
+
+
+INBOX_EVENTS = ("session.scheduled", "session.postponed", "session.cancelled", "session.started")
+
+
+# --- agreements -----------------------------------------------------------------------------
+
+CONTENT_FIELDS = tuple(name for name, _ in STATUTORY_PARTS)
+JUDICIAL_FIELDS = ("judicial_applied_on", "judicial_court", "judicial_decision",
+                   "judicial_decided_on", "judicial_note")
+
+
+def get_agreement(actor: User, agreement_id: int) -> tuple[Agreement, Case]:
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None:
+        raise NotFound("agreement")
+    try:
+        case = require_case(actor, agreement.case_id)
+    except NotFound:
+        raise NotFound("agreement") from None
+    return agreement, case
+
+
+def agreements_of(actor: User, case_id: int) -> list[Agreement]:
+    case = require_case(actor, case_id)
+    return list(db.session.execute(
+        sa.select(Agreement).where(Agreement.case_id == case.id).order_by(Agreement.id)).scalars())
+
+
+def missing_parts(a: Agreement) -> dict[str, list[str]]:
+    """The statutory parts the agreement lacks, each with what is wrong."""
+    missing: dict[str, list[str]] = {}
+    parties = a.parties or []
+    if len(parties) < 2:
+        missing["parties"] = ["at least two parties, each with their basic details"]
+    elif any(not (p.get("name") or "").strip() or not (p.get("details") or "").strip()
+             for p in parties):
+        missing["parties"] = ["every party needs a name and basic details"]
+    for name in CONTENT_FIELDS[1:]:
+        if not (getattr(a, name) or "").strip():
+            missing[name] = ["missing"]
+    return missing
+
+
+def signers(a: Agreement) -> list[tuple[str, str, int | None]]:
+    """Who must sign: (key, name, user id who may sign through their account)."""
+    parties = [(f"party:{i}", p.get("name") or "", p.get("user_id")) for i, p in enumerate(a.parties or [])]
+    return [*parties, ("mediator", "", a.mediator_id)]
+
+
+def agreement_view(a: Agreement) -> dict[str, Any]:
+    signed = {s.signer: s for s in a.signatures}
+    effective = a.effective_at
+    return {
+        "id": a.id, "case_id": a.case_id, "session_id": a.session_id, "mediator_id": a.mediator_id,
+        "status": a.status, "version": a.version, "supersedes_id": a.supersedes_id,
+        **{name: getattr(a, name) for name in CONTENT_FIELDS},
+        "missing": sorted(missing_parts(a)) if a.status == AgreementStatus.DRAFT else [],
+        "finalised_at": a.finalised_at, "effective_at": effective,
+        "judicial_confirmation_until": (effective + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)).date()
+        if effective else None,
+        **{name: getattr(a, name) for name in JUDICIAL_FIELDS},
+        "signers": [{"signer": key, "name": name, "signed": key in signed} for key, name, _ in signers(a)],
+        "signatures": [{"signer": s.signer, "signer_name": s.signer_name, "method": s.method,
+                        "user_id": s.user_id, "recorded_by_id": s.recorded_by_id,
+                        "signed_at": s.signed_at} for s in a.signatures],
+    }
+
+
+def _content(a: Agreement) -> dict[str, Any]:
+    return {name: getattr(a, name) for name in CONTENT_FIELDS}
+
+
+@transactional
+def draft(actor: User, case_id: int, data: dict[str, Any]) -> Agreement:
+    """The case's mediator drafts an agreement; it supersedes the one in effect, if any,
+    when it takes effect itself."""
+    case = require_case(actor, case_id)
+    if actor.id not in sources.mediator_users(case.id):
+        raise Forbidden("only a mediator with an accepted referral on this case may draft an agreement")
+    session_id = data.get("session_id")
+    if session_id is not None:
+        s = db.session.get(MediationSession, session_id)
+        if s is None or s.case_id != case.id:
+            raise Invalid({"session_id": ["not a session of this case"]})
+    in_effect = db.session.execute(
+        sa.select(Agreement.id).where(Agreement.case_id == case.id,
+                                      Agreement.status == AgreementStatus.IN_EFFECT)).scalar()
+    agreement = Agreement(case_id=case.id, session_id=session_id, mediator_id=actor.id,
+                          status=AgreementStatus.DRAFT.value, version=1, supersedes_id=in_effect,
+                          **{name: data.get(name) or ([] if name == "parties" else "")
+                             for name in CONTENT_FIELDS})
+    db.session.add(agreement)
+    db.session.flush()
+    timeline.append(db.session, case.id, "agreement.drafted", {
+        "agreement_id": agreement.id, "version": 1, "supersedes_id": in_effect,
+        "missing": sorted(missing_parts(agreement))}, actor.id)
+    return agreement
+
+
+def _require_author(actor: User, a: Agreement) -> None:
+    if actor.id != a.mediator_id:
+        raise Forbidden("only the mediator who drafted the agreement may change it")
+
+
+@transactional
+def revise(actor: User, agreement_id: int, version: int, changes: dict[str, Any]) -> Agreement:
+    """Edit a draft made on `version`; if someone saved since, 409 and nothing changes."""
+    agreement, case = get_agreement(actor, agreement_id)
+    _require_author(actor, agreement)
+    if agreement.status != AgreementStatus.DRAFT:
+        raise Conflict("only a draft can be changed; a new agreement supersedes one in effect",
+                       current_state={"status": agreement.status, "version": agreement.version})
+    values = {name: changes[name] for name in CONTENT_FIELDS if name in changes}
+    moved = db.session.execute(
+        sa.update(Agreement)
+        .where(Agreement.id == agreement.id, Agreement.version == version,
+               Agreement.status == AgreementStatus.DRAFT.value)
+        .values(version=Agreement.version + 1, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        fresh = db.session.execute(sa.select(Agreement.status, Agreement.version)
+                                   .where(Agreement.id == agreement.id)).one()
+        raise Conflict(f"the draft was changed meanwhile (you edited version {version})",
+                       current_state={"status": fresh.status, "version": fresh.version})
+    db.session.refresh(agreement)
+    timeline.append(db.session, case.id, "agreement.revised", {
+        "agreement_id": agreement.id, "version": agreement.version, "fields": sorted(values)},
+        actor.id)
+    return agreement
+
+
+@transactional
+def finalise(actor: User, agreement_id: int) -> Agreement:
+    """Fix the text for signing; every statutory part must be there (422 naming the gaps)."""
+    agreement, case = get_agreement(actor, agreement_id)
+    _require_author(actor, agreement)
+    if agreement.status != AgreementStatus.DRAFT:
+        raise Conflict("only a draft can be finalised", current_state=agreement.status)
+    missing = missing_parts(agreement)
+    if missing:
+        raise Invalid(missing, message=f"the agreement lacks: {', '.join(missing)}")
+    moved = db.session.execute(
+        sa.update(Agreement)
+        .where(Agreement.id == agreement.id, Agreement.status == AgreementStatus.DRAFT.value,
+               Agreement.version == agreement.version)
+        .values(status=AgreementStatus.FINAL.value, finalised_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        raise Conflict("the draft was changed meanwhile", current_state=db.session.execute(
+            sa.select(Agreement.status).where(Agreement.id == agreement.id)).scalar_one())
+    db.session.refresh(agreement)
+    # The event carries the whole text: the timeline's hash chain then vouches for it.
+    timeline.append(db.session, case.id, "agreement.finalised", {
+        "agreement_id": agreement.id, "version": agreement.version, "content": _content(agreement)},
+        actor.id)
+    return agreement
+
+
+@transactional
+def sign(actor: User, agreement_id: int, signer: str, method: str,
+         party_index: int | None = None) -> Agreement:
+    """Record one signature; the last one puts the agreement into effect."""
+    agreement, case = get_agreement(actor, agreement_id)
+    if agreement.status != AgreementStatus.FINAL:
+        raise Conflict("only a final agreement is signed" if agreement.status == AgreementStatus.DRAFT
+                       else "the agreement is no longer open for signatures",
+                       current_state=agreement.status)
+    parties = agreement.parties or []
+    if signer == "mediator":
+        key, user_id = "mediator", agreement.mediator_id
+        name = db.session.get(User, agreement.mediator_id).display_name
+    else:
+        if party_index is None or not 0 <= party_index < len(parties):
+            raise Invalid({"party_index": [f"between 0 and {len(parties) - 1}"]})
+        key, user_id = f"party:{party_index}", parties[party_index].get("user_id")
+        name = parties[party_index].get("name") or ""
+    if method == SignMethod.ACCOUNT:
+        if actor.id != user_id:
+            raise Forbidden("through your own account you may sign only for yourself")
+    elif not _officer(actor, case):
+        raise Forbidden("a signature in person is recorded by an officer of the case")
+    if any(s.signer == key for s in agreement.signatures):
+        raise Conflict(f"{key} has signed already", current_state=agreement.status)
+    try:
+        with db.session.begin_nested():
+            db.session.add(AgreementSignature(
+                agreement_id=agreement.id, signer=key, signer_name=name, method=method,
+                user_id=actor.id if method == SignMethod.ACCOUNT else None,
+                recorded_by_id=actor.id, signed_at=utcnow()))
+    except IntegrityError:
+        raise Conflict(f"{key} has signed already", current_state=agreement.status) from None
+    # Appending locks the case's row until the commit: concurrent signatures are counted
+    # one after the other, so exactly one of them sees the last signature go in.
+    timeline.append(db.session, case.id, "agreement.signed", {
+        "agreement_id": agreement.id, "signer": key, "name": name, "method": method,
+        "recorded_by_id": actor.id}, actor.id)
+    signed = set(db.session.execute(sa.select(AgreementSignature.signer).where(
+        AgreementSignature.agreement_id == agreement.id)).scalars())
+    if {k for k, _, _ in signers(agreement)} <= signed:
+        _take_effect(actor, agreement, case)
+    db.session.expire(agreement)
+    return agreement
+
+
+def _take_effect(actor: User, agreement: Agreement, case: Case) -> None:
+    now = utcnow()
+    moved = db.session.execute(
+        sa.update(Agreement).where(Agreement.id == agreement.id,
+                                   Agreement.status == AgreementStatus.FINAL.value)
+        .values(status=AgreementStatus.IN_EFFECT.value, effective_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        return
+    superseded = list(db.session.execute(
+        sa.select(Agreement.id).where(Agreement.case_id == case.id, Agreement.id != agreement.id,
+                                      Agreement.status == AgreementStatus.IN_EFFECT.value)).scalars())
+    if superseded:
+        db.session.execute(sa.update(Agreement).where(Agreement.id.in_(superseded))
+                           .values(status=AgreementStatus.SUPERSEDED.value, updated_at=now)
+                           .execution_options(synchronize_session=False))
+        for old in superseded:
+            timeline.append(db.session, case.id, "agreement.superseded",
+                            {"agreement_id": old, "by": agreement.id}, actor.id)
+    timeline.append(db.session, case.id, "agreement.in_effect", {
+        "agreement_id": agreement.id, "effective_at": iso(now),
+        "judicial_confirmation_until": (now + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)).date()
+        .isoformat()}, actor.id)
+    advance_case(case, Status.AGREEMENT_REACHED, actor, f"agreement {agreement.id} took effect")
+
+
+# Statuses a case passes through on its own only on the way to work: an agreement taking
+# effect never resolves, closes or reopens a case.
+_NOT_VIA = frozenset({Status.RESOLVED, Status.CLOSED, Status.REOPENED})
+
+
+def _path(start: Status, goal: Status) -> list[Status] | None:
+    """The shortest way from `start` to `goal` along the case's state machine."""
+    seen, queue = {start: None}, deque([start])
+    while queue:
+        here = queue.popleft()
+        if here == goal:
+            steps = []
+            while here != start:
+                steps.append(here)
+                here = seen[here]
+            return steps[::-1]
+        for nxt in TRANSITIONS[here]:
+            if nxt not in seen and (nxt == goal or nxt not in _NOT_VIA):
+                seen[nxt] = here
+                queue.append(nxt)
+    return None
+
+
+def advance_case(case: Case, goal: Status, actor: User | None, reason: str,
+                 **extra: Any) -> bool:
+    """Move the case to `goal` along its state machine, in the caller's transaction, one
+    conditional update and one event per step (named as `cases.commands.transition` names
+    them; `extra` goes into the last). False if there is no way (e.g. from resolved)."""
+    db.session.refresh(case, ["status"])
+    current = Status(case.status)
+    steps = _path(current, goal)
+    if steps is None:
+        return False
+    for target in steps:
+        moved = db.session.execute(
+            sa.update(Case).where(Case.id == case.id, Case.status == current.value)
+            .values(status=target.value, status_changed_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+        if moved != 1:
+            raise Conflict("the case changed meanwhile", current_state=db.session.execute(
+                sa.select(Case.status).where(Case.id == case.id)).scalar_one())
+        data = {"from": current.value, "to": target.value, "reason": reason}
+        if target == goal:
+            data.update(extra)
+        named = target in (Status.RESOLVED, Status.CLOSED, Status.REOPENED)
+        timeline.append(db.session, case.id, f"case.{target.value}" if named else "case.status_changed",
+                        data, actor.id if actor else None)
+        current = target
+    db.session.refresh(case, ["status", "status_changed_at"])
+    case_commands.refresh(case, actor)
+    return True
+

@@ -1,0 +1,64 @@
+"""Where sessions learn about providers, without `mediation` importing `referrals`.
+
+`referrals` registers one `ProviderSource` at start-up (as it registers its case-access
+rule with `permissions.register_case_access`). With none registered, a case has no
+mediator and no provider participants, so scheduling a session is refused (422).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A provider of the directory, as a session invitation needs it."""
+
+    id: int
+    name: str
+    kind: str
+    active: bool
+    user_ids: tuple[int, ...] = field(default=())
+
+
+class ProviderSource(Protocol):
+    def accepted_users(self, case_id: int, kinds: tuple[str, ...] | None) -> set[int]:
+        """Users acting for a provider (of these kinds; None: any) that holds an accepted
+        referral on the case."""
+
+    def directory_entry(self, provider_id: int) -> DirectoryEntry | None:
+        """The provider with that id, or None."""
+
+
+class _NoProviders:
+    def accepted_users(self, case_id: int, kinds: tuple[str, ...] | None) -> set[int]:
+        return set()
+
+    def directory_entry(self, provider_id: int) -> DirectoryEntry | None:
+        return None
+
+
+_source: list[ProviderSource] = [_NoProviders()]
+
+MEDIATOR_KINDS = ("mediator",)
+# Neutral parties invited from the directory (人大代表、政协委员、乡贤).
+INVITED_KINDS = ("deputy", "cppcc_member", "worthy")
+
+
+def register_provider_source(source: ProviderSource) -> None:
+    _source[0] = source
+
+
+def source() -> ProviderSource:
+    return _source[0]
+
+
+def mediator_users(case_id: int) -> set[int]:
+    """Users of mediators holding an accepted referral on the case."""
+    return source().accepted_users(case_id, MEDIATOR_KINDS)
+
+
+def referral_users(case_id: int) -> set[int]:
+    """Users of any provider holding an accepted referral on the case."""
+    return source().accepted_users(case_id, None)
