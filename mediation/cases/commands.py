@@ -229,32 +229,35 @@ def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
     return case
 
 
+def move_case(case: Case, target: Status, actor: User | None, reason: str, **extra: Any) -> None:
+    """One step along the case's state machine, in the caller's transaction: a conditional
+    update that the database decides between concurrent movers, and its event. An illegal
+    step, or one lost to a concurrent mover, is a 409 with the current state."""
+    current = Status(case.status)
+    if target not in TRANSITIONS[current]:
+        raise Conflict(f"a case in {current} cannot move to {target}", current_state=current.value)
+    moved = db.session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.status == current.value)
+        .values(status=target.value, status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("the case changed meanwhile", current_state=db.session.execute(
+            sa.select(Case.status).where(Case.id == case.id)).scalar_one())
+    db.session.refresh(case, ["status", "status_changed_at"])
+    if target == Status.REOPENED:
+        case.flags = sorted(set(case.flags or []) | {CaseFlag.REOPENED_AFTER_RESOLUTION.value})
+    named = target in (Status.RESOLVED, Status.CLOSED, Status.REOPENED)
+    timeline.append(db.session, case.id, f"case.{target.value}" if named else "case.status_changed",
+                    {"from": current.value, "to": target.value, "reason": reason, **extra},
+                    actor.id if actor else None)
+
+
 @transactional
 def transition(actor: User, case_id: int, to: str, reason: str) -> Case:
     """Move the case along its state machine; an illegal move is a 409."""
     case = require_case(actor, case_id, "transition")
-    current = Status(case.status)
-    target = Status(to)
-    if target not in TRANSITIONS[current]:
-        raise Conflict(f"a case in {current} cannot move to {target}", current_state=current.value)
-    # The database decides between two concurrent transitions of the same case.
-    result = db.session.execute(
-        sa.update(Case).where(Case.id == case.id, Case.status == current.value)
-        .values(status=target.value, status_changed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        fresh = db.session.get(Case, case_id)
-        raise Conflict("the case changed meanwhile", current_state=fresh.status if fresh else None)
-    db.session.refresh(case, ["status", "status_changed_at"])
-    data = {"from": current.value, "to": target.value, "reason": reason}
-    if target == Status.REOPENED:
-        flags = set(case.flags or [])
-        flags.add("reopened_after_resolution")
-        case.flags = sorted(flags)
-    timeline.append(db.session, case.id, f"case.{target.value}" if target in (
-        Status.RESOLVED, Status.CLOSED, Status.REOPENED) else "case.status_changed", data, actor.id)
+    move_case(case, Status(to), actor, reason)
     refresh(case, actor)
     return case
 

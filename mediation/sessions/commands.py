@@ -568,29 +568,14 @@ def _path(start: Status, goal: Status) -> list[Status] | None:
 def advance_case(case: Case, goal: Status, actor: User | None, reason: str,
                  **extra: Any) -> bool:
     """Move the case to `goal` along its state machine, in the caller's transaction, one
-    conditional update and one event per step (named as `cases.commands.transition` names
-    them; `extra` goes into the last). False if there is no way (e.g. from resolved)."""
+    `cases.commands.move_case` step each (`extra` goes into the last). False if there is
+    no way (e.g. from resolved)."""
     db.session.refresh(case, ["status"])
-    current = Status(case.status)
-    steps = _path(current, goal)
+    steps = _path(Status(case.status), goal)
     if steps is None:
         return False
     for target in steps:
-        moved = db.session.execute(
-            sa.update(Case).where(Case.id == case.id, Case.status == current.value)
-            .values(status=target.value, status_changed_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount
-        if moved != 1:
-            raise Conflict("the case changed meanwhile", current_state=db.session.execute(
-                sa.select(Case.status).where(Case.id == case.id)).scalar_one())
-        data = {"from": current.value, "to": target.value, "reason": reason}
-        if target == goal:
-            data.update(extra)
-        named = target in (Status.RESOLVED, Status.CLOSED, Status.REOPENED)
-        timeline.append(db.session, case.id, f"case.{target.value}" if named else "case.status_changed",
-                        data, actor.id if actor else None)
-        current = target
-    db.session.refresh(case, ["status", "status_changed_at"])
+        case_commands.move_case(case, target, actor, reason, **(extra if target == goal else {}))
     case_commands.refresh(case, actor)
     return True
 

@@ -269,26 +269,21 @@ def sweep_cessations(now: dt.datetime | None = None) -> int:
     return count
 
 
+@transactional
 def new_petition(actor: User, case_id: int, received_on: dt.date, summary: str) -> Case:
-    """A new petition on a resolved or closed case reopens it (flagged for supervision)."""
+    """A new petition on a resolved or closed case reopens it (flagged for supervision),
+    and a cessation recorded before no longer holds: both in one transaction."""
     case = require_case(actor, case_id, "transition")
     if case.status not in (Status.RESOLVED, Status.CLOSED):
         raise Conflict("only a resolved or closed case is reopened by a new petition",
                        current_state=case.status)
     if received_on > today():
         raise Invalid({"received_on": ["cannot be in the future"]})
-    case = case_commands.transition(actor, case_id, Status.REOPENED.value,
-                                    f"new petition received on {received_on.isoformat()}: {summary}")
+    case_commands.move_case(case, Status.REOPENED, actor,
+                            f"new petition received on {received_on.isoformat()}: {summary}")
     if case.has_flag(CaseFlag.PETITIONING_CEASED):
-        _resume(actor, case_id, received_on)
-    return case
-
-
-@transactional
-def _resume(actor: User, case_id: int, received_on: dt.date) -> None:
-    # After the reopening has committed: the cessation no longer holds.
-    case = require_case(actor, case_id)
-    case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
-    timeline.append(db.session, case.id, "case.petitioning_resumed",
-                    {"received_on": received_on.isoformat()}, actor.id)
+        case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
+        timeline.append(db.session, case.id, "case.petitioning_resumed",
+                        {"received_on": received_on.isoformat()}, actor.id)
     case_commands.refresh(case, actor)
+    return case
