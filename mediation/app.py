@@ -94,6 +94,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    from mediation.supervision import api as supervision_api
+
+    supervision_api.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

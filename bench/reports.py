@@ -1,0 +1,288 @@
+"""Reports benchmark: the monthly league table and the KPIs on a large ledger in
+PostgreSQL, beside the raw SQL GROUP BY that computes the same numbers.
+
+    .venv/bin/python bench/reports.py [--cases 1000000] [--events 5000000] [--repeat 5]
+
+It creates a fresh PostgreSQL database (dropped at the end), upgrades it with the app's
+migrations, bulk-loads --cases cases (in 240 counties of 3 provinces, 20 departments) and
+--events events (INSERT ... SELECT FROM generate_series, in the database), survey answers
+for a tenth of the cases, and ANALYZEs. Then, for the current month (most cases' last
+status change before its end) and a past month (many changed since: the timeline decides),
+it times, median of --repeat runs after one warm-up:
+
+- the KPIs: GET /api/reports/kpis?date=... through the app (test client, admin token);
+- the monthly league table: GET /api/reports/monthly?month=... (regions and departments,
+  this month and last);
+- the raw SQL: the same GROUP BY queries written by hand, run by psycopg;
+
+checks that the figures are equal, and prints the times and the ratio app ÷ raw SQL
+(targets: ≤ 0.5 s and ≤ 1.5×). Exit status 0 when the run and its checks succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH]
+sys.path.insert(0, str(BENCH.parent))
+
+
+def bench_module(name: str):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+c = bench_module("_common")
+TARGET_SECONDS = 0.5
+TARGET_RATIO = 1.5
+
+DEPARTMENTS = ["民政局", "住建局", "人社局", "自然资源局", "教育局", "卫健委", "公安局", "市场监管局",
+               "交通局", "农业农村局", "水务局", "城管局", "生态环境局", "财政局", "司法局", "信访局",
+               "应急局", "退役军人局", "医保局", "税务局"]
+
+LOAD_SQL = """
+INSERT INTO cases (reference, title, summary, region_code, departments, times_handled,
+  livelihood_fields, visits_in_person, online_complaints, flags, background, demand_basis,
+  focal_conflict, assessment, strategy_note, category_mask, status, status_changed_at,
+  created_at, updated_at, last_seq, extension_days, received_on, accepted_on)
+SELECT 'B-' || i, '案件 ' || i, '', r.code,
+  CASE WHEN i %% 3 = 0 THEN json_build_array(d1.name, d2.name) ELSE json_build_array(d1.name) END,
+  i %% 4, '[]'::json, 0, 0,
+  CASE WHEN i %% 2 = 0 THEN '["petitioning_ceased"]'::json ELSE '[]'::json END, '', '', '',
+  (ARRAY['reasonable','partly_reasonable','unreasonable_hardship','policy_gap','law_related',
+         NULL])[1 + i %% 6],
+  '', i %% 64,
+  (ARRAY['resolved','resolved','resolved','resolved','resolved','resolved','closed','in_progress',
+         'in_progress','reopened','intake'])[1 + i %% 11],
+  timestamptz '2025-01-01' + ((i * 7919) %% 330) * interval '1 day',
+  timestamptz '2024-06-01' + ((i * 104729) %% 200) * interval '1 day',
+  now(), %(per_case)s, 0, date '2024-06-01', date '2024-06-08'
+FROM generate_series(1::bigint, %(cases)s) AS i
+JOIN (SELECT row_number() OVER () - 1 AS n, code FROM (
+        SELECT p || lpad(ci::text, 2, '0') || lpad(co::text, 2, '0') AS code
+        FROM unnest(ARRAY['51','44','32']) p, generate_series(1, 10) ci, generate_series(1, 8) co) x
+     ) r ON r.n = i %% 240
+JOIN (SELECT row_number() OVER () - 1 AS n, name FROM unnest(%(depts)s::text[]) name) d1 ON d1.n = i %% 20
+JOIN (SELECT row_number() OVER () - 1 AS n, name FROM unnest(%(depts)s::text[]) name) d2
+  ON d2.n = (i / 20) %% 20
+"""
+
+# Event i goes to case 1 + (i-1) % N with seq 1 + (i-1) / N: per-case sequences with no gaps.
+# A resolved or closed case's last event is its case.resolved / case.closed at its
+# status_changed_at; a reopened case's is case.reopened; the rest are progress.
+EVENTS_SQL = """
+INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash)
+SELECT c.id, s.seq,
+  CASE WHEN s.seq = 1 THEN 'case.created'
+       WHEN s.seq = c.last_seq AND c.status IN ('resolved', 'closed') THEN 'case.' || c.status
+       WHEN s.seq = c.last_seq AND c.status = 'reopened' THEN 'case.reopened'
+       WHEN s.seq = c.last_seq - 1 AND c.status = 'reopened' THEN 'case.resolved'
+       ELSE (ARRAY['case.updated','referral.offered','referral.accepted','opinion.posted',
+                   'owner.contact_recorded'])[1 + s.seq %% 5] END,
+  NULL,
+  CASE WHEN s.seq = c.last_seq THEN c.status_changed_at
+       ELSE c.created_at + (c.status_changed_at - c.created_at) * s.seq / (c.last_seq + 1) END,
+  '{}', repeat('0', 64), md5(c.id::text || '-' || s.seq) || md5(s.seq::text)
+FROM cases c CROSS JOIN LATERAL generate_series(1, c.last_seq) AS s(seq)
+WHERE c.id BETWEEN %(lo)s AND %(hi)s
+"""
+
+SURVEY_SQL = """
+INSERT INTO survey_invites (case_id, token_hash, created_at, expires_at, used_at)
+SELECT id, md5('t' || id) || md5('u' || id), status_changed_at, status_changed_at + interval '14 days',
+       status_changed_at + interval '2 days'
+FROM cases WHERE id % 10 = 0;
+INSERT INTO survey_answers (invite_id, case_id, rating, comment, answered_at)
+SELECT id, case_id, 1 + (case_id / 10) % 5, '', used_at FROM survey_invites;
+"""
+
+# The raw SQL: the same definitions as mediation/supervision/kpis.py, by hand, in the same
+# shape (each date's counts as conditional aggregates over one scan).
+RESOLVED = """CASE WHEN c.status_changed_at < {cut} THEN c.status IN ('resolved', 'closed')
+  ELSE EXISTS (SELECT 1 FROM events d WHERE d.case_id = c.id AND d.type IN ('case.resolved', 'case.closed')
+               AND d.at < {cut} AND NOT EXISTS (SELECT 1 FROM events r WHERE r.case_id = d.case_id
+               AND r.type = 'case.reopened' AND r.seq > d.seq AND r.at < {cut})) END"""
+PER_DAY = """, sum(CASE WHEN c.created_at < {cut} THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.created_at < {cut} AND {resolved} THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.created_at < {cut} AND c.assessment = 'reasonable' THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.created_at < {cut} AND c.assessment = 'reasonable' AND {resolved} THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.created_at < {cut} AND c.flags::text LIKE '%%"petitioning_ceased"%%' THEN 1 ELSE 0 END)"""
+PER_DAY_ANSWERS = """, sum(CASE WHEN c.created_at < {cut} AND a.answered_at < {cut} THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.created_at < {cut} AND a.answered_at < {cut} AND a.rating >= 4 THEN 1 ELSE 0 END)"""
+KEYS = {"all": ("'all'", ""), "county": ("substr(c.region_code, 1, 6)", ""),
+        "department": ("dept.value", ", json_array_elements_text(c.departments) AS dept(value)")}
+
+
+def raw(conn, grouping: str, days: list[dt.date]) -> list[dict[str, tuple]]:
+    """Per date: key -> (cases, resolved, reasonable, reasonable resolved, ceased, answers,
+    satisfied)."""
+    key, join = KEYS[grouping]
+    cutoffs = {f"c{i}": dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+               for i, d in enumerate(days)}
+    marks = [f"%({k})s" for k in cutoffs]
+    latest = f"%(c{days.index(max(days))})s"
+    counts = "".join(PER_DAY.format(cut=m, resolved=RESOLVED.format(cut=m)) for m in marks)
+    answers = "".join(PER_DAY_ANSWERS.format(cut=m) for m in marks)
+    out: list[dict[str, tuple]] = [{} for _ in days]
+    for row in conn.execute(f"SELECT {key}{counts} FROM cases c {join} WHERE c.created_at < {latest} "
+                            "GROUP BY 1", cutoffs):
+        for i in range(len(days)):
+            if row[1 + 5 * i]:
+                out[i][row[0]] = tuple(int(v) for v in row[1 + 5 * i: 6 + 5 * i]) + (0, 0)
+    for row in conn.execute(f"SELECT {key}{answers} FROM cases c JOIN survey_answers a ON a.case_id = c.id "
+                            f"{join} WHERE c.created_at < {latest} AND a.answered_at < {latest} GROUP BY 1",
+                            cutoffs):
+        for i in range(len(days)):
+            if row[0] in out[i]:
+                out[i][row[0]] = out[i][row[0]][:5] + (int(row[1 + 2 * i]), int(row[2 + 2 * i]))
+    return out
+
+
+def raw_kpis(conn, day):
+    return raw(conn, "all", [day])[0]
+
+
+def raw_monthly(conn, last, prev_last):
+    return {g: raw(conn, g, [last, prev_last]) for g in ("county", "department")}
+
+
+def median_time(fn, repeat: int):
+    fn()  # warm-up: plans and caches, as on a server that has been running
+    times = []
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def load(url: str, cases: int, events: int) -> None:
+    import psycopg
+
+    per_case, extra = divmod(events, cases)
+    with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
+        t0 = time.perf_counter()
+        conn.execute("ALTER TABLE events DISABLE TRIGGER USER")  # bulk load: no row triggers
+        conn.execute(LOAD_SQL, {"cases": cases, "per_case": per_case, "depts": DEPARTMENTS})
+        if extra:  # the first `extra` cases get one more event, so the total is exact
+            conn.execute("UPDATE cases SET last_seq = last_seq + 1 WHERE id <= %s", (extra,))
+        step = 100_000
+        for lo in range(1, cases + 1, step):
+            conn.execute(EVENTS_SQL, {"lo": lo, "hi": lo + step - 1})
+        conn.execute(SURVEY_SQL)
+        conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
+        conn.execute("ANALYZE")
+        n_cases = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        n_events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        n_answers = conn.execute("SELECT count(*) FROM survey_answers").fetchone()[0]
+    print(f"loaded {n_cases:,} cases, {n_events:,} events, {n_answers:,} survey answers "
+          f"in {time.perf_counter() - t0:.1f} s")
+    if n_cases != cases or n_events != events:
+        raise c.BenchError(f"expected {cases} cases and {events} events")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, default=1_000_000)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    if args.events < args.cases:
+        raise SystemExit("--events must be at least --cases (every case has its case.created)")
+    c.install_signal_handlers()
+    import psycopg
+
+    from mediation import create_app
+    from mediation.cli import upgrade_database
+    from mediation.extensions import db
+    from mediation.users import create_user, issue_token
+
+    with c.fresh_database("bench_reports") as url, c.temp_dir("bench-reports-") as tmp:
+        print("machine:", "; ".join(f"{k} {v}" for k, v in c.machine_info(url).items()))
+        app = create_app({"MEDIATION_DATABASE_URL": c.sqlalchemy_url(url),
+                          "MEDIATION_SECRET_KEY": c.SECRET_KEY,
+                          "MEDIATION_PII_KEY": Fernet.generate_key().decode(), "INSTANCE_PATH": tmp})
+        with app.app_context():
+            upgrade_database()
+            admin = create_user("bench_admin", "Bench-pass-123!", "admin", None)
+            token, _ = issue_token(admin)
+            db.session.commit()
+            db.session.remove()
+        load(url, args.cases, args.events)
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        today = dt.date.today()
+        rows = [["measure", "app (s)", "raw SQL (s)", "ratio", "≤ 0.5 s", "≤ 1.5×"]]
+        ok = True
+        with psycopg.connect(c.libpq_url(url), autocommit=True) as conn:
+            conn.execute("SET jit = off")  # as the app does for these queries (kpis.py says why)
+            for month in (today.strftime("%Y-%m"), "2025-06"):
+                first = dt.date.fromisoformat(month + "-01")
+                last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+                prev_last = first - dt.timedelta(days=1)
+                day = min(last, today)
+
+                def get(path):
+                    r = client.get(path, headers=headers)
+                    if r.status_code != 200:
+                        raise c.BenchError(f"{path}: {r.status_code} {r.get_data(as_text=True)[:300]}")
+                    return r.get_json()
+
+                t_app, body = median_time(lambda d=day: get(f"/api/reports/kpis?date={d}"), args.repeat)
+                t_raw, ref = median_time(lambda d=day: raw_kpis(conn, d), args.repeat)
+                want = ref["all"]
+                got = body["kpis"]
+                if (body["cases"], got["resolution_rate"]["numerator"],
+                        got["reasonable_demand_resolution_rate"]["denominator"],
+                        got["reasonable_demand_resolution_rate"]["numerator"],
+                        got["ceased_petitioning_rate"]["numerator"],
+                        got["satisfaction_rate"]["denominator"],
+                        got["satisfaction_rate"]["numerator"]) != want:
+                    raise c.BenchError(f"KPIs differ from raw SQL: {got} vs {want}")
+                rows.append([f"KPIs as of {day}", f"{t_app:.3f}", f"{t_raw:.3f}", f"{t_app / t_raw:.2f}",
+                             "yes" if t_app <= TARGET_SECONDS else "NO",
+                             "yes" if t_app / t_raw <= TARGET_RATIO else "NO"])
+                ok &= t_app <= TARGET_SECONDS and t_app / t_raw <= TARGET_RATIO
+
+                t_app, body = median_time(lambda m=month: get(f"/api/reports/monthly?month={m}"), args.repeat)
+                t_raw, ref = median_time(lambda a=last, b=prev_last: raw_monthly(conn, a, b), args.repeat)
+                for name, grouping in (("regions", "county"), ("departments", "department")):
+                    now = ref[grouping][0]
+                    for r in body[name]:
+                        if (r["cases"], r["resolved"], r["answers"]) != (now[r["key"]][0], now[r["key"]][1],
+                                                                         now[r["key"]][5]):
+                            raise c.BenchError(f"league row {r['key']} differs from raw SQL")
+                    if len(body[name]) != len(now):
+                        raise c.BenchError(f"league {name} has {len(body[name])} rows, raw SQL {len(now)}")
+                rows.append([f"monthly league {month} ({len(body['regions'])} counties, "
+                             f"{len(body['departments'])} departments)", f"{t_app:.3f}", f"{t_raw:.3f}",
+                             f"{t_app / t_raw:.2f}", "yes" if t_app <= TARGET_SECONDS else "NO",
+                             "yes" if t_app / t_raw <= TARGET_RATIO else "NO"])
+                ok &= t_app <= TARGET_SECONDS and t_app / t_raw <= TARGET_RATIO
+        print(f"\n{args.cases:,} cases, {args.events:,} events; median of {args.repeat} runs after a "
+              "warm-up; figures checked equal to the raw SQL")
+        c.print_table(rows)
+        print(f"\ntargets met: {'all' if ok else 'not all'} (figures, not pass/fail)")
+        with app.app_context():
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

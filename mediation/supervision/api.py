@@ -1,0 +1,284 @@
+"""Supervision API: KPIs, weekly/monthly/quarterly reports, the quarterly evaluation's
+records, satisfaction surveys and the evaluation export."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import marshmallow as ma
+from flask import Response, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import fields, validate
+
+from mediation.api.auth import authenticated, current
+from mediation.api.schemas import StrictSchema, _region
+from mediation.supervision import commands, evaluation, kpis, reports
+from mediation.supervision.scope import report_scope
+from mediation.timeline import iso, utcnow
+from mediation.users import Role
+
+blp = Blueprint("supervision", __name__, url_prefix="/api",
+                description="Supervision: KPIs, reports, evaluation, surveys")
+
+
+def _today() -> dt.date:
+    return utcnow().date()
+
+
+class Args(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class KpiArgs(Args):
+    date = fields.Date(metadata={"description": "as of the end of this day (UTC); default today"})
+    region = fields.String(validate=_region, metadata={"description": "GB/T 2260 code"})
+    level = fields.String(validate=validate.OneOf(kpis.GROUPINGS),
+                          metadata={"description": "group by province, city, county or department"})
+
+
+class WeeklyArgs(Args):
+    week = fields.String(validate=validate.Regexp(r"^\d{4}-W\d{2}$"),
+                         metadata={"description": "ISO week YYYY-Www; default this week"})
+    region = fields.String(validate=_region)
+
+
+class MonthlyArgs(Args):
+    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+                          metadata={"description": "YYYY-MM; default this month"})
+    region = fields.String(validate=_region)
+    level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "xlsx")))
+
+
+class QuarterlyArgs(Args):
+    quarter = fields.String(validate=validate.Regexp(r"^\d{4}-Q[1-4]$"),
+                            metadata={"description": "YYYY-Qn; default this quarter"})
+    region = fields.String(validate=_region)
+    level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
+
+
+class KpiReportOut(ma.Schema):
+    as_of = fields.String()
+    region = fields.String(allow_none=True)
+    level = fields.String(allow_none=True)
+    cases = fields.Integer()
+    definitions = fields.List(fields.Dict())
+    kpis = fields.Dict(metadata={"description": "key -> numerator, denominator, value, target, met"})
+    groups = fields.List(fields.Dict())
+
+
+class InspectionIn(StrictSchema):
+    case_id = fields.Integer(required=True)
+    inspected_on = fields.Date(required=True)
+    responsibility_in_place = fields.Boolean(required=True, metadata={"description": "责任落实"})
+    truly_resolved = fields.Boolean(required=True, metadata={"description": "诉求真正解决"})
+    procedure_regular = fields.Boolean(required=True, metadata={"description": "程序规范"})
+    file_complete = fields.Boolean(required=True, metadata={"description": "档案完整"})
+    findings = fields.String(load_default="", validate=validate.Length(max=20000))
+
+
+class DeductionIn(StrictSchema):
+    case_id = fields.Integer(required=True)
+    inspection_id = fields.Integer(allow_none=True)
+    kind = fields.String(required=True, validate=validate.OneOf(commands.DEDUCTION_KINDS))
+    points = fields.Decimal(required=True, places=2, as_string=False,
+                            validate=validate.Range(min=0, min_inclusive=False, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    decided_on = fields.Date()
+    rectify_by = fields.Date(metadata={"description": "deadline to rectify (整改期限)"})
+    requirement = fields.String(validate=validate.Length(max=5000))
+
+
+class RectificationIn(StrictSchema):
+    case_id = fields.Integer(required=True)
+    deduction_id = fields.Integer(allow_none=True)
+    inspection_id = fields.Integer(allow_none=True)
+    requirement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    due_on = fields.Date(required=True)
+
+
+class RectifiedIn(StrictSchema):
+    done_on = fields.Date(load_default=None)
+    note = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class SurveyOut(ma.Schema):
+    invite_id = fields.Integer()
+    token = fields.String()
+    url = fields.String()
+    expires_at = fields.String()
+
+
+class SurveyIn(StrictSchema):
+    ttl_days = fields.Integer(validate=validate.Range(min=1, max=90))
+
+
+class AnswerIn(StrictSchema):
+    rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ExportArgs(Args):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.route("/reports/kpis")
+class Kpis(MethodView):
+    @authenticated
+    @blp.arguments(KpiArgs, location="query")
+    @blp.response(200, KpiReportOut)
+    def get(self, args):
+        """The KPIs as of a date, each with its definition and target, optionally grouped."""
+        scope = report_scope(current(), args.get("region"))
+        return kpis.report(scope, args.get("date") or _today(), args.get("level"))
+
+
+@blp.route("/reports/weekly")
+class Weekly(MethodView):
+    @authenticated
+    @blp.arguments(WeeklyArgs, location="query")
+    def get(self, args):
+        """Weekly scheduling (周调度): progress, stalled cases, clocks, signals."""
+        scope = report_scope(current(), args.get("region"))
+        today = _today()
+        try:
+            monday = reports.parse_week(args["week"]) if "week" in args else (
+                today - dt.timedelta(days=today.weekday()))
+        except ValueError as exc:
+            abort(422, errors={"week": [str(exc)]})
+        return reports.weekly(scope, monday, today)
+
+
+@blp.route("/reports/monthly")
+class Monthly(MethodView):
+    @authenticated
+    @blp.arguments(MonthlyArgs, location="query")
+    @blp.doc(responses={"200": {"description": "JSON, or an xlsx workbook with format=xlsx"}})
+    def get(self, args):
+        """Monthly bulletin (月通报): league tables by region and by department."""
+        scope = report_scope(current(), args.get("region"))
+        month = args.get("month") or _today().strftime("%Y-%m")
+        body = reports.monthly(scope, month, args["level"])
+        if args["format"] == "xlsx":
+            return _download(reports.monthly_xlsx(body), XLSX, f"bulletin-{month}.xlsx")
+        return body
+
+
+@blp.route("/reports/quarterly")
+class Quarterly(MethodView):
+    @authenticated
+    @blp.arguments(QuarterlyArgs, location="query")
+    def get(self, args):
+        """Quarterly evaluation (季考评): inspections, deductions, rectifications, scores."""
+        scope = report_scope(current(), args.get("region"))
+        today = _today()
+        quarter = args.get("quarter") or f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+        return reports.quarterly(scope, quarter, args["level"], today)
+
+
+@blp.route("/reports/inspections")
+class Inspections(MethodView):
+    @authenticated
+    @blp.arguments(InspectionIn)
+    @blp.response(201)
+    def post(self, data):
+        """Record an on-site inspection with the four checks and findings."""
+        return commands.record_inspection(current(), data)
+
+
+@blp.route("/reports/deductions")
+class Deductions(MethodView):
+    @authenticated
+    @blp.arguments(DeductionIn)
+    @blp.response(201)
+    def post(self, data):
+        """Deduct points for fake resolution or idle handling; optionally set a deadline."""
+        return commands.record_deduction(current(), data)
+
+
+@blp.route("/reports/rectifications")
+class Rectifications(MethodView):
+    @authenticated
+    @blp.arguments(RectificationIn)
+    @blp.response(201)
+    def post(self, data):
+        """Order a rectification by a deadline."""
+        return commands.order_rectification(current(), data)
+
+
+@blp.route("/reports/rectifications/<int:rect_id>/done")
+class RectificationDone(MethodView):
+    @authenticated
+    @blp.arguments(RectifiedIn)
+    @blp.response(200)
+    def post(self, data, rect_id):
+        """Mark a rectification done (once)."""
+        return commands.complete_rectification(current(), rect_id, data["done_on"] or _today(),
+                                               data["note"])
+
+
+@blp.route("/cases/<int:case_id>/surveys")
+class CaseSurveys(MethodView):
+    @authenticated
+    @blp.arguments(SurveyIn)
+    @blp.response(201, SurveyOut)
+    def post(self, data, case_id):
+        """Make a one-time satisfaction survey link for the petitioner."""
+        token, invite = commands.send_survey(current(), case_id, data.get("ttl_days"))
+        return {"invite_id": invite.id, "token": token, "expires_at": iso(invite.expires_at),
+                "url": url_for("survey_pages.survey", token=token, _external=True)}
+
+
+@blp.route("/surveys/<token>")
+class Survey(MethodView):
+    @blp.doc(security=[])
+    def get(self, token):
+        """What the petitioner is asked about (no login: the link is the credential)."""
+        invite = commands.survey_for(token)
+        return {"expires_at": iso(invite.expires_at), "scale": [1, 5]}
+
+    @blp.doc(security=[])
+    @blp.arguments(AnswerIn)
+    @blp.response(201)
+    def post(self, data, token):
+        """Answer the survey: a rating from 1 to 5 and a comment; once per link."""
+        answer = commands.answer_survey(token, data["rating"], data["comment"])
+        return {"id": answer.id, "rating": answer.rating}
+
+
+@blp.route("/evaluation/export")
+class EvaluationExport(MethodView):
+    @authenticated
+    @blp.arguments(ExportArgs, location="query")
+    @blp.doc(responses={"200": {"description": "CSV or xlsx: anonymised, one row per case"}})
+    def get(self, args):
+        """The anonymised data set for third-party evaluators (第三方评估)."""
+        if current().role not in (Role.EVALUATOR, Role.ADMIN):
+            abort(403, message="the evaluation export is for evaluators")
+        stamp = _today().isoformat()
+        if args["format"] == "xlsx":
+            return _download(evaluation.export_xlsx(), XLSX, f"evaluation-{stamp}.xlsx")
+        return _download(evaluation.export_csv(), "text/csv; charset=utf-8", f"evaluation-{stamp}.csv")
+
+
+def init_app(app) -> None:
+    """Register the API blueprint and the survey page."""
+    from mediation.extensions import api, csrf
+    from mediation.supervision import pages
+
+    api.register_blueprint(blp)
+    csrf.exempt(blp)
+    app.register_blueprint(pages.bp)
+    # The survey form is reached by link, with no login: the unguessable token in its URL is
+    # what a forged cross-site post would lack, so the CSRF token adds nothing there.
+    csrf.exempt(pages.bp)

@@ -1,0 +1,187 @@
+"""Supervision actions. Each validates, writes, appends its event to the case timeline and
+commits once (the cases package's `transactional`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+
+from mediation import timeline
+from mediation.cases.commands import transactional
+from mediation.cases.models import Case
+from mediation.errors import Conflict, Forbidden, Invalid, NotFound
+from mediation.extensions import db
+from mediation.permissions import can_view_case
+from mediation.supervision.models import (
+    Deduction,
+    Inspection,
+    Rectification,
+    SurveyAnswer,
+    SurveyInvite,
+)
+from mediation.supervision.reports import CHECKS, deduction_view, inspection_view, rectification_view
+from mediation.supervision.scope import report_scope
+from mediation.supervision.settings import setting
+from mediation.timeline import utcnow
+from mediation.users import Role, User
+
+DEDUCTION_KINDS = ("fake_resolution", "idle_handling")  # 虚假化解, "空转"办理
+
+
+def _supervised_case(actor: User, case_id: int) -> Case:
+    """A case inside the supervisor's jurisdiction (admins: any); 404 otherwise."""
+    scope = report_scope(actor)
+    case = db.session.get(Case, case_id)
+    if case is None or not case.region_code.startswith(scope.prefix):
+        raise NotFound("case")
+    return case
+
+
+@transactional
+def record_inspection(actor: User, data: dict[str, Any]) -> dict[str, Any]:
+    """Record an on-site inspection with the four checks and the findings."""
+    case = _supervised_case(actor, data["case_id"])
+    if data["inspected_on"] > utcnow().date():
+        raise Invalid({"inspected_on": ["cannot be in the future"]})
+    i = Inspection(case_id=case.id, inspector_id=actor.id, inspected_on=data["inspected_on"],
+                   findings=data.get("findings", ""), **{c: data[c] for c in CHECKS})
+    db.session.add(i)
+    db.session.flush()
+    view = inspection_view(i)
+    timeline.append(db.session, case.id, "supervision.inspected", view, actor.id)
+    return view
+
+
+@transactional
+def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
+    """Deduct points for fake resolution or idle handling, with an optional deadline to
+    rectify (整改期限)."""
+    case = _supervised_case(actor, data["case_id"])
+    if data.get("inspection_id") is not None:
+        insp = db.session.get(Inspection, data["inspection_id"])
+        if insp is None or insp.case_id != case.id:
+            raise Invalid({"inspection_id": ["not an inspection of this case"]})
+    d = Deduction(case_id=case.id, inspection_id=data.get("inspection_id"), kind=data["kind"],
+                  points=data["points"], reason=data["reason"],
+                  decided_on=data.get("decided_on") or utcnow().date(), by_id=actor.id)
+    db.session.add(d)
+    db.session.flush()
+    view = deduction_view(d)
+    if data.get("rectify_by"):
+        r = Rectification(case_id=case.id, deduction_id=d.id, inspection_id=d.inspection_id,
+                          requirement=data.get("requirement") or data["reason"],
+                          due_on=data["rectify_by"], by_id=actor.id)
+        db.session.add(r)
+        db.session.flush()
+        view["rectification"] = rectification_view(r, utcnow().date())
+    timeline.append(db.session, case.id, "supervision.deducted", view, actor.id)
+    return view
+
+
+@transactional
+def order_rectification(actor: User, data: dict[str, Any]) -> dict[str, Any]:
+    """Order a rectification by a deadline."""
+    case = _supervised_case(actor, data["case_id"])
+    r = Rectification(case_id=case.id, deduction_id=data.get("deduction_id"),
+                      inspection_id=data.get("inspection_id"), requirement=data["requirement"],
+                      due_on=data["due_on"], by_id=actor.id)
+    db.session.add(r)
+    db.session.flush()
+    view = rectification_view(r, utcnow().date())
+    timeline.append(db.session, case.id, "supervision.rectification_ordered", view, actor.id)
+    return view
+
+
+@transactional
+def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: str) -> dict[str, Any]:
+    """Mark a rectification done; only once (a conditional update decides)."""
+    r = db.session.get(Rectification, rect_id)
+    if r is None:
+        raise NotFound("rectification")
+    case = _supervised_case(actor, r.case_id)
+    if done_on > utcnow().date():
+        raise Invalid({"done_on": ["cannot be in the future"]})
+    res = db.session.execute(
+        sa.update(Rectification).where(Rectification.id == r.id, Rectification.done_on.is_(None))
+        .values(done_on=done_on, done_note=note).execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise Conflict("the rectification is already done", current_state="done")
+    db.session.refresh(r)
+    view = rectification_view(r, utcnow().date())
+    timeline.append(db.session, case.id, "supervision.rectified", view, actor.id)
+    return view
+
+
+# --- satisfaction survey ----------------------------------------------------------------
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transactional
+def send_survey(actor: User, case_id: int, ttl_days: int | None = None) -> tuple[str, SurveyInvite]:
+    """Make a one-time survey link for the case's petitioner; returns (token, invite).
+
+    Officers of the case and supervisors covering it may send one."""
+    case = db.session.get(Case, case_id)
+    if case is None or not can_view_case(actor, case):
+        raise NotFound("case")
+    if actor.role not in (Role.ADMIN, Role.CASE_OFFICER, Role.SUPERVISOR):
+        raise Forbidden("your role may not send satisfaction surveys")
+    token = secrets.token_urlsafe(32)
+    ttl = ttl_days if ttl_days is not None else setting("MEDIATION_SURVEY_TTL_DAYS")
+    invite = SurveyInvite(case_id=case.id, token_hash=token_hash(token), created_by_id=actor.id,
+                          expires_at=utcnow() + dt.timedelta(days=ttl))
+    db.session.add(invite)
+    db.session.flush()
+    # The token itself never goes on the timeline: only who sent which invite, until when.
+    timeline.append(db.session, case.id, "survey.sent", {
+        "invite_id": invite.id, "expires_at": timeline.iso(invite.expires_at)}, actor.id)
+    return token, invite
+
+
+class SurveyRefused(Conflict):
+    """A link that is forged, used or expired: the petitioner is told which, nothing more."""
+
+    status = 410
+    code_name = "Gone"
+
+
+def survey_for(token: str) -> SurveyInvite:
+    """The invite behind a link, or SurveyRefused (forged or unknown, used, expired)."""
+    invite = db.session.execute(
+        sa.select(SurveyInvite).where(SurveyInvite.token_hash == token_hash(token or ""))
+    ).scalar_one_or_none()
+    if invite is None:
+        raise SurveyRefused("this survey link is not valid", current_state="invalid")
+    if invite.used_at is not None:
+        raise SurveyRefused("this survey has already been answered", current_state="used")
+    expires = invite.expires_at if invite.expires_at.tzinfo else invite.expires_at.replace(tzinfo=dt.UTC)
+    if expires <= utcnow():
+        raise SurveyRefused("this survey link has expired", current_state="expired")
+    return invite
+
+
+@transactional
+def answer_survey(token: str, rating: int, comment: str) -> SurveyAnswer:
+    """The petitioner's answer: once per link, decided by a conditional update."""
+    invite = survey_for(token)
+    if not 1 <= rating <= 5:
+        raise Invalid({"rating": ["from 1 to 5"]})
+    now = utcnow()
+    res = db.session.execute(
+        sa.update(SurveyInvite).where(SurveyInvite.id == invite.id, SurveyInvite.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise SurveyRefused("this survey has already been answered", current_state="used")
+    answer = SurveyAnswer(invite_id=invite.id, case_id=invite.case_id, rating=rating,
+                          comment=comment or "", answered_at=now)
+    db.session.add(answer)
+    db.session.flush()
+    timeline.append(db.session, invite.case_id, "survey.answered", {
+        "invite_id": invite.id, "rating": rating, "comment": comment or ""}, None)
+    return answer
