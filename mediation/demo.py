@@ -4,6 +4,7 @@ categories represented, and one user for every role. Loaded once; loading again 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -147,6 +148,17 @@ CASES = [
 ]
 
 
+# Packages built on mediation add their demo data here (referrals: the providers that the
+# demo's mediator, lawyer, counsellor and union users act for). Each gets the users by name.
+DemoLoader = Callable[[dict[str, User]], None]
+_loaders: list[DemoLoader] = []
+
+
+def register_demo(fn: DemoLoader) -> None:
+    if fn not in _loaders:
+        _loaders.append(fn)
+
+
 def load_demo() -> list[User]:
     """Create the demo users and cases unless they exist; return the demo users."""
     existing = db.session.execute(
@@ -172,4 +184,6 @@ def load_demo() -> list[User]:
         "investigators": "王干部、街道工作人员", "findings": "实地核查附着物清点记录，发现漏登12户。"})
     commands.transition(admin, cases[0].id, "in_progress", "专班成立，启动化解")
     commands.transition(admin, cases[1].id, "in_progress", "专班成立，启动化解")
+    for fn in _loaders:
+        fn(users)
     return list(users.values())

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     """Validate the routing rules (an invalid file stops the app), register models, API,
     the case-visibility rule for providers, the intake hook, tasks and the sweep."""
     from mediation.cases.commands import on_needs_changed
+    from mediation.demo import register_demo
     from mediation.extensions import api, csrf
     from mediation.permissions import (
         OFFICIALS,
@@ -72,8 +73,34 @@ def init_app(app: Flask) -> None:
     # Whether a petitioner is counselled, and the risk level, is for officials' eyes.
     register_event_audience("counselling.session_recorded", OFFICIALS.name)
     on_needs_changed(route_on_needs_changed)
+    register_demo(_demo_providers)
     add_beat("referrals-sweep", SWEEP_TASK, seconds)
     add_periodic_job(app, _embedded_sweep)
+
+
+# name, kind, mediation type, specialities, regions, the demo user acting for it
+DEMO_PROVIDERS = [
+    ("锦江区人民调解委员会", "mediator", "people", ["land_demolition", "property_management"],
+     ["5101"], "mediator"),
+    ("四川某律师事务所", "lawyer", None, ["land_demolition", "labour_social_security"], ["51"], "lawyer"),
+    ("成都市心理援助中心", "counsellor", None, [], ["5101"], "counsellor"),
+    ("成都市总工会", "trade_union", None, ["labour_social_security"], ["5101"], "union"),
+    ("成都市妇女联合会", "womens_federation", None, [], ["5101"], None),
+    ("市人大代表 何代表", "deputy", None, [], ["5101"], None),
+]
+
+
+def _demo_providers(users: dict) -> None:
+    """The demo's providers, each acted for by its demo user (if any)."""
+    from referrals.directory import create_provider
+
+    admin = users["admin"]
+    for name, kind, mtype, fields, regions, username in DEMO_PROVIDERS:
+        data = {"name": name, "kind": kind, "specialities": fields, "regions": regions,
+                "capacity": 5, "user_ids": [users[username].id] if username else []}
+        if mtype:
+            data["mediation_type"] = mtype
+        create_provider(admin, data)
 
 
 def _provider_case_access(user):

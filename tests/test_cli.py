@@ -89,3 +89,17 @@ def test_demo_loads_every_role_and_all_six_categories_once(app):
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == count
         db.session.remove()
+
+
+def test_demo_providers_are_acted_for_by_the_demo_provider_users(app):
+    from referrals.models import Provider, ProviderMember
+
+    assert run(app, "demo", "--no-serve").exit_code == 0
+    with app.app_context():
+        linked = dict(db.session.execute(
+            sa.select(User.username, Provider.kind)
+            .join(ProviderMember, ProviderMember.user_id == User.id)
+            .join(Provider, Provider.id == ProviderMember.provider_id)).all())
+        db.session.remove()
+    assert linked == {"mediator": "mediator", "lawyer": "lawyer", "counsellor": "counsellor",
+                      "union": "trade_union"}
