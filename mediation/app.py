@@ -46,18 +46,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     register_plugins(app)
+    register_security(app)  # last: its per-route policies attach to registered views
     celery_init_app(app)  # after the plugins: they add their tasks and beat entries
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import transactions
+    from mediation import i18n, transactions
 
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"
     csrf.init_app(app)
+    i18n.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearerAuth": []}]})
     if not getattr(db.session, "_mediation_hooks", False):
@@ -97,6 +99,12 @@ def register_blueprints(app: Flask) -> None:
     from mediation.supervision import api as supervision_api
 
     supervision_api.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from mediation import security
+
+    security.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

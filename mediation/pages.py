@@ -8,7 +8,8 @@ as the API.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mediation import timeline
@@ -16,6 +17,7 @@ from mediation.cases.models import Case
 from mediation.cases.present import case_view
 from mediation.errors import NotFound
 from mediation.extensions import db, login_manager
+from mediation.i18n import LANGUAGES
 from mediation.permissions import require_case, visible_cases_filter
 from mediation.users import User
 
@@ -30,7 +32,7 @@ def load_user(user_id: str) -> User | None:
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: an open redirect would let a phishing link borrow our login page.
-    if target and target.startswith("/") and not target.startswith("//"):
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return url_for("pages.home")
 
@@ -46,8 +48,17 @@ def login():
         if user and user.active and user.check_password(request.form.get("password", "")):
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-        error = "用户名或密码错误"
+        error = _("用户名或密码错误")
     return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    """Switch the pages' language (kept in the session) and go back where one was."""
+    if code not in LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")

@@ -1,0 +1,83 @@
+"""Security headers and the content security policy, on every response (flask-talisman).
+
+Everything the pages load comes from the app itself: scripts, styles, images, fonts and
+connections are 'self' only, nothing inline, no CDN. HTTPS is not forced and the session
+cookie is not marked Secure, because the demo runs on plain HTTP; put TLS in front (and
+set SESSION_COOKIE_SECURE) in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+
+from flask import Flask
+from flask_talisman import Talisman
+
+import templates as templates_pkg
+
+talisman = Talisman()
+
+SELF = "'self'"
+CSP = {
+    "default-src": SELF,
+    "script-src": SELF,
+    "style-src": SELF,
+    "img-src": SELF,
+    "font-src": SELF,
+    # 'self' covers ws:/wss: on the same host and port in CSP Level 3 browsers, which is
+    # what the Socket.IO client uses.
+    "connect-src": SELF,
+    "object-src": "'none'",
+    "base-uri": SELF,
+    "form-action": SELF,
+    "frame-ancestors": SELF,
+}
+
+# The Swagger UI at /api/docs comes from flask-swagger-ui, whose page starts itself with an
+# inline <script> (its config is written into it per request, so no fixed hash fits) and
+# whose bundle sets inline styles and uses data: images for its icons. A nonce would mean
+# forking the package's template; instead that one route is exempted: it may run inline
+# script and styles and show data: images, but still loads and connects only to the app
+# itself. It renders no user data (the spec it fetches is the same for everyone), so the
+# inline allowance opens no injection path that the strict policy elsewhere closes.
+DOCS_CSP = {**CSP,
+            "script-src": f"{SELF} 'unsafe-inline'",
+            "style-src": f"{SELF} 'unsafe-inline'",
+            "img-src": f"{SELF} data:"}
+
+
+def _style_hashes(template: str) -> str:
+    """'sha256-…' sources for the inline <style> blocks of a static template."""
+    text = (Path(templates_pkg.__file__).parent / template).read_text(encoding="utf-8")
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'"
+        for css in re.findall(r"<style>(.*?)</style>", text, flags=re.S))
+
+
+def _route_policy(app: Flask, endpoint: str, policy: dict[str, str]) -> None:
+    view = app.view_functions.get(endpoint)
+    if view is not None:
+        view.talisman_view_options = {"content_security_policy": policy}
+
+
+def init_app(app: Flask) -> None:
+    """After the blueprints: the per-route policies attach to their view functions."""
+    talisman.init_app(
+        app,
+        force_https=False,
+        strict_transport_security=False,
+        session_cookie_secure=False,
+        content_security_policy=CSP,
+        frame_options="SAMEORIGIN",
+        referrer_policy="strict-origin-when-cross-origin",
+    )
+    _route_policy(app, "swagger_ui.show", DOCS_CSP)
+    # The printable agreement carries its A4 layout in an inline <style>: allow exactly
+    # that block by its hash, nothing else inline.
+    hashes = _style_hashes("agreement_print.html")
+    if hashes:
+        _route_policy(app, "agreement_pages.print_agreement",
+                      {**CSP, "style-src": f"{SELF} {hashes}"})

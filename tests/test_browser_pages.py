@@ -1,0 +1,195 @@
+"""The pages in a real browser: Playwright (sync API) on Debian's Chromium, against
+`mediation serve` started as a real process on a free port with a fresh SQLite database.
+
+Screenshots of every page visited go to test-artifacts/screenshots/ under the project root;
+the folder is named in the test output. Chromium missing is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.test_serve_process import ROOT, free_port, http, http_json, mediation_script
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+OFFICER, PASSWORD = "browser_officer", "officer-pass-123"
+
+
+class Server:
+    def __init__(self, base: str, case: dict):
+        self.base, self.case = base, case
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("browser-serve")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATION_")}
+    env.update({
+        "MEDIATION_DATABASE_URL": f"sqlite:///{tmp / 'serve.db'}",
+        "MEDIATION_INSTANCE_PATH": str(tmp / "instance"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    })
+    script = mediation_script()
+    log_path = tmp / "serve.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen([script, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if http("GET", f"{base}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up: " + log_path.read_text()
+            time.sleep(0.2)
+        made = subprocess.run(
+            [script, "users", "create", OFFICER, "--role", "case_officer", "--region", "510104",
+             "--password-stdin"], input=PASSWORD + "\n", env=env, capture_output=True, text=True,
+            timeout=120)
+        assert made.returncode == 0, made.stderr
+        status, body = http_json("POST", f"{base}/api/auth/tokens",
+                                 {"username": OFFICER, "password": PASSWORD})
+        assert status == 201, body
+        status, case = http_json("POST", f"{base}/api/cases", {
+            "title": "物业维修基金使用纠纷", "summary": "业主反映维修基金被挪用", "region_code": "510104",
+            "received_on": "2025-06-01", "livelihood_fields": ["property_management"],
+            "petitioners": [{"name": "刘女士", "id_number": "510104198512120021",
+                             "phone": "13911112222", "groups": ["woman"]}]}, body["token"])
+        assert status == 201, case
+        yield Server(base, case)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(request) -> Iterator[Browser]:
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
+        pytest.fail(f"Chromium is required for the browser tests and is not installed at {CHROMIUM} "
+                    "(Debian: apt-get install chromium)", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+    # Named in the output whatever pytest captures, so that CI logs say where to look.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\nbrowser screenshots: {SHOTS}")
+
+
+@pytest.fixture
+def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
+    """A fresh browser profile that records every request and every console error."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    ctx.requested, ctx.errors = [], []
+    ctx.on("request", lambda r: ctx.requested.append(r.url))
+    ctx.on("console", lambda m: ctx.errors.append(m.text) if m.type == "error" else None)
+    yield ctx
+    ctx.close()
+    outside = [u for u in ctx.requested if not u.startswith(server.base + "/")]
+    assert ctx.requested and not outside, f"requests outside the app: {outside}"
+
+
+def shot(page: Page, name: str, full_page: bool = True) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page: Page, server: Server) -> None:
+    page.goto(server.base + "/login")
+    page.fill("#username", OFFICER)
+    page.fill("#password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(server.base + "/")
+
+
+def test_officer_signs_in_sees_the_case_and_opens_it(context, server):
+    page = context.new_page()
+    page.goto(server.base + "/login")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.locator("label[for=username]").inner_text() == "用户名"
+    shot(page, "01-login-zh")
+    sign_in(page, server)
+    ref = server.case["reference"]
+    link = page.get_by_role("link", name=ref)
+    assert link.is_visible()
+    assert "我的案件" in page.inner_text("h1")
+    shot(page, "02-home-zh")
+    link.click()
+    page.wait_for_url(f"{server.base}/cases/{server.case['id']}")
+    body = page.inner_text("main")
+    assert ref in body and "一案一档" in body and "case.created" in body
+    assert "510104198512120021" not in body  # masked on the page
+    shot(page, "03-case-zh")
+    assert not [e for e in context.errors if "Content Security Policy" in e], context.errors
+
+
+def test_the_language_switch_changes_the_words(context, server):
+    page = context.new_page()
+    sign_in(page, server)
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.inner_text("h1") == "我的案件"
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector("html[lang=en]")
+    assert page.url == server.base + "/"  # back where the switch was clicked
+    assert page.inner_text("h1") == "My cases"
+    assert page.get_by_role("button", name="Sign out").is_visible()
+    shot(page, "04-home-en")
+    page.get_by_role("link", name=server.case["reference"]).click()
+    page.wait_for_url(f"{server.base}/cases/{server.case['id']}")
+    assert "Case file" in page.inner_text("main")  # remembered in the session
+    shot(page, "05-case-en")
+    page.get_by_role("link", name="中文").click()
+    page.wait_for_selector("html[lang=zh-CN]")
+    assert page.url == f"{server.base}/cases/{server.case['id']}"
+    assert "一案一档" in page.inner_text("main") and "Case file" not in page.inner_text("main")
+    shot(page, "06-case-zh-again")
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(context, server):
+    page = context.new_page()
+    page.goto(server.base + "/login")
+    page.evaluate("document.querySelector('input[name=csrf_token]').remove()")
+    page.fill("#username", OFFICER)
+    page.fill("#password", PASSWORD)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("form button[type=submit]")
+    assert answer.value.status == 400
+    shot(page, "07-login-without-csrf-refused")
+    page.goto(server.base + "/")
+    assert page.url.startswith(server.base + "/login")  # not signed in
+
+
+def test_the_api_docs_render_under_the_policy(context, server):
+    page = context.new_page()
+    response = page.goto(server.base + "/api/docs/")
+    assert response.status == 200
+    assert "'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert "/api/cases" in page.inner_text("#swagger-ui")
+    shot(page, "08-api-docs", full_page=False)  # the whole spec is ~12000px tall
