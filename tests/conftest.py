@@ -163,3 +163,13 @@ def api(app, client):
     from tests.factories import Api
 
     return Api(app, client)
+
+
+@pytest.fixture
+def w(app, api):
+    """The sessions tests' world: a case with an accepted mediation referral and its people."""
+    from tests.sessions_world import build_world
+
+    world = build_world(app, api.tokens)
+    world.api = api
+    return world

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from mediation.extensions import db
 from mediation.users import issue_token
-from tests.test_referrals_factories import make_user
+from tests.referrals_world import make_user
 
 
 @pytest.fixture

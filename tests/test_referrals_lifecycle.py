@@ -21,7 +21,7 @@ from referrals.models import (
     ReferralStatus,
     RoutingNeed,
 )
-from tests.test_referrals_factories import (
+from tests.referrals_world import (
     events,
     make_case,
     make_provider,

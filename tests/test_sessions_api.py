@@ -10,19 +10,7 @@ from mediation import timeline
 from mediation.extensions import db
 from mediation.permissions import event_recipients
 from mediation.timeline import Event
-from tests.test_sessions_factories import build_world, later, session_body
-
-
-@pytest.fixture
-def w(app, api):
-    world = build_world(app, api.tokens)
-    world.api = api
-    return world
-
-
-def call(w, method: str, path: str, who: str, json=None):
-    return w.api.call(method, path, w.users[who], json=json if json is not None or method == "GET"
-                      else {})
+from tests.sessions_world import call, later, session_body
 
 
 def schedule(w, who: str = "mediator", **overrides):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 import sqlalchemy as sa
 
 from mediation.cases.models import Case
@@ -14,19 +13,7 @@ from mediation.extensions import db
 from mediation.sessions import followup
 from mediation.sessions.models import Agreement, Resolution
 from mediation.timeline import Event
-from tests.test_sessions_factories import build_world, complete_content
-
-
-@pytest.fixture
-def w(app, api):
-    world = build_world(app, api.tokens)
-    world.api = api
-    return world
-
-
-def call(w, method: str, path: str, who: str, json=None):
-    return w.api.call(method, path, w.users[who], json=json if json is not None or method == "GET"
-                      else {})
+from tests.sessions_world import call, complete_content
 
 
 def in_effect(w) -> dict:

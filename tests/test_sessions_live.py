@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from tests.conftest import build_app
+from tests.sessions_world import build_world, complete_content, session_body
 from tests.test_realtime_live import WAIT, Client, LiveServer
-from tests.test_sessions_factories import build_world, complete_content, session_body
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from mediation.sessions import commands
 from mediation.sessions.models import Agreement
 from mediation.timeline import Event
 from mediation.users import User
-from tests.test_sessions_factories import build_world, complete_content
+from tests.sessions_world import build_world, complete_content
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ import pytest
 
 from mediation.sessions.models import STATUTORY_PARTS
 from tests.factories import PASSWORD
-from tests.test_sessions_factories import build_world, complete_content
+from tests.sessions_world import build_world, complete_content
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from mediation.extensions import db
 from mediation.users import issue_token
 from referrals import lifecycle
-from tests.test_referrals_factories import make_case, make_provider, make_user
+from tests.referrals_world import make_case, make_provider, make_user
 
 
 def later(days: float = 1) -> str:
@@ -80,3 +80,9 @@ def complete_content(w: SimpleNamespace) -> dict:
         "performance_manner": "银行转账至张三账户。",
         "performance_time_limit": "本协议生效之日起三十日内。",
     }
+
+
+def call(w, method: str, path: str, who: str, json=None):
+    """A request as one of the world's users (an empty JSON body for writes by default)."""
+    return w.api.call(method, path, w.users[who], json=json if json is not None or method == "GET"
+                      else {})
