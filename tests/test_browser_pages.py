@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.test_serve_process import ROOT, free_port, http, http_json, mediation_script
+from tests.test_realtime_live import LiveServer
+from tests.test_serve_process import ROOT, http_json, mediation_script
 
 pytestmark = pytest.mark.slow
 
@@ -35,54 +34,27 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
+    """`mediation serve` on a fresh SQLite database, an officer from the CLI, one case."""
     tmp = tmp_path_factory.mktemp("browser-serve")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATION_")}
-    env.update({
-        "MEDIATION_DATABASE_URL": f"sqlite:///{tmp / 'serve.db'}",
-        "MEDIATION_INSTANCE_PATH": str(tmp / "instance"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    })
-    script = mediation_script()
-    log_path = tmp / "serve.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([script, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    live = LiveServer(tmp, f"sqlite:///{tmp / 'serve.db'}").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if http("GET", f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up: " + log_path.read_text()
-            time.sleep(0.2)
         made = subprocess.run(
-            [script, "users", "create", OFFICER, "--role", "case_officer", "--region", "510104",
-             "--password-stdin"], input=PASSWORD + "\n", env=env, capture_output=True, text=True,
-            timeout=120)
+            [mediation_script(), "users", "create", OFFICER, "--role", "case_officer", "--region",
+             "510104", "--password-stdin"], input=PASSWORD + "\n", env=live.env,
+            capture_output=True, text=True, timeout=120)
         assert made.returncode == 0, made.stderr
-        status, body = http_json("POST", f"{base}/api/auth/tokens",
+        status, body = http_json("POST", f"{live.base}/api/auth/tokens",
                                  {"username": OFFICER, "password": PASSWORD})
         assert status == 201, body
-        status, case = http_json("POST", f"{base}/api/cases", {
+        status, case = http_json("POST", f"{live.base}/api/cases", {
             "title": "物业维修基金使用纠纷", "summary": "业主反映维修基金被挪用", "region_code": "510104",
             "received_on": "2025-06-01", "livelihood_fields": ["property_management"],
             "petitioners": [{"name": "刘女士", "id_number": "510104198512120021",
                              "phone": "13911112222", "groups": ["woman"]}]}, body["token"])
         assert status == 201, case
-        yield Server(base, case)
+        yield Server(live.base, case)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
-        log.close()
+        live.stop()
 
 
 @pytest.fixture(scope="module")
