@@ -52,7 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import i18n, transactions
+    from mediation import i18n, labels, transactions, web
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -60,6 +60,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "pages.login"
     csrf.init_app(app)
     i18n.init_app(app)
+    labels.init_app(app)
+    web.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearerAuth": []}]})
     if not getattr(db.session, "_mediation_hooks", False):

@@ -173,3 +173,7 @@ def w(app, api):
     world = build_world(app, api.tokens)
     world.api = api
     return world
+
+
+# Browser fixtures (imported last: tests.browser imports helpers that import this module).
+from tests.browser import browser, contexts, demo_server  # noqa: E402, F401, I001

@@ -7,23 +7,18 @@ the folder is named in the test output. Chromium missing is a failure, never a s
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.browser import check_context, new_context, shot
 from tests.test_realtime_live import LiveServer
-from tests.test_serve_process import ROOT, http_json, mediation_script
+from tests.test_serve_process import http_json, mediation_script
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 OFFICER, PASSWORD = "browser_officer", "officer-pass-123"
 
 
@@ -57,39 +52,13 @@ def server(tmp_path_factory) -> Iterator[Server]:
         live.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(request) -> Iterator[Browser]:
-    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
-        pytest.fail(f"Chromium is required for the browser tests and is not installed at {CHROMIUM} "
-                    "(Debian: apt-get install chromium)", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-    # Named in the output whatever pytest captures, so that CI logs say where to look.
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nbrowser screenshots: {SHOTS}")
-
-
 @pytest.fixture
 def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
     """A fresh browser profile that records every request and every console error."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    ctx.requested, ctx.errors = [], []
-    ctx.on("request", lambda r: ctx.requested.append(r.url))
-    ctx.on("console", lambda m: ctx.errors.append(m.text) if m.type == "error" else None)
+    ctx = new_context(browser, server.base)
     yield ctx
     ctx.close()
-    outside = [u for u in ctx.requested if not u.startswith(server.base + "/")]
-    assert ctx.requested and not outside, f"requests outside the app: {outside}"
-
-
-def shot(page: Page, name: str, full_page: bool = True) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+    check_context(ctx)
 
 
 def sign_in(page: Page, server: Server) -> None:

@@ -1,0 +1,232 @@
+"""What every page shares: forms run through the API's own schemas and commands, errors shown
+next to their fields, and live parts of a page re-rendered by the server.
+
+A page's form posts to the page (CSRF-checked by Flask-WTF); the view loads the form with
+the same marshmallow schema the API uses and calls the same command, so a rule is written
+once. `submit` returns an `Outcome`: on success the view redirects (post/redirect/get); on
+failure it renders the page again with the values typed and each field's message beside
+the field (422), or a message at the top for a refused state change (409, naming the
+current state) or a refused action (403). Unknown or invisible things are 404 pages, raised
+as `NotFound` anywhere in a page view (the blueprints from `page_blueprint` handle it).
+
+Live parts: a page includes `templates/parts/<name>.html` inside `{{ live_part(...) }}`;
+`/static/js/pages.js` fetches `<the page's URL>?part=<name>` when an event of the named
+cases and types arrives and swaps the part in. `render_page` serves both: the whole page,
+or just the asked-for part with the same context, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, Flask, current_app, flash, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+from werkzeug.datastructures import MultiDict
+
+import templates as templates_pkg
+from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+
+PARTS = Path(templates_pkg.__file__).parent / "parts"
+_PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+# marshmallow's and the commands' commonest messages, in the pages' languages; anything else
+# is shown as the command wrote it.
+_MESSAGES = {
+    "Missing data for required field.": _l("必填项"),
+    "Field may not be null.": _l("必填项"),
+    "Not a valid date.": _l("日期格式不正确（年-月-日）"),
+    "Not a valid datetime.": _l("时间格式不正确"),
+    "Not a valid integer.": _l("请输入整数"),
+    "Not a valid number.": _l("请输入数字"),
+    "Not a valid string.": _l("请输入文字"),
+    "Unknown field.": _l("未知字段"),
+    "Not a valid list.": _l("格式不正确"),
+}
+
+
+def message(text: Any) -> str:
+    """One error message in the page's language where we know it."""
+    text = str(text)
+    if text in _MESSAGES:
+        return str(_MESSAGES[text])
+    if text.startswith("Must be one of"):
+        return _("请选择列表中的一项")
+    if text.startswith("Length must be between") or text.startswith("Shorter than"):
+        return _("长度不符合要求") + f"（{text}）"
+    return text
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested errors -> {"petitioners-0-phone": [...], "title": [...]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = f"{prefix}-{key}" if prefix else str(key)
+            if key == "_schema":
+                name = prefix or "_form"
+            if isinstance(value, dict):
+                flat.update(flatten_errors(value, name))
+            else:
+                msgs = value if isinstance(value, list) else [value]
+                flat.setdefault(name, []).extend(message(m) for m in msgs if not isinstance(m, dict))
+                for m in msgs:
+                    if isinstance(m, dict):
+                        flat.update(flatten_errors(m, name))
+    elif errors:
+        flat.setdefault(prefix or "_form", []).append(message(errors))
+    return flat
+
+
+def form_data(schema: ma.Schema, form: MultiDict | None = None, prefix: str = "") -> dict[str, Any]:
+    """A submitted form as the dict the API schema loads.
+
+    List fields come from repeated inputs (checkboxes, multi-selects) or one comma/newline
+    separated text; a list of nested objects from inputs named `<field>-<i>-<name>` (rows of
+    a table); blank inputs are left out, so optional fields keep their defaults.
+    """
+    form = request.form if form is None else form
+    data: dict[str, Any] = {}
+    for name, fld in schema.fields.items():
+        if fld.dump_only:
+            continue
+        key = f"{prefix}{fld.data_key or name}"
+        if isinstance(fld, ma.fields.List) and isinstance(fld.inner, ma.fields.Nested):
+            rows = []
+            for i in range(50):
+                row_prefix = f"{key}-{i}-"
+                if not any(k.startswith(row_prefix) for k in form):
+                    break
+                row = form_data(fld.inner.schema, form, row_prefix)
+                if row:
+                    rows.append(row)
+            if rows:
+                data[fld.data_key or name] = rows
+        elif isinstance(fld, ma.fields.List):
+            values = [v.strip() for v in form.getlist(key) if v.strip()]
+            if len(values) == 1 and not isinstance(fld.inner, ma.fields.Integer):
+                values = [v.strip() for v in re.split(r"[\n,，、]", values[0]) if v.strip()]
+            if values or f"{key}-present" in form:  # an emptied checkbox group clears the list
+                data[fld.data_key or name] = values
+        elif isinstance(fld, ma.fields.Boolean):
+            if key in form:
+                data[fld.data_key or name] = form.get(key) not in ("", "0", "false", "off")
+        else:
+            value = form.get(key, "")
+            if value.strip():
+                data[fld.data_key or name] = value.strip()
+    return data
+
+
+@dataclass
+class Outcome:
+    """What a page's action came to: the command's result, or what to show instead."""
+
+    value: Any = None
+    status: int = 200
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    message: str | None = None
+    current_state: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
+    """Run a command; turn what it refuses into an Outcome (NotFound goes on, to be a 404)."""
+    try:
+        return Outcome(fn(*args, **kwargs))
+    except ma.ValidationError as exc:
+        return Outcome(status=422, errors=flatten_errors(exc.messages), message=_("请检查标红的项目"))
+    except Invalid as exc:
+        return Outcome(status=422, errors=flatten_errors(exc.extra.get("errors") or {}),
+                       message=_("请检查标红的项目"))
+    except Conflict as exc:
+        return Outcome(status=409, message=exc.message, current_state=exc.extra.get("current_state"))
+    except Forbidden as exc:
+        return Outcome(status=403, message=exc.message)
+
+
+def submit(schema: ma.Schema, command: Callable[..., Any], *args: Any) -> Outcome:
+    """Load the posted form with the API's schema and call the command with it last."""
+    return attempt(lambda: command(*args, schema.load(form_data(schema))))
+
+
+def report(outcome: Outcome, success: str | None = None) -> None:
+    """Say how an action went at the top of the next page (flash)."""
+    if outcome.ok:
+        if success:
+            flash(success, "ok")
+        return
+    text = outcome.message or _("操作未完成")
+    if outcome.current_state:
+        text += "（" + _("当前状态") + f"：{outcome.current_state}）"
+    for name, msgs in outcome.errors.items():
+        text += f" {name}: {'；'.join(msgs)}"
+    flash(text, "error")
+
+
+def render_page(template: str, status: int = 200, **context: Any):
+    """The whole page, or with `?part=<name>` only that live part (same context)."""
+    part = request.args.get("part")
+    if part is not None:
+        if not _PART_NAME.match(part) or not (PARTS / f"{part}.html").exists():
+            raise NotFound("part")
+        response = render_template(f"parts/{part}.html", **context)
+        return response, status, {"Cache-Control": "no-store"}
+    return render_template(template, **context), status
+
+
+def live_part(name: str, cases: Any = "*", on: str = "", tag: str = "div", **attrs: Any) -> Markup:
+    """The opening tag of a live part: `{{ live_part("referrals", case.id, "referral.") }}`.
+
+    `cases`: a case id, a list of ids, or "*" for any event this page receives; `on`: the
+    event-type prefixes (comma-separated) that change it, empty for every event.
+    """
+    ids = "*" if cases == "*" else ",".join(str(c) for c in (cases if isinstance(cases, list | tuple | set)
+                                                             else [cases]))
+    extra = "".join(f' {escape(k.replace("_", "-"))}="{escape(v)}"' for k, v in attrs.items())
+    return Markup(f'<{tag} id="part-{escape(name)}" data-part="{escape(name)}" data-cases="{escape(ids)}"'
+                  f' data-on="{escape(on)}" aria-live="polite"{extra}>')
+
+
+def page_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
+    """A blueprint whose views answer domain errors with pages, not JSON."""
+    bp = Blueprint(name, import_name, **kwargs)
+
+    @bp.errorhandler(DomainError)
+    def domain_error(err: DomainError):
+        return render_template("error.html", error=err), err.status
+
+    return bp
+
+
+# The navigation bar: (endpoint, words, roles, order). Each area adds its own pages.
+_NAV: list[tuple[str, Any, frozenset[str], int]] = []
+
+
+def add_nav(endpoint: str, words: Any, roles: set[str] | frozenset[str], order: int = 50) -> None:
+    """Show a link to `endpoint` in the bar for users of these roles."""
+    if not any(e == endpoint for e, *_rest in _NAV):
+        _NAV.append((endpoint, words, frozenset(roles), order))
+
+
+def nav_for(user: Any) -> list[tuple[str, str]]:
+    """(endpoint, words) of the links the user's role sees, in order."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    views = current_app.view_functions
+    return [(e, str(w)) for e, w, roles, _o in sorted(_NAV, key=lambda n: n[3])
+            if user.role in roles and e in views]
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_global(live_part, "live_part")
+    app.add_template_global(nav_for, "nav_for")
