@@ -98,3 +98,12 @@ register("event", {
     "message.posted": _l("留言"), "message.edited": _l("留言已修改"),
     "message.deleted": _l("留言已删除"), "internal_note.posted": _l("内部备注"),
 })
+register("case_flag", {
+    "policy_change": _l("政策调整"), "historical_legacy": _l("历史遗留"),
+    "assigned_from_above": _l("上级交办"), "leader_instruction": _l("领导批示"),
+    "high_attention": _l("社会高度关注"), "cross_region": _l("跨地区"),
+    "cross_department": _l("跨部门"), "cross_level": _l("跨层级"),
+    "responsibility_unclear": _l("责任主体不明确或职责交叉"), "typical_problem": _l("典型性、代表性问题"),
+    "petitioning_ceased": _l("已息诉罢访"), "escalated": _l("无人可接，退回办案人员"),
+    "reopened_after_resolution": _l("化解后再次信访"),
+})

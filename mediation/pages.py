@@ -1,27 +1,41 @@
-"""Pages for people: login, the list of one's cases, one case's file and timeline.
+"""Pages for people: login, the list of one's cases, the case officer's live board, the
+intake form, and the case page.
 
-The full daily pages (live board, inbox, session room) come with their own issue; these
-are the foundation they build on: the login session, CSRF, and the same permission checks
-as the API.
+The case page is assembled from sections. `mediation` knows only its own (dossier,
+categories, strategy, clocks, owner, timeline); the packages built on it (referrals,
+realtime, sessions) add theirs with `register_case_section`, and the board's extra columns
+and panels with `register_board_column` / `register_board_panel` — so this module never
+imports them. Each section is a live part: re-rendered by the server when an event whose
+type starts with one of its prefixes arrives (see `mediation/web.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow as ma
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
-from mediation import timeline
-from mediation.cases.models import Case
+from mediation import labels, web
+from mediation.api.schemas import CaseIn, CaseListArgs, TransitionIn
+from mediation.cases import commands
+from mediation.cases.models import Case, Group, LivelihoodField
 from mediation.cases.present import case_view
-from mediation.errors import NotFound
+from mediation.cases.queries import filtered_cases
+from mediation.cases.rules import CATEGORY_NAMES
 from mediation.extensions import db, login_manager
 from mediation.i18n import LANGUAGES
-from mediation.permissions import require_case, visible_cases_filter
-from mediation.users import User
+from mediation.permissions import OFFICIAL_ROLES, can, require_case
+from mediation.regions import region_prefix
+from mediation.users import Role, User
 
-bp = Blueprint("pages", __name__)
+bp = web.page_blueprint("pages", __name__)
 
 
 @login_manager.user_loader
@@ -68,23 +82,202 @@ def logout():
     return redirect(url_for("pages.login"))
 
 
+# --- sections of the case page and the board, added by the packages built on mediation ----
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the case page: `templates/parts/<name>.html`, given `case` (the case_view)
+    and `sec` (what `load(user, case)` returned; None hides the section from this user)."""
+
+    name: str
+    title: Any
+    load: Callable[[User, Case], dict[str, Any] | None]
+    on: str = ""  # event-type prefixes that change it, comma-separated
+    order: int = 50
+    wide: bool = False  # spans the page instead of the side column
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    """A column of the officer's board: `load(user, case_ids)` -> {case_id: value}, shown by
+    `templates/parts/<name>.html` given `value` (and `c`, the row's case)."""
+
+    name: str
+    title: Any
+    load: Callable[[User, list[int]], dict[int, Any]]
+    on: str = ""
+
+
+@dataclass(frozen=True)
+class BoardPanel:
+    """A panel beside the board's table (e.g. sessions in progress): `load(user)` -> its
+    context `sec`, rendered by `templates/parts/<name>.html`."""
+
+    name: str
+    title: Any
+    load: Callable[[User], dict[str, Any] | None]
+    on: str = ""
+
+
+_SECTIONS: dict[str, Section] = {}
+_COLUMNS: dict[str, BoardColumn] = {}
+_PANELS: dict[str, BoardPanel] = {}
+
+
+def register_case_section(section: Section) -> None:
+    _SECTIONS[section.name] = section
+
+
+def register_board_column(column: BoardColumn) -> None:
+    _COLUMNS[column.name] = column
+
+
+def register_board_panel(panel: BoardPanel) -> None:
+    _PANELS[panel.name] = panel
+
+
+def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bool = False) -> None:
+    # The dossier's own sections read only the case view the page already has.
+    register_case_section(Section(name, title, lambda user, case: {}, on, order, wide))
+
+
+_core_section("case_dossier", _l("一案一档"), 10, "case.,petitioner.,dossier.,pii.", wide=True)
+_core_section("case_categories", _l("案件类别（六类积案）"), 20)
+_core_section("case_strategy", _l("研判与一案一策"), 30)
+_core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner.")
+def _timeline_section(user: User, case: Case) -> dict[str, Any]:
+    from mediation.permissions import visible_events
+
+    events, _more = visible_events(user, case, 0, 1000)
+    return {"events": [e.envelope() for e in reversed(events)],
+            "names": user_names({e.actor_id for e in events})}
+
+
+def user_names(ids: set[int | None]) -> dict[int, str]:
+    """Display names of users by id (for "who did it" on pages)."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(User.id, User.display_name, User.username).where(User.id.in_(ids)))
+    return {i: d or u for i, d, u in rows}
+
+
+register_case_section(Section("case_timeline", _l("时间线"), _timeline_section, "", 90, wide=True))
+
+
+# --- home, board, intake, case ----------------------------------------------------------------
+
+OFFICER_ROLES = {Role.CASE_OFFICER.value, Role.ADMIN.value, Role.SUPERVISOR.value}
+web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role}, order=10)
+web.add_nav("pages.board", _l("案件看板"), OFFICER_ROLES, order=5)
+web.add_nav("pages.intake", _l("登记案件"), {Role.CASE_OFFICER.value, Role.ADMIN.value}, order=6)
+
+
 @bp.get("/")
 @login_required
 def home():
     """The cases the signed-in user may see."""
-    cases = db.session.execute(
-        sa.select(Case).where(visible_cases_filter(current_user)).order_by(Case.id.desc()).limit(200)
-    ).scalars()
+    cases = db.session.execute(filtered_cases(current_user, {}).order_by(Case.id.desc()).limit(200)).scalars()
     return render_template("home.html", cases=[case_view(c, detail=False) for c in cases])
+
+
+class BoardArgs(CaseListArgs):
+    class Meta:
+        unknown = ma.EXCLUDE  # a page's query string may carry `part` and the language
+
+    page_size = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+
+
+def _board_regions(user: User, cases: list[Case]) -> list[str]:
+    """The region boards the page follows: the user's jurisdiction, or (national users) the
+    provinces of the cases shown."""
+    if user.region:
+        return [region_prefix(user.region)]
+    return sorted({c.region_code[:2] for c in cases})
+
+
+@bp.get("/board")
+@login_required
+def board():
+    """The case officer's live board: cases with filters, their referrals with countdowns,
+    sessions in progress — re-rendered by the server as events arrive."""
+    if current_user.role not in OFFICER_ROLES:
+        abort(404)
+    raw = {k: v for k, v in request.args.items() if v != ""}
+    try:
+        args = BoardArgs().load(raw)
+        errors: dict[str, list[str]] = {}
+    except ma.ValidationError as exc:
+        args, errors = BoardArgs().load({}), web.flatten_errors(exc.messages)
+    query = filtered_cases(current_user, args)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+    rows = list(db.session.execute(
+        query.order_by(Case.next_deadline_on.is_(None), Case.next_deadline_on, Case.id.desc())
+        .offset((args["page"] - 1) * args["page_size"]).limit(args["page_size"])).scalars())
+    ids = [c.id for c in rows]
+    columns = [(col, col.load(current_user, ids)) for col in _COLUMNS.values()]
+    panels = [(p, sec) for p in _PANELS.values() if (sec := p.load(current_user)) is not None]
+    return web.render_page(
+        "board.html", 422 if errors else 200, cases=[case_view(c, detail=False) for c in rows],
+        total=total, args=args, values=request.args, errors=errors, columns=columns, panels=panels,
+        regions=_board_regions(current_user, rows),
+        categories=[(str(n), _("第%(n)s类", n=n)) for n in sorted(CATEGORY_NAMES)],
+        statuses=labels.choices("case_status"),
+        on=",".join(["case.", *[c.on for c in _COLUMNS.values() if c.on]]))
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@login_required
+def intake():
+    """Take a case in: the same schema and command as POST /api/cases, errors by the field."""
+    if not can(current_user, "case.create"):
+        abort(404)
+    outcome = None
+    if request.method == "POST":
+        outcome = web.submit(CaseIn(), commands.intake, current_user)
+        if outcome.ok:
+            web.report(outcome, _("案件已登记：%(ref)s", ref=outcome.value.reference))
+            return redirect(url_for("pages.case_page", case_id=outcome.value.id))
+    return render_template(
+        "intake.html", outcome=outcome, errors=outcome.errors if outcome else {},
+        values=request.form, rows=range(3),
+        groups=[(g.value, labels.label(g.value, "group")) for g in Group],
+        fields=[(f.value, labels.label(f.value, "livelihood")) for f in LivelihoodField],
+        default_region=current_user.region or ""), outcome.status if outcome else 200
 
 
 @bp.get("/cases/<int:case_id>")
 @login_required
 def case_page(case_id: int):
-    """One case: dossier, categories, strategy, clocks, owner, timeline."""
-    try:
-        case = require_case(current_user, case_id)
-    except NotFound:
-        abort(404)
-    return render_template("case.html", case=case_view(case),
-                           events=[e.envelope() for e in timeline.events_after(case.id, 0, 1000)])
+    """One case: the dossier's sections and those the packages add, each live."""
+    case = require_case(current_user, case_id)
+    view = case_view(case)
+    part = request.args.get("part")
+    shown = [s for s in sorted(_SECTIONS.values(), key=lambda s: s.order) if part in (None, s.name)]
+    sections = {}
+    for s in shown:
+        sec = s.load(current_user, case)
+        if sec is not None:
+            sections[s.name] = sec
+    if part == "case_head":
+        return web.render_page("case.html", case=view)
+    if part is not None:
+        if part not in sections:
+            abort(404)
+        return web.render_page("case.html", case=view, sec=sections[part], section=_SECTIONS[part],
+                               official=current_user.role in OFFICIAL_ROLES)
+    return web.render_page("case.html", case=view, sections=sections,
+                           order=[s for s in shown if s.name in sections],
+                           official=current_user.role in OFFICIAL_ROLES)
+
+
+@bp.post("/cases/<int:case_id>/status")
+@login_required
+def change_status(case_id: int):
+    """An officer moves the case (e.g. closes it), with the reason on the timeline."""
+    def run() -> Case:
+        data = TransitionIn().load(web.form_data(TransitionIn()))
+        return commands.transition(current_user, case_id, data["status"], data["reason"])
+
+    web.report(web.attempt(run), _("状态已更新"))
+    return redirect(url_for("pages.case_page", case_id=case_id))

@@ -48,6 +48,10 @@ _MESSAGES = {
     "Not a valid string.": _l("请输入文字"),
     "Unknown field.": _l("未知字段"),
     "Not a valid list.": _l("格式不正确"),
+    "cannot be in the future": _l("不能晚于今天"),
+    "an 18-character resident identity number": _l("请填写18位居民身份证号码"),
+    "a mobile (11 digits) or landline number": _l("请填写11位手机号码或固定电话号码"),
+    "a GB/T 2260 code: 2, 4 or 6 digits, e.g. 51, 5101, 510104": _l("请填写2、4或6位行政区划代码，如510104"),
 }
 
 
@@ -104,7 +108,7 @@ def form_data(schema: ma.Schema, form: MultiDict | None = None, prefix: str = ""
                 if not any(k.startswith(row_prefix) for k in form):
                     break
                 row = form_data(fld.inner.schema, form, row_prefix)
-                if row:
+                if any(v not in ([], "", None) for v in row.values()):  # a blank row is no row
                     rows.append(row)
             if rows:
                 data[fld.data_key or name] = rows
@@ -152,6 +156,10 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
         return Outcome(status=409, message=exc.message, current_state=exc.extra.get("current_state"))
     except Forbidden as exc:
         return Outcome(status=403, message=exc.message)
+    except NotFound:
+        raise
+    except DomainError as exc:  # e.g. 429 too many messages
+        return Outcome(status=exc.status, message=exc.message)
 
 
 def submit(schema: ma.Schema, command: Callable[..., Any], *args: Any) -> Outcome:

@@ -28,7 +28,7 @@ PING_TIMEOUT = 20
 
 
 def init_app(app: Flask) -> None:
-    from realtime import relay, views
+    from realtime import case_sections, relay, views
     from realtime.sockets import LiveNamespace
 
     app.config.setdefault("MEDIATION_MESSAGE_RATE",
@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     timeline.register_publisher(relay.publish)
     api.register_blueprint(views.blp)
     csrf.exempt(views.blp)
+    case_sections.init_app(app)  # the case page's thread and internal notes
     app.extensions["mediation.server"] = serve
     add_readiness_check(app, "socketio_listener",
                         lambda a: listener_status(a.extensions["socketio"].server))

@@ -10,12 +10,12 @@ from flask_smorest import Blueprint
 from mediation.api import schemas as s
 from mediation.api.auth import authenticated, current
 from mediation.cases import commands
-from mediation.cases.commands import petitioner_view, today
+from mediation.cases.commands import petitioner_view
 from mediation.cases.models import Case
 from mediation.cases.present import case_view
+from mediation.cases.queries import filtered_cases
 from mediation.extensions import db
-from mediation.permissions import require_case, visible_cases_filter, visible_events
-from mediation.regions import normalize_region, region_prefix
+from mediation.permissions import require_case, visible_events
 
 blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and their timeline")
 
@@ -27,24 +27,7 @@ class Cases(MethodView):
     @blp.response(200, s.CasePage)
     def get(self, args):
         """List the cases you may see, filtered and paginated, newest first."""
-        query = sa.select(Case).where(visible_cases_filter(current()))
-        if "status" in args:
-            query = query.where(Case.status == args["status"])
-        if "category" in args:
-            bit = 1 << (args["category"] - 1)
-            query = query.where(Case.category_mask.op("&")(bit) != 0)
-        if "region" in args:
-            prefix = region_prefix(normalize_region(args["region"]))
-            query = query.where(Case.region_code.startswith(prefix, autoescape=True))
-        if "owner" in args:
-            query = query.where(Case.lead_official_id == args["owner"])
-        if "overdue" in args:
-            late = Case.next_deadline_on < today()
-            query = query.where(late if args["overdue"] else sa.or_(
-                Case.next_deadline_on.is_(None), ~late))
-        if "q" in args:
-            query = query.where(sa.or_(Case.title.contains(args["q"], autoescape=True),
-                                       Case.summary.contains(args["q"], autoescape=True)))
+        query = filtered_cases(current(), args)
         total = db.session.execute(
             sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
         page, size = args["page"], args["page_size"]

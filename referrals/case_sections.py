@@ -1,0 +1,203 @@
+"""What referrals adds to the case page and the officer's board (see `mediation/pages.py`):
+
+- "转介与协同" (case_referrals): where routing stands for each need, the referrals with their
+  countdowns, and — for case staff — the ranked candidates of each need with the reasons of
+  their rank, one click to offer a need to the best candidate or to a chosen one, to confirm
+  routing of every need, or to withdraw a live referral (with a reason);
+- "法律意见" (case_opinions): the lawyers' opinions on the case;
+- a board column with each case's referrals and the countdown of every open offer.
+
+The actions post to this blueprint and call the same commands as the API; their refusals
+(409 when nobody is free or the referral has moved on, 422 for a missing reason) come back
+as a message at the top of the case page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import redirect, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from mediation import labels, web
+from mediation.cases.models import Case
+from mediation.errors import Conflict
+from mediation.extensions import db
+from mediation.pages import BoardColumn, Section, register_board_column, register_case_section, user_names
+from mediation.timeline import iso
+from mediation.users import User
+from referrals import lifecycle, products, routing
+from referrals.api import CASE_STAFF, PROVIDER_ROLES, _routing_view
+from referrals.models import Provider, Referral
+from referrals.schemas import ReferralIn, WithdrawIn
+
+bp = web.page_blueprint("routing_pages", __name__)
+
+CANDIDATES_SHOWN = 5
+
+labels.register("referral_status", {
+    "offered": _l("待答复"), "accepted": _l("已接受"), "declined": _l("已拒绝"),
+    "expired": _l("已超时"), "withdrawn": _l("已撤回"), "completed": _l("已完成"),
+})
+labels.register("need_state", {
+    "unrouted": _l("未转介"), "waiting": _l("等待空闲人员"), "offered": _l("已发出邀请"),
+    "accepted": _l("已接受"), "completed": _l("已完成"), "escalated": _l("已退回办案人员"),
+    "cancelled": _l("已取消"),
+})
+labels.register("provider_kind", {
+    "mediator": _l("调解员"), "lawyer": _l("律师"), "counsellor": _l("心理咨询师"),
+    "trade_union": _l("工会"), "womens_federation": _l("妇联"),
+    "disabled_persons_federation": _l("残联"), "deputy": _l("人大代表"),
+    "cppcc_member": _l("政协委员"), "worthy": _l("乡贤"),
+})
+labels.register("decline_reason", {
+    "capacity": _l("案件已满"), "conflict_of_interest": _l("存在利害关系"),
+    "outside_expertise": _l("超出专业范围"), "outside_region": _l("不在服务区域"),
+    "unavailable": _l("暂时无法承接"), "other": _l("其他原因"),
+})
+labels.register("event", {
+    "referral.offered": _l("发出转介邀请"), "referral.accepted": _l("接受转介"),
+    "referral.declined": _l("拒绝转介"), "referral.expired": _l("转介邀请超时"),
+    "referral.withdrawn": _l("撤回转介"), "referral.completed": _l("转介完成"),
+    "routing.cancelled": _l("取消转介需求"), "opinion.posted": _l("发表法律意见"),
+    "counselling.session_recorded": _l("心理疏导记录"), "support.recorded": _l("群团帮扶记录"),
+})
+
+
+def referral_row(r: Referral, provider: Provider | None) -> dict[str, Any]:
+    return {"id": r.id, "need": r.need, "status": r.status, "provider": provider.name if provider else "",
+            "kind": provider.kind if provider else "", "offered_at": iso(r.offered_at),
+            "respond_by": iso(r.respond_by), "decline_reason": r.decline_reason,
+            "decline_note": r.decline_note, "outcome": r.outcome, "attempt": r.attempt}
+
+
+def _referrals(case_ids: list[int], user: User) -> dict[int, list[dict[str, Any]]]:
+    """The referrals of these cases, oldest first (a provider sees only its own)."""
+    if not case_ids:
+        return {}
+    query = (sa.select(Referral, Provider).join(Provider, Provider.id == Referral.provider_id)
+             .where(Referral.case_id.in_(case_ids)).order_by(Referral.id))
+    if user.role in PROVIDER_ROLES:
+        query = query.where(Referral.provider_id.in_(lifecycle.provider_ids_of(user)))
+    found: dict[int, list[dict[str, Any]]] = {}
+    for r, p in db.session.execute(query):
+        found.setdefault(r.case_id, []).append(referral_row(r, p))
+    return found
+
+
+def _candidates(case: Case, need: str) -> list[dict[str, Any]]:
+    ranked = routing.candidates(case, need).ranked[:CANDIDATES_SHOWN]
+    return [{"rank": c.reasons["rank"], **c.as_dict()} for c in ranked]
+
+
+def _referrals_section(user: User, case: Case) -> dict[str, Any] | None:
+    staff = user.role in CASE_STAFF
+    rows = _referrals([case.id], user).get(case.id, [])
+    if not staff and not rows:
+        return None
+    section: dict[str, Any] = {"referrals": rows, "staff": staff, "needs": [], "mode": None}
+    if staff:
+        view = _routing_view(case)
+        section["mode"] = view["mode"]
+        live_needs = {r["need"] for r in rows if r["status"] in ("offered", "accepted")}
+        for need in view["needs"]:
+            need["candidates"] = [] if need["need"] in live_needs else _candidates(case, need["need"])
+            section["needs"].append(need)
+    return section
+
+
+def _opinions_section(user: User, case: Case) -> dict[str, Any] | None:
+    found = products.opinions(user, case.id)
+    is_lawyer = user.role == "lawyer"
+    if not found and not is_lawyer and user.role not in CASE_STAFF:
+        return None
+    return {"opinions": found, "authors": user_names({o.author_id for o in found}), "lawyer": is_lawyer}
+
+
+def _board_referrals(user: User, case_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per case, the latest referral of each need (an expired offer followed by a new one
+    shows the new one)."""
+    return {case_id: list({r["need"]: r for r in rows}.values())
+            for case_id, rows in _referrals(case_ids, user).items()}
+
+
+register_case_section(Section("case_referrals", _l("转介与协同"), _referrals_section,
+                              "referral.,routing.,case.", 50, wide=True))
+register_case_section(Section("case_opinions", _l("法律意见"), _opinions_section, "opinion.", 60))
+register_board_column(BoardColumn("board_referrals", _l("转介"), _board_referrals, "referral.,routing."))
+
+
+def _back(case_id: int):
+    return redirect(url_for("pages.case_page", case_id=case_id) + "#h-case_referrals")
+
+
+@bp.post("/cases/<int:case_id>/routing")
+@login_required
+def confirm(case_id: int):
+    """Offer every need of the case that has no live referral to its best candidate."""
+    outcome = web.attempt(lifecycle.confirm, current_user, case_id)
+    if outcome.ok:
+        waiting = [labels.label(need, "need") for need, referral in outcome.value if referral is None]
+        web.report(outcome, _("已转介") if not waiting else _(
+            "已转介；以下需求暂无空闲人员，已排队并提示办案人员：%(needs)s", needs="、".join(waiting)))
+    else:
+        web.report(outcome)
+    return _back(case_id)
+
+
+@bp.post("/cases/<int:case_id>/referrals")
+@login_required
+def offer(case_id: int):
+    """Offer one need: to the best candidate, or to the provider picked from the list."""
+    def run() -> Referral:
+        data = ReferralIn().load(web.form_data(ReferralIn()))
+        referral = lifecycle.request_referral(current_user, case_id, data["need"], data.get("provider_id"))
+        if referral is None:
+            raise Conflict(_("暂无空闲人员：需求已排队，一有空闲即发出邀请"), current_state="waiting")
+        return referral
+
+    web.report(web.attempt(run), _("转介邀请已发出"))
+    return _back(case_id)
+
+
+@bp.post("/referrals/<int:referral_id>/withdraw")
+@login_required
+def withdraw(referral_id: int):
+    """Withdraw a live referral with a reason; optionally offer the need to the next candidate."""
+    referral = lifecycle.get_referral(current_user, referral_id)
+    outcome = web.submit(WithdrawIn(), lambda data: lifecycle.withdraw(
+        current_user, referral_id, data["reason"], data["reroute"]))
+    web.report(outcome, _("转介已撤回"))
+    return _back(referral.case_id)
+
+
+def candidate_reasons(c: dict[str, Any]) -> list[str]:
+    """The reasons of a candidate's rank, in words."""
+    r = c["reasons"]
+    out = [_("服务区域：%(served)s", served=r["region"]["served"])]
+    if r["speciality"]["matched"]:
+        matched = "、".join(labels.label(s, "livelihood") for s in r["speciality"]["matched"])
+        out.append(_("专长匹配：%(s)s", s=matched))
+    if "mediation_type" in r:
+        out.append(_("调解类型：%(t)s", t=labels.label(r["mediation_type"]["type"], "mediation_type")))
+    out.append(_("在办 %(load)s / 容量 %(cap)s", load=r["load"]["load"], cap=r["load"]["capacity"]))
+    if r["acceptance"]["decided"]:
+        out.append(_("近期接受率 %(rate)s%%", rate=round(r["acceptance"]["rate"] * 100)))
+    hours = r["idle"]["hours_since_last_offer"]
+    out.append(_("从未收到邀请") if hours is None else _("距上次邀请 %(h)s 小时", h=round(hours)))
+    return out
+
+
+labels.register("mediation_type", {
+    "people": _l("人民调解"), "administrative": _l("行政调解"), "industry": _l("行业调解"),
+    "professional": _l("专业调解"),
+})
+
+
+def init_app(app: Any) -> None:
+    app.register_blueprint(bp)
+    app.add_template_global(candidate_reasons, "candidate_reasons")
+

@@ -1,0 +1,217 @@
+"""The case officer's pages through a client that keeps cookies and posts forms with CSRF on:
+the intake form (errors beside their fields, nothing written on failure), the board
+(filters, live parts, referral countdowns), the case page (sections, routing actions, the
+thread) and who may see what."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from mediation.cases.models import Case, Petitioner
+from mediation.extensions import db
+from mediation.timeline import Event
+from referrals.models import Referral
+from tests.referrals_world import FAST_HASH, PASSWORD, make_case, make_provider, make_user
+
+
+@pytest.fixture
+def web(app):
+    """A browser-like client with CSRF on; `web.sign_in(user)` logs in through the form."""
+    before = app.config["WTF_CSRF_ENABLED"]
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+
+    def sign_in(user):
+        page = client.get("/login").get_data(as_text=True)
+        r = client.post("/login", data={"username": user.username, "password": PASSWORD,
+                                        "csrf_token": token(page)})
+        assert r.status_code == 302
+
+    def form(path: str, data: dict, page: str | None = None):
+        html = client.get(page or path).get_data(as_text=True)
+        return client.post(path, data={**data, "csrf_token": token(html)})
+
+    client.sign_in, client.form = sign_in, form
+    yield client
+    app.config["WTF_CSRF_ENABLED"] = before
+
+
+def token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page carries a CSRF token"
+    return found.group(1)
+
+
+def counts() -> tuple[int, int, int]:
+    db.session.expire_all()
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(Case)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(Petitioner)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(Event)))
+
+
+@pytest.fixture
+def world(ctx):
+    officer = make_user("case_officer", "510104")
+    mediator = make_user("mediator")
+    lawyer = make_user("lawyer")
+    make_provider("mediator", members=(mediator,), name="锦江调解室")
+    make_provider("mediator", name="青羊调解室")
+    make_provider("lawyer", members=(lawyer,), specialities=["land_demolition"], name="蜀都律所")
+    case = make_case(officer, needs=["economic_compensation", "legal_opinion"])
+    other = make_case(make_user("case_officer", "510105"), region_code="510105", title="青羊区的案件")
+    assert FAST_HASH
+    return type("World", (), {"officer": officer, "mediator": mediator, "lawyer": lawyer,
+                              "case": case, "other": other})
+
+
+def test_intake_shows_each_error_beside_its_field_and_writes_nothing(web, world):
+    web.sign_in(world.officer)
+    before = counts()
+    r = web.form("/cases/new", {"title": "", "region_code": "5101049", "received_on": "2099-01-01",
+                                "petitioners-0-name": "李四", "petitioners-0-id_number": "123",
+                                "petitioners-0-phone": "13800138000"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    for field in ("title", "region_code", "received_on", "petitioners-0-id_number"):
+        assert f'id="{field}-error"' in html, field
+        assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', html, re.S), field
+    assert "必填项" in html and "请填写18位居民身份证号码" in html and "不能晚于今天" in html
+    assert 'value="李四"' in html  # what was typed is kept
+    assert counts() == before  # no case, no petitioner, no event
+
+
+def test_intake_takes_a_case_in_and_opens_its_page_masked(web, world):
+    web.sign_in(world.officer)
+    r = web.form("/cases/new", {
+        "title": "物业维修基金纠纷", "region_code": "510104", "received_on": "2025-06-01",
+        "departments": "区住建局、街道办", "livelihood_fields": "property_management",
+        "livelihood_fields-present": "1",
+        "petitioners-0-name": "刘女士", "petitioners-0-id_number": "510104198512120021",
+        "petitioners-0-phone": "13911112222", "petitioners-0-groups": "woman",
+        "petitioners-1-name": "", "petitioners-1-id_number": ""})
+    assert r.status_code == 302
+    db.session.expire_all()
+    case = db.session.execute(sa.select(Case).where(Case.title == "物业维修基金纠纷")).scalar_one()
+    assert r.headers["Location"].endswith(f"/cases/{case.id}")
+    assert case.departments == ["区住建局", "街道办"] and case.livelihood_fields == ["property_management"]
+    assert [p.name for p in case.petitioners] == ["刘女士"]  # the blank second row is no petitioner
+    page = web.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "案件已登记" in page and case.reference in page and "刘女士" in page
+    assert "510104198512120021" not in page and "13911112222" not in page
+
+
+def test_only_officers_may_take_cases_in_or_see_the_board(web, world):
+    web.sign_in(world.mediator)
+    assert web.get("/cases/new").status_code == 404
+    assert web.get("/board").status_code == 404
+    assert "/board" not in web.get("/").get_data(as_text=True)  # and no link to it
+
+
+def test_board_lists_visible_cases_filters_and_serves_its_live_part(web, world):
+    web.sign_in(world.officer)
+    page = web.get("/board").get_data(as_text=True)
+    assert world.case.reference in page and world.other.reference not in page
+    assert 'data-live-regions="510104"' in page
+    assert 'data-part="board_cases"' in page
+    # filters: a status the case does not have hides it
+    assert world.case.reference not in web.get("/board?status=resolved").get_data(as_text=True)
+    assert world.case.reference in web.get("/board?status=intake").get_data(as_text=True)
+    # a bad filter is shown beside its field, not a crash
+    bad = web.get("/board?owner=abc")
+    assert bad.status_code == 422 and 'id="owner-error"' in bad.get_data(as_text=True)
+    part = web.get("/board?part=board_cases")
+    html = part.get_data(as_text=True)
+    assert part.status_code == 200 and "<html" not in html and world.case.reference in html
+    assert part.headers["Cache-Control"] == "no-store"
+    assert web.get("/board?part=nope").status_code == 404
+
+
+def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world):
+    web.sign_in(world.officer)
+    page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+    assert "锦江调解室" in page and "候选人" in page  # ranked candidates with reasons
+    assert "在办 0 / 容量 3" in page
+    r = web.form(f"/cases/{world.case.id}/routing", {}, page=f"/cases/{world.case.id}")
+    assert r.status_code == 302
+    db.session.expire_all()
+    offered = db.session.execute(sa.select(Referral).where(Referral.case_id == world.case.id)).scalars().all()
+    assert sorted(r.need for r in offered) == ["economic_compensation", "legal_opinion"]
+    assert {r.status for r in offered} == {"offered"}
+    board = web.get("/board").get_data(as_text=True)
+    assert board.count("data-countdown") >= 2 and "待答复" in board
+    # withdrawing needs a reason: refused with the message, nothing changed
+    ref = offered[0]
+    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": ""}, page=f"/cases/{world.case.id}")
+    assert r.status_code == 302
+    assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Referral, ref.id).status == "offered"
+    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "当事人另行委托"}, page=f"/cases/{world.case.id}")
+    db.session.expire_all()
+    assert db.session.get(Referral, ref.id).status == "withdrawn"
+    # withdrawing it again is a conflict, reported with the current state
+    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "再次"}, page=f"/cases/{world.case.id}")
+    assert "withdrawn" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+
+
+def test_offer_to_a_chosen_candidate(web, world, ctx):
+    web.sign_in(world.officer)
+    from referrals.models import Provider
+
+    chosen = db.session.execute(sa.select(Provider).where(Provider.name == "青羊调解室")).scalar_one()
+    web.form(f"/cases/{world.case.id}/referrals", {"need": "economic_compensation",
+                                                    "provider_id": str(chosen.id)},
+             page=f"/cases/{world.case.id}")
+    db.session.expire_all()
+    ref = db.session.execute(sa.select(Referral).where(Referral.case_id == world.case.id)).scalar_one()
+    assert ref.provider_id == chosen.id and ref.status == "offered"
+
+
+def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web, world):
+    web.sign_in(world.officer)
+    web.form(f"/cases/{world.case.id}/messages", {"body": "请核实补偿标准", "channel": "case"},
+             page=f"/cases/{world.case.id}")
+    web.form(f"/cases/{world.case.id}/messages", {"body": "内部：领导关注", "channel": "internal"},
+             page=f"/cases/{world.case.id}")
+    web.form(f"/cases/{world.case.id}/routing", {}, page=f"/cases/{world.case.id}")
+    page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+    for part in ("case_dossier", "case_referrals", "case_opinions", "case_thread", "case_timeline"):
+        assert f'data-part="{part}"' in page, part
+    assert f'data-live-cases="{world.case.id}"' in page
+    assert "请核实补偿标准" in page and "内部：领导关注" in page
+    thread = web.get(f"/cases/{world.case.id}?part=case_thread").get_data(as_text=True)
+    assert "请核实补偿标准" in thread and "<html" not in thread
+    web.post("/logout", data={"csrf_token": token(page)})
+
+    # The lawyer, once the legal referral is accepted, sees the case but not the internal
+    # notes — neither in the thread nor on the timeline — nor the other provider's referral.
+    db.session.expire_all()
+    legal = db.session.execute(sa.select(Referral).where(
+        Referral.case_id == world.case.id, Referral.need == "legal_opinion")).scalar_one()
+    from referrals import lifecycle
+
+    lifecycle.accept(world.lawyer, legal.id)
+    web.sign_in(world.lawyer)
+    page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+    assert "请核实补偿标准" in page
+    assert "内部：领导关注" not in page and "internal_note.posted" not in page
+    assert "锦江调解室" not in page and "蜀都律所" in page
+    assert "确认转介" not in page  # routing is for case staff
+    assert web.get(f"/cases/{world.case.id}?part=case_timeline").status_code == 200
+    assert "内部：领导关注" not in web.get(f"/cases/{world.case.id}?part=case_timeline").get_data(as_text=True)
+    # a case it has nothing to do with is 404, page and part alike
+    assert web.get(f"/cases/{world.other.id}").status_code == 404
+    assert web.get(f"/cases/{world.other.id}?part=case_thread").status_code == 404
+
+
+def test_an_empty_message_is_refused_and_nothing_is_written(web, world):
+    web.sign_in(world.officer)
+    before = counts()
+    web.form(f"/cases/{world.case.id}/messages", {"body": "   ", "channel": "case"},
+             page=f"/cases/{world.case.id}")
+    assert counts() == before
+    assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
+
