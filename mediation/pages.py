@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mediation import labels, web
-from mediation.api.schemas import CaseIn, CaseListArgs, TransitionIn
+from mediation.api.schemas import CaseIn, CaseListArgs, CasePatch, TransitionIn
 from mediation.cases import commands
 from mediation.cases.models import Case, Group, LivelihoodField
 from mediation.cases.present import case_view
@@ -143,7 +143,8 @@ def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bo
 
 _core_section("case_dossier", _l("一案一档"), 10, "case.,petitioner.,dossier.,pii.", wide=True)
 _core_section("case_categories", _l("案件类别（六类积案）"), 20)
-_core_section("case_strategy", _l("研判与一案一策"), 30)
+register_case_section(Section("case_strategy", _l("研判与一案一策"),
+                              lambda user, case: {"can_update": can(user, "case.edit", case)}, "case.", 30))
 _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner.")
 def _timeline_section(user: User, case: Case) -> dict[str, Any]:
     from mediation.permissions import visible_events
@@ -269,6 +270,21 @@ def case_page(case_id: int):
     return web.render_page("case.html", case=view, sections=sections,
                            order=[s for s in shown if s.name in sections],
                            official=current_user.role in OFFICIAL_ROLES)
+
+
+@bp.post("/cases/<int:case_id>/assessment")
+@login_required
+def assess(case_id: int):
+    """Record the assessment (研判) and the strategy note: the needs follow from it."""
+    outcome = web.attempt(lambda: commands.update(current_user, case_id, _assessment_form()))
+    web.report(outcome, _("研判已保存"))
+    return redirect(url_for("pages.case_page", case_id=case_id))
+
+
+def _assessment_form() -> dict[str, Any]:
+    data = CasePatch().load(web.form_data(CasePatch(only=("assessment", "strategy_note"))))
+    data.setdefault("assessment", None)  # an emptied choice clears the assessment
+    return data
 
 
 @bp.post("/cases/<int:case_id>/status")

@@ -149,7 +149,8 @@ def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world)
     assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Referral, ref.id).status == "offered"
-    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "当事人另行委托"}, page=f"/cases/{world.case.id}")
+    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "当事人另行委托"},
+                 page=f"/cases/{world.case.id}")
     db.session.expire_all()
     assert db.session.get(Referral, ref.id).status == "withdrawn"
     # withdrawing it again is a conflict, reported with the current state
@@ -200,8 +201,8 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
     assert "内部：领导关注" not in page and "internal_note.posted" not in page
     assert "锦江调解室" not in page and "蜀都律所" in page
     assert "确认转介" not in page  # routing is for case staff
-    assert web.get(f"/cases/{world.case.id}?part=case_timeline").status_code == 200
-    assert "内部：领导关注" not in web.get(f"/cases/{world.case.id}?part=case_timeline").get_data(as_text=True)
+    timeline_part = web.get(f"/cases/{world.case.id}?part=case_timeline")
+    assert timeline_part.status_code == 200 and "内部：领导关注" not in timeline_part.get_data(as_text=True)
     # a case it has nothing to do with is 404, page and part alike
     assert web.get(f"/cases/{world.other.id}").status_code == 404
     assert web.get(f"/cases/{world.other.id}?part=case_thread").status_code == 404
@@ -215,3 +216,21 @@ def test_an_empty_message_is_refused_and_nothing_is_written(web, world):
     assert counts() == before
     assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
 
+
+
+def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it(web, world):
+    web.sign_in(world.officer)
+    r = web.form("/cases/new", {"title": "拖欠工资纠纷", "region_code": "510104", "assessment": "reasonable",
+                                "petitioners-0-name": "王师傅", "petitioners-0-groups": "worker"})
+    assert r.status_code == 302
+    case_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    db.session.expire_all()
+    case = db.session.get(Case, case_id)
+    assert case.assessment == "reasonable" and case.needs_set is None  # derived, not hand-set
+    page = web.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "群团帮扶" in page  # a worker's case needs the trade union
+    web.form(f"/cases/{case_id}/assessment", {"assessment": "law_related", "strategy_note": "引导诉讼"},
+             page=f"/cases/{case_id}")
+    db.session.expire_all()
+    case = db.session.get(Case, case_id)
+    assert case.assessment == "law_related" and case.strategy_note == "引导诉讼"
