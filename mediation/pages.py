@@ -23,7 +23,17 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mediation import labels, web
-from mediation.api.schemas import CaseIn, CaseListArgs, CasePatch, TransitionIn
+from mediation.api.schemas import (
+    CaseIn,
+    CaseListArgs,
+    CasePatch,
+    ContactIn,
+    ExtensionIn,
+    InvestigationIn,
+    OwnerIn,
+    RevealIn,
+    TransitionIn,
+)
 from mediation.cases import commands
 from mediation.cases.models import Case, Group, LivelihoodField
 from mediation.cases.present import case_view
@@ -32,7 +42,7 @@ from mediation.cases.rules import CATEGORY_NAMES
 from mediation.extensions import db, login_manager
 from mediation.i18n import LANGUAGES
 from mediation.permissions import OFFICIAL_ROLES, can, require_case
-from mediation.regions import region_prefix
+from mediation.regions import covers, region_level, region_prefix
 from mediation.users import Role, User
 
 bp = web.page_blueprint("pages", __name__)
@@ -287,13 +297,67 @@ def _assessment_form() -> dict[str, Any]:
     return data
 
 
-@bp.post("/cases/<int:case_id>/status")
-@login_required
-def change_status(case_id: int):
-    """An officer moves the case (e.g. closes it), with the reason on the timeline."""
-    def run() -> Case:
-        data = TransitionIn().load(web.form_data(TransitionIn()))
-        return commands.transition(current_user, case_id, data["status"], data["reason"])
+# The officer's small forms on the case page: each the API's schema and command.
+_ACTIONS: dict[str, tuple[type[ma.Schema], Callable[[User, int, dict], Any], Any]] = {
+    "status": (TransitionIn, lambda u, cid, d: commands.transition(u, cid, d["status"], d["reason"]),
+               _l("状态已更新")),
+    "owner": (OwnerIn, lambda u, cid, d: commands.assign_owner(
+        u, cid, d["lead_official_id"], d.get("level"), d.get("assigned_on")), _l("包案领导已确定")),
+    "contact": (ContactIn, lambda u, cid, d: commands.record_contact(
+        u, cid, d["kind"], d["held_on"], d["note"]), _l("履职记录已保存")),
+    "investigation": (InvestigationIn, lambda u, cid, d: commands.add_investigation(u, cid, d),
+                      _l("调查核实记录已保存")),
+    "extension": (ExtensionIn, lambda u, cid, d: commands.extend_handling(u, cid, **d), _l("办理期限已延长")),
+}
 
-    web.report(web.attempt(run), _("状态已更新"))
-    return redirect(url_for("pages.case_page", case_id=case_id))
+
+@bp.post("/cases/<int:case_id>/do/<action>")
+@login_required
+def case_action(case_id: int, action: str):
+    """Run one of the officer's case actions; the outcome is said at the top of the case page."""
+    if action not in _ACTIONS:
+        abort(404)
+    schema, command, success = _ACTIONS[action]
+    outcome = web.submit(schema(), lambda data: command(current_user, case_id, data))
+    web.report(outcome, str(success))
+    return redirect(url_for("pages.case_page", case_id=case_id) + "#h-case_actions")
+
+
+@bp.post("/cases/<int:case_id>/petitioners/<int:petitioner_id>/reveal")
+@login_required
+def reveal(case_id: int, petitioner_id: int):
+    """Show a petitioner's full numbers once, on this response only (never in the session
+    cookie or a URL); the disclosure, with its reason, goes on the timeline."""
+    def run() -> dict[str, Any]:
+        data = RevealIn().load(web.form_data(RevealIn()))
+        return commands.reveal_pii(current_user, case_id, petitioner_id, data["fields"], data["reason"])
+
+    outcome = web.attempt(run)
+    if not outcome.ok:
+        web.report(outcome)
+        return redirect(url_for("pages.case_page", case_id=case_id))
+    return render_template("reveal.html", case_id=case_id, p=outcome.value), 200, {
+        "Cache-Control": "no-store"}
+
+
+def _lead_officials(case: Case) -> list[tuple[str, str]]:
+    """Active lead officials whose region covers the case, for the owner picker."""
+    rows = db.session.execute(sa.select(User).where(
+        User.role == Role.LEAD_OFFICIAL.value, User.active.is_(True))
+        .order_by(User.region, User.id)).scalars()
+    def level(u: User) -> str:
+        return labels.label(region_level(u.region), "owner_level")
+
+    return [(str(u.id), f"{u.display_name or u.username}（{level(u)}）")
+            for u in rows if u.region and covers(u.region, case.region_code)]
+
+
+def _actions_section(user: User, case: Case) -> dict[str, Any] | None:
+    if not can(user, "case.edit", case):
+        return None if not can(user, "case.record_contact", case) else {"contact_only": True}
+    return {"contact_only": False, "officials": _lead_officials(case),
+            "statuses": [(c, w) for c, w in labels.choices("case_status") if c != case.status],
+            "can_reveal": can(user, "case.reveal_pii", case)}
+
+
+register_case_section(Section("case_actions", _l("办案操作"), _actions_section, "case.,owner.", 45))

@@ -234,3 +234,44 @@ def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it
     db.session.expire_all()
     case = db.session.get(Case, case_id)
     assert case.assessment == "law_related" and case.strategy_note == "引导诉讼"
+
+
+def test_officer_actions_on_the_case_page(web, world):
+    lead = make_user("lead_official", "510104")
+    web.sign_in(world.officer)
+    page = f"/cases/{world.case.id}"
+    assert "办案操作" in web.get(page).get_data(as_text=True)
+    before = counts()
+    web.form(f"{page}/do/owner", {"lead_official_id": str(world.mediator.id)}, page=page)
+    assert counts() == before  # a mediator is no lead official: refused, nothing written
+    assert "not an active lead official" in web.get(page).get_data(as_text=True)
+    web.form(f"{page}/do/owner", {"lead_official_id": str(lead.id)}, page=page)
+    web.form(f"{page}/do/contact", {"kind": "petitioner_meeting", "held_on": "2025-06-02",
+                                    "note": "约谈信访人"}, page=page)
+    web.form(f"{page}/do/investigation", {"method": "on_site_check", "conducted_on": "2025-06-03",
+                                          "findings": "现场核实补偿清单"}, page=page)
+    db.session.expire_all()
+    case = db.session.get(Case, world.case.id)
+    assert case.lead_official_id == lead.id and case.owner_level == "county"
+    assert [c.kind for c in case.contacts] == ["petitioner_meeting"]
+    assert [i.findings for i in case.investigations] == ["现场核实补偿清单"]
+    assert web.post(f"{page}/do/nonsense", data={"csrf_token": token(web.get(page).get_data(as_text=True))}
+                    ).status_code == 404
+
+
+def test_revealing_numbers_shows_them_once_and_records_it(web, world):
+    web.sign_in(world.officer)
+    page = f"/cases/{world.case.id}"
+    p = world.case.petitioners[0]
+    r = web.form(f"{page}/petitioners/{p.id}/reveal", {"reason": "电话联系信访人"}, page=page)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "510104198001011234" in html and "13800138000" in html
+    assert r.headers["Cache-Control"] == "no-store"
+    shown = [e for e in db.session.execute(sa.select(Event).where(
+        Event.case_id == world.case.id, Event.type == "pii.revealed")).scalars()]
+    assert len(shown) == 1 and "13800138000" not in str(shown[0].payload)
+    assert "510104198001011234" not in web.get(page).get_data(as_text=True)  # masked again
+    # without a reason: refused, nothing recorded
+    web.form(f"{page}/petitioners/{p.id}/reveal", {"reason": ""}, page=page)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
+        Event.case_id == world.case.id, Event.type == "pii.revealed")) == 1
