@@ -84,6 +84,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def register_blueprints(app: Flask) -> None:
     from mediation import health, pages
     from mediation.api import auth, cases
+    from mediation.cases import duty_pages
     from mediation.sessions import api as sessions_api
     from mediation.sessions import init_app as init_sessions
 
@@ -98,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    duty_pages.init_app(app)  # the lead official's duties
     from mediation.supervision import api as supervision_api
 
     supervision_api.init_app(app)

@@ -76,6 +76,9 @@ def init_app(app: Flask) -> None:
     register_demo(_demo_providers)
     add_beat("referrals-sweep", SWEEP_TASK, seconds)
     add_periodic_job(app, _embedded_sweep)
+    from referrals import pages
+
+    pages.init_app(app)  # the providers' inbox and forms (issue 6)
     from referrals import case_sections
 
     case_sections.init_app(app)  # the case page's referrals and opinions, the board's column

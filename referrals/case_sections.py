@@ -37,27 +37,9 @@ from referrals.schemas import ReferralIn, WithdrawIn
 bp = web.page_blueprint("routing_pages", __name__)
 
 CANDIDATES_SHOWN = 5
+# The words for referral statuses, need states, provider kinds, decline reasons and mediation
+# types are registered once, in referrals/pages.py (the providers' pages).
 
-labels.register("referral_status", {
-    "offered": _l("待答复"), "accepted": _l("已接受"), "declined": _l("已拒绝"),
-    "expired": _l("已超时"), "withdrawn": _l("已撤回"), "completed": _l("已完成"),
-})
-labels.register("need_state", {
-    "unrouted": _l("未转介"), "waiting": _l("等待空闲人员"), "offered": _l("已发出邀请"),
-    "accepted": _l("已接受"), "completed": _l("已完成"), "escalated": _l("已退回办案人员"),
-    "cancelled": _l("已取消"),
-})
-labels.register("provider_kind", {
-    "mediator": _l("调解员"), "lawyer": _l("律师"), "counsellor": _l("心理咨询师"),
-    "trade_union": _l("工会"), "womens_federation": _l("妇联"),
-    "disabled_persons_federation": _l("残联"), "deputy": _l("人大代表"),
-    "cppcc_member": _l("政协委员"), "worthy": _l("乡贤"),
-})
-labels.register("decline_reason", {
-    "capacity": _l("案件已满"), "conflict_of_interest": _l("存在利害关系"),
-    "outside_expertise": _l("超出专业范围"), "outside_region": _l("不在服务区域"),
-    "unavailable": _l("暂时无法承接"), "other": _l("其他原因"),
-})
 labels.register("event", {
     "referral.offered": _l("发出转介邀请"), "referral.accepted": _l("接受转介"),
     "referral.declined": _l("拒绝转介"), "referral.expired": _l("转介邀请超时"),
@@ -190,11 +172,6 @@ def candidate_reasons(c: dict[str, Any]) -> list[str]:
     out.append(_("从未收到邀请") if hours is None else _("距上次邀请 %(h)s 小时", h=round(hours)))
     return out
 
-
-labels.register("mediation_type", {
-    "people": _l("人民调解"), "administrative": _l("行政调解"), "industry": _l("行业调解"),
-    "professional": _l("专业调解"),
-})
 
 
 def init_app(app: Any) -> None:
