@@ -14,35 +14,13 @@ from mediation.cases.models import Case, Petitioner
 from mediation.extensions import db
 from mediation.timeline import Event
 from referrals.models import Referral
-from tests.referrals_world import FAST_HASH, PASSWORD, make_case, make_provider, make_user
+from tests.page_client import PageClient
+from tests.referrals_world import make_case, make_provider, make_user
 
 
 @pytest.fixture
-def web(app):
-    """A browser-like client with CSRF on; `web.sign_in(user)` logs in through the form."""
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    client = app.test_client()
-
-    def sign_in(user):
-        page = client.get("/login").get_data(as_text=True)
-        r = client.post("/login", data={"username": user.username, "password": PASSWORD,
-                                        "csrf_token": token(page)})
-        assert r.status_code == 302
-
-    def form(path: str, data: dict, page: str | None = None):
-        html = client.get(page or path).get_data(as_text=True)
-        return client.post(path, data={**data, "csrf_token": token(html)})
-
-    client.sign_in, client.form = sign_in, form
-    yield client
-    app.config["WTF_CSRF_ENABLED"] = before
-
-
-def token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
+def web(app, csrf_on) -> PageClient:
+    return PageClient(app)
 
 
 def counts() -> tuple[int, int, int]:
@@ -62,15 +40,14 @@ def world(ctx):
     make_provider("lawyer", members=(lawyer,), specialities=["land_demolition"], name="蜀都律所")
     case = make_case(officer, needs=["economic_compensation", "legal_opinion"])
     other = make_case(make_user("case_officer", "510105"), region_code="510105", title="青羊区的案件")
-    assert FAST_HASH
     return type("World", (), {"officer": officer, "mediator": mediator, "lawyer": lawyer,
                               "case": case, "other": other})
 
 
 def test_intake_shows_each_error_beside_its_field_and_writes_nothing(web, world):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     before = counts()
-    r = web.form("/cases/new", {"title": "", "region_code": "5101049", "received_on": "2099-01-01",
+    r = web.post("/cases/new", {"title": "", "region_code": "5101049", "received_on": "2099-01-01",
                                 "petitioners-0-name": "李四", "petitioners-0-id_number": "123",
                                 "petitioners-0-phone": "13800138000"})
     assert r.status_code == 422
@@ -84,8 +61,8 @@ def test_intake_shows_each_error_beside_its_field_and_writes_nothing(web, world)
 
 
 def test_intake_takes_a_case_in_and_opens_its_page_masked(web, world):
-    web.sign_in(world.officer)
-    r = web.form("/cases/new", {
+    web.sign_in(world.officer.username)
+    r = web.post("/cases/new", {
         "title": "物业维修基金纠纷", "region_code": "510104", "received_on": "2025-06-01",
         "departments": "区住建局、街道办", "livelihood_fields": "property_management",
         "livelihood_fields-present": "1",
@@ -104,14 +81,14 @@ def test_intake_takes_a_case_in_and_opens_its_page_masked(web, world):
 
 
 def test_only_officers_may_take_cases_in_or_see_the_board(web, world):
-    web.sign_in(world.mediator)
+    web.sign_in(world.mediator.username)
     assert web.get("/cases/new").status_code == 404
     assert web.get("/board").status_code == 404
     assert "/board" not in web.get("/").get_data(as_text=True)  # and no link to it
 
 
 def test_board_lists_visible_cases_filters_and_serves_its_live_part(web, world):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     page = web.get("/board").get_data(as_text=True)
     assert world.case.reference in page and world.other.reference not in page
     assert 'data-live-regions="510104"' in page
@@ -130,11 +107,11 @@ def test_board_lists_visible_cases_filters_and_serves_its_live_part(web, world):
 
 
 def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     assert "锦江调解室" in page and "候选人" in page  # ranked candidates with reasons
     assert "在办 0 / 容量 3" in page
-    r = web.form(f"/cases/{world.case.id}/routing", {}, page=f"/cases/{world.case.id}")
+    r = web.post(f"/cases/{world.case.id}/routing", {}, token_from=f"/cases/{world.case.id}")
     assert r.status_code == 302
     db.session.expire_all()
     offered = db.session.execute(sa.select(Referral).where(Referral.case_id == world.case.id)).scalars().all()
@@ -144,40 +121,40 @@ def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world)
     assert board.count("data-countdown") >= 2 and "待答复" in board
     # withdrawing needs a reason: refused with the message, nothing changed
     ref = offered[0]
-    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": ""}, page=f"/cases/{world.case.id}")
+    r = web.post(f"/referrals/{ref.id}/withdraw", {"reason": ""}, token_from=f"/cases/{world.case.id}")
     assert r.status_code == 302
     assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Referral, ref.id).status == "offered"
-    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "当事人另行委托"},
-                 page=f"/cases/{world.case.id}")
+    r = web.post(f"/referrals/{ref.id}/withdraw", {"reason": "当事人另行委托"},
+                 token_from=f"/cases/{world.case.id}")
     db.session.expire_all()
     assert db.session.get(Referral, ref.id).status == "withdrawn"
     # withdrawing it again is a conflict, reported with the current state
-    r = web.form(f"/referrals/{ref.id}/withdraw", {"reason": "再次"}, page=f"/cases/{world.case.id}")
+    r = web.post(f"/referrals/{ref.id}/withdraw", {"reason": "再次"}, token_from=f"/cases/{world.case.id}")
     assert "withdrawn" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
 
 
 def test_offer_to_a_chosen_candidate(web, world, ctx):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     from referrals.models import Provider
 
     chosen = db.session.execute(sa.select(Provider).where(Provider.name == "青羊调解室")).scalar_one()
-    web.form(f"/cases/{world.case.id}/referrals", {"need": "economic_compensation",
+    web.post(f"/cases/{world.case.id}/referrals", {"need": "economic_compensation",
                                                     "provider_id": str(chosen.id)},
-             page=f"/cases/{world.case.id}")
+             token_from=f"/cases/{world.case.id}")
     db.session.expire_all()
     ref = db.session.execute(sa.select(Referral).where(Referral.case_id == world.case.id)).scalar_one()
     assert ref.provider_id == chosen.id and ref.status == "offered"
 
 
 def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web, world):
-    web.sign_in(world.officer)
-    web.form(f"/cases/{world.case.id}/messages", {"body": "请核实补偿标准", "channel": "case"},
-             page=f"/cases/{world.case.id}")
-    web.form(f"/cases/{world.case.id}/messages", {"body": "内部：领导关注", "channel": "internal"},
-             page=f"/cases/{world.case.id}")
-    web.form(f"/cases/{world.case.id}/routing", {}, page=f"/cases/{world.case.id}")
+    web.sign_in(world.officer.username)
+    web.post(f"/cases/{world.case.id}/messages", {"body": "请核实补偿标准", "channel": "case"},
+             token_from=f"/cases/{world.case.id}")
+    web.post(f"/cases/{world.case.id}/messages", {"body": "内部：领导关注", "channel": "internal"},
+             token_from=f"/cases/{world.case.id}")
+    web.post(f"/cases/{world.case.id}/routing", {}, token_from=f"/cases/{world.case.id}")
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     for part in ("case_dossier", "case_referrals", "case_opinions", "case_thread", "case_timeline"):
         assert f'data-part="{part}"' in page, part
@@ -185,7 +162,7 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
     assert "请核实补偿标准" in page and "内部：领导关注" in page
     thread = web.get(f"/cases/{world.case.id}?part=case_thread").get_data(as_text=True)
     assert "请核实补偿标准" in thread and "<html" not in thread
-    web.post("/logout", data={"csrf_token": token(page)})
+    web.post("/logout", token_from=f"/cases/{world.case.id}")
 
     # The lawyer, once the legal referral is accepted, sees the case but not the internal
     # notes — neither in the thread nor on the timeline — nor the other provider's referral.
@@ -195,7 +172,7 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
     from referrals import lifecycle
 
     lifecycle.accept(world.lawyer, legal.id)
-    web.sign_in(world.lawyer)
+    web.sign_in(world.lawyer.username)
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     assert "请核实补偿标准" in page
     assert "内部：领导关注" not in page and "internal_note.posted" not in page
@@ -209,18 +186,18 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
 
 
 def test_an_empty_message_is_refused_and_nothing_is_written(web, world):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     before = counts()
-    web.form(f"/cases/{world.case.id}/messages", {"body": "   ", "channel": "case"},
-             page=f"/cases/{world.case.id}")
+    web.post(f"/cases/{world.case.id}/messages", {"body": "   ", "channel": "case"},
+             token_from=f"/cases/{world.case.id}")
     assert counts() == before
     assert "请检查标红的项目" in web.get(f"/cases/{world.case.id}").get_data(as_text=True)
 
 
 
 def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it(web, world):
-    web.sign_in(world.officer)
-    r = web.form("/cases/new", {"title": "拖欠工资纠纷", "region_code": "510104", "assessment": "reasonable",
+    web.sign_in(world.officer.username)
+    r = web.post("/cases/new", {"title": "拖欠工资纠纷", "region_code": "510104", "assessment": "reasonable",
                                 "petitioners-0-name": "王师傅", "petitioners-0-groups": "worker"})
     assert r.status_code == 302
     case_id = int(r.headers["Location"].rsplit("/", 1)[1])
@@ -229,8 +206,8 @@ def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it
     assert case.assessment == "reasonable" and case.needs_set is None  # derived, not hand-set
     page = web.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "群团帮扶" in page  # a worker's case needs the trade union
-    web.form(f"/cases/{case_id}/assessment", {"assessment": "law_related", "strategy_note": "引导诉讼"},
-             page=f"/cases/{case_id}")
+    web.post(f"/cases/{case_id}/assessment", {"assessment": "law_related", "strategy_note": "引导诉讼"},
+             token_from=f"/cases/{case_id}")
     db.session.expire_all()
     case = db.session.get(Case, case_id)
     assert case.assessment == "law_related" and case.strategy_note == "引导诉讼"
@@ -238,32 +215,31 @@ def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it
 
 def test_officer_actions_on_the_case_page(web, world):
     lead = make_user("lead_official", "510104")
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     page = f"/cases/{world.case.id}"
     assert "办案操作" in web.get(page).get_data(as_text=True)
     before = counts()
-    web.form(f"{page}/do/owner", {"lead_official_id": str(world.mediator.id)}, page=page)
+    web.post(f"{page}/do/owner", {"lead_official_id": str(world.mediator.id)}, token_from=page)
     assert counts() == before  # a mediator is no lead official: refused, nothing written
     assert "not an active lead official" in web.get(page).get_data(as_text=True)
-    web.form(f"{page}/do/owner", {"lead_official_id": str(lead.id)}, page=page)
-    web.form(f"{page}/do/contact", {"kind": "petitioner_meeting", "held_on": "2025-06-02",
-                                    "note": "约谈信访人"}, page=page)
-    web.form(f"{page}/do/investigation", {"method": "on_site_check", "conducted_on": "2025-06-03",
-                                          "findings": "现场核实补偿清单"}, page=page)
+    web.post(f"{page}/do/owner", {"lead_official_id": str(lead.id)}, token_from=page)
+    web.post(f"{page}/do/contact", {"kind": "petitioner_meeting", "held_on": "2025-06-02",
+                                    "note": "约谈信访人"}, token_from=page)
+    web.post(f"{page}/do/investigation", {"method": "on_site_check", "conducted_on": "2025-06-03",
+                                          "findings": "现场核实补偿清单"}, token_from=page)
     db.session.expire_all()
     case = db.session.get(Case, world.case.id)
     assert case.lead_official_id == lead.id and case.owner_level == "county"
     assert [c.kind for c in case.contacts] == ["petitioner_meeting"]
     assert [i.findings for i in case.investigations] == ["现场核实补偿清单"]
-    assert web.post(f"{page}/do/nonsense", data={"csrf_token": token(web.get(page).get_data(as_text=True))}
-                    ).status_code == 404
+    assert web.post(f"{page}/do/nonsense", token_from=page).status_code == 404
 
 
 def test_revealing_numbers_shows_them_once_and_records_it(web, world):
-    web.sign_in(world.officer)
+    web.sign_in(world.officer.username)
     page = f"/cases/{world.case.id}"
     p = world.case.petitioners[0]
-    r = web.form(f"{page}/petitioners/{p.id}/reveal", {"reason": "电话联系信访人"}, page=page)
+    r = web.post(f"{page}/petitioners/{p.id}/reveal", {"reason": "电话联系信访人"}, token_from=page)
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "510104198001011234" in html and "13800138000" in html
     assert r.headers["Cache-Control"] == "no-store"
@@ -272,6 +248,6 @@ def test_revealing_numbers_shows_them_once_and_records_it(web, world):
     assert len(shown) == 1 and "13800138000" not in str(shown[0].payload)
     assert "510104198001011234" not in web.get(page).get_data(as_text=True)  # masked again
     # without a reason: refused, nothing recorded
-    web.form(f"{page}/petitioners/{p.id}/reveal", {"reason": ""}, page=page)
+    web.post(f"{page}/petitioners/{p.id}/reveal", {"reason": ""}, token_from=page)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
         Event.case_id == world.case.id, Event.type == "pii.revealed")) == 1

@@ -15,46 +15,19 @@ from mediation.cases import commands
 from mediation.extensions import db
 from referrals import lifecycle
 from referrals.models import CounsellingNote, LegalOpinion, Referral, SupportRecord
-from tests.referrals_world import PASSWORD, make_case, make_provider, make_user, referral
+from tests.page_client import PageClient
+from tests.referrals_world import make_case, make_provider, make_user, referral
 
 
 @pytest.fixture
-def web(app):
+def web(app, csrf_on) -> PageClient:
     """A client that keeps cookies and posts forms with CSRF on, as a browser would."""
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    yield app.test_client()
-    app.config["WTF_CSRF_ENABLED"] = before
+    return PageClient(app)
 
 
-def token_of(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the page carries a CSRF token"
-    return match.group(1)
-
-
-class Browser:
-    """The test client signed in as one user; `post` takes the CSRF token from a page."""
-
-    def __init__(self, app, username: str):
-        self.app = app
-        self.client = app.test_client()
-        page = self.client.get("/login").get_data(as_text=True)
-        r = self.client.post("/login", data={"username": username, "password": PASSWORD,
-                                             "csrf_token": token_of(page)})
-        assert r.status_code == 302, r.get_data(as_text=True)
-
-    def get(self, path: str):
-        return self.client.get(path)
-
-    def text(self, path: str, status: int = 200) -> str:
-        r = self.client.get(path)
-        assert r.status_code == status, (path, r.status_code)
-        return r.get_data(as_text=True)
-
-    def post(self, path: str, data: dict, token_from: str | None = None):
-        page = self.client.get(token_from or "/").get_data(as_text=True)
-        return self.client.post(path, data={**data, "csrf_token": token_of(page)})
+def Browser(app, username: str) -> PageClient:  # noqa: N802 - reads like the class it was
+    """The test client signed in as one user."""
+    return PageClient(app).sign_in(username)
 
 
 @dataclass
