@@ -124,6 +124,11 @@ def _check_rate(actor: User) -> None:
                           retry_after=seconds)
 
 
+# A session room's chat, posted by `mediation.sessions.chat` (API or socket), counts against
+# the same per-user rate as every other channel.
+session_chat.register_post_check(_check_rate)
+
+
 def _require_channel(actor: User, case, channel: Channel) -> None:
     if not can_see_event(actor, case, channel.type("posted")):
         raise Forbidden(f"the {channel.name} channel of this case is not open to your role")
@@ -207,10 +212,22 @@ def read_seq(user_id: int, case_id: int) -> int | None:
 
 # --- commands ------------------------------------------------------------------------------
 
-@transactional
-def post_message(actor: User, case_id: int, body: Any, channel: str = CASE_THREAD.name) -> dict:
-    """Post a message on a case's channel; the author has read up to it."""
+def post_message(actor: User, case_id: int, body: Any, channel: str = CASE_THREAD.name,
+                 session_id: int | None = None) -> dict:
+    """Post a message on a case's channel; the author has read up to it. The "session"
+    channel is a session room's chat: it needs the `session_id` (of a session of this case)
+    and goes through `mediation.sessions.chat.post`, which checks the room's rules."""
     ch = channel_named(channel)
+    if ch is SESSION_CHAT:
+        if session_id is None or isinstance(session_id, bool) or not isinstance(session_id, int):
+            raise Invalid({"session_id": ["the session channel needs the session's id"]})
+        message = session_chat.post(actor, session_id, body, case_id=case_id)
+        return {**message_state(case_id, message["seq"]), "session_id": message["session_id"]}
+    return _post_case_message(actor, case_id, body, ch)
+
+
+@transactional
+def _post_case_message(actor: User, case_id: int, body: Any, ch: Channel) -> dict:
     case = require_case(actor, case_id)
     _require_channel(actor, case, ch)
     text = clean_body(body)
@@ -219,6 +236,13 @@ def post_message(actor: User, case_id: int, body: Any, channel: str = CASE_THREA
                          {"channel": ch.name, "body": text}, actor.id)
     _advance_marker(actor.id, case.id, ev.seq)
     return message_state(case.id, ev.seq)
+
+
+def _carried(original: Event) -> dict[str, Any]:
+    """What an edit or a deletion repeats of its message so that it reaches exactly the
+    message's audience: a session message's session and the user ids of its room."""
+    data = original.payload
+    return {k: data[k] for k in ("session_id", "audience") if k in data}
 
 
 @transactional
@@ -236,7 +260,8 @@ def edit_message(actor: User, case_id: int, seq: int, body: Any) -> dict:
         return current
     _check_rate(actor)
     timeline.append(db.session, case.id, ch.type("edited"),
-                    {"channel": ch.name, "message_seq": seq, "body": text}, actor.id)
+                    {"channel": ch.name, "message_seq": seq, "body": text, **_carried(original)},
+                    actor.id)
     return message_state(case.id, seq)
 
 
@@ -251,7 +276,7 @@ def delete_message(actor: User, case_id: int, seq: int) -> dict:
     if original.actor_id != actor.id and not can(actor, "case.edit", case):
         raise Forbidden("only its author or the case's officers may delete a message")
     timeline.append(db.session, case.id, ch.type("deleted"),
-                    {"channel": ch.name, "message_seq": seq}, actor.id)
+                    {"channel": ch.name, "message_seq": seq, **_carried(original)}, actor.id)
     return message_state(case.id, seq)
 
 

@@ -104,7 +104,15 @@ class LiveNamespace(Namespace):
         join_room(rooms.user_room(user.id))
 
     def on_disconnect(self, reason: Any = None) -> None:
-        pass  # rooms go with the connection
+        # Rooms go with the connection; presence in session rooms is in the database (it
+        # must be seen by every process), so the connection leaves it here.
+        from mediation.sessions import presence
+
+        try:
+            presence.disconnected(request.sid)
+        except Exception:  # the heartbeat window and the sweep clear what is left
+            db.session.rollback()
+            log.exception("leaving the session rooms of %s failed", request.sid)
 
     @acknowledged
     def on_subscribe(self, user: User, data: dict) -> dict[str, Any]:
@@ -155,8 +163,10 @@ class LiveNamespace(Namespace):
         """Post on a case's channel; the acknowledgement carries the stored seq."""
         from realtime.views import MessageIn
 
-        args = MessageIn().load({k: v for k, v in data.items() if k != "case_id"})
-        message = messaging.post_message(user, _int(data, "case_id"), args["body"], args["channel"])
+        args = MessageIn().load({k: v for k, v in data.items() if k not in ("case_id", "session_id")})
+        session_id = _int(data, "session_id") if data.get("session_id") is not None else None
+        message = messaging.post_message(user, _int(data, "case_id"), args["body"], args["channel"],
+                                         session_id=session_id)
         return {"seq": message["seq"], "message": message}
 
     @acknowledged
@@ -173,3 +183,18 @@ class LiveNamespace(Namespace):
     @acknowledged
     def on_mark_read(self, user: User, data: dict) -> dict[str, Any]:
         return {"seq": messaging.mark_read(user, _int(data, "case_id"), _int(data, "seq"))}
+
+    @acknowledged
+    def on_join_session(self, user: User, data: dict) -> dict[str, Any]:
+        """Be present in a session's room (its participants and the case's officers; anyone
+        else: 404). Sent again every `heartbeat` seconds while the room is open; the reply
+        says who is present."""
+        from mediation.sessions import presence
+
+        return presence.enter(user, _int(data, "session_id"), request.sid)
+
+    @acknowledged
+    def on_leave_session(self, user: User, data: dict) -> dict[str, Any]:
+        from mediation.sessions import presence
+
+        return presence.leave(user, _int(data, "session_id"), request.sid)

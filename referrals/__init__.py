@@ -166,3 +166,19 @@ class _SessionProviders:
         return DirectoryEntry(id=provider.id, name=provider.name, kind=provider.kind,
                               active=provider.active,
                               user_ids=tuple(m.user_id for m in provider.members))
+
+    def invitable(self, region_code: str):
+        """Active deputies, CPPCC members and worthies serving the region (sessions' form)."""
+        import sqlalchemy as sa
+
+        from mediation.extensions import db
+        from mediation.sessions.sources import INVITED_KINDS, DirectoryEntry
+        from referrals.models import Provider, ProviderRegion
+
+        prefixes = [region_code[:n] for n in (2, 4, 6) if n <= len(region_code)]
+        serving = sa.select(ProviderRegion.provider_id).where(ProviderRegion.region_prefix.in_(prefixes))
+        rows = db.session.execute(sa.select(Provider).where(
+            Provider.kind.in_(INVITED_KINDS), Provider.active.is_(True), Provider.id.in_(serving))
+            .order_by(Provider.name)).scalars()
+        return [DirectoryEntry(id=p.id, name=p.name, kind=p.kind, active=p.active,
+                               user_ids=tuple(m.user_id for m in p.members)) for p in rows]

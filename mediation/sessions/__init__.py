@@ -16,7 +16,8 @@ def init_app(app) -> None:
 
     from mediation.config import ConfigError
     from mediation.server import add_periodic_job
-    from mediation.sessions import followup, pages
+    from mediation.sessions import followup, pages, presence, tasks
+    from mediation.tasks import add_beat
 
     raw = app.config.get("MEDIATION_CESSATION_QUIET_DAYS")
     if raw is None:
@@ -28,19 +29,33 @@ def init_app(app) -> None:
     if days < 1:
         raise ConfigError("MEDIATION_CESSATION_QUIET_DAYS must be at least 1")
     app.config["MEDIATION_CESSATION_QUIET_DAYS"] = days
+    raw = app.config.get("MEDIATION_PRESENCE_HEARTBEAT_SECONDS") or os.environ.get(
+        "MEDIATION_PRESENCE_HEARTBEAT_SECONDS") or presence.DEFAULT_HEARTBEAT_SECONDS
+    try:
+        app.config["MEDIATION_PRESENCE_HEARTBEAT_SECONDS"] = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("MEDIATION_PRESENCE_HEARTBEAT_SECONDS must be a whole number of seconds") from exc
     app.register_blueprint(pages.bp)
+    pages.init_app(app)  # the mediator's pages: schedule, session room, agreements
     register_events()
     add_periodic_job(app, followup.sweep_cessations)
+    add_periodic_job(app, presence.sweep)
+    add_beat("sessions-presence-sweep", tasks.PRESENCE_SWEEP, 30.0)
 
 
 def register_events() -> None:
     """Session invitations, postponements, cancellations and starts reach each
     participant's `user:<id>` inbox (idempotent: the app factory may run many times)."""
-    from mediation.permissions import register_event_recipients
-    from mediation.sessions import chat
+    from mediation.permissions import register_event_audience, register_event_recipients
+    from mediation.sessions import chat, presence
     from mediation.sessions.commands import INBOX_EVENTS, session_recipients
 
     for event_type in INBOX_EVENTS:
         register_event_recipients(event_type, session_recipients)
     for verb in ("posted", "edited", "deleted"):
         register_event_recipients(f"{chat.PREFIX}.{verb}", chat.message_recipients)
+    # Who is in a session's room: the same audience as its chat (officials, and the
+    # participants listed in the event, through their inboxes).
+    for event_type in presence.EVENTS:
+        register_event_audience(event_type, chat.SESSION_PARTICIPANTS.name)
+        register_event_recipients(event_type, chat.message_recipients)

@@ -11,13 +11,14 @@ rule, where `admits` checks the message's list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from mediation import timeline
 from mediation.cases.commands import transactional
-from mediation.errors import Conflict, Forbidden, Invalid
+from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES, Audience, register_audience
 from mediation.sessions.commands import _officer, _participant_user_ids, get_session
@@ -27,7 +28,20 @@ from mediation.users import User
 
 PREFIX = "session.message"  # event types session.message.posted|edited|deleted
 POSTED = f"{PREFIX}.posted"
+EDITED = f"{PREFIX}.edited"
+DELETED = f"{PREFIX}.deleted"
 MAX_BODY = 4000
+
+# Checks run before a message is stored, as fn(actor): realtime registers its per-user rate
+# limit here, so the session API and the socket are limited alike without `mediation`
+# importing `realtime`.
+PostCheck = Callable[[User], None]
+_post_checks: list[PostCheck] = []
+
+
+def register_post_check(fn: PostCheck) -> None:
+    if fn not in _post_checks:
+        _post_checks.append(fn)
 
 
 def _admits(user: User, case: Any, data: dict) -> bool:
@@ -45,9 +59,12 @@ def message_recipients(db_session, envelope: dict) -> list[int]:
 
 
 @transactional
-def post(actor: User, session_id: int, body: Any) -> dict[str, Any]:
-    """Say something in a session in progress (its participants and the case's officers)."""
+def post(actor: User, session_id: int, body: Any, case_id: int | None = None) -> dict[str, Any]:
+    """Say something in a session in progress (its participants and the case's officers).
+    With `case_id` (posting on a case's "session" channel) the session must be that case's."""
     session, case = get_session(actor, session_id)
+    if case_id is not None and case.id != case_id:
+        raise NotFound("session")
     members = _participant_user_ids(session)
     if actor.id not in members and not _officer(actor, case):
         raise Forbidden("only the session's participants and the case's officers may speak in it")
@@ -57,6 +74,8 @@ def post(actor: User, session_id: int, body: Any) -> dict[str, Any]:
     text = body.strip() if isinstance(body, str) else ""
     if not text or len(text) > MAX_BODY:
         raise Invalid({"body": [f"between 1 and {MAX_BODY} characters"]})
+    for check in _post_checks:
+        check(actor)
     ev = timeline.append(db.session, case.id, POSTED, {
         "channel": "session", "session_id": session.id, "body": text,
         "audience": sorted(members)}, actor.id)
@@ -74,3 +93,43 @@ def messages(actor: User, session_id: int, after: int = 0, limit: int = 200) -> 
               "body": e.payload.get("body"), "at": iso(e.at)}
              for e in rows if e.payload.get("session_id") == session.id]
     return found[:limit]
+
+
+def room_messages(actor: User, session_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """The session room's latest messages as its edits and deletions leave them, oldest
+    first, with their authors' names (for the pages)."""
+    session, case = get_session(actor, session_id)
+    return latest(case.id, [session.id], limit)[session.id]
+
+
+def latest(case_id: int, session_ids: list[int], limit: int = 3) -> dict[int, list[dict[str, Any]]]:
+    """The latest `limit` messages of each of a case's sessions (edits applied, deleted ones
+    marked), oldest first. The caller has checked that the reader sees these sessions."""
+    found: dict[int, dict[int, dict[str, Any]]] = {sid: {} for sid in session_ids}
+    rows = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id, Event.type.in_([POSTED, EDITED, DELETED]))
+        .order_by(Event.seq)).scalars()
+    for ev in rows:
+        data = ev.payload
+        room = found.get(data.get("session_id"))
+        if room is None:
+            continue
+        if ev.type == POSTED:
+            room[ev.seq] = {"seq": ev.seq, "session_id": data["session_id"], "author_id": ev.actor_id,
+                            "body": data.get("body"), "at": iso(ev.at), "edited": False,
+                            "deleted": False}
+        elif (msg := room.get(data.get("message_seq"))) is not None and not msg["deleted"]:
+            if ev.type == EDITED:
+                msg.update(body=data.get("body"), edited=True)
+            else:
+                msg.update(body=None, deleted=True)
+    authors = {m["author_id"] for room in found.values() for m in room.values()} - {None}
+    names = {u.id: u.display_name or u.username for u in db.session.execute(
+        sa.select(User).where(User.id.in_(authors))).scalars()} if authors else {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for sid, room in found.items():
+        msgs = list(room.values())[-limit:]
+        for m in msgs:
+            m["author"] = names.get(m["author_id"], "")
+        out[sid] = msgs
+    return out

@@ -156,7 +156,9 @@ def _summary(s: MediationSession) -> dict[str, Any]:
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    """In UTC: SQLite keeps a datetime's digits and drops its offset, so a time given in
+    China time (+08:00) must be converted before it is stored."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @transactional

@@ -210,3 +210,25 @@ class Resolution(db.Model):
     agreement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agreements.id"))
     resolved_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     resolved_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class SessionPresence(db.Model):
+    """Someone with a session's room open: one row per socket connection (`sid`) in the room.
+
+    Kept in the database so every web process sees the same room. A row lives while its
+    connection does and its client's heartbeat keeps `seen_at` fresh; a row older than the
+    heartbeat window (a process that died without saying goodbye) is ignored by readers
+    and removed by the sweep (`mediation.sessions.presence`)."""
+
+    __tablename__ = "session_presence"
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "sid", name="uq_session_presence_session_sid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("mediation_sessions.id"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    sid: Mapped[str] = mapped_column(sa.String(64), index=True)  # the Socket.IO connection
+    since: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow,
+                                                 index=True)

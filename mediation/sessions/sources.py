@@ -30,6 +30,9 @@ class ProviderSource(Protocol):
     def directory_entry(self, provider_id: int) -> DirectoryEntry | None:
         """The provider with that id, or None."""
 
+    # Optional: `invitable(region_code) -> list[DirectoryEntry]`, the active deputies, CPPCC
+    # members and worthies serving a region, for the scheduling form to offer (`invitable`).
+
 
 class _NoProviders:
     def accepted_users(self, case_id: int, kinds: tuple[str, ...] | None) -> set[int]:
@@ -62,3 +65,10 @@ def mediator_users(case_id: int) -> set[int]:
 def referral_users(case_id: int) -> set[int]:
     """Users of any provider holding an accepted referral on the case."""
     return source().accepted_users(case_id, None)
+
+
+def invitable(region_code: str) -> list[DirectoryEntry]:
+    """The directory's active deputies, CPPCC members and worthies serving the region (for
+    the scheduling form); empty when the registered source cannot list them."""
+    lister = getattr(source(), "invitable", None)
+    return list(lister(region_code)) if lister is not None else []
