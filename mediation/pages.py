@@ -43,6 +43,8 @@ from mediation.extensions import db, login_manager
 from mediation.i18n import LANGUAGES
 from mediation.permissions import OFFICIAL_ROLES, can, require_case
 from mediation.regions import covers, region_level, region_prefix
+from mediation.sessions import followup
+from mediation.sessions.schemas import CessationIn, PetitionIn, ResolutionIn
 from mediation.users import Role, User
 
 bp = web.page_blueprint("pages", __name__)
@@ -308,6 +310,13 @@ _ACTIONS: dict[str, tuple[type[ma.Schema], Callable[[User, int, dict], Any], Any
     "investigation": (InvestigationIn, lambda u, cid, d: commands.add_investigation(u, cid, d),
                       _l("调查核实记录已保存")),
     "extension": (ExtensionIn, lambda u, cid, d: commands.extend_handling(u, cid, **d), _l("办理期限已延长")),
+    # Follow-up (mediation.sessions.followup): resolution, cessation, a new petition.
+    "resolution": (ResolutionIn, lambda u, cid, d: followup.resolve(u, cid, d["basis"], d["decision"],
+                                                                    d["reason"]), _l("案件已化解")),
+    "cessation": (CessationIn, lambda u, cid, d: followup.record_cessation(
+        u, cid, d["basis"], d["signed_on"], d["note"]), _l("已记录息诉罢访")),
+    "petition": (PetitionIn, lambda u, cid, d: followup.new_petition(u, cid, d["received_on"], d["summary"]),
+                 _l("已登记再次信访，案件重新办理")),
 }
 
 

@@ -251,3 +251,29 @@ def test_revealing_numbers_shows_them_once_and_records_it(web, world):
     web.post(f"{page}/petitioners/{p.id}/reveal", {"reason": ""}, token_from=page)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(
         Event.case_id == world.case.id, Event.type == "pii.revealed")) == 1
+
+
+def test_officer_resolves_records_cessation_and_a_new_petition_reopens(web, world):
+    web.sign_in(world.officer.username)
+    page = f"/cases/{world.case.id}"
+    web.post(f"{page}/do/status", {"status": "in_progress", "reason": "开始化解"}, token_from=page)
+    # a resolution without its reason is refused and changes nothing
+    web.post(f"{page}/do/resolution", {"basis": "otherwise_settled", "decision": "补发补偿款"},
+             token_from=page)
+    db.session.expire_all()
+    assert db.session.get(Case, world.case.id).status == "in_progress"
+    web.post(f"{page}/do/resolution", {"basis": "otherwise_settled", "decision": "补发补偿款",
+                                       "reason": "区政府已补发差额"}, token_from=page)
+    web.post(f"{page}/do/cessation", {"basis": "undertaking", "signed_on": "2025-07-01"}, token_from=page)
+    db.session.expire_all()
+    case = db.session.get(Case, world.case.id)
+    assert case.status == "resolved" and "petitioning_ceased" in case.flags
+    assert "登记再次信访" in web.text(page)
+    web.post(f"{page}/do/petition", {"received_on": "2025-08-01", "summary": "补偿款又被扣回"},
+             token_from=page)
+    db.session.expire_all()
+    case = db.session.get(Case, world.case.id)
+    assert case.status == "reopened" and "reopened_after_resolution" in case.flags
+    types = [e.type for e in db.session.execute(sa.select(Event).where(
+        Event.case_id == world.case.id).order_by(Event.seq)).scalars()]
+    assert "case.petitioning_ceased" in types and "case.petitioning_resumed" in types

@@ -9,52 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import pytest
 from flask import render_template
 
 from mediation.extensions import db
 from mediation.sessions import pages as session_pages
 from mediation.users import User
-from tests.factories import PASSWORD
+from tests.page_client import PageClient
 from tests.sessions_world import complete_content, session_body
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
 
-@pytest.fixture
-def csrf_on(app):
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    yield
-    app.config["WTF_CSRF_ENABLED"] = before
-
-
-def token_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
-
-
-class Browser:
-    """A signed-in test client that posts forms with the CSRF token of the page it got."""
-
-    def __init__(self, app, username: str) -> None:
-        self.client = app.test_client()
-        page = self.client.get("/login").get_data(as_text=True)
-        r = self.client.post("/login", data={"username": username, "password": PASSWORD,
-                                             "csrf_token": token_of(page)})
-        assert r.status_code == 302, r.get_data(as_text=True)[:500]
-        self.token = token_of(self.client.get("/").get_data(as_text=True))
-
-    def get(self, path: str):
-        return self.client.get(path)
-
-    def post(self, path: str, data: dict | None = None):
-        return self.client.post(path, data={**(data or {}), "csrf_token": self.token})
-
-
-def as_(app, w, who: str) -> Browser:
-    return Browser(app, w.users[who].username)
+def as_(app, w, who: str) -> PageClient:
+    """The test client signed in as one of the world's users (forms posted with CSRF)."""
+    return PageClient(app).sign_in(w.users[who].username)
 
 
 def text(r) -> str:
@@ -334,6 +302,33 @@ def test_performance_is_added_and_marked_done(app, w, csrf_on):
     part = text(me.get(f"/agreements/{a['id']}?part=session_agreement_performance"))
     assert "已履行" in part and "银行转账回单 No.123" in part
     assert as_(app, w, "lawyer").post(f"/performance/{item['id']}/done", {"evidence": "x"}).status_code == 403
+
+
+def test_judicial_confirmation_is_recorded_on_the_agreement_page(app, w, csrf_on):
+    mediator = w.users["mediator"]
+    a = w.api.post(f"/api/cases/{w.case_id}/agreements", mediator, complete_content(w)).get_json()
+    w.api.post(f"/api/agreements/{a['id']}/finalise", mediator)
+    for body, who in (({"signer": "party", "party_index": 0, "method": "hand"}, "officer"),
+                      ({"signer": "party", "party_index": 1, "method": "seal"}, "officer"),
+                      ({"signer": "mediator", "method": "account"}, "mediator")):
+        assert w.api.post(f"/api/agreements/{a['id']}/sign", w.users[who], body).status_code == 200
+    officer = as_(app, w, "officer")
+    page = text(officer.get(f"/agreements/{a['id']}"))
+    assert "司法确认" in page and "记录申请" in page
+    r = officer.post(f"/agreements/{a['id']}/judicial/apply", {"applied_on": "", "court": "锦江区人民法院"})
+    assert r.status_code == 422 and 'id="applied_on-error"' in text(r) and "锦江区人民法院" in text(r)
+    r = officer.post(f"/agreements/{a['id']}/judicial/apply", {"applied_on": dt.date.today().isoformat(),
+                                                               "court": "锦江区人民法院"})
+    assert r.status_code == 302
+    r = officer.post(f"/agreements/{a['id']}/judicial/decision", {"decision": "confirmed",
+                                                                  "decided_on": dt.date.today().isoformat()})
+    assert r.status_code == 302
+    got = w.api.get(f"/api/agreements/{a['id']}", mediator).get_json()
+    assert got["judicial_court"] == "锦江区人民法院" and got["judicial_decision"] == "confirmed"
+    assert "确认有效" in text(officer.get(f"/agreements/{a['id']}"))
+    # the lawyer may read the agreement but not record for the court
+    assert as_(app, w, "lawyer").post(f"/agreements/{a['id']}/judicial/apply", {
+        "applied_on": dt.date.today().isoformat(), "court": "x"}).status_code in (403, 404)
 
 
 # --- for the case page and the board --------------------------------------------------------

@@ -124,6 +124,13 @@ def _attempt(fn) -> web.Outcome:
     return outcome
 
 
+labels.register("judicial_decision", {"confirmed": _l("确认有效"), "rejected": _l("驳回申请")})
+labels.register("resolution_basis", {"agreement_performed": _l("调解协议已履行"),
+                                     "otherwise_settled": _l("诉求已通过其他方式解决")})
+labels.register("cessation_basis", {"undertaking": _l("签署息诉罢访承诺书"),
+                                    "quiet_period": _l("经过观察期未再信访")})
+
+
 def init_app(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
@@ -181,10 +188,9 @@ def _load(schema: Any, form: MultiDict | None = None) -> dict[str, Any]:
 
 
 def _names(ids: set[int] | list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return {u.id: u.display_name or u.username for u in db.session.execute(
-        sa.select(User).where(User.id.in_(list(ids)))).scalars()}
+    from mediation.pages import user_names
+
+    return user_names(set(ids))
 
 
 def _case_id(case: Any) -> int:
@@ -418,7 +424,7 @@ def _agreement_page(agreement_id: int, action: str | None = None, outcome: web.O
                     rows: list | None = None):
     agreement, case = commands.get_agreement(_me(), agreement_id)
     db.session.refresh(agreement)
-    typed = outcome is not None and action in ("revise", "performance", "done")
+    typed = outcome is not None and action in ("revise", "performance", "done", "judicial")
     # The draft's fields show what was typed when a save was refused, else what is stored.
     content = {name: getattr(agreement, name) or "" for name in commands.CONTENT_FIELDS
                if name != "parties"}
@@ -504,6 +510,29 @@ def performance_done(item_id: int):
         return redirect(url_for("session_pages.agreement", agreement_id=item.agreement_id) + "#performance")
     outcome.errors = {f"evidence-{item_id}": v for k, v in outcome.errors.items()} or outcome.errors
     return _agreement_page(item.agreement_id, "done", outcome)
+
+
+@pages.post("/agreements/<int:agreement_id>/judicial/<step>")
+@login_required
+def judicial(agreement_id: int, step: str):
+    """司法确认: record the joint application (within 30 days of effect) or the court's decision."""
+    def apply() -> Any:
+        data = _load(s.ConfirmationApplyIn())
+        return followup.apply_for_confirmation(_me(), agreement_id, data["applied_on"], data["court"])
+
+    def decide() -> Any:
+        data = _load(s.ConfirmationDecisionIn())
+        return followup.record_court_decision(_me(), agreement_id, data["decision"], data["decided_on"],
+                                              data["note"])
+
+    steps = {"apply": apply, "decision": decide}
+    if step not in steps:
+        abort(404)
+    outcome = _attempt(steps[step])
+    if outcome.ok:
+        web.report(outcome, _("司法确认情况已记录"))
+        return redirect(url_for("session_pages.agreement", agreement_id=agreement_id) + "#judicial")
+    return _agreement_page(agreement_id, "judicial", outcome)
 
 
 # --- for the case page and the board (the lead's) -----------------------------------------
