@@ -17,6 +17,7 @@ or just the asked-for part with the same context, so the two can never disagree.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -235,6 +236,22 @@ def nav_for(user: Any) -> list[tuple[str, str]]:
             if user.role in roles and e in views]
 
 
+# Pages show times in China Standard Time (UTC+8, no daylight saving); the data keeps UTC.
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def china_time(moment: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", blank: str = "—") -> str:
+    """A moment (datetime or ISO text; naive means UTC) as Beijing time, to the minute."""
+    if moment is None or moment == "":
+        return blank
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(CHINA_TIME).strftime(fmt)
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(china_time, "china_time")
     app.add_template_global(live_part, "live_part")
     app.add_template_global(nav_for, "nav_for")

@@ -17,7 +17,6 @@ so an acceptance or completion by a colleague of the same provider appears too.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +52,6 @@ LAWYER_KINDS: tuple[str, ...] = (ProviderKind.LAWYER.value,)
 COUNSELLOR_KINDS: tuple[str, ...] = (ProviderKind.COUNSELLOR.value,)
 MASS_ORG_KINDS: tuple[str, ...] = tuple(k.value for k in products.MASS_ORG_KINDS)
 LEGAL_BASIS_ROWS = 3
-CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
 
 # What the commands say in English, in the pages' languages.
 _COMMAND_MESSAGES = {
@@ -140,13 +138,7 @@ def _refused(outcome: web.Outcome, what: str) -> web.Outcome:
     return outcome
 
 
-def china_time(moment: dt.datetime | None) -> str:
-    """A moment as Beijing time, minutes precision."""
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+china_time = web.china_time  # a moment as Beijing time, to the minute
 
 
 def reason_lines(reasons: dict[str, Any] | None) -> list[str]:

@@ -275,7 +275,8 @@ def test_a_stale_version_gets_the_409_message_with_the_current_version(app, w, c
     assert got["version"] == 2 and got["terms"] == "第一处修改"
 
 
-def test_performance_is_added_and_marked_done(app, w, csrf_on):
+def agreement_in_effect(w) -> dict:
+    """A complete agreement, finalised and signed by both parties and the mediator."""
     mediator = w.users["mediator"]
     a = w.api.post(f"/api/cases/{w.case_id}/agreements", mediator, complete_content(w)).get_json()
     w.api.post(f"/api/agreements/{a['id']}/finalise", mediator)
@@ -283,6 +284,12 @@ def test_performance_is_added_and_marked_done(app, w, csrf_on):
                       ({"signer": "party", "party_index": 1, "method": "seal"}, "officer"),
                       ({"signer": "mediator", "method": "account"}, "mediator")):
         assert w.api.post(f"/api/agreements/{a['id']}/sign", w.users[who], body).status_code == 200
+    return a
+
+
+def test_performance_is_added_and_marked_done(app, w, csrf_on):
+    mediator = w.users["mediator"]
+    a = agreement_in_effect(w)
     me = as_(app, w, "mediator")
     due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     r = me.post(f"/agreements/{a['id']}/performance", {"kind": "payment", "description": "补发补偿款",
@@ -306,12 +313,7 @@ def test_performance_is_added_and_marked_done(app, w, csrf_on):
 
 def test_judicial_confirmation_is_recorded_on_the_agreement_page(app, w, csrf_on):
     mediator = w.users["mediator"]
-    a = w.api.post(f"/api/cases/{w.case_id}/agreements", mediator, complete_content(w)).get_json()
-    w.api.post(f"/api/agreements/{a['id']}/finalise", mediator)
-    for body, who in (({"signer": "party", "party_index": 0, "method": "hand"}, "officer"),
-                      ({"signer": "party", "party_index": 1, "method": "seal"}, "officer"),
-                      ({"signer": "mediator", "method": "account"}, "mediator")):
-        assert w.api.post(f"/api/agreements/{a['id']}/sign", w.users[who], body).status_code == 200
+    a = agreement_in_effect(w)
     officer = as_(app, w, "officer")
     page = text(officer.get(f"/agreements/{a['id']}"))
     assert "司法确认" in page and "记录申请" in page

@@ -45,7 +45,7 @@ pages = web.page_blueprint("session_pages", __name__)
 METHODS = {"account": "本人账户签署", "hand": "签名", "seal": "盖章", "fingerprint": "按指印"}
 STATUS = {"draft": "草稿", "final": "待签署", "in_effect": "已生效", "superseded": "已被新协议取代"}
 # The pages show times in China Standard Time (no daylight saving); forms take it too.
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
+CST = web.CHINA_TIME
 
 labels.register("session_status", {
     "scheduled": _l("已安排"), "postponed": _l("已延期"), "in_progress": _l("进行中"),
@@ -150,24 +150,12 @@ def _me() -> User:
     return current_user._get_current_object()
 
 
-def local(moment: dt.datetime | str | None) -> str:
-    """A moment as the pages show it: China time, to the minute."""
-    if moment is None or moment == "":
-        return "—"
-    if isinstance(moment, str):
-        moment = dt.datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+local = web.china_time  # a moment as the pages show it: China time, to the minute
 
 
 def _local_input(moment: dt.datetime | None) -> str:
     """The value of a datetime-local input (China time)."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(CST).strftime("%Y-%m-%dT%H:%M")
+    return web.china_time(moment, "%Y-%m-%dT%H:%M", blank="")
 
 
 _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
