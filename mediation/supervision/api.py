@@ -274,7 +274,7 @@ class EvaluationExport(MethodView):
 def init_app(app) -> None:
     """Register the API blueprint and the survey page."""
     from mediation.extensions import api, csrf
-    from mediation.supervision import pages
+    from mediation.supervision import pages, reminders
 
     api.register_blueprint(blp)
     csrf.exempt(blp)
@@ -282,3 +282,5 @@ def init_app(app) -> None:
     # The survey form is reached by link, with no login: the unguessable token in its URL is
     # what a forged cross-site post would lack, so the CSRF token adds nothing there.
     csrf.exempt(pages.bp)
+    pages.init_app(app)  # the supervisors' and the evaluator's pages
+    reminders.init_app(app)

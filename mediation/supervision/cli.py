@@ -66,3 +66,49 @@ def ledger_export(file: Path) -> None:
 
     n = export_ledger(file)
     click.echo(f"wrote {n} case(s) to {file}")
+
+
+@click.group("reminders", help="Daily reminders of duties, clocks and performance items due.")
+def reminders_group() -> None:
+    pass
+
+
+@reminders_group.command("send")
+@click.option("--dry-run", is_flag=True, help="List what is due and not yet sent today; send nothing")
+@with_appcontext
+def reminders_send(dry_run: bool) -> None:
+    """Send today's reminders not sent yet (each item once a day per user, however often run).
+
+    With Redis (MEDIATION_REDIS_URL) they go live at once; in the embedded default they are
+    committed to the outbox and the running server's sweep delivers them (within seconds)."""
+    from flask import current_app
+    from sqlalchemy.orm import Session
+
+    from mediation import timeline
+    from mediation.supervision import reminders
+    from mediation.timeline import utcnow
+
+    day = utcnow().date()
+    if dry_run:
+        items = reminders.due_items(db.session, day)
+        sent = reminders.already_sent(db.session, day)
+        todo = [d for d in items if (d.user_id, d.key) not in sent]
+        for d in todo:
+            click.echo(f"user {d.user_id}  case {d.case_id}  {d.kind}  {d.name}  due {d.due_on.isoformat()}")
+        click.echo(f"{len(todo)} reminder(s) to send; {len(items) - len(todo)} already sent today")
+        return
+    if current_app.config.get("MEDIATION_REDIS_URL"):
+        result = reminders.send(day)
+        timeline.drain(30)  # the Redis emitter runs on this process's publisher thread
+        where = "delivered live through Redis"
+    else:
+        # No hook on this session: nothing is published from this process (it has no
+        # clients); the events wait in the outbox for the server's sweep.
+        with Session(db.engine) as session:
+            result = reminders.send(day, session=session)
+        where = "queued for the running server to deliver"
+    click.echo(f"sent {result.sent} reminder(s) in {result.events} event(s) for {day.isoformat()} "
+               f"({where}); {result.due - result.sent} already sent today")
+    if result.failed_cases:
+        click.echo(f"failed for case(s) {', '.join(map(str, result.failed_cases))}; run again", err=True)
+        sys.exit(1)

@@ -5,7 +5,10 @@ and computed by SQL aggregates (GROUP BY), never by a loop over cases.
 and as resolved if its status at that moment was resolved or closed. The status at D comes
 from `Case.status` when its last change (`status_changed_at`) was before the end of D, and
 otherwise from the timeline: the last `case.resolved`/`case.closed` before then with no
-`case.reopened` after it.
+`case.reopened` after it. Likewise a case has ceased petitioning (息诉罢访) at D when its last
+`case.petitioning_ceased` / `case.petitioning_resumed` event before the end of D is a
+cessation; a case with no such event at all (the flag set by hand at intake or in an edit)
+counts by its current flag.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from mediation.timeline import Event
 
 RESOLVED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 RESOLVED_EVENTS = ("case.resolved", "case.closed")
+CEASED_EVENT, RESUMED_EVENT = "case.petitioning_ceased", "case.petitioning_resumed"
 SATISFIED_MIN_RATING = 4  # 4 满意 and 5 非常满意 out of 1..5
 GROUPINGS = ("province", "city", "county", "department")
 PREFIX_LEN = {"province": 2, "city": 4, "county": 6}
@@ -54,9 +58,11 @@ KPIS: tuple[Kpi, ...] = (
         "cases in the action assessed reasonable (assessment = reasonable)",
         MEASURED + "; the assessment is the current one", 1.00),
     Kpi("ceased_petitioning_rate", "息诉罢访率", "rate of ceasing to petition",
-        "cases in the action flagged petitioning_ceased (已息诉罢访)",
+        "cases in the action that had ceased petitioning (已息诉罢访) at the end of the date: "
+        "their last case.petitioning_ceased or case.petitioning_resumed event by then is a "
+        "cessation (cases with no such event: the petitioning_ceased flag set by hand)",
         "cases in the action",
-        MEASURED + "; the flag carries no date, so its current value is used", 0.95),
+        MEASURED + "; cessations and new petitions are dated by their timeline events", 0.95),
     Kpi("satisfaction_rate", "群众满意率", "satisfaction",
         f"survey answers rating {SATISFIED_MIN_RATING} or 5 (满意、非常满意) received by the end "
         "of the date",
@@ -83,6 +89,19 @@ def resolved_as_of(cutoff: dt.datetime):
                                     done.at < cutoff, ~reopened_later)
     return sa.case((Case.status_changed_at < cutoff, Case.status.in_(RESOLVED_STATUSES)),
                    else_=from_events)
+
+
+def ceased_as_of(cutoff: dt.datetime):
+    """SQL: had the case ceased petitioning at `cutoff`? The last cessation or resumption
+    event before then decides; with none ever recorded, the hand-set flag does."""
+    ceased, resumed, anything = aliased(Event), aliased(Event), aliased(Event)
+    resumed_later = sa.exists().where(resumed.case_id == ceased.case_id, resumed.type == RESUMED_EVENT,
+                                      resumed.seq > ceased.seq, resumed.at < cutoff)
+    from_events = sa.exists().where(ceased.case_id == Case.id, ceased.type == CEASED_EVENT,
+                                    ceased.at < cutoff, ~resumed_later)
+    dated = sa.exists().where(anything.case_id == Case.id,
+                              anything.type.in_((CEASED_EVENT, RESUMED_EVENT)))
+    return sa.case((dated, from_events), else_=flag_set(CaseFlag.PETITIONING_CEASED))
 
 
 def flag_set(flag: CaseFlag):
@@ -136,12 +155,12 @@ def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) 
     and last): each date's counts are conditional aggregates over the same rows."""
     short_query_settings()
     reasonable = Case.assessment == Assessment.REASONABLE.value
-    ceased = flag_set(CaseFlag.PETITIONING_CEASED)
     cols, answer_cols = [], []
     for i, day in enumerate(days):
         cutoff = end_of(day)
         in_action = Case.created_at < cutoff
         resolved = sa.and_(in_action, resolved_as_of(cutoff))
+        ceased = ceased_as_of(cutoff)
         cols += [count_if(in_action).label(f"cases_{i}"),
                  count_if(resolved).label(f"resolved_{i}"),
                  count_if(sa.and_(in_action, reasonable)).label(f"reasonable_{i}"),

@@ -4,6 +4,7 @@ intake command, idempotent by reference number, and the full export (numbers mas
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from mediation.permissions import can
 from mediation.pii import mask_id_number, mask_phone
 from mediation.regions import covers, normalize_region
 from mediation.supervision.excel import read_rows, write_workbook
+from mediation.supervision.scope import Scope
 from mediation.users import Role, User
 
 # (key, Chinese header, kind): the columns of the template, in order.
@@ -53,7 +55,7 @@ EXAMPLE = ["XF-2025-000001", "征地拆迁补偿纠纷", "510104", "区自然资
            "（示例，导入前删除此行）", "", ""]
 
 
-def write_template(path: Path) -> None:
+def write_template(path: Path | io.BytesIO) -> None:
     """The import template: the header row, an example row, and a sheet explaining each column."""
     help_rows = [["列 column", "说明"],
                  *[[HEADERS[k], {"list": "多个值用顿号、逗号或分号分隔", "date": "YYYY-MM-DD",
@@ -237,12 +239,13 @@ EXPORT_EXTRA = [("id", "系统编号"), ("status", "状态"), ("categories", "�
                 ("status_changed_at", "状态变更时间"), ("next_deadline_on", "最近期限")]
 
 
-def _export_rows(batch: int = 1000) -> Iterator[list[Any]]:
+def _export_rows(scope: Scope | None = None, batch: int = 1000) -> Iterator[list[Any]]:
     yield [HEADERS[k] for k in KEYS] + [f"{zh} {k}" for k, zh in EXPORT_EXTRA]
     last_id = 0
+    where = scope.condition() if scope is not None else sa.true()
     while True:
         cases = db.session.execute(
-            sa.select(Case).options(selectinload(Case.petitioners)).where(Case.id > last_id)
+            sa.select(Case).options(selectinload(Case.petitioners)).where(where, Case.id > last_id)
             .order_by(Case.id).limit(batch)).scalars().all()
         if not cases:
             return
@@ -263,8 +266,10 @@ def _export_rows(batch: int = 1000) -> Iterator[list[Any]]:
         db.session.expunge_all()  # keeps memory flat on a large ledger
 
 
-def export_ledger(path: Path) -> int:
-    """Write the full ledger; identity and phone numbers masked. Returns the case count."""
-    count = db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one()
-    write_workbook(path, {"台账": _export_rows()})
+def export_ledger(path: Path | io.BytesIO, scope: Scope | None = None) -> int:
+    """Write the full ledger (or a jurisdiction's: `scope`); identity and phone numbers
+    masked. Returns the case count."""
+    where = scope.condition() if scope is not None else sa.true()
+    count = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(where)).scalar_one()
+    write_workbook(path, {"台账": _export_rows(scope)})
     return count

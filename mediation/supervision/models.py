@@ -86,3 +86,22 @@ class Rectification(db.Model):
     done_on: Mapped[dt.date | None]
     done_note: Mapped[str] = mapped_column(sa.Text, default="")
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class Reminder(db.Model):
+    """One reminder sent to one user about one item on one day. The unique key is what
+    makes the daily job send each item once a day however many times, and in however many
+    processes, it runs: an insert that finds the key taken sends nothing."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (sa.UniqueConstraint("day", "user_id", "item_key", name="uq_reminders_day_user_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    # kind:case:name:due, e.g. "owner_duty:12:petitioner_meeting:2026-01-03"
+    item_key: Mapped[str] = mapped_column(sa.String(160))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(24))  # owner_duty | statutory_clock | performance
+    due_on: Mapped[dt.date]
+    sent_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
