@@ -181,7 +181,8 @@ register_case_section(Section("case_timeline", _l("时间线"), _timeline_sectio
 # --- home, board, intake, case ----------------------------------------------------------------
 
 OFFICER_ROLES = {Role.CASE_OFFICER.value, Role.ADMIN.value, Role.SUPERVISOR.value}
-web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role}, order=10)
+# Evaluators see anonymised figures only, never cases: no "my cases" for them.
+web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role} - {Role.EVALUATOR.value}, order=10)
 web.add_nav("pages.board", _l("案件看板"), OFFICER_ROLES, order=5)
 web.add_nav("pages.intake", _l("登记案件"), {Role.CASE_OFFICER.value, Role.ADMIN.value}, order=6)
 
