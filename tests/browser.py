@@ -82,9 +82,14 @@ def demo_server(tmp_path_factory) -> Iterator[DemoServer]:
         live.stop()
 
 
-def new_context(browser: Browser, base: str, locale: str = "zh-CN") -> BrowserContext:
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 768, "height": 1024}  # an iPad held upright
+
+
+def new_context(browser: Browser, base: str, locale: str = "zh-CN",
+                viewport: dict | None = None) -> BrowserContext:
     """A fresh browser profile recording every request and console error."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale=locale)
+    ctx = browser.new_context(viewport=viewport or DESKTOP, locale=locale)
     ctx.base = base
     ctx.requested, ctx.errors = [], []
     ctx.on("request", lambda r: ctx.requested.append(r.url))
@@ -104,8 +109,8 @@ def contexts(browser: Browser, demo_server: DemoServer) -> Iterator:
     """`contexts()` opens a fresh profile; all are checked and closed after the test."""
     made: list[BrowserContext] = []
 
-    def make(locale: str = "zh-CN") -> BrowserContext:
-        made.append(new_context(browser, demo_server.base, locale))
+    def make(locale: str = "zh-CN", viewport: dict | None = None) -> BrowserContext:
+        made.append(new_context(browser, demo_server.base, locale, viewport))
         return made[-1]
 
     yield make

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser import LIVE_WAIT_MS, shot, sign_in, wait_live
+from tests.browser import LIVE_WAIT_MS, TABLET, shot, sign_in, wait_live
 
 pytestmark = pytest.mark.slow
 
@@ -149,3 +149,20 @@ def test_board_filters_and_english(contexts, demo_server):
     assert "Case file" in main and "Referrals" in main
     shot(page, "officer-07-case-en")
     assert requests.get(base + "/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("who, paths", [
+    ("officer", ["/board", "/cases/new", "/cases/1"]),
+    ("mediator", ["/inbox"]),
+    ("lead_county", ["/duties"]),
+    ("supervisor", ["/supervision", "/supervision/bulletin"]),
+])
+def test_pages_fit_a_tablet(contexts, demo_server, who, paths):
+    """On a tablet held upright nothing spills sideways: wide tables scroll inside their box."""
+    page = contexts(viewport=TABLET).new_page()
+    sign_in(page, demo_server.base, who)
+    for path in paths:
+        page.goto(demo_server.base + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the tablet"
+        shot(page, f"tablet-{who}-{path.strip('/').replace('/', '-') or 'home'}")
