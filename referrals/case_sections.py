@@ -32,6 +32,7 @@ from mediation.users import User
 from referrals import lifecycle, products, routing
 from referrals.api import CASE_STAFF, PROVIDER_ROLES, _routing_view
 from referrals.models import Provider, Referral
+from referrals.pages import reason_lines
 from referrals.schemas import ReferralIn, WithdrawIn
 
 bp = web.page_blueprint("routing_pages", __name__)
@@ -156,25 +157,7 @@ def withdraw(referral_id: int):
     return _back(referral.case_id)
 
 
-def candidate_reasons(c: dict[str, Any]) -> list[str]:
-    """The reasons of a candidate's rank, in words."""
-    r = c["reasons"]
-    out = [_("服务区域：%(served)s", served=r["region"]["served"])]
-    if r["speciality"]["matched"]:
-        matched = "、".join(labels.label(s, "livelihood") for s in r["speciality"]["matched"])
-        out.append(_("专长匹配：%(s)s", s=matched))
-    if "mediation_type" in r:
-        out.append(_("调解类型：%(t)s", t=labels.label(r["mediation_type"]["type"], "mediation_type")))
-    out.append(_("在办 %(load)s / 容量 %(cap)s", load=r["load"]["load"], cap=r["load"]["capacity"]))
-    if r["acceptance"]["decided"]:
-        out.append(_("近期接受率 %(rate)s%%", rate=round(r["acceptance"]["rate"] * 100)))
-    hours = r["idle"]["hours_since_last_offer"]
-    out.append(_("从未收到邀请") if hours is None else _("距上次邀请 %(h)s 小时", h=round(hours)))
-    return out
-
-
-
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
-    app.add_template_global(candidate_reasons, "candidate_reasons")
+    app.add_template_global(reason_lines, "reason_lines")  # why a candidate ranks where it does
 

@@ -110,7 +110,7 @@ def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world)
     web.sign_in(world.officer.username)
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     assert "锦江调解室" in page and "候选人" in page  # ranked candidates with reasons
-    assert "在办 0 / 容量 3" in page
+    assert "承接量：0 / 3" in page and "服务区域" in page
     r = web.post(f"/cases/{world.case.id}/routing", {}, token_from=f"/cases/{world.case.id}")
     assert r.status_code == 302
     db.session.expire_all()
