@@ -134,3 +134,32 @@ def test_the_api_docs_render_under_the_policy(context, server):
     page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
     assert "/api/cases" in page.inner_text("#swagger-ui")
     shot(page, "08-api-docs", full_page=False)  # the whole spec is ~12000px tall
+
+
+def test_signing_in_and_reaching_a_case_with_the_keyboard_alone(context, server):
+    page = context.new_page()
+    page.goto(server.base + "/login")
+    assert page.evaluate("document.activeElement.id") == "username"  # focused on arrival
+    first = page.evaluate("""[...document.querySelectorAll('a[href], button, input, select, textarea')]
+        .find((el) => el.tabIndex >= 0 && el.type !== 'hidden').className""")
+    assert first == "skip"  # the first stop in tab order skips the header
+    page.focus("a.skip")
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    page.focus("#username")
+    page.keyboard.type(OFFICER)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    # (the browser keeps the #main fragment across the redirect)
+    page.wait_for_url(lambda url: url.split("#")[0] == server.base + "/")
+    # Tab through the page until the case's link has the focus, then follow it with Enter.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == server.case["reference"]:
+            break
+    else:
+        raise AssertionError("the case link is not reachable with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.base}/cases/{server.case['id']}")
