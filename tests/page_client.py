@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from tests.factories import PASSWORD
 
@@ -22,6 +23,13 @@ def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "the page carries a CSRF token"
     return match.group(1)
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD):
+    """Post the login form with its CSRF token on a plain test client; the response."""
+    page = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": csrf_token(page)})
 
 
 @pytest.fixture
@@ -46,9 +54,7 @@ class PageClient:
         return self
 
     def login(self, username: str, password: str = PASSWORD):
-        page = self.client.get("/login").get_data(as_text=True)
-        return self.client.post("/login", data={"username": username, "password": password,
-                                                "csrf_token": csrf_token(page)})
+        return sign_in(self.client, username, password)
 
     def get(self, path: str, **kw):
         return self.client.get(path, **kw)

@@ -22,8 +22,7 @@ from mediation.supervision.ledger import HEADERS, KEYS
 from mediation.supervision.models import Inspection, Rectification
 from mediation.supervision.scope import report_scope
 from mediation.users import User
-from tests.factories import PASSWORD
-from tests.page_client import csrf_token
+from tests.page_client import csrf_token, sign_in
 from tests.people import person
 
 _refs = itertools.count(1)
@@ -32,20 +31,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture
-def web(app):
+def web(app, csrf_on):
     """A client that keeps cookies and posts forms with CSRF on, as a browser would."""
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    yield app.test_client()
-    app.config["WTF_CSRF_ENABLED"] = before
+    return app.test_client()
 
 
 def login(client, username: str) -> None:
     """Sign in through the login form (with its CSRF token), as a browser does."""
-    form = client.get("/login").get_data(as_text=True)
-    r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                    "csrf_token": csrf_token(form)})
-    assert r.status_code == 302
+    assert sign_in(client, username).status_code == 302
 
 
 def at(day: str) -> dt.datetime:
