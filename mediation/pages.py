@@ -153,7 +153,9 @@ def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bo
     register_case_section(Section(name, title, lambda user, case: {}, on, order, wide))
 
 
-_core_section("case_dossier", _l("一案一档"), 10, "case.,petitioner.,dossier.,pii.", wide=True)
+register_case_section(Section("case_dossier", _l("一案一档"),
+                              lambda user, case: {"can_edit": can(user, "case.edit", case)},
+                              "case.,petitioner.,dossier.,pii.", 10, wide=True))
 _core_section("case_categories", _l("案件类别（六类积案）"), 20)
 register_case_section(Section("case_strategy", _l("研判与一案一策"),
                               lambda user, case: {"can_update": can(user, "case.edit", case)}, "case.", 30))
@@ -300,8 +302,11 @@ def _assessment_form() -> dict[str, Any]:
     return data
 
 
+# The case file's texts an officer keeps up to date from the case page (一案一档).
+DOSSIER_FIELDS = ("title", "summary", "departments", "background", "demand_basis", "focal_conflict")
+
 # The officer's small forms on the case page: each the API's schema and command.
-_ACTIONS: dict[str, tuple[type[ma.Schema], Callable[[User, int, dict], Any], Any]] = {
+_ACTIONS: dict[str, tuple[Callable[[], ma.Schema], Callable[[User, int, dict], Any], Any]] = {
     "status": (TransitionIn, lambda u, cid, d: commands.transition(u, cid, d["status"], d["reason"]),
                _l("状态已更新")),
     "owner": (OwnerIn, lambda u, cid, d: commands.assign_owner(
@@ -311,6 +316,8 @@ _ACTIONS: dict[str, tuple[type[ma.Schema], Callable[[User, int, dict], Any], Any
     "investigation": (InvestigationIn, lambda u, cid, d: commands.add_investigation(u, cid, d),
                       _l("调查核实记录已保存")),
     "extension": (ExtensionIn, lambda u, cid, d: commands.extend_handling(u, cid, **d), _l("办理期限已延长")),
+    "dossier": (lambda: CasePatch(only=DOSSIER_FIELDS), lambda u, cid, d: commands.update(u, cid, d),
+                _l("一案一档已更新")),
     # Follow-up (mediation.sessions.followup): resolution, cessation, a new petition.
     "resolution": (ResolutionIn, lambda u, cid, d: followup.resolve(u, cid, d["basis"], d["decision"],
                                                                     d["reason"]), _l("案件已化解")),

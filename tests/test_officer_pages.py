@@ -277,3 +277,23 @@ def test_officer_resolves_records_cessation_and_a_new_petition_reopens(web, worl
     types = [e.type for e in db.session.execute(sa.select(Event).where(
         Event.case_id == world.case.id).order_by(Event.seq)).scalars()]
     assert "case.petitioning_ceased" in types and "case.petitioning_resumed" in types
+
+
+def test_the_officer_keeps_the_case_file_up_to_date(web, world):
+    web.sign_in(world.officer.username)
+    page = f"/cases/{world.case.id}"
+    web.post(f"{page}/do/dossier", {"title": "征地拆迁补偿纠纷（补充）",
+                                    "departments": "区自然资源局、街道办",
+                                    "background": "2019年片区开发", "focal_conflict": "附着物补偿标准"},
+             token_from=page)
+    db.session.expire_all()
+    case = db.session.get(Case, world.case.id)
+    assert case.title == "征地拆迁补偿纠纷（补充）" and case.departments == ["区自然资源局", "街道办"]
+    assert case.background == "2019年片区开发" and case.focal_conflict == "附着物补偿标准"
+    before = counts()
+    web.post(f"{page}/do/dossier", {"title": "x" * 300}, token_from=page)  # too long: refused
+    assert counts() == before
+    assert "修改一案一档" in web.text(page)
+    web.sign_in(world.mediator.username)  # who has nothing to do with the case
+    assert web.post(f"{page}/do/dossier", {"title": "改"}, token_from="/").status_code == 404
+    assert counts() == before
