@@ -10,7 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from mediation.errors import Invalid
 from mediation.extensions import db
-from mediation.supervision.cli import ledger_group, reminders_group
+from mediation.supervision.cli import ledger_group, reminders_group, reports_group
 
 
 def _create_app():
@@ -165,4 +165,4 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         run(current_app._get_current_object(), host, port)
 
 
-COMMANDS = [users_group, timeline_group, pii_group, serve, demo, ledger_group, reminders_group]
+COMMANDS = [users_group, timeline_group, pii_group, serve, demo, ledger_group, reminders_group, reports_group]

@@ -112,3 +112,44 @@ def reminders_send(dry_run: bool) -> None:
     if result.failed_cases:
         click.echo(f"failed for case(s) {', '.join(map(str, result.failed_cases))}; run again", err=True)
         sys.exit(1)
+
+
+@click.group("reports", help="The KPI rollup behind the supervision reports.")
+def reports_group() -> None:
+    pass
+
+
+@reports_group.command("rebuild")
+@with_appcontext
+def reports_rebuild() -> None:
+    """Derive the KPI rollup again from the base tables (after a bulk load or raw SQL writes)."""
+    from mediation.supervision import rollup
+
+    built = rollup.rebuild(db.session.connection())
+    db.session.commit()
+    click.echo(f"rebuilt the KPI rollup: {built['steps']} case step(s), {built['rollup_rows']} rollup row(s)")
+
+
+@reports_group.command("check")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="As of (default today)")
+@with_appcontext
+def reports_check(day) -> None:
+    """Compare the rollup's figures with the base tables' (every grouping); exit 1 if any differ."""
+    import datetime as dt
+
+    from mediation.supervision import kpis
+    from mediation.supervision.scope import Scope
+
+    when = day.date() if day else dt.date.today()
+    bad = 0
+    for grouping in (None, *kpis.GROUPINGS):
+        fast = kpis.counts_many(Scope(""), [when], grouping)[0]
+        live = kpis.counts_many_live(Scope(""), [when], grouping)[0]
+        if fast != live:
+            bad += 1
+            click.echo(f"{grouping or 'all'}: rollup {fast} != base tables {live}", err=True)
+    db.session.rollback()
+    if bad:
+        click.echo("the rollup differs: run `mediation reports rebuild`", err=True)
+        sys.exit(1)
+    click.echo(f"the rollup agrees with the base tables as of {when.isoformat()}")

@@ -9,6 +9,11 @@ otherwise from the timeline: the last `case.resolved`/`case.closed` before then 
 `case.petitioning_ceased` / `case.petitioning_resumed` event before the end of D is a
 cessation; a case with no such event at all (the flag set by hand at intake or in an edit)
 counts by its current flag.
+
+The reports read these figures from the rollup (`rollup.py`: each case's steps derived from
+these definitions in SQL, summed per day, month, region and department, kept exact in the
+same transaction as every write): "as of D" is a SUM over a small table. `counts_many_live`
+computes the same numbers from the base tables (the reference the tests hold the rollup to).
 """
 
 from __future__ import annotations
@@ -20,16 +25,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from mediation.cases.models import Assessment, Case, CaseFlag, Status
+from mediation.cases.models import Assessment, Case, CaseFlag
 from mediation.extensions import db
+from mediation.supervision import rollup
 from mediation.supervision.models import SurveyAnswer
 from mediation.supervision.scope import Scope
 from mediation.timeline import Event
 
-RESOLVED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
-RESOLVED_EVENTS = ("case.resolved", "case.closed")
-CEASED_EVENT, RESUMED_EVENT = "case.petitioning_ceased", "case.petitioning_resumed"
-SATISFIED_MIN_RATING = 4  # 4 满意 and 5 非常满意 out of 1..5
+# Defined in rollup.py (which derives the steps from them in SQL) and used here alike.
+RESOLVED_STATUSES = rollup.RESOLVED_STATUSES
+RESOLVED_EVENTS = rollup.RESOLVED_EVENTS
+CEASED_EVENT, RESUMED_EVENT = rollup.CEASED_EVENT, rollup.RESUMED_EVENT
+SATISFIED_MIN_RATING = rollup.SATISFIED_MIN_RATING
 GROUPINGS = ("province", "city", "county", "department")
 PREFIX_LEN = {"province": 2, "city": 4, "county": 6}
 
@@ -83,7 +90,7 @@ def end_of(day: dt.date) -> dt.datetime:
 def resolved_as_of(cutoff: dt.datetime):
     """SQL: was the case resolved or closed at `cutoff`? (see the module docstring)"""
     done, reopen = aliased(Event), aliased(Event)
-    reopened_later = sa.exists().where(reopen.case_id == done.case_id, reopen.type == "case.reopened",
+    reopened_later = sa.exists().where(reopen.case_id == done.case_id, reopen.type == rollup.REOPENED_EVENT,
                                        reopen.seq > done.seq, reopen.at < cutoff)
     from_events = sa.exists().where(done.case_id == Case.id, done.type.in_(RESOLVED_EVENTS),
                                     done.at < cutoff, ~reopened_later)
@@ -151,8 +158,42 @@ def counts(scope: Scope, day: dt.date, grouping: str | None = None) -> dict[str,
 
 
 def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) -> list[dict[str, dict]]:
-    """`counts` for several dates in one scan of the cases (the bulletin wants this month
-    and last): each date's counts are conditional aggregates over the same rows."""
+    """`counts` for several dates in one scan of the rollup (the bulletin wants this month
+    and last): for each date, the month rows of the months before its month plus the day
+    rows of its month up to it, as conditional sums over the same rows."""
+    r = rollup.KpiRollup
+    if grouping is None:
+        key = sa.literal("all")
+    elif grouping in PREFIX_LEN:
+        key = sa.func.substr(r.region_code, 1, PREFIX_LEN[grouping])
+    elif grouping == "department":
+        key = r.department
+    else:
+        raise ValueError(f"grouping must be one of {GROUPINGS}")
+    dim = rollup.DEPT_DIM if grouping == "department" else rollup.CASE_DIM
+
+    def window(day: dt.date):
+        first = day.replace(day=1)
+        return sa.or_(sa.and_(r.grain == rollup.MONTH, r.day < first),
+                      sa.and_(r.grain == rollup.DAY, r.day >= first, r.day <= day))
+
+    cols = [sa.func.coalesce(sa.func.sum(sa.case((window(day), getattr(r, m)), else_=0)), 0)
+            .label(f"{m}_{i}") for i, day in enumerate(days) for m in rollup.METRICS]
+    region = (r.region_code.startswith(scope.prefix, autoescape=True) if scope.prefix else sa.true())
+    q = (sa.select(key.label("key"), *cols)
+         .where(r.dim == dim, region, sa.or_(*(window(day) for day in days))).group_by(key))
+    out: list[dict[str, dict[str, int]]] = [{} for _ in days]
+    for row in db.session.execute(q).mappings():
+        for i in range(len(days)):
+            if row[f"cases_{i}"]:
+                out[i][str(row["key"])] = {m: int(row[f"{m}_{i}"]) for m in rollup.METRICS}
+    return out
+
+
+def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = None) -> list[dict[str, dict]]:
+    """The same numbers as `counts_many`, from the base tables by the definitions above (one
+    scan of the cases with correlated EXISTS over the timeline: seconds on a large ledger).
+    The reference that the rollup is held to by the tests and `mediation reports check`."""
     short_query_settings()
     reasonable = Case.assessment == Assessment.REASONABLE.value
     cols, answer_cols = [], []

@@ -1,0 +1,239 @@
+"""The KPI rollup (mediation/supervision/rollup.py) against the definitions computed from the
+base tables (kpis.counts_many_live): a history written through the commands and the timeline
+on past dates, direct ORM writes, bulk ORM updates, rollbacks, the rebuild (CLI and SQL), and
+concurrent writers on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+import sqlalchemy as sa
+
+from mediation import timeline
+from mediation.cases import commands
+from mediation.cases.models import Case
+from mediation.extensions import db
+from mediation.supervision import commands as sup_commands
+from mediation.supervision import kpis, rollup
+from mediation.supervision.models import SurveyAnswer, SurveyInvite
+from mediation.supervision.scope import Scope
+from mediation.users import User
+from tests.people import officer_here
+from tests.test_pg_concurrency import run_together
+
+UTC = dt.UTC
+_refs = itertools.count(1)
+DATES = [dt.date(2025, 1, 9), dt.date(2025, 1, 10), dt.date(2025, 2, 28), dt.date(2025, 3, 1),
+         dt.date(2025, 3, 15), dt.date(2025, 3, 31), dt.date(2025, 4, 1), dt.date(2025, 4, 2),
+         dt.date(2025, 5, 31), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2026, 1, 1)]
+SCOPES = [Scope(""), Scope("51"), Scope("5101"), Scope("510104"), Scope("44")]
+
+
+def at(day: str, hour: int = 12) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The moment the commands and the timeline record (history built as it happened)."""
+    state = {"now": at("2025-01-10")}
+    monkeypatch.setattr("mediation.timeline.utcnow", lambda: state["now"])
+    monkeypatch.setattr("mediation.cases.commands.utcnow", lambda: state["now"])
+
+    def set_(day: str, hour: int = 12) -> None:
+        state["now"] = at(day, hour)
+
+    return set_
+
+
+def assert_rollup_matches_definitions(dates=DATES) -> None:
+    """Every scope, grouping and date: the rollup's counts equal the base tables'."""
+    db.session.rollback()
+    for scope in SCOPES:
+        for grouping in (None, *kpis.GROUPINGS):
+            fast = kpis.counts_many(scope, dates, grouping)
+            live = kpis.counts_many_live(scope, dates, grouping)
+            for day, f, v in zip(dates, fast, live, strict=True):
+                assert f == v, (scope.prefix, grouping, day)
+    db.session.rollback()
+
+
+def nonzero_rollup() -> list[tuple]:
+    t = rollup.KpiRollup.__table__
+    rows = db.session.execute(sa.select(t).order_by(*t.primary_key.columns)).all()
+    return [tuple(r) for r in rows if any(getattr(r, m) for m in rollup.METRICS)]
+
+
+def steps() -> list[tuple]:
+    t = rollup.KpiCaseStep.__table__
+    return [tuple(r) for r in db.session.execute(sa.select(t).order_by(t.c.case_id, t.c.day))]
+
+
+def rebuilt_equals_incremental() -> None:
+    """The SQL rebuild from the base tables gives exactly the rollup kept by the writes."""
+    before_rollup, before_steps = nonzero_rollup(), steps()
+    assert before_rollup, "the history should have left figures in the rollup"
+    rollup.rebuild(db.session.connection())
+    db.session.commit()
+    assert nonzero_rollup() == before_rollup
+    assert steps() == before_steps
+
+
+def answer(case_id: int, rating: int, day: str, hour: int = 12) -> None:
+    invite = SurveyInvite(case_id=case_id, token_hash=f"{case_id}-{day}-{rating}-{hour}".ljust(64, "x"),
+                          expires_at=at(day), used_at=at(day, hour))
+    db.session.add(invite)
+    db.session.flush()
+    db.session.add(SurveyAnswer(invite_id=invite.id, case_id=case_id, rating=rating,
+                                answered_at=at(day, hour)))
+    db.session.commit()
+
+
+def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
+    admin = officer_here("admin", None)
+
+    def intake(region: str, **fields) -> int:
+        case_id = commands.intake(admin, {
+            "title": "t", "region_code": region, "reference": f"R-{next(_refs):05d}", **fields}).id
+        # the row's created_at default is the real clock: date it as the history says
+        db.session.execute(sa.update(Case).where(Case.id == case_id).values(created_at=timeline.utcnow()))
+        db.session.commit()
+        return case_id
+
+    def move(case_id: int, day: str, *targets: str, hour: int = 12) -> None:
+        clock(day, hour)
+        for to in targets:
+            commands.transition(db.session.get(User, admin.id), case_id, to, "test")
+
+    def event(case_id: int, type_: str, day: str, hour: int = 12) -> None:
+        clock(day, hour)
+        timeline.append(db.session, case_id, type_, {"basis": "test"}, None)
+        db.session.commit()
+
+    clock("2025-01-10")
+    a = intake("510104", departments=["民政局", "住建局"], assessment="reasonable")
+    b = intake("510105", departments=["住建局"], flags=["petitioning_ceased"])
+    c = intake("440103", departments=["人社局"], assessment="reasonable")
+    clock("2025-03-01", 23)  # the last hour of the day (UTC): still 03-01
+    d = intake("510703", departments=[], assessment="partly_reasonable")
+    # a: resolved 03-01, reopened 04-01, resolved again 06-30 at 23:59, then closed
+    move(a, "2025-02-01", "in_progress")
+    move(a, "2025-03-01", "resolved", hour=0)
+    move(a, "2025-04-01", "reopened")
+    move(a, "2025-04-02", "in_progress")
+    clock("2025-06-30", 23)
+    commands.transition(db.session.get(User, admin.id), a, "resolved", "test")
+    move(a, "2025-07-01", "closed", hour=0)
+    # b: flagged by hand, then its cessation is dated by the timeline (and undone, and again)
+    event(b, "case.petitioning_resumed", "2025-03-15")
+    event(b, "case.petitioning_ceased", "2025-04-01")
+    event(b, "case.petitioning_ceased", "2025-05-31")
+    event(b, "case.petitioning_resumed", "2025-05-31", hour=13)
+    # c: resolved in another province; its answers
+    move(c, "2025-01-10", "in_progress", "resolved")
+    answer(c, 5, "2025-02-28")
+    answer(c, 2, "2025-07-01", hour=0)
+    # d: an answer dated before the case joined the action counts from the day it did
+    answer(d, 4, "2025-01-09")
+    move(d, "2025-03-31", "in_progress", "resolved")
+    # edits that regroup the whole history: departments, region, assessment, flags
+    clock("2025-06-30")
+    commands.update(db.session.get(User, admin.id), b, {"departments": ["住建局", "信访局", "住建局"]})
+    commands.update(db.session.get(User, admin.id), d, {"region_code": "510104", "assessment": "reasonable"})
+    commands.update(db.session.get(User, admin.id), c, {"flags": ["petitioning_ceased"]})
+    # a row written directly (the ledger as it stood), and a bulk ORM update of its date
+    e = Case(reference=f"R-{next(_refs):05d}", title="t", region_code="510104", status="resolved",
+             status_changed_at=at("2025-05-31"), created_at=at("2025-03-01"), assessment="reasonable",
+             flags=[], departments=["民政局"], last_seq=0)
+    db.session.add(e)
+    db.session.commit()
+    db.session.execute(sa.update(Case).where(Case.id == e.id).values(created_at=at("2025-01-09", 0)))
+    db.session.commit()
+
+    assert_rollup_matches_definitions()
+    # Hand-checked points of the same history, read from the rollup.
+    as_of = {day: figs for day, figs in zip(DATES, kpis.counts_many(Scope("51"), DATES), strict=True)}
+    # 03-15: a b d e in the action (c is in 44); resolved only a (its 03-01 resolution, not yet
+    # reopened; e's status dates from 05-31 and no event says so before); b resumed that day.
+    assert [as_of[dt.date(2025, 3, 15)]["all"][k] for k in ("cases", "resolved", "ceased")] == [4, 1, 0]
+    # 04-01: a reopened that day, d resolved 03-31; b ceased that day.
+    assert [as_of[dt.date(2025, 4, 1)]["all"][k] for k in ("resolved", "ceased")] == [1, 1]
+    # 05-31: b ceased and resumed again the same day (the resumption is later by seq); e resolved.
+    assert [as_of[dt.date(2025, 5, 31)]["all"][k] for k in ("resolved", "ceased")] == [2, 0]
+    # 06-30: a resolved at 23:00 that day; b's departments now 住建局 twice and 信访局.
+    assert as_of[dt.date(2025, 6, 30)]["all"]["resolved"] == 3
+    depts = kpis.counts_many(Scope("51"), [dt.date(2025, 6, 30)], "department")[0]
+    assert {k: v["cases"] for k, v in depts.items()} == {"民政局": 2, "住建局": 3, "信访局": 1}
+    rebuilt_equals_incremental()
+
+
+def test_a_rolled_back_change_leaves_the_rollup_as_it_was(ctx, clock):
+    officer = officer_here("case_officer", "510104")
+    case_id = commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"]}).id
+    before = nonzero_rollup()
+    case = db.session.get(Case, case_id)
+    case.assessment = "reasonable"
+    case.departments = ["住建局"]
+    db.session.flush()
+    timeline.append(db.session, case_id, "case.petitioning_ceased", {}, None)
+    db.session.rollback()
+    assert nonzero_rollup() == before
+    assert_rollup_matches_definitions([dt.date(2025, 1, 10), dt.date.today()])
+
+
+def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app, ctx, clock):
+    officer = officer_here("case_officer", "510104")
+    case_id = commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
+                                        "assessment": "reasonable"}).id
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["reports", "check"])
+    assert ok.exit_code == 0, ok.output
+    with db.engine.begin() as conn:  # raw SQL: no session, no hook
+        conn.execute(sa.text("UPDATE cases SET status = 'resolved' WHERE id = :id"), {"id": case_id})
+    db.session.remove()
+    stale = runner.invoke(args=["reports", "check"])
+    assert stale.exit_code == 1 and "rebuild" in stale.output
+    rebuilt = runner.invoke(args=["reports", "rebuild"])
+    assert rebuilt.exit_code == 0 and "rebuilt the KPI rollup" in rebuilt.output
+    again = runner.invoke(args=["reports", "check"])
+    assert again.exit_code == 0, again.output
+    db.session.remove()
+    assert kpis.counts(Scope(""), dt.date.today())["all"]["resolved"] == 1
+
+
+def test_concurrent_writers_in_one_county_and_department_add_up(pg):
+    """Writers of different cases in the same county and department hit the same rollup rows
+    at once: the additive upserts must neither lose a count nor deadlock."""
+    officer = officer_here("case_officer", "510104")
+    admin = officer_here("admin", None)
+    n = 12
+    ids = [commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
+                                     "assessment": "reasonable"}).id for _ in range(n)]
+    tokens = []
+    for case_id in ids[::2]:
+        token, _ = sup_commands.send_survey(db.session.get(User, admin.id), case_id)
+        tokens.append(token)
+    db.session.remove()
+
+    def write(user: User, i: int):
+        case_id = ids[i % n]
+        if i < n:  # every case moves: intake -> in_progress -> resolved
+            commands.transition(user, case_id, "in_progress", f"w{i}")
+            return commands.transition(user, case_id, "resolved", f"w{i}").status
+        if i < n + len(tokens):
+            return sup_commands.answer_survey(tokens[i - n], 5, "").rating
+        return commands.intake(user, {"title": "new", "region_code": "510104",
+                                      "departments": ["民政局", "住建局"]}).id
+
+    results = run_together(pg, n + len(tokens) + 6, write, admin.id)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    db.session.remove()
+    today = dt.date.today()
+    [figures] = kpis.counts_many(Scope("51"), [today])
+    assert figures["all"]["cases"] == n + 6
+    assert figures["all"]["resolved"] == n
+    assert figures["all"]["answers"] == len(tokens) and figures["all"]["satisfied"] == len(tokens)
+    assert_rollup_matches_definitions([today])
+    rebuilt_equals_incremental()
