@@ -56,7 +56,19 @@ CASE_DIM, DEPT_DIM = "case", "dept"
 DAY, MONTH = "d", "m"
 
 
-class KpiCaseStep(db.Model):
+class _Metrics:
+    """The seven counts behind the KPIs (METRICS), as steps or as their sums."""
+
+    cases: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+    reasonable: Mapped[int] = mapped_column(default=0)
+    reasonable_resolved: Mapped[int] = mapped_column(default=0)
+    ceased: Mapped[int] = mapped_column(default=0)
+    answers: Mapped[int] = mapped_column(default=0)
+    satisfied: Mapped[int] = mapped_column(default=0)
+
+
+class KpiCaseStep(_Metrics, db.Model):
     """One case's change of its KPI counts on one day (+1/−1 per metric), with the region
     and departments it was counted under (to take it back from there when they change)."""
 
@@ -66,16 +78,9 @@ class KpiCaseStep(db.Model):
     day: Mapped[dt.date] = mapped_column(primary_key=True)
     region_code: Mapped[str] = mapped_column(sa.String(6))
     departments: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
-    cases: Mapped[int] = mapped_column(default=0)
-    resolved: Mapped[int] = mapped_column(default=0)
-    reasonable: Mapped[int] = mapped_column(default=0)
-    reasonable_resolved: Mapped[int] = mapped_column(default=0)
-    ceased: Mapped[int] = mapped_column(default=0)
-    answers: Mapped[int] = mapped_column(default=0)
-    satisfied: Mapped[int] = mapped_column(default=0)
 
 
-class KpiRollup(db.Model):
+class KpiRollup(_Metrics, db.Model):
     """Sums of the steps per day (grain d) or month (grain m), region and department."""
 
     __tablename__ = "kpi_rollup"
@@ -85,13 +90,6 @@ class KpiRollup(db.Model):
     dim: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
     region_code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
     department: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    cases: Mapped[int] = mapped_column(default=0)
-    resolved: Mapped[int] = mapped_column(default=0)
-    reasonable: Mapped[int] = mapped_column(default=0)
-    reasonable_resolved: Mapped[int] = mapped_column(default=0)
-    ceased: Mapped[int] = mapped_column(default=0)
-    answers: Mapped[int] = mapped_column(default=0)
-    satisfied: Mapped[int] = mapped_column(default=0)
 
 
 def _timeline_index() -> sa.Index:
