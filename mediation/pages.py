@@ -160,12 +160,26 @@ _core_section("case_categories", _l("案件类别（六类积案）"), 20)
 register_case_section(Section("case_strategy", _l("研判与一案一策"),
                               lambda user, case: {"can_update": can(user, "case.edit", case)}, "case.", 30))
 _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner.")
-def _timeline_section(user: User, case: Case) -> dict[str, Any]:
-    from mediation.permissions import visible_events
+TIMELINE_SHOWN = 300  # the newest events the page shows; the API pages through the rest
 
-    events, _more = visible_events(user, case, 0, 1000)
-    return {"events": [e.envelope() for e in reversed(events)],
-            "names": user_names({e.actor_id for e in events})}
+
+def _timeline_section(user: User, case: Case) -> dict[str, Any]:
+    """The newest events the user may see, newest first (same audience rule as the API)."""
+    from mediation.permissions import event_audience
+    from mediation.timeline import Event
+
+    events: list[Event] = []
+    before = case.last_seq + 1
+    while len(events) < TIMELINE_SHOWN and before > 1:
+        batch = list(db.session.execute(
+            sa.select(Event).where(Event.case_id == case.id, Event.seq < before)
+            .order_by(Event.seq.desc()).limit(TIMELINE_SHOWN)).scalars())
+        if not batch:
+            break
+        events += [e for e in batch if event_audience(e.type).admits(user, case, e.payload)]
+        before = batch[-1].seq
+    events = events[:TIMELINE_SHOWN]
+    return {"events": [e.envelope() for e in events], "names": user_names({e.actor_id for e in events})}
 
 
 def user_names(ids: set[int | None]) -> dict[int, str]:

@@ -297,3 +297,19 @@ def test_the_officer_keeps_the_case_file_up_to_date(web, world):
     web.sign_in(world.mediator.username)  # who has nothing to do with the case
     assert web.post(f"{page}/do/dossier", {"title": "改"}, token_from="/").status_code == 404
     assert counts() == before
+
+
+def test_the_case_page_timeline_shows_the_newest_events_first(web, world, monkeypatch):
+    from mediation import pages, timeline
+
+    monkeypatch.setattr(pages, "TIMELINE_SHOWN", 5)  # a long case, made short
+    for i in range(8):
+        timeline.append(db.session, world.case.id, "internal_note.posted" if i % 2 else "message.posted",
+                        {"body": f"第{i}条"}, world.officer.id)
+    db.session.commit()
+    web.sign_in(world.officer.username)
+    part = web.text(f"/cases/{world.case.id}?part=case_timeline")
+    seqs = [int(s) for s in re.findall(r'data-seq="(\d+)"', part)]
+    db.session.expire_all()
+    last = db.session.get(Case, world.case.id).last_seq
+    assert seqs == list(range(last, last - 5, -1))  # the newest five, newest first
