@@ -75,7 +75,7 @@ def login():
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         error = _("用户名或密码错误")
-    return render_template("login.html", error=error), 401 if error else 200
+    return render_template("auth/login.html", error=error), 401 if error else 200
 
 
 @bp.get("/lang/<code>")
@@ -98,7 +98,7 @@ def logout():
 
 @dataclass(frozen=True)
 class Section:
-    """A part of the case page: `templates/parts/<name>.html`, given `case` (the case_view)
+    """A part of the case page: `templates/<area>/parts/<name>.html`, given `case` (the case_view)
     and `sec` (what `load(user, case)` returned; None hides the section from this user)."""
 
     name: str
@@ -112,7 +112,7 @@ class Section:
 @dataclass(frozen=True)
 class BoardColumn:
     """A column of the officer's board: `load(user, case_ids)` -> {case_id: value}, shown by
-    `templates/parts/<name>.html` given `value` (and `c`, the row's case)."""
+    `templates/<area>/parts/<name>.html` given `value` (and `c`, the row's case)."""
 
     name: str
     title: Any
@@ -123,7 +123,7 @@ class BoardColumn:
 @dataclass(frozen=True)
 class BoardPanel:
     """A panel beside the board's table (e.g. sessions in progress): `load(user)` -> its
-    context `sec`, rendered by `templates/parts/<name>.html`."""
+    context `sec`, rendered by `templates/<area>/parts/<name>.html`."""
 
     name: str
     title: Any
@@ -208,7 +208,7 @@ web.add_nav("pages.intake", _l("登记案件"), {Role.CASE_OFFICER.value, Role.A
 def home():
     """The cases the signed-in user may see."""
     cases = db.session.execute(filtered_cases(current_user, {}).order_by(Case.id.desc()).limit(200)).scalars()
-    return render_template("home.html", cases=[case_view(c, detail=False) for c in cases])
+    return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in cases])
 
 
 class BoardArgs(CaseListArgs):
@@ -248,7 +248,7 @@ def board():
     columns = [(col, col.load(current_user, ids)) for col in _COLUMNS.values()]
     panels = [(p, sec) for p in _PANELS.values() if (sec := p.load(current_user)) is not None]
     return web.render_page(
-        "board.html", 422 if errors else 200, cases=[case_view(c, detail=False) for c in rows],
+        "cases/board.html", 422 if errors else 200, cases=[case_view(c, detail=False) for c in rows],
         total=total, args=args, values=request.args, errors=errors, columns=columns, panels=panels,
         regions=_board_regions(current_user, rows),
         categories=[(str(n), _("第%(n)s类", n=n)) for n in sorted(CATEGORY_NAMES)],
@@ -269,7 +269,7 @@ def intake():
             web.report(outcome, _("案件已登记：%(ref)s", ref=outcome.value.reference))
             return redirect(url_for("pages.case_page", case_id=outcome.value.id))
     return render_template(
-        "intake.html", outcome=outcome, errors=outcome.errors if outcome else {},
+        "cases/intake.html", outcome=outcome, errors=outcome.errors if outcome else {},
         values=request.form, rows=range(3),
         groups=[(g.value, labels.label(g.value, "group")) for g in Group],
         fields=[(f.value, labels.label(f.value, "livelihood")) for f in LivelihoodField],
@@ -290,13 +290,13 @@ def case_page(case_id: int):
         if sec is not None:
             sections[s.name] = sec
     if part == "case_head":
-        return web.render_page("case.html", case=view)
+        return web.render_page("cases/case.html", case=view)
     if part is not None:
         if part not in sections:
             abort(404)
-        return web.render_page("case.html", case=view, sec=sections[part], section=_SECTIONS[part],
+        return web.render_page("cases/case.html", case=view, sec=sections[part], section=_SECTIONS[part],
                                official=current_user.role in OFFICIAL_ROLES)
-    return web.render_page("case.html", case=view, sections=sections,
+    return web.render_page("cases/case.html", case=view, sections=sections,
                            order=[s for s in shown if s.name in sections],
                            official=current_user.role in OFFICIAL_ROLES)
 
@@ -367,7 +367,7 @@ def reveal(case_id: int, petitioner_id: int):
     if not outcome.ok:
         web.report(outcome)
         return redirect(url_for("pages.case_page", case_id=case_id))
-    return render_template("reveal.html", case_id=case_id, p=outcome.value), 200, {
+    return render_template("cases/reveal.html", case_id=case_id, p=outcome.value), 200, {
         "Cache-Control": "no-store"}
 
 

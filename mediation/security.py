@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
     _route_policy(app, "swagger_ui.show", DOCS_CSP)
     # The printable agreement carries its A4 layout in an inline <style>: allow exactly
     # that block by its hash, nothing else inline.
-    hashes = _style_hashes("agreement_print.html")
+    hashes = _style_hashes("sessions/agreement_print.html")
     if hashes:
         _route_policy(app, "agreement_pages.print_agreement",
                       {**CSP, "style-src": f"{SELF} {hashes}"})

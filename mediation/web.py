@@ -9,7 +9,10 @@ the field (422), or a message at the top for a refused state change (409, naming
 current state) or a refused action (403). Unknown or invisible things are 404 pages, raised
 as `NotFound` anywhere in a page view (the blueprints from `page_blueprint` handle it).
 
-Live parts: a page includes `templates/parts/<name>.html` inside `{{ live_part(...) }}`;
+Templates live in one folder per area (`templates/cases/`, `templates/sessions/`, …); the
+layout (`base.html`), the shared macros and the error page stay at the top.
+
+Live parts: a page includes `templates/<area>/parts/<name>.html` inside `{{ live_part(...) }}`;
 `/static/js/pages.js` fetches `<the page's URL>?part=<name>` when an event of the named
 cases and types arrives and swaps the part in. `render_page` serves both: the whole page,
 or just the asked-for part with the same context, so the two can never disagree.
@@ -21,6 +24,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from werkzeug.datastructures import MultiDict
 import templates as templates_pkg
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
-PARTS = Path(templates_pkg.__file__).parent / "parts"
+TEMPLATES = Path(templates_pkg.__file__).parent
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 # marshmallow's and the commands' commonest messages, in the pages' languages; anything else
@@ -182,13 +186,36 @@ def report(outcome: Outcome, success: str | None = None) -> None:
     flash(text, "error")
 
 
+@cache
+def _parts() -> dict[str, str]:
+    """Every live part's template by the part's name: `templates/<area>/parts/<name>.html`.
+
+    A part's name is its identity on the page (its element's id, `?part=<name>`, a case
+    section's or board column's name), so the name alone finds the file and two areas may
+    not both bring a part of the same name.
+    """
+    found: dict[str, str] = {}
+    for path in sorted(TEMPLATES.glob("*/parts/*.html")):
+        rel = path.relative_to(TEMPLATES).as_posix()
+        if path.stem in found:
+            raise RuntimeError(f"two live parts named {path.stem!r}: {found[path.stem]} and {rel}")
+        found[path.stem] = rel
+    return found
+
+
+def part_template(name: str) -> str:
+    """The template of the live part `name`, e.g. "sessions/parts/case_sessions.html"."""
+    template = _parts().get(name) if _PART_NAME.match(name) else None
+    if template is None:
+        raise NotFound("part")
+    return template
+
+
 def render_page(template: str, status: int = 200, **context: Any):
     """The whole page, or with `?part=<name>` only that live part (same context)."""
     part = request.args.get("part")
     if part is not None:
-        if not _PART_NAME.match(part) or not (PARTS / f"{part}.html").exists():
-            raise NotFound("part")
-        response = render_template(f"parts/{part}.html", **context)
+        response = render_template(part_template(part), **context)
         return response, status, {"Cache-Control": "no-store"}
     return render_template(template, **context), status
 
@@ -254,4 +281,5 @@ def china_time(moment: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", bl
 def init_app(app: Flask) -> None:
     app.add_template_filter(china_time, "china_time")
     app.add_template_global(live_part, "live_part")
+    app.add_template_global(part_template, "part_template")
     app.add_template_global(nav_for, "nav_for")

@@ -9,7 +9,7 @@ the command's 422, shown beside its field. Pages a role has no business with are
 a case the user cannot see.
 
 The inbox is live: its offers and active cases are server-rendered parts
-(`templates/parts/inbox_offers.html`, `inbox_active.html`) that pages.js fetches again when a
+(`templates/referrals/parts/inbox_offers.html`, `inbox_active.html`) that pages.js fetches again when a
 `referral.*` event reaches the page — offers, expiries and withdrawals arrive in the user's
 own `user:<id>` room without any subscription; the page also follows the cases it shows,
 so an acceptance or completion by a colleague of the same provider appears too.
@@ -240,7 +240,7 @@ def inbox():
     """Offers to the user's providers (accept / decline) and their active referrals (complete)."""
     user = _provider_user()
     if request.method == "GET":
-        return web.render_page("inbox.html", **inbox_context(user))
+        return web.render_page("referrals/inbox.html", **inbox_context(user))
     action = request.form.get("action", "")
     try:
         referral_id = int(request.form.get("referral_id", ""))
@@ -266,7 +266,7 @@ def inbox():
         web.report(outcome, success)
         return redirect(url_for("provider_pages.inbox"))
     form = {"action": action, "referral_id": referral_id, "outcome": outcome, "values": request.form}
-    return web.render_page("inbox.html", status=outcome.status, **inbox_context(user, form))
+    return web.render_page("referrals/inbox.html", status=outcome.status, **inbox_context(user, form))
 
 
 # --- what a referral produces --------------------------------------------------------------------
@@ -319,7 +319,7 @@ def opinion(case_id: int):
     earlier = db.session.execute(
         sa.select(LegalOpinion).where(LegalOpinion.case_id == case.id, LegalOpinion.author_id == user.id)
         .order_by(LegalOpinion.id.desc())).scalars().all()
-    return _product_page("opinion.html", case, referral, status=outcome.status if outcome else 200,
+    return _product_page("referrals/opinion.html", case, referral, status=outcome.status if outcome else 200,
                          outcome=outcome, values=request.form if outcome else {},
                          errors=outcome.errors if outcome else {}, opinions=earlier,
                          rows=range(LEGAL_BASIS_ROWS), china_time=china_time)
@@ -339,7 +339,7 @@ def counselling(case_id: int):
         if done is not None:
             return done
     notes: list[CounsellingNote] = products.counselling_notes(user, case.id)
-    return _product_page("counselling.html", case, referral,
+    return _product_page("referrals/counselling.html", case, referral,
                          status=outcome.status if outcome else 200, outcome=outcome,
                          values=request.form if outcome else {},
                          errors=outcome.errors if outcome else {},
@@ -361,7 +361,7 @@ def support(case_id: int):
         if done is not None:
             return done
     records: list[SupportRecord] = products.support_records(user, case.id)
-    return _product_page("support.html", case, referral, status=outcome.status if outcome else 200,
+    return _product_page("referrals/support.html", case, referral, status=outcome.status if outcome else 200,
                          outcome=outcome, values=request.form if outcome else {},
                          errors=outcome.errors if outcome else {}, records=list(reversed(records)),
                          kinds=labels.choices("support_kind"), china_time=china_time)

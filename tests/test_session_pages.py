@@ -345,11 +345,13 @@ def test_case_sections_and_the_board_part(app, w, csrf_on):
         assert [x["status"] for x in sections["sessions"]] == ["in_progress"]
         assert sections["sessions"][0]["messages"][0]["body"] == "第一句"
         assert sections["agreements"][0]["status"] == "draft" and sections["can_schedule"]
-        html = render_template("parts/case_sessions.html", case_sessions=sections, current_user=officer)
+        html = render_template("sessions/parts/case_sessions.html", case_sessions=sections,
+                               current_user=officer)
         assert f"/sessions/{sid}" in html and "进行中" in html and "第一句" in html and "草稿" in html
         board = session_pages.sessions_in_progress(officer)
         assert [x["id"] for x in board] == [sid]
-        html = render_template("parts/board_sessions.html", board_sessions=board, current_user=officer)
+        html = render_template("sessions/parts/board_sessions.html", board_sessions=board,
+                               current_user=officer)
         assert "暂无人在线" in html and "第一句" in html
         # The counsellor sees no session of the case (not in it); the stranger no case at all.
         counsellor = db.session.get(User, w.users["counsellor"].id)

@@ -88,7 +88,7 @@ def duties():
     """The lead official's cases and duties; POST records a hearing or meeting (today)."""
     user = _lead_official()
     if request.method == "GET":
-        return web.render_page("duties.html", **_context(user))
+        return web.render_page("cases/duties.html", **_context(user))
     try:
         case_id = int(request.form.get("case_id", ""))
     except ValueError as exc:
@@ -106,4 +106,4 @@ def duties():
         outcome.message = _("您无权记录该案件的履职情况")
     form = {"case_id": case_id, "kind": request.form.get("kind"), "outcome": outcome,
             "values": request.form}
-    return web.render_page("duties.html", status=outcome.status, **_context(user, form))
+    return web.render_page("cases/duties.html", status=outcome.status, **_context(user, form))

@@ -5,7 +5,7 @@ agreement (调解协议书), an A4 page for the signing table.
 Every form goes through the API's own schema and command (`mediation.web`), so a rule is
 written once; invisible things are 404 pages. The case page and the officer's board are the
 lead's: `case_sections(user, case)` and `sessions_in_progress(user)` give them what to show,
-rendered by `templates/parts/case_sessions.html` and `templates/parts/board_sessions.html`
+rendered by `templates/sessions/parts/case_sessions.html` and `templates/sessions/parts/board_sessions.html`
 (both also template globals, so the parts render themselves when the page did not pass them).
 """
 
@@ -216,7 +216,7 @@ def schedule_session(case_id: int):
             web.report(outcome, _("调解会已安排，已通知各参会人员"))
             return redirect(url_for("session_pages.room", session_id=outcome.value.id))
     mine = _me().id in sources.mediator_users(case.id)
-    return web.render_page("session_new.html", status=outcome.status if outcome else 200, case=case,
+    return web.render_page("sessions/new.html", status=outcome.status if outcome else 200, case=case,
                            outcome=outcome, options=_schedule_options(case), i_mediate=mine,
                            values=request.form if outcome else {},
                            errors=outcome.errors if outcome else {})
@@ -256,7 +256,7 @@ def _room_page(session_id: int, action: str | None = None, outcome: web.Outcome 
     db.session.refresh(session)
     ctx = _room(session, case, action=action, outcome=outcome,
                 errors=outcome.errors if outcome else {}, values=request.form if outcome else {})
-    return web.render_page("session_room.html", status=outcome.status if outcome else 200, **ctx)
+    return web.render_page("sessions/room.html", status=outcome.status if outcome else 200, **ctx)
 
 
 @pages.get("/sessions/<int:session_id>")
@@ -371,7 +371,7 @@ def new_agreement(case_id: int):
             return redirect(url_for("session_pages.agreement", agreement_id=outcome.value.id))
     session_id = request.values.get("session_id", type=int)
     return web.render_page(
-        "agreement_edit.html", status=outcome.status if outcome else 200, case=case, agreement=None,
+        "sessions/agreement_edit.html", status=outcome.status if outcome else 200, case=case, agreement=None,
         outcome=outcome, parts=STATUTORY_PARTS, session_id=session_id,
         rows=_party_rows(request.form if outcome else None, None),
         values=request.form if outcome else {}, errors=outcome.errors if outcome else {},
@@ -422,7 +422,7 @@ def _agreement_page(agreement_id: int, action: str | None = None, outcome: web.O
     if rows is not None:
         extra["rows"] = rows
     ctx = _agreement_ctx(agreement, case, **extra)
-    return web.render_page("agreement_page.html", status=outcome.status if outcome else 200, **ctx)
+    return web.render_page("sessions/agreement.html", status=outcome.status if outcome else 200, **ctx)
 
 
 @pages.route("/agreements/<int:agreement_id>", methods=["GET", "POST"])
@@ -604,5 +604,5 @@ def print_agreement(agreement_id: int):
              for key, p in ((f"party:{i}", p) for i, p in enumerate(agreement.parties or []))]
     lines.append({"key": "mediator", "label": f"人民调解员（{mediator.display_name or mediator.username}）",
                   "signature": signed.get("mediator")})
-    return render_template("agreement_print.html", agreement=view, case=case, parts=STATUTORY_PARTS,
+    return render_template("sessions/agreement_print.html", agreement=view, case=case, parts=STATUTORY_PARTS,
                            lines=lines, methods=METHODS, status=STATUS.get(agreement.status, ""))

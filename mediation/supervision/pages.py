@@ -61,15 +61,15 @@ def survey(token: str):
     try:
         if request.method == "GET":
             commands.survey_for(token)
-            return render_template("survey.html", state="form")
+            return render_template("supervision/survey.html", state="form")
         try:
             rating = int(request.form.get("rating", ""))
         except ValueError:
-            return render_template("survey.html", state="form", error="请选择 1 至 5 分。"), 422
+            return render_template("supervision/survey.html", state="form", error="请选择 1 至 5 分。"), 422
         commands.answer_survey(token, rating, request.form.get("comment", "")[:2000])
-        return render_template("survey.html", state="thanks")
+        return render_template("supervision/survey.html", state="thanks")
     except DomainError as exc:
-        return render_template("survey.html", state=exc.extra.get("current_state") or "invalid",
+        return render_template("supervision/survey.html", state=exc.extra.get("current_state") or "invalid",
                                error=exc.message), exc.status
 
 
@@ -255,7 +255,7 @@ def overview():
     signals = week["signals"]
     signals["reopened_after_resolution"] = reports.reopened_signals(
         scope, kpis.end_of(today - dt.timedelta(days=SIGNAL_DAYS)), kpis.end_of(today))
-    return web.render_page("supervision_overview.html", 422 if errors else 200, tiles=tiles, report=report,
+    return web.render_page("supervision/overview.html", 422 if errors else 200, tiles=tiles, report=report,
                            day=day, region=scope.region_code, errors=errors, values=request.args,
                            signals=signals, signal_days=SIGNAL_DAYS, stall_days=week["stall_days"],
                            reopen_days=setting("MEDIATION_REOPEN_WINDOW_DAYS"))
@@ -301,7 +301,7 @@ def bulletin():
     """The monthly bulletin (月通报): league tables by region and department, a chart."""
     user = _reader()
     report, errors, args = _bulletin(user)
-    return web.render_page("supervision_bulletin.html", 422 if errors else 200, report=report,
+    return web.render_page("supervision/bulletin.html", 422 if errors else 200, report=report,
                            errors=errors, values=request.args, args=args, chart=chart(report["regions"]),
                            levels=[(c, labels.label(c, "level")) for c in ("province", "city", "county")])
 
@@ -312,7 +312,7 @@ def bulletin_print():
     """The bulletin laid out for A4 paper."""
     user = _reader()
     report, errors, args = _bulletin(user)
-    return render_template("supervision_bulletin_print.html", report=report, args=args,
+    return render_template("supervision/bulletin_print.html", report=report, args=args,
                            chart=chart(report["regions"]), printed=utcnow()), 422 if errors else 200
 
 
@@ -343,7 +343,7 @@ def weekly():
     following = monday + dt.timedelta(days=7)
     nav = {"previous": _week_of(monday - dt.timedelta(days=7)),
            "next": _week_of(following) if following <= today else None}
-    return web.render_page("supervision_weekly.html", 422 if errors else 200, report=report, errors=errors,
+    return web.render_page("supervision/weekly.html", 422 if errors else 200, report=report, errors=errors,
                            values=request.args, nav=nav, due_soon_days=setting("MEDIATION_DUE_SOON_DAYS"))
 
 
@@ -362,7 +362,7 @@ def _evaluation_page(user: User, failed: str | None = None, outcome: web.Outcome
         .order_by(Case.id.desc()).limit(300)).all()
     status = outcome.status if outcome is not None and not outcome.ok else (422 if errors else 200)
     return web.render_page(
-        "supervision_evaluation.html", status, report=report, errors=errors, values=request.args,
+        "supervision/evaluation.html", status, report=report, errors=errors, values=request.args,
         quarter=quarter, level=level, failed=failed, outcome=outcome, rect_id=rect_id,
         form_values=request.form if failed else {}, form_errors=outcome.errors if outcome else {},
         cases=cases, today=today.isoformat(),
@@ -504,7 +504,7 @@ def _clear_old_uploads(folder: Path) -> None:
 
 def _ledger_page(user: User, result: Any = None, token: str | None = None, error: str | None = None,
                  status: int = 200):
-    return web.render_page("supervision_ledger.html", status, result=result, token=token, error=error,
+    return web.render_page("supervision/ledger.html", status, result=result, token=token, error=error,
                            can_import=can(user, "case.create"), columns=_ledger_columns())
 
 
@@ -637,7 +637,7 @@ def _evaluator() -> User:
 def evaluation_data():
     """The anonymised data set for third-party evaluation: what it holds, and the download."""
     _evaluator()
-    return render_template("supervision_evaluation_data.html", columns=evaluation.COLUMNS)
+    return render_template("supervision/evaluation_data.html", columns=evaluation.COLUMNS)
 
 
 @sup.get("/evaluation-data/export.<fmt>")

@@ -1,5 +1,5 @@
 /**
- * The session room (templates/session_room.html): being present, and the chat's post box.
+ * The session room (templates/sessions/room.html): being present, and the chat's post box.
  *
  * pages.js already holds the page's one live connection (window.mediationLive) and re-renders
  * the room's live parts (state, people present, chat) when the case's events arrive. This
