@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,21 @@ from flask import Flask, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
 import templates as templates_pkg
-from mediation.config import ConfigError, flask_config, read_settings
+from mediation import settings as settings_table
+from mediation.config import ConfigError, flask_config
 from mediation.errors import DomainError
 from mediation.extensions import api, csrf, db, login_manager, migrate
 from mediation.tasks import celery_init_app
-
-# Environment-style keys a caller may pass to create_app in place of the environment.
-ENV_KEYS = ("MEDIATION_DATABASE_URL", "MEDIATION_REDIS_URL", "MEDIATION_SECRET_KEY",
-            "MEDIATION_PII_KEY")
 
 log = logging.getLogger(__name__)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app. `config` may hold MEDIATION_* settings and Flask config keys."""
+    """Build the app. `config` may hold MEDIATION_* settings (they take the place of the
+    environment's) and Flask config keys."""
     config = dict(config or {})
-    instance = os.environ.get("MEDIATION_INSTANCE_PATH") or config.pop("INSTANCE_PATH", None)
+    instance = settings_table.instance_path(config)
+    config.pop("INSTANCE_PATH", None)
     app = Flask(
         "mediation",
         template_folder=str(Path(templates_pkg.__file__).parent),
@@ -35,11 +33,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=str(Path(instance).resolve()) if instance else None,
         instance_relative_config=True,
     )
-    env = dict(os.environ)
-    env.update({k: config.pop(k) for k in ENV_KEYS if k in config and config[k] is not None})
-    settings = read_settings(Path(app.instance_path), env)
-    app.config.update(flask_config(settings))
-    app.config.update(config)
+    values = settings_table.load(config, Path(app.instance_path))
+    app.config.update(flask_config(values))
+    app.config.update({k: v for k, v in config.items() if k not in settings_table.DECLARED})
 
     register_extensions(app)
     register_blueprints(app)

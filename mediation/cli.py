@@ -21,13 +21,15 @@ def _create_app():
 
 def main() -> None:
     """Console script entry point."""
-    from mediation.config import ConfigError
+    from mediation.settings import ConfigurationError
 
     group = FlaskGroup(create_app=_create_app, add_version_option=False,
                        help="Multi-party mediation coordination service (信访积案多元化解).")
+    # Built in, not added by the app: the settings' documentation needs no working settings.
+    group.add_command(settings_group)
     try:
         group.main(prog_name="mediation")
-    except ConfigError as exc:
+    except ConfigurationError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
 
@@ -163,6 +165,30 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"Open http://{host}:{port}/  ·  API docs: http://{host}:{port}/api/docs")
     if not no_serve:
         run(current_app._get_current_object(), host, port)
+
+
+# --- settings ------------------------------------------------------------------------------
+
+@click.group("settings", help="The MEDIATION_* settings.")
+def settings_group() -> None:
+    pass
+
+
+@settings_group.command("doc")
+@click.option("--write", "readme", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the table between the markers in this file (the README)")
+def settings_doc(readme: str | None) -> None:
+    """Print the configuration table (Markdown), generated from the settings table."""
+    from pathlib import Path
+
+    from mediation import settings
+
+    if readme is None:
+        click.echo(settings.markdown_table(), nl=False)
+        return
+    path = Path(readme)
+    path.write_text(settings.replace_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    click.echo(f"wrote the settings table into {path}")
 
 
 COMMANDS = [users_group, timeline_group, pii_group, serve, demo, ledger_group, reminders_group, reports_group]

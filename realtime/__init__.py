@@ -8,8 +8,6 @@ the relay into the timeline's publisher hook, adds the messaging API, and has
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
 from flask_socketio import SocketIO
 
@@ -31,8 +29,6 @@ def init_app(app: Flask) -> None:
     from realtime import case_sections, relay, views
     from realtime.sockets import LiveNamespace
 
-    app.config.setdefault("MEDIATION_MESSAGE_RATE",
-                          os.environ.get("MEDIATION_MESSAGE_RATE", messaging.DEFAULT_RATE))
     url = app.config.get("MEDIATION_REDIS_URL")
     options: dict = {"async_mode": "threading", "ping_interval": PING_INTERVAL,
                      "ping_timeout": PING_TIMEOUT, "logger": False, "engineio_logger": False}

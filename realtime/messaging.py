@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from mediation import timeline
+from mediation import settings, timeline
 from mediation.cases.commands import transactional
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from mediation.extensions import db
@@ -41,8 +40,6 @@ from realtime.models import ReadMarker
 
 MAX_BODY = 4000
 VERBS = ("posted", "edited", "deleted")
-# 20 messages a minute: more than a person types, fewer than a runaway script sends.
-DEFAULT_RATE = "20/60"
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def clean_body(body: Any) -> str:
 
 def rate_limit() -> tuple[int, int]:
     """(messages, seconds) from MEDIATION_MESSAGE_RATE, e.g. "20/60"."""
-    raw = str(current_app.config.get("MEDIATION_MESSAGE_RATE") or DEFAULT_RATE)
+    raw = str(settings.get("MEDIATION_MESSAGE_RATE"))
     count, _, seconds = raw.partition("/")
     return int(count), int(seconds or 60)
 

@@ -1,6 +1,6 @@
 """Providers, routing and the referral lifecycle (issue 3). Registered by the app factory.
 
-Settings (environment variables, or the same keys passed to `create_app`):
+Settings (declared in `mediation.settings`):
 - `MEDIATION_ROUTING_RULES`: path of the routing rules file (default: `routing_rules.json`
   in the instance folder if present, else the packaged `referrals/routing_rules.json`);
 - `MEDIATION_ROUTING_ON_INTAKE`: `confirm` (default: the officer confirms with
@@ -11,23 +11,15 @@ Settings (environment variables, or the same keys passed to `create_app`):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Flask
 
-from mediation.config import ConfigError
+from mediation import settings
 
 SWEEP_TASK = "referrals.sweep"
 # Events that concern the provider's own users: they reach them in their inbox.
 OFFER_EVENTS = ("referral.offered", "referral.withdrawn", "referral.expired")
-
-
-def _setting(app: Flask, name: str, default: str) -> str:
-    value = app.config.get(name)
-    if value is None:
-        value = os.environ.get(name) or default
-    return str(value)
 
 
 def init_app(app: Flask) -> None:
@@ -47,22 +39,11 @@ def init_app(app: Flask) -> None:
     from mediation.tasks import add_beat
     from referrals import models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
-    from referrals.routing import ROUTING_MODES
     from referrals.routing import on_needs_changed as route_on_needs_changed
 
-    path = rules.rules_path(_setting(app, "MEDIATION_ROUTING_RULES", ""), Path(app.instance_path))
+    path = rules.rules_path(settings.get("MEDIATION_ROUTING_RULES", app) or "", Path(app.instance_path))
     app.extensions["referrals.rules"] = rules.load(path)
-    mode = _setting(app, "MEDIATION_ROUTING_ON_INTAKE", "confirm")
-    if mode not in ROUTING_MODES:
-        raise ConfigError(f"MEDIATION_ROUTING_ON_INTAKE must be one of {', '.join(ROUTING_MODES)}, "
-                          f"not {mode!r}")
-    app.config["MEDIATION_ROUTING_ON_INTAKE"] = mode
-    try:
-        seconds = float(_setting(app, "MEDIATION_REFERRAL_SWEEP_SECONDS", "60"))
-    except ValueError as exc:
-        raise ConfigError("MEDIATION_REFERRAL_SWEEP_SECONDS must be a number of seconds") from exc
-    if seconds <= 0:
-        raise ConfigError("MEDIATION_REFERRAL_SWEEP_SECONDS must be positive")
+    seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies

@@ -52,8 +52,6 @@ from referrals.rules import RoutingRules
 
 log = logging.getLogger(__name__)
 
-ROUTING_MODES = ("auto", "confirm")
-
 
 def routing_rules() -> RoutingRules:
     return current_app.extensions["referrals.rules"]

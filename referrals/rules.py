@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mediation.cases.models import Group, LivelihoodField, Need
-from mediation.config import ConfigError
+from mediation.settings import ConfigurationError as ConfigError
 from referrals.models import MediationType, ProviderKind
 
 DEFAULT_PATH = Path(__file__).with_name("routing_rules.json")

@@ -8,8 +8,8 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from mediation import create_app
-from mediation.config import ConfigError, clocks_from_env, read_settings
+from mediation import create_app, settings
+from mediation.config import ConfigError
 from tests.conftest import PG_SERVER
 
 GOOD_SECRET = "s" * 32
@@ -108,23 +108,25 @@ def test_embedded_mode_takes_given_keys_over_generated_ones(tmp_path):
     assert not (tmp_path / "secret_key").exists() and not (tmp_path / "pii_key").exists()
 
 
-def test_read_settings_directly(tmp_path):
-    s = read_settings(tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:"})
-    assert s.embedded and s.redis_url is None
-    s = read_settings(tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:",
-                                 "MEDIATION_REDIS_URL": "redis://r:6379/0",
-                                 "MEDIATION_SECRET_KEY": GOOD_SECRET, "MEDIATION_PII_KEY": GOOD_PII})
-    assert not s.embedded and s.redis_url == "redis://r:6379/0"
+def test_settings_load_directly(tmp_path):
+    s = settings.load({}, tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:"})
+    assert s["MEDIATION_EMBEDDED"] and s["MEDIATION_REDIS_URL"] is None
+    s = settings.load({}, tmp_path, {"MEDIATION_DATABASE_URL": "sqlite:///:memory:",
+                                     "MEDIATION_REDIS_URL": "redis://r:6379/0",
+                                     "MEDIATION_SECRET_KEY": GOOD_SECRET,
+                                     "MEDIATION_PII_KEY": GOOD_PII})
+    assert not s["MEDIATION_EMBEDDED"] and s["MEDIATION_REDIS_URL"] == "redis://r:6379/0"
 
 
-def test_clocks_are_configuration():
-    clocks = clocks_from_env({"MEDIATION_CLOCK_HANDLING": "45",
-                              "MEDIATION_CLOCK_OWNER_PETITIONER_MEETING": "10"})
+def test_clocks_are_configuration(tmp_path):
+    clocks = settings.load({}, tmp_path, {"MEDIATION_CLOCK_HANDLING": "45",
+                                          "MEDIATION_CLOCK_OWNER_PETITIONER_MEETING": "10"}
+                           )["MEDIATION_CLOCKS"]
     assert clocks["handling"] == 45 and clocks["owner_petitioner_meeting"] == 10
     assert clocks["acceptance_decision"] == 15 and clocks["handling_extension_max"] == 30
     for bad in ("soon", "0", "-3"):
         with pytest.raises(ConfigError, match="MEDIATION_CLOCK_HANDLING"):
-            clocks_from_env({"MEDIATION_CLOCK_HANDLING": bad})
+            settings.load({}, tmp_path, {"MEDIATION_CLOCK_HANDLING": bad})
 
 
 def test_clock_configuration_reaches_the_app(tmp_path, monkeypatch):

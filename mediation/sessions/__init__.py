@@ -7,34 +7,12 @@ accepted referral on it, comes from the source `referrals` registers in `sources
 
 
 def init_app(app) -> None:
-    """Settings, the printable agreement page, the inbox rule for session events, and the
-    cessation sweep.
-
-    `MEDIATION_CESSATION_QUIET_DAYS` (default 180): days after the resolution without a new
-    petition after which petitioning counts as ceased (息诉罢访)."""
-    import os
-
-    from mediation.config import ConfigError
+    """The printable agreement page, the inbox rule for session events, and the
+    cessation sweep (its quiet period: `MEDIATION_CESSATION_QUIET_DAYS`)."""
     from mediation.server import add_periodic_job
     from mediation.sessions import followup, pages, presence, tasks
     from mediation.tasks import add_beat
 
-    raw = app.config.get("MEDIATION_CESSATION_QUIET_DAYS")
-    if raw is None:
-        raw = os.environ.get("MEDIATION_CESSATION_QUIET_DAYS") or followup.DEFAULT_QUIET_DAYS
-    try:
-        days = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("MEDIATION_CESSATION_QUIET_DAYS must be a whole number of days") from exc
-    if days < 1:
-        raise ConfigError("MEDIATION_CESSATION_QUIET_DAYS must be at least 1")
-    app.config["MEDIATION_CESSATION_QUIET_DAYS"] = days
-    raw = app.config.get("MEDIATION_PRESENCE_HEARTBEAT_SECONDS") or os.environ.get(
-        "MEDIATION_PRESENCE_HEARTBEAT_SECONDS") or presence.DEFAULT_HEARTBEAT_SECONDS
-    try:
-        app.config["MEDIATION_PRESENCE_HEARTBEAT_SECONDS"] = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("MEDIATION_PRESENCE_HEARTBEAT_SECONDS must be a whole number of seconds") from exc
     app.register_blueprint(pages.bp)
     pages.init_app(app)  # the mediator's pages: schedule, session room, agreements
     register_events()

@@ -7,9 +7,8 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
-from mediation import timeline
+from mediation import settings, timeline
 from mediation.cases import commands as case_commands
 from mediation.cases.commands import today, transactional
 from mediation.cases.models import Case, CaseFlag, Status
@@ -31,11 +30,9 @@ from mediation.sessions.models import (
 from mediation.timeline import iso, utcnow
 from mediation.users import User
 
-DEFAULT_QUIET_DAYS = 180  # six months without a new petition: petitioning has ceased
-
 
 def quiet_days() -> int:
-    return int(current_app.config["MEDIATION_CESSATION_QUIET_DAYS"])
+    return int(settings.get("MEDIATION_CESSATION_QUIET_DAYS"))
 
 
 def _require_tracker(actor: User, case: Case, agreement: Agreement) -> None:

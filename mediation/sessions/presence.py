@@ -35,10 +35,9 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from mediation import timeline
+from mediation import settings, timeline
 from mediation.cases.commands import transactional
 from mediation.errors import Conflict, NotFound
 from mediation.extensions import db
@@ -50,14 +49,12 @@ from mediation.users import User
 ENTERED = "session.entered"
 LEFT = "session.left"
 EVENTS = (ENTERED, LEFT)
-DEFAULT_HEARTBEAT_SECONDS = 25
 CLOSED = (SessionStatus.ENDED.value, SessionStatus.CANCELLED.value)
 
 
 def heartbeat_seconds() -> int:
     """How often a room's client says it is still there."""
-    raw = current_app.config.get("MEDIATION_PRESENCE_HEARTBEAT_SECONDS") or DEFAULT_HEARTBEAT_SECONDS
-    return max(1, int(raw))
+    return int(settings.get("MEDIATION_PRESENCE_HEARTBEAT_SECONDS"))
 
 
 def stale_seconds() -> int:

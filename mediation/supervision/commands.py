@@ -16,6 +16,7 @@ from mediation.cases.models import Case
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import can_view_case
+from mediation.settings import get as setting
 from mediation.supervision.models import (
     Deduction,
     Inspection,
@@ -25,7 +26,6 @@ from mediation.supervision.models import (
 )
 from mediation.supervision.reports import CHECKS, deduction_view, inspection_view, rectification_view
 from mediation.supervision.scope import report_scope
-from mediation.supervision.settings import setting
 from mediation.timeline import utcnow
 from mediation.users import Role, User
 

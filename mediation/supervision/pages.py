@@ -44,9 +44,9 @@ from mediation.errors import DomainError, Forbidden, NotFound
 from mediation.extensions import db
 from mediation.permissions import can
 from mediation.regions import region_prefix
+from mediation.settings import get as setting
 from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import READERS, Scope, report_scope
-from mediation.supervision.settings import setting
 from mediation.timeline import utcnow
 from mediation.users import Role, User
 

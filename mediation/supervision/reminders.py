@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,9 +52,9 @@ from mediation.permissions import (
     register_event_recipients,
 )
 from mediation.regions import region_prefix
+from mediation.settings import get as setting
 from mediation.supervision.kpis import RESOLVED_STATUSES
 from mediation.supervision.models import Reminder
-from mediation.supervision.settings import DEFAULTS, setting
 from mediation.timeline import utcnow
 from mediation.users import Role, User
 
@@ -292,32 +291,14 @@ def reminder_recipients(_session: Any, envelope: dict) -> list[int]:
     return [int(user)] if user is not None else []
 
 
-def _app_setting(app: Flask, name: str) -> int:
-    value = app.config.get(name, os.environ.get(name))
-    return int(value) if value not in (None, "") else int(DEFAULTS[name])
-
-
 def init_app(app: Flask) -> None:
     """The audience and inbox rule of reminder events, the beat entry and the embedded job."""
-    from mediation.config import ConfigError
     from mediation.server import add_periodic_job
     from mediation.tasks import add_beat
 
-    for name in ("MEDIATION_REMINDER_DAYS", "MEDIATION_REMINDER_CLOCK_DAYS", "MEDIATION_REMINDER_HOUR",
-                 "MEDIATION_REMINDER_CHECK_SECONDS", "MEDIATION_REMINDER_AUTO",
-                 "MEDIATION_REMINDER_START_DELAY"):
-        try:
-            value = _app_setting(app, name)
-        except ValueError as exc:
-            raise ConfigError(f"{name} must be a whole number") from exc
-        low, high = {"MEDIATION_REMINDER_HOUR": (0, 23), "MEDIATION_REMINDER_CHECK_SECONDS": (1, 86400),
-                     "MEDIATION_REMINDER_AUTO": (0, 1),
-                     "MEDIATION_REMINDER_START_DELAY": (0, 86400)}.get(name, (0, 366))
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}")
     register_audience(REMINDED)
     register_event_audience(EVENT, REMINDED.name)
     register_event_recipients(EVENT, reminder_recipients)
-    add_beat("supervision-reminders", TASK, float(_app_setting(app, "MEDIATION_REMINDER_CHECK_SECONDS")))
+    add_beat("supervision-reminders", TASK, float(setting("MEDIATION_REMINDER_CHECK_SECONDS", app)))
     app.extensions.setdefault(STATE, {})["started"] = time.monotonic()
     add_periodic_job(app, embedded_daily)

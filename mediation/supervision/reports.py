@@ -14,10 +14,10 @@ from sqlalchemy.orm import aliased
 from mediation.cases import rules
 from mediation.cases.models import Case
 from mediation.extensions import db
+from mediation.settings import get as setting
 from mediation.supervision import kpis
 from mediation.supervision.models import Deduction, Inspection, Rectification
 from mediation.supervision.scope import Scope
-from mediation.supervision.settings import setting
 from mediation.timeline import Event
 
 # Events that are not progress on the case: reading, classifying, surveying.

@@ -1,0 +1,420 @@
+"""Every `MEDIATION_*` setting, declared once: name, type, default, meaning, validation.
+
+This module is the only place that reads the environment. `create_app` calls `load()`
+once: each setting comes from the mapping given to `create_app`, else the environment,
+else its default; all of them are checked before anything starts, and every bad value is
+named in one `ConfigurationError`. The checked, typed values land in `app.config` under
+the setting's name; code reads them with `get(name)` (or `app.config[name]`).
+
+To add a setting: append a `Setting` to `SETTINGS` (in its area's block), read it with
+`settings.get("MEDIATION_…")`, and run `mediation settings doc --write` to refresh the
+README's table (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot be used. `errors` holds one message per bad value; the
+    message joins them on one line (it is what an operator sees)."""
+
+    def __init__(self, errors: str | Iterable[str]) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+class _Bad(ValueError):
+    """A value a setting's parser refuses; the message completes "NAME …"."""
+
+
+# --- parsers: raw value (a string from the environment, or whatever create_app was given)
+# to the typed value, or _Bad.
+
+
+def _integer(low: int | None = None, high: int | None = None) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise _Bad("must be a whole number")
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise _Bad(f"must be a whole number, not {str(raw)!r}") from None
+        if low is not None and high is not None and not low <= value <= high:
+            raise _Bad(f"must be between {low} and {high}, not {value}")
+        if low is not None and value < low:
+            raise _Bad(f"must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise _Bad(f"must be at most {high}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_number(raw: Any) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise _Bad(f"must be a number, not {str(raw)!r}") from None
+    if not value > 0:  # also refuses nan
+        raise _Bad(f"must be positive, not {str(raw).strip()}")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip()
+        if value not in choices:
+            raise _Bad(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return parse
+
+
+def _text(raw: Any) -> str:
+    return str(raw)
+
+
+def _path(raw: Any) -> str:
+    return str(Path(str(raw)).expanduser())
+
+
+def _timezone(raw: Any) -> str:
+    name = str(raw).strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Bad(f"must be an IANA time zone such as Asia/Shanghai, not {name!r}") from None
+    return name
+
+
+def _rate(raw: Any) -> str:
+    value = str(raw).strip()
+    match = re.fullmatch(r"(\d+)(?:/(\d+))?", value)
+    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+        raise _Bad(f"must be messages/seconds such as 20/60, not {value!r}")
+    return value
+
+
+def _database_url(raw: Any) -> str:
+    import sqlalchemy as sa
+
+    url = str(raw).strip()
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise _Bad(f"is not a database URL: {url!r} (e.g. postgresql://user@host/db "
+                   "or sqlite:////path/mediation.db)") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise _Bad(f"must be a PostgreSQL or SQLite URL, not {parsed.get_backend_name()}://")
+    try:
+        parsed.get_dialect()
+    except Exception:  # noqa: BLE001 - sa raises NoSuchModuleError or the driver's ImportError
+        raise _Bad(f"names a driver that is not installed: {parsed.drivername}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise _Bad(f"names a SQLite file in a folder that does not exist: {folder}")
+    return url
+
+
+def _redis_url(raw: Any) -> str:
+    url = str(raw).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise _Bad(f"must be a redis://, rediss:// or unix:// URL, not {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise _Bad(f"has a port that is not a number: {url!r}") from None
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            raise _Bad(f"names no host: {url!r}")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise _Bad(f"must end with a database number such as /0, not {parts.path!r}")
+    return url
+
+
+def _pii_keys(raw: Any) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in str(raw).split(",") if k.strip())
+    if not keys:  # " , " is set but names no key: it would fail at the first number
+        raise _Bad("names no key: one or more Fernet keys, comma-separated")
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise _Bad("holds a key that is not a Fernet key") from None
+    return keys
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `MEDIATION_*` setting. `default` is the typed value used when it is not set
+    (None: unset); `default_doc` says it in words where the value alone would not."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+    area: str = "core"
+    default_doc: str | None = None
+    secret: bool = field(default=False)
+
+    def describe_default(self) -> str:
+        if self.default_doc is not None:
+            return self.default_doc
+        return "unset" if self.default is None else f"`{self.default}`"
+
+
+# Statutory time limits of the 2022 信访工作条例, in days, each a setting
+# MEDIATION_CLOCK_<NAME>; together they are app.config["MEDIATION_CLOCKS"].
+DEFAULT_CLOCKS: dict[str, int] = {
+    "acceptance_decision": 15,  # decide whether and where to accept, from receipt
+    "handling": 60,  # handle the matter, from acceptance
+    "handling_extension_max": 30,  # one extension, with approval
+    "review_request": 30,  # 复查 may be requested, from the written reply
+    "review_answer": 30,  # 复查 answered, from the request
+    "rereview_request": 30,  # 复核 may be requested, from the review answer
+    "rereview_answer": 30,  # 复核 answered, from the request
+    # 五包: the owner hears progress at least monthly, meets the petitioner half-monthly.
+    "owner_progress_hearing": 30,
+    "owner_petitioner_meeting": 15,
+}
+_CLOCK_DOCS = {
+    "acceptance_decision": "days to decide whether and where to accept, from receipt",
+    "handling": "days to handle the matter, from acceptance",
+    "handling_extension_max": "days one extension may add (with approver and reason)",
+    "review_request": "days to request a review (复查), from the written reply",
+    "review_answer": "days to answer a review (复查), from the request",
+    "rereview_request": "days to request a re-review (复核), from the review answer",
+    "rereview_answer": "days to answer a re-review (复核), from the request",
+    "owner_progress_hearing": "the lead official hears progress at least every this many days",
+    "owner_petitioner_meeting": "the lead official meets the petitioner at least every this many days",
+}
+
+
+def clock_setting(name: str) -> str:
+    return f"MEDIATION_CLOCK_{name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- core ---------------------------------------------------------------------------
+    Setting("MEDIATION_DATABASE_URL", _database_url, None,
+            "SQLAlchemy URL, PostgreSQL or SQLite; `postgresql://…` uses psycopg 3",
+            default_doc="SQLite file `mediation.db` in the instance folder"),
+    Setting("MEDIATION_REDIS_URL", _redis_url, None,
+            "Redis for the Socket.IO queue and the Celery broker",
+            default_doc="unset: embedded (in-process delivery, eager tasks)"),
+    Setting("MEDIATION_SECRET_KEY", _text, None,
+            f"session signing; **required** (≥ {MIN_SECRET_LENGTH} chars) outside the embedded mode",
+            default_doc="embedded: generated once into the instance folder", secret=True),
+    Setting("MEDIATION_PII_KEY", _pii_keys, None,
+            "Fernet key(s), comma-separated, newest first; **required** outside the embedded mode",
+            default_doc="embedded: generated once into the instance folder", secret=True),
+    Setting("MEDIATION_INSTANCE_PATH", _path, None,
+            "where the SQLite file and generated keys live",
+            default_doc="Flask's instance folder"),
+    Setting("MEDIATION_TIMEZONE", _timezone, "Asia/Shanghai",
+            "the service's local day: today, due dates, signatures, printed dates and "
+            "report dates are days in this zone (timestamps are stored in UTC)"),
+    Setting("MEDIATION_TOKEN_TTL_HOURS", _integer(1, 24 * 366), 12,
+            "lifetime of API bearer tokens, in hours"),
+    *(Setting(clock_setting(name), _integer(1, 3660), days, _CLOCK_DOCS[name], area="clocks")
+      for name, days in DEFAULT_CLOCKS.items()),
+    # --- supervision --------------------------------------------------------------------
+    Setting("MEDIATION_STALL_DAYS", _integer(1, 3660), 14,
+            "an open case with no progress event for this many days is stalled (周调度)",
+            area="supervision"),
+    Setting("MEDIATION_REOPEN_WINDOW_DAYS", _integer(1, 3660), 180,
+            "a case reopened within this many days of being resolved or closed is flagged "
+            "(possible fake resolution)", area="supervision"),
+    Setting("MEDIATION_DUE_SOON_DAYS", _integer(0, 366), 7,
+            "a clock due within this many days is \"close\" in the weekly report",
+            area="supervision"),
+    Setting("MEDIATION_SURVEY_TTL_DAYS", _integer(1, 366), 14,
+            "how long a satisfaction survey link stays valid, in days", area="supervision"),
+    Setting("MEDIATION_REMINDER_DAYS", _integer(0, 366), 3,
+            "owners' contact duties and performance items due within this many days (or "
+            "overdue) are reminded of, once a day", area="supervision"),
+    Setting("MEDIATION_REMINDER_CLOCK_DAYS", _integer(0, 366), 7,
+            "statutory clocks running out within this many days (or overdue) are reminded of",
+            area="supervision"),
+    Setting("MEDIATION_REMINDER_HOUR", _integer(0, 23), 0,
+            "the daily reminders start at this hour, UTC (0 = 08:00 Beijing time)",
+            area="supervision"),
+    Setting("MEDIATION_REMINDER_AUTO", _integer(0, 1), 1,
+            "1: beat or the embedded loop runs the day's reminders; 0: only "
+            "`mediation reminders send` does (say, from cron)", area="supervision"),
+    Setting("MEDIATION_REMINDER_START_DELAY", _integer(0, 86400), 300,
+            "the embedded loop's first reminder run waits this many seconds after the start",
+            area="supervision"),
+    Setting("MEDIATION_REMINDER_CHECK_SECONDS", _integer(1, 86400), 3600,
+            "how often beat asks whether today's reminder run is due, in seconds",
+            area="supervision"),
+    # --- sessions -----------------------------------------------------------------------
+    Setting("MEDIATION_CESSATION_QUIET_DAYS", _integer(1, 3660), 180,
+            "days after the resolution without a new petition after which petitioning "
+            "counts as ceased (息诉罢访)", area="sessions"),
+    Setting("MEDIATION_PRESENCE_HEARTBEAT_SECONDS", _integer(1, 3600), 25,
+            "how often a session room's client says it is still there, in seconds "
+            "(three missed: gone)", area="sessions"),
+    # --- referrals ----------------------------------------------------------------------
+    Setting("MEDIATION_ROUTING_RULES", _path, None,
+            "path of the routing rules file (JSON)",
+            default_doc="`routing_rules.json` in the instance folder if present, else the "
+                        "packaged `referrals/routing_rules.json`", area="referrals"),
+    Setting("MEDIATION_ROUTING_ON_INTAKE", _choice("confirm", "auto"), "confirm",
+            "`confirm`: the officer confirms the routing; `auto`: offers go out as soon as "
+            "a case's needs are set", area="referrals"),
+    Setting("MEDIATION_REFERRAL_SWEEP_SECONDS", _positive_number, 60.0,
+            "how often beat (or the embedded loop) sweeps overdue offers, in seconds",
+            default_doc="`60`", area="referrals"),
+    # --- realtime -----------------------------------------------------------------------
+    # 20 messages a minute: more than a person types, fewer than a runaway script sends.
+    Setting("MEDIATION_MESSAGE_RATE", _rate, "20/60",
+            "`N/S`: at most N messages per user in S seconds (then 429)", area="realtime"),
+)
+
+DECLARED: dict[str, Setting] = {}
+for _setting in SETTINGS:
+    if _setting.name in DECLARED:  # pragma: no cover - caught by the first import
+        raise RuntimeError(f"setting {_setting.name} declared twice")
+    DECLARED[_setting.name] = _setting
+del _setting
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def _raw(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """The value given to create_app, else the environment's; None when neither sets it
+    (an empty environment variable counts as unset)."""
+    if config.get(name) is not None:
+        return config[name]
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def instance_path(config: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> str | None:
+    """Where the instance folder is, before the app exists (None: Flask's default)."""
+    env = os.environ if env is None else env
+    raw = _raw("MEDIATION_INSTANCE_PATH", config or {}, env)
+    if raw is None:
+        raw = (config or {}).get("INSTANCE_PATH")
+    return _path(raw) if raw is not None else None
+
+
+def _instance_secret(folder: Path, name: str, make: Callable[[], str]) -> str:
+    """Read a generated secret from the instance folder, creating it once (race-safe)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(make())
+    return path.read_text().strip()
+
+
+def load(config: Mapping[str, Any] | None, instance: Path,
+         env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every setting, typed and checked, as app config keys (plus the derived
+    `MEDIATION_CLOCKS`, `MEDIATION_PII_KEYS` and `MEDIATION_EMBEDDED`). Raise one
+    ConfigurationError naming every bad value."""
+    config = config or {}
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    for setting in SETTINGS:
+        raw = _raw(setting.name, config, env)
+        if raw is None:
+            values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except _Bad as exc:
+            errors.append(f"{setting.name} {exc}")
+            values[setting.name] = setting.default
+
+    if values["MEDIATION_DATABASE_URL"] is None:
+        values["MEDIATION_DATABASE_URL"] = f"sqlite:///{instance / 'mediation.db'}"
+    database_url = values["MEDIATION_DATABASE_URL"]
+    embedded = database_url.startswith("sqlite") and values["MEDIATION_REDIS_URL"] is None
+    secret_key = values["MEDIATION_SECRET_KEY"] or ""
+    pii_bad = any(e.startswith("MEDIATION_PII_KEY ") for e in errors)
+    if embedded:
+        if not errors:  # a broken configuration writes nothing into the instance folder
+            secret_key = secret_key or _instance_secret(
+                instance, "secret_key", lambda: secrets.token_urlsafe(48))
+            if values["MEDIATION_PII_KEY"] is None:
+                values["MEDIATION_PII_KEY"] = _pii_keys(_instance_secret(
+                    instance, "pii_key", lambda: Fernet.generate_key().decode()))
+    else:
+        if len(secret_key) < MIN_SECRET_LENGTH:
+            errors.append(f"MEDIATION_SECRET_KEY must be set to a random string of at least "
+                          f"{MIN_SECRET_LENGTH} characters outside the embedded SQLite mode")
+        if values["MEDIATION_PII_KEY"] is None and not pii_bad:
+            errors.append(
+                "MEDIATION_PII_KEY must be set outside the embedded SQLite mode: one or more "
+                "Fernet keys, comma-separated, newest first "
+                '(python -c "from cryptography.fernet import Fernet;'
+                'print(Fernet.generate_key().decode())")')
+    if errors:
+        raise ConfigurationError(errors)
+    values["MEDIATION_SECRET_KEY"] = secret_key
+    values["MEDIATION_PII_KEYS"] = values["MEDIATION_PII_KEY"]
+    values["MEDIATION_EMBEDDED"] = embedded
+    values["MEDIATION_CLOCKS"] = {name: values[clock_setting(name)] for name in DEFAULT_CLOCKS}
+    return values
+
+
+def get(name: str, app: Any = None) -> Any:
+    """A setting's checked value in the app (current_app by default); its default when the
+    app's config no longer holds it."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    setting = DECLARED[name]  # KeyError: an undeclared setting is a bug, not a default
+    value = app.config.get(name)
+    return setting.default if value is None else value
+
+
+# --- documentation ---------------------------------------------------------------------------
+
+DOC_BEGIN = "<!-- settings table: generated by `mediation settings doc --write`; do not edit -->"
+DOC_END = "<!-- end of settings table -->"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from SETTINGS."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        doc = setting.doc.replace("|", "\\|")
+        lines.append(f"| `{setting.name}` | {setting.describe_default()} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_table(readme: str) -> str:
+    """`readme` with the text between the markers replaced by the generated table."""
+    start = readme.index(DOC_BEGIN) + len(DOC_BEGIN)
+    end = readme.index(DOC_END)
+    return readme[:start] + "\n" + markdown_table() + readme[end:]
