@@ -41,7 +41,7 @@ from mediation.cases.queries import filtered_cases
 from mediation.cases.rules import CATEGORY_NAMES
 from mediation.extensions import db, login_manager
 from mediation.i18n import LANGUAGES
-from mediation.permissions import OFFICIAL_ROLES, can, require_case
+from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
 from mediation.sessions import followup
 from mediation.sessions.schemas import CessationIn, PetitionIn, ResolutionIn
@@ -154,11 +154,12 @@ def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bo
 
 
 register_case_section(Section("case_dossier", _l("一案一档"),
-                              lambda user, case: {"can_edit": can(user, "case.edit", case)},
+                              lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
                               "case.,petitioner.,dossier.,pii.", 10, wide=True))
 _core_section("case_categories", _l("案件类别（六类积案）"), 20)
 register_case_section(Section("case_strategy", _l("研判与一案一策"),
-                              lambda user, case: {"can_update": can(user, "case.edit", case)}, "case.", 30))
+                              lambda user, case: {"can_update": can(user, Action.CASE_EDIT, case)},
+                              "case.", 30))
 _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner.")
 TIMELINE_SHOWN = 300  # the newest events the page shows; the API pages through the rest
 
@@ -196,11 +197,10 @@ register_case_section(Section("case_timeline", _l("时间线"), _timeline_sectio
 
 # --- home, board, intake, case ----------------------------------------------------------------
 
-OFFICER_ROLES = {Role.CASE_OFFICER.value, Role.ADMIN.value, Role.SUPERVISOR.value}
 # Evaluators see anonymised figures only, never cases: no "my cases" for them.
 web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role} - {Role.EVALUATOR.value}, order=10)
-web.add_nav("pages.board", _l("案件看板"), OFFICER_ROLES, order=5)
-web.add_nav("pages.intake", _l("登记案件"), {Role.CASE_OFFICER.value, Role.ADMIN.value}, order=6)
+web.add_nav("pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW), order=5)
+web.add_nav("pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE), order=6)
 
 
 @bp.get("/")
@@ -231,7 +231,7 @@ def _board_regions(user: User, cases: list[Case]) -> list[str]:
 def board():
     """The case officer's live board: cases with filters, their referrals with countdowns,
     sessions in progress — re-rendered by the server as events arrive."""
-    if current_user.role not in OFFICER_ROLES:
+    if not can(current_user, Action.BOARD_VIEW):
         abort(404)
     raw = {k: v for k, v in request.args.items() if v != ""}
     try:
@@ -260,7 +260,7 @@ def board():
 @login_required
 def intake():
     """Take a case in: the same schema and command as POST /api/cases, errors by the field."""
-    if not can(current_user, "case.create"):
+    if not can(current_user, Action.CASE_CREATE):
         abort(404)
     outcome = None
     if request.method == "POST":
@@ -295,10 +295,10 @@ def case_page(case_id: int):
         if part not in sections:
             abort(404)
         return web.render_page("cases/case.html", case=view, sec=sections[part], section=_SECTIONS[part],
-                               official=current_user.role in OFFICIAL_ROLES)
+                               official=role_may(current_user, Action.CASE_INTERNAL))
     return web.render_page("cases/case.html", case=view, sections=sections,
                            order=[s for s in shown if s.name in sections],
-                           official=current_user.role in OFFICIAL_ROLES)
+                           official=role_may(current_user, Action.CASE_INTERNAL))
 
 
 @bp.post("/cases/<int:case_id>/assessment")
@@ -384,11 +384,11 @@ def _lead_officials(case: Case) -> list[tuple[str, str]]:
 
 
 def _actions_section(user: User, case: Case) -> dict[str, Any] | None:
-    if not can(user, "case.edit", case):
-        return None if not can(user, "case.record_contact", case) else {"contact_only": True}
+    if not can(user, Action.CASE_EDIT, case):
+        return None if not can(user, Action.CASE_RECORD_CONTACT, case) else {"contact_only": True}
     return {"contact_only": False, "officials": _lead_officials(case),
             "statuses": [(c, w) for c, w in labels.choices("case_status") if c != case.status],
-            "can_reveal": can(user, "case.reveal_pii", case)}
+            "can_reveal": can(user, Action.CASE_REVEAL_PII, case)}
 
 
 register_case_section(Section("case_actions", _l("办案操作"), _actions_section, "case.,owner.", 45))

@@ -1,5 +1,11 @@
 """One place that says who may do what. The API, the pages and the sockets all ask here.
 
+Every action is a member of `Action`; each has one rule in the table, registered by the
+area that owns it (the cases core here, `register_rules` in `mediation.supervision` and
+`referrals` for theirs). A rule names the roles that may ever do the action and, for
+actions on a case, a check on the case once it is known to be visible. `can()` with an
+action nobody registered raises: a typo must not read as "refused".
+
 Who sees a case: admins; officers and supervisors whose region covers the case's; the
 case's lead official; providers with a live referral on it (the referrals package adds
 that rule through `register_case_access`). Everyone else is told the case does not exist.
@@ -7,6 +13,7 @@ that rule through `register_case_access`). Everyone else is told the case does n
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +21,104 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation.errors import Forbidden, NotFound
-from mediation.regions import region_prefix
+from mediation.regions import covers, region_prefix
 from mediation.users import Role, User
+
+
+class Action(enum.StrEnum):
+    """Everything the permission table decides. The value is the name used in messages."""
+
+    # cases (this module's rules)
+    CASE_CREATE = "case.create"
+    CASE_VIEW = "case.view"
+    CASE_EDIT = "case.edit"
+    CASE_TRANSITION = "case.transition"
+    CASE_CLASSIFY = "case.classify"
+    CASE_ASSIGN_OWNER = "case.assign_owner"
+    CASE_EXTEND_CLOCK = "case.extend_clock"
+    CASE_INVESTIGATE = "case.investigate"
+    CASE_RECORD_CONTACT = "case.record_contact"
+    CASE_REVEAL_PII = "case.reveal_pii"
+    # officials-only content of a case: internal notes and events, every counselling note
+    CASE_INTERNAL = "case.internal"
+    # finding petitioners by identity or phone number (blind index): only who may reveal
+    PII_SEARCH = "pii.search"
+    # the officers' board of cases, and a region's live board (target: a region code)
+    BOARD_VIEW = "board.view"
+    USER_MANAGE = "user.manage"
+    # supervision
+    REPORTS_READ = "reports.read"
+    LEDGER_USE = "ledger.use"
+    EVALUATION_EXPORT = "evaluation.export"
+    SURVEY_SEND = "survey.send"
+    # referrals
+    PROVIDERS_READ_ALL = "providers.read_all"
+    PROVIDERS_EDIT = "providers.edit"
+    ROUTING_VIEW = "routing.view"
+    REFERRALS_RESPOND = "referrals.respond"
+
+
+# Roles grouped by the kind of user they are (the directory's providers live in users.py).
+OFFICIAL_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL})
+ALL_ROLES = frozenset(Role)
+
+Check = Callable[[User, Any], bool]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may do an action: a role in `roles`, and for an action `on_case` the case must
+    be visible to the user; then `check(user, target)` (if any) decides on the target."""
+
+    action: Action
+    roles: frozenset[Role]
+    on_case: bool = False
+    check: Check | None = None
+    doc: str = ""
+
+
+_rules: dict[Action, Rule] = {}
+
+
+def register_rules(*rules: Rule) -> None:
+    """Put an area's rules into the table. Registering the same rule again (a second app in
+    one process) is harmless; a different rule for an action already ruled raises."""
+    for rule in rules:
+        known = _rules.get(rule.action)
+        if known is not None and known != rule:
+            raise ValueError(f"a different rule for {rule.action} is already registered")
+        _rules[rule.action] = rule
+
+
+def rule_for(action: Action | str) -> Rule:
+    """The action's rule; an unknown name or an action nobody registered raises."""
+    try:
+        action = Action(action)
+    except ValueError:
+        raise ValueError(f"unknown action {action!r}: add it to permissions.Action") from None
+    rule = _rules.get(action)
+    if rule is None:
+        raise LookupError(f"no rule registered for {action}: its area's register_rules "
+                          "has not run")
+    return rule
+
+
+def rules() -> list[Rule]:
+    """The whole table, for documentation and the generated authorisation test."""
+    return sorted(_rules.values(), key=lambda r: r.action.value)
+
+
+def roles_for(action: Action | str) -> frozenset[Role]:
+    """The roles that may ever do the action (navigation links, role-level checks)."""
+    return rule_for(action).roles
+
+
+def role_may(user: User | None, action: Action | str) -> bool:
+    """Whether the user's role is one the action admits, before any target is looked at.
+    For actions on a case, `can()` with the case is the whole answer."""
+    rule = rule_for(action)
+    return user is not None and user.role in rule.roles
+
 
 # Extra rules that grant sight of cases: each takes a user and returns a SELECT of case ids
 # (or None). Lets `referrals` extend visibility without `mediation` importing it.
@@ -76,49 +179,77 @@ def _officer_of(user: User, case) -> bool:
     )
 
 
-# action -> predicate(user, case) evaluated once the case is known to be visible.
-CASE_ACTIONS: dict[str, Callable[[User, Any], bool]] = {
-    "view": lambda u, c: True,
-    "edit": _officer_of,
-    "transition": _officer_of,
-    "classify": _officer_of,
-    "assign_owner": _officer_of,
-    "extend_clock": _officer_of,
-    "investigate": _officer_of,
+def _officer_of(user: User, case) -> bool:
+    return user.role == Role.ADMIN or (
+        user.role == Role.CASE_OFFICER and case.region_code.startswith(_jurisdiction_prefix(user))
+    )
+
+
+def _officer_or_owner(user: User, case) -> bool:
+    return _officer_of(user, case) or case.lead_official_id == user.id
+
+
+def _board_region(user: User, code: Any) -> bool:
+    """No target: the board of the user's own jurisdiction; a region code: one they cover."""
+    return code is None or covers(user.region, code)
+
+
+_OFFICERS = frozenset({Role.ADMIN, Role.CASE_OFFICER})
+_REVEALERS = frozenset({Role.ADMIN, Role.CASE_OFFICER, Role.LEAD_OFFICIAL})
+
+register_rules(
+    Rule(Action.CASE_CREATE, _OFFICERS, doc="take a case in (intake, ledger import)"),
+    Rule(Action.USER_MANAGE, frozenset({Role.ADMIN}), doc="create and deactivate users"),
+    Rule(Action.CASE_VIEW, ALL_ROLES, on_case=True, doc="see the case (its visibility rule)"),
+    *[Rule(a, _OFFICERS, on_case=True, check=_officer_of,
+           doc="officers whose region covers the case")
+      for a in (Action.CASE_EDIT, Action.CASE_TRANSITION, Action.CASE_CLASSIFY,
+                Action.CASE_ASSIGN_OWNER, Action.CASE_EXTEND_CLOCK, Action.CASE_INVESTIGATE)],
     # The owner records their own hearings and meetings; officers record them too.
-    "record_contact": lambda u, c: _officer_of(u, c) or c.lead_official_id == u.id,
+    Rule(Action.CASE_RECORD_CONTACT, _REVEALERS, on_case=True, check=_officer_or_owner,
+         doc="officers of the case and its lead official"),
     # Full identity and phone numbers: officers who contact the petitioner and the owner
     # who must meet them. Supervisors and providers see masked numbers only.
-    "reveal_pii": lambda u, c: _officer_of(u, c) or c.lead_official_id == u.id,
-}
+    Rule(Action.CASE_REVEAL_PII, _REVEALERS, on_case=True, check=_officer_or_owner,
+         doc="officers of the case and its lead official; every reveal is recorded"),
+    # A search by number confirms a guessed number, so it is for those who may read the
+    # numbers anyway; its results are further limited to cases they may reveal on.
+    Rule(Action.PII_SEARCH, _REVEALERS, doc="roles that may reveal numbers; throttled, recorded"),
+    Rule(Action.CASE_INTERNAL, OFFICIAL_ROLES, on_case=True,
+         doc="officials: internal notes and events, every counselling note"),
+    Rule(Action.BOARD_VIEW, frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}),
+         check=_board_region, doc="the officers' board; a region's live board they cover"),
+)
 
 
-def can(user: User, action: str, target: Any = None) -> bool:
-    """May the user do `action` (to `target`)? Unknown actions are refused."""
+def can(user: User | None, action: Action | str, target: Any = None) -> bool:
+    """May the user do `action` (to `target`)? An action without a rule raises."""
+    rule = rule_for(action)
     if user is None or not getattr(user, "is_authenticated", False) or not user.active:
         return False
-    if action == "case.create":
-        return user.role in (Role.ADMIN, Role.CASE_OFFICER)
-    if action == "user.manage":
-        return user.role == Role.ADMIN
-    if action.startswith("case."):
-        name = action.removeprefix("case.")
-        rule = CASE_ACTIONS.get(name)
-        return rule is not None and can_view_case(user, target) and rule(user, target)
-    return False
+    if user.role not in rule.roles:
+        return False
+    if rule.on_case and (target is None or not can_view_case(user, target)):
+        return False
+    return rule.check is None or rule.check(user, target)
 
 
-def require_case(user: User, case_id: int, action: str = "view"):
+def require_case(user: User, case_id: int, action: Action | str = Action.CASE_VIEW):
     """The case if the user may see it and do the action; 404 if invisible, 403 if seen
-    but the action is not theirs."""
+    but the action is not theirs. `action` may be an `Action` or a case action's short
+    name (`"edit"`)."""
     from mediation.cases.models import Case
     from mediation.extensions import db
 
+    if isinstance(action, str) and not isinstance(action, Action) and "." not in action:
+        action = f"case.{action}"
+    rule = rule_for(action)
     case = db.session.get(Case, case_id)
     if case is None or not can_view_case(user, case):
         raise NotFound("case")
-    if action != "view" and not can(user, f"case.{action}", case):
-        raise Forbidden(f"your role may not {action.replace('_', ' ')} this case")
+    if rule.action != Action.CASE_VIEW and not can(user, rule.action, case):
+        name = rule.action.value.removeprefix("case.").replace("_", " ")
+        raise Forbidden(f"your role may not {name} this case")
     return case
 
 
@@ -126,9 +257,6 @@ def require_case(user: User, case_id: int, action: str = "view"):
 # One rule for the timeline API and live delivery alike. Every event of a case is seen by
 # those who see the case, unless its type is registered to a narrower audience (internal
 # notes: officials only). Packages register their audiences and event types here.
-
-OFFICIAL_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL})
-
 
 @dataclass(frozen=True)
 class Audience:

@@ -32,9 +32,6 @@ class Role(enum.StrEnum):
     EVALUATOR = "evaluator"
 
 
-# Roles whose work is bounded by a jurisdiction (GB/T 2260 region); without a region
-# such a user works at national level (全国).
-REGIONAL_ROLES = {Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
 # Roles that act as providers: their user is linked to a provider of the directory.
 PROVIDER_ROLES = {Role.MEDIATOR, Role.LAWYER, Role.COUNSELLOR, Role.MASS_ORG}
 

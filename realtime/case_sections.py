@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 from mediation import labels, web
 from mediation.cases.models import Case
 from mediation.pages import Section, register_case_section
-from mediation.permissions import OFFICIAL_ROLES
+from mediation.permissions import Action, role_may
 from mediation.users import User
 from realtime import messaging
 from realtime.views import MessageIn
@@ -34,7 +34,7 @@ def _channel(user: User, case: Case, name: str) -> dict[str, Any]:
 
 
 def _thread_section(user: User, case: Case) -> dict[str, Any]:
-    names = ["case", "internal"] if user.role in OFFICIAL_ROLES else ["case"]
+    names = ["case", "internal"] if role_may(user, Action.CASE_INTERNAL) else ["case"]
     return {"channels": [_channel(user, case, n) for n in names], "me": user.id}
 
 

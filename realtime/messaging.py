@@ -27,6 +27,7 @@ from mediation.extensions import db
 from mediation.permissions import (
     OFFICIALS,
     PARTICIPANTS,
+    Action,
     can,
     can_see_event,
     event_audience,
@@ -270,7 +271,7 @@ def delete_message(actor: User, case_id: int, seq: int) -> dict:
     current = message_state(case.id, seq)
     if current["deleted"]:
         return current
-    if original.actor_id != actor.id and not can(actor, "case.edit", case):
+    if original.actor_id != actor.id and not can(actor, Action.CASE_EDIT, case):
         raise Forbidden("only its author or the case's officers may delete a message")
     timeline.append(db.session, case.id, ch.type("deleted"),
                     {"channel": ch.name, "message_seq": seq, **_carried(original)}, actor.id)

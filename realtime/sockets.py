@@ -18,16 +18,15 @@ from flask_socketio import Namespace, join_room, leave_room
 
 from mediation.errors import DomainError, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import audiences, can_view_case, visible_events
-from mediation.regions import covers, normalize_region, region_prefix
-from mediation.users import Role, User, user_for_token
+from mediation.permissions import Action, audiences, can, can_view_case, visible_events
+from mediation.regions import normalize_region, region_prefix
+from mediation.users import User, user_for_token
 from realtime import messaging, rooms
 
 log = logging.getLogger(__name__)
 
 # One acknowledgement carries at most this many missed events; `more` says to ask again.
 CATCH_UP_LIMIT = 1000
-BOARD_ROLES = {Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}
 
 
 class Refused(DomainError):
@@ -143,7 +142,7 @@ class LiveNamespace(Namespace):
             code = normalize_region(str(data.get("region", "")))
         except ValueError as exc:
             raise Invalid({"region": [str(exc)]}) from exc
-        if user.role not in BOARD_ROLES or not covers(user.region, code):
+        if not can(user, Action.BOARD_VIEW, code):
             raise Refused("this region's board is not open to you")
         prefix = region_prefix(code)
         for audience in audiences():

@@ -39,12 +39,14 @@ def init_app(app: Flask) -> None:
     from mediation.tasks import add_beat
     from referrals import models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
+    from referrals.permissions import register_rules
     from referrals.routing import on_needs_changed as route_on_needs_changed
 
     path = rules.rules_path(settings.get("MEDIATION_ROUTING_RULES", app) or "", Path(app.instance_path))
     app.extensions["referrals.rules"] = rules.load(path)
     seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
+    register_rules()
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
     register_case_access(_provider_case_access)

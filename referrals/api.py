@@ -12,8 +12,8 @@ from mediation.api.auth import authenticated, current
 from mediation.cases.models import Case
 from mediation.errors import Conflict, Forbidden
 from mediation.extensions import db
-from mediation.permissions import require_case, visible_cases_filter
-from mediation.users import PROVIDER_ROLES, Role
+from mediation.permissions import Action, can, require_case, role_may, visible_cases_filter
+from mediation.users import PROVIDER_ROLES
 from referrals import directory, lifecycle, products, routing
 from referrals import schemas as s
 from referrals.models import LIVE, Provider, ProviderMember, Referral, RoutingNeed
@@ -21,7 +21,6 @@ from referrals.models import LIVE, Provider, ProviderMember, Referral, RoutingNe
 blp = Blueprint("referrals", __name__, url_prefix="/api",
                 description="Providers, routing and the referral lifecycle")
 
-CASE_STAFF = {Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
 
 
 def referral_view(r: Referral) -> dict[str, Any]:
@@ -78,7 +77,7 @@ class ProviderItem(MethodView):
 
 def _staff_case(case_id: int, action: str = "view") -> Case:
     case = require_case(current(), case_id, action)
-    if current().role not in CASE_STAFF:
+    if not can(current(), Action.ROUTING_VIEW, case):
         raise Forbidden("routing is for case officers and supervisors")
     return case
 
@@ -188,7 +187,7 @@ class Referrals(MethodView):
             sa.select(ProviderMember.provider_id).where(ProviderMember.user_id == user.id))
         if args["mine"] or user.role in PROVIDER_ROLES:
             query = query.where(own)
-        elif user.role in CASE_STAFF:
+        elif role_may(user, Action.ROUTING_VIEW):
             query = query.join(Case, Case.id == Referral.case_id).where(visible_cases_filter(user))
         else:
             query = query.where(sa.false())

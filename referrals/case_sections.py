@@ -27,10 +27,11 @@ from mediation.cases.models import Case
 from mediation.errors import Conflict
 from mediation.extensions import db
 from mediation.pages import BoardColumn, Section, register_board_column, register_case_section, user_names
+from mediation.permissions import Action, role_may
 from mediation.timeline import iso
-from mediation.users import User
+from mediation.users import PROVIDER_ROLES, User
 from referrals import lifecycle, products, routing
-from referrals.api import CASE_STAFF, PROVIDER_ROLES, _routing_view
+from referrals.api import _routing_view
 from referrals.models import Provider, Referral
 from referrals.pages import reason_lines
 from referrals.schemas import ReferralIn, WithdrawIn
@@ -77,7 +78,7 @@ def _candidates(case: Case, need: str) -> list[dict[str, Any]]:
 
 
 def _referrals_section(user: User, case: Case) -> dict[str, Any] | None:
-    staff = user.role in CASE_STAFF
+    staff = role_may(user, Action.ROUTING_VIEW)
     rows = _referrals([case.id], user).get(case.id, [])
     if not staff and not rows:
         return None
@@ -95,7 +96,7 @@ def _referrals_section(user: User, case: Case) -> dict[str, Any] | None:
 def _opinions_section(user: User, case: Case) -> dict[str, Any] | None:
     found = products.opinions(user, case.id)
     is_lawyer = user.role == "lawyer"
-    if not found and not is_lawyer and user.role not in CASE_STAFF:
+    if not found and not is_lawyer and not role_may(user, Action.ROUTING_VIEW):
         return None
     return {"opinions": found, "authors": user_names({o.author_id for o in found}), "lawyer": is_lawyer}
 

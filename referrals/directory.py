@@ -10,6 +10,7 @@ from mediation.cases.commands import transactional
 from mediation.cases.models import LivelihoodField
 from mediation.errors import Forbidden, Invalid, NotFound
 from mediation.extensions import db
+from mediation.permissions import Action, can
 from mediation.regions import covers, normalize_region, region_prefix
 from mediation.timeline import utcnow
 from mediation.users import PROVIDER_ROLES, Role, User
@@ -29,15 +30,13 @@ KIND_ROLES: dict[str, set[str]] = {
     ProviderKind.CPPCC_MEMBER: {Role.MEDIATOR, Role.MASS_ORG},
     ProviderKind.WORTHY: {Role.MEDIATOR, Role.MASS_ORG},
 }
-DIRECTORY_READERS = {Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
-DIRECTORY_EDITORS = {Role.ADMIN, Role.SUPERVISOR}
 # What a provider's own members may change: their availability.
 SELF_SERVICE = {"available", "away_until"}
 
 
 def visible_providers_filter(user: User):
     """Staff see the whole directory; a provider's members see their own provider."""
-    if user.role in DIRECTORY_READERS:
+    if can(user, Action.PROVIDERS_READ_ALL):
         return sa.true()
     return Provider.id.in_(
         sa.select(ProviderMember.provider_id).where(ProviderMember.user_id == user.id))
@@ -141,7 +140,7 @@ def _set_members(provider: Provider, user_ids: list[int]) -> None:
 @transactional
 def create_provider(actor: User, data: dict[str, Any]) -> Provider:
     """Add a provider to the directory (admins and supervisors)."""
-    if actor.role not in DIRECTORY_EDITORS:
+    if not can(actor, Action.PROVIDERS_EDIT):
         raise Forbidden("only admins and supervisors manage the directory")
     errors = _check_fields(data, data["kind"], data.get("mediation_type"))
     codes = _regions(actor, data["regions"], errors)
@@ -165,7 +164,7 @@ def create_provider(actor: User, data: dict[str, Any]) -> Provider:
 def update_provider(actor: User, provider_id: int, data: dict[str, Any]) -> Provider:
     """Change a provider: editors change anything; its members only their availability."""
     provider = get_provider(actor, provider_id)
-    if actor.role not in DIRECTORY_EDITORS:
+    if not can(actor, Action.PROVIDERS_EDIT):
         member = db.session.get(ProviderMember, actor.id)
         if member is None or member.provider_id != provider.id:
             raise Forbidden("only admins and supervisors manage the directory")

@@ -17,7 +17,7 @@ from mediation.cases.commands import transactional
 from mediation.cases.models import Case
 from mediation.errors import Conflict, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import can
+from mediation.permissions import Action, can
 from mediation.timeline import utcnow
 from mediation.users import User
 from referrals import routing
@@ -52,7 +52,7 @@ def can_view_referral(user: User, referral: Referral) -> bool:
     from mediation.users import PROVIDER_ROLES
 
     case = db.session.get(Case, referral.case_id)
-    return user.role not in PROVIDER_ROLES and case is not None and can(user, "case.view", case)
+    return user.role not in PROVIDER_ROLES and case is not None and can(user, Action.CASE_VIEW, case)
 
 
 def get_referral(user: User, referral_id: int) -> Referral:
@@ -167,7 +167,7 @@ def withdraw(actor: User, referral_id: int, reason: str, reroute: bool = False) 
         raise NotFound("referral")
     case = db.session.get(Case, referral.case_id)
     by_provider = is_member(actor, referral.provider_id)
-    if not by_provider and not (case is not None and can(actor, "case.edit", case)):
+    if not by_provider and not (case is not None and can(actor, Action.CASE_EDIT, case)):
         raise NotFound("referral")
     if by_provider and referral.status == ReferralStatus.OFFERED:
         raise Conflict("decline an offer rather than withdraw it", current_state=referral.status)
@@ -194,7 +194,7 @@ def request_referral(actor: User, case_id: int, need: str,
     """An officer offers a need of the case: to the best candidate, or to one provider."""
     from mediation.permissions import require_case
 
-    case = require_case(actor, case_id, "edit")
+    case = require_case(actor, case_id, Action.CASE_EDIT)
     return routing.route(case, need, actor, provider_id,
                          how="chosen" if provider_id is not None else "routed")
 
@@ -204,5 +204,5 @@ def confirm(actor: User, case_id: int) -> list[tuple[str, Referral | None]]:
     """The officer confirms routing of every need that has no live referral."""
     from mediation.permissions import require_case
 
-    case = require_case(actor, case_id, "edit")
+    case = require_case(actor, case_id, Action.CASE_EDIT)
     return routing.confirm_routing(case, actor)

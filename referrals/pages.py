@@ -30,9 +30,9 @@ from mediation.cases.commands import today
 from mediation.cases.models import Case
 from mediation.errors import Forbidden, NotFound
 from mediation.extensions import db
-from mediation.permissions import require_case
+from mediation.permissions import Action, can, require_case, roles_for
 from mediation.timeline import iso
-from mediation.users import PROVIDER_ROLES, User
+from mediation.users import User
 from referrals import lifecycle, products
 from referrals import schemas as s
 from referrals.models import (
@@ -103,7 +103,7 @@ labels.register("mediation_type", {
 def init_app(app: Flask) -> None:
     """Register the pages and their links in the top bar."""
     app.register_blueprint(bp)
-    web.add_nav("provider_pages.inbox", _l("待办邀请"), {r.value for r in PROVIDER_ROLES}, 20)
+    web.add_nav("provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND), 20)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def _me() -> User:
 def _provider_user() -> User:
     """The signed-in user if they act for providers; anyone else is told there is no page."""
     user = _me()
-    if user.role not in PROVIDER_ROLES:
+    if not can(user, Action.REFERRALS_RESPOND):
         raise NotFound("page")
     return user
 
@@ -274,7 +274,7 @@ def inbox():
 def _accepted_on(user: User, case_id: int, kinds: tuple[str, ...], what: str) -> tuple[Case, Referral]:
     """The case and the user's accepted referral on it from a provider of these kinds — the
     API's rule (`products`). Without one, the page does not exist for them (404)."""
-    if user.role not in PROVIDER_ROLES:
+    if not can(user, Action.REFERRALS_RESPOND):
         raise NotFound("case")
     case = require_case(user, case_id)
     try:

@@ -17,7 +17,7 @@ from mediation import timeline
 from mediation.cases.commands import today, transactional
 from mediation.errors import Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES, require_case
+from mediation.permissions import Action, require_case, role_may
 from mediation.pii import cipher
 from mediation.users import User
 from referrals.models import (
@@ -113,14 +113,14 @@ def counselling_notes(actor: User, case_id: int) -> list[CounsellingNote]:
     """Officials see every session of the case (never the content); others their own."""
     case = require_case(actor, case_id)
     query = sa.select(CounsellingNote).where(CounsellingNote.case_id == case.id)
-    if actor.role not in OFFICIAL_ROLES:
+    if not role_may(actor, Action.CASE_INTERNAL):
         query = query.where(CounsellingNote.author_id == actor.id)
     return list(db.session.execute(query.order_by(CounsellingNote.id)).scalars())
 
 
 def counselling_note(actor: User, note_id: int) -> CounsellingNote:
     note = db.session.get(CounsellingNote, note_id)
-    if note is None or (actor.role not in OFFICIAL_ROLES and note.author_id != actor.id):
+    if note is None or (not role_may(actor, Action.CASE_INTERNAL) and note.author_id != actor.id):
         raise NotFound("counselling note")
     require_case(actor, note.case_id)
     return note

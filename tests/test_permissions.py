@@ -101,12 +101,17 @@ def test_can_for_each_role(ctx):
     db.session.rollback()
 
 
-def test_can_refuses_inactive_users_and_unknown_actions(ctx):
+def test_can_refuses_inactive_users_and_raises_on_unknown_actions(ctx):
     case = _case()
     gone = _user("admin", active=False)
     admin = _user("admin")
     assert not can(gone, "case.view", case)
-    assert not can(admin, "case.fly", case) and not can(admin, "launch")
+    # a misspelt action is a bug, not a refusal: it must not read as "no"
+    for action in ("case.fly", "launch"):
+        with pytest.raises(ValueError, match="unknown action"):
+            can(admin, action, case)
+        with pytest.raises(ValueError, match="unknown action"):
+            can(None, action)
     assert can(admin, "case.create") and can(admin, "user.manage")
     officer = _user("case_officer", "510104")
     assert can(officer, "case.create") and not can(officer, "user.manage")
@@ -201,3 +206,26 @@ def test_seeing_is_not_acting_403(api, owned_case, who):
         assert r.is_json and r.get_json()["code"] == 403
     after = api.get(f"/api/cases/{case['id']}", officer).get_json()
     assert after["last_seq"] == case["last_seq"]
+
+
+def test_every_action_has_exactly_one_rule_once_the_app_is_built(app):
+    from mediation.permissions import Action, Rule, register_rules, rule_for, rules
+
+    assert {r.action for r in rules()} == set(Action)
+    # the same rule again (a second app in one process) is harmless; a different one raises
+    register_rules(rule_for(Action.REPORTS_READ))
+    with pytest.raises(ValueError, match="already registered"):
+        register_rules(Rule(Action.REPORTS_READ, frozenset({"admin"})))
+    assert rule_for("reports.read").roles == {"admin", "supervisor"}
+
+
+def test_an_action_whose_area_never_registered_raises(ctx, monkeypatch):
+    from mediation import permissions
+    from mediation.permissions import Action
+
+    table = dict(permissions._rules)
+    del table[Action.LEDGER_USE]
+    monkeypatch.setattr(permissions, "_rules", table)
+    with pytest.raises(LookupError, match="no rule registered for ledger.use"):
+        can(_user("admin"), Action.LEDGER_USE)
+    db.session.rollback()

@@ -26,7 +26,7 @@ from mediation.cases.models import (
 )
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import can, require_case
+from mediation.permissions import Action, can, require_case
 from mediation.pii import cipher, mask_id_number, mask_phone, normalize
 from mediation.regions import covers, normalize_region, region_level
 from mediation.timeline import utcnow
@@ -140,7 +140,7 @@ def _json_value(v: Any) -> Any:
 @transactional
 def intake(actor: User, data: dict[str, Any]) -> Case:
     """Take a case in (受理/登记): the case, its petitioners, and its first events."""
-    if not can(actor, "case.create"):
+    if not can(actor, Action.CASE_CREATE):
         raise Forbidden("your role may not take cases in")
     region = normalize_region(data["region_code"])
     if actor.role != Role.ADMIN and not covers(actor.region, region):
@@ -197,7 +197,7 @@ def refresh_silently(case: Case) -> None:
 @transactional
 def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
     """Edit the case's fields and dossier; the event keeps each old and new value."""
-    case = require_case(actor, case_id, "edit")
+    case = require_case(actor, case_id, Action.CASE_EDIT)
     needs_before = rules.effective_needs(case)
     changes: dict[str, dict[str, Any]] = {}
     for name in CASE_FIELDS:
@@ -256,7 +256,7 @@ def move_case(case: Case, target: Status, actor: User | None, reason: str, **ext
 @transactional
 def transition(actor: User, case_id: int, to: str, reason: str) -> Case:
     """Move the case along its state machine; an illegal move is a 409."""
-    case = require_case(actor, case_id, "transition")
+    case = require_case(actor, case_id, Action.CASE_TRANSITION)
     move_case(case, Status(to), actor, reason)
     refresh(case, actor)
     return case
@@ -265,7 +265,7 @@ def transition(actor: User, case_id: int, to: str, reason: str) -> Case:
 @transactional
 def override_category(actor: User, case_id: int, category: int, action: str, reason: str) -> Case:
     """An officer adds or removes one of the six categories, with the reason kept."""
-    case = require_case(actor, case_id, "classify")
+    case = require_case(actor, case_id, Action.CASE_CLASSIFY)
     present = {f.category for f in rules.effective_categories(case)}
     if action == "add" and category in present:
         raise Conflict(f"category {category} already applies", current_state=sorted(present))
@@ -282,7 +282,7 @@ def override_category(actor: User, case_id: int, category: int, action: str, rea
 def assign_owner(actor: User, case_id: int, official_id: int, level: str | None,
                  assigned_on: dt.date | None) -> Case:
     """Make a lead official the case's owner (包案) at province, city or county level."""
-    case = require_case(actor, case_id, "assign_owner")
+    case = require_case(actor, case_id, Action.CASE_ASSIGN_OWNER)
     official = db.session.get(User, official_id)
     if official is None or official.role != Role.LEAD_OFFICIAL or not official.active:
         raise Invalid({"lead_official_id": ["not an active lead official"]})
@@ -308,7 +308,7 @@ def assign_owner(actor: User, case_id: int, official_id: int, level: str | None,
 @transactional
 def record_contact(actor: User, case_id: int, kind: str, held_on: dt.date, note: str) -> OwnerContact:
     """Record the owner's progress hearing or meeting with the petitioner."""
-    case = require_case(actor, case_id, "record_contact")
+    case = require_case(actor, case_id, Action.CASE_RECORD_CONTACT)
     if case.lead_official_id is None:
         raise Conflict("the case has no lead official yet", current_state=None)
     if held_on > today():
@@ -327,7 +327,7 @@ def record_contact(actor: User, case_id: int, kind: str, held_on: dt.date, note:
 @transactional
 def extend_handling(actor: User, case_id: int, days: int, approver: str, reason: str) -> Case:
     """Extend the 60-day handling clock once, by at most the configured days, with approval."""
-    case = require_case(actor, case_id, "extend_clock")
+    case = require_case(actor, case_id, Action.CASE_EXTEND_CLOCK)
     maximum = limits()["handling_extension_max"]
     if case.extension_days:
         raise Conflict("the handling clock has already been extended",
@@ -350,7 +350,7 @@ def extend_handling(actor: User, case_id: int, days: int, approver: str, reason:
 @transactional
 def add_investigation(actor: User, case_id: int, data: dict[str, Any]) -> Investigation:
     """Add an investigation record to the dossier."""
-    case = require_case(actor, case_id, "investigate")
+    case = require_case(actor, case_id, Action.CASE_INVESTIGATE)
     if data["conducted_on"] > today():
         raise Invalid({"conducted_on": ["cannot be in the future"]})
     record = Investigation(case_id=case.id, recorded_by_id=actor.id, **data)
@@ -366,7 +366,7 @@ def add_investigation(actor: User, case_id: int, data: dict[str, Any]) -> Invest
 
 @transactional
 def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitioner:
-    case = require_case(actor, case_id, "edit")
+    case = require_case(actor, case_id, Action.CASE_EDIT)
     needs_before = rules.effective_needs(case)
     p = _new_petitioner(data)
     case.petitioners.append(p)
@@ -381,7 +381,7 @@ def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitione
 def reveal_pii(actor: User, case_id: int, petitioner_id: int, fields: list[str],
                reason: str) -> dict[str, Any]:
     """Show a petitioner's full numbers to a role that needs them, and record the showing."""
-    case = require_case(actor, case_id, "reveal_pii")
+    case = require_case(actor, case_id, Action.CASE_REVEAL_PII)
     p = db.session.get(Petitioner, petitioner_id)
     if p is None or p.case_id != case.id:
         raise NotFound("petitioner")

@@ -18,7 +18,7 @@ from mediation.cases.commands import transactional
 from mediation.cases.models import TRANSITIONS, Case, Petitioner, Status
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES, can, require_case
+from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case
 from mediation.sessions import sources
 from mediation.sessions.models import (
     SESSION_TRANSITIONS,
@@ -43,7 +43,7 @@ JUDICIAL_CONFIRMATION_DAYS = 30
 
 def _officer(actor: User, case: Case) -> bool:
     """An officer of the case (or an admin): manages every session and records in person."""
-    return can(actor, "case.edit", case)
+    return can(actor, Action.CASE_EDIT, case)
 
 
 def _participant_user_ids(session: MediationSession) -> set[int]:

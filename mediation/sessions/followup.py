@@ -14,7 +14,7 @@ from mediation.cases.commands import today, transactional
 from mediation.cases.models import Case, CaseFlag, Status
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import can, require_case
+from mediation.permissions import Action, can, require_case
 from mediation.sessions.commands import (
     JUDICIAL_CONFIRMATION_DAYS,
     advance_case,
@@ -36,12 +36,12 @@ def quiet_days() -> int:
 
 
 def _require_tracker(actor: User, case: Case, agreement: Agreement) -> None:
-    if actor.id != agreement.mediator_id and not can(actor, "case.edit", case):
+    if actor.id != agreement.mediator_id and not can(actor, Action.CASE_EDIT, case):
         raise Forbidden("only the agreement's mediator or the case's officers track performance")
 
 
 def _require_officer(actor: User, case: Case) -> None:
-    if not can(actor, "case.edit", case):
+    if not can(actor, Action.CASE_EDIT, case):
         raise Forbidden("only the case's officers may record this")
 
 
@@ -180,7 +180,7 @@ def record_court_decision(actor: User, agreement_id: int, decision: str, decided
 @transactional
 def resolve(actor: User, case_id: int, basis: str, decision: str, reason: str) -> Resolution:
     """Resolve the case (化解): its agreement performed in full, or its demand otherwise settled."""
-    case = require_case(actor, case_id, "transition")
+    case = require_case(actor, case_id, Action.CASE_TRANSITION)
     if case.status not in (Status.IN_PROGRESS, Status.AGREEMENT_REACHED):
         raise Conflict(f"a case in {case.status} cannot be resolved", current_state=case.status)
     agreement_id = None
@@ -223,7 +223,7 @@ def record_cessation(actor: User, case_id: int, basis: str, signed_on: dt.date |
                      note: str = "") -> Case:
     """Record that the petitioner ceased petitioning (息诉罢访): by a signed undertaking, or
     once the quiet period since the resolution has passed with no new petition."""
-    case = require_case(actor, case_id, "edit")
+    case = require_case(actor, case_id, Action.CASE_EDIT)
     if case.status not in (Status.RESOLVED, Status.CLOSED):
         raise Conflict("cessation is recorded on a resolved or closed case", current_state=case.status)
     if case.has_flag(CaseFlag.PETITIONING_CEASED):
@@ -270,7 +270,7 @@ def sweep_cessations(now: dt.datetime | None = None) -> int:
 def new_petition(actor: User, case_id: int, received_on: dt.date, summary: str) -> Case:
     """A new petition on a resolved or closed case reopens it (flagged for supervision),
     and a cessation recorded before no longer holds: both in one transaction."""
-    case = require_case(actor, case_id, "transition")
+    case = require_case(actor, case_id, Action.CASE_TRANSITION)
     if case.status not in (Status.RESOLVED, Status.CLOSED):
         raise Conflict("only a resolved or closed case is reopened by a new petition",
                        current_state=case.status)

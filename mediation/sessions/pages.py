@@ -26,7 +26,7 @@ from mediation import labels, web
 from mediation.cases.models import Case, Petitioner
 from mediation.errors import DomainError, NotFound
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES, can, require_case, visible_cases_filter
+from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case, visible_cases_filter
 from mediation.sessions import chat, commands, followup, presence, sources
 from mediation.sessions import schemas as s
 from mediation.sessions.models import (
@@ -558,7 +558,7 @@ def case_sections(user: User, case: Any) -> dict[str, Any]:
             "url": url_for("session_pages.agreement", agreement_id=a.id),
             "print_url": url_for("agreement_pages.print_agreement", agreement_id=a.id),
         } for a in agreements],
-        "can_schedule": mediator or can(user, "case.edit", row),
+        "can_schedule": mediator or can(user, Action.CASE_EDIT, row),
         "can_draft": mediator,
         "schedule_url": url_for("session_pages.schedule_session", case_id=case_id),
         "draft_url": url_for("session_pages.new_agreement", case_id=case_id),

@@ -13,10 +13,10 @@ from marshmallow import fields, validate
 
 from mediation.api.auth import authenticated, current
 from mediation.api.schemas import StrictSchema, _region
+from mediation.permissions import Action, can
 from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import report_scope
 from mediation.timeline import iso, utcnow
-from mediation.users import Role
 
 blp = Blueprint("supervision", __name__, url_prefix="/api",
                 description="Supervision: KPIs, reports, evaluation, surveys")
@@ -263,7 +263,7 @@ class EvaluationExport(MethodView):
     @blp.doc(responses={"200": {"description": "CSV or xlsx: anonymised, one row per case"}})
     def get(self, args):
         """The anonymised data set for third-party evaluators (第三方评估)."""
-        if current().role not in (Role.EVALUATOR, Role.ADMIN):
+        if not can(current(), Action.EVALUATION_EXPORT):
             abort(403, message="the evaluation export is for evaluators")
         stamp = _today().isoformat()
         if args["format"] == "xlsx":
@@ -274,8 +274,9 @@ class EvaluationExport(MethodView):
 def init_app(app) -> None:
     """Register the API blueprint and the survey page."""
     from mediation.extensions import api, csrf
-    from mediation.supervision import pages, reminders
+    from mediation.supervision import pages, register_rules, reminders
 
+    register_rules()
     api.register_blueprint(blp)
     csrf.exempt(blp)
     app.register_blueprint(pages.bp)

@@ -15,7 +15,7 @@ from mediation.cases.commands import transactional
 from mediation.cases.models import Case
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import can_view_case
+from mediation.permissions import Action, can, can_view_case
 from mediation.settings import get as setting
 from mediation.supervision.models import (
     Deduction,
@@ -27,7 +27,7 @@ from mediation.supervision.models import (
 from mediation.supervision.reports import CHECKS, deduction_view, inspection_view, rectification_view
 from mediation.supervision.scope import report_scope
 from mediation.timeline import utcnow
-from mediation.users import Role, User
+from mediation.users import User
 
 DEDUCTION_KINDS = ("fake_resolution", "idle_handling")  # 虚假化解, "空转"办理
 
@@ -130,7 +130,7 @@ def send_survey(actor: User, case_id: int, ttl_days: int | None = None) -> tuple
     case = db.session.get(Case, case_id)
     if case is None or not can_view_case(actor, case):
         raise NotFound("case")
-    if actor.role not in (Role.ADMIN, Role.CASE_OFFICER, Role.SUPERVISOR):
+    if not can(actor, Action.SURVEY_SEND, case):
         raise Forbidden("your role may not send satisfaction surveys")
     token = secrets.token_urlsafe(32)
     ttl = ttl_days if ttl_days is not None else setting("MEDIATION_SURVEY_TTL_DAYS")

@@ -20,7 +20,7 @@ from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.errors import DomainError, Forbidden
 from mediation.extensions import db
-from mediation.permissions import can
+from mediation.permissions import Action, can
 from mediation.pii import mask_id_number, mask_phone
 from mediation.regions import covers, normalize_region
 from mediation.supervision.excel import read_rows, write_workbook
@@ -171,7 +171,7 @@ def import_ledger(path: Path, actor: User, dry_run: bool = False) -> ImportResul
 
     A row whose reference is already in the ledger is skipped (idempotent: importing the
     same file twice adds nothing). A dry run does the whole import and rolls it back."""
-    if not can(actor, "case.create"):
+    if not can(actor, Action.CASE_CREATE):
         raise Forbidden("your role may not take cases in")
     result = ImportResult(dry_run=dry_run)
     rows, result.errors = parse(path)

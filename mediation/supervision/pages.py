@@ -42,11 +42,11 @@ from mediation import labels, web
 from mediation.cases.models import Case
 from mediation.errors import DomainError, Forbidden, NotFound
 from mediation.extensions import db
-from mediation.permissions import can
+from mediation.permissions import Action, can, roles_for
 from mediation.regions import region_prefix
 from mediation.settings import get as setting
 from mediation.supervision import commands, evaluation, kpis, reports
-from mediation.supervision.scope import READERS, Scope, report_scope
+from mediation.supervision.scope import Scope, report_scope
 from mediation.timeline import utcnow
 from mediation.users import Role, User
 
@@ -132,9 +132,6 @@ _MESSAGES = {
 
 sup = web.page_blueprint("supervision_pages", __name__, url_prefix="/supervision")
 
-READER_ROLES = {r.value for r in READERS}
-EVALUATOR_ROLES = {Role.EVALUATOR.value, Role.ADMIN.value}
-LEDGER_ROLES = {Role.ADMIN.value, Role.SUPERVISOR.value, Role.CASE_OFFICER.value}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SIGNAL_DAYS = 30  # the overview lists cases reopened (possible fake resolution) in this many days
 CHART_ROWS = 40  # bars in the bulletin's chart at most (the table lists every unit)
@@ -144,8 +141,8 @@ UPLOAD_TTL = 24 * 3600  # seconds an uploaded ledger waits for its import
 def init_app(app: Flask) -> None:
     """Register the supervisors' and the evaluator's pages and their links in the top bar."""
     app.register_blueprint(sup)
-    web.add_nav("supervision_pages.overview", _l("督查统计"), READER_ROLES, 30)
-    web.add_nav("supervision_pages.ledger", _l("台账"), LEDGER_ROLES, 34)
+    web.add_nav("supervision_pages.overview", _l("督查统计"), roles_for(Action.REPORTS_READ), 30)
+    web.add_nav("supervision_pages.ledger", _l("台账"), roles_for(Action.LEDGER_USE), 34)
     web.add_nav("supervision_pages.evaluation_data", _l("评估数据"), {Role.EVALUATOR.value}, 30)
 
 
@@ -156,7 +153,7 @@ def _me() -> User:
 def _reader() -> User:
     """A supervisor or an admin; anyone else is told there is no such page."""
     user = _me()
-    if user.role not in READER_ROLES:
+    if not can(user, Action.REPORTS_READ):
         raise NotFound("page")
     return user
 
@@ -481,7 +478,7 @@ def rectification_done(rect_id: int):
 
 def _ledger_user() -> User:
     user = _me()
-    if user.role not in LEDGER_ROLES:
+    if not can(user, Action.LEDGER_USE):
         raise NotFound("page")
     return user
 
@@ -505,7 +502,7 @@ def _clear_old_uploads(folder: Path) -> None:
 def _ledger_page(user: User, result: Any = None, token: str | None = None, error: str | None = None,
                  status: int = 200):
     return web.render_page("supervision/ledger.html", status, result=result, token=token, error=error,
-                           can_import=can(user, "case.create"), columns=_ledger_columns())
+                           can_import=can(user, Action.CASE_CREATE), columns=_ledger_columns())
 
 
 LEDGER_KIND_HINTS = {
@@ -550,7 +547,7 @@ def ledger():
 def ledger_check():
     """Upload a ledger: a dry run lists every error by row and column and writes nothing."""
     user = _ledger_user()
-    if not can(user, "case.create"):
+    if not can(user, Action.CASE_CREATE):
         return _ledger_page(user, error=_("台账导入由案件专员办理"), status=403)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -576,7 +573,7 @@ def ledger_import():
     user = _ledger_user()
     pending = session.get("ledger_upload") or {}
     token = request.form.get("token", "")
-    if not can(user, "case.create"):
+    if not can(user, Action.CASE_CREATE):
         return _ledger_page(user, error=_("台账导入由案件专员办理"), status=403)
     if not token or pending.get("token") != token or pending.get("user") != user.id:
         return _ledger_page(user, error=_("请先上传并检查台账文件"), status=409)
@@ -627,7 +624,7 @@ def ledger_export():
 
 def _evaluator() -> User:
     user = _me()
-    if user.role not in EVALUATOR_ROLES:
+    if not can(user, Action.EVALUATION_EXPORT):
         raise NotFound("page")
     return user
 

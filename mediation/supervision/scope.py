@@ -8,10 +8,22 @@ import sqlalchemy as sa
 
 from mediation.cases.models import Case
 from mediation.errors import Forbidden
+from mediation.permissions import Action, Rule, can
 from mediation.regions import covers, normalize_region, region_prefix
 from mediation.users import Role, User
 
-READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# Supervision's rules in the permission table (registered by `mediation.supervision`).
+RULES = (
+    Rule(Action.REPORTS_READ, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+         doc="supervision figures and reports of their jurisdiction"),
+    Rule(Action.LEDGER_USE, frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}),
+         doc="the ledger (台账): download; import needs case.create too"),
+    Rule(Action.EVALUATION_EXPORT, frozenset({Role.ADMIN, Role.EVALUATOR}),
+         doc="the anonymised data set for third-party evaluators"),
+    # Officers of the case and supervisors covering it send satisfaction surveys.
+    Rule(Action.SURVEY_SEND, frozenset({Role.ADMIN, Role.CASE_OFFICER, Role.SUPERVISOR}),
+         on_case=True, doc="send a satisfaction survey link for a case they see"),
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class Scope:
 def report_scope(user: User, region: str | None = None) -> Scope:
     """Supervisors read their jurisdiction (national without a region), admins all.
     A region asked for must lie inside the reader's jurisdiction."""
-    if user.role not in READERS:
+    if not can(user, Action.REPORTS_READ):
         raise Forbidden("supervision reports are for supervisors and admins")
     own = None if user.role == Role.ADMIN else user.region
     if region is None:

@@ -1,0 +1,24 @@
+"""The referrals' rules in the permission table (registered by `referrals.register_rules`)."""
+
+from __future__ import annotations
+
+from mediation.permissions import OFFICIAL_ROLES, Action, Rule
+from mediation.users import PROVIDER_ROLES, Role
+
+RULES = (
+    # Staff see the whole directory; a provider's members see their own provider only.
+    Rule(Action.PROVIDERS_READ_ALL, OFFICIAL_ROLES, doc="the whole provider directory"),
+    Rule(Action.PROVIDERS_EDIT, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+         doc="add and change providers (members change their own availability)"),
+    # The ranking reasons name other providers' load and acceptance rates: staff only.
+    Rule(Action.ROUTING_VIEW, OFFICIAL_ROLES, on_case=True,
+         doc="a case's routing, candidates and every referral of the case"),
+    Rule(Action.REFERRALS_RESPOND, frozenset(PROVIDER_ROLES),
+         doc="the provider's inbox: accept, decline and work on referred cases"),
+)
+
+
+def register_rules() -> None:
+    from mediation.permissions import register_rules as register
+
+    register(*RULES)
