@@ -27,6 +27,7 @@ USERS = [
     ("counsellor", "counsellor", None, "心理咨询师 郑老师"),
     ("union", "mass_org", None, "市总工会 冯主席"),
     ("evaluator", "evaluator", None, "第三方评估 西南财大课题组"),
+    ("party", "party", None, "当事人 张某"),
 ]
 
 

@@ -47,6 +47,7 @@ register("role", {
     "admin": _l("系统管理员"), "supervisor": _l("督查人员"), "case_officer": _l("案件专员"),
     "lead_official": _l("包案领导"), "mediator": _l("调解员"), "lawyer": _l("律师"),
     "counsellor": _l("心理咨询师"), "mass_org": _l("群团组织"), "evaluator": _l("第三方评估"),
+    "party": _l("当事人"),
 })
 register("case_status", {
     "intake": _l("受理登记"), "in_progress": _l("化解中"), "agreement_reached": _l("已达成协议"),

@@ -197,8 +197,10 @@ register_case_section(Section("case_timeline", _l("时间线"), _timeline_sectio
 
 # --- home, board, intake, case ----------------------------------------------------------------
 
-# Evaluators see anonymised figures only, never cases: no "my cases" for them.
-web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role} - {Role.EVALUATOR.value}, order=10)
+# Evaluators see anonymised figures only, never cases, and parties only the agreements they
+# sign: no "my cases" for them.
+web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value},
+            order=10)
 web.add_nav("pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW), order=5)
 web.add_nav("pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE), order=6)
 

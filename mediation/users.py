@@ -30,6 +30,9 @@ class Role(enum.StrEnum):
     COUNSELLOR = "counsellor"
     MASS_ORG = "mass_org"
     EVALUATOR = "evaluator"
+    # 当事人: a petitioner or a respondent's representative with an account of their own,
+    # through which they sign the agreements that name it. Such an account sees no case.
+    PARTY = "party"
 
 
 # Roles that act as providers: their user is linked to a provider of the directory.

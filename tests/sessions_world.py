@@ -30,6 +30,9 @@ def build_world(app, tokens: dict[int, str] | None = None) -> SimpleNamespace:
             "supervisor": make_user("supervisor", "51"),
             "lead": make_user("lead_official", "510104"),
             "evaluator": make_user("evaluator"),
+            # Accounts of parties to agreements (当事人), who sign through them.
+            "party": make_user("party"),
+            "party2": make_user("party"),
         }
         mediator_p = make_provider("mediator", members=(u["mediator"],))
         lawyer_p = make_provider("lawyer", members=(u["lawyer"],), specialities=["land_demolition"])

@@ -161,17 +161,17 @@ def test_signing_a_draft_twice_or_for_someone_else(w):
 
 def test_a_party_with_an_account_signs_through_it(app, w):
     content = complete_content(w)
-    content["parties"][1]["user_id"] = w.users["lead"].id
-    with app.app_context():  # the lead official must see the case to sign
-        case = db.session.get(Case, w.case_id)
-        case.lead_official_id = w.users["lead"].id
-        db.session.commit()
+    content["parties"][1]["user_id"] = w.users["party"].id
     a = draft(w, **content)
+    # A party's account reads no draft and no case, only the final agreement it signs.
+    assert call(w, "GET", f"/api/agreements/{a['id']}", "party").status_code == 404
     a = call(w, "POST", f"/api/agreements/{a['id']}/finalise", "mediator").get_json()
-    r = sign(w, a["id"], "lead", "party", "account", 1)
+    assert call(w, "GET", f"/api/agreements/{a['id']}", "party").status_code == 200
+    assert call(w, "GET", f"/api/cases/{w.case_id}", "party").status_code == 404
+    r = sign(w, a["id"], "party", "party", "account", 1)
     assert r.status_code == 200
-    assert r.get_json()["signatures"][0]["user_id"] == w.users["lead"].id
-    assert sign(w, a["id"], "lead", "party", "account", 0).status_code == 403
+    assert r.get_json()["signatures"][0]["user_id"] == w.users["party"].id
+    assert sign(w, a["id"], "party", "party", "account", 0).status_code == 403
 
 
 def test_a_new_agreement_supersedes_the_one_in_effect(app, w):

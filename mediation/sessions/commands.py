@@ -33,7 +33,7 @@ from mediation.sessions.models import (
     SignMethod,
 )
 from mediation.timeline import iso, utcnow
-from mediation.users import User
+from mediation.users import Role, User
 
 # The window in which both parties may apply together for judicial confirmation (司法确认).
 JUDICIAL_CONFIRMATION_DAYS = 30
@@ -326,14 +326,23 @@ JUDICIAL_FIELDS = ("judicial_applied_on", "judicial_court", "judicial_decision",
 
 
 def get_agreement(actor: User, agreement_id: int) -> tuple[Agreement, Case]:
+    """The agreement and its case if the actor sees the case, or is a party whose own
+    account a final agreement names (to read what they sign); 404 otherwise."""
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None:
         raise NotFound("agreement")
     try:
         case = require_case(actor, agreement.case_id)
     except NotFound:
-        raise NotFound("agreement") from None
+        if not _signs_as_party(actor, agreement):
+            raise NotFound("agreement") from None
+        case = db.session.get(Case, agreement.case_id)
     return agreement, case
+
+
+def _signs_as_party(actor: User, a: Agreement) -> bool:
+    return (actor.role == Role.PARTY and actor.active and a.status != AgreementStatus.DRAFT
+            and actor.id in {p.get("user_id") for p in a.parties or []})
 
 
 def agreements_of(actor: User, case_id: int) -> list[Agreement]:
@@ -386,6 +395,49 @@ def _content(a: Agreement) -> dict[str, Any]:
     return {name: getattr(a, name) for name in CONTENT_FIELDS}
 
 
+# Why a party's account may not stand for that party (the pages translate these).
+NO_SUCH_ACCOUNT = "no such account"
+MEDIATORS_ACCOUNT = "the mediator's own account cannot stand for a party"
+NOT_A_PARTY_ACCOUNT = "must be the party's own account, not an official's, a provider's or the mediator's"
+ACCOUNT_DEACTIVATED = "the account is deactivated"
+ACCOUNT_TWICE = "one account can stand for one party only"
+
+
+def party_account_errors(parties: list[dict[str, Any]], mediator_id: int) -> dict[str, Any]:
+    """For each party whose `user_id` is set, why that account cannot be the party's own:
+    {"parties": {index: {"user_id": [message]}}}, or {} when every account is fine.
+
+    A signature through an account proves only that the account's holder signed, so the
+    account must be a party's (role `party`: officials, providers and the mediator all
+    have accounts of their own roles) and stand for one party of the agreement at most."""
+    ids = {p.get("user_id") for p in parties if p.get("user_id") is not None}
+    users = {u.id: u for u in db.session.execute(
+        sa.select(User).where(User.id.in_(ids))).scalars()} if ids else {}
+    errors: dict[int, dict[str, list[str]]] = {}
+    first: dict[int, int] = {}
+    for i, party in enumerate(parties):
+        uid = party.get("user_id")
+        if uid is None:
+            continue
+        user = users.get(uid)
+        if user is None:
+            problem = NO_SUCH_ACCOUNT
+        elif uid == mediator_id:
+            problem = MEDIATORS_ACCOUNT
+        elif user.role != Role.PARTY:
+            problem = NOT_A_PARTY_ACCOUNT
+        elif not user.active:
+            problem = ACCOUNT_DEACTIVATED
+        elif uid in first:
+            problem = ACCOUNT_TWICE
+        else:
+            problem = None
+        first.setdefault(uid, i)
+        if problem:
+            errors[i] = {"user_id": [problem]}
+    return {"parties": errors} if errors else {}
+
+
 @transactional
 def draft(actor: User, case_id: int, data: dict[str, Any]) -> Agreement:
     """The case's mediator drafts an agreement; it supersedes the one in effect, if any,
@@ -398,6 +450,9 @@ def draft(actor: User, case_id: int, data: dict[str, Any]) -> Agreement:
         s = db.session.get(MediationSession, session_id)
         if s is None or s.case_id != case.id:
             raise Invalid({"session_id": ["not a session of this case"]})
+    bad_accounts = party_account_errors(data.get("parties") or [], actor.id)
+    if bad_accounts:
+        raise Invalid(bad_accounts)
     in_effect = db.session.execute(
         sa.select(Agreement.id).where(Agreement.case_id == case.id,
                                       Agreement.status == AgreementStatus.IN_EFFECT)).scalar()
@@ -427,6 +482,10 @@ def revise(actor: User, agreement_id: int, version: int, changes: dict[str, Any]
         raise Conflict("only a draft can be changed; a new agreement supersedes one in effect",
                        current_state={"status": agreement.status, "version": agreement.version})
     values = {name: changes[name] for name in CONTENT_FIELDS if name in changes}
+    if "parties" in values:
+        bad_accounts = party_account_errors(values["parties"] or [], agreement.mediator_id)
+        if bad_accounts:
+            raise Invalid(bad_accounts)
     moved = db.session.execute(
         sa.update(Agreement)
         .where(Agreement.id == agreement.id, Agreement.version == version,
@@ -455,6 +514,10 @@ def finalise(actor: User, agreement_id: int) -> Agreement:
     missing = missing_parts(agreement)
     if missing:
         raise Invalid(missing, message=f"the agreement lacks: {', '.join(missing)}")
+    # A draft saved before these checks existed is checked again before anyone signs it.
+    bad_accounts = party_account_errors(agreement.parties or [], agreement.mediator_id)
+    if bad_accounts:
+        raise Invalid(bad_accounts, message="a party's account is not that party's own")
     moved = db.session.execute(
         sa.update(Agreement)
         .where(Agreement.id == agreement.id, Agreement.status == AgreementStatus.DRAFT.value,
@@ -475,7 +538,11 @@ def finalise(actor: User, agreement_id: int) -> Agreement:
 @transactional
 def sign(actor: User, agreement_id: int, signer: str, method: str,
          party_index: int | None = None) -> Agreement:
-    """Record one signature; the last one puts the agreement into effect."""
+    """Record one signature; the last one puts the agreement into effect.
+
+    Through an account, each signs for themself only, and one account for one signer of
+    the agreement at most; in person (hand, seal, fingerprint), an official of the case who
+    is not the mediator records it. The mediator signs through his own account."""
     agreement, case = get_agreement(actor, agreement_id)
     if agreement.status != AgreementStatus.FINAL:
         raise Conflict("only a final agreement is signed" if agreement.status == AgreementStatus.DRAFT
@@ -483,6 +550,8 @@ def sign(actor: User, agreement_id: int, signer: str, method: str,
                        current_state=agreement.status)
     parties = agreement.parties or []
     if signer == "mediator":
+        if method != SignMethod.ACCOUNT:
+            raise Invalid({"method": ["the mediator signs through his own account"]})
         key, user_id = "mediator", agreement.mediator_id
         name = db.session.get(User, agreement.mediator_id).display_name
     else:
@@ -491,10 +560,24 @@ def sign(actor: User, agreement_id: int, signer: str, method: str,
         key, user_id = f"party:{party_index}", parties[party_index].get("user_id")
         name = parties[party_index].get("name") or ""
     if method == SignMethod.ACCOUNT:
+        if user_id is None:
+            raise Forbidden("this party has no account of its own: an official records its "
+                            "signature in person")
         if actor.id != user_id:
             raise Forbidden("through your own account you may sign only for yourself")
-    elif not _officer(actor, case):
-        raise Forbidden("a signature in person is recorded by an officer of the case")
+        if key != "mediator":
+            bad = party_account_errors(parties, agreement.mediator_id).get("parties", {})
+            if party_index in bad:
+                raise Conflict(f"party {party_index + 1}'s account cannot sign for it: "
+                               f"{bad[party_index]['user_id'][0]}; draft a new agreement",
+                               current_state=agreement.status)
+        already = [s.signer for s in agreement.signatures if s.user_id == actor.id]
+        if already and already != [key]:
+            raise Conflict(f"your account has signed for {already[0]} already: one account "
+                           "signs for one signer", current_state=agreement.status)
+    elif not _officer(actor, case) or actor.id == agreement.mediator_id:
+        raise Forbidden("a signature in person is recorded by an official of the case who is "
+                        "not the mediator")
     if any(s.signer == key for s in agreement.signatures):
         raise Conflict(f"{key} has signed already", current_state=agreement.status)
     try:
@@ -504,7 +587,9 @@ def sign(actor: User, agreement_id: int, signer: str, method: str,
                 user_id=actor.id if method == SignMethod.ACCOUNT else None,
                 recorded_by_id=actor.id, signed_at=utcnow()))
     except IntegrityError:
-        raise Conflict(f"{key} has signed already", current_state=agreement.status) from None
+        # Either constraint: the signer has signed, or this account has signed for another.
+        raise Conflict(f"{key} has signed already, or your account has signed for another "
+                       "signer", current_state=agreement.status) from None
     # Appending locks the case's row until the commit: concurrent signatures are counted
     # one after the other, so exactly one of them sees the last signature go in.
     timeline.append(db.session, case.id, "agreement.signed", {

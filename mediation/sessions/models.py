@@ -143,7 +143,7 @@ class Agreement(db.Model):
 
 class SignMethod(enum.StrEnum):
     ACCOUNT = "account"  # through the signer's own account
-    HAND = "hand"  # 签名, in person, recorded by an officer
+    HAND = "hand"  # 签名, in person, recorded by an official who is not the mediator
     SEAL = "seal"  # 盖章
     FINGERPRINT = "fingerprint"  # 按指印
 
@@ -155,6 +155,9 @@ class AgreementSignature(db.Model):
     __table_args__ = (
         # The database refuses a second signature by the same signer, even in a race.
         sa.UniqueConstraint("agreement_id", "signer", name="uq_agreement_signatures_signer"),
+        # One account signs for one signer of an agreement at most: a signature through an
+        # account proves that account's holder, so it can stand for one person only.
+        sa.Index("uq_agreement_signatures_account", "agreement_id", "user_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

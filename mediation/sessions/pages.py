@@ -98,6 +98,12 @@ _MESSAGES = {
     "every party needs a name and basic details": _l("每方当事人都须填写姓名（名称）和基本情况"),
     "missing": _l("缺少此项"),
     "a note of the evidence of performance is required": _l("请填写履行证据说明"),
+    commands.NO_SUCH_ACCOUNT: _l("没有这个账户"),
+    commands.MEDIATORS_ACCOUNT: _l("调解员本人的账户不能代表当事人"),
+    commands.NOT_A_PARTY_ACCOUNT: _l("须为该当事人本人的账户，不能是工作人员、专业力量或调解员的账户"),
+    commands.ACCOUNT_DEACTIVATED: _l("该账户已停用"),
+    commands.ACCOUNT_TWICE: _l("一个账户只能代表一方当事人"),
+    "the mediator signs through his own account": _l("调解员须通过本人账户签署"),
 }
 
 
@@ -395,7 +401,9 @@ def _agreement_ctx(agreement: Agreement, case: Case, **extra: Any) -> dict[str, 
             "may_record": agreement.status == AgreementStatus.FINAL and key not in signed
             and officer and not is_mediator,
         })
-    items = [followup.item_view(i) for i in followup.items_of(me, case.id) if i.agreement_id == agreement.id]
+    # A party signing through their own account reads the agreement, not the case's file.
+    items = [followup.item_view(i) for i in followup.items_of(me, case.id)
+             if i.agreement_id == agreement.id] if can(me, "case.view", case) else []
     return {
         "case": case, "agreement": view, "parts": STATUTORY_PARTS, "signers": signers, "items": items,
         "author": me.id == agreement.mediator_id, "officer": officer,
@@ -456,7 +464,8 @@ def finalise(agreement_id: int):
         web.report(outcome, _("协议已定稿，等待各方签署"))
         return redirect(url_for("session_pages.agreement", agreement_id=agreement_id))
     if outcome.status == 422:
-        names = "、".join(labels.label(k, "statutory_part") for k in outcome.errors)
+        parts = dict.fromkeys(k.split("-")[0] for k in outcome.errors)  # parties-1-user_id
+        names = "、".join(labels.label(k, "statutory_part") for k in parts)
         outcome.message = _("协议缺少法定内容：%(parts)s", parts=names)
     return _agreement_page(agreement_id, "finalise", outcome)
 
