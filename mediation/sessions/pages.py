@@ -403,7 +403,7 @@ def _agreement_ctx(agreement: Agreement, case: Case, **extra: Any) -> dict[str, 
         })
     # A party signing through their own account reads the agreement, not the case's file.
     items = [followup.item_view(i) for i in followup.items_of(me, case.id)
-             if i.agreement_id == agreement.id] if can(me, "case.view", case) else []
+             if i.agreement_id == agreement.id] if can(me, Action.CASE_VIEW, case) else []
     return {
         "case": case, "agreement": view, "parts": STATUTORY_PARTS, "signers": signers, "items": items,
         "author": me.id == agreement.mediator_id, "officer": officer,
