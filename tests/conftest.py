@@ -168,9 +168,9 @@ def api(app, client):
 @pytest.fixture
 def w(app, api):
     """The sessions tests' world: a case with an accepted mediation referral and its people."""
-    from tests.sessions_world import build_world
+    from tests.factories import sessions_world
 
-    world = build_world(app, api.tokens)
+    world = sessions_world(app, api.tokens)
     world.api = api
     return world
 

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from mediation.extensions import db
 from mediation.users import ApiToken, User
 from tests.factories import PASSWORD
-from tests.people import person
 
 
 def token_for(api, username: str, password: str = PASSWORD):
@@ -22,7 +21,7 @@ def me(api, token: str):
 
 
 def test_token_for_the_right_password(api, app):
-    user = person(api, "case_officer", "510104", name="li_officer")
+    user = api.user("case_officer", "510104", name="li_officer")
     r = token_for(api, "li_officer")
     assert r.status_code == 201
     body = r.get_json()
@@ -44,7 +43,7 @@ def test_token_for_the_right_password(api, app):
 
 
 def test_wrong_password_or_unknown_user_is_401(api):
-    person(api, "lawyer", name="wu_lawyer")
+    api.user("lawyer", name="wu_lawyer")
     for username, password in (("wu_lawyer", "wrong-password"), ("nobody", PASSWORD),
                                ("wu_lawyer", PASSWORD.upper())):
         r = token_for(api, username, password)
@@ -61,7 +60,7 @@ def test_token_request_validation(api):
 
 
 def test_an_expired_token_is_401(api, app):
-    user = person(api, "supervisor", "51")
+    user = api.user("supervisor", "51")
     token = api.tokens[user.id]
     assert me(api, token).status_code == 200
     with app.app_context():
@@ -75,7 +74,7 @@ def test_an_expired_token_is_401(api, app):
 
 
 def test_a_revoked_token_is_401_and_other_tokens_live_on(api):
-    person(api, "mediator", name="sun_mediator")
+    api.user("mediator", name="sun_mediator")
     first = token_for(api, "sun_mediator").get_json()["token"]
     second = token_for(api, "sun_mediator").get_json()["token"]
     r = api.client.delete("/api/auth/tokens", headers={"Authorization": f"Bearer {first}"})
@@ -87,7 +86,7 @@ def test_a_revoked_token_is_401_and_other_tokens_live_on(api):
 
 
 def test_a_deactivated_user_loses_api_access(api, app):
-    user = person(api, "case_officer", "510104", name="gone_officer")
+    user = api.user("case_officer", "510104", name="gone_officer")
     token = api.tokens[user.id]
     with app.app_context():
         db.session.execute(sa.update(User).where(User.id == user.id).values(active=False))

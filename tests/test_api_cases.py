@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from mediation.extensions import db
 from tests.factories import case_payload, days_ago
-from tests.people import person
 
 TABLES = ("cases", "petitioners", "events", "event_outbox", "investigations", "owner_contacts",
           "category_overrides")
@@ -43,7 +42,7 @@ def in_days(n: int) -> str:
 
 @pytest.fixture
 def officer(api):
-    return person(api, "case_officer", "510104")
+    return api.user("case_officer", "510104")
 
 
 @pytest.fixture
@@ -86,9 +85,9 @@ def test_intake_with_a_given_reference_and_a_duplicate(api, officer):
 def test_intake_within_jurisdiction_only(api, officer):
     r = api.post("/api/cases", officer, case_payload(region_code="510105"))
     assert r.status_code == 422 and "region_code" in r.get_json()["errors"]
-    city = person(api, "case_officer", "510100")
+    city = api.user("case_officer", "510100")
     assert api.case(city, region_code="510105")["region_code"] == "510105"
-    admin = person(api, "admin")
+    admin = api.user("admin")
     assert api.case(admin, region_code="440305")["region_code"] == "440305"
     assert row_counts(api.app)["cases"] == 2
 
@@ -96,7 +95,7 @@ def test_intake_within_jurisdiction_only(api, officer):
 @pytest.mark.parametrize("role", ["supervisor", "lead_official", "mediator", "lawyer",
                                   "counsellor", "mass_org", "evaluator"])
 def test_only_officers_and_admins_take_cases_in(api, role):
-    user = person(api, role, "510104" if role in ("supervisor", "lead_official") else None)
+    user = api.user(role, "510104" if role in ("supervisor", "lead_official") else None)
     r = api.post("/api/cases", user, case_payload())
     assert r.status_code == 403, r.get_json()
     assert r.is_json
@@ -184,8 +183,8 @@ def test_unknown_case_is_a_json_404(api, officer):
 
 
 def test_list_filters_and_pagination(api, officer):
-    lead = person(api, "lead_official", "510104")
-    other_lead = person(api, "lead_official", "510104")
+    lead = api.user("lead_official", "510104")
+    other_lead = api.user("lead_official", "510104")
     a = api.case(officer, title="补偿100%到位的承诺", flags=["leader_instruction"])
     b = api.case(officer, title="补偿1000元", summary="物业费争议", livelihood_fields=["property_management"],
                  received_on=days_ago(3), accepted_on=None, region_code="510104")
@@ -195,7 +194,7 @@ def test_list_filters_and_pagination(api, officer):
                     {"status": "in_progress", "reason": "开始办理"}).status_code == 200
     assert api.put(f"/api/cases/{b['id']}/owner", officer,
                    {"lead_official_id": lead.id}).status_code == 200
-    admin = person(api, "admin")
+    admin = api.user("admin")
     api.case(admin, title="外省案件", region_code="440305")  # invisible to the officer
 
     def ids(query, user=officer):
@@ -388,7 +387,7 @@ def test_category_override_conflicts_and_validation(api, officer, case):
 # --- owner and contacts ---------------------------------------------------------------------
 
 def test_assign_owner_at_the_suggested_level(api, officer, case):
-    lead = person(api, "lead_official", "510104")
+    lead = api.user("lead_official", "510104")
     r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": lead.id})
     assert r.status_code == 200
     owner = r.get_json()["owner"]
@@ -402,23 +401,23 @@ def test_assign_owner_at_the_suggested_level(api, officer, case):
     assert ev["data"]["suggested_level"] == "county" and ev["data"]["level"] == "county"
     # the owner now sees the case; another lead official still does not
     assert api.get(f"/api/cases/{case['id']}", lead).status_code == 200
-    other = person(api, "lead_official", "510104")
+    other = api.user("lead_official", "510104")
     assert api.get(f"/api/cases/{case['id']}", other).status_code == 404
 
 
 def test_assign_owner_at_a_higher_level(api, officer):
     case = api.case(officer, flags=["cross_region"])
     assert case["owner"]["suggested_level"] == "province"
-    province = person(api, "lead_official", "51")
+    province = api.user("lead_official", "51")
     r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": province.id})
     assert r.status_code == 200 and r.get_json()["owner"]["level"] == "province"
 
 
 def test_assign_owner_refusals(api, officer, case):
     url = f"/api/cases/{case['id']}/owner"
-    county = person(api, "lead_official", "510104")
-    elsewhere = person(api, "lead_official", "510105")
-    mediator = person(api, "mediator")
+    county = api.user("lead_official", "510104")
+    elsewhere = api.user("lead_official", "510105")
+    mediator = api.user("mediator")
     for body, field in (({"lead_official_id": county.id, "level": "city"}, "level"),
                         ({"lead_official_id": elsewhere.id}, "lead_official_id"),
                         ({"lead_official_id": mediator.id}, "lead_official_id"),
@@ -436,7 +435,7 @@ def test_contacts_move_the_due_dates_and_clear_overdue(api, officer):
     url = f"/api/cases/{case['id']}"
     r = api.post(f"{url}/contacts", officer, {"kind": "petitioner_meeting", "held_on": days_ago(1)})
     assert r.status_code == 409  # no owner yet
-    lead = person(api, "lead_official", "510104")
+    lead = api.user("lead_official", "510104")
     r = api.put(f"{url}/owner", officer, {"lead_official_id": lead.id, "assigned_on": days_ago(40)})
     body = r.get_json()
     assert body["overdue"] is True
@@ -463,7 +462,7 @@ def test_contacts_move_the_due_dates_and_clear_overdue(api, officer):
 
 
 def test_contact_validation(api, officer, case):
-    lead = person(api, "lead_official", "510104")
+    lead = api.user("lead_official", "510104")
     url = f"/api/cases/{case['id']}"
     api.put(f"{url}/owner", officer, {"lead_official_id": lead.id})
     for body, field in (({"kind": "petitioner_meeting", "held_on": in_days(3)}, "held_on"),

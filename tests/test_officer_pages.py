@@ -14,8 +14,8 @@ from mediation.cases.models import Case, Petitioner
 from mediation.extensions import db
 from mediation.timeline import Event
 from referrals.models import Referral
+from tests.factories import make_case, make_provider, make_user
 from tests.page_client import PageClient
-from tests.referrals_world import make_case, make_provider, make_user
 
 
 @pytest.fixture

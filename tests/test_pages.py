@@ -4,7 +4,6 @@ import pytest
 
 from tests.factories import PASSWORD
 from tests.page_client import PageClient, csrf_token
-from tests.people import person
 
 
 @pytest.fixture
@@ -23,21 +22,21 @@ def test_pages_need_a_login(client_):
 
 
 def test_a_login_form_without_its_csrf_token_is_refused(api, client_):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     r = client_.client.post("/login", data={"username": officer.username, "password": PASSWORD})
     assert r.status_code == 400
     assert client_.get("/").status_code == 302  # still not signed in
 
 
 def test_wrong_password_is_refused_in_chinese(api, client_):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     r = login(client_, officer.username, "not-the-password")
     assert r.status_code == 401 and "用户名或密码错误" in r.get_data(as_text=True)
 
 
 def test_signed_in_officer_sees_own_region_cases_and_not_others(api, client_):
-    officer = person(api, "case_officer", "510104")
-    other = person(api, "case_officer", "510105")
+    officer = api.user("case_officer", "510104")
+    other = api.user("case_officer", "510105")
     mine = api.case(officer, title="锦江区的案件")
     theirs = api.case(other, title="青羊区的案件", region_code="510105")
     r = login(client_, officer.username)
@@ -53,7 +52,7 @@ def test_signed_in_officer_sees_own_region_cases_and_not_others(api, client_):
 
 
 def test_open_redirect_after_login_is_refused(api, client_):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     page = client_.get("/login").get_data(as_text=True)
     r = client_.client.post("/login?next=//evil.example/", data={
         "username": officer.username, "password": PASSWORD, "csrf_token": csrf_token(page)})
@@ -61,7 +60,7 @@ def test_open_redirect_after_login_is_refused(api, client_):
 
 
 def test_logout_needs_csrf_and_ends_the_session(api, client_):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     login(client_, officer.username)
     assert client_.client.post("/logout").status_code == 400  # no token: refused
     assert client_.get("/").status_code == 200

@@ -16,7 +16,6 @@ from mediation.permissions import can, visible_cases_filter
 from mediation.regions import covers, normalize_region, region_level, region_prefix
 from mediation.users import User
 from tests.factories import days_ago
-from tests.people import person
 
 # --- regions (GB/T 2260) ------------------------------------------------------------------
 
@@ -147,8 +146,8 @@ STRANGERS = [
 
 @pytest.fixture
 def owned_case(api):
-    officer = person(api, "case_officer", "510104")
-    lead = person(api, "lead_official", "510104")
+    officer = api.user("case_officer", "510104")
+    lead = api.user("lead_official", "510104")
     case = api.case(officer)
     r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": lead.id})
     assert r.status_code == 200
@@ -165,7 +164,7 @@ def _send(api, user, method, case_id, suffix, body, pid, lead_id):
 @pytest.mark.parametrize("role,region", STRANGERS)
 def test_a_stranger_gets_404_on_every_endpoint(api, owned_case, role, region):
     officer, lead, case = owned_case
-    stranger = person(api, role, region)
+    stranger = api.user(role, region)
     pid = case["petitioners"][0]["id"]
     for method, suffix, body in CASE_ENDPOINTS:
         r = _send(api, stranger, method, case["id"], suffix, body, pid, lead.id)
@@ -184,9 +183,9 @@ def test_a_stranger_gets_404_on_every_endpoint(api, owned_case, role, region):
 
 def test_the_related_see_the_case(api, owned_case):
     officer, lead, case = owned_case
-    for user in (officer, lead, person(api, "admin"), person(api, "supervisor", "51"),
-                 person(api, "supervisor", "510104"), person(api, "case_officer", "510100"),
-                 person(api, "case_officer")):
+    for user in (officer, lead, api.user("admin"), api.user("supervisor", "51"),
+                 api.user("supervisor", "510104"), api.user("case_officer", "510100"),
+                 api.user("case_officer")):
         assert api.get(f"/api/cases/{case['id']}", user).status_code == 200, user.role
         assert api.get(f"/api/cases/{case['id']}/timeline", user).status_code == 200
         assert [c["id"] for c in api.get("/api/cases", user).get_json()["items"]] == [case["id"]]
@@ -195,7 +194,7 @@ def test_the_related_see_the_case(api, owned_case):
 @pytest.mark.parametrize("who", ["supervisor", "owner"])
 def test_seeing_is_not_acting_403(api, owned_case, who):
     officer, lead, case = owned_case
-    user = person(api, "supervisor", "510100") if who == "supervisor" else lead
+    user = api.user("supervisor", "510100") if who == "supervisor" else lead
     pid = case["petitioners"][0]["id"]
     refused = [e for e in CASE_ENDPOINTS if e[0] != "GET"]
     if who == "owner":  # the owner records contacts and may see numbers

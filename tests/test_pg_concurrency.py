@@ -17,7 +17,7 @@ from mediation.errors import Conflict
 from mediation.extensions import db
 from mediation.timeline import Event
 from mediation.users import User
-from tests.people import officer_here
+from tests.factories import make_user
 
 THREADS = 20
 
@@ -57,7 +57,7 @@ def _new_case(officer: User) -> int:
 
 
 def test_twenty_writers_of_one_case_get_gapless_sequence_and_valid_chain(pg):
-    officer = officer_here()
+    officer = make_user("case_officer", "510104")
     case_id = _new_case(officer)
     start = db.session.get(Case, case_id).last_seq
 
@@ -85,7 +85,7 @@ def test_twenty_writers_of_one_case_get_gapless_sequence_and_valid_chain(pg):
 
 
 def test_twenty_raw_appends_to_one_case(pg):
-    officer = officer_here()
+    officer = make_user("case_officer", "510104")
     case_id = _new_case(officer)
 
     def append(user: User, i: int) -> int:
@@ -101,7 +101,7 @@ def test_twenty_raw_appends_to_one_case(pg):
 
 
 def test_concurrent_transitions_exactly_one_wins(pg):
-    officer = officer_here()
+    officer = make_user("case_officer", "510104")
     case_id = _new_case(officer)
 
     def move(user: User, i: int):
@@ -122,7 +122,7 @@ def test_concurrent_transitions_exactly_one_wins(pg):
 
 
 def test_concurrent_intakes_get_distinct_references(pg):
-    officer = officer_here()
+    officer = make_user("case_officer", "510104")
     results = run_together(pg, 10, lambda user, i: _new_case(user), officer.id)
     assert all(isinstance(r, int) for r in results), results
     db.session.remove()

@@ -13,7 +13,6 @@ from mediation.cases import commands
 from mediation.extensions import db
 from mediation.pii import mask_id_number, mask_phone, normalize
 from tests.conftest import PII_KEY, SECRET
-from tests.people import person
 
 ID = "510104198001011234"
 PHONE = "13800138000"
@@ -35,7 +34,7 @@ def raw_database_text(app) -> str:
 
 @pytest.fixture
 def officer(api):
-    return person(api, "case_officer", "510104")
+    return api.user("case_officer", "510104")
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ def test_the_database_holds_no_number_in_clear(api, app, officer, case):
 
 def test_responses_are_masked_everywhere(api, officer, case):
     cid = case["id"]
-    admin = person(api, "admin")
+    admin = api.user("admin")
     responses = [
         api.get(f"/api/cases/{cid}", officer), api.get(f"/api/cases/{cid}", admin),
         api.get("/api/cases", officer), api.get(f"/api/cases/{cid}/timeline", officer),
@@ -105,11 +104,11 @@ def test_reveal_to_the_roles_that_need_it_is_recorded_without_the_numbers(api, o
     if who == "officer":
         user = officer
     elif who == "city_officer":
-        user = person(api, "case_officer", "510100")
+        user = api.user("case_officer", "510100")
     elif who == "admin":
-        user = person(api, "admin")
+        user = api.user("admin")
     else:
-        user = person(api, "lead_official", "510104")
+        user = api.user("lead_official", "510104")
         assert api.put(f"/api/cases/{cid}/owner", officer,
                        {"lead_official_id": user.id}).status_code == 200
     r = api.post(f"/api/cases/{cid}/petitioners/{pid}/reveal", user, {"reason": "上门约谈需要联系"})
@@ -137,11 +136,11 @@ def test_reveal_refused_to_others_and_leaves_no_event(api, officer, case):
     cid, pid = case["id"], case["petitioners"][0]["id"]
     url = f"/api/cases/{cid}/petitioners/{pid}/reveal"
     body = {"reason": "想看看"}
-    supervisor = person(api, "supervisor", "510104")  # sees the case, but masked only
+    supervisor = api.user("supervisor", "510104")  # sees the case, but masked only
     assert api.post(url, supervisor, body).status_code == 403
-    for user in (person(api, "case_officer", "510105"), person(api, "mediator"),
-                 person(api, "lawyer"), person(api, "evaluator"),
-                 person(api, "lead_official", "510104")):  # not the case's owner
+    for user in (api.user("case_officer", "510105"), api.user("mediator"),
+                 api.user("lawyer"), api.user("evaluator"),
+                 api.user("lead_official", "510104")):  # not the case's owner
         r = api.post(url, user, body)
         assert r.status_code == 404, user.role
         assert ID not in r.get_data(as_text=True)
@@ -156,10 +155,10 @@ def test_reveal_refused_to_others_and_leaves_no_event(api, officer, case):
 
 
 def test_search_by_number_finds_only_visible_cases(api, officer, case):
-    other_county = person(api, "case_officer", "510105")
+    other_county = api.user("case_officer", "510105")
     theirs = api.case(other_county, region_code="510105", petitioners=[
         {"name": "张三", "id_number": ID, "phone": PHONE}])
-    admin = person(api, "admin")
+    admin = api.user("admin")
 
     def found(user, **query):
         r = api.post("/api/petitioners/search", user, query)
@@ -169,7 +168,7 @@ def test_search_by_number_finds_only_visible_cases(api, officer, case):
     assert found(officer, id_number=ID) == [case["id"]]
     assert found(other_county, id_number=ID) == [theirs["id"]]
     assert found(admin, id_number=ID) == sorted([case["id"], theirs["id"]])
-    assert found(person(api, "mediator"), id_number=ID) == []
+    assert found(api.user("mediator"), id_number=ID) == []
     assert found(officer, id_number=ID2.lower()) == [case["id"]]  # x or X
     assert found(officer, phone="+86" + PHONE) == [case["id"]]
     assert found(officer, phone="86" + PHONE2) == [case["id"]]

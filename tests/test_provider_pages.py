@@ -15,8 +15,8 @@ from mediation.cases import commands
 from mediation.extensions import db
 from referrals import lifecycle
 from referrals.models import CounsellingNote, LegalOpinion, Referral, SupportRecord
+from tests.factories import make_case, make_provider, make_user, referral
 from tests.page_client import PageClient
-from tests.referrals_world import make_case, make_provider, make_user, referral
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from mediation import permissions, timeline
 from mediation.cases.models import Case
 from mediation.extensions import db
 from realtime import relay
-from tests.people import person
 
 
 @pytest.fixture
 def officer(api):
-    return person(api, "case_officer", "510104")
+    return api.user("case_officer", "510104")
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def case_id(api, officer):
 @pytest.fixture
 def mediator(api, case_id):
     """A provider's user who sees the case, as an accepted referral would let them."""
-    user = person(api, "mediator")
+    user = api.user("mediator")
     rule = lambda u: sa.select(sa.literal(case_id)) if u.id == user.id else None  # noqa: E731
     permissions.register_case_access(rule)
     yield user
@@ -78,7 +77,7 @@ def test_invalid_messages_are_422_with_the_field(api, officer, case_id, payload,
 
 def test_messages_need_a_visible_case_and_a_token(api, officer, case_id):
     assert post(api, officer, 999999, "hi").status_code == 404
-    stranger = person(api, "case_officer", "110101")
+    stranger = api.user("case_officer", "110101")
     assert post(api, stranger, case_id, "hi").status_code == 404
     assert api.get(f"/api/cases/{case_id}/messages", stranger).status_code == 404
     assert api.post(f"/api/cases/{case_id}/messages", None, {"body": "hi"}).status_code == 401
@@ -89,7 +88,7 @@ def test_the_rate_limit_is_per_user(api, app, officer, case_id, monkeypatch):
     assert [post(api, officer, case_id, f"m{i}").status_code for i in range(3)] == [201] * 3
     r = post(api, officer, case_id, "one too many")
     assert r.status_code == 429 and r.get_json()["retry_after"] == 60
-    colleague = person(api, "case_officer", "5101")
+    colleague = api.user("case_officer", "5101")
     assert post(api, colleague, case_id, "mine still goes").status_code == 201
 
 
@@ -98,7 +97,7 @@ def test_edits_and_deletions_are_new_events_and_history_stays(api, app, officer,
     r = api.patch(f"/api/cases/{case_id}/messages/{seq}", officer, {"body": "second text"})
     assert r.status_code == 200
     assert (r.get_json()["body"], r.get_json()["edits"]) == ("second text", 1)
-    colleague = person(api, "case_officer", "5101")
+    colleague = api.user("case_officer", "5101")
     assert api.patch(f"/api/cases/{case_id}/messages/{seq}", colleague,
                      {"body": "not mine"}).status_code == 403
     assert api.patch(f"/api/cases/{case_id}/messages/{seq}", officer, {"body": " "}).status_code == 422
@@ -120,7 +119,7 @@ def test_edits_and_deletions_are_new_events_and_history_stays(api, app, officer,
 
 
 def test_read_markers_are_per_user_and_only_move_forward(api, officer, case_id):
-    colleague = person(api, "case_officer", "5101")
+    colleague = api.user("case_officer", "5101")
     seqs = [post(api, officer, case_id, f"m{i}").get_json()["seq"] for i in range(3)]
     got = thread(api, colleague, case_id)
     assert (got["read_seq"], got["unread"]) == (0, 3)

@@ -31,7 +31,7 @@ from mediation.timeline import Event
 from referrals import lifecycle
 from referrals.models import Provider, Referral, RoutingNeed
 from tests.conftest import PII_KEY, SECRET, build_app, drop_pg_database, make_pg_database
-from tests.referrals_world import make_case, make_provider, make_user
+from tests.factories import make_case, make_provider, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

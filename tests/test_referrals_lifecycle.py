@@ -21,7 +21,7 @@ from referrals.models import (
     ReferralStatus,
     RoutingNeed,
 )
-from tests.referrals_world import (
+from tests.factories import (
     events,
     make_case,
     make_provider,

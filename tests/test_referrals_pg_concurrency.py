@@ -17,7 +17,7 @@ from mediation.users import User
 from referrals import lifecycle
 from referrals.models import Provider, Referral
 from tests.conftest import build_app, clean_database, drop_pg_database, make_pg_database
-from tests.referrals_world import make_case, make_provider, make_user
+from tests.factories import make_case, make_provider, make_user
 
 pytestmark = pytest.mark.postgres
 

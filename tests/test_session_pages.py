@@ -14,8 +14,8 @@ from flask import render_template
 from mediation.extensions import db
 from mediation.sessions import pages as session_pages
 from mediation.users import User
+from tests.factories import complete_content, session_body
 from tests.page_client import PageClient
-from tests.sessions_world import complete_content, session_body
 
 CST = dt.timezone(dt.timedelta(hours=8))
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.timeline import Event
-from tests.sessions_world import call, complete_content
+from tests.factories import call, complete_content
 
 
 def draft(w, **content):

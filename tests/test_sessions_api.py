@@ -10,7 +10,7 @@ from mediation import timeline
 from mediation.extensions import db
 from mediation.permissions import event_recipients
 from mediation.timeline import Event
-from tests.sessions_world import call, later, session_body
+from tests.factories import call, later, session_body
 
 
 def schedule(w, who: str = "mediator", **overrides):

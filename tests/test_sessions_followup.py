@@ -13,7 +13,7 @@ from mediation.extensions import db
 from mediation.sessions import followup
 from mediation.sessions.models import Agreement, Resolution
 from mediation.timeline import Event
-from tests.sessions_world import call, complete_content
+from tests.factories import call, complete_content
 
 
 def in_effect(w) -> dict:

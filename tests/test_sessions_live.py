@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import build_app
-from tests.sessions_world import build_world, complete_content, session_body
+from tests.factories import complete_content, session_body, sessions_world
 from tests.test_realtime_live import WAIT, Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def live(tmp_path_factory) -> Iterator[tuple[LiveServer, object]]:
     work = tmp_path_factory.mktemp("sessions-live")
     url = f"sqlite:///{work / 'live.db'}"
-    world = build_world(build_app(url, work / "seed-instance"))
+    world = sessions_world(build_app(url, work / "seed-instance"))
     server = LiveServer(work, url).start()
     try:
         yield server, world

@@ -16,7 +16,7 @@ from mediation.sessions import commands
 from mediation.sessions.models import Agreement
 from mediation.timeline import Event
 from mediation.users import User
-from tests.sessions_world import build_world, complete_content
+from tests.factories import complete_content, sessions_world
 
 pytestmark = pytest.mark.postgres
 
@@ -41,7 +41,7 @@ def run_threads(app, n: int, work) -> list:
 
 
 def test_pg_concurrent_edits_of_one_version_exactly_one_wins(pg):
-    w = build_world(pg)
+    w = sessions_world(pg)
     mediator_id = w.users["mediator"].id
     with pg.app_context():
         a = commands.draft(db.session.get(User, mediator_id), w.case_id, {})
@@ -66,7 +66,7 @@ def test_pg_concurrent_edits_of_one_version_exactly_one_wins(pg):
 
 
 def test_pg_the_last_signatures_arriving_together_put_it_in_effect_once(pg):
-    w = build_world(pg)
+    w = sessions_world(pg)
     officer_id, mediator_id = w.users["officer"].id, w.users["mediator"].id
     with pg.app_context():
         mediator = db.session.get(User, mediator_id)

@@ -25,7 +25,7 @@ from mediation.sessions.models import SessionPresence
 from mediation.timeline import Event
 from mediation.users import User
 from tests.conftest import build_app
-from tests.sessions_world import session_body
+from tests.factories import session_body
 from tests.test_realtime_live import Client, LiveServer
 
 RATE = 3  # messages per minute on the live server, so the limit is reached quickly
@@ -33,11 +33,11 @@ RATE = 3  # messages per minute on the live server, so the limit is reached quic
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[tuple[LiveServer, object]]:
-    from tests.sessions_world import build_world
+    from tests.factories import sessions_world
 
     work = tmp_path_factory.mktemp("presence-live")
     url = f"sqlite:///{work / 'live.db'}"
-    world = build_world(build_app(url, work / "seed-instance"))
+    world = sessions_world(build_app(url, work / "seed-instance"))
     server = LiveServer(work, url, MEDIATION_MESSAGE_RATE=f"{RATE}/60").start()
     try:
         yield server, world

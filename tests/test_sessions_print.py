@@ -8,13 +8,12 @@ import re
 import pytest
 
 from mediation.sessions.models import STATUTORY_PARTS
-from tests.factories import PASSWORD
-from tests.sessions_world import build_world, complete_content
+from tests.factories import PASSWORD, complete_content, sessions_world
 
 
 @pytest.fixture
 def w(app, api):
-    world = build_world(app, api.tokens)
+    world = sessions_world(app, api.tokens)
     world.api = api
     return world
 

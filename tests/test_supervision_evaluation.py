@@ -9,7 +9,6 @@ import io
 from openpyxl import load_workbook
 
 from tests.factories import case_payload
-from tests.people import person
 
 PEOPLE = [
     {"name": "张三丰", "id_number": "510104198001011234", "phone": "13800138000"},
@@ -19,7 +18,7 @@ PEOPLE = [
 
 
 def test_the_export_holds_no_name_identity_or_phone(api):
-    officer = person(api, "case_officer", "51")
+    officer = api.user("case_officer", "51")
     ids = []
     for i, p in enumerate(PEOPLE):
         body = case_payload(petitioners=[p], region_code="510104",
@@ -27,7 +26,7 @@ def test_the_export_holds_no_name_identity_or_phone(api):
                             background=f"身份证 {p['id_number']}")
         ids.append(api.post("/api/cases", officer, body).get_json()["id"])
         assert ids[-1], i
-    evaluator = person(api, "evaluator")
+    evaluator = api.user("evaluator")
     csv_r = api.get("/api/evaluation/export?format=csv", evaluator)
     xlsx_r = api.get("/api/evaluation/export?format=xlsx", evaluator)
     assert csv_r.status_code == 200 and xlsx_r.status_code == 200
@@ -54,13 +53,13 @@ def test_the_export_holds_no_name_identity_or_phone(api):
 
 
 def test_evaluators_download_this_and_nothing_else(api):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     case = api.case(officer)
-    evaluator = person(api, "evaluator")
+    evaluator = api.user("evaluator")
     assert api.get("/api/evaluation/export", evaluator).status_code == 200
-    assert api.get("/api/evaluation/export", person(api, "admin")).status_code == 200
+    assert api.get("/api/evaluation/export", api.user("admin")).status_code == 200
     for role, region in (("supervisor", "51"), ("case_officer", "510104"), ("mediator", None)):
-        assert api.get("/api/evaluation/export", person(api, role, region)).status_code == 403
+        assert api.get("/api/evaluation/export", api.user(role, region)).status_code == 403
     assert api.get("/api/evaluation/export").status_code == 401
     assert api.get(f"/api/cases/{case['id']}", evaluator).status_code == 404
     assert api.get("/api/cases", evaluator).get_json()["items"] == []

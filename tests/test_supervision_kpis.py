@@ -11,7 +11,6 @@ import pytest
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.supervision.models import SurveyAnswer, SurveyInvite
-from tests.people import person
 
 _refs = itertools.count(1)
 UTC = dt.UTC
@@ -72,7 +71,7 @@ def kpi(body, key):
 
 
 def test_kpis_for_a_province_supervisor_match_the_hand_count(api, hand_set):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     r = api.get("/api/reports/kpis?date=2025-06-30", sup)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
@@ -96,7 +95,7 @@ def test_kpis_for_a_province_supervisor_match_the_hand_count(api, hand_set):
 
 
 def test_kpis_by_city_county_and_department(api, hand_set):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
 
     def groups(level):
         body = api.get(f"/api/reports/kpis?date=2025-06-30&level={level}", sup).get_json()
@@ -111,9 +110,9 @@ def test_kpis_by_city_county_and_department(api, hand_set):
 
 
 def test_national_supervisor_and_admin_see_everything_city_supervisor_its_city(api, hand_set):
-    national = person(api, "supervisor")
-    admin = person(api, "admin")
-    city = person(api, "supervisor", "5101")
+    national = api.user("supervisor")
+    admin = api.user("admin")
+    city = api.user("supervisor", "5101")
     for user in (national, admin):
         body = api.get("/api/reports/kpis?date=2025-06-30", user).get_json()
         assert body["region"] is None and kpi(body, "resolution_rate") == (5, 8, 0.625)
@@ -126,7 +125,7 @@ def test_national_supervisor_and_admin_see_everything_city_supervisor_its_city(a
 
 
 def test_monthly_league_tables_rank_and_change(api, hand_set):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     r = api.get("/api/reports/monthly?month=2025-06&level=county", sup)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
@@ -153,7 +152,7 @@ def test_monthly_bulletin_as_xlsx(api, hand_set):
 
     from openpyxl import load_workbook
 
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     r = api.get("/api/reports/monthly?month=2025-06&format=xlsx", sup)
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     wb = load_workbook(io.BytesIO(r.data))
@@ -165,10 +164,10 @@ def test_monthly_bulletin_as_xlsx(api, hand_set):
 def test_reports_are_for_supervisors_and_admins(api, hand_set):
     assert api.get("/api/reports/kpis").status_code == 401
     for role in ("case_officer", "lead_official", "mediator", "evaluator"):
-        user = person(api, role, "510104" if role in ("case_officer", "lead_official") else None)
+        user = api.user(role, "510104" if role in ("case_officer", "lead_official") else None)
         for path in ("kpis", "weekly", "monthly", "quarterly"):
             assert api.get(f"/api/reports/{path}", user).status_code == 403, (role, path)
-    sup = person(api, "supervisor")
+    sup = api.user("supervisor")
     for path in ("kpis", "weekly", "monthly", "quarterly"):
         assert api.get(f"/api/reports/{path}", sup).status_code == 200, path
     assert api.get("/api/reports/monthly?month=2025-13", sup).status_code == 422
@@ -196,8 +195,8 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
     from mediation.cases import commands
     from mediation.users import User
 
-    officer = person(api, "case_officer", "510104")
-    sup = person(api, "supervisor", "51")
+    officer = api.user("case_officer", "510104")
+    sup = api.user("supervisor", "51")
     with app.app_context():
         actor = db.session.get(User, officer.id)
         case = commands.intake(actor, {"title": "x", "region_code": "510104", "reference": "AS-OF-1"})
@@ -236,7 +235,7 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
 
 
 def test_weekly_stalled_and_overdue(api, app):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     today = dt.date.today()
     old = (today - dt.timedelta(days=60)).isoformat()
     with app.app_context():

@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 from mediation import timeline
 from mediation.extensions import db
 from mediation.supervision.ledger import HEADERS, KEYS
-from tests.people import officer_here
+from tests.factories import make_user
 
 
 def write(path, rows):
@@ -54,7 +54,7 @@ def test_template_has_every_column(app, tmp_path):
 
 def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written(app, tmp_path):
     with app.app_context():
-        officer_here("case_officer", "510104", name="imp_officer")
+        make_user("case_officer", "510104", name="imp_officer")
         db.session.remove()
     rows = [GOOD[0],
             {"reference": "TZ-BAD-1", "title": "", "region_code": "51A"},          # row 3
@@ -81,7 +81,7 @@ def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written(app, tmp
 
 def test_the_same_file_twice_adds_nothing_and_dry_run_writes_nothing(app, tmp_path):
     with app.app_context():
-        officer_here("case_officer", "5101", name="imp_officer2")
+        make_user("case_officer", "5101", name="imp_officer2")
         db.session.remove()
     path = write(tmp_path / "good.xlsx", GOOD)
     runner = app.test_cli_runner()
@@ -111,7 +111,7 @@ def test_the_same_file_twice_adds_nothing_and_dry_run_writes_nothing(app, tmp_pa
 
 def test_export_masks_numbers(app, tmp_path):
     with app.app_context():
-        officer_here("case_officer", "5101", name="imp_officer3")
+        make_user("case_officer", "5101", name="imp_officer3")
         db.session.remove()
     runner = app.test_cli_runner()
     assert runner.invoke(args=["ledger", "import", str(write(tmp_path / "g.xlsx", GOOD)),

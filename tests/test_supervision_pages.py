@@ -23,7 +23,6 @@ from mediation.supervision.models import Inspection, Rectification
 from mediation.supervision.scope import report_scope
 from mediation.users import User
 from tests.page_client import csrf_token, sign_in
-from tests.people import person
 
 _refs = itertools.count(1)
 UTC = dt.UTC
@@ -95,7 +94,7 @@ def kpi_set(app):
 
 
 def test_kpi_tiles_show_the_kpis_modules_figures_with_their_targets(app, api, web, kpi_set):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     for query, region in (("date=2025-06-30", None), ("date=2025-07-31&region=5101", "5101"),
                           ("date=2025-06-30&region=510104", "510104")):
@@ -115,7 +114,7 @@ def test_kpi_tiles_show_the_kpis_modules_figures_with_their_targets(app, api, we
 
 
 def test_filters_refuse_a_region_outside_the_jurisdiction_beside_the_field(api, web, kpi_set):
-    sup = person(api, "supervisor", "5101")
+    sup = api.user("supervisor", "5101")
     login(web, sup.username)
     html = page(web, "/supervision?date=2025-06-30&region=44", 422)
     assert 'aria-invalid="true"' in html and "该地区不在您的辖区内" in html
@@ -136,7 +135,7 @@ def test_the_ceased_rate_counts_cessations_as_of_the_date_from_the_timeline(app,
         event_at(monkeypatch, d, "case.petitioning_ceased", "2025-07-05")
         assert timeline.verify()[1] == []
         db.session.remove()
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
 
     def ceased(day: str) -> tuple:
         k = api.get(f"/api/reports/kpis?date={day}", sup).get_json()["kpis"]["ceased_petitioning_rate"]
@@ -159,7 +158,7 @@ def nav(html: str) -> str:
 
 
 def test_supervisors_see_the_pages_and_others_are_told_there_are_none(api, web, app):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     for path in SUPERVISOR_PAGES + ["/supervision/ledger"]:
         assert web.get(path).status_code == 200, path
@@ -170,7 +169,7 @@ def test_supervisors_see_the_pages_and_others_are_told_there_are_none(api, web, 
 
     for role in ("case_officer", "mediator", "lead_official"):
         other = app.test_client()
-        user = person(api, role, "510104" if role != "mediator" else None)
+        user = api.user(role, "510104" if role != "mediator" else None)
         login(other, user.username)
         for path in SUPERVISOR_PAGES + ["/supervision/evaluation-data"]:
             assert other.get(path).status_code == 404, (role, path)
@@ -178,7 +177,7 @@ def test_supervisors_see_the_pages_and_others_are_told_there_are_none(api, web, 
 
 
 def test_the_evaluator_sees_only_the_anonymised_export(api, web, kpi_set):
-    ev = person(api, "evaluator")
+    ev = api.user("evaluator")
     login(web, ev.username)
     menu = nav(page(web, "/"))
     assert "评估数据" in menu and "督查统计" not in menu and "台账" not in menu
@@ -200,7 +199,7 @@ def test_the_evaluator_sees_only_the_anonymised_export(api, web, kpi_set):
 # --- bulletin and weekly ---------------------------------------------------------------------------
 
 def test_the_bulletin_has_its_tables_an_svg_chart_an_xlsx_and_a_print_version(app, api, web, kpi_set):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     html = page(web, "/supervision/bulletin?month=2025-06&level=city")
     assert re.search(r'<svg class="chart"[^>]*role="img"', html)
@@ -232,7 +231,7 @@ def test_the_weekly_list_shows_stalled_cases_overdue_clocks_and_late_owners(app,
         stalled = mk(title="停滞的案件", received_on=dt.date(2025, 3, 1), accepted_on=dt.date(2025, 3, 5),
                      next_deadline_on=dt.date(2025, 5, 4))
         db.session.remove()
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     html = page(web, "/supervision/weekly")
     with app.app_context():
@@ -263,7 +262,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
         case_id = mk(title="被检查的案件")
         far = mk("440103", title="外省案件")
         db.session.remove()
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     token = form_token(web, "/supervision/evaluation")
     today = dt.date.today().isoformat()
@@ -336,7 +335,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
 
     # An officer cannot post to these forms at all.
     officer = app.test_client()
-    login(officer, person(api, "case_officer", "510104").username)
+    login(officer, api.user("case_officer", "510104").username)
     r = officer.post("/supervision/evaluation/inspections",
                      data={**base, "csrf_token": form_token(officer, "/"), "case_id": str(case_id)})
     assert r.status_code == 404
@@ -375,7 +374,7 @@ def count_cases(app) -> int:
 
 
 def test_ledger_dry_run_lists_errors_by_row_and_column_and_writes_nothing_then_imports(app, api, web):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     login(web, officer.username)
     html = page(web, "/supervision/ledger")
     token = csrf_token(html)
@@ -425,7 +424,7 @@ def test_ledger_dry_run_lists_errors_by_row_and_column_and_writes_nothing_then_i
 
 
 def test_supervisors_download_but_do_not_import_the_ledger(app, api, web):
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     login(web, sup.username)
     html = page(web, "/supervision/ledger")
     assert "台账导入由案件专员办理" in html and 'action="/supervision/ledger/check"' not in html

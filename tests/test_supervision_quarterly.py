@@ -4,15 +4,14 @@ tracked to done, and the score per region and department worked out by hand."""
 from __future__ import annotations
 
 from mediation import timeline
-from tests.people import person
 
 
 def test_quarterly_records_and_scores(api):
-    officer = person(api, "case_officer", "51")
-    sup = person(api, "supervisor", "51")
+    officer = api.user("case_officer", "51")
+    sup = api.user("supervisor", "51")
     a = api.case(officer, region_code="510104", departments=["民政局"])
     b = api.case(officer, region_code="510703", departments=["人社局"])
-    outside = api.case(person(api, "case_officer", "44"), region_code="440103")
+    outside = api.case(api.user("case_officer", "44"), region_code="440103")
 
     r = api.post("/api/reports/inspections", sup, {
         "case_id": a["id"], "inspected_on": "2025-05-10", "responsibility_in_place": True,

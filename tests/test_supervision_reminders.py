@@ -21,9 +21,7 @@ from mediation.supervision import reminders
 from mediation.supervision.models import Reminder
 from mediation.timeline import Event
 from mediation.users import User
-from tests.factories import case_payload
-from tests.referrals_world import make_case, make_user
-from tests.sessions_world import call
+from tests.factories import call, case_payload, make_case, make_user
 
 TODAY = dt.date.today()
 
@@ -38,7 +36,7 @@ def day(offset: int) -> str:
 
 def in_effect(w) -> int:
     """The world's agreement, signed by everyone: in effect."""
-    from tests.sessions_world import complete_content
+    from tests.factories import complete_content
 
     a = call(w, "POST", f"/api/cases/{w.case_id}/agreements", "mediator", complete_content(w)).get_json()
     call(w, "POST", f"/api/agreements/{a['id']}/finalise", "mediator")

@@ -20,7 +20,7 @@ from mediation.supervision import kpis, rollup
 from mediation.supervision.models import SurveyAnswer, SurveyInvite
 from mediation.supervision.scope import Scope
 from mediation.users import User
-from tests.people import officer_here
+from tests.factories import make_user
 from tests.test_pg_concurrency import run_together
 
 UTC = dt.UTC
@@ -92,7 +92,7 @@ def answer(case_id: int, rating: int, day: str, hour: int = 12) -> None:
 
 
 def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
-    admin = officer_here("admin", None)
+    admin = make_user("admin", None)
 
     def intake(region: str, **fields) -> int:
         case_id = commands.intake(admin, {
@@ -170,7 +170,7 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
 
 
 def test_a_rolled_back_change_leaves_the_rollup_as_it_was(ctx, clock):
-    officer = officer_here("case_officer", "510104")
+    officer = make_user("case_officer", "510104")
     case_id = commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"]}).id
     before = nonzero_rollup()
     case = db.session.get(Case, case_id)
@@ -184,7 +184,7 @@ def test_a_rolled_back_change_leaves_the_rollup_as_it_was(ctx, clock):
 
 
 def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app, ctx, clock):
-    officer = officer_here("case_officer", "510104")
+    officer = make_user("case_officer", "510104")
     case_id = commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
                                         "assessment": "reasonable"}).id
     runner = app.test_cli_runner()
@@ -206,8 +206,8 @@ def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app,
 def test_concurrent_writers_in_one_county_and_department_add_up(pg):
     """Writers of different cases in the same county and department hit the same rollup rows
     at once: the additive upserts must neither lose a count nor deadlock."""
-    officer = officer_here("case_officer", "510104")
-    admin = officer_here("admin", None)
+    officer = make_user("case_officer", "510104")
+    admin = make_user("admin", None)
     n = 12
     ids = [commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
                                      "assessment": "reasonable"}).id for _ in range(n)]

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from mediation import timeline
 from mediation.extensions import db
 from mediation.supervision.models import SurveyInvite
-from tests.people import person
 
 
 def _survey(api, officer, case_id, **body):
@@ -20,7 +19,7 @@ def _survey(api, officer, case_id, **body):
 
 
 def test_a_link_is_answered_once_and_the_answer_goes_on_the_timeline(api, app):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     case = api.case(officer)
     link = _survey(api, officer, case["id"])
     token = link["token"]
@@ -40,7 +39,7 @@ def test_a_link_is_answered_once_and_the_answer_goes_on_the_timeline(api, app):
 
 
 def test_forged_expired_and_invalid_answers_are_refused(api, app):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     case = api.case(officer)
     token = _survey(api, officer, case["id"])["token"]
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
@@ -60,18 +59,18 @@ def test_forged_expired_and_invalid_answers_are_refused(api, app):
 
 
 def test_only_those_who_see_the_case_send_surveys(api):
-    officer = person(api, "case_officer", "510104")
-    other = person(api, "case_officer", "510105")
-    mediator = person(api, "mediator")
+    officer = api.user("case_officer", "510104")
+    other = api.user("case_officer", "510105")
+    mediator = api.user("mediator")
     case = api.case(officer)
     assert api.post(f"/api/cases/{case['id']}/surveys", other, {}).status_code == 404
     assert api.post(f"/api/cases/{case['id']}/surveys", mediator, {}).status_code == 404
-    assert api.post(f"/api/cases/{case['id']}/surveys", person(api, "supervisor", "51"),
+    assert api.post(f"/api/cases/{case['id']}/surveys", api.user("supervisor", "51"),
                     {}).status_code == 201
 
 
 def test_the_petitioners_page(api, client):
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     case = api.case(officer)
     token = _survey(api, officer, case["id"])["token"]
     page = client.get(f"/survey/{token}")

@@ -14,11 +14,11 @@ from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.timeline import Event, EventOutbox
-from tests.people import officer_here
+from tests.factories import make_user
 
 
 def _officer():
-    return officer_here("case_officer", "510104")
+    return make_user("case_officer", "510104")
 
 
 def _intake(officer, title: str = "征地补偿纠纷") -> int:

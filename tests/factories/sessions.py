@@ -1,25 +1,27 @@
-"""A world for the session and agreement tests: a case with an accepted mediation referral
-and an accepted legal referral, made through the real commands (no test here)."""
+"""The sessions world: a case with an accepted mediation referral and an accepted legal
+referral, made through the real commands; and the bodies the session and agreement
+tests post."""
 
 from __future__ import annotations
 
-import datetime as dt
-from types import SimpleNamespace
+from typing import Any
+
+from flask import Flask
 
 from mediation.extensions import db
 from mediation.users import issue_token
 from referrals import lifecycle
-from tests.referrals_world import make_case, make_provider, make_user
+from tests.factories.base import World, later
+from tests.factories.cases import make_case
+from tests.factories.referrals import make_provider
+from tests.factories.users import make_user
 
 
-def later(days: float = 1) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
-
-
-def build_world(app, tokens: dict[int, str] | None = None) -> SimpleNamespace:
-    """Users by name (with tokens put in `tokens`), the case, its petitioner and providers."""
+def sessions_world(app: Flask, tokens: dict[int, str] | None = None) -> World:
+    """People by name with their tokens (also put in `tokens`, by user id, when given), the
+    case, its petitioner, a bare case and the providers; the rows come back detached."""
     with app.app_context():
-        u = {
+        users = {
             "officer": make_user("case_officer", "510104"),
             "mediator": make_user("mediator"),
             "lawyer": make_user("lawyer"),
@@ -34,33 +36,33 @@ def build_world(app, tokens: dict[int, str] | None = None) -> SimpleNamespace:
             "party": make_user("party"),
             "party2": make_user("party"),
         }
-        mediator_p = make_provider("mediator", members=(u["mediator"],))
-        lawyer_p = make_provider("lawyer", members=(u["lawyer"],), specialities=["land_demolition"])
-        make_provider("counsellor", members=(u["counsellor"],))
-        make_provider("mediator", members=(u["other_mediator"],))
-        deputy_p = make_provider("deputy", members=(u["deputy"],), name="王代表")
-        case = make_case(u["officer"], needs=["economic_compensation", "legal_opinion"])
-        for need, provider, user in (("economic_compensation", mediator_p, u["mediator"]),
-                                     ("legal_opinion", lawyer_p, u["lawyer"])):
-            r = lifecycle.request_referral(u["officer"], case.id, need, provider_id=provider.id)
+        mediator_p = make_provider("mediator", members=(users["mediator"],))
+        lawyer_p = make_provider("lawyer", members=(users["lawyer"],), specialities=["land_demolition"])
+        make_provider("counsellor", members=(users["counsellor"],))
+        make_provider("mediator", members=(users["other_mediator"],))
+        deputy_p = make_provider("deputy", members=(users["deputy"],), name="王代表")
+        case = make_case(users["officer"], needs=["economic_compensation", "legal_opinion"])
+        for need, provider, user in (("economic_compensation", mediator_p, users["mediator"]),
+                                     ("legal_opinion", lawyer_p, users["lawyer"])):
+            r = lifecycle.request_referral(users["officer"], case.id, need, provider_id=provider.id)
             lifecycle.accept(user, r.id)
-        bare = make_case(u["officer"])  # no referral at all
-        world = SimpleNamespace(
-            case_id=case.id, bare_case_id=bare.id, petitioner_id=case.petitioners[0].id,
+        bare = make_case(users["officer"])  # no referral at all
+        world = World(
+            users, case_id=case.id, bare_case_id=bare.id, petitioner_id=case.petitioners[0].id,
             bare_petitioner_id=bare.petitioners[0].id, deputy_provider_id=deputy_p.id,
-            lawyer_provider_id=lawyer_p.id, users={}, tokens={})
-        for name, user in u.items():
-            token, _ = issue_token(user)
-            world.users[name] = SimpleNamespace(id=user.id, name=name, username=user.username)
-            world.tokens[name] = token
+            lawyer_provider_id=lawyer_p.id)
+        for name, user in users.items():
+            world.tokens[name], _ = issue_token(user)
             if tokens is not None:
-                tokens[user.id] = token
+                tokens[user.id] = world.tokens[name]
         db.session.commit()
+        for user in users.values():
+            db.session.expunge(user)
         db.session.remove()
         return world
 
 
-def session_body(w: SimpleNamespace, **overrides) -> dict:
+def session_body(w: World, **overrides: Any) -> dict:
     body = {"scheduled_at": later(), "place": "锦江区人民调解委员会调解室", "topic": "补偿款",
             "petitioner_ids": [w.petitioner_id],
             "respondents": [{"name": "李科长", "unit": "区自然资源局"}],
@@ -69,7 +71,8 @@ def session_body(w: SimpleNamespace, **overrides) -> dict:
     return body
 
 
-def complete_content(w: SimpleNamespace) -> dict:
+def complete_content(w: World | None = None) -> dict:
+    """An agreement's content with every statutory part."""
     return {
         "parties": [
             {"name": "张三", "role": "petitioner", "details": "男，1980年生，汉族，锦江区村民"},
@@ -85,7 +88,8 @@ def complete_content(w: SimpleNamespace) -> dict:
     }
 
 
-def call(w, method: str, path: str, who: str, json=None):
-    """A request as one of the world's users (an empty JSON body for writes by default)."""
+def call(w: World, method: str, path: str, who: str, json=None):
+    """A request as one of the world's people through `w.api` (an empty JSON body for writes
+    by default)."""
     return w.api.call(method, path, w.users[who], json=json if json is not None or method == "GET"
                       else {})

@@ -1,0 +1,86 @@
+"""Users: the one way to make one (`make_user`), and the API client that gives them tokens.
+
+`create_user`'s scrypt hash costs about half a second a user; tests that need a user for
+every role would spend most of their time hashing. These users all get `PASSWORD` under
+one cheap PBKDF2 hash computed once, which `check_password` accepts like any other (the
+production hashing is not what these tests are about). Everything else is real: the row,
+the normalised region, the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.security import generate_password_hash
+
+from mediation.extensions import db
+from mediation.regions import normalize_region
+from mediation.users import Role, User, issue_token
+from tests.factories.base import PASSWORD, seq
+from tests.factories.cases import case_payload
+
+FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+ROLES = [r.value for r in Role]
+
+
+def build_user(role: str, region: str | None = None, name: str | None = None, *,
+               active: bool = True) -> User:
+    """A user row added to the current session, not yet committed."""
+    username = name or f"{role}_{seq()}"
+    user = User(username=username, display_name=username, role=role, active=active,
+                region=normalize_region(region) if region else None, password_hash=FAST_HASH)
+    db.session.add(user)
+    return user
+
+
+def make_user(role: str, region: str | None = None, name: str | None = None, *,
+              active: bool = True) -> User:
+    """A user committed in the current app context's session, signing in with PASSWORD."""
+    user = build_user(role, region, name, active=active)
+    db.session.commit()
+    return user
+
+
+class Api:
+    """Users with tokens, and JSON requests with a user's token."""
+
+    def __init__(self, app: Flask, client) -> None:
+        self.app = app
+        self.client = client
+        self.tokens: dict[int, str] = {}
+
+    def user(self, role: str, region: str | None = None, name: str | None = None) -> User:
+        """`make_user` in an app context of its own, with a token; the row comes back detached."""
+        with self.app.app_context():
+            user = build_user(role, region, name)
+            db.session.flush()
+            self.tokens[user.id], _ = issue_token(user)
+            db.session.commit()
+            db.session.expunge(user)
+            db.session.remove()
+            return user
+
+    def call(self, method: str, path: str, user: User | None = None, json: Any = None,
+             **kw: Any):
+        headers = kw.pop("headers", {})
+        if user is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[user.id]}"
+        return self.client.open(path, method=method, json=json, headers=headers, **kw)
+
+    def get(self, path, user=None, **kw):
+        return self.call("GET", path, user, **kw)
+
+    def post(self, path, user=None, json=None, **kw):
+        return self.call("POST", path, user, json=json if json is not None else {}, **kw)
+
+    def patch(self, path, user=None, json=None, **kw):
+        return self.call("PATCH", path, user, json=json, **kw)
+
+    def put(self, path, user=None, json=None, **kw):
+        return self.call("PUT", path, user, json=json, **kw)
+
+    def case(self, officer: User, **overrides: Any) -> dict[str, Any]:
+        r = self.post("/api/cases", officer, case_payload(**overrides))
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
