@@ -16,8 +16,8 @@ from mediation.extensions import db
 from mediation.sessions.models import Agreement, AgreementSignature
 from mediation.timeline import Event, utcnow
 from mediation.users import User
+from tests.factories import call, complete_content
 from tests.page_client import PageClient
-from tests.sessions_world import call, complete_content
 
 
 def content_with(w, *user_ids) -> dict:
