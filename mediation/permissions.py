@@ -46,6 +46,8 @@ class Action(enum.StrEnum):
     # the officers' board of cases, and a region's live board (target: a region code)
     BOARD_VIEW = "board.view"
     USER_MANAGE = "user.manage"
+    # the audit of searches by number and the security alerts
+    SECURITY_AUDIT = "security.audit"
     # supervision
     REPORTS_READ = "reports.read"
     LEDGER_USE = "ledger.use"
@@ -200,6 +202,8 @@ _REVEALERS = frozenset({Role.ADMIN, Role.CASE_OFFICER, Role.LEAD_OFFICIAL})
 register_rules(
     Rule(Action.CASE_CREATE, _OFFICERS, doc="take a case in (intake, ledger import)"),
     Rule(Action.USER_MANAGE, frozenset({Role.ADMIN}), doc="create and deactivate users"),
+    Rule(Action.SECURITY_AUDIT, frozenset({Role.ADMIN}),
+         doc="read the audit of searches by number and the security alerts"),
     Rule(Action.CASE_VIEW, ALL_ROLES, on_case=True, doc="see the case (its visibility rule)"),
     *[Rule(a, _OFFICERS, on_case=True, check=_officer_of,
            doc="officers whose region covers the case")

@@ -70,10 +70,20 @@ def normalize(kind: str, value: str) -> str:
     return value
 
 
+# Masks show as few clear digits as still tell one petitioner of a case from another: each
+# clear digit divides by ten what someone guessing the number must try.
+ID_CLEAR_DIGITS = 2
+PHONE_CLEAR_DIGITS = 4
+
+
 def mask_id_number(tail: str | None) -> str | None:
-    """`**************1234`, keeping only the last four digits."""
-    return None if tail is None else "*" * 14 + tail
+    """`****************34`: none of the first digits (region and birth date), only the
+    last two (the check character among them); always 18 characters."""
+    return None if tail is None else "*" * (18 - ID_CLEAR_DIGITS) + tail[-ID_CLEAR_DIGITS:]
 
 
 def mask_phone(tail: str | None) -> str | None:
-    return None if tail is None else "*" * 7 + tail
+    """`*******5678`: the last four digits, the rest hidden — not the carrier prefix either
+    (`138****5678` would leave only four unknown digits); always 11 characters, so a
+    landline's length is hidden too."""
+    return None if tail is None else "*" * 7 + tail[-PHONE_CLEAR_DIGITS:]

@@ -105,7 +105,7 @@ def _rate(raw: Any) -> str:
     value = str(raw).strip()
     match = re.fullmatch(r"(\d+)(?:/(\d+))?", value)
     if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
-        raise _Bad(f"must be messages/seconds such as 20/60, not {value!r}")
+        raise _Bad(f"must be count/seconds such as 20/60, not {value!r}")
     return value
 
 
@@ -234,6 +234,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_TIMEZONE", _timezone, "Asia/Shanghai",
             "the service's local day: today, due dates, signatures, printed dates and "
             "report dates are days in this zone (timestamps are stored in UTC)"),
+    # 20 an hour: more than intake needs, far too few to confirm guessed numbers one by one.
+    Setting("MEDIATION_PII_SEARCH_RATE", _rate, "20/3600",
+            "`N/S`: at most N searches by number per user in S seconds (then 429 and an "
+            "alert to admins)"),
     Setting("MEDIATION_TOKEN_TTL_HOURS", _integer(1, 24 * 366), 12,
             "lifetime of API bearer tokens, in hours"),
     *(Setting(clock_setting(name), _integer(1, 3660), days, _CLOCK_DOCS[name], area="clocks")

@@ -536,9 +536,9 @@ def test_add_petitioner_updates_needs(api, officer, case):
         "groups": ["disabled", "emotional"]})
     assert r.status_code == 201
     p = r.get_json()
-    assert (p["id_number"], p["phone"]) == ("**************567X", "*******1234")
+    assert (p["id_number"], p["phone"]) == ("****************7X", "*******1234")
     ev = last_event(api, officer, case["id"])
-    assert ev["type"] == "petitioner.added" and ev["data"]["id_number"] == "**************567X"
+    assert ev["type"] == "petitioner.added" and ev["data"]["id_number"] == "****************7X"
     body = api.get(f"/api/cases/{case['id']}", officer).get_json()
     assert body["needs"] == ["counselling", "group_support"]
     assert [x["name"] for x in body["petitioners"]] == ["张三", "李四"]

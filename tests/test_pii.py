@@ -45,7 +45,7 @@ def case(api, officer):
 
 
 def test_masking_helpers():
-    assert mask_id_number("1234") == "**************1234" and len(mask_id_number("1234")) == 18
+    assert mask_id_number("1234") == "****************34" and len(mask_id_number("1234")) == 18
     assert mask_phone("8000") == "*******8000" and len(mask_phone("8000")) == 11
     assert mask_id_number(None) is None and mask_phone(None) is None
     assert normalize("id_number", "51010419750315002x") == ID2
@@ -78,8 +78,8 @@ def test_responses_are_masked_everywhere(api, officer, case):
     responses = [
         api.get(f"/api/cases/{cid}", officer), api.get(f"/api/cases/{cid}", admin),
         api.get("/api/cases", officer), api.get(f"/api/cases/{cid}/timeline", officer),
-        api.post("/api/petitioners/search", officer, {"id_number": ID}),
-        api.post("/api/petitioners/search", officer, {"phone": PHONE2}),
+        api.post("/api/petitioners/search", officer, {"id_number": ID, "reason": "来访核对"}),
+        api.post("/api/petitioners/search", officer, {"phone": PHONE2, "reason": "电话回访"}),
         api.patch(f"/api/cases/{cid}", officer, {"title": "新标题"}),
         api.post(f"/api/cases/{cid}/petitioners", officer, {"name": "赵六", "phone": "13700137000"}),
     ]
@@ -90,11 +90,11 @@ def test_responses_are_masked_everywhere(api, officer, case):
             assert number not in body, (r.request.path, number)
     ps = api.get(f"/api/cases/{cid}", officer).get_json()["petitioners"]
     assert [(p["id_number"], p["phone"]) for p in ps] == [
-        ("**************1234", "*******8000"), ("**************002X", "*******9000"),
+        ("****************34", "*******8000"), ("****************2X", "*******9000"),
         (None, "*******7000")]
     found = responses[4].get_json()
     assert found == [{"id": ps[0]["id"], "case_id": cid, "name": "张三",
-                      "id_number": "**************1234", "phone": "*******8000",
+                      "id_number": "****************34", "phone": "*******8000",
                       "groups": ["worker"], "address": ""}]
 
 
@@ -154,26 +154,28 @@ def test_reveal_refused_to_others_and_leaves_no_event(api, officer, case):
     assert "pii.revealed" not in {e["type"] for e in events}
 
 
-def test_search_by_number_finds_only_visible_cases(api, officer, case):
+def test_search_by_number_finds_only_cases_where_numbers_may_be_revealed(api, officer, case):
     other_county = api.user("case_officer", "510105")
     theirs = api.case(other_county, region_code="510105", petitioners=[
         {"name": "张三", "id_number": ID, "phone": PHONE}])
     admin = api.user("admin")
 
     def found(user, **query):
-        r = api.post("/api/petitioners/search", user, query)
+        r = api.post("/api/petitioners/search", user, {**query, "reason": "来访登记核对"})
         assert r.status_code == 200, r.get_json()
         return sorted(p["case_id"] for p in r.get_json())
 
     assert found(officer, id_number=ID) == [case["id"]]
     assert found(other_county, id_number=ID) == [theirs["id"]]
     assert found(admin, id_number=ID) == sorted([case["id"], theirs["id"]])
-    assert found(api.user("mediator"), id_number=ID) == []
+    assert found(api.user("lead_official"), id_number=ID) == []  # owns no case
     assert found(officer, id_number=ID2.lower()) == [case["id"]]  # x or X
     assert found(officer, phone="+86" + PHONE) == [case["id"]]
     assert found(officer, phone="86" + PHONE2) == [case["id"]]
     assert found(officer, phone="13700000000") == []
-    for bad in ({}, {"id_number": ID, "phone": PHONE}, {"id_number": "123"}, {"name": "张三"}):
+    why = {"reason": "核对"}
+    for bad in ({}, why, {"id_number": ID, "phone": PHONE, **why}, {"id_number": "123", **why},
+                {"name": "张三", **why}, {"id_number": ID}, {"id_number": ID, "reason": "x"}):
         assert api.post("/api/petitioners/search", officer, bad).status_code == 422, bad
 
 
@@ -189,7 +191,7 @@ def test_key_rotation_keeps_numbers_readable_and_searchable(api, app, officer, c
 
         me = db.session.get(User, officer.id)
         # with the new key prepended, old numbers still decrypt and are still found
-        assert [p.case_id for p in commands.find_petitioners(me, "id_number", ID)] == [case["id"]]
+        assert [p.case_id for p in commands.find_petitioners(me, "id_number", ID, "核对")] == [case["id"]]
         result = rotated.test_cli_runner().invoke(args=["pii", "rotate"])
         assert result.exit_code == 0, result.output
         assert "re-encrypted 2 petitioner record(s)" in result.output
@@ -198,7 +200,7 @@ def test_key_rotation_keeps_numbers_readable_and_searchable(api, app, officer, c
         shown = commands.reveal_pii(me, case["id"], case["petitioners"][0]["id"],
                                     ["id_number", "phone"], "轮换后核对")
         assert (shown["id_number"], shown["phone"]) == (ID, PHONE)
-        assert [p.case_id for p in commands.find_petitioners(me, "phone", PHONE2)] == [case["id"]]
+        assert [p.case_id for p in commands.find_petitioners(me, "phone", PHONE2, "核对")] == [case["id"]]
         enc = db.session.execute(sa.text(
             "SELECT id_number_enc FROM petitioners WHERE name = '张三'")).scalar_one()
         assert Fernet(new_key).decrypt(enc.encode()).decode() == ID  # under the new key now

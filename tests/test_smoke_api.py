@@ -8,7 +8,7 @@ def test_intake_creates_case_with_events_and_masked_numbers(api, app):
     officer = api.user("case_officer", "510104")
     case = api.case(officer)
     assert case["reference"].startswith("XF-2025-")
-    assert case["petitioners"][0]["id_number"] == "**************1234"
+    assert case["petitioners"][0]["id_number"] == "****************34"
     assert case["petitioners"][0]["phone"] == "*******8000"
     assert [c["category"] for c in case["categories"]] == [2]
     r = api.get(f"/api/cases/{case['id']}/timeline", officer)

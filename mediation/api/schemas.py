@@ -187,10 +187,12 @@ class RevealIn(StrictSchema):
 class PetitionerSearchIn(StrictSchema):
     id_number = fields.String(validate=validate.Regexp(ID_NUMBER_RE))
     phone = fields.String(validate=validate.Regexp(PHONE_RE))
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500),
+                           metadata={"description": "Why the search is needed (recorded)"})
 
     @validates_schema
     def exactly_one(self, data, **kwargs):
-        if len(data) != 1:
+        if len({"id_number", "phone"} & data.keys()) != 1:
             raise ma.ValidationError("give exactly one of id_number or phone", "_schema")
 
 

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from flask import current_app
 
-from mediation import timeline
+from mediation import audit, timeline
 from mediation.cases import rules
 from mediation.cases.models import (
     TRANSITIONS,
@@ -397,16 +397,24 @@ def reveal_pii(actor: User, case_id: int, petitioner_id: int, fields: list[str],
     return shown
 
 
-def find_petitioners(actor: User, kind: str, value: str) -> list[Petitioner]:
-    """Petitioners of cases the actor may see whose number matches, via the blind index."""
+@transactional
+def find_petitioners(actor: User, kind: str, value: str, reason: str) -> list[Petitioner]:
+    """Petitioners whose number matches, via the blind index, on cases where the actor may
+    reveal numbers. Only roles that may reveal may search (a search confirms a guessed
+    number); searches are throttled per user and each one is recorded (`mediation.audit`)."""
     from mediation.permissions import visible_cases_filter
 
+    if not can(actor, Action.PII_SEARCH):
+        raise Forbidden("your role may not search by number")
+    audit.search_allowed(actor.id, kind, reason)
     indexes = cipher().blind_indexes(kind, value)
     column = Petitioner.id_number_index if kind == "id_number" else Petitioner.phone_index
-    return list(db.session.execute(
-        sa.select(Petitioner).join(Case).where(column.in_(indexes), visible_cases_filter(actor))
-        .order_by(Petitioner.id)
-    ).scalars())
+    rows = db.session.execute(
+        sa.select(Petitioner, Case).join(Case).where(column.in_(indexes), visible_cases_filter(actor))
+        .order_by(Petitioner.id)).all()
+    found = [p for p, case in rows if can(actor, Action.CASE_REVEAL_PII, case)]
+    audit.record_search(actor.id, kind, reason, len(found))
+    return found
 
 
 def rotate_pii() -> int:
