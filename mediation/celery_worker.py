@@ -1,6 +1,6 @@
 """Entry point for `celery -A mediation.celery_worker worker|beat`."""
 
-from mediation import create_app
+from mediation.startup import app_or_exit
 
-flask_app = create_app()
+flask_app = app_or_exit()
 celery = flask_app.extensions["celery"]

@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from mediation.errors import Invalid
 from mediation.extensions import db
@@ -14,24 +14,38 @@ from mediation.supervision.cli import ledger_group, reminders_group, reports_gro
 
 
 def _create_app():
-    from mediation.app import create_app
+    from mediation.startup import create_checked_app
 
-    return create_app()
+    return create_checked_app()
+
+
+class _MediationGroup(FlaskGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Flask prints a traceback and goes on when the app cannot load for --help; say it in
+        # one line instead, and list what works without the app.
+        from mediation.settings import ConfigurationError
+
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except ConfigurationError as exc:
+            click.echo(f"configuration error: {exc}", err=True)
+            return sorted(self.commands)
+        return super().list_commands(ctx)
 
 
 def main() -> None:
     """Console script entry point."""
     from mediation.settings import ConfigurationError
+    from mediation.startup import fail
 
-    group = FlaskGroup(create_app=_create_app, add_version_option=False,
-                       help="Multi-party mediation coordination service (信访积案多元化解).")
+    group = _MediationGroup(create_app=_create_app, add_version_option=False,
+                            help="Multi-party mediation coordination service (信访积案多元化解).")
     # Built in, not added by the app: the settings' documentation needs no working settings.
     group.add_command(settings_group)
     try:
         group.main(prog_name="mediation")
     except ConfigurationError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+        fail(exc)
 
 
 def upgrade_database() -> None:

@@ -18,7 +18,8 @@ ConfigError = ConfigurationError
 def flask_config(values: dict[str, Any]) -> dict[str, Any]:
     """The Flask config mapping derived from the checked settings (see settings.load)."""
     database_url = values["MEDIATION_DATABASE_URL"]
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # A host that does not answer fails the start in seconds rather than hanging it.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {
