@@ -12,9 +12,9 @@ from flask_swagger_ui import get_swaggerui_blueprint
 
 import templates as templates_pkg
 from mediation import settings as settings_table
-from mediation.config import ConfigError, flask_config
+from mediation.config import ConfigError, flask_config, secure_files
 from mediation.errors import DomainError
-from mediation.extensions import api, csrf, db, login_manager, migrate
+from mediation.extensions import api, csrf, db, limiter, login_manager, migrate
 from mediation.tasks import celery_init_app
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     values = settings_table.load(config, Path(app.instance_path))
+    secure_files(Path(app.instance_path), values["MEDIATION_DATABASE_URL"])
     app.config.update(flask_config(values))
     app.config.update({k: v for k, v in config.items() if k not in settings_table.DECLARED})
 
@@ -48,12 +49,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import i18n, labels, transactions, web
+    from mediation import i18n, labels, login, transactions, web
 
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"
+    login.init_app(app)
+    limiter.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)

@@ -7,6 +7,9 @@ secret or PII key is generated once and kept in the instance folder. Anywhere el
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 from mediation.settings import DEFAULT_CLOCKS, ConfigurationError
@@ -27,6 +30,10 @@ def flask_config(values: dict[str, Any]) -> dict[str, Any]:
         "SECRET_KEY": values["MEDIATION_SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # Sign-in throttling counts in Redis when there is one (every process together);
+        # the prefix keeps deployments (databases) sharing a Redis apart.
+        "RATELIMIT_STORAGE_URI": values["MEDIATION_REDIS_URL"] or "memory://",
+        "RATELIMIT_KEY_PREFIX": "mediation-" + hashlib.sha256(database_url.encode()).hexdigest()[:12],
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -41,4 +48,26 @@ def flask_config(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_CLOCKS", "ConfigError", "ConfigurationError", "flask_config"]
+def secure_files(instance_path: Path, database_url: str) -> None:
+    """The instance folder (keys, uploads, the SQLite file) 0700 and the SQLite database
+    0600, at creation and at every start: they hold keys and personal data."""
+    from sqlalchemy.engine import make_url
+
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance_path.chmod(0o700)
+    if not database_url.startswith("sqlite"):
+        return
+    name = make_url(database_url).database
+    if not name or name == ":memory:":
+        return
+    path = Path(name)
+    if not path.exists():  # made here so that SQLite never creates it world-readable
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    # SQLite gives its -wal and -shm files the database file's mode.
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if part.exists():
+            part.chmod(0o600)
+
+
+__all__ = ["DEFAULT_CLOCKS", "ConfigError", "ConfigurationError", "flask_config", "secure_files"]

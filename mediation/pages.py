@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from mediation import labels, web
 from mediation.api.schemas import (
@@ -39,8 +39,9 @@ from mediation.cases.models import Case, Group, LivelihoodField
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
 from mediation.cases.rules import CATEGORY_NAMES
-from mediation.extensions import db, login_manager
+from mediation.extensions import db
 from mediation.i18n import LANGUAGES
+from mediation.login import TooManyAttempts, WrongCredentials, authenticate, end_session, start_session
 from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
 from mediation.sessions import followup
@@ -50,32 +51,22 @@ from mediation.users import Role, User
 bp = web.page_blueprint("pages", __name__)
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
-
-
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our login page.
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return url_for("pages.home")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Sign in with username and password."""
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        user = db.session.execute(
-            sa.select(User).where(User.username == request.form.get("username", ""))
-        ).scalar_one_or_none()
-        if user and user.active and user.check_password(request.form.get("password", "")):
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-        error = _("用户名或密码错误")
-    return render_template("auth/login.html", error=error), 401 if error else 200
+        try:
+            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        except WrongCredentials:
+            error, status = _("用户名或密码错误"), 401
+        except TooManyAttempts as exc:
+            error, status = _("登录失败次数过多，请 %(n)s 分钟后再试",
+                              n=-(-exc.extra["retry_after"] // 60)), 429
+        else:
+            start_session(user)
+            return redirect(web.safe_next(request.args.get("next"), url_for("pages.home")))
+    return render_template("auth/login.html", error=error), status
 
 
 @bp.get("/lang/<code>")
@@ -84,13 +75,14 @@ def set_language(code: str):
     if code not in LANGUAGES:
         abort(404)
     session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(web.safe_next(request.args.get("next"), url_for("pages.home")))
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    """Sign out: this session and the user's other pages sessions end."""
+    end_session()
     return redirect(url_for("pages.login"))
 
 

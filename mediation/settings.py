@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cryptography.fernet import Fernet
 
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 12  # a 32-character key of a few repeated characters is no secret
 
 
 class ConfigurationError(RuntimeError):
@@ -107,6 +108,28 @@ def _rate(raw: Any) -> str:
     if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
         raise _Bad(f"must be count/seconds such as 20/60, not {value!r}")
     return value
+
+
+def _limit(raw: Any) -> str:
+    from limits import parse
+
+    value = str(raw).strip()
+    try:
+        parse(value)
+    except ValueError:
+        raise _Bad(f"must read like '5 per 15 minutes', not {value!r}") from None
+    return value
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why a session-signing key is too weak to use, or None."""
+    if any(ch.isspace() for ch in secret):
+        return "it holds whitespace (a copy-paste slip?)"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"fewer than {MIN_SECRET_DISTINCT} different characters"
+    return None
 
 
 def _database_url(raw: Any) -> str:
@@ -240,6 +263,18 @@ SETTINGS: tuple[Setting, ...] = (
             "alert to admins)"),
     Setting("MEDIATION_TOKEN_TTL_HOURS", _integer(1, 24 * 366), 12,
             "lifetime of API bearer tokens, in hours"),
+    # --- sign-in and sessions --------------------------------------------------------------
+    Setting("MEDIATION_LOGIN_ACCOUNT_LIMIT", _limit, "5 per 15 minutes",
+            "failed sign-ins per account name, then 429 until the window has passed "
+            "(pages and API count together)", area="security"),
+    Setting("MEDIATION_LOGIN_IP_LIMIT", _limit, "30 per 15 minutes",
+            "failed sign-ins per client address, then 429 until the window has passed",
+            area="security"),
+    Setting("MEDIATION_SESSION_IDLE_MINUTES", _integer(1, 24 * 60), 30,
+            "a pages session ends after this many minutes without a request", area="security"),
+    Setting("MEDIATION_SESSION_MAX_HOURS", _integer(1, 24 * 31), 12,
+            "a pages session ends this many hours after signing in, however active",
+            area="security"),
     *(Setting(clock_setting(name), _integer(1, 3660), days, _CLOCK_DOCS[name], area="clocks")
       for name, days in DEFAULT_CLOCKS.items()),
     # --- supervision --------------------------------------------------------------------
@@ -271,6 +306,14 @@ SETTINGS: tuple[Setting, ...] = (
             area="supervision"),
     Setting("MEDIATION_REMINDER_CHECK_SECONDS", _integer(1, 86400), 3600,
             "how often beat asks whether today's reminder run is due, in seconds",
+            area="supervision"),
+    Setting("MEDIATION_LEDGER_MAX_ROWS", _integer(1, 1_000_000), 5000,
+            "rows a ledger upload may have (more: split the file)", area="supervision"),
+    Setting("MEDIATION_LEDGER_PARSE_SECONDS", _positive_number, 20.0,
+            "seconds reading a ledger upload may take, then it is refused (422)",
+            default_doc="`20`", area="supervision"),
+    Setting("MEDIATION_LEDGER_UPLOAD_MINUTES", _integer(1, 7 * 24 * 60), 60,
+            "minutes a checked ledger upload waits (encrypted) for its import, then it is deleted",
             area="supervision"),
     # --- sessions -----------------------------------------------------------------------
     Setting("MEDIATION_CESSATION_QUIET_DAYS", _integer(1, 3660), 180,
@@ -327,7 +370,7 @@ def instance_path(config: Mapping[str, Any] | None = None,
 
 def _instance_secret(folder: Path, name: str, make: Callable[[], str]) -> str:
     """Read a generated secret from the instance folder, creating it once (race-safe)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -381,6 +424,10 @@ def load(config: Mapping[str, Any] | None, instance: Path,
                 "Fernet keys, comma-separated, newest first "
                 '(python -c "from cryptography.fernet import Fernet;'
                 'print(Fernet.generate_key().decode())")')
+    said = any(e.startswith("MEDIATION_SECRET_KEY") for e in errors)
+    if secret_key and not said and (problem := secret_weakness(secret_key)):
+        errors.append(f"MEDIATION_SECRET_KEY is weak: {problem} "
+                      '(python -c "import secrets; print(secrets.token_urlsafe(48))")')
     if errors:
         raise ConfigurationError(errors)
     values["MEDIATION_SECRET_KEY"] = secret_key

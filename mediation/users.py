@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from mediation.errors import Invalid
 from mediation.extensions import db
+from mediation.passwords import password_problems
 from mediation.regions import normalize_region
 from mediation.timeline import utcnow
 
@@ -39,7 +40,6 @@ class Role(enum.StrEnum):
 PROVIDER_ROLES = {Role.MEDIATOR, Role.LAWYER, Role.COUNSELLOR, Role.MASS_ORG}
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
-MIN_PASSWORD = 8
 
 
 class User(UserMixin, db.Model):
@@ -52,11 +52,17 @@ class User(UserMixin, db.Model):
     region: Mapped[str | None] = mapped_column(sa.String(6))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of the id the pages' session cookie carries: raising it (logout) ends every
+    # session signed in before, since a signed cookie cannot be taken back otherwise.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie names the user by
+        return f"{self.id}:{self.session_generation}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -100,8 +106,8 @@ def create_user(
         errors["username"] = ["already taken"]
     if role not in {r.value for r in Role}:
         errors["role"] = [f"one of {', '.join(r.value for r in Role)}"]
-    if len(password or "") < MIN_PASSWORD:
-        errors["password"] = [f"at least {MIN_PASSWORD} characters"]
+    if problems := password_problems(password or "", username or ""):
+        errors["password"] = problems
     norm = None
     if region:
         try:
@@ -115,6 +121,25 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def user_for_session_id(session_id: str) -> User | None:
+    """The active user a session cookie's id ("<id>:<generation>") names, if that session
+    has not been ended since (logout raises the generation)."""
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None  # a cookie from before generations existed: sign in again
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every pages session of the user (the caller commits). One UPDATE, so two
+    logouts at once both count."""
+    db.session.execute(sa.update(User).where(User.id == user.id)
+                       .values(session_generation=User.session_generation + 1))
 
 
 def issue_token(user: User) -> tuple[str, dt.datetime]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import marshmallow as ma
 from flask import Blueprint, Flask, current_app, flash, render_template, request
@@ -276,6 +277,26 @@ def china_time(moment: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", bl
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(CHINA_TIME).strftime(fmt)
+
+
+# C0 controls and DEL: browsers drop tabs and newlines inside URLs, so "/\t/evil" would
+# reach them as "//evil".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    r"""Where to go after a form (`?next=`): a path on this site, else `default`.
+
+    Control characters are removed first; then anything with a scheme or a host is refused,
+    including the forms browsers read as another host (`//evil`, `\\evil`, `/\evil`).
+    An open redirect would let a phishing link borrow our login page."""
+    if not target:
+        return default
+    cleaned = _CONTROL.sub("", target).strip().replace("\\", "/")  # browsers read \ as /
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return default
+    return cleaned
 
 
 def init_app(app: Flask) -> None:

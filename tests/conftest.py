@@ -178,3 +178,4 @@ def w(app, api):
 # Browser fixtures (imported last: tests.browser imports helpers that import this module).
 from tests.browser import browser, contexts, demo_server  # noqa: E402, F401, I001
 from tests.page_client import csrf_on  # noqa: E402, F401, I001
+from tests.security_live import live  # noqa: E402, F401, I001

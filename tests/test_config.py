@@ -12,7 +12,7 @@ from mediation import create_app, settings
 from mediation.config import ConfigError
 from tests.conftest import PG_SERVER
 
-GOOD_SECRET = "s" * 32
+GOOD_SECRET = "a-good-secret-key-0123456789-abcdefghij"
 GOOD_PII = Fernet.generate_key().decode()
 
 

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint, abort
 
 from mediation.api.schemas import MeSchema, TokenRequest, TokenResponse
 from mediation.extensions import db
+from mediation.login import TooManyAttempts, WrongCredentials, authenticate
 from mediation.users import User, issue_token, revoke_token, user_for_token
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Bearer tokens")
@@ -45,14 +46,19 @@ def current() -> User:
 class Tokens(MethodView):
     @blp.arguments(TokenRequest)
     @blp.response(201, TokenResponse)
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong username or password")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS",
+                      description="Too many failed sign-ins for this account or address")
     @blp.doc(security=[])
     def post(self, data):
         """Exchange a username and password for a bearer token."""
-        user = db.session.execute(
-            db.select(User).where(User.username == data["username"])
-        ).scalar_one_or_none()
-        if user is None or not user.active or not user.check_password(data["password"]):
-            abort(401, message="wrong username or password")
+        try:
+            user = authenticate(data["username"], data["password"])
+        except WrongCredentials as exc:
+            abort(401, message=exc.message)
+        except TooManyAttempts as exc:
+            retry = exc.extra["retry_after"]
+            abort(429, message=exc.message, retry_after=retry, headers={"Retry-After": str(retry)})
         token, expires = issue_token(user)
         db.session.commit()
         return {"token": token, "expires_at": expires}

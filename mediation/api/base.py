@@ -12,7 +12,7 @@ class MediationApi(Api):
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
         data = getattr(error, "data", None) or {}
-        for key in ("current_state",):
+        for key in ("current_state", "retry_after"):
             if key in data:
                 payload[key] = data[key]
         if code == 422 and "errors" in payload:

@@ -274,7 +274,7 @@ class EvaluationExport(MethodView):
 def init_app(app) -> None:
     """Register the API blueprint and the survey page."""
     from mediation.extensions import api, csrf
-    from mediation.supervision import pages, register_rules, reminders
+    from mediation.supervision import pages, register_rules, reminders, uploads
 
     register_rules()
     api.register_blueprint(blp)
@@ -285,3 +285,4 @@ def init_app(app) -> None:
     csrf.exempt(pages.bp)
     pages.init_app(app)  # the supervisors' and the evaluator's pages
     reminders.init_app(app)
+    uploads.init_app(app)  # waiting ledger uploads, deleted when their time is up

@@ -4,10 +4,8 @@ pseudonym that is stable across exports but cannot be reversed without the app's
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +15,7 @@ from flask import current_app
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.supervision import kpis
-from mediation.supervision.excel import workbook_bytes
+from mediation.supervision.excel import csv_text, workbook_bytes
 from mediation.supervision.models import SurveyAnswer
 from mediation.timeline import Event
 
@@ -71,11 +69,7 @@ def _rows() -> Iterator[list[Any]]:
 
 
 def export_csv() -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(COLUMNS)
-    w.writerows(_rows())
-    return buf.getvalue()
+    return csv_text([COLUMNS, *_rows()])
 
 
 def export_xlsx() -> bytes:

@@ -23,7 +23,8 @@ from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.pii import mask_id_number, mask_phone
 from mediation.regions import covers, normalize_region
-from mediation.supervision.excel import read_rows, write_workbook
+from mediation.settings import get as setting
+from mediation.supervision.excel import SheetRefused, read_sheet, write_workbook
 from mediation.supervision.scope import Scope
 from mediation.users import Role, User
 
@@ -148,9 +149,28 @@ def _flatten(messages: Any, column: str, row: int, out: list[dict[str, Any]]) ->
         out.append({"row": row, "column": HEADERS.get(column, column), "message": str(messages)})
 
 
-def parse(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
-    """Rows (with their spreadsheet row numbers) and header errors."""
-    rows = read_rows(path)
+# Columns read at most: the template's, with room for a few a clerk added (a 序号 column,
+# notes); anything further right is never read.
+MAX_COLUMNS = len(COLUMNS) + 24
+TOO_MANY_ROWS = "too many rows (MEDIATION_LEDGER_MAX_ROWS): split the ledger into several files"
+
+
+def parse(source: Path | bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+    """Rows (with their spreadsheet row numbers) and header errors. Only the known columns
+    are kept, at most MEDIATION_LEDGER_MAX_ROWS rows are read, and the reading is refused
+    after MEDIATION_LEDGER_PARSE_SECONDS."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    max_rows = setting("MEDIATION_LEDGER_MAX_ROWS")
+    try:
+        # the header, the rows allowed, and one more to tell "too many" from "just enough"
+        rows = read_sheet(data, MAX_COLUMNS, max_rows + 2, setting("MEDIATION_LEDGER_PARSE_SECONDS"))
+    except SheetRefused as exc:
+        return [], [{"row": "—", "column": "—", "message": str(exc)}]
+    while rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in rows[-1]):
+        rows.pop()  # trailing blank lines
+    if len(rows) > max_rows + 1:
+        return [], [{"row": max_rows + 2, "column": "—",
+                     "message": TOO_MANY_ROWS}]
     if not rows:
         return [], [{"row": 1, "column": "", "message": "the sheet is empty"}]
     keys = [_header_key(c) for c in rows[0]]
@@ -166,7 +186,7 @@ def parse(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, 
     return out, []
 
 
-def import_ledger(path: Path, actor: User, dry_run: bool = False) -> ImportResult:
+def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False) -> ImportResult:
     """Validate every row, then import all rows or none, in one transaction.
 
     A row whose reference is already in the ledger is skipped (idempotent: importing the

@@ -17,9 +17,6 @@ schema and command (`web.submit`), so a refused form shows the command's own err
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +24,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
@@ -45,7 +41,7 @@ from mediation.extensions import db
 from mediation.permissions import Action, can, roles_for
 from mediation.regions import region_prefix
 from mediation.settings import get as setting
-from mediation.supervision import commands, evaluation, kpis, reports
+from mediation.supervision import commands, evaluation, kpis, reports, uploads
 from mediation.supervision.scope import Scope, report_scope
 from mediation.timeline import utcnow
 from mediation.users import Role, User
@@ -126,6 +122,11 @@ _MESSAGES = {
     "the sheet is empty": _l("工作表是空的"),
     "required column missing": _l("缺少必需的列"),
     "already used by another case": _l("已被其他案件使用"),
+    "not an xlsx workbook": _l("不是有效的 xlsx 文件"),
+    "the workbook is too large to read": _l("文件过大，无法读取"),
+    "reading the workbook took too long: refused": _l("读取文件超时，已拒绝"),
+    "too many rows (MEDIATION_LEDGER_MAX_ROWS): split the ledger into several files":
+        _l("行数超过上限，请将台账拆分为多个文件"),
 }
 
 # --- the supervisors' pages -------------------------------------------------------------------
@@ -135,7 +136,6 @@ sup = web.page_blueprint("supervision_pages", __name__, url_prefix="/supervision
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SIGNAL_DAYS = 30  # the overview lists cases reopened (possible fake resolution) in this many days
 CHART_ROWS = 40  # bars in the bulletin's chart at most (the table lists every unit)
-UPLOAD_TTL = 24 * 3600  # seconds an uploaded ledger waits for its import
 
 
 def init_app(app: Flask) -> None:
@@ -483,22 +483,6 @@ def _ledger_user() -> User:
     return user
 
 
-def _uploads() -> Path:
-    folder = Path(current_app.instance_path) / "ledger-uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _clear_old_uploads(folder: Path) -> None:
-    cutoff = time.time() - UPLOAD_TTL
-    for f in folder.glob("*.xlsx"):
-        try:
-            if f.stat().st_mtime < cutoff:
-                f.unlink()
-        except OSError:
-            pass
-
-
 def _ledger_page(user: User, result: Any = None, token: str | None = None, error: str | None = None,
                  status: int = 200):
     return web.render_page("supervision/ledger.html", status, result=result, token=token, error=error,
@@ -519,11 +503,11 @@ def _ledger_columns() -> list[tuple[str, str]]:
             for k, _zh, kind in COLUMNS]
 
 
-def _run_import(user: User, path: Path, dry_run: bool) -> Any:
+def _run_import(user: User, data: bytes, dry_run: bool) -> Any:
     from mediation.supervision.ledger import ImportResult, import_ledger
 
     try:
-        result = import_ledger(path, user, dry_run=dry_run)
+        result = import_ledger(data, user, dry_run=dry_run)
         for e in result.errors:  # marshmallow's and the command's words, in the page's language
             e["message"] = _msg(web.message(e["message"]))
         return result
@@ -552,16 +536,12 @@ def ledger_check():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _ledger_page(user, error=_("请选择要上传的 xlsx 文件"), status=422)
-    folder = _uploads()
-    _clear_old_uploads(folder)
-    token = secrets.token_urlsafe(16)
-    path = folder / f"{token}.xlsx"
-    upload.save(path)
-    result = _run_import(user, path, dry_run=True)
+    data = upload.read()
+    result = _run_import(user, data, dry_run=True)
     if not result.ok:
-        path.unlink(missing_ok=True)
         return _ledger_page(user, result=result, status=422)
-    # The checked file waits for the import, for this signed-in user only.
+    # The checked file waits for the import (encrypted), for this signed-in user only.
+    token = uploads.store(data)
     session["ledger_upload"] = {"token": token, "name": upload.filename, "user": user.id}
     return _ledger_page(user, result=result, token=token)
 
@@ -577,14 +557,14 @@ def ledger_import():
         return _ledger_page(user, error=_("台账导入由案件专员办理"), status=403)
     if not token or pending.get("token") != token or pending.get("user") != user.id:
         return _ledger_page(user, error=_("请先上传并检查台账文件"), status=409)
-    path = _uploads() / f"{token}.xlsx"
-    if not path.exists():
+    data = uploads.load(token)
+    if data is None:
         session.pop("ledger_upload", None)
         return _ledger_page(user, error=_("上传的文件已过期，请重新上传"), status=409)
-    result = _run_import(user, path, dry_run=False)
+    result = _run_import(user, data, dry_run=False)
     if not result.ok:  # the ledger changed since the check (say, a reference now taken)
         return _ledger_page(user, result=result, status=422)
-    path.unlink(missing_ok=True)
+    uploads.discard(token)
     session.pop("ledger_upload", None)
     web.report(web.Outcome(result), _("已导入 %(n)s 件；%(s)s 件已在台账中（跳过）", n=len(result.created),
                                       s=len(result.skipped)))

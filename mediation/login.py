@@ -1,0 +1,145 @@
+"""Signing in, for the pages and the API alike, and the pages' sessions.
+
+- Failed sign-ins are throttled per account and per client address (flask-limiter's
+  storage: Redis in production, so every process counts together; memory when embedded).
+  Once a limit is reached every attempt on that account (or from that address) is refused
+  with 429 until the window has passed, right password or not.
+- An unknown or inactive account costs the same password check and gets the same answer
+  as a wrong password, so neither the answer nor its time tells which accounts exist.
+- A pages session carries the user's session generation (see `User.get_id`): logout
+  raises it, which ends that session and every other one of the user. Sessions also end
+  after `MEDIATION_SESSION_IDLE_MINUTES` without a request and
+  `MEDIATION_SESSION_MAX_HOURS` after signing in, whatever happens.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import secrets
+import time
+
+import sqlalchemy as sa
+from flask import Flask, current_app, request, session
+from flask_login import current_user, login_user, logout_user
+from limits import parse
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from mediation.errors import DomainError
+from mediation.extensions import db, limiter, login_manager
+from mediation.settings import get as setting
+from mediation.users import User, end_sessions, user_for_session_id
+
+LOGIN_SCOPE = "login"
+SEEN_EVERY = 60  # seconds: how stale "last seen" may get before the cookie is rewritten
+
+
+class WrongCredentials(DomainError):
+    status = 401
+    code_name = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("wrong username or password")
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    code_name = "Too Many Requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed sign-ins: try again later", retry_after=retry_after)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked in place of an unknown account's hash: same method, same cost.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _limits(account: str) -> list[tuple[str, str]]:
+    """(limit, key) pairs this attempt counts against."""
+    name = account.strip().lower()[:64]
+    return [(setting("MEDIATION_LOGIN_ACCOUNT_LIMIT"), f"account:{name}"),
+            (setting("MEDIATION_LOGIN_IP_LIMIT"), f"ip:{request.remote_addr or '-'}")]
+
+
+def authenticate(username: str, password: str) -> User:
+    """The active user these credentials belong to; WrongCredentials or TooManyAttempts."""
+    strategy = limiter.limiter
+    scope = (current_app.config["RATELIMIT_KEY_PREFIX"], LOGIN_SCOPE)
+    checks = [(parse(limit), key) for limit, key in _limits(username)]
+    for item, key in checks:
+        if not strategy.test(item, *scope, key):
+            reset = strategy.get_window_stats(item, *scope, key).reset_time
+            raise TooManyAttempts(max(1, math.ceil(reset - time.time())))
+    user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
+    valid = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password)
+    if user is None or not valid or not user.active:
+        for item, key in checks:
+            strategy.hit(item, *scope, key)
+        raise WrongCredentials()
+    for item, key in checks[:1]:  # the account's count starts again; the address's does not
+        strategy.clear(item, *scope, key)
+    return user
+
+
+# What a session keeps across signing in and out; anything else (a pending upload, say)
+# belonged to whoever used this browser before.
+KEPT = ("lang", "csrf_token")
+
+
+def _fresh_session() -> None:
+    kept = {k: session[k] for k in KEPT if k in session}
+    session.clear()
+    session.update(kept)
+
+
+def start_session(user: User) -> None:
+    """Sign the user in to the pages, in a fresh session."""
+    _fresh_session()
+    login_user(user)
+    now = int(time.time())
+    session["signed_in_at"] = now
+    session["seen_at"] = now
+
+
+def end_session() -> None:
+    """Log out: this session and every other pages session of the user end."""
+    if current_user.is_authenticated:
+        end_sessions(current_user)
+        db.session.commit()
+    logout_user()
+    _fresh_session()
+
+
+def _expired() -> bool:
+    """This pages session has outlived its idle or absolute lifetime."""
+    now = time.time()
+    return (now - session.get("signed_in_at", 0) > setting("MEDIATION_SESSION_MAX_HOURS") * 3600
+            or now - session.get("seen_at", 0) > setting("MEDIATION_SESSION_IDLE_MINUTES") * 60)
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login's loader, for pages and cookie-authenticated sockets alike."""
+    if _expired():
+        return None
+    return user_for_session_id(session_id)
+
+
+def _touch_session() -> None:
+    """Before every page request: an expired session is emptied; a live one is seen now."""
+    if "_user_id" not in session:
+        return
+    if _expired():
+        logout_user()
+        for key in ("signed_in_at", "seen_at"):
+            session.pop(key, None)
+        return
+    now = int(time.time())
+    if now - session.get("seen_at", 0) >= SEEN_EVERY:
+        session["seen_at"] = now
+
+
+def init_app(app: Flask) -> None:
+    login_manager.user_loader(load_user)
+    app.before_request(_touch_session)
