@@ -20,7 +20,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from openpyxl import Workbook, load_workbook
 
 from mediation import create_app
@@ -31,7 +30,6 @@ from mediation.supervision.ledger import HEADERS, KEYS, MAX_COLUMNS
 from tests.conftest import PII_KEY, SECRET
 from tests.factories import case_payload
 from tests.page_client import PageClient
-from tests.people import person
 
 ID_NUMBER = "510104198001011234"
 
@@ -191,7 +189,7 @@ EVIL = {"title": '=HYPERLINK("http://evil.example","点击")', "summary": "+cmd|
 
 
 def evil_case(api) -> None:
-    officer = person(api, "case_officer", "510104")
+    officer = api.user("case_officer", "510104")
     body = case_payload(**{k: v for k, v in EVIL.items() if v is not None}, received_on="2025-03-01")
     r = api.post("/api/cases", officer, json=body)
     assert r.status_code == 201, r.get_json()
@@ -227,7 +225,7 @@ def test_the_one_writer_writes_formula_like_text_as_text(tmp_path):
 
 def test_the_ledger_export_writes_formulas_as_text(app, api, csrf_on):
     evil_case(api)
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     web = PageClient(app).sign_in(sup.username)
     r = web.get("/supervision/ledger/export.xlsx")
     assert r.status_code == 200
@@ -236,7 +234,7 @@ def test_the_ledger_export_writes_formulas_as_text(app, api, csrf_on):
 
 def test_the_bulletin_writes_formulas_as_text(app, api):
     evil_case(api)
-    sup = person(api, "supervisor", "51")
+    sup = api.user("supervisor", "51")
     month = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).strftime("%Y-%m")  # Beijing's month
     r = api.get(f"/api/reports/monthly?month={month}&format=xlsx", sup)
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
@@ -245,7 +243,7 @@ def test_the_bulletin_writes_formulas_as_text(app, api):
 
 def test_the_evaluation_export_writes_formulas_as_text(app, api):
     evil_case(api)
-    evaluator = person(api, "evaluator")
+    evaluator = api.user("evaluator")
     r = api.get("/api/evaluation/export?format=xlsx", evaluator)
     assert r.status_code == 200
     assert_text_cells(r.data, ["@SUM"])
@@ -271,10 +269,3 @@ def test_instance_folder_and_sqlite_file_are_private(tmp_path, monkeypatch):
         assert mode(instance) == 0o700 and mode(dbfile) == 0o600  # and at every start
     finally:
         os.umask(old)
-
-
-@pytest.fixture
-def api(app, client):
-    from tests.factories import Api
-
-    return Api(app, client)
