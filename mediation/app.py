@@ -82,12 +82,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from mediation import health, pages
-    from mediation.api import auth, cases, security
+    from mediation.api import auth, cases, security, users
     from mediation.cases import duty_pages
     from mediation.sessions import api as sessions_api
     from mediation.sessions import init_app as init_sessions
 
-    for blp in (auth.blp, cases.blp, security.blp, sessions_api.blp):
+    for blp in (auth.blp, cases.blp, security.blp, users.blp, sessions_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens, not cookies: no CSRF to guard against
     init_sessions(app)  # the printable agreement and the session inbox rule

@@ -66,7 +66,7 @@ def users_group() -> None:
 @users_group.command("create")
 @click.argument("name")
 @click.option("--role", required=True, help="admin, supervisor, case_officer, lead_official, "
-              "mediator, lawyer, counsellor, mass_org or evaluator")
+              "mediator, lawyer, counsellor, mass_org, evaluator or party")
 @click.option("--region", default=None, help="GB/T 2260 code of the user's jurisdiction; "
               "none means national")
 @click.option("--display-name", default="", help="The name shown to others")
@@ -91,6 +91,42 @@ def users_create(name: str, role: str, region: str | None, display_name: str,
         sys.exit(1)
     scope = user.region or "national"
     click.echo(f"created user {user.username} (id {user.id}, role {user.role}, region {scope})")
+
+
+def _user_named(name: str):
+    from mediation.users import User
+
+    user = db.session.execute(db.select(User).where(User.username == name)).scalar_one_or_none()
+    if user is None:
+        click.echo(f"no user named {name}", err=True)
+        sys.exit(1)
+    return user
+
+
+@users_group.command("deactivate")
+@click.argument("name")
+@with_appcontext
+def users_deactivate(name: str) -> None:
+    """Deactivate a user: no sign-in, no API, tokens revoked, live connections closed."""
+    from mediation.users import deactivate
+
+    user = _user_named(name)
+    revoked = deactivate(user)
+    db.session.commit()
+    click.echo(f"deactivated user {user.username} (id {user.id}); {revoked} token(s) revoked")
+
+
+@users_group.command("revoke-tokens")
+@click.argument("name")
+@with_appcontext
+def users_revoke_tokens(name: str) -> None:
+    """Revoke every live API token of a user; connections opened with them close."""
+    from mediation.users import revoke_tokens
+
+    user = _user_named(name)
+    revoked = revoke_tokens(user)
+    db.session.commit()
+    click.echo(f"revoked {revoked} token(s) of user {user.username} (id {user.id})")
 
 
 # --- timeline ------------------------------------------------------------------------------

@@ -337,6 +337,14 @@ SETTINGS: tuple[Setting, ...] = (
     # 20 messages a minute: more than a person types, fewer than a runaway script sends.
     Setting("MEDIATION_MESSAGE_RATE", _rate, "20/60",
             "`N/S`: at most N messages per user in S seconds (then 429)", area="realtime"),
+    # A person has a few tabs and a phone open; each connection holds a thread of its process.
+    Setting("MEDIATION_MAX_SOCKETS_PER_USER", _integer(1, 1000), 20,
+            "live connections one user may hold open on one web process (more are refused)",
+            area="realtime"),
+    Setting("MEDIATION_ACCESS_RECHECK_SECONDS", _positive_number, 60.0,
+            "how often each web process re-checks all its live connections against the "
+            "database (deactivated users, revoked or expired tokens, lost cases), in seconds",
+            default_doc="`60`", area="realtime"),
 )
 
 DECLARED: dict[str, Setting] = {}

@@ -14,6 +14,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from mediation import access
 from mediation.errors import Invalid
 from mediation.extensions import db
 from mediation.passwords import password_problems
@@ -152,11 +153,20 @@ def issue_token(user: User) -> tuple[str, dt.datetime]:
     return token, expires
 
 
+def token_hash(token: str) -> str:
+    """What is stored of a token (and what a live connection keeps to re-check it)."""
+    return _hash_token(token)
+
+
 def user_for_token(token: str) -> User | None:
     """The active user a live token belongs to, or None."""
+    return _user_for_hash(_hash_token(token))
+
+
+def _user_for_hash(digest: str) -> User | None:
     row = db.session.execute(
         sa.select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _hash_token(token))
+        .where(ApiToken.token_hash == digest)
     ).first()
     if row is None:
         return None
@@ -166,11 +176,41 @@ def user_for_token(token: str) -> User | None:
     return user
 
 
+def token_hash_is_live(digest: str) -> bool:
+    """Whether the token stored under this hash still authenticates its (active) user."""
+    return _user_for_hash(digest) is not None
+
+
 def revoke_token(token: str) -> bool:
-    """Revoke one token; True if it was live."""
+    """Revoke one token; True if it was live. Live connections it opened are closed after
+    the commit (`mediation.access`)."""
+    digest = _hash_token(token)
+    owner = db.session.execute(sa.select(ApiToken.user_id).where(
+        ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))).scalar_one_or_none()
     result = db.session.execute(
         sa.update(ApiToken)
-        .where(ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    if result.rowcount == 1 and owner is not None:
+        access.changed(db.session, user_ids=[owner])
     return result.rowcount == 1
+
+
+def revoke_tokens(user: User) -> int:
+    """Revoke every live token of the user (the caller commits); how many were live. Live
+    connections they opened are closed after the commit."""
+    result = db.session.execute(
+        sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    access.changed(db.session, user_ids=[user.id])
+    return result.rowcount
+
+
+def deactivate(user: User) -> int:
+    """Deactivate the user and revoke their tokens (the caller commits); how many tokens
+    were live. They can no longer sign in, call the API or stay connected."""
+    db.session.execute(sa.update(User).where(User.id == user.id).values(active=False)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(user, ["active"])
+    return revoke_tokens(user)

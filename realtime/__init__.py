@@ -26,7 +26,7 @@ PING_TIMEOUT = 20
 
 
 def init_app(app: Flask) -> None:
-    from realtime import case_sections, relay, views
+    from realtime import case_sections, eviction, relay, views
     from realtime.sockets import LiveNamespace
 
     url = app.config.get("MEDIATION_REDIS_URL")
@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
         options["client_manager"] = ListeningRedisManager(url)
     socketio = SocketIO(app, **options)  # sets app.extensions["socketio"]
     socketio.on_namespace(LiveNamespace("/"))
+    eviction.init_app(app)  # live access ends when access ends
 
     timeline.register_publisher(relay.publish)
     api.register_blueprint(views.blp)

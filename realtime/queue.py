@@ -11,9 +11,11 @@ Two sides, both on one channel:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -21,6 +23,7 @@ import socketio
 log = logging.getLogger(__name__)
 
 CHANNEL = "mediation-socketio"
+RECHECK = "mediation.recheck"  # a queue message asking every process to re-check access
 
 
 def channel_for(url: str) -> str:
@@ -46,6 +49,26 @@ class ListeningRedisManager(socketio.RedisManager):
         self.listening = False
         self.listener_error: str | None = None
         self.ready = threading.Event()
+        # fn(user_ids, case_ids): a re-check of live access asked by any process
+        # (`realtime.eviction`), handled in order with the events around it.
+        self.on_recheck: Callable[[set[int], set[int]], Any] | None = None
+
+    def _listen(self):
+        marker = RECHECK.encode()
+        for message in super()._listen():
+            data = None
+            if isinstance(message, bytes) and marker in message:  # skip decoding every emit
+                with contextlib.suppress(ValueError):
+                    data = self.json.loads(message)
+            if isinstance(data, dict) and data.get("method") == RECHECK:
+                if self.on_recheck is not None:
+                    try:
+                        self.on_recheck({int(u) for u in data.get("user_ids") or ()},
+                                        {int(c) for c in data.get("case_ids") or ()})
+                    except Exception:  # one failed re-check must not end the listener
+                        log.exception("re-checking live access failed")
+                continue
+            yield message
 
     def _redis_listen_with_retries(self):
         delay = 1.0

@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
+from mediation import access
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.permissions import event_audience, event_recipients
 from mediation.users import User
-from realtime import rooms
+from realtime import eviction, rooms
 from realtime.queue import shared_emitter
 
 log = logging.getLogger(__name__)
@@ -77,5 +78,9 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
             if case is None:
                 continue
             targets = rooms_for(envelope, case, session)
+            if access.changes_access(envelope["type"]):
+                # Who sees the case may have changed: connections that lost it leave its
+                # rooms before this event and any later one go out (the same queue, in order).
+                eviction.request_recheck(app, set(), {case.id})
             if targets:
                 emit(app, envelope, targets)

@@ -7,21 +7,23 @@ Every handler answers through its acknowledgement: `{"ok": true, ...}` or
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import current_app, request
 from flask_login import current_user
-from flask_socketio import Namespace, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 
+from mediation import settings
 from mediation.errors import DomainError, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, audiences, can, can_view_case, visible_events
 from mediation.regions import normalize_region, region_prefix
-from mediation.users import User, user_for_token
-from realtime import messaging, rooms
+from mediation.users import User, token_hash, token_hash_is_live, user_for_token
+from realtime import eviction, messaging, rooms
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +36,18 @@ class Refused(DomainError):
     code_name = "Forbidden"
 
 
-def _authenticate(auth: Any) -> User | None:
-    """A bearer token in `auth`, else the pages' login cookie."""
+def _authenticate(auth: Any) -> tuple[User | None, str | None]:
+    """A bearer token in `auth`, else the pages' login cookie: (user, the token's hash)."""
     token = auth.get("token") if isinstance(auth, dict) else None
     if isinstance(token, str) and token:
-        return user_for_token(token)
+        return user_for_token(token), token_hash(token)
     if current_user and current_user.is_authenticated and current_user.active:
-        return current_user._get_current_object()
-    return None
+        return current_user._get_current_object(), None
+    return None, None
+
+
+# Counting a user's connections and joining the new one are one step per process.
+_connect_lock = threading.Lock()
 
 
 def _int(data: dict, key: str, default: int | None = None) -> int:
@@ -91,16 +97,32 @@ class LiveNamespace(Namespace):
     """The default namespace: who is connected, and what they subscribe to."""
 
     def user(self) -> User | None:
-        uid = self.socketio.server.get_session(request.sid, namespace=self.namespace).get("user_id")
+        """The connection's user, asked again on every call: None once the user is
+        deactivated or the token the connection was opened with is revoked or expired."""
+        saved = self.socketio.server.get_session(request.sid, namespace=self.namespace)
+        uid, token = saved.get("user_id"), saved.get("token_hash")
         user = db.session.get(User, uid) if uid is not None else None
-        return user if user is not None and user.active else None
+        if user is None or not user.active or (token and not token_hash_is_live(token)):
+            return None
+        return user
 
     def on_connect(self, auth: Any = None) -> None:
-        user = _authenticate(auth)
+        user, token = _authenticate(auth)
         if user is None:
             raise ConnectionRefusedError("authentication required: a bearer token or the login")
-        self.socketio.server.save_session(request.sid, {"user_id": user.id}, namespace=self.namespace)
-        join_room(rooms.user_room(user.id))
+        server = self.socketio.server
+        cap = settings.get("MEDIATION_MAX_SOCKETS_PER_USER")
+        inbox = rooms.user_room(user.id)
+        # Each open connection holds a thread of this process: the cap is per process.
+        with _connect_lock:
+            if sum(1 for _ in server.manager.get_participants(self.namespace, inbox)) >= cap:
+                raise ConnectionRefusedError(
+                    f"too many connections: at most {cap} per user; close another tab first")
+            server.save_session(request.sid, {"user_id": user.id, "token_hash": token},
+                                namespace=self.namespace)
+            join_room(inbox)
+        eviction.periodic.ensure(current_app._get_current_object(),
+                                 settings.get("MEDIATION_ACCESS_RECHECK_SECONDS"))
 
     def on_disconnect(self, reason: Any = None) -> None:
         # Rooms go with the connection; presence in session rooms is in the database (it

@@ -20,11 +20,14 @@ from mediation import settings
 SWEEP_TASK = "referrals.sweep"
 # Events that concern the provider's own users: they reach them in their inbox.
 OFFER_EVENTS = ("referral.offered", "referral.withdrawn", "referral.expired")
+# A referral that is no longer live no longer shows its provider the case.
+ACCESS_EVENTS = ("referral.withdrawn", "referral.completed", "referral.declined", "referral.expired")
 
 
 def init_app(app: Flask) -> None:
     """Validate the routing rules (an invalid file stops the app), register models, API,
     the case-visibility rule for providers, the intake hook, tasks and the sweep."""
+    from mediation import access
     from mediation.cases.commands import on_needs_changed
     from mediation.demo import register_demo
     from mediation.extensions import api, csrf
@@ -53,6 +56,8 @@ def init_app(app: Flask) -> None:
     register_provider_source(_SessionProviders())
     for event_type in OFFER_EVENTS:
         register_event_recipients(event_type, _provider_users)
+    for event_type in ACCESS_EVENTS:
+        access.register_event(event_type)
     # Whether a petitioner is counselled, and the risk level, is for officials' eyes.
     register_event_audience("counselling.session_recorded", OFFICIALS.name)
     on_needs_changed(route_on_needs_changed)
