@@ -27,7 +27,7 @@ from mediation.extensions import db
 from mediation.users import User, issue_token
 from referrals import lifecycle
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
-from tests.referrals_world import make_case, make_provider, make_user
+from tests.factories import make_case, make_provider, make_user
 from tests.test_realtime_live import WAIT, LiveServer, free_port
 
 pytestmark = pytest.mark.slow
