@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from pathlib import Path
+from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from flask_talisman import Talisman
 
 import templates as templates_pkg
@@ -63,6 +65,68 @@ def _route_policy(app: Flask, endpoint: str, policy: dict[str, str]) -> None:
         view.talisman_view_options = {"content_security_policy": policy}
 
 
+# Headers for the Socket.IO endpoint, which python-socketio answers below Flask (so neither
+# Talisman nor any after_request hook sees it): nothing there is a page to frame or sniff.
+SOCKET_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("Cache-Control", "no-store"),
+]
+
+
+class SocketHeaders:
+    """WSGI middleware: the security headers on every /socket.io/ response."""
+
+    def __init__(self, wsgi_app: Any, path: str = "/socket.io") -> None:
+        self.wsgi_app = wsgi_app
+        self.path = path
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith(self.path):
+            return self.wsgi_app(environ, start_response)
+
+        def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers = headers + [(n, v) for n, v in SOCKET_HEADERS if n.lower() not in present]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.wsgi_app(environ, with_headers)
+
+
+def _no_store(response: Response) -> Response:
+    """Pages and API answers may hold personal data: no browser or proxy keeps a copy.
+    Only the static files (the same for everyone) may be cached."""
+    endpoint = request.endpoint or ""
+    if endpoint != "static" and not endpoint.endswith(".static"):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.pop("Expires", None)
+    return response
+
+
+# Survey links carry their one-time token in the path; the access logs (werkzeug's in
+# `mediation serve`, gunicorn's) must not keep it.
+_SURVEY_TOKEN = re.compile(r"(/(?:api/)?surveys?/)[^/?#\s\"]+")
+
+
+class RedactSurveyTokens(logging.Filter):
+    """Replace survey tokens in a log line by [redacted]."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/survey" in message:
+            record.msg, record.args = _SURVEY_TOKEN.sub(r"\1[redacted]", message), None
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSurveyTokens) for f in logger.filters):
+            logger.addFilter(RedactSurveyTokens())
+
+
 def init_app(app: Flask) -> None:
     """After the blueprints: the per-route policies attach to their view functions."""
     talisman.init_app(
@@ -75,6 +139,10 @@ def init_app(app: Flask) -> None:
         referrer_policy="strict-origin-when-cross-origin",
     )
     _route_policy(app, "swagger_ui.show", DOCS_CSP)
+    app.after_request(_no_store)
+    # Outside the Socket.IO middleware (the plugins installed it before this runs).
+    app.wsgi_app = SocketHeaders(app.wsgi_app)  # type: ignore[method-assign]
+    install_log_redaction()
     # The printable agreement carries its A4 layout in an inline <style>: allow exactly
     # that block by its hash, nothing else inline.
     hashes = _style_hashes("sessions/agreement_print.html")
