@@ -5,6 +5,7 @@ below Flask) has the security headers too, and survey tokens never reach the acc
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -54,9 +55,23 @@ def test_survey_tokens_never_reach_the_access_log(app, api, live):
                            timeout=30)
     assert survey.status_code == 201, survey.text
     token = survey.json()["token"]
-    assert requests.get(f"{live.base}/survey/{token}", timeout=30).status_code == 200
+    # Opening the link moves its token into the session: the form's address carries none.
+    petitioner = requests.Session()
+    link = petitioner.get(f"{live.base}/survey/{token}", allow_redirects=False, timeout=30)
+    assert link.status_code == 303 and link.headers["Location"] == "/survey"
+    form = petitioner.get(f"{live.base}/survey", timeout=30)
+    assert form.status_code == 200 and 'name="rating"' in form.text and token not in form.text
+    forged = requests.post(f"{live.base}/survey", data={"rating": "1"}, cookies=petitioner.cookies,
+                           timeout=30)
+    assert forged.status_code == 400  # without the form's CSRF token
     assert requests.get(f"{live.base}/api/surveys/{token}", timeout=30).status_code == 200
-    assert requests.get(f"{live.base}/survey/{token}?x=1", timeout=30).status_code == 200
+    again = requests.get(f"{live.base}/survey/{token}?x=1", allow_redirects=False, timeout=30)
+    assert again.status_code == 303
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]
+    done = petitioner.post(f"{live.base}/survey", timeout=30,
+                           data={"rating": "5", "comment": "", "csrf_token": csrf})
+    assert done.status_code == 200 and "感谢您的评价" in done.text
+    assert petitioner.get(f"{live.base}/survey", timeout=30).status_code == 410  # used, and gone
     time.sleep(0.5)  # whatever the server logs of those requests is written by now
     assert token not in live.log.read_text()
 

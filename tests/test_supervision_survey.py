@@ -73,7 +73,7 @@ def test_the_petitioners_page(api, client):
     officer = api.user("case_officer", "510104")
     case = api.case(officer)
     token = _survey(api, officer, case["id"])["token"]
-    page = client.get(f"/survey/{token}")
+    page = client.get(f"/survey/{token}", follow_redirects=True)  # the token moves into the session
     assert page.status_code == 200 and "满意度评价" in page.get_data(as_text=True)
     assert 'name="rating"' in page.get_data(as_text=True)
     done = client.post(f"/survey/{token}", data={"rating": "5", "comment": "满意"})

@@ -280,8 +280,9 @@ def init_app(app) -> None:
     api.register_blueprint(blp)
     csrf.exempt(blp)
     app.register_blueprint(pages.bp)
-    # The survey form is reached by link, with no login: the unguessable token in its URL is
-    # what a forged cross-site post would lack, so the CSRF token adds nothing there.
+    # The survey form is reached by link, with no login: a post to the link carries the
+    # unguessable token a forged cross-site post would lack; the form at /survey, whose
+    # token is in the session, checks its CSRF token itself.
     csrf.exempt(pages.bp)
     pages.init_app(app)  # the supervisors' and the evaluator's pages
     reminders.init_app(app)

@@ -1,7 +1,8 @@
 """Supervision's pages.
 
-- The petitioner's survey page (`bp`): a Chinese form reached by a one-time link, no login
-  (CSRF-exempt: the unguessable token in its URL is what a forged post would lack).
+- The petitioner's survey page (`bp`): a Chinese form reached by a one-time link, no login;
+  opening the link moves its token into the session (off the URL), and the form at /survey
+  checks its own CSRF token (a post to the link itself needs none: the token is the proof).
 - The supervisors' pages (`sup`, under /supervision; supervisors and admins, anyone else is
   told there is no such page): the KPI overview with the signals, the monthly bulletin
   (league tables, an SVG chart drawn by the server, xlsx and A4 print), the weekly list, the
@@ -33,6 +34,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from mediation import labels, web
 from mediation.cases.models import Case
@@ -51,22 +54,59 @@ from mediation.users import Role, User
 bp = Blueprint("survey_pages", __name__)
 
 
+SURVEY_KEY = "survey_token"
+
+
+def _survey_refused(exc: DomainError):
+    return render_template("supervision/survey.html", state=exc.extra.get("current_state") or "invalid",
+                           error=exc.message), exc.status
+
+
+def _answer(token: str, after: Any = None):
+    try:
+        rating = int(request.form.get("rating", ""))
+    except ValueError:
+        return render_template("supervision/survey.html", state="form", error="请选择 1 至 5 分。"), 422
+    try:
+        commands.answer_survey(token, rating, request.form.get("comment", "")[:2000])
+    except DomainError as exc:
+        return _survey_refused(exc)
+    if after:
+        after()
+    return render_template("supervision/survey.html", state="thanks")
+
+
 @bp.route("/survey/<token>", methods=["GET", "POST"])
 def survey(token: str):
-    """Show the form, or take the answer."""
+    """The link a petitioner is sent. Opening it puts its token in the session and moves
+    on to /survey, so the token leaves the address bar, the history and any Referer (and
+    the access logs redact it). A POST here still answers, for forms opened before."""
+    if request.method == "POST":
+        return _answer(token)
     try:
-        if request.method == "GET":
-            commands.survey_for(token)
-            return render_template("supervision/survey.html", state="form")
-        try:
-            rating = int(request.form.get("rating", ""))
-        except ValueError:
-            return render_template("supervision/survey.html", state="form", error="请选择 1 至 5 分。"), 422
-        commands.answer_survey(token, rating, request.form.get("comment", "")[:2000])
-        return render_template("supervision/survey.html", state="thanks")
+        commands.survey_for(token)
     except DomainError as exc:
-        return render_template("supervision/survey.html", state=exc.extra.get("current_state") or "invalid",
-                               error=exc.message), exc.status
+        return _survey_refused(exc)
+    session[SURVEY_KEY] = token
+    return redirect(url_for("survey_pages.survey_form"), 303)
+
+
+@bp.route("/survey", methods=["GET", "POST"])
+def survey_form():
+    """Show the form for the link opened in this browser, or take the answer."""
+    token = session.get(SURVEY_KEY) or ""
+    if request.method == "POST":
+        try:  # the token is in the session now, so a forged cross-site post would carry it
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            return render_template("supervision/survey.html", state="form",
+                                   error="页面已过期，请重新打开评价链接。"), 400
+        return _answer(token, after=lambda: session.pop(SURVEY_KEY, None))
+    try:
+        commands.survey_for(token)
+    except DomainError as exc:
+        return _survey_refused(exc)
+    return render_template("supervision/survey.html", state="form")
 
 
 # --- labels -----------------------------------------------------------------------------------
