@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 from flask_talisman import Talisman
 
 import templates as templates_pkg
@@ -95,6 +96,16 @@ class SocketHeaders:
         return self.wsgi_app(environ, with_headers)
 
 
+class MemoryUploadsRequest(Request):
+    """Uploaded files stay in memory (the body is capped at MAX_CONTENT_LENGTH, 1 MB):
+    werkzeug would spool a larger one to a temporary file, and a ledger holds identity
+    numbers in clear."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> Any:
+        return io.BytesIO()
+
+
 def _no_store(response: Response) -> Response:
     """Pages and API answers may hold personal data: no browser or proxy keeps a copy.
     Only the static files (the same for everyone) may be cached."""
@@ -139,6 +150,7 @@ def init_app(app: Flask) -> None:
         referrer_policy="strict-origin-when-cross-origin",
     )
     _route_policy(app, "swagger_ui.show", DOCS_CSP)
+    app.request_class = MemoryUploadsRequest
     app.after_request(_no_store)
     # Outside the Socket.IO middleware (the plugins installed it before this runs).
     app.wsgi_app = SocketHeaders(app.wsgi_app)  # type: ignore[method-assign]
