@@ -231,13 +231,34 @@ class ServerProcess:
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (all its threads), from /proc; 0 if gone."""
+def _own_cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (a gunicorn master and
+    its worker), all threads, from /proc; 0 if gone."""
+    return sum(_own_cpu_seconds(p) for p in [pid, *_descendants(pid)])
 
 
 PG_COUNTERS = ("sessions", "xact_commit", "xact_rollback", "active_time", "tup_inserted")

@@ -3,11 +3,11 @@ endpoint parses the JSON body and inserts one row, served the way `mediation ser
 
     BENCH_DATABASE_URL=postgresql+psycopg://... python bench/baseline_app.py --port P
 
-"The same way" means through `mediation.server.run`, with the server callable the
-mediation app registers in `app.extensions["mediation.server"]` (realtime's Socket.IO
-serving, werkzeug `run_simple` threaded) and the same Flask-SocketIO middleware in front
-of the app when the mediation app has one: the baseline asks a mediation app built from
-the same environment what that is. Only the app differs: one route, one INSERT.
+"The same way" means gunicorn with the app's gunicorn settings (mediation.gunicorn_conf:
+one gthread worker) on PostgreSQL, Werkzeug's threaded server through
+`mediation.server.run` on SQLite, and the same Flask-SocketIO middleware in front of the
+app when the mediation app has one: the baseline asks a mediation app built from the same
+environment. Only the app differs: one route, one INSERT.
 """
 
 from __future__ import annotations
@@ -69,24 +69,23 @@ def create_baseline_app(database_url: str) -> Flask:
     return app
 
 
-def mediation_serving(database_url: str) -> tuple[object | None, str | None]:
-    """How `mediation serve` serves: the server callable the mediation app registers in
-    `app.extensions["mediation.server"]` (None: mediation.server's werkzeug default), and
-    the async mode of its Socket.IO middleware (None: no Socket.IO). Built from the
-    MEDIATION_* environment the bench gives both servers."""
+def mediation_serving(database_url: str) -> tuple[str, str | None]:
+    """How `mediation serve` serves: "gunicorn" outside the embedded mode, else
+    "werkzeug", and the async mode of its Socket.IO middleware (None: no Socket.IO).
+    Built from the MEDIATION_* environment the bench gives both servers."""
     from mediation.app import create_app
 
     app = create_app({"MEDIATION_DATABASE_URL": database_url})
     socketio = app.extensions.get("socketio")
-    return app.extensions.get("mediation.server"), getattr(socketio, "async_mode", None)
+    kind = "werkzeug" if app.config["MEDIATION_EMBEDDED"] else "gunicorn"
+    return kind, getattr(socketio, "async_mode", None)
 
 
-def describe_server(server, socketio_mode: str | None) -> str:
-    text = "mediation.server.run → "
-    if server is None:
-        text += "werkzeug run_simple(threaded=True)"
+def describe_server(server: str, socketio_mode: str | None) -> str:
+    if server == "gunicorn":
+        text = "gunicorn (mediation.gunicorn_conf: one gthread worker)"
     else:
-        text += f"{getattr(server, '__module__', '?')}.{getattr(server, '__qualname__', server)}"
+        text = "mediation.server.run → werkzeug run_simple(threaded=True)"
     if socketio_mode:
         text += f", WSGI wrapped by Flask-SocketIO ({socketio_mode} mode)"
     return text
@@ -109,14 +108,32 @@ def main() -> None:
         from flask_socketio import SocketIO
 
         SocketIO(app, async_mode=socketio_mode, logger=False, engineio_logger=False)
-    if server is not None:
-        app.extensions["mediation.server"] = server
     # mediation.server.run starts the embedded sweep loop beside the server; for the
     # baseline it has nothing to publish (no timeline), so its job is a no-op here.
     timeline.publish = lambda *a, **k: 0
     print(f"baseline served by {describe_server(server, socketio_mode)} on {args.host}:{args.port}",
           flush=True)
-    mediation_server_module.run(app, args.host, args.port)
+    if server == "werkzeug":
+        mediation_server_module.run(app, args.host, args.port)
+    else:  # outside the embedded mode `mediation serve` runs gunicorn with the app's settings
+        serve_with_gunicorn(app, args.host, args.port)
+
+
+def serve_with_gunicorn(app, host: str, port: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from mediation import gunicorn_conf
+
+    class Baseline(BaseApplication):
+        def load_config(self) -> None:
+            for key in ("worker_class", "workers", "threads", "graceful_timeout"):
+                self.cfg.set(key, getattr(gunicorn_conf, key))
+            self.cfg.set("bind", f"{host}:{port}")
+
+        def load(self):
+            return app
+
+    Baseline().run()
 
 
 if __name__ == "__main__":

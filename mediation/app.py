@@ -9,9 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-import templates as templates_pkg
+from mediation import logs
 from mediation import settings as settings_table
+from mediation.about import template_folder
 from mediation.config import ConfigError, flask_config, secure_files
 from mediation.errors import DomainError
 from mediation.extensions import api, csrf, db, limiter, login_manager, migrate
@@ -24,11 +26,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. `config` may hold MEDIATION_* settings (they take the place of the
     environment's) and Flask config keys."""
     config = dict(config or {})
+    logs.configure()  # first: what goes wrong while building the app is logged too
     instance = settings_table.instance_path(config)
     config.pop("INSTANCE_PATH", None)
     app = Flask(
         "mediation",
-        template_folder=str(Path(templates_pkg.__file__).parent),
+        template_folder=str(template_folder()),
         static_folder=str(Path(__file__).parent / "static"),
         instance_path=str(Path(instance).resolve()) if instance else None,
         instance_relative_config=True,
@@ -45,12 +48,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_plugins(app)
     register_security(app)  # last: its per-route policies attach to registered views
     celery_init_app(app)  # after the plugins: they add their tasks and beat entries
+    register_proxy(app)  # outermost: the Socket.IO middleware sees the client's address too
     return app
 
 
-def register_extensions(app: Flask) -> None:
-    from mediation import i18n, labels, login, transactions, web
+def register_proxy(app: Flask) -> None:
+    """Trust `hops` proxies' X-Forwarded-For/-Proto/-Host/-Prefix (0: trust none, the
+    default, since a client could set them itself)."""
+    hops = app.config.get("MEDIATION_PROXY_HOPS", 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
+                                x_prefix=hops)
 
+
+def register_extensions(app: Flask) -> None:
+    from mediation import i18n, labels, login, metrics, transactions, web
+
+    logs.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)

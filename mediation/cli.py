@@ -35,6 +35,7 @@ class _MediationGroup(FlaskGroup):
 
 def main() -> None:
     """Console script entry point."""
+    from mediation.about import version
     from mediation.settings import ConfigurationError
     from mediation.startup import fail
 
@@ -42,10 +43,19 @@ def main() -> None:
                             help="Multi-party mediation coordination service (信访积案多元化解).")
     # Built in, not added by the app: the settings' documentation needs no working settings.
     group.add_command(settings_group)
+    group.params.append(click.Option(
+        ["--version"], is_flag=True, expose_value=False, is_eager=True,
+        help="Show the version and exit.",
+        callback=lambda ctx, _param, value: _print_version(ctx, version()) if value else None))
     try:
         group.main(prog_name="mediation")
     except ConfigurationError as exc:
         fail(exc)
+
+
+def _print_version(ctx: click.Context, version: str) -> None:
+    click.echo(f"mediation {version}")
+    ctx.exit()
 
 
 def upgrade_database() -> None:
@@ -114,6 +124,29 @@ def users_deactivate(name: str) -> None:
     revoked = deactivate(user)
     db.session.commit()
     click.echo(f"deactivated user {user.username} (id {user.id}); {revoked} token(s) revoked")
+
+
+@users_group.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def users_reset_password(name: str, password_stdin: bool) -> None:
+    """Set a new password; the user's API tokens are revoked and their page sessions end."""
+    from mediation.users import MIN_PASSWORD, end_sessions, revoke_tokens
+
+    user = _user_named(name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD:
+        click.echo(f"password: at least {MIN_PASSWORD} characters", err=True)
+        sys.exit(1)
+    user.set_password(password)
+    revoked = revoke_tokens(user)
+    end_sessions(user)
+    db.session.commit()
+    click.echo(f"password of {user.username} reset; {revoked} token(s) revoked, sessions ended")
 
 
 @users_group.command("revoke-tokens")
@@ -188,25 +221,46 @@ def pii_rotate() -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=None, type=int,
+              help="gunicorn threads (default MEDIATION_THREADS or 100); not in the embedded mode")
 @with_appcontext
-def serve(host: str, port: int) -> None:
-    """Bring the database up to date and serve the app."""
-    from mediation.server import run
+def serve(host: str, port: int, threads: int | None) -> None:
+    """Bring the database up to date and serve the app: gunicorn (one worker with threads)
+    outside the embedded mode, Werkzeug's threaded server in it."""
+    from mediation.server import exec_gunicorn, run
 
     upgrade_database()
-    run(current_app._get_current_object(), host, port)
+    app = current_app._get_current_object()
+    if app.config["MEDIATION_EMBEDDED"]:
+        run(app, host, port)
+        return
+    db.engine.dispose()  # gunicorn's worker opens its own connections
+    try:
+        exec_gunicorn(host, port, threads)
+    except RuntimeError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Load the demo data and stop")
+# For the test suite's PostgreSQL pass only: the demo's users have a published password.
+@click.option("--outside-embedded-mode", "outside_embedded", is_flag=True, hidden=True)
 @with_appcontext
-def demo(host: str, port: int, no_serve: bool) -> None:
-    """Create the database, load demo data, print the logins and serve."""
+def demo(host: str, port: int, no_serve: bool, outside_embedded: bool) -> None:
+    """Create the database, load demo data, print the logins and serve (embedded mode only)."""
     from mediation.demo import DEMO_PASSWORD, load_demo
     from mediation.server import run
 
+    if not current_app.config["MEDIATION_EMBEDDED"] and not outside_embedded:
+        click.echo("configuration error: mediation demo runs only in the embedded mode (SQLite, "
+                   "no Redis): its users share a published password", err=True)
+        sys.exit(2)
+    if outside_embedded and not no_serve:
+        click.echo("configuration error: the demo is served only in the embedded mode", err=True)
+        sys.exit(2)
     upgrade_database()
     users = load_demo()
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")

@@ -21,6 +21,9 @@ ConfigError = ConfigurationError
 def flask_config(values: dict[str, Any]) -> dict[str, Any]:
     """The Flask config mapping derived from the checked settings (see settings.load)."""
     database_url = values["MEDIATION_DATABASE_URL"]
+    secure = values["MEDIATION_SECURE_COOKIES"]
+    if secure is None:  # cookies only over HTTPS outside the embedded mode (plain HTTP on a laptop)
+        secure = not values["MEDIATION_EMBEDDED"]
     # A host that does not answer fails the start in seconds rather than hanging it.
     engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     if database_url.startswith("sqlite"):
@@ -36,6 +39,8 @@ def flask_config(values: dict[str, Any]) -> dict[str, Any]:
         "RATELIMIT_KEY_PREFIX": "mediation-" + hashlib.sha256(database_url.encode()).hexdigest()[:12],
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SECURE": secure,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "API_TITLE": "Mediation coordination API",
         "API_VERSION": "1",

@@ -22,8 +22,10 @@ def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
 
 @bp.get("/healthz")
 def healthz():
-    """The process is alive."""
-    return {"status": "ok"}
+    """The process is alive, and which version it runs."""
+    from mediation.about import version
+
+    return {"status": "ok", "version": version()}
 
 
 @bp.get("/readyz")

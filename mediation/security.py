@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask_talisman import Talisman
 
-import templates as templates_pkg
+from mediation.about import template_folder
 
 talisman = Talisman()
 
@@ -54,7 +54,7 @@ DOCS_CSP = {**CSP,
 
 def _style_hashes(template: str) -> str:
     """'sha256-…' sources for the inline <style> blocks of a static template."""
-    text = (Path(templates_pkg.__file__).parent / template).read_text(encoding="utf-8")
+    text = (template_folder() / template).read_text(encoding="utf-8")
     return " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'"
         for css in re.findall(r"<style>(.*?)</style>", text, flags=re.S))

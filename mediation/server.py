@@ -1,8 +1,12 @@
-"""Serving the app: the HTTP server and, in the embedded default, the sweep loop."""
+"""Serving the app: gunicorn outside the embedded mode, Werkzeug's threaded server in it;
+and, where no Celery beat runs (no Redis), the sweep loop in the serving process."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import sys
 import threading
 from collections.abc import Callable
 
@@ -11,9 +15,13 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 15.0
+APP_SPEC = "mediation.wsgi:app"  # checks the settings and the database first
+GUNICORN_CONF = "python:mediation.gunicorn_conf"
 
 # Jobs the embedded loop runs; later packages add theirs (referral deadlines, reminders).
 Job = Callable[[], object]
+# What a serving process starts beside its requests (the Socket.IO queue listener).
+ServingHook = Callable[[Flask], None]
 
 
 def periodic_jobs(app: Flask) -> list[Job]:
@@ -24,32 +32,66 @@ def add_periodic_job(app: Flask, job: Job) -> None:
     periodic_jobs(app).append(job)
 
 
+def add_serving_hook(app: Flask, hook: ServingHook) -> None:
+    app.extensions.setdefault("mediation.serving_hooks", []).append(hook)
+
+
 def _sweep_loop(app: Flask, stop: threading.Event) -> None:
     from mediation import timeline
+    from mediation.metrics import sweep_succeeded
 
     jobs = [timeline.publish, *periodic_jobs(app)]
     while not stop.wait(SWEEP_SECONDS):
         for job in jobs:
+            name = f"{getattr(job, '__module__', '')}.{getattr(job, '__name__', job)}"
             with app.app_context():
                 try:
                     job()
                 except Exception:  # one failed sweep must not end the loop; the next retries
-                    log.exception("periodic job %s failed", getattr(job, "__name__", job))
+                    log.exception("periodic job %s failed", name)
+                else:
+                    sweep_succeeded(name, None)
+
+
+def serving_started(app: Flask) -> threading.Event:
+    """Run the serving hooks and, without Redis (so without beat), the sweep loop.
+    Returns the event that stops the loop."""
+    stop = threading.Event()
+    for hook in app.extensions.get("mediation.serving_hooks", []):
+        hook(app)
+    if app.config.get("MEDIATION_REDIS_URL") is None:
+        threading.Thread(target=_sweep_loop, args=(app, stop), name="sweeps", daemon=True).start()
+    return stop
+
+
+def gunicorn_argv(host: str, port: int, threads: int | None = None) -> list[str]:
+    """The gunicorn command line that serves this app on host:port."""
+    argv = ["gunicorn", "-c", GUNICORN_CONF, "-b", f"{host}:{port}"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    return [*argv, APP_SPEC]
+
+
+def exec_gunicorn(host: str, port: int, threads: int | None = None) -> None:
+    """Replace this process with gunicorn serving the app (never returns), or raise
+    RuntimeError naming the command when gunicorn is not installed."""
+    argv = gunicorn_argv(host, port, threads)
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"gunicorn is not installed; run: {shlex.join(argv)}") from exc
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *argv[1:]])
 
 
 def run(app: Flask, host: str, port: int) -> None:
-    """Serve until interrupted. Without Redis (embedded), sweeps run in this process;
-    with Redis, Celery beat runs them."""
-    stop = threading.Event()
-    if app.config.get("MEDIATION_REDIS_URL") is None:
-        threading.Thread(target=_sweep_loop, args=(app, stop), name="sweeps", daemon=True).start()
-    server = app.extensions.get("mediation.server")
+    """Serve with Werkzeug's threaded server until interrupted: the embedded mode only
+    (one process on a laptop; `mediation serve` runs gunicorn anywhere else)."""
+    stop = serving_started(app)
     try:
-        if server is not None:  # live delivery (realtime) serves through Socket.IO
-            server(app, host, port)
-        else:
-            from werkzeug.serving import run_simple
+        from werkzeug.serving import run_simple
 
-            run_simple(host, port, app, threaded=True, use_reloader=False)
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         stop.set()

@@ -85,6 +85,17 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise _Bad(f"must be true or false, not {str(raw)!r}")
+
+
 def _text(raw: Any) -> str:
     return str(raw)
 
@@ -275,6 +286,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_SESSION_MAX_HOURS", _integer(1, 24 * 31), 12,
             "a pages session ends this many hours after signing in, however active",
             area="security"),
+    # --- operations ---------------------------------------------------------------------
+    Setting("MEDIATION_LOG_FORMAT", _choice("text", "json"), "text",
+            "`text`: one line per record (UTC time, level, logger, request id, message); "
+            "`json`: one JSON object per line", area="operations"),
+    Setting("MEDIATION_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
+            "the lowest level logged", area="operations"),
+    Setting("MEDIATION_SECURE_COOKIES", _boolean, None,
+            "session and remember-me cookies only over HTTPS",
+            default_doc="`true` outside the embedded mode, `false` in it", area="operations"),
+    Setting("MEDIATION_PROXY_HOPS", _integer(0, 10), 0,
+            "how many proxies in front set X-Forwarded-For/-Proto/-Host/-Prefix (nginx alone: "
+            "1); 0 trusts none", area="operations"),
+    Setting("MEDIATION_THREADS", _integer(1, 10000), 100,
+            "gunicorn threads per web process (`mediation serve` outside the embedded mode): "
+            "each open WebSocket holds one", area="operations"),
+    Setting("MEDIATION_GRACEFUL_TIMEOUT", _integer(1, 3600), 10,
+            "seconds a stopping web process waits for open requests (WebSockets never end "
+            "by themselves)", area="operations"),
     *(Setting(clock_setting(name), _integer(1, 3660), days, _CLOCK_DOCS[name], area="clocks")
       for name, days in DEFAULT_CLOCKS.items()),
     # --- supervision --------------------------------------------------------------------
@@ -443,6 +472,19 @@ def load(config: Mapping[str, Any] | None, instance: Path,
     values["MEDIATION_EMBEDDED"] = embedded
     values["MEDIATION_CLOCKS"] = {name: values[clock_setting(name)] for name in DEFAULT_CLOCKS}
     return values
+
+
+def from_env(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One setting straight from the environment, for what runs before any app exists
+    (logging, gunicorn's settings); raise ConfigurationError when it is bad."""
+    setting = DECLARED[name]
+    raw = _raw(name, {}, os.environ if env is None else env)
+    if raw is None:
+        return setting.default
+    try:
+        return setting.parse(raw)
+    except _Bad as exc:
+        raise ConfigurationError(f"{name} {exc}") from None
 
 
 def get(name: str, app: Any = None) -> Any:

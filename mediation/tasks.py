@@ -60,7 +60,23 @@ def celery_init_app(app: Flask) -> Celery:
     celery.set_default()
     app.extensions["celery"] = celery
     _register_core_tasks(celery)
+    _record_sweeps(celery, redis_url)
     return celery
+
+
+def _record_sweeps(celery: Celery, redis_url: str | None) -> None:
+    """Note each beat sweep's success where `/metrics` of any process can read it."""
+    from celery.signals import task_success
+
+    from mediation.metrics import sweep_succeeded
+
+    sweeps = {task for task, _ in BEAT.values()}
+
+    def record(sender=None, **_kwargs: Any) -> None:
+        if sender is not None and sender.app is celery and sender.name in sweeps:
+            sweep_succeeded(sender.name, redis_url)
+
+    task_success.connect(record, weak=False)
 
 
 def _register_core_tasks(celery: Celery) -> None:

@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,10 +35,10 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
-import templates as templates_pkg
+from mediation.about import template_folder
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
-TEMPLATES = Path(templates_pkg.__file__).parent
+TEMPLATES = template_folder()
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 # marshmallow's and the commands' commonest messages, in the pages' languages; anything else

@@ -2,8 +2,9 @@
 
 `init_app` builds the app's Socket.IO server (threading mode with simple-websocket; with
 `MEDIATION_REDIS_URL`, a Redis message queue joins it to the other web processes), plugs
-the relay into the timeline's publisher hook, adds the messaging API, and has
-`mediation serve` serve through Socket.IO. Deployment on several processes: README.
+the relay into the timeline's publisher hook, adds the messaging API, and starts
+the queue listener when a process starts serving (HTTP and Socket.IO share one port:
+the app's WSGI callable carries the Socket.IO middleware). Deployment on several processes: README.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from flask_socketio import SocketIO
 from mediation import timeline
 from mediation.extensions import api, csrf
 from mediation.health import add_readiness_check
+from mediation.metrics import add_gauge
+from mediation.server import add_serving_hook
 from realtime import (
     messaging,  # noqa: F401 - registers the channels' event audiences
     models,  # noqa: F401 - the tables, for migrations and metadata
@@ -42,17 +45,9 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(views.blp)
     csrf.exempt(views.blp)
     case_sections.init_app(app)  # the case page's thread and internal notes
-    app.extensions["mediation.server"] = serve
+    add_serving_hook(app, lambda a: ensure_listening(a.extensions["socketio"].server))
+    add_gauge(app, "mediation_socketio_connections", "Socket.IO connections held by this process",
+              lambda a: float(len(a.extensions["socketio"].server.eio.sockets)))
     add_readiness_check(app, "socketio_listener",
                         lambda a: listener_status(a.extensions["socketio"].server))
 
-
-def serve(app: Flask, host: str, port: int) -> None:
-    """`mediation serve`: HTTP and Socket.IO on one port (werkzeug threads; WebSocket
-    through simple-websocket). Production runs gunicorn instead (README)."""
-    from werkzeug.serving import run_simple
-
-    ensure_listening(app.extensions["socketio"].server)  # hear the queue before any client
-    # `socketio.run` would go through `app.run`, which Flask ignores inside a CLI command;
-    # the app's WSGI callable already carries the Socket.IO middleware.
-    run_simple(host, port, app, threaded=True, use_reloader=False)

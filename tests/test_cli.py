@@ -9,6 +9,10 @@ from mediation.cases.models import Case
 from mediation.cases.rules import effective_categories
 from mediation.extensions import db
 from mediation.users import Role, User
+from tests.conftest import DB_KIND
+
+# The demo refuses outside the embedded mode; the PostgreSQL pass loads it all the same.
+DEMO = ("demo", "--no-serve", *(["--outside-embedded-mode"] if DB_KIND == "postgresql" else []))
 
 
 def run(app, *args: str, input: str | None = None):
@@ -68,7 +72,7 @@ def test_timeline_verify_on_an_empty_database(app):
 
 
 def test_demo_loads_every_role_and_all_six_categories_once(app):
-    r = run(app, "demo", "--no-serve")
+    r = run(app, *DEMO)
     assert r.exit_code == 0, r.output
     assert "Demo logins" in r.output and "/api/docs" in r.output
     with app.app_context():
@@ -84,7 +88,7 @@ def test_demo_loads_every_role_and_all_six_categories_once(app):
         db.session.remove()
     for u in users:
         assert u.username in r.output
-    r = run(app, "demo", "--no-serve")  # a second load changes nothing
+    r = run(app, *DEMO)  # a second load changes nothing
     assert r.exit_code == 0
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == count
@@ -94,7 +98,7 @@ def test_demo_loads_every_role_and_all_six_categories_once(app):
 def test_demo_providers_are_acted_for_by_the_demo_provider_users(app):
     from referrals.models import Provider, ProviderMember
 
-    assert run(app, "demo", "--no-serve").exit_code == 0
+    assert run(app, *DEMO).exit_code == 0
     with app.app_context():
         linked = dict(db.session.execute(
             sa.select(User.username, Provider.kind)
@@ -103,3 +107,37 @@ def test_demo_providers_are_acted_for_by_the_demo_provider_users(app):
         db.session.remove()
     assert linked == {"mediator": "mediator", "lawyer": "lawyer", "counsellor": "counsellor",
                       "union": "trade_union"}
+
+
+def test_reset_password_revoke_tokens_and_deactivate(app, client):
+    assert run(app, "users", "create", "leaver", "--role", "case_officer", "--password-stdin",
+               input="first-password-1\n").exit_code == 0
+
+    def token(password: str):
+        return client.post("/api/auth/tokens", json={"username": "leaver", "password": password})
+
+    def me(tok: str) -> int:
+        return client.get("/api/auth/me", headers={"Authorization": f"Bearer {tok}"}).status_code
+
+    one, two = token("first-password-1").json["token"], token("first-password-1").json["token"]
+    r = run(app, "users", "revoke-tokens", "leaver")
+    assert r.exit_code == 0 and "revoked 2 token(s) of user leaver" in r.output
+    assert (me(one), me(two)) == (401, 401)
+
+    three = token("first-password-1").json["token"]
+    r = run(app, "users", "reset-password", "leaver", "--password-stdin", input="second-password-2\n")
+    assert r.exit_code == 0 and "1 token(s) revoked, sessions ended" in r.output, r.output
+    assert me(three) == 401
+    assert token("first-password-1").status_code == 401
+    four = token("second-password-2").json["token"]
+    assert me(four) == 200
+    r = run(app, "users", "reset-password", "leaver", "--password-stdin", input="short\n")
+    assert r.exit_code == 1 and "at least" in r.output
+
+    r = run(app, "users", "deactivate", "leaver")
+    assert r.exit_code == 0 and "1 token(s) revoked" in r.output
+    assert me(four) == 401
+    assert token("second-password-2").status_code == 401
+
+    r = run(app, "users", "deactivate", "nobody")
+    assert r.exit_code == 1 and "no user named nobody" in r.output

@@ -59,7 +59,7 @@ class LiveServer:
             try:
                 if requests.get(self.base + "/healthz", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or its worker still starting
                 pass
             time.sleep(0.2)
         raise AssertionError(f"server did not start: {self.log.read_text()[-2000:]}")

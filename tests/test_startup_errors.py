@@ -60,7 +60,7 @@ def _cli_commands() -> list[list[str]]:
 def test_every_cli_command_reports_a_bad_number_in_one_line(tmp_path):
     env = _env(tmp_path, MEDIATION_REMINDER_HOUR="eight")
     commands = _cli_commands()
-    assert ["serve"] in commands and ["users", "create"] in commands and len(commands) > 10
+    assert ["serve"] in commands and any(a[0] == "users" for a in commands) and len(commands) > 10
     for argv in commands:
         r = _run([str(BIN / "mediation"), *argv], env, tmp_path)
         assert r.returncode == 2, (argv, r.stderr)

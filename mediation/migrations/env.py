@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
@@ -8,9 +7,9 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# No fileConfig(): migrations run inside the app (`mediation db upgrade`, `mediation
+# serve`), whose logging is already set up (mediation.logs); fileConfig would replace its
+# handler and disable every logger that exists, silencing them for the rest of the process.
 logger = logging.getLogger('alembic.env')
 
 
