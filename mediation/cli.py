@@ -132,15 +132,16 @@ def users_deactivate(name: str) -> None:
 @with_appcontext
 def users_reset_password(name: str, password_stdin: bool) -> None:
     """Set a new password; the user's API tokens are revoked and their page sessions end."""
-    from mediation.users import MIN_PASSWORD, end_sessions, revoke_tokens
+    from mediation.passwords import password_problems
+    from mediation.users import end_sessions, revoke_tokens
 
     user = _user_named(name)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    if len(password) < MIN_PASSWORD:
-        click.echo(f"password: at least {MIN_PASSWORD} characters", err=True)
+    if problems := password_problems(password, user.username):
+        click.echo(f"password: {'; '.join(problems)}", err=True)
         sys.exit(1)
     user.set_password(password)
     revoked = revoke_tokens(user)
