@@ -13,7 +13,6 @@ import hashlib
 import io
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Request, Response, request
@@ -117,7 +116,7 @@ def _no_store(response: Response) -> Response:
 
 
 # Survey links carry their one-time token in the path; the access logs (werkzeug's in
-# `mediation serve`, gunicorn's) must not keep it.
+# `mediation serve`, gunicorn's, the app's own access line) must not keep it.
 _SURVEY_TOKEN = re.compile(r"(/(?:api/)?surveys?/)[^/?#\s\"]+")
 
 
@@ -132,7 +131,7 @@ class RedactSurveyTokens(logging.Filter):
 
 
 def install_log_redaction() -> None:
-    for name in ("werkzeug", "gunicorn.access"):
+    for name in ("werkzeug", "gunicorn.access", "mediation.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSurveyTokens) for f in logger.filters):
             logger.addFilter(RedactSurveyTokens())
