@@ -137,10 +137,11 @@ def user_for_session_id(session_id: str) -> User | None:
 
 
 def end_sessions(user: User) -> None:
-    """End every pages session of the user (the caller commits). One UPDATE, so two
-    logouts at once both count."""
+    """End every pages session of the user (the caller commits), and after the commit the
+    live connections those sessions opened. One UPDATE, so two logouts at once both count."""
     db.session.execute(sa.update(User).where(User.id == user.id)
                        .values(session_generation=User.session_generation + 1))
+    access.changed(db.session, user_ids=[user.id])
 
 
 def issue_token(user: User) -> tuple[str, dt.datetime]:

@@ -81,6 +81,17 @@ def all_sids(server) -> set[str]:
     return {sid for sid, _ in server.manager.get_participants(NAMESPACE, None)}
 
 
+def connection_holds(user: User | None, saved: dict) -> bool:
+    """A connection's user may stay connected: active, the token it was opened with still
+    live, or (opened with the pages' cookie) that sign-in not ended by a logout since."""
+    if user is None or not user.active:
+        return False
+    token, generation = saved.get("token_hash"), saved.get("generation")
+    if token:
+        return token_hash_is_live(token)
+    return generation is None or generation == user.session_generation
+
+
 def recheck(app: Flask, sids: Iterable[str]) -> dict[str, int]:
     """Re-check connections of this process: disconnect those whose user or token no longer
     holds, take the others out of the rooms they may no longer be in."""
@@ -96,9 +107,9 @@ def recheck(app: Flask, sids: Iterable[str]) -> dict[str, int]:
                     saved = server.get_session(sid, namespace=NAMESPACE)
                 except KeyError:
                     continue  # gone meanwhile
-                uid, token = saved.get("user_id"), saved.get("token_hash")
+                uid = saved.get("user_id")
                 user = db.session.get(User, uid) if uid is not None else None
-                if user is None or not user.active or (token and not token_hash_is_live(token)):
+                if not connection_holds(user, saved):
                     server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
                     outcome["disconnected"] += 1
                     continue

@@ -22,7 +22,7 @@ from mediation.errors import DomainError, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, audiences, can, can_view_case, visible_events
 from mediation.regions import normalize_region, region_prefix
-from mediation.users import User, token_hash, token_hash_is_live, user_for_token
+from mediation.users import User, token_hash, user_for_token
 from realtime import eviction, messaging, rooms
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,9 @@ class LiveNamespace(Namespace):
         """The connection's user, asked again on every call: None once the user is
         deactivated or the token the connection was opened with is revoked or expired."""
         saved = self.socketio.server.get_session(request.sid, namespace=self.namespace)
-        uid, token = saved.get("user_id"), saved.get("token_hash")
+        uid = saved.get("user_id")
         user = db.session.get(User, uid) if uid is not None else None
-        if user is None or not user.active or (token and not token_hash_is_live(token)):
-            return None
-        return user
+        return user if eviction.connection_holds(user, saved) else None
 
     def on_connect(self, auth: Any = None) -> None:
         user, token = _authenticate(auth)
@@ -118,7 +116,9 @@ class LiveNamespace(Namespace):
             if sum(1 for _ in server.manager.get_participants(self.namespace, inbox)) >= cap:
                 raise ConnectionRefusedError(
                     f"too many connections: at most {cap} per user; close another tab first")
-            server.save_session(request.sid, {"user_id": user.id, "token_hash": token},
+            # A cookie connection keeps the sign-in's generation: a logout ends it too.
+            server.save_session(request.sid, {"user_id": user.id, "token_hash": token,
+                                              "generation": None if token else user.session_generation},
                                 namespace=self.namespace)
             join_room(inbox)
         eviction.periodic.ensure(current_app._get_current_object(),

@@ -103,6 +103,28 @@ def test_logout_ends_the_session_on_the_server(app, live):
     assert first.login(user.username).status_code == 302 and first.get("/board").status_code == 200
 
 
+def test_logout_also_closes_the_live_connections_its_cookie_opened(app, live):
+    import threading
+
+    import socketio
+
+    user = make_user(app)
+    browser = Browser(live.base)
+    assert browser.login(user.username).status_code == 302
+    gone = threading.Event()
+    sio = socketio.Client(reconnection=False)
+    sio.on("disconnect", lambda *args: gone.set())
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.http.cookies.items())
+    sio.connect(live.base, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=20)
+    try:
+        assert sio.connected
+        assert browser.post_form("/logout", {}, token_from="/board").status_code == 302
+        assert gone.wait(20), "the cookie's connection outlived the logout"
+    finally:
+        if sio.connected:
+            sio.disconnect()
+
+
 def forged_session(app, user: User, signed_in_ago: float, seen_ago: float, generation: int = 0) -> str:
     """A session cookie as the server would have signed it (the tests know the key)."""
     now = time.time()
