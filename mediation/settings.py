@@ -278,6 +278,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_LOGIN_ACCOUNT_LIMIT", _limit, "5 per 15 minutes",
             "failed sign-ins per account name, then 429 until the window has passed "
             "(pages and API count together)", area="security"),
+    # Far above what a person does in a minute, low enough to stop a script flooding cases.
+    Setting("MEDIATION_WRITE_LIMIT", _limit, "120 per minute",
+            "changes (writes that append events) per user, then 429 until the window has "
+            "passed; counted in Redis when configured", area="security"),
     Setting("MEDIATION_LOGIN_IP_LIMIT", _limit, "30 per 15 minutes",
             "failed sign-ins per client address, then 429 until the window has passed",
             area="security"),

@@ -125,8 +125,10 @@ def append_many(
     the same transaction, so a session without the after-commit hook (a script, a task)
     leaves them to the sweep rather than losing them.
     """
+    from mediation import writes
     from mediation.cases.models import Case  # the timeline hangs off cases
 
+    writes.count(session, actor_id)  # before the case row is locked: a refusal holds nothing
     tx = scratch(session)
     fresh = tx.get("fresh_cases", {}).get(case_id)
     last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})

@@ -163,7 +163,9 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
         return Outcome(status=403, message=exc.message)
     except NotFound:
         raise
-    except DomainError as exc:  # e.g. 429 too many messages
+    except DomainError as exc:  # e.g. 429 too many messages or changes
+        if exc.status == 429:
+            return Outcome(status=429, message=_("操作过于频繁，请稍后再试") + f"（{exc.message}）")
         return Outcome(status=exc.status, message=exc.message)
 
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from mediation import create_app
-from mediation.extensions import db
+from mediation import create_app, writes
+from mediation.extensions import db, limiter
 
 PG_SERVER = os.environ.get("MEDIATION_TEST_PG_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -91,6 +91,8 @@ def clean_database(app: Flask) -> None:
     timeline.drain()  # nothing of this test is still being published into the next
     with app.app_context():
         db.session.remove()
+        limiter.reset()  # counts of sign-ins
+        writes.reset()  # and of writes (user ids are used again)
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":

@@ -12,8 +12,10 @@ from mediation.extensions import db
 from mediation.supervision.models import SurveyInvite
 
 
-def _survey(api, officer, case_id, **body):
-    r = api.post(f"/api/cases/{case_id}/surveys", officer, body)
+def _survey(api, case_id, **body):
+    """A link sent by supervision (a supervisor covering the case), as the rule has it."""
+    supervisor = api.user("supervisor", "51")
+    r = api.post(f"/api/cases/{case_id}/surveys", supervisor, body)
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
@@ -21,7 +23,7 @@ def _survey(api, officer, case_id, **body):
 def test_a_link_is_answered_once_and_the_answer_goes_on_the_timeline(api, app):
     officer = api.user("case_officer", "510104")
     case = api.case(officer)
-    link = _survey(api, officer, case["id"])
+    link = _survey(api, case["id"])
     token = link["token"]
     assert link["url"].endswith(f"/survey/{token}")
     assert api.get(f"/api/surveys/{token}").status_code == 200  # no login needed
@@ -41,7 +43,7 @@ def test_a_link_is_answered_once_and_the_answer_goes_on_the_timeline(api, app):
 def test_forged_expired_and_invalid_answers_are_refused(api, app):
     officer = api.user("case_officer", "510104")
     case = api.case(officer)
-    token = _survey(api, officer, case["id"])["token"]
+    token = _survey(api, case["id"])["token"]
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     r = api.post(f"/api/surveys/{forged}", None, {"rating": 5})
     assert r.status_code == 410 and r.get_json()["current_state"] == "invalid"
@@ -58,11 +60,14 @@ def test_forged_expired_and_invalid_answers_are_refused(api, app):
         db.session.remove()
 
 
-def test_only_those_who_see_the_case_send_surveys(api):
+def test_only_supervision_sends_surveys_for_the_cases_it_sees(api):
     officer = api.user("case_officer", "510104")
     other = api.user("case_officer", "510105")
     mediator = api.user("mediator")
     case = api.case(officer)
+    # The case's own officer sees it, but its petitioner's answer judges him: 403.
+    assert api.post(f"/api/cases/{case['id']}/surveys", officer, {}).status_code == 403
+    assert api.post(f"/api/cases/{case['id']}/surveys", api.user("supervisor", "44"), {}).status_code == 404
     assert api.post(f"/api/cases/{case['id']}/surveys", other, {}).status_code == 404
     assert api.post(f"/api/cases/{case['id']}/surveys", mediator, {}).status_code == 404
     assert api.post(f"/api/cases/{case['id']}/surveys", api.user("supervisor", "51"),
@@ -72,7 +77,7 @@ def test_only_those_who_see_the_case_send_surveys(api):
 def test_the_petitioners_page(api, client):
     officer = api.user("case_officer", "510104")
     case = api.case(officer)
-    token = _survey(api, officer, case["id"])["token"]
+    token = _survey(api, case["id"])["token"]
     page = client.get(f"/survey/{token}", follow_redirects=True)  # the token moves into the session
     assert page.status_code == 200 and "满意度评价" in page.get_data(as_text=True)
     assert 'name="rating"' in page.get_data(as_text=True)

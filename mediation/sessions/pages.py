@@ -38,6 +38,7 @@ from mediation.sessions.models import (
     SignMethod,
 )
 from mediation.users import User
+from mediation.writes import TooManyWrites
 
 bp = Blueprint("agreement_pages", __name__)
 pages = web.page_blueprint("session_pages", __name__)
@@ -125,7 +126,9 @@ def _attempt(fn) -> web.Outcome:
         if exc.status != 429:
             raise
         db.session.rollback()
-        outcome = web.Outcome(status=429, message=_("发言过于频繁，请稍后再试") + f"（{exc.message}）")
+        busy = isinstance(exc, TooManyWrites)
+        text = _("操作过于频繁，请稍后再试") if busy else _("发言过于频繁，请稍后再试")
+        outcome = web.Outcome(status=429, message=text + f"（{exc.message}）")
     outcome.errors = {k: [_msg(m) for m in v] for k, v in outcome.errors.items()}
     return outcome
 

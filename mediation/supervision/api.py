@@ -11,12 +11,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
-from mediation.api.auth import authenticated, current
+from mediation.api.auth import authenticated, bearer_token, current
 from mediation.api.schemas import StrictSchema, _region
 from mediation.permissions import Action, can
 from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import report_scope
 from mediation.timeline import iso, utcnow
+from mediation.users import user_for_token
 
 blp = Blueprint("supervision", __name__, url_prefix="/api",
                 description="Supervision: KPIs, reports, evaluation, surveys")
@@ -252,7 +253,9 @@ class Survey(MethodView):
     @blp.response(201)
     def post(self, data, token):
         """Answer the survey: a rating from 1 to 5 and a comment; once per link."""
-        answer = commands.answer_survey(token, data["rating"], data["comment"])
+        bearer = bearer_token()
+        answer = commands.answer_survey(token, data["rating"], data["comment"],
+                                        user_for_token(bearer) if bearer else None)
         return {"id": answer.id, "rating": answer.rating}
 
 

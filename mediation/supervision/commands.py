@@ -27,7 +27,7 @@ from mediation.supervision.models import (
 from mediation.supervision.reports import CHECKS, deduction_view, inspection_view, rectification_view
 from mediation.supervision.scope import report_scope
 from mediation.timeline import utcnow
-from mediation.users import User
+from mediation.users import Role, User
 
 DEDUCTION_KINDS = ("fake_resolution", "idle_handling")  # 虚假化解, "空转"办理
 
@@ -61,10 +61,7 @@ def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     """Deduct points for fake resolution or idle handling, with an optional deadline to
     rectify (整改期限)."""
     case = _supervised_case(actor, data["case_id"])
-    if data.get("inspection_id") is not None:
-        insp = db.session.get(Inspection, data["inspection_id"])
-        if insp is None or insp.case_id != case.id:
-            raise Invalid({"inspection_id": ["not an inspection of this case"]})
+    _cited(Inspection, data.get("inspection_id"), case, "inspection_id", "an inspection")
     d = Deduction(case_id=case.id, inspection_id=data.get("inspection_id"), kind=data["kind"],
                   points=data["points"], reason=data["reason"],
                   decided_on=data.get("decided_on") or utcnow().date(), by_id=actor.id)
@@ -82,12 +79,31 @@ def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _cited(model: type, record_id: int | None, case: Case, field: str, what: str) -> Any:
+    """A record the new one cites: it must be of the same case (and so of the same
+    jurisdiction), else 422 naming the field; None when nothing is cited."""
+    if record_id is None:
+        return None
+    row = db.session.get(model, record_id)
+    if row is None or row.case_id != case.id:
+        raise Invalid({field: [f"not {what} of this case"]})
+    return row
+
+
 @transactional
 def order_rectification(actor: User, data: dict[str, Any]) -> dict[str, Any]:
-    """Order a rectification by a deadline."""
+    """Order a rectification by a deadline, citing a deduction or an inspection of the case."""
     case = _supervised_case(actor, data["case_id"])
-    r = Rectification(case_id=case.id, deduction_id=data.get("deduction_id"),
-                      inspection_id=data.get("inspection_id"), requirement=data["requirement"],
+    deduction = _cited(Deduction, data.get("deduction_id"), case, "deduction_id", "a deduction")
+    inspection = _cited(Inspection, data.get("inspection_id"), case, "inspection_id",
+                        "an inspection")
+    inspection_id = inspection.id if inspection is not None else None
+    if deduction is not None and deduction.inspection_id is not None:
+        if inspection_id not in (None, deduction.inspection_id):
+            raise Invalid({"inspection_id": ["not the inspection the deduction cites"]})
+        inspection_id = deduction.inspection_id
+    r = Rectification(case_id=case.id, deduction_id=deduction.id if deduction else None,
+                      inspection_id=inspection_id, requirement=data["requirement"],
                       due_on=data["due_on"], by_id=actor.id)
     db.session.add(r)
     db.session.flush()
@@ -99,10 +115,15 @@ def order_rectification(actor: User, data: dict[str, Any]) -> dict[str, Any]:
 @transactional
 def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: str) -> dict[str, Any]:
     """Mark a rectification done; only once (a conditional update decides)."""
+    # Unknown, outside the reader's jurisdiction, or the reader no supervisor: the same 404,
+    # so that the answer tells nothing about which rectifications exist.
     r = db.session.get(Rectification, rect_id)
-    if r is None:
+    if r is None or not can(actor, Action.REPORTS_READ):
         raise NotFound("rectification")
-    case = _supervised_case(actor, r.case_id)
+    try:
+        case = _supervised_case(actor, r.case_id)
+    except NotFound:
+        raise NotFound("rectification") from None
     if done_on > utcnow().date():
         raise Invalid({"done_on": ["cannot be in the future"]})
     res = db.session.execute(
@@ -126,7 +147,8 @@ def token_hash(token: str) -> str:
 def send_survey(actor: User, case_id: int, ttl_days: int | None = None) -> tuple[str, SurveyInvite]:
     """Make a one-time survey link for the case's petitioner; returns (token, invite).
 
-    Officers of the case and supervisors covering it may send one."""
+    Supervisors covering the case and admins may send one; not its officers nor its lead
+    official, whose handling the answer judges."""
     case = db.session.get(Case, case_id)
     if case is None or not can_view_case(actor, case):
         raise NotFound("case")
@@ -167,8 +189,14 @@ def survey_for(token: str) -> SurveyInvite:
 
 
 @transactional
-def answer_survey(token: str, rating: int, comment: str) -> SurveyAnswer:
-    """The petitioner's answer: once per link, decided by a conditional update."""
+def answer_survey(token: str, rating: int, comment: str, respondent: User | None = None) -> SurveyAnswer:
+    """The petitioner's answer: once per link, decided by a conditional update.
+
+    `respondent` is the account the answer comes with, if any (a signed-in page, a bearer
+    token): a petitioner has none, or a party's own; an official's or a provider's account
+    answering is someone standing in for the petitioner, and is refused."""
+    if respondent is not None and respondent.role != Role.PARTY:
+        raise Forbidden("a satisfaction survey is answered by the petitioner, not from a staff account")
     invite = survey_for(token)
     if not 1 <= rating <= 5:
         raise Invalid({"rating": ["from 1 to 5"]})

@@ -58,8 +58,14 @@ SURVEY_KEY = "survey_token"
 
 
 def _survey_refused(exc: DomainError):
-    return render_template("supervision/survey.html", state=exc.extra.get("current_state") or "invalid",
-                           error=exc.message), exc.status
+    state = "staff" if exc.status == 403 else exc.extra.get("current_state") or "invalid"
+    return render_template("supervision/survey.html", state=state, error=exc.message), exc.status
+
+
+def _signed_in() -> User | None:
+    """The account this browser is signed in with, if any: an answer never comes from a
+    staff account (see `commands.answer_survey`)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
 
 
 def _answer(token: str, after: Any = None):
@@ -68,7 +74,7 @@ def _answer(token: str, after: Any = None):
     except ValueError:
         return render_template("supervision/survey.html", state="form", error="请选择 1 至 5 分。"), 422
     try:
-        commands.answer_survey(token, rating, request.form.get("comment", "")[:2000])
+        commands.answer_survey(token, rating, request.form.get("comment", "")[:2000], _signed_in())
     except DomainError as exc:
         return _survey_refused(exc)
     if after:
@@ -106,6 +112,9 @@ def survey_form():
         commands.survey_for(token)
     except DomainError as exc:
         return _survey_refused(exc)
+    who = _signed_in()
+    if who is not None and who.role != Role.PARTY:
+        return render_template("supervision/survey.html", state="staff"), 403
     return render_template("supervision/survey.html", state="form")
 
 

@@ -20,9 +20,11 @@ RULES = (
          doc="the ledger (台账): download; import needs case.create too"),
     Rule(Action.EVALUATION_EXPORT, frozenset({Role.ADMIN, Role.EVALUATOR}),
          doc="the anonymised data set for third-party evaluators"),
-    # Officers of the case and supervisors covering it send satisfaction surveys.
-    Rule(Action.SURVEY_SEND, frozenset({Role.ADMIN, Role.CASE_OFFICER, Role.SUPERVISOR}),
-         on_case=True, doc="send a satisfaction survey link for a case they see"),
+    # The satisfaction of a case's petitioner judges those who handle it: the link goes out
+    # from supervision (supervisors covering the case, admins), never from the case's
+    # officers or its lead official, who would otherwise hold a link to answer themselves.
+    Rule(Action.SURVEY_SEND, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+         on_case=True, doc="send a satisfaction survey link for a case they supervise"),
 )
 
 

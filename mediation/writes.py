@@ -1,0 +1,76 @@
+"""A rate limit on every write that appends events, per user.
+
+Each transaction that appends events for an actor counts once against that actor's
+`MEDIATION_WRITE_LIMIT`, whatever the way in (API, pages, sockets), at its first append: a
+refused write raises `TooManyWrites` (429 with `retry_after`) inside its own transaction,
+which then rolls back, leaving no row and no event. The count is decided atomically by the
+`limits` storage the app's rate limiting uses (`RATELIMIT_STORAGE_URI`): Redis when the
+deployment has one (INCR: every process counts together, exactly), else this process's
+memory (the embedded mode, one process). Only requests count (the command line, tasks and
+sweeps act for the service). Each app holds its own counter (`app.extensions`), so that
+several apps in one process (tests) never count into each other's storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import current_app, has_request_context
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.orm import Session
+
+from mediation.errors import DomainError
+from mediation.settings import get as setting
+from mediation.transactions import scratch
+
+log = logging.getLogger(__name__)
+SCOPE = "writes"
+
+
+class TooManyWrites(DomainError):
+    status = 429
+    code_name = "Too Many Requests"
+
+
+def count(session: Session, actor_id: int | None) -> None:
+    """Count this transaction's write for the actor (once per transaction), or refuse it."""
+    if actor_id is None or not has_request_context():
+        return
+    counted: set[int] = scratch(session).setdefault("writes_counted", set())
+    if actor_id in counted:
+        return
+    counted.add(actor_id)
+    item = parse(setting("MEDIATION_WRITE_LIMIT"))
+    keys = (current_app.config["RATELIMIT_KEY_PREFIX"], SCOPE, str(actor_id))
+    strategy = _strategy()
+    try:
+        allowed = strategy.hit(item, *keys)
+    except Exception:  # the counter's storage is down: writes go on, the outage is logged
+        log.exception("the write rate limiter could not count; the write is let through")
+        return
+    if not allowed:
+        reset = strategy.get_window_stats(item, *keys).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        raise TooManyWrites(f"too many changes: at most {item.amount} per "
+                            f"{item.get_expiry()} seconds; try again in {retry} s",
+                            retry_after=retry)
+
+
+def _strategy() -> FixedWindowRateLimiter:
+    app = current_app._get_current_object()
+    strategy = app.extensions.get("mediation.writes")
+    if strategy is None:
+        storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
+        strategy = app.extensions.setdefault("mediation.writes", FixedWindowRateLimiter(storage))
+    return strategy
+
+
+def reset() -> None:
+    """Forget every count of the current app (tests start each from nothing)."""
+    strategy = current_app.extensions.get("mediation.writes")
+    if strategy is not None:
+        strategy.storage.reset()
