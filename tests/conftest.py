@@ -3,6 +3,15 @@
 `MEDIATION_TEST_DB=sqlite` (default) or `postgresql` picks the database the suite runs on.
 PostgreSQL-only tests (real concurrency) always use PostgreSQL at MEDIATION_TEST_PG_URL;
 they fail, never skip, when it is not there. With CI=true any skip counts as a failure.
+Redis is the server at MEDIATION_TEST_REDIS_URL (default redis://127.0.0.1:6379/0); tests
+that need a database of their own take one by number with `redis_url(n)`.
+
+Run once, not on each pass: on the PostgreSQL pass (MEDIATION_TEST_DB=postgresql) the tests
+whose database does not depend on the pass are deselected (not skipped): those that use
+neither the `app` nor the `database_url` fixture, in a module that does not read DB_KIND,
+and those marked `own_db` (browser tests, the servers they start on their own database).
+When CI runs both passes (MEDIATION_TEST_PASSES=both), the SQLite pass leaves the `postgres`
+tests to the PostgreSQL pass, where they run on the very same kind of database.
 """
 
 from __future__ import annotations
@@ -23,12 +32,51 @@ from mediation.extensions import db, limiter
 PG_SERVER = os.environ.get("MEDIATION_TEST_PG_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DB_KIND = os.environ.get("MEDIATION_TEST_DB", "sqlite")
+REDIS_SERVER = os.environ.get("MEDIATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PII_KEY = Fernet.generate_key().decode()
 SECRET = "test-secret-key-0123456789abcdef-0123456789"
 
 
 def pytest_report_header(config) -> str:
     return f"mediation test database: {DB_KIND} (PostgreSQL server for pg tests: {PG_SERVER})"
+
+
+def redis_url(database: int) -> str:
+    """The test Redis server's database number `database` (tests flush what they own)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(REDIS_SERVER)._replace(path=f"/{database}"))
+
+
+def _runs_on_every_pass(item: pytest.Item) -> bool:
+    if item.get_closest_marker("own_db"):
+        return False
+    if item.get_closest_marker("postgres"):  # the PostgreSQL pass is where they run
+        return True
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(names & {"app", "database_url"}) or hasattr(getattr(item, "module", None), "DB_KIND")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if DB_KIND == "postgresql":
+        once = [i for i in items if not _runs_on_every_pass(i)]
+        why = "ran on the SQLite pass: their database does not depend on MEDIATION_TEST_DB"
+    elif os.environ.get("MEDIATION_TEST_PASSES") == "both":
+        once = [i for i in items if i.get_closest_marker("postgres")]
+        why = "run on the PostgreSQL pass: they always use PostgreSQL"
+    else:
+        return
+    if once:
+        config.hook.pytest_deselected(items=once)
+        dropped = set(once)
+        items[:] = [i for i in items if i not in dropped]
+        config._mediation_deselected = (len(once), why)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if hasattr(config, "_mediation_deselected"):
+        count, why = config._mediation_deselected
+        terminalreporter.write_line(f"mediation: {count} test(s) deselected on this pass ({why})")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from mediation import timeline
 from mediation.extensions import db
-from tests.conftest import build_app, drop_pg_database, make_pg_database
+from tests.conftest import build_app, drop_pg_database, make_pg_database, redis_url
 from tests.test_realtime_live import WAIT, Client, LiveServer, free_port, seed
 
 pytestmark = pytest.mark.slow
-# The shared Redis on this machine, database 5: ours alone, flushed here. The Socket.IO
-# channel carries the database number, so other databases' servers do not hear us.
-REDIS_URL = "redis://127.0.0.1:6379/5"
+# The test Redis server (MEDIATION_TEST_REDIS_URL), database 5: ours alone, flushed here.
+# The Socket.IO channel carries the database number, so other databases' servers do not
+# hear us.
+REDIS_URL = redis_url(5)
 
 
 def wait_until(predicate, what: str, timeout: float = 60) -> None:

@@ -30,12 +30,12 @@ from mediation.extensions import db
 from mediation.timeline import Event
 from referrals import lifecycle
 from referrals.models import Provider, Referral, RoutingNeed
-from tests.conftest import PII_KEY, SECRET, build_app, drop_pg_database, make_pg_database
+from tests.conftest import PII_KEY, SECRET, build_app, drop_pg_database, make_pg_database, redis_url
 from tests.factories import make_case, make_provider, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-REDIS_URL = os.environ.get("MEDIATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+REDIS_URL = redis_url(7)
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 180  # seconds: a bound so that a broken worker fails the test instead of hanging it
 
