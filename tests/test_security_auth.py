@@ -174,6 +174,13 @@ def test_every_way_of_setting_a_password_checks_it(app):
     r = runner.invoke(args=["users", "create", "li_officer", "--role", "case_officer",
                             "--password-stdin"], input="a-long-password-for-me\n")
     assert r.exit_code == 0, r.output
+    for weak in ("short", "password123456", "li_officer-2025-pass"):
+        r = runner.invoke(args=["users", "reset-password", "li_officer", "--password-stdin"],
+                          input=weak + "\n")
+        assert r.exit_code == 1 and "password:" in r.output, r.output
+    with app.app_context():
+        user = db.session.execute(db.select(User).where(User.username == "li_officer")).scalar_one()
+        assert user.check_password("a-long-password-for-me")
 
 
 @pytest.mark.parametrize("secret", [" a-good-secret-key-0123456789-abcdefghij",
