@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mediation.users import User
 from tests.factories import PASSWORD
 
 
@@ -48,8 +49,9 @@ class PageClient:
         self.app = app
         self.client = app.test_client()
 
-    def sign_in(self, username: str, password: str = PASSWORD) -> PageClient:
-        r = self.login(username, password)
+    def sign_in(self, user: User | str, password: str = PASSWORD) -> PageClient:
+        """Sign in as a user (a row from the factories, or a username)."""
+        r = self.login(user if isinstance(user, str) else user.username, password)
         assert r.status_code == 302, r.get_data(as_text=True)
         return self
 

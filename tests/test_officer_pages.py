@@ -14,7 +14,7 @@ from mediation.cases.models import Case, Petitioner
 from mediation.extensions import db
 from mediation.timeline import Event
 from referrals.models import Referral
-from tests.factories import make_case, make_provider, make_user
+from tests.factories import World, make_case, make_provider, make_user
 from tests.page_client import PageClient
 
 
@@ -40,12 +40,11 @@ def world(ctx):
     make_provider("lawyer", members=(lawyer,), specialities=["land_demolition"], name="蜀都律所")
     case = make_case(officer, needs=["economic_compensation", "legal_opinion"])
     other = make_case(make_user("case_officer", "510105"), region_code="510105", title="青羊区的案件")
-    return type("World", (), {"officer": officer, "mediator": mediator, "lawyer": lawyer,
-                              "case": case, "other": other})
+    return World({"officer": officer, "mediator": mediator, "lawyer": lawyer}, case=case, other=other)
 
 
 def test_intake_shows_each_error_beside_its_field_and_writes_nothing(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     before = counts()
     r = web.post("/cases/new", {"title": "", "region_code": "5101049", "received_on": "2099-01-01",
                                 "petitioners-0-name": "李四", "petitioners-0-id_number": "123",
@@ -61,7 +60,7 @@ def test_intake_shows_each_error_beside_its_field_and_writes_nothing(web, world)
 
 
 def test_intake_takes_a_case_in_and_opens_its_page_masked(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     r = web.post("/cases/new", {
         "title": "物业维修基金纠纷", "region_code": "510104", "received_on": "2025-06-01",
         "departments": "区住建局、街道办", "livelihood_fields": "property_management",
@@ -81,14 +80,14 @@ def test_intake_takes_a_case_in_and_opens_its_page_masked(web, world):
 
 
 def test_only_officers_may_take_cases_in_or_see_the_board(web, world):
-    web.sign_in(world.mediator.username)
+    web.sign_in(world.mediator)
     assert web.get("/cases/new").status_code == 404
     assert web.get("/board").status_code == 404
     assert "/board" not in web.get("/").get_data(as_text=True)  # and no link to it
 
 
 def test_board_lists_visible_cases_filters_and_serves_its_live_part(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = web.get("/board").get_data(as_text=True)
     assert world.case.reference in page and world.other.reference not in page
     assert 'data-live-regions="510104"' in page
@@ -107,7 +106,7 @@ def test_board_lists_visible_cases_filters_and_serves_its_live_part(web, world):
 
 
 def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     assert "锦江调解室" in page and "候选人" in page  # ranked candidates with reasons
     assert "承接量：0 / 3" in page and "服务区域" in page
@@ -136,7 +135,7 @@ def test_officer_routes_from_the_case_page_and_the_board_counts_down(web, world)
 
 
 def test_offer_to_a_chosen_candidate(web, world, ctx):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     from referrals.models import Provider
 
     chosen = db.session.execute(sa.select(Provider).where(Provider.name == "青羊调解室")).scalar_one()
@@ -149,7 +148,7 @@ def test_offer_to_a_chosen_candidate(web, world, ctx):
 
 
 def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     web.post(f"/cases/{world.case.id}/messages", {"body": "请核实补偿标准", "channel": "case"},
              token_from=f"/cases/{world.case.id}")
     web.post(f"/cases/{world.case.id}/messages", {"body": "内部：领导关注", "channel": "internal"},
@@ -172,7 +171,7 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
     from referrals import lifecycle
 
     lifecycle.accept(world.lawyer, legal.id)
-    web.sign_in(world.lawyer.username)
+    web.sign_in(world.lawyer)
     page = web.get(f"/cases/{world.case.id}").get_data(as_text=True)
     assert "请核实补偿标准" in page
     assert "内部：领导关注" not in page and "internal_note.posted" not in page
@@ -186,7 +185,7 @@ def test_case_page_sections_are_live_parts_and_hide_what_a_role_may_not_see(web,
 
 
 def test_an_empty_message_is_refused_and_nothing_is_written(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     before = counts()
     web.post(f"/cases/{world.case.id}/messages", {"body": "   ", "channel": "case"},
              token_from=f"/cases/{world.case.id}")
@@ -196,7 +195,7 @@ def test_an_empty_message_is_refused_and_nothing_is_written(web, world):
 
 
 def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     r = web.post("/cases/new", {"title": "拖欠工资纠纷", "region_code": "510104", "assessment": "reasonable",
                                 "petitioners-0-name": "王师傅", "petitioners-0-groups": "worker"})
     assert r.status_code == 302
@@ -215,7 +214,7 @@ def test_intake_with_an_assessment_derives_needs_and_the_case_page_can_change_it
 
 def test_officer_actions_on_the_case_page(web, world):
     lead = make_user("lead_official", "510104")
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = f"/cases/{world.case.id}"
     assert "办案操作" in web.get(page).get_data(as_text=True)
     before = counts()
@@ -236,7 +235,7 @@ def test_officer_actions_on_the_case_page(web, world):
 
 
 def test_revealing_numbers_shows_them_once_and_records_it(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = f"/cases/{world.case.id}"
     p = world.case.petitioners[0]
     r = web.post(f"{page}/petitioners/{p.id}/reveal", {"reason": "电话联系信访人"}, token_from=page)
@@ -254,7 +253,7 @@ def test_revealing_numbers_shows_them_once_and_records_it(web, world):
 
 
 def test_officer_resolves_records_cessation_and_a_new_petition_reopens(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = f"/cases/{world.case.id}"
     web.post(f"{page}/do/status", {"status": "in_progress", "reason": "开始化解"}, token_from=page)
     # a resolution without its reason is refused and changes nothing
@@ -280,7 +279,7 @@ def test_officer_resolves_records_cessation_and_a_new_petition_reopens(web, worl
 
 
 def test_the_officer_keeps_the_case_file_up_to_date(web, world):
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     page = f"/cases/{world.case.id}"
     web.post(f"{page}/do/dossier", {"title": "征地拆迁补偿纠纷（补充）",
                                     "departments": "区自然资源局、街道办",
@@ -294,7 +293,7 @@ def test_the_officer_keeps_the_case_file_up_to_date(web, world):
     web.post(f"{page}/do/dossier", {"title": "x" * 300}, token_from=page)  # too long: refused
     assert counts() == before
     assert "修改一案一档" in web.text(page)
-    web.sign_in(world.mediator.username)  # who has nothing to do with the case
+    web.sign_in(world.mediator)  # who has nothing to do with the case
     assert web.post(f"{page}/do/dossier", {"title": "改"}, token_from="/").status_code == 404
     assert counts() == before
 
@@ -307,7 +306,7 @@ def test_the_case_page_timeline_shows_the_newest_events_first(web, world, monkey
         timeline.append(db.session, world.case.id, "internal_note.posted" if i % 2 else "message.posted",
                         {"body": f"第{i}条"}, world.officer.id)
     db.session.commit()
-    web.sign_in(world.officer.username)
+    web.sign_in(world.officer)
     part = web.text(f"/cases/{world.case.id}?part=case_timeline")
     seqs = [int(s) for s in re.findall(r'data-seq="(\d+)"', part)]
     db.session.expire_all()

@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from mediation.cases import commands
 from mediation.extensions import db
+from mediation.users import User
 from referrals import lifecycle
 from referrals.models import CounsellingNote, LegalOpinion, Referral, SupportRecord
-from tests.factories import make_case, make_provider, make_user, referral
+from tests.factories import World, make_case, make_provider, make_user, referral
 from tests.page_client import PageClient
 
 
@@ -25,28 +25,9 @@ def web(app, csrf_on) -> PageClient:
     return PageClient(app)
 
 
-def Browser(app, username: str) -> PageClient:  # noqa: N802 - reads like the class it was
+def Browser(app, user: User) -> PageClient:  # noqa: N802 - reads like the class it was
     """The test client signed in as one user."""
-    return PageClient(app).sign_in(username)
-
-
-@dataclass
-class World:
-    officer: int
-    mediators: list[str]
-    lawyers: list[str]
-    counsellors: list[str]
-    union: str
-    lead: str
-    lead_id: int
-    p_med: list[int]
-    p_law: int
-    p_cou: int
-    p_uni: int
-    case: int
-    other_case: int
-    reference: str
-    other_reference: str
+    return PageClient(app).sign_in(user)
 
 
 @pytest.fixture
@@ -70,34 +51,28 @@ def world(app, web) -> World:
         needs = ["economic_compensation", "legal_opinion", "counselling", "group_support"]
         case = make_case(officer, title="征地补偿纠纷甲", needs=needs)
         other = make_case(officer, title="征地补偿纠纷乙", needs=needs)
-        w = World(officer.id, [u.username for u in mediators], [u.username for u in lawyers],
-                  [u.username for u in counsellors], union.username, lead.username, lead.id,
-                  [p.id for p in p_med], p_law.id, p_cou.id, p_uni.id, case.id, other.id,
-                  case.reference, other.reference)
+        w = World({"officer": officer, "union": union, "lead": lead}, mediators=mediators,
+                  lawyers=lawyers, counsellors=counsellors, p_med=[p.id for p in p_med],
+                  p_law=p_law.id, p_cou=p_cou.id, p_uni=p_uni.id, case=case.id, other_case=other.id,
+                  reference=case.reference, other_reference=other.reference)
+        db.session.expunge_all()
         db.session.remove()
     return w
 
 
 def offer(app, w: World, need: str, provider_id: int, case_id: int | None = None) -> int:
-    from mediation.users import User
-
     with app.app_context():
-        officer = db.session.get(User, w.officer)
+        officer = db.session.get(User, w.officer.id)
         made = lifecycle.request_referral(officer, case_id or w.case, need, provider_id)
         rid = made.id
         db.session.remove()
     return rid
 
 
-def accepted(app, w: World, need: str, provider_id: int, username: str) -> int:
-    import sqlalchemy as sa
-
-    from mediation.users import User
-
+def accepted(app, w: World, need: str, provider_id: int, member: User) -> int:
     rid = offer(app, w, need, provider_id)
     with app.app_context():
-        user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one()
-        lifecycle.accept(user, rid)
+        lifecycle.accept(db.session.get(User, member.id), rid)
         db.session.remove()
     return rid
 
@@ -303,7 +278,7 @@ def test_counselling_note_content_is_for_its_author_only(app, world):
     colleague = Browser(app, w.counsellors[1]).text(path)
     assert secret not in colleague and "尚无记录" in colleague
     # officials have no counselling page, and nothing on the case page reveals the content
-    officer = Browser(app, _username(app, w.officer))
+    officer = Browser(app, w.officer)
     assert officer.get(path).status_code == 404
     assert secret not in officer.text(f"/cases/{w.case}")
 
@@ -326,19 +301,10 @@ def test_support_records_by_a_mass_organisation(app, world):
     assert Browser(app, w.lawyers[0]).get(path).status_code == 404
 
 
-def _username(app, user_id: int) -> str:
-    from mediation.users import User
-
-    with app.app_context():
-        name = db.session.get(User, user_id).username
-        db.session.remove()
-    return name
-
-
 def test_provider_pages_are_not_for_other_roles(app, world, web):
     w = world
     accepted(app, w, "legal_opinion", w.p_law, w.lawyers[0])
-    officer = Browser(app, _username(app, w.officer))
+    officer = Browser(app, w.officer)
     for path in ("/inbox", f"/cases/{w.case}/opinion", f"/cases/{w.case}/counselling",
                  f"/cases/{w.case}/support"):
         assert officer.get(path).status_code == 404, path
@@ -356,11 +322,9 @@ def test_provider_pages_are_not_for_other_roles(app, world, web):
 # --- the lead official's duties ---------------------------------------------------------------------
 
 def _own(app, w: World, case_id: int, days_ago: int) -> None:
-    from mediation.users import User
-
     with app.app_context():
-        officer = db.session.get(User, w.officer)
-        commands.assign_owner(officer, case_id, w.lead_id, "county",
+        officer = db.session.get(User, w.officer.id)
+        commands.assign_owner(officer, case_id, w.lead.id, "county",
                               commands.today() - dt.timedelta(days=days_ago))
         db.session.remove()
 
@@ -424,8 +388,8 @@ def test_duties_refuse_what_the_command_refuses(app, world):
 def test_duties_page_is_for_lead_officials_only(app, world, web):
     w = world
     assert "包案职责" in Browser(app, w.lead).text("/")
-    for username in (_username(app, w.officer), w.mediators[0]):
-        b = Browser(app, username)
+    for user in (w.officer, w.mediators[0]):
+        b = Browser(app, user)
         assert b.get("/duties").status_code == 404
         assert "包案职责" not in b.text("/")
     r = web.get("/duties")

@@ -22,6 +22,7 @@ from referrals.models import (
     RoutingNeed,
 )
 from tests.factories import (
+    World,
     events,
     make_case,
     make_provider,
@@ -38,18 +39,18 @@ def world(ctx):
     users = [make_user("mediator") for _ in range(3)]
     providers = [make_provider("mediator", members=(u,), capacity=2) for u in users]
     case = make_case(officer, needs=["economic_compensation"])
-    return dict(officer=officer, users=users, providers=providers, case=case,
-                by_provider={p.id: u for p, u in zip(providers, users, strict=True)})
+    return World({"officer": officer}, mediators=users, providers=providers, case=case,
+                 by_provider={p.id: u for p, u in zip(providers, users, strict=True)})
 
 
 def offer(world, **kw) -> Referral:
-    r = lifecycle.request_referral(world["officer"], world["case"].id, "economic_compensation", **kw)
+    r = lifecycle.request_referral(world.officer, world.case.id, "economic_compensation", **kw)
     assert r is not None
     return r
 
 
 def member(world, r: Referral):
-    return world["by_provider"][r.provider_id]
+    return world.by_provider[r.provider_id]
 
 
 def expire_now(referral_id: int) -> None:
@@ -74,11 +75,11 @@ def test_offer_takes_capacity_and_goes_on_the_timeline(world):
     r = offer(world)
     assert r.status == "offered" and r.attempt == 1
     assert provider(r.provider_id).load == 1
-    ev = events(world["case"].id, "referral.")[-1]
+    ev = events(world.case.id, "referral.")[-1]
     assert ev.type == "referral.offered"
     assert ev.payload["provider_id"] == r.provider_id
     assert ev.payload["reasons"]["rank"] == 1
-    assert timeline.verify(world["case"].id) == (1, [])
+    assert timeline.verify(world.case.id) == (1, [])
 
 
 def test_offered_to_accepted_to_completed_releases_capacity(world):
@@ -91,7 +92,7 @@ def test_offered_to_accepted_to_completed_releases_capacity(world):
     done = referral(r.id)
     assert (done.status, done.outcome, done.live_key) == ("completed", "agreement_reached", None)
     assert provider(r.provider_id).load == 0
-    types = [e.type for e in events(world["case"].id, "referral.")]
+    types = [e.type for e in events(world.case.id, "referral.")]
     assert types == ["referral.offered", "referral.accepted", "referral.completed"]
     need = db.session.execute(sa.select(RoutingNeed)).scalar_one()
     assert need.state == NeedState.COMPLETED
@@ -104,9 +105,9 @@ def test_offered_to_declined_reroutes_to_the_next_candidate(world):
     assert provider(r.provider_id).load == 0
     live = db.session.execute(sa.select(Referral).where(Referral.status == "offered")).scalar_one()
     assert live.provider_id != r.provider_id and live.attempt == 2
-    types = [e.type for e in events(world["case"].id, "referral.")]
+    types = [e.type for e in events(world.case.id, "referral.")]
     assert types == ["referral.offered", "referral.declined", "referral.offered"]
-    assert events(world["case"].id, "referral.offered")[-1].payload["how"] == "rerouted"
+    assert events(world.case.id, "referral.offered")[-1].payload["how"] == "rerouted"
 
 
 def test_decline_needs_a_known_reason_and_a_note_for_other(world):
@@ -125,18 +126,18 @@ def test_decline_needs_a_known_reason_and_a_note_for_other(world):
 
 def test_offered_to_withdrawn_by_the_officer(world):
     r = offer(world)
-    lifecycle.withdraw(world["officer"], r.id, "petitioner withdrew the demand")
+    lifecycle.withdraw(world.officer, r.id, "petitioner withdrew the demand")
     assert referral(r.id).status == "withdrawn"
     assert provider(r.provider_id).load == 0
     need = db.session.execute(sa.select(RoutingNeed)).scalar_one()
     assert need.state == NeedState.CANCELLED
-    ev = events(world["case"].id, "referral.withdrawn")[-1]
+    ev = events(world.case.id, "referral.withdrawn")[-1]
     assert ev.payload["was"] == "offered" and ev.payload["by"] == "officer"
 
 
 def test_officer_may_withdraw_and_reroute(world):
     r = offer(world)
-    lifecycle.withdraw(world["officer"], r.id, "wrong mediator", reroute=True)
+    lifecycle.withdraw(world.officer, r.id, "wrong mediator", reroute=True)
     live = db.session.execute(sa.select(Referral).where(Referral.status == "offered")).scalar_one()
     assert live.id != r.id
 
@@ -149,7 +150,7 @@ def test_accepted_to_withdrawn_by_the_provider_reroutes(world):
     assert referral(r.id).status == "withdrawn"
     live = db.session.execute(sa.select(Referral).where(Referral.status == "offered")).scalar_one()
     assert live.provider_id != r.provider_id
-    assert events(world["case"].id, "referral.withdrawn")[-1].payload["by"] == "provider"
+    assert events(world.case.id, "referral.withdrawn")[-1].payload["by"] == "provider"
 
 
 def test_offered_to_expired_by_the_sweep(world):
@@ -186,7 +187,7 @@ def bring_to(world, state: str) -> Referral:
     if state == "declined":
         lifecycle.decline(u, r.id, "capacity")
     if state == "withdrawn":
-        lifecycle.withdraw(world["officer"], r.id, "no longer needed")
+        lifecycle.withdraw(world.officer, r.id, "no longer needed")
     if state == "expired":
         expire_now(r.id)
         routing.sweep()
@@ -198,7 +199,7 @@ def bring_to(world, state: str) -> Referral:
 def test_illegal_transition_is_a_conflict_with_the_current_state(world, state, action):
     r = bring_to(world, state)
     u = member(world, r)
-    before = len(events(world["case"].id))
+    before = len(events(world.case.id))
     with pytest.raises(Conflict) as err:
         if action == "accept":
             lifecycle.accept(u, r.id)
@@ -207,10 +208,10 @@ def test_illegal_transition_is_a_conflict_with_the_current_state(world, state, a
         elif action == "complete":
             lifecycle.complete(u, r.id, "resolved")
         else:
-            lifecycle.withdraw(world["officer"], r.id, "again")
+            lifecycle.withdraw(world.officer, r.id, "again")
     assert err.value.extra["current_state"] == state
     assert referral(r.id).status == state
-    assert len(events(world["case"].id)) == before  # nothing recorded
+    assert len(events(world.case.id)) == before  # nothing recorded
 
 
 def test_a_provider_withdraws_an_accepted_referral_but_declines_an_offer(world):
@@ -222,12 +223,12 @@ def test_a_provider_withdraws_an_accepted_referral_but_declines_an_offer(world):
 
 def test_someone_elses_referral_is_not_found(world):
     r = offer(world)
-    stranger = next(u for u in world["users"] if u.id != member(world, r).id)
+    stranger = next(u for u in world.mediators if u.id != member(world, r).id)
     for act in (lambda: lifecycle.accept(stranger, r.id),
                 lambda: lifecycle.decline(stranger, r.id, "capacity"),
                 lambda: lifecycle.complete(stranger, r.id, "resolved"),
                 lambda: lifecycle.withdraw(stranger, r.id, "mine now"),
-                lambda: lifecycle.accept(world["officer"], r.id)):
+                lambda: lifecycle.accept(world.officer, r.id)):
         with pytest.raises(NotFound):
             act()
     assert referral(r.id).status == "offered"
@@ -244,10 +245,10 @@ def test_explicit_provider_must_be_eligible_and_the_error_names_the_reason(world
     with pytest.raises(Invalid) as err:
         offer(world, provider_id=lawyer.id)
     assert err.value.extra["errors"]["provider_id"][0].startswith("kind:")
-    chosen = world["providers"][2]
+    chosen = world.providers[2]
     r = offer(world, provider_id=chosen.id)
     assert r.provider_id == chosen.id
-    assert events(world["case"].id, "referral.offered")[-1].payload["how"] == "chosen"
+    assert events(world.case.id, "referral.offered")[-1].payload["how"] == "chosen"
 
 
 def test_one_live_referral_per_need(world):
@@ -267,7 +268,7 @@ def test_escalation_after_the_configured_number_of_failed_offers(world, app, mon
     assert db.session.execute(sa.select(Referral).where(Referral.status == "offered")).first() is None
     need = db.session.execute(sa.select(RoutingNeed)).scalar_one()
     assert (need.state, need.failed_offers) == ("escalated", 2)
-    case = commands.require_case(world["officer"], world["case"].id)
+    case = commands.require_case(world.officer, world.case.id)
     assert "escalated" in case.flags
     ev = events(case.id, "case.escalated")
     assert len(ev) == 1 and ev[0].payload == {"need": "economic_compensation",
@@ -275,7 +276,7 @@ def test_escalation_after_the_configured_number_of_failed_offers(world, app, mon
 
 
 def test_no_candidate_escalates_once_and_the_need_waits(world):
-    officer = world["officer"]
+    officer = world.officer
     case = make_case(officer, needs=["legal_opinion"])  # no lawyer in the directory
     assert lifecycle.request_referral(officer, case.id, "legal_opinion") is None
     need = db.session.execute(sa.select(RoutingNeed).where(RoutingNeed.case_id == case.id)).scalar_one()
@@ -286,7 +287,7 @@ def test_no_candidate_escalates_once_and_the_need_waits(world):
 
 
 def test_freed_capacity_offers_waiting_needs_oldest_first(world):
-    officer = world["officer"]
+    officer = world.officer
     lawyer_user = make_user("lawyer")
     lawyer = make_provider("lawyer", capacity=1, members=(lawyer_user,),
                            specialities=["land_demolition"])
@@ -311,36 +312,36 @@ def test_freed_capacity_offers_waiting_needs_oldest_first(world):
 
 
 def test_unavailable_and_away_providers_are_skipped(world):
-    for p, values in zip(world["providers"], [dict(available=False),
+    for p, values in zip(world.providers, [dict(available=False),
                                               dict(away_until=dt.date.today() + dt.timedelta(days=3)),
                                               {}], strict=True):
         for k, v in values.items():
             setattr(provider(p.id), k, v)
         db.session.commit()
     r = offer(world)
-    assert r.provider_id == world["providers"][2].id
+    assert r.provider_id == world.providers[2].id
 
 
 def test_conflict_of_interest_excludes_a_provider(world):
-    for p in world["providers"][:2]:
+    for p in world.providers[:2]:
         provider(p.id).conflicts = ["张三"]
     db.session.commit()
-    assert offer(world).provider_id == world["providers"][2].id
+    assert offer(world).provider_id == world.providers[2].id
 
 
 # --- routing on intake -----------------------------------------------------------------------
 
 def test_confirm_mode_waits_for_the_officer(world, app):
     assert app.config["MEDIATION_ROUTING_ON_INTAKE"] == "confirm"
-    assert events(world["case"].id, "referral.") == []
-    routed = lifecycle.confirm(world["officer"], world["case"].id)
+    assert events(world.case.id, "referral.") == []
+    routed = lifecycle.confirm(world.officer, world.case.id)
     assert [(n, r is not None) for n, r in routed] == [("economic_compensation", True)]
-    assert lifecycle.confirm(world["officer"], world["case"].id) == []  # nothing left to route
+    assert lifecycle.confirm(world.officer, world.case.id) == []  # nothing left to route
 
 
 def test_auto_mode_offers_on_intake_and_when_needs_change(world, app, monkeypatch):
     monkeypatch.setitem(app.config, "MEDIATION_ROUTING_ON_INTAKE", "auto")
-    officer = world["officer"]
+    officer = world.officer
     case = make_case(officer, needs=["economic_compensation"])
     offered = events(case.id, "referral.offered")
     assert len(offered) == 1 and offered[0].payload["how"] == "on_intake"
