@@ -4,39 +4,23 @@ below; the "as of a date" rule read from the timeline; the weekly report and its
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
 
 from mediation.cases.models import Case
 from mediation.extensions import db
-from mediation.supervision.models import SurveyAnswer, SurveyInvite
+from tests.factories import at, case_row, survey_answer
 
-_refs = itertools.count(1)
 UTC = dt.UTC
 
 
-def at(day: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
-
-
-def mk(region, status="in_progress", changed="2025-01-10", created="2025-01-10", assessment=None,
-       flags=(), departments=(), answers=()) -> int:
+def mk(region, status="in_progress", changed="2025-01-10", created="2025-01-10", answers=(),
+       **columns) -> int:
     """A case row as the ledger holds it, with survey answers as (rating, answered on)."""
-    case = Case(reference=f"T-{next(_refs):05d}", title="t", region_code=region, status=status,
-                status_changed_at=at(changed), created_at=at(created), assessment=assessment,
-                flags=list(flags), departments=list(departments), last_seq=0)
-    db.session.add(case)
-    db.session.flush()
+    case_id = case_row(region, status, changed, created, **columns)
     for rating, day in answers:
-        invite = SurveyInvite(case_id=case.id, token_hash=f"{case.id}-{day}-{rating}".ljust(64, "x"),
-                              expires_at=at(day), used_at=at(day))
-        db.session.add(invite)
-        db.session.flush()
-        db.session.add(SurveyAnswer(invite_id=invite.id, case_id=case.id, rating=rating,
-                                    answered_at=at(day)))
-    db.session.commit()
-    return case.id
+        survey_answer(case_id, rating, day)
+    return case_id
 
 
 @pytest.fixture

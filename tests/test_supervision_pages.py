@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 import re
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -22,9 +22,9 @@ from mediation.supervision.ledger import HEADERS, KEYS
 from mediation.supervision.models import Inspection, Rectification
 from mediation.supervision.scope import report_scope
 from mediation.users import User
+from tests.factories import at, case_row
 from tests.page_client import csrf_token, sign_in
 
-_refs = itertools.count(1)
 UTC = dt.UTC
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -40,17 +40,8 @@ def login(client, username: str) -> None:
     assert sign_in(client, username).status_code == 302
 
 
-def at(day: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
-
-
-def mk(region="510104", status="in_progress", changed="2025-01-10", created="2025-01-10", **kw) -> int:
-    case = Case(reference=f"P-{next(_refs):05d}", title=kw.pop("title", "督查页面测试"), region_code=region,
-                status=status, status_changed_at=at(changed), created_at=at(created), last_seq=0,
-                flags=kw.pop("flags", []), departments=kw.pop("departments", ["区住建局"]), **kw)
-    db.session.add(case)
-    db.session.commit()
-    return case.id
+# A case row dated in the past, as the pages' tests see it.
+mk = partial(case_row, title="督查页面测试", departments=["区住建局"])
 
 
 def event_at(monkeypatch, case_id: int, type_: str, day: str) -> None:

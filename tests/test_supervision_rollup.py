@@ -6,7 +6,6 @@ concurrent writers on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
 import sqlalchemy as sa
@@ -17,22 +16,16 @@ from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.supervision import commands as sup_commands
 from mediation.supervision import kpis, rollup
-from mediation.supervision.models import SurveyAnswer, SurveyInvite
 from mediation.supervision.scope import Scope
 from mediation.users import User
-from tests.factories import make_user
+from tests.factories import at, make_user, seq, survey_answer
 from tests.test_pg_concurrency import run_together
 
 UTC = dt.UTC
-_refs = itertools.count(1)
 DATES = [dt.date(2025, 1, 9), dt.date(2025, 1, 10), dt.date(2025, 2, 28), dt.date(2025, 3, 1),
          dt.date(2025, 3, 15), dt.date(2025, 3, 31), dt.date(2025, 4, 1), dt.date(2025, 4, 2),
          dt.date(2025, 5, 31), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2026, 1, 1)]
 SCOPES = [Scope(""), Scope("51"), Scope("5101"), Scope("510104"), Scope("44")]
-
-
-def at(day: str, hour: int = 12) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -81,22 +74,12 @@ def rebuilt_equals_incremental() -> None:
     assert steps() == before_steps
 
 
-def answer(case_id: int, rating: int, day: str, hour: int = 12) -> None:
-    invite = SurveyInvite(case_id=case_id, token_hash=f"{case_id}-{day}-{rating}-{hour}".ljust(64, "x"),
-                          expires_at=at(day), used_at=at(day, hour))
-    db.session.add(invite)
-    db.session.flush()
-    db.session.add(SurveyAnswer(invite_id=invite.id, case_id=case_id, rating=rating,
-                                answered_at=at(day, hour)))
-    db.session.commit()
-
-
 def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
     admin = make_user("admin", None)
 
     def intake(region: str, **fields) -> int:
         case_id = commands.intake(admin, {
-            "title": "t", "region_code": region, "reference": f"R-{next(_refs):05d}", **fields}).id
+            "title": "t", "region_code": region, "reference": f"R-{seq():05d}", **fields}).id
         # the row's created_at default is the real clock: date it as the history says
         db.session.execute(sa.update(Case).where(Case.id == case_id).values(created_at=timeline.utcnow()))
         db.session.commit()
@@ -133,10 +116,10 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
     event(b, "case.petitioning_resumed", "2025-05-31", hour=13)
     # c: resolved in another province; its answers
     move(c, "2025-01-10", "in_progress", "resolved")
-    answer(c, 5, "2025-02-28")
-    answer(c, 2, "2025-07-01", hour=0)
+    survey_answer(c, 5, "2025-02-28")
+    survey_answer(c, 2, "2025-07-01", hour=0)
     # d: an answer dated before the case joined the action counts from the day it did
-    answer(d, 4, "2025-01-09")
+    survey_answer(d, 4, "2025-01-09")
     move(d, "2025-03-31", "in_progress", "resolved")
     # edits that regroup the whole history: departments, region, assessment, flags
     clock("2025-06-30")
@@ -144,7 +127,7 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
     commands.update(db.session.get(User, admin.id), d, {"region_code": "510104", "assessment": "reasonable"})
     commands.update(db.session.get(User, admin.id), c, {"flags": ["petitioning_ceased"]})
     # a row written directly (the ledger as it stood), and a bulk ORM update of its date
-    e = Case(reference=f"R-{next(_refs):05d}", title="t", region_code="510104", status="resolved",
+    e = Case(reference=f"R-{seq():05d}", title="t", region_code="510104", status="resolved",
              status_changed_at=at("2025-05-31"), created_at=at("2025-03-01"), assessment="reasonable",
              flags=[], departments=["民政局"], last_seq=0)
     db.session.add(e)
