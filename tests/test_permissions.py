@@ -14,8 +14,7 @@ from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.permissions import can, visible_cases_filter
 from mediation.regions import covers, normalize_region, region_level, region_prefix
-from mediation.users import User
-from tests.factories import days_ago
+from tests.factories import build_user, days_ago
 
 # --- regions (GB/T 2260) ------------------------------------------------------------------
 
@@ -48,14 +47,6 @@ def test_jurisdiction_covers_by_prefix():
 _n = itertools.count(1)
 
 
-def _user(role, region=None, active=True) -> User:
-    u = User(username=f"{role}-{region}-{next(_n)}", role=role, region=region, password_hash="x",
-             active=active, display_name=role)
-    db.session.add(u)
-    db.session.flush()
-    return u
-
-
 def _case(region="510104", lead=None) -> Case:
     c = Case(reference=f"T-{region}-{next(_n)}", title="t", region_code=region,
              lead_official_id=lead.id if lead else None, flags=[], departments=[],
@@ -66,7 +57,7 @@ def _case(region="510104", lead=None) -> Case:
 
 
 def test_can_for_each_role(ctx):
-    lead = _user("lead_official", "510104")
+    lead = build_user("lead_official", "510104")
     case = _case("510104", lead)
     expect = {
         # role, region: (view, edit, reveal_pii, record_contact)
@@ -87,7 +78,7 @@ def test_can_for_each_role(ctx):
         ("evaluator", None): (False, False, False, False),
     }
     for (role, region), (view, edit, reveal, contact) in expect.items():
-        u = _user(role, region)
+        u = build_user(role, region)
         got = (can(u, "case.view", case), can(u, "case.edit", case), can(u, "case.reveal_pii", case),
                can(u, "case.record_contact", case))
         assert got == (view, edit, reveal, contact), (role, region)
@@ -102,8 +93,8 @@ def test_can_for_each_role(ctx):
 
 def test_can_refuses_inactive_users_and_raises_on_unknown_actions(ctx):
     case = _case()
-    gone = _user("admin", active=False)
-    admin = _user("admin")
+    gone = build_user("admin", active=False)
+    admin = build_user("admin")
     assert not can(gone, "case.view", case)
     # a misspelt action is a bug, not a refusal: it must not read as "no"
     for action in ("case.fly", "launch"):
@@ -112,9 +103,9 @@ def test_can_refuses_inactive_users_and_raises_on_unknown_actions(ctx):
         with pytest.raises(ValueError, match="unknown action"):
             can(None, action)
     assert can(admin, "case.create") and can(admin, "user.manage")
-    officer = _user("case_officer", "510104")
+    officer = build_user("case_officer", "510104")
     assert can(officer, "case.create") and not can(officer, "user.manage")
-    assert not can(_user("supervisor", "510104"), "case.create")
+    assert not can(build_user("supervisor", "510104"), "case.create")
     assert not can(None, "case.view", case)
     db.session.rollback()
 
@@ -228,5 +219,5 @@ def test_an_action_whose_area_never_registered_raises(ctx, monkeypatch):
     del table[Action.LEDGER_USE]
     monkeypatch.setattr(permissions, "_rules", table)
     with pytest.raises(LookupError, match="no rule registered for ledger.use"):
-        can(_user("admin"), Action.LEDGER_USE)
+        can(build_user("admin"), Action.LEDGER_USE)
     db.session.rollback()

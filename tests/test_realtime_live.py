@@ -16,10 +16,8 @@ import pytest
 import requests
 import socketio
 
-from mediation.extensions import db
-from mediation.users import create_user, issue_token
 from tests.conftest import PII_KEY, SECRET, build_app
-from tests.factories import PASSWORD, case_payload
+from tests.factories import World, make_world
 
 pytestmark = pytest.mark.slow
 WAIT = 20  # seconds: a generous bound for something that takes milliseconds
@@ -109,45 +107,26 @@ class Client:
             self.drop()
 
 
-def seed(app, users: dict[str, tuple[str, str | None]], cases: dict[str, tuple[str, str]]):
-    """Users (name -> role, region) with tokens, and cases (name -> officer, region)."""
-    from mediation.api.schemas import CaseIn
-    from mediation.cases import commands
-
-    tokens, ids, case_ids = {}, {}, {}
-    with app.app_context():
-        made = {}
-        for name, (role, region) in users.items():
-            made[name] = create_user(name, PASSWORD, role, region)
-            tokens[name], _ = issue_token(made[name])
-            ids[name] = made[name].id
-        db.session.commit()
-        for name, (officer, region) in cases.items():
-            case = commands.intake(made[officer], CaseIn().load(case_payload(region_code=region)))
-            case_ids[name] = case.id
-        db.session.remove()
-    return tokens, ids, case_ids
-
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory) -> Iterator[dict]:
+def live(tmp_path_factory) -> Iterator[World]:
     work = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{work / 'live.db'}"
     app = build_app(url, work / "seed-instance")
-    tokens, ids, cases = seed(
+    world = make_world(
         app,
         {"officer": ("case_officer", "510104"), "stranger": ("case_officer", "110101"),
          "supervisor": ("supervisor", "51")},
         {"a": ("officer", "510104"), "b": ("officer", "510104")})
     server = LiveServer(work, url).start()
     try:
-        yield {"server": server, "tokens": tokens, "ids": ids, "cases": cases, "app": app}
+        world.server, world.app = server, app
+        yield world
     finally:
         server.stop()
 
 
 def test_connect_without_credentials_is_refused(live):
-    base = live["server"].base
+    base = live.server.base
     with pytest.raises(socketio.exceptions.ConnectionError):
         Client(base, None)
     with pytest.raises(socketio.exceptions.ConnectionError):
@@ -155,15 +134,15 @@ def test_connect_without_credentials_is_refused(live):
 
 
 def test_subscribing_to_a_case_without_permission_is_refused(live):
-    c = Client(live["server"].base, live["tokens"]["stranger"])
+    c = Client(live.server.base, live.tokens["stranger"])
     try:
-        ack = c.call("subscribe", {"case_id": live["cases"]["a"], "after": 0})
+        ack = c.call("subscribe", {"case_id": live.cases["a"], "after": 0})
         assert ack["ok"] is False and ack["error"] == "case not found"
         assert c.call("subscribe", {"case_id": 999999})["ok"] is False
         assert c.call("subscribe", {"case_id": "a"})["code"] == 422
         # Nothing of that case reaches the refused connection.
-        r = live["server"].post(f"/api/cases/{live['cases']['a']}/messages",
-                                live["tokens"]["officer"], {"body": "not for strangers"})
+        r = live.server.post(f"/api/cases/{live.cases['a']}/messages",
+                                live.tokens["officer"], {"body": "not for strangers"})
         assert r.status_code == 201
         assert c.call("subscribe", {"case_id": 999999})["ok"] is False  # a round trip later
         assert c.events.empty()
@@ -172,7 +151,7 @@ def test_subscribing_to_a_case_without_permission_is_refused(live):
 
 
 def test_subscribe_returns_the_history_then_events_arrive_in_seq_order(live):
-    server, tok, case_id = live["server"], live["tokens"]["officer"], live["cases"]["a"]
+    server, tok, case_id = live.server, live.tokens["officer"], live.cases["a"]
     c = Client(server.base, tok)
     try:
         ack = c.call("subscribe", {"case_id": case_id, "after": 0})
@@ -191,7 +170,7 @@ def test_subscribe_returns_the_history_then_events_arrive_in_seq_order(live):
 
 
 def test_after_a_forced_disconnect_resuming_returns_exactly_the_missed_events(live):
-    server, tok, case_id = live["server"], live["tokens"]["officer"], live["cases"]["b"]
+    server, tok, case_id = live.server, live.tokens["officer"], live.cases["b"]
     c = Client(server.base, tok)
     ack = c.call("subscribe", {"case_id": case_id, "after": 0})
     server.post(f"/api/cases/{case_id}/messages", tok, {"body": "before"})
@@ -211,7 +190,7 @@ def test_after_a_forced_disconnect_resuming_returns_exactly_the_missed_events(li
 
 
 def test_messages_over_the_socket_are_acknowledged_with_their_seq(live):
-    server, tok, case_id = live["server"], live["tokens"]["officer"], live["cases"]["a"]
+    server, tok, case_id = live.server, live.tokens["officer"], live.cases["a"]
     c = Client(server.base, tok)
     try:
         c.call("subscribe", {"case_id": case_id, "after": 10**6})
@@ -231,13 +210,13 @@ def test_messages_over_the_socket_are_acknowledged_with_their_seq(live):
 
 
 def test_a_region_board_gets_the_events_of_its_cases_including_internal_notes(live):
-    server, case_id = live["server"], live["cases"]["a"]
-    board = Client(server.base, live["tokens"]["supervisor"])
+    server, case_id = live.server, live.cases["a"]
+    board = Client(server.base, live.tokens["supervisor"])
     try:
         assert board.call("subscribe_region", {"region": "51"}) == {"ok": True, "region": "51"}
         refused = board.call("subscribe_region", {"region": "11"})
         assert refused["ok"] is False and refused["code"] == 403
-        tok = live["tokens"]["officer"]
+        tok = live.tokens["officer"]
         server.post(f"/api/cases/{case_id}/messages", tok, {"body": "thread"})
         server.post(f"/api/cases/{case_id}/messages", tok, {"body": "note", "channel": "internal"})
         got = board.take(2, case_id)
@@ -247,12 +226,12 @@ def test_a_region_board_gets_the_events_of_its_cases_including_internal_notes(li
 
 
 def test_readyz_is_ready_without_redis(live):
-    r = requests.get(live["server"].base + "/readyz", timeout=WAIT)
+    r = requests.get(live.server.base + "/readyz", timeout=WAIT)
     assert r.status_code == 200 and r.json()["checks"]["socketio_listener"] == "ok"
 
 
 def test_the_socket_io_client_library_and_module_are_served_locally(live):
-    base = live["server"].base
+    base = live.server.base
     lib = requests.get(base + "/static/vendor/socket.io.min.js", timeout=WAIT)
     assert lib.status_code == 200 and "Socket.IO v4" in lib.text[:200]
     module = requests.get(base + "/static/js/live.js", timeout=WAIT)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from mediation import timeline
 from mediation.extensions import db
 from tests.conftest import build_app, drop_pg_database, make_pg_database, redis_url
-from tests.test_realtime_live import WAIT, Client, LiveServer, free_port, seed
+from tests.factories import World, make_world
+from tests.test_realtime_live import WAIT, Client, LiveServer, free_port
 
 pytestmark = pytest.mark.slow
 # The test Redis server (MEDIATION_TEST_REDIS_URL), database 5: ours alone, flushed here.
@@ -42,7 +43,7 @@ def readyz(server: LiveServer) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[dict]:
+def cluster(tmp_path_factory) -> Iterator[World]:
     redis.Redis.from_url(REDIS_URL).flushdb()
     work = tmp_path_factory.mktemp("cluster")
     url = make_pg_database()
@@ -50,15 +51,14 @@ def cluster(tmp_path_factory) -> Iterator[dict]:
     worker = None
     try:
         app = build_app(url, work / "seed-instance", MEDIATION_REDIS_URL=REDIS_URL)
-        tokens, ids, cases = seed(app, {"officer": ("case_officer", "510104")},
-                                  {"a": ("officer", "510104")})
+        world = make_world(app, {"officer": ("case_officer", "510104")}, {"a": ("officer", "510104")})
         servers = [LiveServer(work, url, MEDIATION_REDIS_URL=REDIS_URL).start() for _ in range(2)]
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "mediation.celery_worker", "worker",
              "--pool=solo", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
             env=servers[0].env, stdout=(work / "worker.log").open("w"), stderr=subprocess.STDOUT)
-        yield {"servers": servers, "app": app, "tokens": tokens, "ids": ids, "cases": cases,
-               "work": work}
+        world.servers, world.app, world.work = servers, app, work
+        yield world
     finally:
         if worker is not None:
             worker.terminate()
@@ -73,8 +73,8 @@ def cluster(tmp_path_factory) -> Iterator[dict]:
 
 
 def test_a_write_through_one_server_reaches_a_client_of_the_other(cluster):
-    one, other = cluster["servers"]
-    tok, case_id = cluster["tokens"]["officer"], cluster["cases"]["a"]
+    one, other = cluster.servers
+    tok, case_id = cluster.tokens["officer"], cluster.cases["a"]
     for server in (one, other):
         status, body = readyz(server)
         assert status == 200 and body["checks"]["socketio_listener"] == "ok", body
@@ -93,9 +93,9 @@ def test_a_write_through_one_server_reaches_a_client_of_the_other(cluster):
 
 
 def test_a_celery_worker_emits_and_a_connected_client_receives(cluster):
-    server = cluster["servers"][0]
-    app, case_id = cluster["app"], cluster["cases"]["a"]
-    c = Client(server.base, cluster["tokens"]["officer"])
+    server = cluster.servers[0]
+    app, case_id = cluster.app, cluster.cases["a"]
+    c = Client(server.base, cluster.tokens["officer"])
     try:
         after = c.call("subscribe", {"case_id": case_id, "after": 0})["last_seq"]
         with app.app_context():
@@ -103,7 +103,7 @@ def test_a_celery_worker_emits_and_a_connected_client_receives(cluster):
             with Session(db.engine) as s:
                 ev = timeline.append(s, case_id, "message.posted",
                                      {"channel": "case", "body": "swept by a worker"},
-                                     cluster["ids"]["officer"])
+                                     cluster.officer.id)
                 s.commit()
                 seq = ev.seq
             assert timeline.pending_count() >= 1
@@ -133,9 +133,8 @@ def test_events_written_while_redis_is_down_are_delivered_once_it_is_back(tmp_pa
     own_redis = start_redis()
     url = f"sqlite:///{tmp_path / 'outbox.db'}"
     app = build_app(url, tmp_path / "seed-instance", MEDIATION_REDIS_URL=redis_url)
-    tokens, _, cases = seed(app, {"officer": ("case_officer", "510104")},
-                            {"a": ("officer", "510104")})
-    tok, case_id = tokens["officer"], cases["a"]
+    world = make_world(app, {"officer": ("case_officer", "510104")}, {"a": ("officer", "510104")})
+    tok, case_id = world.tokens["officer"], world.cases["a"]
     server = LiveServer(tmp_path, url, MEDIATION_REDIS_URL=redis_url).start()
     c = None
     try:

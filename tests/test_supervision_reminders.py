@@ -292,30 +292,31 @@ def test_two_runs_at_once_send_each_reminder_once(pg):
 @pytest.mark.slow
 def test_a_connected_lead_official_receives_the_reminder_sent_by_the_cli(tmp_path: Path):
     from tests.conftest import build_app
-    from tests.test_realtime_live import Client, LiveServer, seed
+    from tests.factories import make_world
+    from tests.test_realtime_live import Client, LiveServer
 
     url = f"sqlite:///{tmp_path / 'live.db'}"
     app = build_app(url, tmp_path / "seed-instance")
-    tokens, ids, cases = seed(app, {"officer": ("case_officer", "510104"),
-                                    "lead": ("lead_official", "510104")},
-                              {"a": ("officer", "510104")})
+    there = make_world(app, {"officer": ("case_officer", "510104"), "lead": ("lead_official", "510104")},
+                       {"a": ("officer", "510104")})
+    case_id = there.cases["a"]
     with app.app_context():
-        officer = db.session.get(User, ids["officer"])
-        commands.update(officer, cases["a"], {"replied_on": dt.date(2025, 5, 1)})  # only the lead's duty
-        commands.assign_owner(officer, cases["a"], ids["lead"], "county", ago(20))
+        officer = db.session.get(User, there.officer.id)
+        commands.update(officer, case_id, {"replied_on": dt.date(2025, 5, 1)})  # only the lead's duty
+        commands.assign_owner(officer, case_id, there.lead.id, "county", ago(20))
         db.session.remove()
     # Only the CLI sends here: the server's own daily run is off.
     server = LiveServer(tmp_path, url, MEDIATION_REMINDER_AUTO="0").start()
     lead = officer_client = None
     try:
-        lead = Client(server.base, tokens["lead"])
-        officer_client = Client(server.base, tokens["officer"])
+        lead = Client(server.base, there.tokens["lead"])
+        officer_client = Client(server.base, there.tokens["officer"])
         done = server.cli("reminders", "send")
         assert done.returncode == 0, done.stderr
         assert "sent 1 reminder(s) in 1 event(s)" in done.stdout
         # The server's outbox sweep delivers it (every 15 s): a generous bound.
-        envelope = lead.take(1, cases["a"], timeout=60)[0]
-        assert envelope["type"] == "reminder.due" and envelope["data"]["user_id"] == ids["lead"]
+        envelope = lead.take(1, case_id, timeout=60)[0]
+        assert envelope["type"] == "reminder.due" and envelope["data"]["user_id"] == there.lead.id
         [item] = envelope["data"]["reminders"]
         assert (item["kind"], item["name"], item["overdue"]) == ("owner_duty", "petitioner_meeting", True)
         assert officer_client.call("subscribe", {"case_id": 999999})["ok"] is False  # a round trip

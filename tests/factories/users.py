@@ -1,4 +1,5 @@
-"""Users: the one way to make one (`make_user`), and the API client that gives them tokens.
+"""Users: the one way to make one (`make_user`), a world of people with tokens and their
+cases made in an app's own context (`make_world`), and the API client.
 
 `create_user`'s scrypt hash costs about half a second a user; tests that need a user for
 every role would spend most of their time hashing. These users all get `PASSWORD` under
@@ -17,8 +18,8 @@ from werkzeug.security import generate_password_hash
 from mediation.extensions import db
 from mediation.regions import normalize_region
 from mediation.users import Role, User, issue_token
-from tests.factories.base import PASSWORD, seq
-from tests.factories.cases import case_payload
+from tests.factories.base import PASSWORD, World, seq
+from tests.factories.cases import case_payload, make_case
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 ROLES = [r.value for r in Role]
@@ -26,11 +27,13 @@ ROLES = [r.value for r in Role]
 
 def build_user(role: str, region: str | None = None, name: str | None = None, *,
                active: bool = True) -> User:
-    """A user row added to the current session, not yet committed."""
+    """A user row added to the current session and flushed (it has its id), not committed:
+    for tests that roll back."""
     username = name or f"{role}_{seq()}"
     user = User(username=username, display_name=username, role=role, active=active,
                 region=normalize_region(region) if region else None, password_hash=FAST_HASH)
     db.session.add(user)
+    db.session.flush()
     return user
 
 
@@ -40,6 +43,24 @@ def make_user(role: str, region: str | None = None, name: str | None = None, *,
     user = build_user(role, region, name, active=active)
     db.session.commit()
     return user
+
+
+def make_world(app: Flask, people: dict[str, tuple[str, str | None]],
+               cases: dict[str, tuple[str, str]] | None = None) -> World:
+    """People (name -> (role, region)), each with a token and named by its username, and
+    cases (name -> (officer's name, region)) taken in by those officers; `world.cases` maps
+    a case's name to its id. Made in the app's own context: the rows come back detached, so
+    a served process can use the same database."""
+    with app.app_context():
+        world = World({name: make_user(role, region, name) for name, (role, region) in people.items()})
+        for name, user in world.users.items():
+            world.tokens[name], _ = issue_token(user)
+        db.session.commit()
+        world.cases = {name: make_case(world.users[officer], region_code=region).id
+                       for name, (officer, region) in (cases or {}).items()}
+        db.session.expunge_all()
+        db.session.remove()
+    return world
 
 
 class Api:
@@ -54,7 +75,6 @@ class Api:
         """`make_user` in an app context of its own, with a token; the row comes back detached."""
         with self.app.app_context():
             user = build_user(role, region, name)
-            db.session.flush()
             self.tokens[user.id], _ = issue_token(user)
             db.session.commit()
             db.session.expunge(user)
