@@ -15,20 +15,18 @@ from mediation import create_app
 from mediation.config import ConfigError
 from mediation.extensions import db
 from mediation.passwords import password_problems
-from mediation.users import User, create_user
+from mediation.users import User
 from tests.conftest import PII_KEY
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, app_user
 from tests.security_live import Browser
 
 pytestmark = pytest.mark.slow
 
 
 def make_user(app, role: str = "case_officer", region: str | None = "510104") -> User:
-    with app.app_context():
-        user = create_user(f"u{uuid.uuid4().hex[:10]}", PASSWORD, role, region)
-        db.session.commit()
-        db.session.expunge(user)
-        return user
+    # Hashed as production hashes: one test compares the hash methods of a real account
+    # and of the unknown-account check.
+    return app_user(app, role, region, real_hash=True)
 
 
 def token_request(live, username: str, password: str) -> requests.Response:

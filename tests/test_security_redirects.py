@@ -5,16 +5,13 @@ browsers read as another host."""
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from mediation.extensions import db
-from mediation.users import create_user
 from mediation.web import safe_next
-from tests.factories import PASSWORD
+from tests.factories import make_user
 from tests.security_live import Browser
 
 pytestmark = pytest.mark.slow
@@ -45,9 +42,7 @@ def test_the_helper_keeps_a_path_here(target):
 
 def test_login_next_leads_only_here(app, live):
     with app.app_context():
-        user = create_user(f"r{uuid.uuid4().hex[:8]}", PASSWORD, "case_officer", "510104")
-        db.session.commit()
-        name = user.username
+        name = make_user("case_officer", "510104").username
     for target in EVIL:
         r = Browser(live.base).login(name, next_=target)
         assert r.status_code == 302, (target, r.status_code)

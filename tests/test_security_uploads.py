@@ -23,12 +23,11 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 
 from mediation import create_app
-from mediation.extensions import db
 from mediation.supervision import ledger, uploads
 from mediation.supervision.excel import FORMULA_STARTS, MAX_UNPACKED, csv_text, read_sheet, write_workbook
 from mediation.supervision.ledger import HEADERS, KEYS, MAX_COLUMNS
 from tests.conftest import PII_KEY, SECRET
-from tests.factories import case_payload
+from tests.factories import case_payload, make_user
 from tests.page_client import PageClient
 
 ID_NUMBER = "510104198001011234"
@@ -125,20 +124,13 @@ def test_the_command_line_import_has_the_same_limits(app, tmp_path):
 
 
 def _cli_officer(app) -> None:
-    from mediation.users import create_user
-
-    create_user("cli_officer", "a-long-password-for-me", "case_officer", "510104")
-    db.session.commit()
+    make_user("case_officer", "510104", "cli_officer")
 
 
 # --- waiting uploads -----------------------------------------------------------------------------
 
 def person_in(app) -> str:
-    from mediation.users import create_user
-
-    user = create_user(f"up{time.monotonic_ns() % 10**9}", "Test-pass-123!", "case_officer", "510104")
-    db.session.commit()
-    return user.username
+    return make_user("case_officer", "510104").username
 
 
 def upload(web: PageClient, data: bytes):

@@ -1,7 +1,8 @@
 """Test data: one way to make each thing, and one shape of world (`World`, in base).
 
 - base: the password, unique numbers, dates, `World`;
-- users: `make_user` (the one way to make a user), `build_user`, `make_world` (people with
+- users: `make_user` (the one way to make a user; `build_user` uncommitted, `app_user` in
+  an app context of its own), `make_world` (people with
   tokens and their cases, in an app's own context), `Api` (tokens, JSON calls);
 - cases: `case_payload`, `make_case` (through intake), `case_row` (a dated row), `events`;
 - referrals: `make_provider`, `referral`, `provider`;
@@ -14,10 +15,10 @@ from tests.factories.cases import case_payload, case_row, events, make_case
 from tests.factories.referrals import make_provider, provider, referral
 from tests.factories.sessions import call, complete_content, session_body, sessions_world
 from tests.factories.supervision import survey_answer
-from tests.factories.users import FAST_HASH, ROLES, Api, build_user, make_user, make_world
+from tests.factories.users import FAST_HASH, ROLES, Api, app_user, build_user, make_user, make_world
 
 __all__ = [
-    "FAST_HASH", "PASSWORD", "ROLES", "Api", "World", "at", "build_user", "call", "case_payload",
+    "FAST_HASH", "PASSWORD", "ROLES", "Api", "World", "app_user", "at", "build_user", "call", "case_payload",
     "case_row", "complete_content", "days_ago", "events", "later", "make_case", "make_provider",
     "make_user", "make_world", "past", "provider", "referral", "seq", "session_body", "sessions_world",
     "survey_answer",

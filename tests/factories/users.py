@@ -26,22 +26,35 @@ ROLES = [r.value for r in Role]
 
 
 def build_user(role: str, region: str | None = None, name: str | None = None, *,
-               active: bool = True) -> User:
+               active: bool = True, real_hash: bool = False) -> User:
     """A user row added to the current session and flushed (it has its id), not committed:
-    for tests that roll back."""
+    for tests that roll back. `real_hash`: PASSWORD hashed as production hashes it (slow),
+    for tests about the hashing itself."""
     username = name or f"{role}_{seq()}"
     user = User(username=username, display_name=username, role=role, active=active,
                 region=normalize_region(region) if region else None, password_hash=FAST_HASH)
+    if real_hash:
+        user.set_password(PASSWORD)
     db.session.add(user)
     db.session.flush()
     return user
 
 
 def make_user(role: str, region: str | None = None, name: str | None = None, *,
-              active: bool = True) -> User:
+              active: bool = True, real_hash: bool = False) -> User:
     """A user committed in the current app context's session, signing in with PASSWORD."""
-    user = build_user(role, region, name, active=active)
+    user = build_user(role, region, name, active=active, real_hash=real_hash)
     db.session.commit()
+    return user
+
+
+def app_user(app: Flask, role: str, region: str | None = None, name: str | None = None, *,
+             real_hash: bool = False) -> User:
+    """`make_user` in an app context of its own; the row comes back detached."""
+    with app.app_context():
+        user = make_user(role, region, name, real_hash=real_hash)
+        db.session.expunge(user)
+        db.session.remove()
     return user
 
 
