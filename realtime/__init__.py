@@ -1,4 +1,4 @@
-"""Live delivery of the timeline over Socket.IO, and messaging (issue 4).
+"""Live delivery of the timeline over Socket.IO, and messaging.
 
 `init_app` builds the app's Socket.IO server (threading mode with simple-websocket; with
 `MEDIATION_REDIS_URL`, a Redis message queue joins it to the other web processes), plugs

@@ -1,4 +1,4 @@
-"""Providers, routing and the referral lifecycle (issue 3). Registered by the app factory.
+"""Providers, routing and the referral lifecycle. Registered by the app factory.
 
 Settings (declared in `mediation.settings`):
 - `MEDIATION_ROUTING_RULES`: path of the routing rules file (default: `routing_rules.json`
@@ -66,7 +66,7 @@ def init_app(app: Flask) -> None:
     add_periodic_job(app, _embedded_sweep)
     from referrals import pages
 
-    pages.init_app(app)  # the providers' inbox and forms (issue 6)
+    pages.init_app(app)  # the providers' inbox and forms
     from referrals import case_sections
 
     case_sections.init_app(app)  # the case page's referrals and opinions, the board's column

@@ -1,4 +1,4 @@
-"""The providers' pages (issue 6): the inbox of offers with "my active cases", and the forms
+"""The providers' pages: the inbox of offers with "my active cases", and the forms
 of what a referral produces — the lawyer's legal opinion, the counsellor's confidential
 notes, the mass organisation's support records.
 

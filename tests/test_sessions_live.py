@@ -39,7 +39,7 @@ def take_types(client: Client, wanted: list[str], case_id: int) -> list[dict]:
 
 
 def test_the_officer_sees_the_session_a_join_a_message_and_the_agreement_take_effect(live):
-    """The issue's live scenario, over real sockets."""
+    """The officer's live view of a session from scheduling to an agreement in effect, over real sockets."""
     server, w = live
     tok = w.tokens
     officer = Client(server.base, tok["officer"])

@@ -1,4 +1,4 @@
-"""Mediation sessions and agreements (issue 5): sessions with their participants, the
+"""Mediation sessions and agreements: sessions with their participants, the
 mediation agreement (调解协议) from draft to effect, recorded back onto the case.
 
 `mediation` knows nothing of referrals: who is a case's mediator, and who else holds an

@@ -1,4 +1,4 @@
-"""The mediator's pages (issue 6): scheduling a session, the session room (state, people
+"""The mediator's pages: scheduling a session, the session room (state, people
 present, live chat), drafting and signing the agreement, performance; and the printable
 agreement (调解协议书), an A4 page for the signing table.
 
@@ -535,7 +535,7 @@ def judicial(agreement_id: int, step: str):
     return _agreement_page(agreement_id, "judicial", outcome)
 
 
-# --- for the case page and the board (the lead's) -----------------------------------------
+# --- for the case page and the board ----------------------------------------------------
 
 def _session_summary(sess: MediationSession, here: list[dict], msgs: list[dict]) -> dict[str, Any]:
     return {"id": sess.id, "status": sess.status, "scheduled_at": local(sess.scheduled_at),
