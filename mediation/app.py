@@ -87,6 +87,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    from mediation import clock
+
+    # SQLite knows no time zones: the service's day of a timestamp, for the SQL that groups
+    # by day (the KPI rollup).
+    dbapi_conn.create_function("local_date", 2, clock.sqlite_local_date, deterministic=True)
     cur = dbapi_conn.cursor()
     # WAL lets readers work beside the one writer; busy_timeout waits for the writer.
     cur.execute("PRAGMA journal_mode=WAL")

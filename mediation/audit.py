@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mediation.errors import DomainError
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.settings import get as setting
 from mediation.timeline import iso, utcnow
 
@@ -46,7 +46,7 @@ class PiiSearch(db.Model):
     __tablename__ = "pii_searches"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     reason: Mapped[str] = mapped_column(sa.String(500))
@@ -61,7 +61,7 @@ class SecurityAlert(db.Model):
     __tablename__ = "security_alerts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.cases import commands
 from mediation.extensions import db
 from mediation.users import User, create_user
@@ -172,7 +173,7 @@ def load_demo() -> list[User]:
     db.session.commit()
     admin = users["admin"]
     cases = [commands.intake(admin, dict(c)) for c in CASES]
-    today = commands.today()
+    today = clock.today()
     # Ownership: province for the cross-region case, city and county for others.
     commands.assign_owner(admin, cases[6].id, users["lead_province"].id, "province", None)
     commands.assign_owner(admin, cases[3].id, users["lead_city"].id, "city", None)

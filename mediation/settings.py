@@ -328,8 +328,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_REMINDER_CLOCK_DAYS", _integer(0, 366), 7,
             "statutory clocks running out within this many days (or overdue) are reminded of",
             area="supervision"),
-    Setting("MEDIATION_REMINDER_HOUR", _integer(0, 23), 0,
-            "the daily reminders start at this hour, UTC (0 = 08:00 Beijing time)",
+    Setting("MEDIATION_REMINDER_HOUR", _integer(0, 23), 8,
+            "the daily reminders start at this hour of the service's day (MEDIATION_TIMEZONE)",
             area="supervision"),
     Setting("MEDIATION_REMINDER_AUTO", _integer(0, 1), 1,
             "1: beat or the embedded loop runs the day's reminders; 0: only "

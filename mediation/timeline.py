@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mediation.extensions import db
+from mediation import clock
+from mediation.extensions import UTCDateTime, db
 from mediation.transactions import after_commit, scratch
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ GENESIS = "0" * 64
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The current moment (mediation.clock, so a test's frozen clock holds here too)."""
+    return clock.now()
 
 
 def iso(moment: dt.datetime) -> str:
@@ -59,7 +61,7 @@ class Event(db.Model):
     seq: Mapped[int]
     type: Mapped[str] = mapped_column(sa.String(64))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # The canonical JSON text exactly as hashed: the hash covers these bytes.
     data: Mapped[str] = mapped_column(sa.Text)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
@@ -87,7 +89,7 @@ class EventOutbox(db.Model):
     __tablename__ = "event_outbox"
 
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(default=0)
 
 

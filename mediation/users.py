@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from mediation import access
 from mediation.errors import Invalid
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.passwords import password_problems
 from mediation.regions import normalize_region
 from mediation.timeline import utcnow
@@ -56,7 +56,7 @@ class User(UserMixin, db.Model):
     # Part of the id the pages' session cookie carries: raising it (logout) ends every
     # session signed in before, since a signed cookie cannot be taken back otherwise.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -83,9 +83,9 @@ class ApiToken(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 def _hash_token(token: str) -> str:

@@ -35,6 +35,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from mediation import clock
 from mediation.about import template_folder
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
@@ -265,19 +266,14 @@ def nav_for(user: Any) -> list[tuple[str, str]]:
             if user.role in roles and e in views]
 
 
-# Pages show times in China Standard Time (UTC+8, no daylight saving); the data keeps UTC.
-CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
-
-
 def china_time(moment: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", blank: str = "—") -> str:
-    """A moment (datetime or ISO text; naive means UTC) as Beijing time, to the minute."""
+    """A moment (datetime or ISO text; naive means UTC) in the service's time zone
+    (MEDIATION_TIMEZONE, Beijing time by default), to the minute; the data keeps UTC."""
     if moment is None or moment == "":
         return blank
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(CHINA_TIME).strftime(fmt)
+    return clock.local(moment).strftime(fmt)
 
 
 # C0 controls and DEL: browsers drop tabs and newlines inside URLs, so "/\t/evil" would

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.timeline import Event, utcnow
 
 
@@ -19,7 +19,7 @@ class ReadMarker(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # The per-user rate limit counts a user's recent messages on the timeline; this index

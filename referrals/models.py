@@ -8,7 +8,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.timeline import utcnow
 
 
@@ -119,9 +119,9 @@ class Provider(db.Model):
     away_until: Mapped[dt.date | None]
     active: Mapped[bool] = mapped_column(default=True)
     note: Mapped[str] = mapped_column(sa.Text, default="")
-    last_offered_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_offered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     regions: Mapped[list[ProviderRegion]] = relationship(
         order_by="ProviderRegion.region_prefix", cascade="all, delete-orphan")
@@ -167,10 +167,10 @@ class RoutingNeed(db.Model):
     need: Mapped[str] = mapped_column(sa.String(32))
     state: Mapped[str] = mapped_column(sa.String(16))
     failed_offers: Mapped[int] = mapped_column(default=0)
-    waiting_since: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    escalated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Referral(db.Model):
@@ -193,10 +193,10 @@ class Referral(db.Model):
     # "case:need" while live, NULL after: the database allows one live referral per need.
     live_key: Mapped[str | None] = mapped_column(sa.String(48), unique=True)
     offered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    offered_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    respond_by: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    responded_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    respond_by: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    responded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     decline_reason: Mapped[str | None] = mapped_column(sa.String(32))
     decline_note: Mapped[str | None] = mapped_column(sa.Text)
     withdraw_reason: Mapped[str | None] = mapped_column(sa.Text)
@@ -223,7 +223,7 @@ class LegalOpinion(db.Model):
     # [{"law": "...", "article": "...", "note": "..."}]
     legal_basis: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
     recommendation: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CounsellingNote(db.Model):
@@ -240,7 +240,7 @@ class CounsellingNote(db.Model):
     session_on: Mapped[dt.date]
     risk_level: Mapped[str] = mapped_column(sa.String(10))
     content_enc: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class SupportRecord(db.Model):
@@ -256,4 +256,4 @@ class SupportRecord(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(32))
     given_on: Mapped[dt.date]
     description: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

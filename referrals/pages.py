@@ -26,8 +26,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, web
-from mediation.cases.commands import today
 from mediation.cases.models import Case
+from mediation.clock import today
 from mediation.errors import Forbidden, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case, roles_for

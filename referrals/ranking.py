@@ -19,6 +19,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediation.clock import local_date
 from referrals.models import ProviderKind
 from referrals.rules import NeedRule
 
@@ -145,7 +146,7 @@ class _Context:
         self.case = case
         self.rule = rule
         self.now = now
-        self.today = now.date()
+        self.today = local_date(now)
         self.own = case_prefixes(case.region_code)[-1]
         self.kinds_for_groups = set(rule.kinds_for(set(case.groups)))
         self.fields = set(case.fields)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mediation import timeline
 from mediation.cases import rules as case_rules
 from mediation.cases.models import Case, CaseFlag, Need
+from mediation.clock import local_date
 from mediation.errors import Conflict, Invalid
 from mediation.extensions import db
 from mediation.tasks import enqueue_after_commit
@@ -136,7 +137,7 @@ def provider_pool(case: CaseFacts, need: str, kinds: tuple[str, ...], open_only:
     now = now or utcnow()
     params = {"since": now - dt.timedelta(days=routing_rules().acceptance_window_days),
               "case_id": case.case_id, "need": need, "prefixes": case_prefixes(case.region_code),
-              "kinds": list(kinds), "today": now.date()}
+              "kinds": list(kinds), "today": local_date(now)}
     if not open_only:
         params.pop("today")
     facts: dict[int, ProviderFacts] = {}
@@ -203,7 +204,7 @@ def explain_ineligible(case: Case, need: str, provider_id: int, now: dt.datetime
         provider.capacity, provider.load, provider.mediation_type, tuple(provider.specialities or ()),
         tuple(provider.conflicts or ()), provider.available, provider.away_until, provider.active,
         provider.last_offered_at)
-    return ineligibility(facts, stats, routing_rules().rule(need), now.date(),
+    return ineligibility(facts, stats, routing_rules().rule(need), local_date(now),
                          offer_history(case.id, need))
 
 
@@ -282,7 +283,7 @@ def take_capacity(provider_id: int, now: dt.datetime) -> bool:
         sa.update(Provider)
         .where(Provider.id == provider_id, Provider.load < Provider.capacity,
                Provider.active.is_(True), Provider.available.is_(True),
-               sa.or_(Provider.away_until.is_(None), Provider.away_until < now.date()))
+               sa.or_(Provider.away_until.is_(None), Provider.away_until < local_date(now)))
         .values(load=Provider.load + 1, last_offered_at=now)
         .execution_options(synchronize_session=False)
     )

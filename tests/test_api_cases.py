@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.extensions import db
 from tests.factories import case_payload, days_ago
 
@@ -37,7 +38,7 @@ def last_event(api, user, case_id):
 
 
 def in_days(n: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=n)).isoformat()
+    return (clock.today() + dt.timedelta(days=n)).isoformat()
 
 
 @pytest.fixture
@@ -392,7 +393,7 @@ def test_assign_owner_at_the_suggested_level(api, officer, case):
     assert r.status_code == 200
     owner = r.get_json()["owner"]
     assert (owner["lead_official_id"], owner["level"], owner["assigned_on"]) == (
-        lead.id, "county", dt.date.today().isoformat())
+        lead.id, "county", clock.today().isoformat())
     duties = {d["name"]: d for d in owner["duties"]}
     assert duties["progress_hearing"]["due_on"] == in_days(30)
     assert duties["petitioner_meeting"]["due_on"] == in_days(15)

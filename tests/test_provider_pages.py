@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from mediation import clock
 from mediation.cases import commands
 from mediation.extensions import db
 from mediation.users import User
@@ -264,10 +265,10 @@ def test_counselling_note_content_is_for_its_author_only(app, world):
     path = f"/cases/{w.case}/counselling"
     author = Browser(app, w.counsellors[0])
     secret = "信访人提到家庭矛盾与失眠，需持续关注"
-    future = (commands.today() + dt.timedelta(days=3)).isoformat()
+    future = (clock.today() + dt.timedelta(days=3)).isoformat()
     bad = author.post(path, {"session_on": future, "risk_level": "medium", "content": secret}, path)
     assert bad.status_code == 422 and "不能晚于今天" in bad.get_data(as_text=True)
-    r = author.post(path, {"session_on": commands.today().isoformat(), "risk_level": "medium",
+    r = author.post(path, {"session_on": clock.today().isoformat(), "risk_level": "medium",
                            "content": secret}, path)
     assert r.status_code == 302
     assert secret in author.text(path)
@@ -288,9 +289,9 @@ def test_support_records_by_a_mass_organisation(app, world):
     accepted(app, w, "group_support", w.p_uni, w.union)
     path = f"/cases/{w.case}/support"
     me = Browser(app, w.union)
-    bad = me.post(path, {"kind": "employment", "given_on": commands.today().isoformat()}, path)
+    bad = me.post(path, {"kind": "employment", "given_on": clock.today().isoformat()}, path)
     assert bad.status_code == 422 and 'id="description-error"' in bad.get_data(as_text=True)
-    r = me.post(path, {"kind": "employment", "given_on": commands.today().isoformat(),
+    r = me.post(path, {"kind": "employment", "given_on": clock.today().isoformat(),
                        "description": "联系三家企业提供岗位"}, path)
     assert r.status_code == 302
     page = me.text(path)
@@ -325,7 +326,7 @@ def _own(app, w: World, case_id: int, days_ago: int) -> None:
     with app.app_context():
         officer = db.session.get(User, w.officer.id)
         commands.assign_owner(officer, case_id, w.lead.id, "county",
-                              commands.today() - dt.timedelta(days=days_ago))
+                              clock.today() - dt.timedelta(days=days_ago))
         db.session.remove()
 
 
@@ -354,7 +355,7 @@ def test_duties_lists_own_cases_overdue_first_and_one_click_resets_the_duty(app,
     assert _duty(page, w.other_case, "progress_hearing")["state"] == "overdue"
     assert _duty(page, w.other_case, "petitioner_meeting")["state"] == "overdue"
     assert _duty(page, w.case, "progress_hearing")["state"] == "running"
-    today = commands.today()
+    today = clock.today()
     r = lead.post("/duties", {"case_id": w.other_case, "kind": "progress_hearing",
                               "held_on": today.isoformat(), "note": "听取专班汇报"}, "/duties")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/duties#case-{w.other_case}")
@@ -376,13 +377,13 @@ def test_duties_refuse_what_the_command_refuses(app, world):
     w = world
     _own(app, w, w.case, 40)
     lead = Browser(app, w.lead)
-    future = (commands.today() + dt.timedelta(days=2)).isoformat()
+    future = (clock.today() + dt.timedelta(days=2)).isoformat()
     r = lead.post("/duties", {"case_id": w.case, "kind": "progress_hearing", "held_on": future}, "/duties")
     assert r.status_code == 422 and "不能晚于今天" in r.get_data(as_text=True)
     assert _duty(lead.text("/duties"), w.case, "progress_hearing")["state"] == "overdue"  # unchanged
     # a case owned by someone else is a 404, like in the API
     assert lead.post("/duties", {"case_id": w.other_case, "kind": "progress_hearing",
-                                 "held_on": commands.today().isoformat()}, "/duties").status_code == 404
+                                 "held_on": clock.today().isoformat()}, "/duties").status_code == 404
 
 
 def test_duties_page_is_for_lead_officials_only(app, world, web):

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
-from mediation import timeline
+from mediation import clock, timeline
 from mediation.cases import commands
 from mediation.errors import Conflict, Invalid, NotFound
 from mediation.extensions import db
@@ -313,7 +313,7 @@ def test_freed_capacity_offers_waiting_needs_oldest_first(world):
 
 def test_unavailable_and_away_providers_are_skipped(world):
     for p, values in zip(world.providers, [dict(available=False),
-                                              dict(away_until=dt.date.today() + dt.timedelta(days=3)),
+                                              dict(away_until=clock.today() + dt.timedelta(days=3)),
                                               {}], strict=True):
         for k, v in values.items():
             setattr(provider(p.id), k, v)

@@ -11,7 +11,6 @@ tests/test_security_live_access.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.extensions import db
 from mediation.supervision.models import Rectification, SurveyAnswer
 from mediation.timeline import Event
@@ -28,7 +28,7 @@ from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_databas
 from tests.factories import Api, case_payload
 from tests.page_client import PageClient
 
-TODAY = dt.date.today().isoformat()
+TODAY = clock.today().isoformat()
 
 
 def counts(app) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import re
 
 from flask import render_template
 
+from mediation import clock
 from mediation.extensions import db
 from mediation.sessions import pages as session_pages
 from mediation.users import User
@@ -291,7 +292,7 @@ def test_performance_is_added_and_marked_done(app, w, csrf_on):
     mediator = w.users["mediator"]
     a = agreement_in_effect(w)
     me = as_(app, w, "mediator")
-    due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    due = (clock.today() + dt.timedelta(days=30)).isoformat()
     r = me.post(f"/agreements/{a['id']}/performance", {"kind": "payment", "description": "补发补偿款",
                                                        "obligor": "区自然资源局", "amount": "abc",
                                                        "due_on": due})
@@ -319,18 +320,18 @@ def test_judicial_confirmation_is_recorded_on_the_agreement_page(app, w, csrf_on
     assert "司法确认" in page and "记录申请" in page
     r = officer.post(f"/agreements/{a['id']}/judicial/apply", {"applied_on": "", "court": "锦江区人民法院"})
     assert r.status_code == 422 and 'id="applied_on-error"' in text(r) and "锦江区人民法院" in text(r)
-    r = officer.post(f"/agreements/{a['id']}/judicial/apply", {"applied_on": dt.date.today().isoformat(),
+    r = officer.post(f"/agreements/{a['id']}/judicial/apply", {"applied_on": clock.today().isoformat(),
                                                                "court": "锦江区人民法院"})
     assert r.status_code == 302
     r = officer.post(f"/agreements/{a['id']}/judicial/decision", {"decision": "confirmed",
-                                                                  "decided_on": dt.date.today().isoformat()})
+                                                                  "decided_on": clock.today().isoformat()})
     assert r.status_code == 302
     got = w.api.get(f"/api/agreements/{a['id']}", mediator).get_json()
     assert got["judicial_court"] == "锦江区人民法院" and got["judicial_decision"] == "confirmed"
     assert "确认有效" in text(officer.get(f"/agreements/{a['id']}"))
     # the lawyer may read the agreement but not record for the court
     assert as_(app, w, "lawyer").post(f"/agreements/{a['id']}/judicial/apply", {
-        "applied_on": dt.date.today().isoformat(), "court": "x"}).status_code in (403, 404)
+        "applied_on": clock.today().isoformat(), "court": "x"}).status_code in (403, 404)
 
 
 # --- for the case page and the board --------------------------------------------------------

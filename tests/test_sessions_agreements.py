@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.timeline import Event
@@ -104,7 +105,9 @@ def test_from_final_through_every_signature_to_effect(app, w):
     done = sign_all(w, a["id"])
     assert done["status"] == "in_effect" and done["effective_at"]
     effective = dt.datetime.fromisoformat(done["effective_at"])
-    assert done["judicial_confirmation_until"] == (effective + dt.timedelta(days=30)).date().isoformat()
+    # 30 of the service's (Beijing) days from the day it took effect there
+    assert done["judicial_confirmation_until"] == (
+        clock.local_date(effective) + dt.timedelta(days=30)).isoformat()
     assert [(s["signer"], s["method"]) for s in done["signatures"]] == [
         ("party:0", "fingerprint"), ("party:1", "seal"), ("mediator", "account")]
     assert done["signatures"][2]["user_id"] == w.users["mediator"].id

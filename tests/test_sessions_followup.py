@@ -8,6 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.sessions import followup
@@ -28,7 +29,7 @@ def in_effect(w) -> dict:
 
 
 def day(offset: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=offset)).isoformat()
+    return (clock.today() + dt.timedelta(days=offset)).isoformat()
 
 
 def item(w, agreement_id: int, who: str = "mediator", **kw) -> dict:

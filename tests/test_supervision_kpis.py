@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from mediation import clock as service_clock
 from mediation.cases.models import Case
 from mediation.extensions import db
 from tests.factories import at, case_row, survey_answer
@@ -159,20 +160,15 @@ def test_reports_are_for_supervisors_and_admins(api, hand_set):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Sets the moment the commands and the timeline record (history built as it happened)."""
-    state = {"now": at("2025-01-10")}
+def clock():
+    """Sets the moment the whole service sees (history built as it happened); unset at the
+    end. Tokens are minted while it runs free: a frozen past would have them expire."""
 
-    def now():
-        return state["now"]
+    def set_(day: str | None) -> None:
+        service_clock.freeze(at(day)) if day else service_clock.unfreeze()
 
-    monkeypatch.setattr("mediation.timeline.utcnow", now)
-    monkeypatch.setattr("mediation.cases.commands.utcnow", now)
-
-    def set_(day: str) -> None:
-        state["now"] = at(day)
-
-    return set_
+    yield set_
+    service_clock.unfreeze()
 
 
 def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clock):
@@ -182,6 +178,7 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
     officer = api.user("case_officer", "510104")
     sup = api.user("supervisor", "51")
     with app.app_context():
+        clock("2025-01-10")
         actor = db.session.get(User, officer.id)
         case = commands.intake(actor, {"title": "x", "region_code": "510104", "reference": "AS-OF-1"})
         case_id = case.id
@@ -192,6 +189,7 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
             clock(day)
             commands.transition(db.session.get(User, officer.id), case_id, to, "test")
         db.session.remove()
+    clock(None)
 
     def resolved_on(day):
         body = api.get(f"/api/reports/kpis?date={day}", sup).get_json()
@@ -220,7 +218,7 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
 
 def test_weekly_stalled_and_overdue(api, app):
     sup = api.user("supervisor", "51")
-    today = dt.date.today()
+    today = service_clock.today()
     old = (today - dt.timedelta(days=60)).isoformat()
     with app.app_context():
         stalled = mk("510104", created=old, changed=old)

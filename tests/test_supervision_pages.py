@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from mediation import timeline
+from mediation import clock, timeline
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.supervision import kpis, reports
@@ -240,7 +240,7 @@ def test_the_weekly_list_shows_stalled_cases_overdue_clocks_and_late_owners(app,
 # --- the quarterly evaluation ----------------------------------------------------------------------
 
 def quarter_now() -> str:
-    today = dt.date.today()
+    today = clock.today()
     return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
 
 
@@ -256,7 +256,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
     sup = api.user("supervisor", "51")
     login(web, sup.username)
     token = form_token(web, "/supervision/evaluation")
-    today = dt.date.today().isoformat()
+    today = clock.today().isoformat()
 
     # Checks unanswered and no case: 422, every message beside its field; nothing written.
     r = web.post("/supervision/evaluation/inspections", data={"csrf_token": token, "inspected_on": today,
@@ -274,7 +274,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
     inspect = "/supervision/evaluation/inspections"
     r = web.post(inspect, data={**base, "case_id": str(far), "inspected_on": today})
     assert r.status_code == 422 and "案件不存在或不在您的辖区内" in r.get_data(as_text=True)
-    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    future = (clock.today() + dt.timedelta(days=3)).isoformat()
     r = web.post(inspect, data={**base, "case_id": str(case_id), "inspected_on": future})
     assert r.status_code == 422 and "不能晚于今天" in r.get_data(as_text=True)
     with app.app_context():
@@ -293,7 +293,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
     html = r.get_data(as_text=True)
     assert r.status_code == 422
     assert 'id="f-deduction-points-error"' in html and 'id="f-deduction-reason-error"' in html
-    due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    due = (clock.today() + dt.timedelta(days=30)).isoformat()
     r = web.post("/supervision/evaluation/deductions", data={
         "csrf_token": token, "case_id": str(case_id), "kind": "fake_resolution", "points": "2",
         "reason": "协议未履行即报化解", "rectify_by": due, "requirement": "督促履行协议"})
@@ -317,7 +317,7 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
     # The scores come from the same report the API returns.
     with app.app_context():
         want = reports.quarterly(report_scope(db.session.get(User, sup.id)), quarter_now(), "county",
-                                 dt.date.today())["scores"]["regions"]
+                                 clock.today())["scores"]["regions"]
         db.session.remove()
     html = page(web, "/supervision/evaluation")
     table = html.split('data-table="scores-regions"')[1].split("</table>")[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.api.schemas import CaseIn
 from mediation.cases import commands
 from mediation.cases.models import Case
@@ -23,7 +24,7 @@ from mediation.timeline import Event
 from mediation.users import User
 from tests.factories import call, case_payload, make_case, make_user
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def ago(n: int) -> dt.date:
@@ -237,10 +238,12 @@ def test_beat_runs_the_daily_task(app, ctx, world):
     celery = app.extensions["celery"]
     assert celery.conf.beat_schedule["supervision-reminders"]["task"] == reminders.TASK
     app.extensions[reminders.STATE].pop("done", None)
+    app.config["MEDIATION_REMINDER_HOUR"] = 0  # whatever the hour the test runs at
     try:
         assert celery.tasks[reminders.TASK].apply().get()["sent"] == 9  # the worker's run
     finally:
         app.extensions[reminders.STATE].pop("done", None)
+        app.config.pop("MEDIATION_REMINDER_HOUR")
     assert len(delivered()) == 9
 
 

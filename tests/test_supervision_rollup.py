@@ -6,10 +6,12 @@ concurrent writers on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from mediation import clock as service_clock
 from mediation import timeline
 from mediation.cases import commands
 from mediation.cases.models import Case
@@ -21,24 +23,29 @@ from mediation.users import User
 from tests.factories import at, make_user, seq, survey_answer
 from tests.test_pg_concurrency import run_together
 
-UTC = dt.UTC
+LOCAL = ZoneInfo(service_clock.DEFAULT_TIMEZONE)
 DATES = [dt.date(2025, 1, 9), dt.date(2025, 1, 10), dt.date(2025, 2, 28), dt.date(2025, 3, 1),
          dt.date(2025, 3, 15), dt.date(2025, 3, 31), dt.date(2025, 4, 1), dt.date(2025, 4, 2),
          dt.date(2025, 5, 31), dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2026, 1, 1)]
 SCOPES = [Scope(""), Scope("51"), Scope("5101"), Scope("510104"), Scope("44")]
 
 
+def local_at(day: str, hour: int = 12) -> dt.datetime:
+    """`hour` on `day` in the service's time zone (the days the figures count in)."""
+    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=LOCAL)
+
+
 @pytest.fixture
-def clock(monkeypatch):
-    """The moment the commands and the timeline record (history built as it happened)."""
-    state = {"now": at("2025-01-10")}
-    monkeypatch.setattr("mediation.timeline.utcnow", lambda: state["now"])
-    monkeypatch.setattr("mediation.cases.commands.utcnow", lambda: state["now"])
+def clock():
+    """The moment the whole service sees (history built as it happened): `hour` of the
+    service's day."""
+    service_clock.freeze(local_at("2025-01-10"))
 
     def set_(day: str, hour: int = 12) -> None:
-        state["now"] = at(day, hour)
+        service_clock.freeze(local_at(day, hour))
 
-    return set_
+    yield set_
+    service_clock.unfreeze()
 
 
 def assert_rollup_matches_definitions(dates=DATES) -> None:
@@ -99,7 +106,7 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
     a = intake("510104", departments=["民政局", "住建局"], assessment="reasonable")
     b = intake("510105", departments=["住建局"], flags=["petitioning_ceased"])
     c = intake("440103", departments=["人社局"], assessment="reasonable")
-    clock("2025-03-01", 23)  # the last hour of the day (UTC): still 03-01
+    clock("2025-03-01", 23)  # the last hour of the day (15:00 UTC): still 03-01
     d = intake("510703", departments=[], assessment="partly_reasonable")
     # a: resolved 03-01, reopened 04-01, resolved again 06-30 at 23:59, then closed
     move(a, "2025-02-01", "in_progress")
@@ -163,7 +170,7 @@ def test_a_rolled_back_change_leaves_the_rollup_as_it_was(ctx, clock):
     timeline.append(db.session, case_id, "case.petitioning_ceased", {}, None)
     db.session.rollback()
     assert nonzero_rollup() == before
-    assert_rollup_matches_definitions([dt.date(2025, 1, 10), dt.date.today()])
+    assert_rollup_matches_definitions([dt.date(2025, 1, 10), service_clock.today()])
 
 
 def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app, ctx, clock):
@@ -183,7 +190,7 @@ def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app,
     again = runner.invoke(args=["reports", "check"])
     assert again.exit_code == 0, again.output
     db.session.remove()
-    assert kpis.counts(Scope(""), dt.date.today())["all"]["resolved"] == 1
+    assert kpis.counts(Scope(""), service_clock.today())["all"]["resolved"] == 1
 
 
 def test_concurrent_writers_in_one_county_and_department_add_up(pg):
@@ -213,7 +220,7 @@ def test_concurrent_writers_in_one_county_and_department_add_up(pg):
     results = run_together(pg, n + len(tokens) + 6, write, admin.id)
     assert not [r for r in results if isinstance(r, Exception)], results
     db.session.remove()
-    today = dt.date.today()
+    today = service_clock.today()
     [figures] = kpis.counts_many(Scope("51"), [today])
     assert figures["all"]["cases"] == n + 6
     assert figures["all"]["resolved"] == n

@@ -7,6 +7,7 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from mediation import clock
 from mediation.cases.models import (
     Assessment,
     CaseFlag,
@@ -36,7 +37,9 @@ def _region(value: str) -> None:
 
 
 def _not_future(value: dt.date) -> None:
-    if value > dt.date.today() + dt.timedelta(days=1):
+    # The service's day (clock.today), not the machine's: a date typed in the morning in
+    # Beijing is "tomorrow" in UTC.
+    if value > clock.today():
         raise ma.ValidationError("cannot be in the future")
 
 

@@ -24,6 +24,7 @@ from mediation.cases.models import (
     Petitioner,
     Status,
 )
+from mediation.clock import today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
@@ -70,10 +71,6 @@ def _needs_changed(case: Case, before: list[str], actor: User | None) -> None:
     if after != before:
         for fn in list(_needs_hooks):
             fn(case, before, after, actor)
-
-
-def today() -> dt.date:
-    return utcnow().date()
 
 
 def limits() -> dict[str, int]:

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from mediation import labels, web
+from mediation import clock, labels, web
 from mediation.api.schemas import ContactIn
 from mediation.cases import commands, rules
 from mediation.cases.models import Case
@@ -49,7 +49,7 @@ def owned_cases(user: User) -> list[dict[str, Any]]:
     """The user's cases with their duties: overdue first, then by the earliest due date."""
     cases = db.session.execute(
         sa.select(Case).where(Case.lead_official_id == user.id).order_by(Case.id)).scalars().all()
-    today = commands.today()
+    today = clock.today()
     rows = []
     for case in cases:
         duties = [d.as_dict() for d in rules.owner_duties(case, commands.limits(), today)]
@@ -75,7 +75,7 @@ def _context(user: User, form: dict[str, Any] | None = None) -> dict[str, Any]:
     cases = owned_cases(user)
     followed = cases[:LIVE_CASES_MAX]
     return {
-        "cases": cases, "today": commands.today().isoformat(), "form": form or {},
+        "cases": cases, "today": clock.today().isoformat(), "form": form or {},
         "overdue_count": sum(1 for c in cases if c["overdue"]),
         "live_cases": ",".join(str(c["id"]) for c in followed),
         "live_cursors": ",".join(f"{c['id']}:{c['last_seq']}" for c in followed),

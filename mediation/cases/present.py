@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mediation.cases import rules
-from mediation.cases.commands import limits, petitioner_view, today
+from mediation.cases.commands import limits, petitioner_view
 from mediation.cases.models import Case
+from mediation.clock import today
 
 
 def case_view(case: Case, detail: bool = True) -> dict[str, Any]:

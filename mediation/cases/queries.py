@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mediation.cases.commands import today
 from mediation.cases.models import Case
+from mediation.clock import today
 from mediation.permissions import visible_cases_filter
 from mediation.regions import normalize_region, region_prefix
 from mediation.users import User

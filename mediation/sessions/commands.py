@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mediation import timeline
+from mediation import clock, timeline
 from mediation.cases import commands as case_commands
 from mediation.cases.commands import transactional
 from mediation.cases.models import TRANSITIONS, Case, Petitioner, Status
@@ -157,8 +157,8 @@ def _summary(s: MediationSession) -> dict[str, Any]:
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     """In UTC: SQLite keeps a datetime's digits and drops its offset, so a time given in
-    China time (+08:00) must be converted before it is stored."""
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    the service's zone (+08:00) must be converted before it is stored."""
+    return clock.as_utc(moment)
 
 
 @transactional
@@ -372,6 +372,12 @@ def signers(a: Agreement) -> list[tuple[str, str, int | None]]:
     return [*parties, ("mediator", "", a.mediator_id)]
 
 
+def judicial_confirmation_until(effective_at: dt.datetime) -> dt.date:
+    """The last day to apply for judicial confirmation: counted in the service's days from
+    the day the agreement took effect."""
+    return clock.local_date(effective_at) + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)
+
+
 def agreement_view(a: Agreement) -> dict[str, Any]:
     signed = {s.signer: s for s in a.signatures}
     effective = a.effective_at
@@ -381,8 +387,7 @@ def agreement_view(a: Agreement) -> dict[str, Any]:
         **{name: getattr(a, name) for name in CONTENT_FIELDS},
         "missing": sorted(missing_parts(a)) if a.status == AgreementStatus.DRAFT else [],
         "finalised_at": a.finalised_at, "effective_at": effective,
-        "judicial_confirmation_until": (effective + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)).date()
-        if effective else None,
+        "judicial_confirmation_until": judicial_confirmation_until(effective) if effective else None,
         **{name: getattr(a, name) for name in JUDICIAL_FIELDS},
         "signers": [{"signer": key, "name": name, "signed": key in signed} for key, name, _ in signers(a)],
         "signatures": [{"signer": s.signer, "signer_name": s.signer_name, "method": s.method,
@@ -624,8 +629,7 @@ def _take_effect(actor: User, agreement: Agreement, case: Case) -> None:
                             {"agreement_id": old, "by": agreement.id}, actor.id)
     timeline.append(db.session, case.id, "agreement.in_effect", {
         "agreement_id": agreement.id, "effective_at": iso(now),
-        "judicial_confirmation_until": (now + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)).date()
-        .isoformat()}, actor.id)
+        "judicial_confirmation_until": judicial_confirmation_until(now).isoformat()}, actor.id)
     advance_case(case, Status.AGREEMENT_REACHED, actor, f"agreement {agreement.id} took effect")
 
 

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from mediation import settings, timeline
 from mediation.cases import commands as case_commands
-from mediation.cases.commands import today, transactional
+from mediation.cases.commands import transactional
 from mediation.cases.models import Case, CaseFlag, Status
+from mediation.clock import local_date, today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
@@ -111,7 +112,7 @@ def mark_done(actor: User, item_id: int, evidence: str) -> PerformanceItem:
     if moved != 1:
         raise Conflict("the item is already marked done", current_state="done")
     db.session.refresh(item)
-    late = item.due_on < now.date()
+    late = item.due_on < local_date(now)
     timeline.append(db.session, case.id, "performance.item_done", {
         "item_id": item.id, "agreement_id": item.agreement_id, "evidence": note,
         "done_at": iso(now), "late": late}, actor.id)
@@ -126,7 +127,7 @@ def mark_done(actor: User, item_id: int, evidence: str) -> PerformanceItem:
 # --- judicial confirmation ----------------------------------------------------------------
 
 def _window(agreement: Agreement) -> tuple[dt.date, dt.date]:
-    start = agreement.effective_at.date()
+    start = local_date(agreement.effective_at)
     return start, start + dt.timedelta(days=JUDICIAL_CONFIRMATION_DAYS)
 
 

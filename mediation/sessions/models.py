@@ -8,7 +8,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.timeline import utcnow
 
 
@@ -51,18 +51,18 @@ class MediationSession(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     mediator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), default=SessionStatus.SCHEDULED.value)
-    scheduled_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    scheduled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     place: Mapped[str] = mapped_column(sa.String(200), default="")
     online_link: Mapped[str] = mapped_column(sa.String(500), default="")
     topic: Mapped[str] = mapped_column(sa.String(200), default="")
     postponements: Mapped[int] = mapped_column(default=0)
-    started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     minutes: Mapped[str] = mapped_column(sa.Text, default="")  # 笔录, written at the end
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     participants: Mapped[list[SessionParticipant]] = relationship(
         order_by="SessionParticipant.id", cascade="all, delete-orphan")
@@ -82,7 +82,7 @@ class SessionParticipant(db.Model):
     petitioner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("petitioners.id"))
     provider_id: Mapped[int | None]  # the directory's id; no foreign key: mediation owns no providers
     attended: Mapped[bool | None]  # None: not recorded yet
-    attendance_recorded_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    attendance_recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class AgreementStatus(enum.StrEnum):
@@ -132,10 +132,10 @@ class Agreement(db.Model):
     judicial_decision: Mapped[str | None] = mapped_column(sa.String(16))  # confirmed | rejected
     judicial_decided_on: Mapped[dt.date | None]
     judicial_note: Mapped[str | None] = mapped_column(sa.Text)
-    finalised_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    effective_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    finalised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     signatures: Mapped[list[AgreementSignature]] = relationship(
         order_by="AgreementSignature.id", cascade="all, delete-orphan")
@@ -167,7 +167,7 @@ class AgreementSignature(db.Model):
     method: Mapped[str] = mapped_column(sa.String(16))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # signed via account
     recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    signed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class PerformanceKind(enum.StrEnum):
@@ -188,11 +188,11 @@ class PerformanceItem(db.Model):
     obligor: Mapped[str] = mapped_column(sa.String(200), default="")  # who performs
     amount: Mapped[str | None] = mapped_column(sa.String(32))  # yuan, as written (decimal text)
     due_on: Mapped[dt.date]
-    done_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     done_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     evidence: Mapped[str | None] = mapped_column(sa.Text)  # a note of the evidence of performance
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ResolutionBasis(enum.StrEnum):
@@ -212,7 +212,7 @@ class Resolution(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text)
     agreement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agreements.id"))
     resolved_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    resolved_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class SessionPresence(db.Model):
@@ -232,6 +232,6 @@ class SessionPresence(db.Model):
     session_id: Mapped[int] = mapped_column(sa.ForeignKey("mediation_sessions.id"), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     sid: Mapped[str] = mapped_column(sa.String(64), index=True)  # the Socket.IO connection
-    since: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    seen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow,
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  index=True)

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
-from mediation import labels, web
+from mediation import clock, labels, web
 from mediation.cases.models import Case, Petitioner
 from mediation.errors import DomainError, NotFound
 from mediation.extensions import db
@@ -45,8 +45,7 @@ pages = web.page_blueprint("session_pages", __name__)
 
 METHODS = {"account": "本人账户签署", "hand": "签名", "seal": "盖章", "fingerprint": "按指印"}
 STATUS = {"draft": "草稿", "final": "待签署", "in_effect": "已生效", "superseded": "已被新协议取代"}
-# The pages show times in China Standard Time (no daylight saving); forms take it too.
-CST = web.CHINA_TIME
+# The pages show times in the service's zone (mediation.clock); forms take them in it too.
 
 labels.register("session_status", {
     "scheduled": _l("已安排"), "postponed": _l("已延期"), "in_progress": _l("进行中"),
@@ -171,12 +170,13 @@ _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 
 
 def _form_in_china_time(*names: str) -> MultiDict:
-    """The posted form, with a datetime-local value (no zone) read as China time."""
+    """The posted form, with a datetime-local value (no zone) read in the service's zone."""
     form = MultiDict(request.form)
     for name in names:
         value = (form.get(name) or "").strip()
         if _NAIVE.match(value):
-            form[name] = value.replace(" ", "T") + "+08:00"
+            moment = dt.datetime.fromisoformat(value.replace(" ", "T"))
+            form[name] = clock.local_wall_time(moment).isoformat()
     return form
 
 

@@ -11,12 +11,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
+from mediation import clock
 from mediation.api.auth import authenticated, bearer_token, current
 from mediation.api.schemas import StrictSchema, _region
 from mediation.permissions import Action, can
 from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import report_scope
-from mediation.timeline import iso, utcnow
+from mediation.timeline import iso
 from mediation.users import user_for_token
 
 blp = Blueprint("supervision", __name__, url_prefix="/api",
@@ -24,7 +25,7 @@ blp = Blueprint("supervision", __name__, url_prefix="/api",
 
 
 def _today() -> dt.date:
-    return utcnow().date()
+    return clock.today()
 
 
 class Args(ma.Schema):
@@ -33,7 +34,8 @@ class Args(ma.Schema):
 
 
 class KpiArgs(Args):
-    date = fields.Date(metadata={"description": "as of the end of this day (UTC); default today"})
+    date = fields.Date(metadata={"description": "as of the end of this day (the service's day, "
+                                                "MEDIATION_TIMEZONE); default today"})
     region = fields.String(validate=_region, metadata={"description": "GB/T 2260 code"})
     level = fields.String(validate=validate.OneOf(kpis.GROUPINGS),
                           metadata={"description": "group by province, city, county or department"})

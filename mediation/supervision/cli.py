@@ -84,11 +84,10 @@ def reminders_send(dry_run: bool) -> None:
     from flask import current_app
     from sqlalchemy.orm import Session
 
-    from mediation import timeline
+    from mediation import clock, timeline
     from mediation.supervision import reminders
-    from mediation.timeline import utcnow
 
-    day = utcnow().date()
+    day = clock.today()
     if dry_run:
         items = reminders.due_items(db.session, day)
         sent = reminders.already_sent(db.session, day)
@@ -135,12 +134,11 @@ def reports_rebuild() -> None:
 @with_appcontext
 def reports_check(day) -> None:
     """Compare the rollup's figures with the base tables' (every grouping); exit 1 if any differ."""
-    import datetime as dt
-
+    from mediation import clock
     from mediation.supervision import kpis
     from mediation.supervision.scope import Scope
 
-    when = day.date() if day else dt.date.today()
+    when = day.date() if day else clock.today()
     bad = 0
     for grouping in (None, *kpis.GROUPINGS):
         fast = kpis.counts_many(Scope(""), [when], grouping)[0]

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from mediation import timeline
 from mediation.cases.commands import transactional
 from mediation.cases.models import Case
+from mediation.clock import today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case
@@ -45,7 +46,7 @@ def _supervised_case(actor: User, case_id: int) -> Case:
 def record_inspection(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     """Record an on-site inspection with the four checks and the findings."""
     case = _supervised_case(actor, data["case_id"])
-    if data["inspected_on"] > utcnow().date():
+    if data["inspected_on"] > today():
         raise Invalid({"inspected_on": ["cannot be in the future"]})
     i = Inspection(case_id=case.id, inspector_id=actor.id, inspected_on=data["inspected_on"],
                    findings=data.get("findings", ""), **{c: data[c] for c in CHECKS})
@@ -64,7 +65,7 @@ def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     _cited(Inspection, data.get("inspection_id"), case, "inspection_id", "an inspection")
     d = Deduction(case_id=case.id, inspection_id=data.get("inspection_id"), kind=data["kind"],
                   points=data["points"], reason=data["reason"],
-                  decided_on=data.get("decided_on") or utcnow().date(), by_id=actor.id)
+                  decided_on=data.get("decided_on") or today(), by_id=actor.id)
     db.session.add(d)
     db.session.flush()
     view = deduction_view(d)
@@ -74,7 +75,7 @@ def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
                           due_on=data["rectify_by"], by_id=actor.id)
         db.session.add(r)
         db.session.flush()
-        view["rectification"] = rectification_view(r, utcnow().date())
+        view["rectification"] = rectification_view(r, today())
     timeline.append(db.session, case.id, "supervision.deducted", view, actor.id)
     return view
 
@@ -107,7 +108,7 @@ def order_rectification(actor: User, data: dict[str, Any]) -> dict[str, Any]:
                       due_on=data["due_on"], by_id=actor.id)
     db.session.add(r)
     db.session.flush()
-    view = rectification_view(r, utcnow().date())
+    view = rectification_view(r, today())
     timeline.append(db.session, case.id, "supervision.rectification_ordered", view, actor.id)
     return view
 
@@ -124,7 +125,7 @@ def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: st
         case = _supervised_case(actor, r.case_id)
     except NotFound:
         raise NotFound("rectification") from None
-    if done_on > utcnow().date():
+    if done_on > today():
         raise Invalid({"done_on": ["cannot be in the future"]})
     res = db.session.execute(
         sa.update(Rectification).where(Rectification.id == r.id, Rectification.done_on.is_(None))
@@ -132,7 +133,7 @@ def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: st
     if res.rowcount != 1:
         raise Conflict("the rectification is already done", current_state="done")
     db.session.refresh(r)
-    view = rectification_view(r, utcnow().date())
+    view = rectification_view(r, today())
     timeline.append(db.session, case.id, "supervision.rectified", view, actor.id)
     return view
 

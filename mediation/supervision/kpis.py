@@ -1,14 +1,14 @@
 """The plan's figures, each defined once here (numerator, denominator, date measured on)
 and computed by SQL aggregates (GROUP BY), never by a loop over cases.
 
-"As of D" means at the end of day D (UTC): a case counts if it was in the ledger by then,
-and as resolved if its status at that moment was resolved or closed. The status at D comes
-from `Case.status` when its last change (`status_changed_at`) was before the end of D, and
-otherwise from the timeline: the last `case.resolved`/`case.closed` before then with no
-`case.reopened` after it. Likewise a case has ceased petitioning (息诉罢访) at D when its last
-`case.petitioning_ceased` / `case.petitioning_resumed` event before the end of D is a
-cessation; a case with no such event at all (the flag set by hand at intake or in an edit)
-counts by its current flag.
+"As of D" means at the end of day D (the service's day, MEDIATION_TIMEZONE): a case counts
+if it was in the ledger by then, and as resolved if its status at that moment was resolved
+or closed. The status at D comes from `Case.status` when its last change
+(`status_changed_at`) was before the end of D, and otherwise from the timeline: the last
+`case.resolved`/`case.closed` before then with no `case.reopened` after it. Likewise a case
+has ceased petitioning (息诉罢访) at D when its last `case.petitioning_ceased` /
+`case.petitioning_resumed` event before the end of D is a cessation; a case with no such
+event at all (the flag set by hand at intake or in an edit) counts by its current flag.
 
 The reports read these figures from the rollup (`rollup.py`: each case's steps derived from
 these definitions in SQL, summed per day, month, region and department, kept exact in the
@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from mediation import clock
 from mediation.cases.models import Assessment, Case, CaseFlag
 from mediation.extensions import db
 from mediation.supervision import rollup
@@ -52,7 +53,8 @@ class Kpi:
     target: float | None
 
 
-MEASURED = "the end of the requested date (UTC); today when no date is given"
+MEASURED = ("the end of the requested date (a day in the service's time zone, Beijing time by "
+            "default); today when no date is given")
 KPIS: tuple[Kpi, ...] = (
     Kpi("resolution_rate", "积案化解率", "resolution rate",
         "cases whose status at the end of the date was resolved or closed",
@@ -84,7 +86,8 @@ def definitions() -> list[dict[str, Any]]:
 
 
 def end_of(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    """The end of the service's day `day` (MEDIATION_TIMEZONE), in UTC."""
+    return clock.day_end(day)
 
 
 def resolved_as_of(cutoff: dt.datetime):

@@ -8,7 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mediation.extensions import db
+from mediation.extensions import UTCDateTime, db
 from mediation.timeline import utcnow
 
 
@@ -22,9 +22,9 @@ class SurveyInvite(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class SurveyAnswer(db.Model):
@@ -37,7 +37,7 @@ class SurveyAnswer(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     rating: Mapped[int]
     comment: Mapped[str] = mapped_column(sa.Text, default="")
-    answered_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Inspection(db.Model):
@@ -54,7 +54,7 @@ class Inspection(db.Model):
     file_complete: Mapped[bool]  # 档案完整
     findings: Mapped[str] = mapped_column(sa.Text, default="")
     inspector_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    recorded_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Deduction(db.Model):
@@ -104,4 +104,4 @@ class Reminder(db.Model):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(24))  # owner_duty | statutory_clock | performance
     due_on: Mapped[dt.date]
-    sent_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

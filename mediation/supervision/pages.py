@@ -37,7 +37,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from mediation import labels, web
+from mediation import clock, labels, web
 from mediation.cases.models import Case
 from mediation.errors import DomainError, Forbidden, NotFound
 from mediation.extensions import db
@@ -208,7 +208,7 @@ def _reader() -> User:
 
 
 def _today() -> dt.date:
-    return utcnow().date()
+    return clock.today()
 
 
 def _msg(text: Any) -> str:

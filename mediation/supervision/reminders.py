@@ -20,7 +20,7 @@ sent, in the same transaction as their event. A run that fails for a case rolls 
 back; the next run sends what it did not.
 
 Runs: Celery beat (production) every `MEDIATION_REMINDER_CHECK_SECONDS`, the server's
-embedded loop (no Redis), both starting the day's run at `MEDIATION_REMINDER_HOUR` (UTC)
+embedded loop (no Redis), both starting the day's run at `MEDIATION_REMINDER_HOUR` (local)
 unless `MEDIATION_REMINDER_AUTO=0` (the embedded loop's first run waits
 `MEDIATION_REMINDER_START_DELAY` seconds after the start); and `mediation reminders send` by
 hand (or from cron).
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 from mediation import timeline
 from mediation.cases import rules
 from mediation.cases.models import Case
+from mediation.clock import local, today
 from mediation.extensions import db
 from mediation.permissions import (
     OFFICIAL_ROLES,
@@ -207,7 +208,7 @@ def send(day: dt.date | None = None, session: Session | None = None) -> SendResu
     one `reminder.due` event per user). With `session` = a plain Session (no after-commit
     hook) the events stay in the outbox for the running service's sweep to deliver."""
     session = session if session is not None else db.session()
-    day = day or utcnow().date()
+    day = day or today()
     result = SendResult(day)
     items = due_items(session, day)
     session.rollback()  # hold nothing between the read and the per-case writes
@@ -245,9 +246,9 @@ def already_sent(session: Session, day: dt.date) -> set[tuple[int, str]]:
 
 
 def daily() -> dict[str, Any] | None:
-    """The periodic job: from the configured hour (UTC), run once a day in this process
-    (a re-run, here or elsewhere, would send nothing twice anyway)."""
-    now = utcnow()
+    """The periodic job: from the configured hour of the service's day, run once a day in
+    this process (a re-run, here or elsewhere, would send nothing twice anyway)."""
+    now = local(utcnow())
     if not setting("MEDIATION_REMINDER_AUTO") or now.hour < setting("MEDIATION_REMINDER_HOUR"):
         return None
     state = current_app.extensions.setdefault(STATE, {})

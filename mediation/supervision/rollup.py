@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mediation import clock
 from mediation.cases.models import Assessment, CaseFlag, Status
 from mediation.extensions import db
 
@@ -108,10 +109,13 @@ TIMELINE_INDEX = _timeline_index()
 # --- the derivation: each case's steps, in SQL --------------------------------------------
 
 def _day(dialect: str, col: str) -> str:
-    """The UTC calendar day of a timestamp: `x < end_of(D)` ⟺ `day(x) <= D`."""
+    """The service's day of a timestamp (MEDIATION_TIMEZONE): `x < end_of(D)` ⟺ `day(x) <= D`.
+    SQLite has no time zones: there it is the `local_date` function the app registers on
+    each connection (mediation.clock.sqlite_local_date)."""
+    zone = clock.zone_name().replace("'", "''")
     if dialect == "postgresql":
-        return f"CAST(timezone('UTC', {col}) AS DATE)"
-    return f"date({col})"
+        return f"CAST(timezone('{zone}', {col}) AS DATE)"
+    return f"local_date({col}, '{zone}')"
 
 
 def _month(dialect: str, col: str) -> str:

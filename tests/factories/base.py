@@ -15,6 +15,8 @@ import itertools
 from types import SimpleNamespace
 from typing import Any
 
+from mediation import clock
+
 PASSWORD = "Test-pass-123!"
 
 _n = itertools.count(1)
@@ -46,7 +48,7 @@ def at(day: str, hour: int = 12) -> dt.datetime:
 
 
 def days_ago(n: int) -> str:
-    return (dt.date.today() - dt.timedelta(days=n)).isoformat()
+    return (clock.today() - dt.timedelta(days=n)).isoformat()
 
 
 def past(hours: float) -> dt.datetime:
