@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ from cryptography.fernet import Fernet
 from mediation import create_app
 
 BIN = Path(sys.executable).parent
-KEYS = {"MEDIATION_SECRET_KEY": "k" * 40, "MEDIATION_PII_KEY": Fernet.generate_key().decode()}
+KEYS = {"MEDIATION_SECRET_KEY": secrets.token_urlsafe(48),
+        "MEDIATION_PII_KEY": Fernet.generate_key().decode()}
 # Nothing listens on port 1: "PostgreSQL down".
 PG_DOWN = "postgresql://postgres@127.0.0.1:1/test"
 
