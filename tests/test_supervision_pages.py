@@ -46,10 +46,9 @@ mk = partial(case_row, title="督查页面测试", departments=["区住建局"])
 
 def event_at(monkeypatch, case_id: int, type_: str, day: str) -> None:
     """An event on the case's timeline as if written on `day` (the chain stays valid)."""
-    monkeypatch.setattr(timeline, "utcnow", lambda: at(day))
-    timeline.append(db.session, case_id, type_, {"basis": "test"}, None)
-    db.session.commit()
-    monkeypatch.undo()
+    with clock.frozen(at(day)):
+        timeline.append(db.session, case_id, type_, {"basis": "test"}, None)
+        db.session.commit()
 
 
 def page(web, path: str, status: int = 200) -> str:
