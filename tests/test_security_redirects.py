@@ -69,3 +69,18 @@ def test_the_login_pages_own_next_round_trips(live):
     assert r.status_code == 302
     location = urlsplit(r.headers["Location"])
     assert location.path == "/login" and "next=" in location.query
+
+
+def test_every_route_reads_next_through_the_one_helper():
+    """A new route that redirected to `next` by itself would reopen the hole."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    reads = re.compile(r"""(args|form|values)(\.get\(|\[)\s*["']next["']""")
+    unguarded = [f"{path.relative_to(root)}:{n}"
+                 for package in ("mediation", "referrals", "realtime")
+                 for path in (root / package).rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if reads.search(line) and "safe_next(" not in line]
+    assert unguarded == [], unguarded

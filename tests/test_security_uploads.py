@@ -283,3 +283,17 @@ def test_instance_folder_and_sqlite_file_are_private(tmp_path, monkeypatch):
         assert mode(instance) == 0o700 and mode(dbfile) == 0o600  # and at every start
     finally:
         os.umask(old)
+
+
+def test_every_spreadsheet_is_written_through_the_one_helper():
+    """A new export that wrote xlsx or csv by itself would skip the formula guard."""
+    root = Path(__file__).resolve().parents[1]
+    helper = root / "mediation" / "supervision" / "excel.py"
+    offenders = []
+    for package in ("mediation", "referrals", "realtime"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            if path != helper and re.search(r"^\s*(import csv|from csv |import openpyxl|from openpyxl)", text,
+                                            flags=re.M):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == [], offenders
