@@ -13,9 +13,12 @@ import requests
 from tests.factories import PASSWORD
 from tests.test_realtime_live import LiveServer
 
-# Small limits so that the throttling tests reach them in a few requests.
+# Small limits so that the throttling tests reach them in a few requests; plain HTTP, so
+# cookies without the Secure flag (on PostgreSQL the server is not embedded, where the
+# flag is on by default and a client over http:// would never send the cookie back).
 LIVE_ENV = {"MEDIATION_LOGIN_ACCOUNT_LIMIT": "3 per 15 minutes",
-            "MEDIATION_LOGIN_IP_LIMIT": "25 per 15 minutes"}
+            "MEDIATION_LOGIN_IP_LIMIT": "25 per 15 minutes",
+            "MEDIATION_SECURE_COOKIES": "false"}
 
 
 @pytest.fixture(scope="module")
