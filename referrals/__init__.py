@@ -153,7 +153,8 @@ class _SessionProviders:
             return None
         return DirectoryEntry(id=provider.id, name=provider.name, kind=provider.kind,
                               active=provider.active,
-                              user_ids=tuple(m.user_id for m in provider.members))
+                              user_ids=tuple(m.user_id for m in provider.members),
+                              region_prefixes=tuple(r.region_prefix for r in provider.regions))
 
     def invitable(self, region_code: str):
         """Active deputies, CPPCC members and worthies serving the region (sessions' form)."""

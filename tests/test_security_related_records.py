@@ -25,7 +25,7 @@ from mediation.extensions import db
 from mediation.supervision.models import Rectification, SurveyAnswer
 from mediation.timeline import Event
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
-from tests.factories import Api, case_payload
+from tests.factories import Api, call, case_payload, make_provider, session_body
 from tests.page_client import PageClient
 
 TODAY = clock.today().isoformat()
@@ -100,6 +100,20 @@ def test_a_rectification_citing_its_cases_records_keeps_them_consistent(api, two
         "case_id": two["here"], "requirement": "限期整改", "due_on": TODAY, "deduction_id": deduction,
         "inspection_id": other_inspection})
     assert r.status_code == 422
+
+
+def test_a_session_invites_deputies_and_worthies_of_the_cases_region_only(app, w):
+    with app.app_context():
+        far = make_provider("deputy", regions=("440106",), name="广东某代表").id
+        db.session.remove()
+    before = counts(app)
+    r = call(w, "POST", f"/api/cases/{w.case_id}/sessions", "mediator",
+             session_body(w, invited_provider_ids=[far]))
+    assert r.status_code == 422, r.get_json()
+    assert "does not serve the case's region" in r.get_json()["errors"]["invited_provider_ids"][0]
+    assert counts(app) == before
+    ok = call(w, "POST", f"/api/cases/{w.case_id}/sessions", "mediator", session_body(w))
+    assert ok.status_code == 201  # the world's deputy serves the case's county
 
 
 # --- 404 before existence is known -----------------------------------------------------------

@@ -117,6 +117,10 @@ def _participants(case: Case, mediator: User, data: dict[str, Any]) -> list[Sess
             errors.setdefault("invited_provider_ids", []).append(
                 f"{provider_id} is not an active deputy, CPPCC member or worthy of the directory")
             continue
+        if not entry.serves(case.region_code):
+            errors.setdefault("invited_provider_ids", []).append(
+                f"{provider_id} does not serve the case's region {case.region_code}")
+            continue
         members = entry.user_ids or (None,)
         for uid in members:
             people.append(SessionParticipant(kind=ParticipantKind.INVITED, name=entry.name,

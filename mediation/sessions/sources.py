@@ -20,6 +20,11 @@ class DirectoryEntry:
     kind: str
     active: bool
     user_ids: tuple[int, ...] = field(default=())
+    # GB/T 2260 prefixes of the regions it serves: an invitation stays in the case's region.
+    region_prefixes: tuple[str, ...] = field(default=())
+
+    def serves(self, region_code: str) -> bool:
+        return any(region_code.startswith(p) for p in self.region_prefixes)
 
 
 class ProviderSource(Protocol):
