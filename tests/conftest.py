@@ -229,3 +229,37 @@ def w(app, api):
 from tests.browser import browser, contexts, demo_server  # noqa: E402, F401, I001
 from tests.page_client import csrf_on  # noqa: E402, F401, I001
 from tests.security_live import live  # noqa: E402, F401, I001
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> Iterator[str]:
+    """A Redis server of this test run alone, on a free port (its queue channel and keys are
+    ours). Session-scoped on purpose: building an app on it re-points the process-wide
+    sign-in limiter (flask-limiter's single instance) at it, so it must outlive every later
+    test of the run."""
+    import socket
+    import subprocess
+    import time
+
+    import redis
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "our Redis answers"
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

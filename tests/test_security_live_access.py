@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import itertools
 import queue
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 import requests
 import socketio
 
@@ -28,7 +26,7 @@ from mediation.users import User, issue_token
 from referrals import lifecycle
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
 from tests.factories import make_case, make_provider, make_user
-from tests.test_realtime_live import WAIT, LiveServer, free_port
+from tests.test_realtime_live import WAIT, LiveServer
 
 pytestmark = pytest.mark.slow
 _n = itertools.count(1)
@@ -278,26 +276,13 @@ def test_connections_per_user_are_capped(live):
 # --- several processes joined by Redis -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[dict]:
-    """Two web servers sharing a database and our own Redis (a private server on a free
-    port: the queue channel and everything in it are ours)."""
+def cluster(tmp_path_factory, private_redis) -> Iterator[dict]:
+    """Two web servers sharing a database and a Redis of this test run alone."""
     work = tmp_path_factory.mktemp("access-cluster")
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    own_redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    redis_url = private_redis.rsplit("/", 1)[0] + "/1"  # a database of its own in it
     url = make_pg_database() if DB_KIND == "postgresql" else f"sqlite:///{work / 'cluster.db'}"
     servers: list[LiveServer] = []
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                redis.Redis.from_url(redis_url).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "our Redis answers"
-                time.sleep(0.1)
         app = build_app(url, work / "seed-instance", MEDIATION_REDIS_URL=redis_url)
         # No periodic re-check to lean on: only the queue can carry the change in time.
         servers = [LiveServer(work, url, MEDIATION_REDIS_URL=redis_url,
@@ -306,8 +291,6 @@ def cluster(tmp_path_factory) -> Iterator[dict]:
     finally:
         for s in servers:
             s.stop()
-        own_redis.terminate()
-        own_redis.wait(10)
         if DB_KIND == "postgresql":
             drop_pg_database(url)
 

@@ -11,13 +11,10 @@ tests/test_security_live_access.py."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 import sqlalchemy as sa
 
 from mediation import clock
@@ -245,38 +242,12 @@ def test_the_limit_is_decided_atomically_under_concurrent_writes(api, app, write
     assert events_of(app, case["id"]) == 2 + results.count(201)  # created, classified, posts
 
 
-# Session-scoped: building an app on this Redis re-points the process-wide sign-in limiter
-# (flask-limiter's one instance) at it, so it must outlive every later test of the run.
-@pytest.fixture(scope="session")
-def own_redis() -> Iterator[str]:
-    from tests.test_realtime_live import free_port
-
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "our Redis answers"
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def test_with_redis_every_process_counts_together_exactly(own_redis, tmp_path):
+def test_with_redis_every_process_counts_together_exactly(private_redis, tmp_path):
     """Two apps (as two web processes) on one database and one Redis: one user's writes
     through both count against one limit, and concurrent writes admit exactly the limit."""
     url = make_pg_database() if DB_KIND == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
     try:
-        apps = [build_app(url, tmp_path / f"instance{i}", MEDIATION_REDIS_URL=own_redis,
+        apps = [build_app(url, tmp_path / f"instance{i}", MEDIATION_REDIS_URL=private_redis,
                           MEDIATION_WRITE_LIMIT="5 per hour") for i in range(2)]
         apis = [Api(a, a.test_client()) for a in apps]
         officer = apis[0].user("case_officer", "510104")
