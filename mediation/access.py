@@ -36,6 +36,11 @@ def register_listener(fn: Listener) -> None:
         _listeners.append(fn)
 
 
+def unregister_listener(fn: Listener) -> None:
+    if fn in _listeners:
+        _listeners.remove(fn)
+
+
 def register_event(event_type: str) -> None:
     """After an event of this type, who sees its case may have changed."""
     _events.add(event_type)

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mediation import access
 from mediation.cases.commands import transactional
 from mediation.cases.models import LivelihoodField
 from mediation.errors import Forbidden, Invalid, NotFound
@@ -135,6 +136,9 @@ def _set_regions(provider: Provider, codes: list[str]) -> None:
 def _set_members(provider: Provider, user_ids: list[int]) -> None:
     kept = {m.user_id: m for m in provider.members}
     provider.members = [kept.get(u) or ProviderMember(user_id=u) for u in user_ids]
+    gone = set(kept) - set(user_ids)
+    if gone:  # they no longer act for it: the cases its referrals showed them are gone too
+        access.changed(db.session, user_ids=gone)
 
 
 @transactional

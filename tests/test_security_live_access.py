@@ -21,6 +21,7 @@ import pytest
 import requests
 import socketio
 
+from mediation import access
 from mediation.extensions import db
 from mediation.users import User, issue_token
 from referrals import lifecycle
@@ -271,6 +272,30 @@ def test_connections_per_user_are_capped(live):
     finally:
         for c in open_:
             c.close()
+
+
+def test_a_user_taken_off_a_provider_is_re_checked(api):
+    """Acting for a provider is what shows a provider's users its referrals' cases: taking
+    a user off it asks every process to re-check that user's connections (the re-check is
+    the one shown live above)."""
+    told: list[tuple[set[int], set[int]]] = []
+
+    def listener(users: set[int], cases: set[int]) -> None:
+        told.append((users, cases))
+
+    access.register_listener(listener)
+    try:
+        admin, leaving, staying = api.user("admin"), api.user("lawyer"), api.user("lawyer")
+        r = api.post("/api/providers", admin, {
+            "name": "某律师事务所", "kind": "lawyer", "regions": ["510104"], "capacity": 2,
+            "user_ids": [leaving.id, staying.id]})
+        assert r.status_code == 201, r.get_json()
+        assert told == []  # nobody lost anything
+        r = api.patch(f"/api/providers/{r.get_json()['id']}", admin, {"user_ids": [staying.id]})
+        assert r.status_code == 200, r.get_json()
+        assert told == [({leaving.id}, set())]
+    finally:
+        access.unregister_listener(listener)
 
 
 # --- several processes joined by Redis -------------------------------------------------------
