@@ -120,11 +120,11 @@ def main() -> None:
     ap.add_argument("--missed", type=int, default=10_000)
     args = ap.parse_args()
 
-    from mediation.api.schemas import CaseIn
     from mediation.app import create_app
     from mediation.cases import commands
     from mediation.cli import upgrade_database
     from mediation.extensions import db
+    from mediation.schemas.cases import CaseIn
     from mediation.users import create_user, issue_token
     from tests.factories import PASSWORD, case_payload
 

@@ -23,17 +23,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, web
-from mediation.api.schemas import (
-    CaseIn,
-    CaseListArgs,
-    CasePatch,
-    ContactIn,
-    ExtensionIn,
-    InvestigationIn,
-    OwnerIn,
-    RevealIn,
-    TransitionIn,
-)
 from mediation.cases import commands
 from mediation.cases.models import Case, Group, LivelihoodField
 from mediation.cases.present import case_view
@@ -44,6 +33,17 @@ from mediation.i18n import LANGUAGES
 from mediation.login import TooManyAttempts, WrongCredentials, authenticate, end_session, start_session
 from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
+from mediation.schemas.cases import (
+    CaseIn,
+    CaseListArgs,
+    CasePatch,
+    ContactIn,
+    ExtensionIn,
+    InvestigationIn,
+    OwnerIn,
+    RevealIn,
+    TransitionIn,
+)
 from mediation.sessions import followup
 from mediation.sessions.schemas import CessationIn, PetitionIn, ResolutionIn
 from mediation.users import Role, User

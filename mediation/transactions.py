@@ -1,7 +1,10 @@
-"""Work that must wait for the transaction to commit: publishing events, sending tasks.
+"""Transactions: one per command, however commands compose, and the work that must wait
+for the commit (publishing events, sending tasks).
 
-Anything collected here runs once the session's outermost transaction has committed, and
-is dropped if it rolls back. A task or event sent before the commit would find nothing.
+`@transactional` runs a command in the session's transaction and commits only in the
+outermost call: a command that calls another commits (or rolls back) once, as a whole.
+Anything collected with `after_commit` runs once the outermost transaction has committed,
+and is dropped if it rolls back. A task or event sent before the commit would find nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +12,60 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_DEPTH = "mediation_transactional_depth"
+_INNER_FAILED = "mediation_transactional_inner_failed"
+
+
+class SwallowedFailure(RuntimeError):
+    """A nested command failed, its caller caught the error and went on: what the failed
+    command had already written cannot be told apart, so nothing is committed."""
+
+
+def transactional(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a command in one transaction: the outermost call commits on success and rolls
+    back on any error; nested calls (a command calling another) leave both to it."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from mediation.extensions import db
+
+        session = db.session()
+        depth = session.info.get(_DEPTH, 0)
+        session.info[_DEPTH] = depth + 1
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            session.info[_DEPTH] = depth
+            if depth:
+                session.info[_INNER_FAILED] = True
+            else:
+                session.info.pop(_INNER_FAILED, None)
+                session.rollback()
+            raise
+        session.info[_DEPTH] = depth
+        if depth:
+            return result
+        try:
+            if session.info.pop(_INNER_FAILED, False):
+                raise SwallowedFailure(f"{fn.__qualname__}: a nested command failed and its error "
+                                       "was caught; nothing was committed")
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return result
+
+    return wrapper
 
 _PENDING = "mediation_after_commit"
 _READY = "mediation_after_commit_ready"

@@ -14,12 +14,11 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mediation import access
+from mediation import access, clock
 from mediation.errors import Invalid
 from mediation.extensions import UTCDateTime, db
 from mediation.passwords import password_problems
 from mediation.regions import normalize_region
-from mediation.timeline import utcnow
 
 
 class Role(enum.StrEnum):
@@ -56,7 +55,7 @@ class User(UserMixin, db.Model):
     # Part of the id the pages' session cookie carries: raising it (logout) ends every
     # session signed in before, since a signed cookie cannot be taken back otherwise.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -147,7 +146,7 @@ def end_sessions(user: User) -> None:
 def issue_token(user: User) -> tuple[str, dt.datetime]:
     """A new bearer token for the user: (token, expiry). Adds to the session."""
     token = "med_" + secrets.token_urlsafe(32)
-    now = utcnow()
+    now = clock.now()
     expires = now + dt.timedelta(hours=current_app.config["MEDIATION_TOKEN_TTL_HOURS"])
     db.session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), created_at=now,
                             expires_at=expires))
@@ -172,7 +171,7 @@ def _user_for_hash(digest: str) -> User | None:
     if row is None:
         return None
     tok, user = row
-    if tok.revoked_at is not None or _aware(tok.expires_at) <= utcnow() or not user.active:
+    if tok.revoked_at is not None or _aware(tok.expires_at) <= clock.now() or not user.active:
         return None
     return user
 
@@ -191,7 +190,7 @@ def revoke_token(token: str) -> bool:
     result = db.session.execute(
         sa.update(ApiToken)
         .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=clock.now())
     )
     if result.rowcount == 1 and owner is not None:
         access.changed(db.session, user_ids=[owner])
@@ -203,7 +202,7 @@ def revoke_tokens(user: User) -> int:
     connections they opened are closed after the commit."""
     result = db.session.execute(
         sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+        .values(revoked_at=clock.now()).execution_options(synchronize_session=False))
     access.changed(db.session, user_ids=[user.id])
     return result.rowcount
 

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mediation import settings, timeline
-from mediation.cases.commands import transactional
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import (
@@ -36,6 +35,7 @@ from mediation.permissions import (
 )
 from mediation.sessions import chat as session_chat
 from mediation.timeline import Event, iso, utcnow
+from mediation.transactions import transactional
 from mediation.users import User
 from realtime.models import ReadMarker
 

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from mediation.api.auth import authenticated, current
-from mediation.api.schemas import StrictSchema
+from mediation.schemas.base import StrictSchema
 from realtime import messaging
 
 blp = Blueprint("messages", __name__, url_prefix="/api",

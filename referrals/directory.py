@@ -7,13 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation import access
-from mediation.cases.commands import transactional
 from mediation.cases.models import LivelihoodField
 from mediation.errors import Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.regions import covers, normalize_region, region_prefix
 from mediation.timeline import utcnow
+from mediation.transactions import transactional
 from mediation.users import PROVIDER_ROLES, Role, User
 from referrals.models import MediationType, Provider, ProviderKind, ProviderMember, ProviderRegion
 from referrals.ranking import case_prefixes

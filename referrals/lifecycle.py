@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation import timeline
-from mediation.cases.commands import transactional
 from mediation.cases.models import Case
 from mediation.errors import Conflict, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.timeline import utcnow
+from mediation.transactions import transactional
 from mediation.users import User
 from referrals import routing
 from referrals.models import (

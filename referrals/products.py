@@ -14,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation import timeline
-from mediation.cases.commands import transactional
 from mediation.clock import today
 from mediation.errors import Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, require_case, role_may
 from mediation.pii import cipher
+from mediation.transactions import transactional
 from mediation.users import User
 from referrals.models import (
     CounsellingNote,

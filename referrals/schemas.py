@@ -5,8 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from mediation.api.schemas import StrictSchema, Text, one_of
 from mediation.cases.models import LivelihoodField, Need
+from mediation.schemas.base import StrictSchema, Text, one_of
 from referrals.models import (
     DeclineReason,
     MediationType,

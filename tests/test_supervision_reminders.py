@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from mediation import clock
-from mediation.api.schemas import CaseIn
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.permissions import can_see_event
+from mediation.schemas.cases import CaseIn
 from mediation.supervision import reminders
 from mediation.supervision.models import Reminder
 from mediation.timeline import Event

@@ -8,9 +8,9 @@ from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from mediation.api.schemas import MeSchema, TokenRequest, TokenResponse
 from mediation.extensions import db
 from mediation.login import TooManyAttempts, WrongCredentials, authenticate
+from mediation.schemas.cases import MeSchema, TokenRequest, TokenResponse
 from mediation.users import User, issue_token, revoke_token, user_for_token
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Bearer tokens")

@@ -7,7 +7,6 @@ import sqlalchemy as sa
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from mediation.api import schemas as s
 from mediation.api.auth import authenticated, current
 from mediation.cases import commands
 from mediation.cases.commands import petitioner_view
@@ -16,6 +15,7 @@ from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
 from mediation.extensions import db
 from mediation.permissions import require_case, visible_events
+from mediation.schemas import cases as s
 
 blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and their timeline")
 

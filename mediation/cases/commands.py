@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -31,27 +30,8 @@ from mediation.permissions import Action, can, require_case
 from mediation.pii import cipher, mask_id_number, mask_phone, normalize
 from mediation.regions import covers, normalize_region, region_level
 from mediation.timeline import utcnow
+from mediation.transactions import transactional
 from mediation.users import Role, User
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def transactional(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a command in one transaction: commit on success, roll back on any error."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-        except BaseException:
-            db.session.rollback()
-            raise
-
-    return wrapper
-
 
 # Callbacks run when a case's needs change, inside the command's transaction, as
 # fn(case, needs_before, needs_after, actor): lets `referrals` route a case on intake

@@ -19,11 +19,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import clock, labels, web
-from mediation.api.schemas import ContactIn
 from mediation.cases import commands, rules
 from mediation.cases.models import Case
 from mediation.errors import NotFound
 from mediation.extensions import db
+from mediation.schemas.cases import ContactIn
 from mediation.users import Role, User
 
 bp = web.page_blueprint("duty_pages", __name__)

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mediation import clock
 from mediation.extensions import UTCDateTime, db
-from mediation.timeline import utcnow
 from mediation.users import User
 
 
@@ -146,7 +146,7 @@ class Case(db.Model):
     # that lists filter by category in SQL on SQLite and PostgreSQL alike.
     category_mask: Mapped[int] = mapped_column(default=0, index=True)
     status: Mapped[str] = mapped_column(sa.String(20), default=Status.INTAKE.value, index=True)
-    status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     lead_official_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     owner_level: Mapped[str | None] = mapped_column(sa.String(10))
     owner_assigned_on: Mapped[dt.date | None]
@@ -154,8 +154,8 @@ class Case(db.Model):
     # so "overdue" is one indexed comparison in SQL.
     next_deadline_on: Mapped[dt.date | None] = mapped_column(index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # Allocated by timeline.append with a conditional update; never set by hand.
     last_seq: Mapped[int] = mapped_column(default=0)
 
@@ -209,7 +209,7 @@ class Investigation(db.Model):
     investigators: Mapped[str] = mapped_column(sa.String(200), default="")
     findings: Mapped[str] = mapped_column(sa.Text)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class CategoryOverride(db.Model):
@@ -223,7 +223,7 @@ class CategoryOverride(db.Model):
     action: Mapped[str] = mapped_column(sa.String(10))  # add | remove
     reason: Mapped[str] = mapped_column(sa.Text)
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class OwnerContact(db.Model):
@@ -238,7 +238,7 @@ class OwnerContact(db.Model):
     held_on: Mapped[dt.date]
     note: Mapped[str] = mapped_column(sa.Text, default="")
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 def enum_values(e: type[enum.Enum]) -> list[Any]:

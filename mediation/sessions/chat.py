@@ -17,13 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation import timeline
-from mediation.cases.commands import transactional
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES, Audience, register_audience
 from mediation.sessions.commands import _officer, _participant_user_ids, get_session
 from mediation.sessions.models import SessionStatus
 from mediation.timeline import Event, iso
+from mediation.transactions import transactional
 from mediation.users import User
 
 PREFIX = "session.message"  # event types session.message.posted|edited|deleted

@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 
 from mediation import clock, timeline
 from mediation.cases import commands as case_commands
-from mediation.cases.commands import transactional
 from mediation.cases.models import TRANSITIONS, Case, Petitioner, Status
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
@@ -33,6 +32,7 @@ from mediation.sessions.models import (
     SignMethod,
 )
 from mediation.timeline import iso, utcnow
+from mediation.transactions import transactional
 from mediation.users import Role, User
 
 # The window in which both parties may apply together for judicial confirmation (司法确认).

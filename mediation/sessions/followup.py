@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from mediation import settings, timeline
 from mediation.cases import commands as case_commands
-from mediation.cases.commands import transactional
 from mediation.cases.models import Case, CaseFlag, Status
 from mediation.clock import local_date, today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -29,6 +28,7 @@ from mediation.sessions.models import (
     ResolutionBasis,
 )
 from mediation.timeline import iso, utcnow
+from mediation.transactions import transactional
 from mediation.users import User
 
 

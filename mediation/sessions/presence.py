@@ -38,12 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mediation import settings, timeline
-from mediation.cases.commands import transactional
 from mediation.errors import Conflict, NotFound
 from mediation.extensions import db
 from mediation.sessions.commands import _officer, _participant_user_ids, get_session
 from mediation.sessions.models import MediationSession, SessionPresence, SessionStatus
 from mediation.timeline import iso, utcnow
+from mediation.transactions import transactional
 from mediation.users import User
 
 ENTERED = "session.entered"

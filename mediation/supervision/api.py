@@ -13,8 +13,16 @@ from marshmallow import fields, validate
 
 from mediation import clock
 from mediation.api.auth import authenticated, bearer_token, current
-from mediation.api.schemas import StrictSchema, _region
 from mediation.permissions import Action, can
+from mediation.schemas.base import valid_region
+from mediation.schemas.supervision import (
+    AnswerIn,
+    DeductionIn,
+    InspectionIn,
+    RectificationIn,
+    RectifiedIn,
+    SurveyIn,
+)
 from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import report_scope
 from mediation.timeline import iso
@@ -36,7 +44,7 @@ class Args(ma.Schema):
 class KpiArgs(Args):
     date = fields.Date(metadata={"description": "as of the end of this day (the service's day, "
                                                 "MEDIATION_TIMEZONE); default today"})
-    region = fields.String(validate=_region, metadata={"description": "GB/T 2260 code"})
+    region = fields.String(validate=valid_region, metadata={"description": "GB/T 2260 code"})
     level = fields.String(validate=validate.OneOf(kpis.GROUPINGS),
                           metadata={"description": "group by province, city, county or department"})
 
@@ -44,13 +52,13 @@ class KpiArgs(Args):
 class WeeklyArgs(Args):
     week = fields.String(validate=validate.Regexp(r"^\d{4}-W\d{2}$"),
                          metadata={"description": "ISO week YYYY-Www; default this week"})
-    region = fields.String(validate=_region)
+    region = fields.String(validate=valid_region)
 
 
 class MonthlyArgs(Args):
     month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
                           metadata={"description": "YYYY-MM; default this month"})
-    region = fields.String(validate=_region)
+    region = fields.String(validate=valid_region)
     level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "xlsx")))
 
@@ -58,7 +66,7 @@ class MonthlyArgs(Args):
 class QuarterlyArgs(Args):
     quarter = fields.String(validate=validate.Regexp(r"^\d{4}-Q[1-4]$"),
                             metadata={"description": "YYYY-Qn; default this quarter"})
-    region = fields.String(validate=_region)
+    region = fields.String(validate=valid_region)
     level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
 
 
@@ -72,55 +80,11 @@ class KpiReportOut(ma.Schema):
     groups = fields.List(fields.Dict())
 
 
-class InspectionIn(StrictSchema):
-    case_id = fields.Integer(required=True)
-    inspected_on = fields.Date(required=True)
-    responsibility_in_place = fields.Boolean(required=True, metadata={"description": "责任落实"})
-    truly_resolved = fields.Boolean(required=True, metadata={"description": "诉求真正解决"})
-    procedure_regular = fields.Boolean(required=True, metadata={"description": "程序规范"})
-    file_complete = fields.Boolean(required=True, metadata={"description": "档案完整"})
-    findings = fields.String(load_default="", validate=validate.Length(max=20000))
-
-
-class DeductionIn(StrictSchema):
-    case_id = fields.Integer(required=True)
-    inspection_id = fields.Integer(allow_none=True)
-    kind = fields.String(required=True, validate=validate.OneOf(commands.DEDUCTION_KINDS))
-    points = fields.Decimal(required=True, places=2, as_string=False,
-                            validate=validate.Range(min=0, min_inclusive=False, max=100))
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    decided_on = fields.Date()
-    rectify_by = fields.Date(metadata={"description": "deadline to rectify (整改期限)"})
-    requirement = fields.String(validate=validate.Length(max=5000))
-
-
-class RectificationIn(StrictSchema):
-    case_id = fields.Integer(required=True)
-    deduction_id = fields.Integer(allow_none=True)
-    inspection_id = fields.Integer(allow_none=True)
-    requirement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    due_on = fields.Date(required=True)
-
-
-class RectifiedIn(StrictSchema):
-    done_on = fields.Date(load_default=None)
-    note = fields.String(load_default="", validate=validate.Length(max=5000))
-
-
 class SurveyOut(ma.Schema):
     invite_id = fields.Integer()
     token = fields.String()
     url = fields.String()
     expires_at = fields.String()
-
-
-class SurveyIn(StrictSchema):
-    ttl_days = fields.Integer(validate=validate.Range(min=1, max=90))
-
-
-class AnswerIn(StrictSchema):
-    rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
-    comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
 class ExportArgs(Args):

@@ -1,5 +1,5 @@
 """Supervision actions. Each validates, writes, appends its event to the case timeline and
-commits once (the cases package's `transactional`)."""
+commits once (`mediation.transactions.transactional`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation import timeline
-from mediation.cases.commands import transactional
 from mediation.cases.models import Case
 from mediation.clock import today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -28,6 +27,7 @@ from mediation.supervision.models import (
 from mediation.supervision.reports import CHECKS, deduction_view, inspection_view, rectification_view
 from mediation.supervision.scope import report_scope
 from mediation.timeline import utcnow
+from mediation.transactions import transactional
 from mediation.users import Role, User
 
 DEDUCTION_KINDS = ("fake_resolution", "idle_handling")  # 虚假化解, "空转"办理

@@ -15,7 +15,6 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from mediation.api.schemas import CaseIn
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.errors import DomainError, Forbidden
@@ -23,6 +22,7 @@ from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.pii import mask_id_number, mask_phone
 from mediation.regions import covers, normalize_region
+from mediation.schemas.cases import CaseIn
 from mediation.settings import get as setting
 from mediation.supervision.excel import SheetRefused, read_sheet, write_workbook
 from mediation.supervision.scope import Scope

@@ -43,6 +43,7 @@ from mediation.errors import DomainError, Forbidden, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, roles_for
 from mediation.regions import region_prefix
+from mediation.schemas.supervision import DeductionIn, InspectionIn, RectificationIn, RectifiedIn
 from mediation.settings import get as setting
 from mediation.supervision import commands, evaluation, kpis, reports, uploads
 from mediation.supervision.scope import Scope, report_scope
@@ -460,8 +461,6 @@ def _after(outcome: web.Outcome, when: str | None, text: str):
 @login_required
 def record_inspection():
     """Record an on-site inspection (the API's InspectionIn and command)."""
-    from mediation.supervision.api import InspectionIn
-
     user = _reader()
 
     def run() -> dict[str, Any]:
@@ -481,9 +480,7 @@ def record_inspection():
 @sup.post("/evaluation/deductions")
 @login_required
 def record_deduction():
-    """Deduct points, optionally with a deadline to rectify (the API's DeductionIn)."""
-    from mediation.supervision.api import DeductionIn
-
+    """Deduct points, optionally with a deadline to rectify (DeductionIn, as the API)."""
     user = _reader()
     outcome = _localised(web.submit(DeductionIn(), _on_case(commands.record_deduction), user))
     if not outcome.ok:
@@ -494,9 +491,7 @@ def record_deduction():
 @sup.post("/evaluation/rectifications")
 @login_required
 def order_rectification():
-    """Order a rectification by a deadline (the API's RectificationIn)."""
-    from mediation.supervision.api import RectificationIn
-
+    """Order a rectification by a deadline (RectificationIn, as the API)."""
     user = _reader()
     outcome = _localised(web.submit(RectificationIn(), _on_case(commands.order_rectification), user))
     if not outcome.ok:
@@ -508,8 +503,6 @@ def order_rectification():
 @login_required
 def rectification_done(rect_id: int):
     """Mark a rectification done (the API's RectifiedIn; once only)."""
-    from mediation.supervision.api import RectifiedIn
-
     user = _reader()
 
     def run() -> dict[str, Any]:

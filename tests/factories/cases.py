@@ -7,10 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mediation.api.schemas import CaseIn
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.extensions import db
+from mediation.schemas.cases import CaseIn
 from mediation.timeline import Event
 from mediation.users import User
 from tests.factories.base import at, seq

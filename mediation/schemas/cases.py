@@ -1,13 +1,10 @@
-"""Schemas at the edge: what the API takes and what it gives."""
+"""Cases, petitioners, owners and sign-in: what the API and the pages take and give."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from mediation import clock
 from mediation.cases.models import (
     Assessment,
     CaseFlag,
@@ -18,42 +15,14 @@ from mediation.cases.models import (
     Need,
     OwnerLevel,
     Status,
-    enum_values,
 )
 from mediation.cases.rules import date_order_errors
 from mediation.pii import ID_NUMBER_RE, PHONE_RE
-from mediation.regions import normalize_region
+from mediation.schemas.base import StrictSchema, Text, not_future, one_of, valid_region
 
 # Flags an officer sets; the others are set by the system (escalation, reopening).
 OFFICER_FLAGS = [f.value for f in CaseFlag if f not in (
     CaseFlag.ESCALATED, CaseFlag.REOPENED_AFTER_RESOLUTION)]
-
-
-def _region(value: str) -> None:
-    try:
-        normalize_region(value)
-    except ValueError as exc:
-        raise ma.ValidationError(str(exc)) from exc
-
-
-def _not_future(value: dt.date) -> None:
-    # The service's day (clock.today), not the machine's: a date typed in the morning in
-    # Beijing is "tomorrow" in UTC.
-    if value > clock.today():
-        raise ma.ValidationError("cannot be in the future")
-
-
-def one_of(e) -> validate.OneOf:
-    return validate.OneOf(enum_values(e))
-
-
-def Text(max_len: int, **kw) -> fields.String:  # noqa: N802 - reads like a field type
-    return fields.String(validate=validate.Length(max=max_len), **kw)
-
-
-class StrictSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
 
 
 class TokenRequest(StrictSchema):
@@ -101,13 +70,13 @@ class CaseFieldsMixin:
     summary = Text(5000)
     departments = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                               validate=validate.Length(max=20))
-    received_on = fields.Date(validate=_not_future, allow_none=True)
-    accepted_on = fields.Date(validate=_not_future, allow_none=True)
-    replied_on = fields.Date(validate=_not_future, allow_none=True)
-    review_requested_on = fields.Date(validate=_not_future, allow_none=True)
-    review_answered_on = fields.Date(validate=_not_future, allow_none=True)
-    rereview_requested_on = fields.Date(validate=_not_future, allow_none=True)
-    rereview_answered_on = fields.Date(validate=_not_future, allow_none=True)
+    received_on = fields.Date(validate=not_future, allow_none=True)
+    accepted_on = fields.Date(validate=not_future, allow_none=True)
+    replied_on = fields.Date(validate=not_future, allow_none=True)
+    review_requested_on = fields.Date(validate=not_future, allow_none=True)
+    review_answered_on = fields.Date(validate=not_future, allow_none=True)
+    rereview_requested_on = fields.Date(validate=not_future, allow_none=True)
+    rereview_answered_on = fields.Date(validate=not_future, allow_none=True)
     times_handled = fields.Integer(validate=validate.Range(min=0, max=1000))
     livelihood_fields = fields.List(fields.String(validate=one_of(LivelihoodField)))
     visits_in_person = fields.Integer(validate=validate.Range(min=0, max=100000))
@@ -132,7 +101,7 @@ class CaseIn(CaseFieldsMixin, StrictSchema):
     reference = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-_/]{3,32}$"),
                               metadata={"description": "Given on import; generated otherwise"})
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    region_code = fields.String(required=True, validate=_region,
+    region_code = fields.String(required=True, validate=valid_region,
                                 metadata={"description": "GB/T 2260 code, e.g. 510104"})
     petitioners = fields.List(fields.Nested(PetitionerIn), load_default=list,
                               validate=validate.Length(max=200))
@@ -157,7 +126,7 @@ class OwnerIn(StrictSchema):
     lead_official_id = fields.Integer(required=True)
     level = fields.String(validate=one_of(OwnerLevel),
                           metadata={"description": "Defaults to the suggested level"})
-    assigned_on = fields.Date(validate=_not_future)
+    assigned_on = fields.Date(validate=not_future)
 
 
 class ContactIn(StrictSchema):
@@ -205,7 +174,7 @@ class CaseListArgs(ma.Schema):
 
     status = fields.String(validate=one_of(Status))
     category = fields.Integer(validate=validate.Range(min=1, max=6))
-    region = fields.String(validate=_region, metadata={"description": "GB/T 2260 prefix"})
+    region = fields.String(validate=valid_region, metadata={"description": "GB/T 2260 prefix"})
     owner = fields.Integer(metadata={"description": "lead official's user id"})
     overdue = fields.Boolean()
     q = fields.String(validate=validate.Length(min=1, max=100),
