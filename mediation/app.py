@@ -137,9 +137,9 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from mediation import cli
+    from mediation import cli_commands
 
-    for command in cli.COMMANDS:
+    for command in cli_commands.COMMANDS:
         app.cli.add_command(command)
 
 
