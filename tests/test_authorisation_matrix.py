@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from mediation import clock
 from mediation.cases.models import Case
 from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case, roles_for
@@ -39,7 +40,8 @@ CALLERS = [*ROLES, "anonymous"]
 # --- the world -------------------------------------------------------------------------------
 
 def _day(offset: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=offset)).isoformat()
+    """A day from the service's today (Beijing), which the commands check dates against."""
+    return (clock.today() + dt.timedelta(days=offset)).isoformat()
 
 
 def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
@@ -122,7 +124,7 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
     rect = call("POST", "/api/reports/rectifications", "supervisor", {
         "case_id": cid, "inspection_id": inspection["id"], "requirement": "补齐档案",
         "due_on": _day(10)})
-    survey = call("POST", f"/api/cases/{cid}/surveys", "case_officer", {})
+    survey = call("POST", f"/api/cases/{cid}/surveys", "supervisor", {})
     return World(u, case_id=cid, petitioner_id=case["petitioners"][0]["id"],
                  session_id=session["id"], draft_id=draft["id"], final_id=final["id"],
                  effective_id=effective["id"], item_id=item["id"], note_id=note["id"],
@@ -178,6 +180,10 @@ OPS: dict[str, Op] = {
                                                   "password": "Test-pass-123!"}, scope="public"),
     "DELETE /api/auth/tokens": Op(204, scope="none", allow=EVERYONE),
     "GET /api/auth/me": Op(200, scope="none", allow=EVERYONE),
+    # --- user accounts: side A's party account, and on side B one that does not exist; to
+    # anyone but an admin no account exists
+    "POST /api/users/{user_id}/deactivate": Op(200, action=Action.USER_MANAGE, refused=404, b_ok=404),
+    "POST /api/users/{user_id}/revoke-tokens": Op(200, action=Action.USER_MANAGE, refused=404, b_ok=404),
     # --- cases
     "GET /api/cases": Op(200, scope="none", allow=EVERYONE),
     "POST /api/cases": Op(201, lambda s, w: case_payload(), scope="none", action=Action.CASE_CREATE),
@@ -270,12 +276,15 @@ OPS: dict[str, Op] = {
     "POST /api/reports/rectifications": Op(201, lambda s, w: {
         "case_id": s.case_id, "requirement": "补齐档案", "due_on": _day(10)},
         allow="admin supervisor", role_first=True),
+    # A rectification is for supervision: to anyone else it does not exist.
     "POST /api/reports/rectifications/{rect_id}/done": Op(200, {"note": "已整改"},
-                                                          allow="admin supervisor", role_first=True),
+                                                          allow="admin supervisor", refused=404),
     "POST /api/cases/{case_id}/surveys": Op(201, {}, action=Action.SURVEY_SEND),
     # The link is the authority (no sign-in); one not held answers 410, like a spent one.
     "GET /api/surveys/{token}": Op(200, scope="public", b_ok=410),
-    "POST /api/surveys/{token}": Op(201, {"rating": 5, "comment": "满意"}, scope="public", b_ok=410),
+    # The petitioner answers without an account; nobody answers from a staff account.
+    "POST /api/surveys/{token}": Op(201, {"rating": 5, "comment": "满意"}, scope="public", b_ok=410,
+                                    allow="anonymous party"),
     "GET /api/evaluation/export": Op(200, scope="none", action=Action.EVALUATION_EXPORT),
     # --- providers and referrals
     "GET /api/providers": Op(200, scope="none", allow=EVERYONE),
@@ -394,6 +403,7 @@ def world(matrix_app):
     a = _side(api, "510104", None)
     b = _side(api, "520102", None)
     b.bogus = True  # a survey link on side B is one the caller does not hold
+    a.user_id, b.user_id = a.party.id, 2**31 - 1
     callers = {**a.users, "admin": admin, "evaluator": evaluator}
     assert set(callers) == set(ROLES), "a new role needs a user of side A here"
     return World(callers, api=api, A=a, B=b, admin=admin, snap=snapshot(app))
@@ -430,6 +440,8 @@ def _roles(text: str) -> set[str]:
 
 def expected(op: Op, role: str, side_name: str, world: World) -> int:
     if op.scope == "public":
+        if op.allow and role not in _roles(op.allow):
+            return op.refused
         return op.ok if side_name == "A" else (op.b_ok or 404)
     if role == "anonymous":
         return 401
