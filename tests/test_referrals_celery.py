@@ -31,7 +31,7 @@ from mediation.timeline import Event
 from referrals import lifecycle
 from referrals.models import Provider, Referral, RoutingNeed
 from tests.conftest import PII_KEY, SECRET, build_app, drop_pg_database, make_pg_database, redis_url
-from tests.factories import make_case, make_provider, make_user
+from tests.factories import World, make_case, make_provider, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -59,13 +59,13 @@ def broker(queue) -> Iterator[str]:
 
 
 @pytest.fixture
-def world(tmp_path) -> Iterator[dict]:
+def world(tmp_path) -> Iterator[World]:
     """A PostgreSQL database of its own, and an app on it (embedded tasks: no Redis)."""
     url = make_pg_database()
     try:
         app = build_app(url, tmp_path / "instance")
         with app.app_context():
-            yield {"app": app, "url": url, "tmp": tmp_path}
+            yield World(app=app, url=url, tmp=tmp_path)
             db.session.remove()
             db.engine.dispose()
     finally:
@@ -75,15 +75,15 @@ def world(tmp_path) -> Iterator[dict]:
 class Worker:
     """`celery -A mediation.celery_worker worker` as a real process."""
 
-    def __init__(self, world: dict, broker: str, name: str, queue: str) -> None:
+    def __init__(self, world: World, broker: str, name: str, queue: str) -> None:
         env = dict(os.environ)
         env.update({
-            "MEDIATION_DATABASE_URL": world["url"], "MEDIATION_REDIS_URL": broker,
+            "MEDIATION_DATABASE_URL": world.url, "MEDIATION_REDIS_URL": broker,
             "MEDIATION_SECRET_KEY": SECRET, "MEDIATION_PII_KEY": PII_KEY,
-            "MEDIATION_INSTANCE_PATH": str(world["tmp"] / f"instance-{name}"),
+            "MEDIATION_INSTANCE_PATH": str(world.tmp / f"instance-{name}"),
         })
         self.name = f"{name}-{queue}@referrals-test"
-        self.log = world["tmp"] / f"{name}.log"
+        self.log = world.tmp / f"{name}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "mediation.celery_worker", "worker",
              "--pool=solo", "--loglevel=INFO", "-n", self.name, "-Q", queue,

@@ -23,10 +23,10 @@ import socketio
 
 from mediation import access
 from mediation.extensions import db
-from mediation.users import User, issue_token
+from mediation.users import User
 from referrals import lifecycle
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
-from tests.factories import make_case, make_provider, make_user
+from tests.factories import World, make_case, make_provider, make_world
 from tests.test_realtime_live import WAIT, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -81,32 +81,26 @@ def put(server: LiveServer, path: str, token: str, body: dict) -> requests.Respo
                         headers={"Authorization": f"Bearer {token}"})
 
 
-def world(app) -> dict:
+def world(app) -> World:
     """Fresh people and two cases: a lawyer with accepted referrals on both, a lead
     official owning both, an admin, another lead official."""
+    w = make_world(app, {"officer": ("case_officer", "510104"), "lawyer": ("lawyer", None),
+                         "lead": ("lead_official", "510104"),
+                         "other_lead": ("lead_official", "510104"), "admin": ("admin", None)})
+    w.case_ids, w.referrals = [], []
     with app.app_context():
-        officer = make_user("case_officer", "510104")
-        lawyer, lead, other_lead = make_user("lawyer"), make_user("lead_official", "510104"), \
-            make_user("lead_official", "510104")
-        admin = make_user("admin")
+        officer, lawyer = db.session.get(User, w.officer.id), db.session.get(User, w.lawyer.id)
         provider = make_provider("lawyer", members=(lawyer,), specialities=["land_demolition"])
-        cases, referrals = [], []
         for _ in range(2):
             case = make_case(officer, needs=["legal_opinion"])
             r = lifecycle.request_referral(officer, case.id, "legal_opinion", provider_id=provider.id)
             lifecycle.accept(lawyer, r.id)
-            cases.append(case.id)
-            referrals.append(r.id)
-        people = {"officer": officer, "lawyer": lawyer, "lead": lead, "other_lead": other_lead,
-                  "admin": admin}
-        tokens = {name: issue_token(u)[0] for name, u in people.items()}
-        ids = {name: u.id for name, u in people.items()}
-        db.session.commit()
+            w.case_ids.append(case.id)
+            w.referrals.append(r.id)
         db.session.remove()
-    w = {"tokens": tokens, "ids": ids, "cases": cases, "referrals": referrals}
-    for case_id in cases:
-        owner = {"lead_official_id": ids["lead"], "level": "county"}
-        assert put(SERVER, f"/api/cases/{case_id}/owner", tokens["officer"], owner).status_code == 200
+    for case_id in w.case_ids:
+        owner = {"lead_official_id": w.lead.id, "level": "county"}
+        assert put(SERVER, f"/api/cases/{case_id}/owner", w.tokens["officer"], owner).status_code == 200
     return w
 
 
@@ -117,10 +111,10 @@ def subscribed(base: str, token: str, *case_ids: int) -> Client:
     return c
 
 
-def assert_case_is_gone(c: Client, server: LiveServer, w: dict, lost: int, kept: int) -> None:
+def assert_case_is_gone(c: Client, server: LiveServer, w: World, lost: int, kept: int) -> None:
     """Write on the lost case, then on the kept one: only the kept one's event arrives; and
     the connection can neither post to the lost case nor subscribe to it again."""
-    officer = w["tokens"]["officer"]
+    officer = w.tokens["officer"]
     assert post(server, f"/api/cases/{lost}/messages", officer, {"body": "not for you"}).status_code == 201
     assert post(server, f"/api/cases/{kept}/messages", officer, {"body": "for you"}).status_code == 201
     got = c.until(kept, "message.posted")
@@ -135,7 +129,7 @@ SERVER: LiveServer
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory) -> Iterator[dict]:
+def live(tmp_path_factory) -> Iterator[World]:
     global SERVER
     work = tmp_path_factory.mktemp("access")
     url = make_pg_database() if DB_KIND == "postgresql" else f"sqlite:///{work / 'access.db'}"
@@ -145,7 +139,7 @@ def live(tmp_path_factory) -> Iterator[dict]:
     SERVER = LiveServer(work, url, MEDIATION_ACCESS_RECHECK_SECONDS="1",
                         MEDIATION_MAX_SOCKETS_PER_USER="3").start()
     try:
-        yield {"server": SERVER, "app": app}
+        yield World(server=SERVER, app=app)
     finally:
         SERVER.stop()
         with app.app_context():
@@ -155,11 +149,11 @@ def live(tmp_path_factory) -> Iterator[dict]:
 
 
 def test_a_withdrawn_referral_ends_the_providers_live_view_of_the_case(live):
-    server, w = live["server"], world(live["app"])
-    lost, kept = w["cases"]
-    c = subscribed(server.base, w["tokens"]["lawyer"], lost, kept)
+    server, w = live.server, world(live.app)
+    lost, kept = w.case_ids
+    c = subscribed(server.base, w.tokens["lawyer"], lost, kept)
     try:
-        r = post(server, f"/api/referrals/{w['referrals'][0]}/withdraw", w["tokens"]["officer"],
+        r = post(server, f"/api/referrals/{w.referrals[0]}/withdraw", w.tokens["officer"],
                  {"reason": "换一位律师"})
         assert r.status_code == 200, r.text
         # The withdrawal itself still reaches the provider it concerns.
@@ -170,11 +164,11 @@ def test_a_withdrawn_referral_ends_the_providers_live_view_of_the_case(live):
 
 
 def test_a_completed_referral_ends_it_too(live):
-    server, w = live["server"], world(live["app"])
-    lost, kept = w["cases"]
-    c = subscribed(server.base, w["tokens"]["lawyer"], lost, kept)
+    server, w = live.server, world(live.app)
+    lost, kept = w.case_ids
+    c = subscribed(server.base, w.tokens["lawyer"], lost, kept)
     try:
-        r = post(server, f"/api/referrals/{w['referrals'][0]}/complete", w["tokens"]["lawyer"],
+        r = post(server, f"/api/referrals/{w.referrals[0]}/complete", w.tokens["lawyer"],
                  {"outcome": "service_given"})
         assert r.status_code == 200, r.text
         assert_case_is_gone(c, server, w, lost, kept)
@@ -183,12 +177,12 @@ def test_a_completed_referral_ends_it_too(live):
 
 
 def test_a_new_owner_ends_the_former_lead_officials_live_view(live):
-    server, w = live["server"], world(live["app"])
-    lost, kept = w["cases"]
-    c = subscribed(server.base, w["tokens"]["lead"], lost, kept)
+    server, w = live.server, world(live.app)
+    lost, kept = w.case_ids
+    c = subscribed(server.base, w.tokens["lead"], lost, kept)
     try:
-        r = put(server, f"/api/cases/{lost}/owner", w["tokens"]["officer"],
-                {"lead_official_id": w["ids"]["other_lead"], "level": "county"})
+        r = put(server, f"/api/cases/{lost}/owner", w.tokens["officer"],
+                {"lead_official_id": w.other_lead.id, "level": "county"})
         assert r.status_code == 200, r.text
         assert_case_is_gone(c, server, w, lost, kept)
     finally:
@@ -197,52 +191,52 @@ def test_a_new_owner_ends_the_former_lead_officials_live_view(live):
 
 @pytest.mark.parametrize("how", ["deactivate", "revoke-tokens", "own-logout"])
 def test_a_deactivated_user_or_a_revoked_token_is_disconnected(live, how):
-    server, w = live["server"], world(live["app"])
-    case_id = w["cases"][0]
-    c = subscribed(server.base, w["tokens"]["lawyer"], case_id)
+    server, w = live.server, world(live.app)
+    case_id = w.case_ids[0]
+    c = subscribed(server.base, w.tokens["lawyer"], case_id)
     try:
         if how == "own-logout":
             r = requests.delete(server.base + "/api/auth/tokens", timeout=WAIT,
-                                headers={"Authorization": f"Bearer {w['tokens']['lawyer']}"})
+                                headers={"Authorization": f"Bearer {w.tokens['lawyer']}"})
             assert r.status_code == 204
         else:
-            r = post(server, f"/api/users/{w['ids']['lawyer']}/{how}", w["tokens"]["admin"])
+            r = post(server, f"/api/users/{w.lawyer.id}/{how}", w.tokens["admin"])
             assert r.status_code == 200 and r.json()["tokens_revoked"] == 1
             assert r.json()["active"] is (how != "deactivate")
         assert c.gone.wait(WAIT), "the server closes the connection"
         # Nothing more can be done with that token, live or not.
         with pytest.raises(socketio.exceptions.ConnectionError):
-            Client(server.base, w["tokens"]["lawyer"])
+            Client(server.base, w.tokens["lawyer"])
     finally:
         c.close()
 
 
 def test_only_admins_manage_accounts_and_others_are_told_nothing_exists(live):
-    server, w = live["server"], world(live["app"])
+    server, w = live.server, world(live.app)
     for who in ("officer", "lead", "lawyer"):
-        for user_id in (w["ids"]["lawyer"], 99999999):
+        for user_id in (w.lawyer.id, 99999999):
             for how in ("deactivate", "revoke-tokens"):
-                r = post(server, f"/api/users/{user_id}/{how}", w["tokens"][who])
+                r = post(server, f"/api/users/{user_id}/{how}", w.tokens[who])
                 assert r.status_code == 404, (who, user_id, how)
-    assert post(server, "/api/users/99999999/deactivate", w["tokens"]["admin"]).status_code == 404
+    assert post(server, "/api/users/99999999/deactivate", w.tokens["admin"]).status_code == 404
     r = requests.get(server.base + "/api/auth/me", timeout=WAIT,
-                     headers={"Authorization": f"Bearer {w['tokens']['lawyer']}"})
+                     headers={"Authorization": f"Bearer {w.tokens['lawyer']}"})
     assert r.status_code == 200  # nothing above touched the lawyer
 
 
 def test_the_command_line_deactivates_and_the_connection_ends(live):
     """On the embedded database the command line reaches no server: the connection's next
     call is refused at once, and the server's own re-check closes it."""
-    server, w = live["server"], world(live["app"])
-    c = subscribed(server.base, w["tokens"]["lawyer"], w["cases"][0])
+    server, w = live.server, world(live.app)
+    c = subscribed(server.base, w.tokens["lawyer"], w.case_ids[0])
     try:
-        with live["app"].app_context():
-            name = db.session.get(User, w["ids"]["lawyer"]).username
+        with live.app.app_context():
+            name = db.session.get(User, w.lawyer.id).username
             db.session.remove()
         done = server.cli("users", "deactivate", name)
         assert done.returncode == 0 and "1 token(s) revoked" in done.stdout, done.stderr
         try:
-            ack = c.call("post_message", {"case_id": w["cases"][0], "body": "still me?"})
+            ack = c.call("post_message", {"case_id": w.case_ids[0], "body": "still me?"})
             assert ack == {"ok": False, "error": "not authenticated", "code": 401}
         except (socketio.exceptions.BadNamespaceError, socketio.exceptions.TimeoutError):
             pass  # the re-check was quicker and closed the connection first
@@ -254,12 +248,12 @@ def test_the_command_line_deactivates_and_the_connection_ends(live):
 
 
 def test_connections_per_user_are_capped(live):
-    server, w = live["server"], world(live["app"])
-    token = w["tokens"]["officer"]
+    server, w = live.server, world(live.app)
+    token = w.tokens["officer"]
     open_ = [Client(server.base, token) for _ in range(3)]
     try:
         assert "too many connections" in refusal(server.base, token)
-        Client(server.base, w["tokens"]["lawyer"]).close()  # another user is not affected
+        Client(server.base, w.tokens["lawyer"]).close()  # another user is not affected
         open_.pop().sio.disconnect()  # a closed one frees its place
         deadline = time.monotonic() + WAIT
         while True:
@@ -301,7 +295,7 @@ def test_a_user_taken_off_a_provider_is_re_checked(api):
 # --- several processes joined by Redis -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, private_redis) -> Iterator[dict]:
+def cluster(tmp_path_factory, private_redis) -> Iterator[World]:
     """Two web servers sharing a database and a Redis of this test run alone."""
     work = tmp_path_factory.mktemp("access-cluster")
     redis_url = private_redis.rsplit("/", 1)[0] + "/1"  # a database of its own in it
@@ -312,7 +306,7 @@ def cluster(tmp_path_factory, private_redis) -> Iterator[dict]:
         # No periodic re-check to lean on: only the queue can carry the change in time.
         servers = [LiveServer(work, url, MEDIATION_REDIS_URL=redis_url,
                               MEDIATION_ACCESS_RECHECK_SECONDS="3600").start() for _ in range(2)]
-        yield {"servers": servers, "app": app}
+        yield World(servers=servers, app=app)
     finally:
         for s in servers:
             s.stop()
@@ -322,13 +316,13 @@ def cluster(tmp_path_factory, private_redis) -> Iterator[dict]:
 
 def test_across_processes_a_withdrawal_on_one_server_evicts_on_the_other(cluster):
     global SERVER
-    one, other = cluster["servers"]
+    one, other = cluster.servers
     SERVER = one
-    w = world(cluster["app"])
-    lost, kept = w["cases"]
-    c = subscribed(other.base, w["tokens"]["lawyer"], lost, kept)
+    w = world(cluster.app)
+    lost, kept = w.case_ids
+    c = subscribed(other.base, w.tokens["lawyer"], lost, kept)
     try:
-        r = post(one, f"/api/referrals/{w['referrals'][0]}/withdraw", w["tokens"]["officer"],
+        r = post(one, f"/api/referrals/{w.referrals[0]}/withdraw", w.tokens["officer"],
                  {"reason": "换一位律师"})
         assert r.status_code == 200, r.text
         assert_case_is_gone(c, one, w, lost, kept)
@@ -338,13 +332,13 @@ def test_across_processes_a_withdrawal_on_one_server_evicts_on_the_other(cluster
 
 def test_across_processes_the_command_line_disconnects_through_the_queue(cluster):
     global SERVER
-    one, other = cluster["servers"]
+    one, other = cluster.servers
     SERVER = one
-    w = world(cluster["app"])
-    c = subscribed(other.base, w["tokens"]["lawyer"], w["cases"][0])
+    w = world(cluster.app)
+    c = subscribed(other.base, w.tokens["lawyer"], w.case_ids[0])
     try:
-        with cluster["app"].app_context():
-            name = db.session.get(User, w["ids"]["lawyer"]).username
+        with cluster.app.app_context():
+            name = db.session.get(User, w.lawyer.id).username
             db.session.remove()
         done = one.cli("users", "revoke-tokens", name)
         assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ from mediation import audit
 from mediation.extensions import db
 from mediation.permissions import Action, roles_for
 from mediation.users import Role
-from tests.factories import Api
+from tests.factories import Api, World
 
 ID = "510104198001011234"
 PHONE = "13800138000"
@@ -30,10 +30,10 @@ def fixed_window(monkeypatch):
 
 
 @pytest.fixture
-def world(api):
+def world(api) -> World:
     officer = api.user("case_officer", "510104")
     case = api.case(officer, petitioners=[{"name": "张三", "id_number": ID, "phone": PHONE}])
-    return officer, case
+    return World({"officer": officer}, case=case)
 
 
 def _search(api, user, **body):
@@ -41,7 +41,7 @@ def _search(api, user, **body):
 
 
 def test_only_roles_that_may_reveal_may_search(api, world, fixed_window):
-    officer, case = world
+    officer, case = world.officer, world.case
     assert set(roles_for(Action.PII_SEARCH)) == set(roles_for(Action.CASE_REVEAL_PII)) == {
         Role.ADMIN, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
     # A supervisor sees the case (numbers masked) and may not reveal: no search either, even
@@ -64,7 +64,7 @@ def test_only_roles_that_may_reveal_may_search(api, world, fixed_window):
 
 
 def test_a_lead_official_finds_only_the_cases_they_own(api, world, fixed_window):
-    officer, case = world
+    officer, case = world.officer, world.case
     lead = api.user("lead_official", "510104")
     assert _search(api, lead, id_number=ID).get_json() == []
     assert api.put(f"/api/cases/{case['id']}/owner", officer,
@@ -73,7 +73,7 @@ def test_a_lead_official_finds_only_the_cases_they_own(api, world, fixed_window)
 
 
 def test_every_search_is_on_the_audit_trail_without_the_number(api, world, fixed_window):
-    officer, case = world
+    officer = world.officer
     admin = api.user("admin")
     _search(api, officer, id_number=ID)
     api.post(SEARCH, officer, {"phone": "13700000000", "reason": "电话回访前核对"})
@@ -99,7 +99,7 @@ def test_every_search_is_on_the_audit_trail_without_the_number(api, world, fixed
 
 
 def test_a_burst_is_refused_and_alerts_the_admins_once(api, world, fixed_window, monkeypatch):
-    officer, case = world
+    officer = world.officer
     admin = api.user("admin")
     monkeypatch.setitem(api.app.config, "MEDIATION_PII_SEARCH_RATE", "3/3600")
     codes = [_search(api, officer, id_number=ID).status_code for _ in range(6)]
@@ -183,7 +183,7 @@ def test_the_redis_counter_is_atomic_across_threads(app, fixed_window, monkeypat
 
 
 def test_masks_show_few_clear_digits(api, world):
-    officer, case = world
+    case = world.case
     supervisor = api.user("supervisor", "510104")
     shown = api.get(f"/api/cases/{case['id']}", supervisor).get_json()["petitioners"][0]
     assert shown["id_number"] == "*" * 16 + "34"  # no leading digits, two trailing
@@ -192,6 +192,6 @@ def test_masks_show_few_clear_digits(api, world):
 
 def test_the_case_list_filter_does_not_match_numbers(api, world):
     """`q` searches titles and summaries, never petitioners' numbers: no second oracle."""
-    officer, case = world
+    officer = world.officer
     for q in (ID, ID[-4:], PHONE, PHONE[-4:]):
         assert api.get(f"/api/cases?q={q}", officer).get_json()["total"] == 0, q

@@ -60,12 +60,12 @@ def app_user(app: Flask, role: str, region: str | None = None, name: str | None 
 
 def make_world(app: Flask, people: dict[str, tuple[str, str | None]],
                cases: dict[str, tuple[str, str]] | None = None) -> World:
-    """People (name -> (role, region)), each with a token and named by its username, and
-    cases (name -> (officer's name, region)) taken in by those officers; `world.cases` maps
-    a case's name to its id. Made in the app's own context: the rows come back detached, so
-    a served process can use the same database."""
+    """People (name -> (role, region)), each with a token, and cases (name -> (officer's
+    name, region)) taken in by those officers; `world.cases` maps a case's name to its id.
+    Made in the app's own context, the rows come back detached: for a database that a
+    served process uses too (usernames are unique, so it can hold several worlds)."""
     with app.app_context():
-        world = World({name: make_user(role, region, name) for name, (role, region) in people.items()})
+        world = World({name: make_user(role, region) for name, (role, region) in people.items()})
         for name, user in world.users.items():
             world.tokens[name], _ = issue_token(user)
         db.session.commit()
