@@ -68,3 +68,33 @@ def test_logout_needs_csrf_and_ends_the_session(api, client_):
     assert client_.client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client_.get("/").status_code == 302
 
+
+
+# --- templates: one folder per area, a live part found by its name -------------------------
+
+def test_a_live_part_is_found_by_its_name_in_its_areas_folder():
+    from mediation import web
+    from mediation.errors import NotFound
+
+    assert web.part_template("case_sessions") == "sessions/parts/case_sessions.html"
+    assert web.part_template("case_head") == "cases/parts/case_head.html"
+    assert web.part_template("inbox_offers") == "referrals/parts/inbox_offers.html"
+    for name in ("nope", "../base", "Case_head", ""):
+        with pytest.raises(NotFound):
+            web.part_template(name)
+
+
+def test_two_areas_may_not_bring_a_part_of_the_same_name(tmp_path, monkeypatch):
+    from mediation import web
+
+    for area in ("cases", "sessions"):
+        (tmp_path / area / "parts").mkdir(parents=True)
+        (tmp_path / area / "parts" / "case_x.html").write_text("x")
+    monkeypatch.setattr(web, "TEMPLATES", tmp_path)
+    web._parts.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="two live parts named 'case_x'"):
+            web._parts()
+    finally:
+        monkeypatch.undo()
+        web._parts.cache_clear()
