@@ -11,6 +11,7 @@ server (one publisher, in order); when the second arrives, the first must not ha
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import queue
 import threading
@@ -86,15 +87,21 @@ def world(app) -> World:
     official owning both, an admin, another lead official."""
     w = make_world(app, {"officer": ("case_officer", "510104"), "lawyer": ("lawyer", None),
                          "lead": ("lead_official", "510104"),
-                         "other_lead": ("lead_official", "510104"), "admin": ("admin", None)})
+                         "other_lead": ("lead_official", "510104"), "admin": ("admin", None),
+                         "mediator": ("mediator", None)})
     w.case_ids, w.referrals = [], []
     with app.app_context():
         officer, lawyer = db.session.get(User, w.officer.id), db.session.get(User, w.lawyer.id)
+        mediator = db.session.get(User, w.mediator.id)
         provider = make_provider("lawyer", members=(lawyer,), specialities=["land_demolition"])
+        mediators = make_provider("mediator", members=(mediator,))
         for _ in range(2):
-            case = make_case(officer, needs=["legal_opinion"])
+            case = make_case(officer, needs=["legal_opinion", "economic_compensation"])
             r = lifecycle.request_referral(officer, case.id, "legal_opinion", provider_id=provider.id)
             lifecycle.accept(lawyer, r.id)
+            m = lifecycle.request_referral(officer, case.id, "economic_compensation",
+                                           provider_id=mediators.id)
+            lifecycle.accept(mediator, m.id)
             w.case_ids.append(case.id)
             w.referrals.append(r.id)
         db.session.remove()
@@ -159,6 +166,39 @@ def test_a_withdrawn_referral_ends_the_providers_live_view_of_the_case(live):
         # The withdrawal itself still reaches the provider it concerns.
         assert c.until(lost, "referral.withdrawn")[-1]["type"] == "referral.withdrawn"
         assert_case_is_gone(c, server, w, lost, kept)
+    finally:
+        c.close()
+
+
+def test_a_withdrawn_provider_hears_no_more_of_a_session_it_was_invited_to(live):
+    """A session's chat reaches its participants' inboxes without any subscription: a
+    provider whose referral was withdrawn is no longer among them."""
+    server, w = live.server, world(live.app)
+    lost, kept = w.case_ids
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    r = post(server, f"/api/cases/{lost}/sessions", w.tokens["mediator"],
+             {"scheduled_at": later, "place": "调解室", "user_ids": [w.lawyer.id]})
+    assert r.status_code == 201, r.text
+    session_id = r.json()["id"]
+    assert post(server, f"/api/sessions/{session_id}/start", w.tokens["mediator"]).status_code == 200
+    c = subscribed(server.base, w.tokens["lawyer"], kept)
+    try:
+        said = post(server, f"/api/sessions/{session_id}/messages", w.tokens["mediator"],
+                    {"body": "各方请发言"})
+        assert said.status_code == 201, said.text
+        assert c.until(lost, "session.message.posted")[-1]["data"]["body"] == "各方请发言"
+        r = post(server, f"/api/referrals/{w.referrals[0]}/withdraw", w.tokens["officer"],
+                 {"reason": "换一位律师"})
+        assert r.status_code == 200, r.text
+        assert post(server, f"/api/sessions/{session_id}/messages", w.tokens["mediator"],
+                    {"body": "律师已退出"}).status_code == 201
+        assert post(server, f"/api/cases/{kept}/messages", w.tokens["officer"],
+                    {"body": "for you"}).status_code == 201
+        got = c.until(kept, "message.posted")
+        assert [e for e in got if e["type"] == "session.message.posted"] == []
+        r = requests.get(f"{server.base}/api/sessions/{session_id}", timeout=WAIT,
+                         headers={"Authorization": f"Bearer {w.tokens['lawyer']}"})
+        assert r.status_code == 404
     finally:
         c.close()
 

@@ -47,7 +47,23 @@ def _officer(actor: User, case: Case) -> bool:
 
 
 def _participant_user_ids(session: MediationSession) -> set[int]:
-    return {p.user_id for p in session.participants if p.user_id is not None} | {session.mediator_id}
+    """The users in the session through their own account, while what brought them in
+    still holds: the mediator and providers' users while their referral on the case is
+    accepted, the lead official while they own the case. (Deputies and worthies are invited
+    by name and stay.) Someone whose part ended leaves the room, its chat and its list."""
+    with_account = [p for p in session.participants if p.user_id is not None]
+    kinds = {p.kind for p in with_account}
+    accepted = sources.referral_users(session.case_id)
+    lead = db.session.execute(sa.select(Case.lead_official_id).where(
+        Case.id == session.case_id)).scalar() if ParticipantKind.LEAD_OFFICIAL in kinds else None
+    ids = {session.mediator_id} if session.mediator_id in accepted else set()
+    for p in with_account:
+        if p.kind in (ParticipantKind.PROVIDER, ParticipantKind.MEDIATOR) and p.user_id not in accepted:
+            continue
+        if p.kind == ParticipantKind.LEAD_OFFICIAL and p.user_id != lead:
+            continue
+        ids.add(p.user_id)
+    return ids
 
 
 def _sees_session(actor: User, case: Case, session: MediationSession) -> bool:
