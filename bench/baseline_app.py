@@ -114,6 +114,9 @@ def main() -> None:
     print(f"baseline served by {describe_server(server, socketio_mode)} on {args.host}:{args.port}",
           flush=True)
     if server == "werkzeug":
+        from mediation import registry
+
+        registry.init_app(app)  # mediation.server.run reads its hooks and jobs from it (none)
         mediation_server_module.run(app, args.host, args.port)
     else:  # outside the embedded mode `mediation serve` runs gunicorn with the app's settings
         serve_with_gunicorn(app, args.host, args.port)

@@ -7,13 +7,14 @@ and the connection must not go on receiving what the database no longer allows.
 
 Two ways in, both decided after the commit (a change that rolls back changes nobody's
 access):
-- an event type registered with `register_event` (say `referral.withdrawn`) means "who sees
-  this case may have changed": the live relay asks every web process to re-check the
-  case's connections just before it delivers that event, so nothing after it reaches a
-  connection that lost the case;
+- an event type declared with `changes_access=True` in the event catalogue (say
+  `referral.withdrawn`) means "who sees this case may have changed": the live relay asks
+  every web process to re-check the case's connections just before it delivers that
+  event, so nothing after it reaches a connection that lost the case;
 - a command that changes a user (deactivation, revoked tokens) calls `changed(session,
   user_ids=...)` in its transaction.
-Listeners (realtime registers one) re-check the connections concerned against the database.
+Listeners (realtime registers one in the registry's `access_listeners`) re-check the
+connections concerned against the database.
 `mediation` knows no sockets: it only says what changed.
 """
 
@@ -27,27 +28,14 @@ from mediation.transactions import after_commit
 
 # fn(user_ids, case_ids): re-check the live connections of these users and of these cases.
 Listener = Callable[[set[int], set[int]], None]
-_listeners: list[Listener] = []
-_events: set[str] = set()
-
-
-def register_listener(fn: Listener) -> None:
-    if fn not in _listeners:
-        _listeners.append(fn)
-
-
-def unregister_listener(fn: Listener) -> None:
-    if fn in _listeners:
-        _listeners.remove(fn)
-
-
-def register_event(event_type: str) -> None:
-    """After an event of this type, who sees its case may have changed."""
-    _events.add(event_type)
 
 
 def changes_access(event_type: str) -> bool:
-    return event_type in _events
+    """After an event of this type, may who sees its case have changed? (The catalogue.)"""
+    from mediation.registry import registry
+
+    found = registry().event_types.get(event_type)
+    return found is not None and found.changes_access
 
 
 def notify(user_ids: Iterable[int] = (), case_ids: Iterable[int] = ()) -> None:
@@ -55,7 +43,9 @@ def notify(user_ids: Iterable[int] = (), case_ids: Iterable[int] = ()) -> None:
     users, cases = {int(u) for u in user_ids}, {int(c) for c in case_ids}
     if not (users or cases):
         return
-    for fn in list(_listeners):
+    from mediation.registry import registry
+
+    for fn in registry().access_listeners.values():
         fn(users, cases)
 
 
@@ -67,8 +57,3 @@ def changed(session: Session, user_ids: Iterable[int] = (), case_ids: Iterable[i
 
 def _committed(items: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> None:
     notify({u for users, _ in items for u in users}, {c for _, cases in items for c in cases})
-
-
-# The cases package's event after which someone may no longer see a case: the former lead
-# official of a case given another owner.
-register_event("case.owner_assigned")

@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mediation import logs
+from mediation import logs, registry
 from mediation import settings as settings_table
 from mediation.about import template_folder
 from mediation.config import ConfigError, flask_config, secure_files
@@ -41,13 +41,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(flask_config(values))
     app.config.update({k: v for k, v in config.items() if k not in settings_table.DECLARED})
 
+    registry.init_app(app)  # first: everything after registers into it
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
-    register_plugins(app)
+    register_areas(app)
+    register_event_catalogue(app)  # after the areas: they declare the event types
     register_security(app)  # last: its per-route policies attach to registered views
-    celery_init_app(app)  # after the plugins: they add their tasks and beat entries
+    celery_init_app(app)  # after the areas: they add their tasks and beat entries
     register_proxy(app)  # outermost: the Socket.IO middleware sees the client's address too
     return app
 
@@ -103,14 +105,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def register_blueprints(app: Flask) -> None:
     from mediation import health, pages
     from mediation.api import auth, cases, security, users
-    from mediation.cases import duty_pages
     from mediation.sessions import api as sessions_api
-    from mediation.sessions import init_app as init_sessions
 
     for blp in (auth.blp, cases.blp, security.blp, users.blp, sessions_api.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens, not cookies: no CSRF to guard against
-    init_sessions(app)  # the printable agreement and the session inbox rule
     # Interactive docs served entirely by the app: the default pages load from a CDN.
     docs = get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                    # no validator badge: it would call validator.swagger.io
@@ -118,10 +117,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
-    duty_pages.init_app(app)  # the lead official's duties
-    from mediation.supervision import api as supervision_api
-
-    supervision_api.init_app(app)
 
 
 def register_security(app: Flask) -> None:
@@ -143,13 +138,23 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def register_plugins(app: Flask) -> None:
-    """The one place `mediation` reaches into the packages built on it."""
+def register_areas(app: Flask) -> None:
+    """Each area registers what it brings into the app's registry, in this order; the one
+    place `mediation` reaches into the packages built on it (referrals, realtime)."""
     import realtime
     import referrals
+    from mediation import cases, sessions, supervision
 
-    referrals.init_app(app)
-    realtime.init_app(app)
+    for area in (cases, sessions, supervision, referrals, realtime):
+        area.init_app(app)
+
+
+def register_event_catalogue(app: Flask) -> None:
+    """Publish the event catalogue in the OpenAPI document (`x-event-types`)."""
+    from mediation import events
+
+    with app.app_context():
+        api.spec.options["x-event-types"] = events.describe(app)
 
 
 __all__ = ["create_app", "ConfigError"]

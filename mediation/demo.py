@@ -150,15 +150,10 @@ CASES = [
 ]
 
 
-# Packages built on mediation add their demo data here (referrals: the providers that the
-# demo's mediator, lawyer, counsellor and union users act for). Each gets the users by name.
+# Packages built on mediation add their demo data to the registry's `demo_loaders`
+# (referrals: the providers that the demo's mediator, lawyer, counsellor and union users act
+# for). Each gets the users by name.
 DemoLoader = Callable[[dict[str, User]], None]
-_loaders: list[DemoLoader] = []
-
-
-def register_demo(fn: DemoLoader) -> None:
-    if fn not in _loaders:
-        _loaders.append(fn)
 
 
 def load_demo() -> list[User]:
@@ -186,6 +181,8 @@ def load_demo() -> list[User]:
         "investigators": "王干部、街道工作人员", "findings": "实地核查附着物清点记录，发现漏登12户。"})
     commands.transition(admin, cases[0].id, "in_progress", "专班成立，启动化解")
     commands.transition(admin, cases[1].id, "in_progress", "专班成立，启动化解")
-    for fn in _loaders:
+    from mediation.registry import registry
+
+    for fn in registry().demo_loaders.values():
         fn(users)
     return list(users.values())

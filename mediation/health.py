@@ -8,16 +8,18 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app
 
 from mediation.extensions import db
+from mediation.registry import registry
 
 bp = Blueprint("health", __name__)
 
 # Extra readiness checks added by the packages built on `mediation` (the Socket.IO
-# listener): name -> fn(app) returning "ok", or a short reason it is not ready.
+# listener), in the registry's `readiness_checks`: name -> fn(app) returning "ok", or a
+# short reason it is not ready.
 ReadinessCheck = Callable[[Flask], str]
 
 
 def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
-    app.extensions.setdefault("mediation.readiness", {})[name] = check
+    registry(app).readiness_checks.register(name, check)
 
 
 @bp.get("/healthz")
@@ -48,7 +50,7 @@ def readyz():
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
-    for name, check in current_app.extensions.get("mediation.readiness", {}).items():
+    for name, check in registry().readiness_checks.items():
         try:
             checks[name] = check(current_app._get_current_object())
         except Exception as exc:

@@ -5,8 +5,10 @@ translated (the source strings are Chinese, the English catalog has the English)
 
     {{ case.status|label("case_status") }}      -> 化解中 / In progress
 
-Each package registers its own groups at import time (`register("session_status", {...})`);
-an unknown code is shown as it is, never an error, so a new status cannot break a page.
+Each area registers its own groups from its `init_app` into the registry's `labels` store
+(`register_groups(app, {...})`; a group registered twice raises). The "event" group is the
+event catalogue's (`mediation/events.py`). An unknown code is shown as it is, never an
+error, so a new status cannot break a page.
 """
 
 from __future__ import annotations
@@ -17,94 +19,103 @@ from typing import Any
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-_GROUPS: dict[str, dict[str, Any]] = {}
+from mediation.registry import registry
+
+EVENT_GROUP = "event"
 
 
-def register(group: str, mapping: Mapping[str, Any]) -> None:
-    """Add (or extend) a group of labels: code -> lazily translated words."""
-    _GROUPS.setdefault(group, {}).update(mapping)
+def register_groups(app: Flask, groups: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add groups of labels (group -> {code: lazily translated words}) to the app's registry."""
+    store = registry(app).labels
+    for group, mapping in groups.items():
+        if group == EVENT_GROUP:
+            raise ValueError("event types take their words from the event catalogue")
+        store.register(group, dict(mapping))
+
+
+def _group(group: str) -> Mapping[str, Any]:
+    reg = registry()
+    if group == EVENT_GROUP:
+        return {t.name: t.label for t in reg.event_types.values()}
+    return reg.labels.get(group) or {}
 
 
 def label(code: Any, group: str) -> str:
     """The words for a code, in the page's language; the code itself when none is known."""
     if code is None or code == "":
         return "—"
-    found = _GROUPS.get(group, {}).get(str(code))
+    if group == EVENT_GROUP:
+        found = registry().event_types.get(str(code))
+        return str(found.label) if found is not None else str(code)
+    found = _group(group).get(str(code))
     return str(found) if found is not None else str(code)
 
 
 def choices(group: str) -> list[tuple[str, str]]:
     """(code, words) pairs of a group, for a <select>."""
-    return [(code, str(words)) for code, words in _GROUPS.get(group, {}).items()]
+    return [(code, str(words)) for code, words in _group(group).items()]
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_global(choices, "label_choices")
+    register_groups(app, CORE)
 
 
-register("role", {
-    "admin": _l("系统管理员"), "supervisor": _l("督查人员"), "case_officer": _l("案件专员"),
-    "lead_official": _l("包案领导"), "mediator": _l("调解员"), "lawyer": _l("律师"),
-    "counsellor": _l("心理咨询师"), "mass_org": _l("群团组织"), "evaluator": _l("第三方评估"),
-    "party": _l("当事人"),
-})
-register("case_status", {
-    "intake": _l("受理登记"), "in_progress": _l("化解中"), "agreement_reached": _l("已达成协议"),
-    "resolved": _l("已化解"), "closed": _l("已办结"), "reopened": _l("重新信访"),
-})
-register("need", {
-    "economic_compensation": _l("经济补偿、权益保障"), "legal_opinion": _l("法律意见"),
-    "counselling": _l("心理疏导"), "group_support": _l("群团帮扶"),
-    "neutral_participation": _l("中立第三方参与"),
-})
-register("group", {
-    "worker": _l("职工"), "woman": _l("妇女"), "disabled": _l("残疾人"), "elderly": _l("老年人"),
-    "minor": _l("未成年人"), "veteran": _l("退役军人"), "emotional": _l("情绪激动、长期缠访"),
-})
-register("livelihood", {
-    "land_demolition": _l("征地拆迁"), "labour_social_security": _l("劳动保障"),
-    "education": _l("教育"), "healthcare": _l("医疗"), "property_management": _l("物业管理"),
-    "other": _l("其他"),
-})
-register("assessment", {
-    "reasonable": _l("诉求合理且有政策依据"), "partly_reasonable": _l("诉求部分合理"),
-    "unreasonable_hardship": _l("诉求不合理但生活困难"), "policy_gap": _l("政策不衔接、不完善"),
-    "law_related": _l("涉法涉诉"),
-})
-register("owner_level", {"province": _l("省级"), "city": _l("市级"), "county": _l("县级")})
-register("contact_kind", {"progress_hearing": _l("听取汇报"), "petitioner_meeting": _l("接访约谈")})
-register("clock_state", {
-    "not_started": _l("未开始"), "running": _l("计时中"), "overdue": _l("已超期"),
-    "done": _l("已完成"), "open": _l("可申请"), "lapsed": _l("已过期"),
-})
-register("clock", {
-    "acceptance_decision": _l("受理告知"), "handling": _l("办理答复"),
-    "review_request": _l("申请复查期限"), "review_answer": _l("复查答复"),
-    "rereview_request": _l("申请复核期限"), "rereview_answer": _l("复核答复"),
-    "progress_hearing": _l("听取汇报（每月）"), "petitioner_meeting": _l("接访约谈（每半月）"),
-})
-register("investigation", {
-    "archive_review": _l("调阅原始档案"), "on_site_check": _l("实地走访核查"),
-    "face_to_face": _l("面对面沟通"),
-})
-register("event", {
-    "case.created": _l("案件登记"), "case.updated": _l("案件信息更新"),
-    "case.classified": _l("积案归类"), "case.status_changed": _l("状态变更"),
-    "case.owner_assigned": _l("确定包案领导"), "case.escalated": _l("提级处理"),
-    "case.escalation_cleared": _l("解除提级"), "case.petitioning_ceased": _l("息诉罢访"),
-    "case.petitioning_resumed": _l("再次信访"), "clock.extended": _l("延长办理期限"),
-    "petitioner.added": _l("添加信访人"), "dossier.investigation_added": _l("调查核实记录"),
-    "owner.contact_recorded": _l("包案领导履职记录"), "pii.revealed": _l("查看个人信息"),
-    "message.posted": _l("留言"), "message.edited": _l("留言已修改"),
-    "message.deleted": _l("留言已删除"), "internal_note.posted": _l("内部备注"),
-})
-register("case_flag", {
-    "policy_change": _l("政策调整"), "historical_legacy": _l("历史遗留"),
-    "assigned_from_above": _l("上级交办"), "leader_instruction": _l("领导批示"),
-    "high_attention": _l("社会高度关注"), "cross_region": _l("跨地区"),
-    "cross_department": _l("跨部门"), "cross_level": _l("跨层级"),
-    "responsibility_unclear": _l("责任主体不明确或职责交叉"), "typical_problem": _l("典型性、代表性问题"),
-    "petitioning_ceased": _l("已息诉罢访"), "escalated": _l("无人可接，退回办案人员"),
-    "reopened_after_resolution": _l("化解后再次信访"),
-})
+# The core's groups: users' roles and the case's own codes.
+CORE: dict[str, dict[str, Any]] = {
+    "role": {
+        "admin": _l("系统管理员"), "supervisor": _l("督查人员"), "case_officer": _l("案件专员"),
+        "lead_official": _l("包案领导"), "mediator": _l("调解员"), "lawyer": _l("律师"),
+        "counsellor": _l("心理咨询师"), "mass_org": _l("群团组织"), "evaluator": _l("第三方评估"),
+        "party": _l("当事人"),
+    },
+    "case_status": {
+        "intake": _l("受理登记"), "in_progress": _l("化解中"), "agreement_reached": _l("已达成协议"),
+        "resolved": _l("已化解"), "closed": _l("已办结"), "reopened": _l("重新信访"),
+    },
+    "need": {
+        "economic_compensation": _l("经济补偿、权益保障"), "legal_opinion": _l("法律意见"),
+        "counselling": _l("心理疏导"), "group_support": _l("群团帮扶"),
+        "neutral_participation": _l("中立第三方参与"),
+    },
+    "group": {
+        "worker": _l("职工"), "woman": _l("妇女"), "disabled": _l("残疾人"), "elderly": _l("老年人"),
+        "minor": _l("未成年人"), "veteran": _l("退役军人"), "emotional": _l("情绪激动、长期缠访"),
+    },
+    "livelihood": {
+        "land_demolition": _l("征地拆迁"), "labour_social_security": _l("劳动保障"),
+        "education": _l("教育"), "healthcare": _l("医疗"), "property_management": _l("物业管理"),
+        "other": _l("其他"),
+    },
+    "assessment": {
+        "reasonable": _l("诉求合理且有政策依据"), "partly_reasonable": _l("诉求部分合理"),
+        "unreasonable_hardship": _l("诉求不合理但生活困难"), "policy_gap": _l("政策不衔接、不完善"),
+        "law_related": _l("涉法涉诉"),
+    },
+    "owner_level": {"province": _l("省级"), "city": _l("市级"), "county": _l("县级")},
+    "contact_kind": {"progress_hearing": _l("听取汇报"), "petitioner_meeting": _l("接访约谈")},
+    "clock_state": {
+        "not_started": _l("未开始"), "running": _l("计时中"), "overdue": _l("已超期"),
+        "done": _l("已完成"), "open": _l("可申请"), "lapsed": _l("已过期"),
+    },
+    "clock": {
+        "acceptance_decision": _l("受理告知"), "handling": _l("办理答复"),
+        "review_request": _l("申请复查期限"), "review_answer": _l("复查答复"),
+        "rereview_request": _l("申请复核期限"), "rereview_answer": _l("复核答复"),
+        "progress_hearing": _l("听取汇报（每月）"), "petitioner_meeting": _l("接访约谈（每半月）"),
+    },
+    "investigation": {
+        "archive_review": _l("调阅原始档案"), "on_site_check": _l("实地走访核查"),
+        "face_to_face": _l("面对面沟通"),
+    },
+    "case_flag": {
+        "policy_change": _l("政策调整"), "historical_legacy": _l("历史遗留"),
+        "assigned_from_above": _l("上级交办"), "leader_instruction": _l("领导批示"),
+        "high_attention": _l("社会高度关注"), "cross_region": _l("跨地区"),
+        "cross_department": _l("跨部门"), "cross_level": _l("跨层级"),
+        "responsibility_unclear": _l("责任主体不明确或职责交叉"), "typical_problem": _l("典型性、代表性问题"),
+        "petitioning_ceased": _l("已息诉罢访"), "escalated": _l("无人可接，退回办案人员"),
+        "reopened_after_resolution": _l("化解后再次信访"),
+    },
+}

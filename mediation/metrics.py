@@ -47,7 +47,9 @@ GaugeFn = Callable[[Flask], "float | None"]
 
 
 def add_gauge(app: Flask, name: str, help_text: str, fn: GaugeFn) -> None:
-    app.extensions.setdefault("mediation.gauges", {})[name] = (help_text, fn)
+    from mediation.registry import registry
+
+    registry(app).gauges.register(name, (help_text, fn))
 
 
 def sweep_succeeded(name: str, redis_url: str | None) -> None:
@@ -135,7 +137,9 @@ class _StateCollector:
             except Exception as exc:
                 log.warning("metrics: Redis did not answer for the Celery queue: %s", exc)
 
-        for name, (help_text, fn) in app.extensions.get("mediation.gauges", {}).items():
+        from mediation.registry import registry
+
+        for name, (help_text, fn) in registry(app).gauges.items():
             value = fn(app)
             if value is not None:
                 yield GaugeMetricFamily(name, help_text, value=value)

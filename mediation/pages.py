@@ -17,7 +17,7 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import abort, redirect, render_template, request, session, url_for
+from flask import Flask, abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -33,6 +33,7 @@ from mediation.i18n import LANGUAGES
 from mediation.login import TooManyAttempts, WrongCredentials, authenticate, end_session, start_session
 from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
+from mediation.registry import registry
 from mediation.schemas.cases import (
     CaseIn,
     CaseListArgs,
@@ -123,42 +124,29 @@ class BoardPanel:
     on: str = ""
 
 
-_SECTIONS: dict[str, Section] = {}
-_COLUMNS: dict[str, BoardColumn] = {}
-_PANELS: dict[str, BoardPanel] = {}
+def register_case_section(app: Flask, section: Section) -> None:
+    registry(app).case_sections.register(section.name, section)
 
 
-def register_case_section(section: Section) -> None:
-    _SECTIONS[section.name] = section
+def register_board_column(app: Flask, column: BoardColumn) -> None:
+    registry(app).board_columns.register(column.name, column)
 
 
-def register_board_column(column: BoardColumn) -> None:
-    _COLUMNS[column.name] = column
+def register_board_panel(app: Flask, panel: BoardPanel) -> None:
+    registry(app).board_panels.register(panel.name, panel)
 
 
-def register_board_panel(panel: BoardPanel) -> None:
-    _PANELS[panel.name] = panel
-
-
-def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bool = False) -> None:
+def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bool = False) -> Section:
     # The dossier's own sections read only the case view the page already has.
-    register_case_section(Section(name, title, lambda user, case: {}, on, order, wide))
+    return Section(name, title, lambda user, case: {}, on, order, wide)
 
 
-register_case_section(Section("case_dossier", _l("一案一档"),
-                              lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
-                              "case.,petitioner.,dossier.,pii.", 10, wide=True))
-_core_section("case_categories", _l("案件类别（六类积案）"), 20)
-register_case_section(Section("case_strategy", _l("研判与一案一策"),
-                              lambda user, case: {"can_update": can(user, Action.CASE_EDIT, case)},
-                              "case.", 30))
-_core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner.")
 TIMELINE_SHOWN = 300  # the newest events the page shows; the API pages through the rest
 
 
 def _timeline_section(user: User, case: Case) -> dict[str, Any]:
     """The newest events the user may see, newest first (same audience rule as the API)."""
-    from mediation.permissions import event_audience
+    from mediation.events import admits
     from mediation.timeline import Event
 
     events: list[Event] = []
@@ -169,7 +157,7 @@ def _timeline_section(user: User, case: Case) -> dict[str, Any]:
             .order_by(Event.seq.desc()).limit(TIMELINE_SHOWN)).scalars())
         if not batch:
             break
-        events += [e for e in batch if event_audience(e.type).admits(user, case, e.payload)]
+        events += [e for e in batch if admits(user, case, e.type, e.payload)]
         before = batch[-1].seq
     events = events[:TIMELINE_SHOWN]
     return {"events": [e.envelope() for e in events], "names": user_names({e.actor_id for e in events})}
@@ -184,18 +172,29 @@ def user_names(ids: set[int | None]) -> dict[int, str]:
     return {i: d or u for i, d, u in rows}
 
 
-register_case_section(Section("case_timeline", _l("时间线"), _timeline_section, "", 90, wide=True))
+def init_app(app: Flask) -> None:
+    """The case page's own sections and the core pages' links in the top bar."""
+    for section in (
+        Section("case_dossier", _l("一案一档"),
+                lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
+                "case.,petitioner.,dossier.,pii.", 10, wide=True),
+        _core_section("case_categories", _l("案件类别（六类积案）"), 20),
+        Section("case_strategy", _l("研判与一案一策"),
+                lambda user, case: {"can_update": can(user, Action.CASE_EDIT, case)}, "case.", 30),
+        _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner."),
+        Section("case_actions", _l("办案操作"), _actions_section, "case.,owner.", 45),
+        Section("case_timeline", _l("时间线"), _timeline_section, "", 90, wide=True),
+    ):
+        register_case_section(app, section)
+    # Evaluators see anonymised figures only, never cases, and parties only the agreements
+    # they sign: no "my cases" for them.
+    web.add_nav(app, "pages.home", _l("我的案件"),
+                {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value}, order=10)
+    web.add_nav(app, "pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW), order=5)
+    web.add_nav(app, "pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE), order=6)
 
 
 # --- home, board, intake, case ----------------------------------------------------------------
-
-# Evaluators see anonymised figures only, never cases, and parties only the agreements they
-# sign: no "my cases" for them.
-web.add_nav("pages.home", _l("我的案件"), {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value},
-            order=10)
-web.add_nav("pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW), order=5)
-web.add_nav("pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE), order=6)
-
 
 @bp.get("/")
 @login_required
@@ -239,15 +238,15 @@ def board():
         query.order_by(Case.next_deadline_on.is_(None), Case.next_deadline_on, Case.id.desc())
         .offset((args["page"] - 1) * args["page_size"]).limit(args["page_size"])).scalars())
     ids = [c.id for c in rows]
-    columns = [(col, col.load(current_user, ids)) for col in _COLUMNS.values()]
-    panels = [(p, sec) for p in _PANELS.values() if (sec := p.load(current_user)) is not None]
+    columns = [(col, col.load(current_user, ids)) for col in registry().board_columns.values()]
+    panels = [(p, sec) for p in registry().board_panels.values() if (sec := p.load(current_user)) is not None]
     return web.render_page(
         "cases/board.html", 422 if errors else 200, cases=[case_view(c, detail=False) for c in rows],
         total=total, args=args, values=request.args, errors=errors, columns=columns, panels=panels,
         regions=_board_regions(current_user, rows),
         categories=[(str(n), _("第%(n)s类", n=n)) for n in sorted(CATEGORY_NAMES)],
         statuses=labels.choices("case_status"),
-        on=",".join(["case.", *[c.on for c in _COLUMNS.values() if c.on]]))
+        on=",".join(["case.", *[c.on for c in registry().board_columns.values() if c.on]]))
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
@@ -277,7 +276,8 @@ def case_page(case_id: int):
     case = require_case(current_user, case_id)
     view = case_view(case)
     part = request.args.get("part")
-    shown = [s for s in sorted(_SECTIONS.values(), key=lambda s: s.order) if part in (None, s.name)]
+    all_sections = registry().case_sections
+    shown = [s for s in sorted(all_sections.values(), key=lambda s: s.order) if part in (None, s.name)]
     sections = {}
     for s in shown:
         sec = s.load(current_user, case)
@@ -288,7 +288,7 @@ def case_page(case_id: int):
     if part is not None:
         if part not in sections:
             abort(404)
-        return web.render_page("cases/case.html", case=view, sec=sections[part], section=_SECTIONS[part],
+        return web.render_page("cases/case.html", case=view, sec=sections[part], section=all_sections[part],
                                official=role_may(current_user, Action.CASE_INTERNAL))
     return web.render_page("cases/case.html", case=view, sections=sections,
                            order=[s for s in shown if s.name in sections],
@@ -385,4 +385,3 @@ def _actions_section(user: User, case: Case) -> dict[str, Any] | None:
             "can_reveal": can(user, Action.CASE_REVEAL_PII, case)}
 
 
-register_case_section(Section("case_actions", _l("办案操作"), _actions_section, "case.,owner.", 45))

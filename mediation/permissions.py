@@ -8,13 +8,13 @@ action nobody registered raises: a typo must not read as "refused".
 
 Who sees a case: admins; officers and supervisors whose region covers the case's; the
 case's lead official; providers with a live referral on it (the referrals package adds
-that rule through `register_case_access`). Everyone else is told the case does not exist.
+that rule to the registry's `case_access` store). Everyone else is told the case does not exist.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,14 +123,15 @@ def role_may(user: User | None, action: Action | str) -> bool:
 
 
 # Extra rules that grant sight of cases: each takes a user and returns a SELECT of case ids
-# (or None). Lets `referrals` extend visibility without `mediation` importing it.
+# (or None). Lets `referrals` extend visibility without `mediation` importing it; they live
+# in the app's registry (`case_access`).
 CaseAccessRule = Callable[[User], Any]
-_case_access_rules: list[CaseAccessRule] = []
 
 
-def register_case_access(rule: CaseAccessRule) -> None:
-    if rule not in _case_access_rules:
-        _case_access_rules.append(rule)
+def _case_access_rules() -> list[CaseAccessRule]:
+    from mediation.registry import registry
+
+    return registry().case_access.values()
 
 
 def _regional(user: User) -> bool:
@@ -151,7 +152,7 @@ def visible_cases_filter(user: User):
     conditions = [Case.lead_official_id == user.id]
     if _regional(user):
         conditions.append(Case.region_code.startswith(_jurisdiction_prefix(user), autoescape=True))
-    for rule in _case_access_rules:
+    for rule in _case_access_rules():
         ids = rule(user)
         if ids is not None:
             conditions.append(Case.id.in_(ids))
@@ -166,7 +167,7 @@ def can_view_case(user: User, case) -> bool:
     from mediation.cases.models import Case
     from mediation.extensions import db
 
-    extra = [rule(user) for rule in _case_access_rules]
+    extra = [rule(user) for rule in _case_access_rules()]
     extra = [ids for ids in extra if ids is not None]
     if not extra:
         return False
@@ -257,100 +258,3 @@ def require_case(user: User, case_id: int, action: Action | str = Action.CASE_VI
     return case
 
 
-# --- events: who may see each one, and whom it concerns -----------------------------------
-# One rule for the timeline API and live delivery alike. Every event of a case is seen by
-# those who see the case, unless its type is registered to a narrower audience (internal
-# notes: officials only). Packages register their audiences and event types here.
-
-@dataclass(frozen=True)
-class Audience:
-    """Who, among those who see a case, sees an event of the types registered to it.
-
-    `admits(user, case, data)` is asked for users who see the case, and for those a
-    recipient rule names (a rule vouches that the event concerns them). With `case_rooms`
-    the event also goes live to the case's subscribers and region boards, so `admits` must
-    then not depend on `data`; without it (say, a session's chat) it goes live only to the
-    users its recipient rules name, each checked with `admits`. `admits_region(user)`:
-    whether a region board (whose jurisdiction the user covers) shows these events.
-    """
-
-    name: str
-    admits: Callable[[User, Any, dict], bool]
-    case_rooms: bool = True
-    admits_region: Callable[[User], bool] = lambda user: False
-
-
-PARTICIPANTS = Audience("participants", lambda u, c, d: True, admits_region=lambda u: True)
-OFFICIALS = Audience("officials", lambda u, c, d: u.role in OFFICIAL_ROLES,
-                     admits_region=lambda u: u.role in OFFICIAL_ROLES)
-
-_audiences: dict[str, Audience] = {a.name: a for a in (PARTICIPANTS, OFFICIALS)}
-# event type -> audience name; unregistered types go to everyone who sees the case.
-_event_audiences: dict[str, str] = {
-    # Who was shown a petitioner's full numbers, and why, is for officials' eyes.
-    "pii.revealed": OFFICIALS.name,
-}
-
-# Rules naming the users an event concerns beyond a case's subscribers (an offer reaches
-# the provider's users): (db session, envelope) -> user ids. Keyed by event type, or "*".
-RecipientRule = Callable[[Any, dict], Iterable[int]]
-_recipient_rules: dict[str, list[RecipientRule]] = {}
-
-
-def register_audience(audience: Audience) -> None:
-    _audiences[audience.name] = audience
-
-
-def register_event_audience(event_type: str, audience_name: str) -> None:
-    if audience_name not in _audiences:
-        raise KeyError(f"unknown audience {audience_name!r}: register it first")
-    _event_audiences[event_type] = audience_name
-
-
-def audiences() -> list[Audience]:
-    return list(_audiences.values())
-
-
-def event_audience(event_type: str) -> Audience:
-    return _audiences[_event_audiences.get(event_type, PARTICIPANTS.name)]
-
-
-def can_see_event(user: User, case, event_type: str, data: dict | None = None) -> bool:
-    """May the user see an event of this type (with this data) on this case?"""
-    if user is None or not user.active or not can_view_case(user, case):
-        return False
-    return event_audience(event_type).admits(user, case, data or {})
-
-
-def register_event_recipients(event_type: str, rule: RecipientRule) -> None:
-    """Add a rule naming the users an event type concerns (they get it in `user:<id>`)."""
-    rules = _recipient_rules.setdefault(event_type, [])
-    if rule not in rules:
-        rules.append(rule)
-
-
-def event_recipients(session, envelope: dict) -> set[int]:
-    """Every user the registered rules say the event concerns (visibility not yet checked)."""
-    users: set[int] = set()
-    for rule in [*_recipient_rules.get(envelope["type"], []), *_recipient_rules.get("*", [])]:
-        users.update(int(u) for u in rule(session, envelope) or ())
-    return users
-
-
-def visible_events(user: User, case, after: int = 0, limit: int = 200) -> tuple[list, bool]:
-    """The case's events after `after` that the user may see, in order: (events, more).
-    The caller has checked that the user sees the case (`require_case`)."""
-    from mediation import timeline
-
-    seen: list = []
-    cursor = after
-    batch = max(limit + 1, 200)
-    while len(seen) <= limit:
-        events = timeline.events_after(case.id, cursor, batch)
-        for ev in events:
-            if event_audience(ev.type).admits(user, case, ev.payload):
-                seen.append(ev)
-        if len(events) < batch:
-            break
-        cursor = events[-1].seq
-    return seen[:limit], len(seen) > limit

@@ -12,28 +12,31 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from mediation.registry import registry
+
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 15.0
 APP_SPEC = "mediation.wsgi:app"  # checks the settings and the database first
 GUNICORN_CONF = "python:mediation.gunicorn_conf"
 
-# Jobs the embedded loop runs; later packages add theirs (referral deadlines, reminders).
+# Jobs the embedded loop runs; the areas add theirs (referral deadlines, reminders) to the
+# registry's `periodic_jobs`.
 Job = Callable[[], object]
 # What a serving process starts beside its requests (the Socket.IO queue listener).
 ServingHook = Callable[[Flask], None]
 
 
 def periodic_jobs(app: Flask) -> list[Job]:
-    return app.extensions.setdefault("mediation.periodic", [])
+    return registry(app).periodic_jobs.values()
 
 
-def add_periodic_job(app: Flask, job: Job) -> None:
-    periodic_jobs(app).append(job)
+def add_periodic_job(app: Flask, name: str, job: Job) -> None:
+    registry(app).periodic_jobs.register(name, job)
 
 
-def add_serving_hook(app: Flask, hook: ServingHook) -> None:
-    app.extensions.setdefault("mediation.serving_hooks", []).append(hook)
+def add_serving_hook(app: Flask, name: str, hook: ServingHook) -> None:
+    registry(app).serving_hooks.register(name, hook)
 
 
 def _sweep_loop(app: Flask, stop: threading.Event) -> None:
@@ -57,7 +60,7 @@ def serving_started(app: Flask) -> threading.Event:
     """Run the serving hooks and, without Redis (so without beat), the sweep loop.
     Returns the event that stops the loop."""
     stop = threading.Event()
-    for hook in app.extensions.get("mediation.serving_hooks", []):
+    for hook in registry(app).serving_hooks.values():
         hook(app)
     if app.config.get("MEDIATION_REDIS_URL") is None:
         threading.Thread(target=_sweep_loop, args=(app, stop), name="sweeps", daemon=True).start()

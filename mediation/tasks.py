@@ -21,14 +21,13 @@ from flask import Flask
 
 from mediation.transactions import after_commit
 
-# name -> (task name, seconds): packages add their sweeps here before the app is built.
-BEAT: dict[str, tuple[str, float]] = {
-    "timeline-publish-pending": ("mediation.publish_pending", 15.0),
-}
 
+def add_beat(app: Flask, name: str, task_name: str, seconds: float) -> None:
+    """Have beat run `task_name` every `seconds` (the registry's `beat`; before
+    `celery_init_app`, which reads them)."""
+    from mediation.registry import registry
 
-def add_beat(name: str, task_name: str, seconds: float) -> None:
-    BEAT[name] = (task_name, seconds)
+    registry(app).beat.register(name, (task_name, seconds))
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -39,6 +38,9 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    from mediation.registry import registry
+
+    add_beat(app, "timeline-publish-pending", "mediation.publish_pending", 15.0)
     redis_url = app.config.get("MEDIATION_REDIS_URL")
     celery = Celery(app.import_name, task_cls=AppContextTask)
     celery.conf.update(
@@ -54,23 +56,21 @@ def celery_init_app(app: Flask) -> Celery:
         # Deadlines live in the database and are swept; no long countdowns on Redis.
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule={name: {"task": task, "schedule": secs}
-                       for name, (task, secs) in BEAT.items()},
+                       for name, (task, secs) in registry(app).beat.items()},
         timezone="UTC",
     )
     celery.set_default()
     app.extensions["celery"] = celery
     _register_core_tasks(celery)
-    _record_sweeps(celery, redis_url)
+    _record_sweeps(celery, redis_url, {task for task, _ in registry(app).beat.values()})
     return celery
 
 
-def _record_sweeps(celery: Celery, redis_url: str | None) -> None:
+def _record_sweeps(celery: Celery, redis_url: str | None, sweeps: set[str]) -> None:
     """Note each beat sweep's success where `/metrics` of any process can read it."""
     from celery.signals import task_success
 
     from mediation.metrics import sweep_succeeded
-
-    sweeps = {task for task, _ in BEAT.values()}
 
     def record(sender=None, **_kwargs: Any) -> None:
         if sender is not None and sender.app is celery and sender.name in sweeps:

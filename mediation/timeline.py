@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
@@ -29,7 +29,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation import clock
 from mediation.extensions import UTCDateTime, db
+from mediation.registry import registry
 from mediation.transactions import after_commit, scratch
+
+if TYPE_CHECKING:  # the catalogue imports the timeline (to read events back)
+    from mediation.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +114,19 @@ def start_case(session: Session, case) -> None:
 
 
 def append(
-    session: Session, case_id: int, type_: str, data: dict[str, Any], actor_id: int | None
+    session: Session, case_id: int, type_: EventType, data: dict[str, Any], actor_id: int | None
 ) -> Event:
     """Append one event to a case in the caller's transaction (never commits)."""
     return append_many(session, case_id, [(type_, data)], actor_id)[0]
 
 
 def append_many(
-    session: Session, case_id: int, items: list[tuple[str, dict[str, Any]]], actor_id: int | None
+    session: Session, case_id: int, items: list[tuple[EventType, dict[str, Any]]], actor_id: int | None
 ) -> list[Event]:
     """Append events to a case in the caller's transaction, in order (never commits).
+
+    Each type must be declared in the app's event catalogue (`mediation/events.py`);
+    an undeclared one raises `UndeclaredEventType` before anything is written.
 
     Sequence numbers come from one conditional update of the case row, which serialises
     concurrent writers of the case until the commit; the previous hash is then read (or
@@ -129,7 +136,8 @@ def append_many(
     """
     from mediation import writes
     from mediation.cases.models import Case  # the timeline hangs off cases
-
+    declared = registry()
+    items = [(declared.event_type(type_).name, data) for type_, data in items]
     writes.count(session, actor_id)  # before the case row is locked: a refusal holds nothing
     tx = scratch(session)
     fresh = tx.get("fresh_cases", {}).get(case_id)
@@ -325,19 +333,9 @@ def verify(case_id: int | None = None) -> tuple[int, list[ChainProblem]]:
 
 # --- publication -------------------------------------------------------------------------
 
+# Live delivery plugs in through the registry's `publishers`: each gets envelopes after the
+# commit (and from the sweep).
 Publisher = Callable[[list[dict[str, Any]]], None]
-_publishers: list[Publisher] = []
-
-
-def register_publisher(fn: Publisher) -> None:
-    """Live delivery plugs in here; publishers get envelopes after the commit."""
-    if fn not in _publishers:
-        _publishers.append(fn)
-
-
-def unregister_publisher(fn: Publisher) -> None:
-    if fn in _publishers:
-        _publishers.remove(fn)
 
 
 def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
@@ -373,7 +371,7 @@ def _deliver(ids: list[int], envelopes: list[dict[str, Any]]) -> int:
     session = db.session()
     idle = not session.in_transaction()
     try:
-        for fn in list(_publishers):
+        for fn in registry().publishers.values():
             fn(envelopes)
         if idle and session.in_transaction():
             session.rollback()

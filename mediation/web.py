@@ -247,23 +247,32 @@ def page_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
     return bp
 
 
-# The navigation bar: (endpoint, words, roles, order). Each area adds its own pages.
-_NAV: list[tuple[str, Any, frozenset[str], int]] = []
+@dataclass(frozen=True)
+class NavLink:
+    """A link in the navigation bar, shown to users of `roles`, by `order`."""
+
+    endpoint: str
+    words: Any
+    roles: frozenset[str]
+    order: int = 50
 
 
-def add_nav(endpoint: str, words: Any, roles: set[str] | frozenset[str], order: int = 50) -> None:
-    """Show a link to `endpoint` in the bar for users of these roles."""
-    if not any(e == endpoint for e, *_rest in _NAV):
-        _NAV.append((endpoint, words, frozenset(roles), order))
+def add_nav(app: Flask, endpoint: str, words: Any, roles: set[str] | frozenset[str], order: int = 50) -> None:
+    """Show a link to `endpoint` in the bar for users of these roles (each area its pages)."""
+    from mediation.registry import registry
+
+    registry(app).nav_links.register(endpoint, NavLink(endpoint, words, frozenset(roles), order))
 
 
 def nav_for(user: Any) -> list[tuple[str, str]]:
     """(endpoint, words) of the links the user's role sees, in order."""
+    from mediation.registry import registry
+
     if not getattr(user, "is_authenticated", False):
         return []
     views = current_app.view_functions
-    return [(e, str(w)) for e, w, roles, _o in sorted(_NAV, key=lambda n: n[3])
-            if user.role in roles and e in views]
+    links = sorted(registry().nav_links.values(), key=lambda n: n.order)
+    return [(n.endpoint, str(n.words)) for n in links if user.role in n.roles and n.endpoint in views]
 
 
 def china_time(moment: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M", blank: str = "—") -> str:

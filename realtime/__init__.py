@@ -12,13 +12,15 @@ from __future__ import annotations
 from flask import Flask
 from flask_socketio import SocketIO
 
-from mediation import timeline
+from mediation.events import declare
 from mediation.extensions import api, csrf
 from mediation.health import add_readiness_check
 from mediation.metrics import add_gauge
+from mediation.registry import registry
 from mediation.server import add_serving_hook
 from realtime import (
-    messaging,  # noqa: F401 - registers the channels' event audiences
+    events,
+    messaging,
     models,  # noqa: F401 - the tables, for migrations and metadata
 )
 from realtime.queue import ListeningRedisManager, ensure_listening, listener_status
@@ -41,11 +43,17 @@ def init_app(app: Flask) -> None:
     socketio.on_namespace(LiveNamespace("/"))
     eviction.init_app(app)  # live access ends when access ends
 
-    timeline.register_publisher(relay.publish)
+    declare(app, *events.ALL)
+    reg = registry(app)
+    messaging.register_channels(app)
+    # A session room's chat, posted by `mediation.sessions.chat` (API or socket), counts
+    # against the same per-user rate as every other channel.
+    reg.post_checks.register("realtime.rate", messaging._check_rate)
+    reg.publishers.register("realtime.relay", relay.publish)
     api.register_blueprint(views.blp)
     csrf.exempt(views.blp)
     case_sections.init_app(app)  # the case page's thread and internal notes
-    add_serving_hook(app, lambda a: ensure_listening(a.extensions["socketio"].server))
+    add_serving_hook(app, "socketio-listener", lambda a: ensure_listening(a.extensions["socketio"].server))
     add_gauge(app, "mediation_socketio_connections", "Socket.IO connections held by this process",
               lambda a: float(len(a.extensions["socketio"].server.eio.sockets)))
     add_readiness_check(app, "socketio_listener",

@@ -14,8 +14,9 @@ from flask import Flask, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from mediation import labels, web
+from mediation import web
 from mediation.cases.models import Case
+from mediation.labels import register_groups
 from mediation.pages import Section, register_case_section
 from mediation.permissions import Action, role_may
 from mediation.users import User
@@ -25,7 +26,9 @@ from realtime.views import MessageIn
 bp = web.page_blueprint("thread_pages", __name__)
 SHOWN = 100  # the latest messages of each channel on the page
 
-labels.register("channel", {"case": _l("案件沟通"), "internal": _l("内部备注"), "session": _l("调解会话")})
+LABELS: dict[str, dict[str, Any]] = {
+    "channel": {"case": _l("案件沟通"), "internal": _l("内部备注"), "session": _l("调解会话")},
+}
 
 
 def _channel(user: User, case: Case, name: str) -> dict[str, Any]:
@@ -38,8 +41,6 @@ def _thread_section(user: User, case: Case) -> dict[str, Any]:
     return {"channels": [_channel(user, case, n) for n in names], "me": user.id}
 
 
-register_case_section(Section("case_thread", _l("沟通留言"), _thread_section,
-                              "message.,internal_note.", 70))
 
 
 @bp.post("/cases/<int:case_id>/messages")
@@ -55,4 +56,7 @@ def post(case_id: int):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    register_groups(app, LABELS)
+    register_case_section(app, Section("case_thread", _l("沟通留言"), _thread_section,
+                                       "message.,internal_note.", 70))
 

@@ -26,10 +26,11 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, has_app_context
 
-from mediation import access
 from mediation.cases.models import Case
+from mediation.events import PARTICIPANTS, audiences
 from mediation.extensions import db
-from mediation.permissions import PARTICIPANTS, Action, audiences, can, can_view_case
+from mediation.permissions import Action, can, can_view_case
+from mediation.registry import registry
 from mediation.users import User, token_hash_is_live
 from realtime import rooms
 from realtime.queue import RECHECK
@@ -180,7 +181,7 @@ def _on_access_changed(user_ids: set[int], case_ids: set[int]) -> None:
 
 def init_app(app: Flask) -> None:
     """Listen to `mediation.access`, and to the queue's re-check requests."""
-    access.register_listener(_on_access_changed)
+    registry(app).access_listeners.register("realtime.eviction", _on_access_changed)
     manager = app.extensions["socketio"].server.manager
     if hasattr(manager, "on_recheck"):
         manager.on_recheck = lambda users, cases: handle(app, users, cases)

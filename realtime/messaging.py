@@ -6,9 +6,9 @@ number of its `*.posted` event; an edit or a deletion is a new event naming that
 so history is never rewritten (the original text stays on the timeline, visible to the
 same audience). A read marker per user per case says how far they have read.
 
-Channels are a registry: the sessions package adds session chat as a channel whose
-audience admits a session's participants (and whose events go to those participants'
-inboxes, not to the whole case).
+Channels live in the app's registry (`channels`): besides the case's thread and internal
+notes, a session room's chat, whose event types (the sessions area's) admit the session's
+participants and go to their inboxes, not to the whole case.
 """
 
 from __future__ import annotations
@@ -18,25 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from mediation import settings, timeline
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from mediation.events import EventType, admits, can_see_event
 from mediation.extensions import db
-from mediation.permissions import (
-    OFFICIALS,
-    PARTICIPANTS,
-    Action,
-    can,
-    can_see_event,
-    event_audience,
-    register_event_audience,
-    require_case,
-)
+from mediation.permissions import Action, can, require_case
+from mediation.registry import registry
 from mediation.sessions import chat as session_chat
+from mediation.sessions import events as session_events
 from mediation.timeline import Event, iso, utcnow
 from mediation.transactions import transactional
 from mediation.users import User
+from realtime import events as rt_events
 from realtime.models import ReadMarker
 
 MAX_BODY = 4000
@@ -45,43 +41,49 @@ VERBS = ("posted", "edited", "deleted")
 
 @dataclass(frozen=True)
 class Channel:
-    name: str
-    prefix: str  # its event types are `<prefix>.posted`, `.edited`, `.deleted`
-    audience: str
+    """A channel of messages: its three event types (declared in the catalogue), whose
+    audience is the channel's."""
 
-    def type(self, verb: str) -> str:
-        return f"{self.prefix}.{verb}"
+    name: str
+    posted: EventType
+    edited: EventType
+    deleted: EventType
+
+    def type(self, verb: str) -> EventType:
+        return getattr(self, verb)
 
     @property
     def types(self) -> list[str]:
-        return [self.type(v) for v in VERBS]
+        return [self.type(v).name for v in VERBS]
 
 
-CASE_THREAD = Channel("case", "message", PARTICIPANTS.name)
-INTERNAL_NOTES = Channel("internal", "internal_note", OFFICIALS.name)
-_channels: dict[str, Channel] = {}
-_by_type: dict[str, tuple[Channel, str]] = {}
+CASE_THREAD = Channel("case", rt_events.MESSAGE_POSTED, rt_events.MESSAGE_EDITED, rt_events.MESSAGE_DELETED)
+INTERNAL_NOTES = Channel("internal", rt_events.INTERNAL_NOTE_POSTED, rt_events.INTERNAL_NOTE_EDITED,
+                         rt_events.INTERNAL_NOTE_DELETED)
+# A session room's chat (`mediation.sessions.chat` posts it; its types are the sessions').
+SESSION_CHAT = Channel("session", session_events.SESSION_MESSAGE_POSTED,
+                       session_events.SESSION_MESSAGE_EDITED, session_events.SESSION_MESSAGE_DELETED)
+CHANNELS = (CASE_THREAD, INTERNAL_NOTES, SESSION_CHAT)
 
 
-def register_channel(channel: Channel) -> None:
-    """Add a channel; its event types join the channel's audience."""
-    _channels[channel.name] = channel
-    for verb in VERBS:
-        register_event_audience(channel.type(verb), channel.audience)
-        _by_type[channel.type(verb)] = (channel, verb)
+def register_channels(app: Flask) -> None:
+    """The channels into the app's registry (their event types are declared by their areas)."""
+    store = registry(app).channels
+    for channel in CHANNELS:
+        store.register(channel.name, channel)
 
 
-register_channel(CASE_THREAD)
-register_channel(INTERNAL_NOTES)
-# A session room's chat (mediation.sessions.chat posts it and registers its audience).
-SESSION_CHAT = Channel("session", session_chat.PREFIX, session_chat.SESSION_PARTICIPANTS.name)
-register_channel(SESSION_CHAT)
+def _by_type() -> dict[str, tuple[Channel, str]]:
+    """Every channel's event types: name -> (channel, verb)."""
+    return {channel.type(verb).name: (channel, verb)
+            for channel in registry().channels.values() for verb in VERBS}
 
 
 def channel_named(name: str) -> Channel:
-    if name not in _channels:
-        raise Invalid({"channel": [f"one of {', '.join(sorted(_channels))}"]})
-    return _channels[name]
+    channels = registry().channels
+    if name not in channels:
+        raise Invalid({"channel": [f"one of {', '.join(sorted(channels))}"]})
+    return channels[name]
 
 
 class RateLimited(DomainError):
@@ -112,7 +114,7 @@ def _check_rate(actor: User) -> None:
     # Counted on the timeline, so every web process sees the same count.
     limit, seconds = rate_limit()
     since = utcnow() - dt.timedelta(seconds=seconds)
-    sent_types = [t for t, (_, verb) in _by_type.items() if verb in ("posted", "edited")]
+    sent_types = [t for t, (_, verb) in _by_type().items() if verb in ("posted", "edited")]
     sent = db.session.execute(
         sa.select(sa.func.count()).select_from(Event)
         .where(Event.actor_id == actor.id, Event.type.in_(sent_types), Event.at > since)
@@ -120,11 +122,6 @@ def _check_rate(actor: User) -> None:
     if sent >= limit:
         raise RateLimited(f"at most {limit} messages in {seconds} seconds; try again shortly",
                           retry_after=seconds)
-
-
-# A session room's chat, posted by `mediation.sessions.chat` (API or socket), counts against
-# the same per-user rate as every other channel.
-session_chat.register_post_check(_check_rate)
 
 
 def _require_channel(actor: User, case, channel: Channel) -> None:
@@ -136,7 +133,7 @@ def _original(case, seq: int, actor: User) -> tuple[Event, Channel]:
     ev = db.session.execute(
         sa.select(Event).where(Event.case_id == case.id, Event.seq == seq)
     ).scalar_one_or_none()
-    kind = _by_type.get(ev.type) if ev is not None else None
+    kind = _by_type().get(ev.type) if ev is not None else None
     if kind is None or kind[1] != "posted" or not can_see_event(actor, case, ev.type, ev.payload):
         raise NotFound("message")
     return ev, kind[0]
@@ -145,8 +142,9 @@ def _original(case, seq: int, actor: User) -> tuple[Event, Channel]:
 def _fold(events: list[Event]) -> dict[int, dict[str, Any]]:
     """Messages by seq, as their events leave them."""
     messages: dict[int, dict[str, Any]] = {}
+    by_type = _by_type()
     for ev in events:
-        channel, verb = _by_type[ev.type]
+        channel, verb = by_type[ev.type]
         data = ev.payload
         if verb == "posted":
             messages[ev.seq] = {"seq": ev.seq, "channel": channel.name, "author_id": ev.actor_id,
@@ -176,7 +174,7 @@ def message_state(case_id: int, seq: int) -> dict[str, Any]:
     """One message as its events leave it."""
     events = db.session.execute(
         sa.select(Event).where(Event.case_id == case_id, Event.seq >= seq,
-                               Event.type.in_(list(_by_type))).order_by(Event.seq)
+                               Event.type.in_(list(_by_type()))).order_by(Event.seq)
     ).scalars()
     return _with_authors([_fold(list(events))[seq]])[0]
 
@@ -230,7 +228,7 @@ def _post_case_message(actor: User, case_id: int, body: Any, ch: Channel) -> dic
     _require_channel(actor, case, ch)
     text = clean_body(body)
     _check_rate(actor)
-    ev = timeline.append(db.session, case.id, ch.type("posted"),
+    ev = timeline.append(db.session, case.id, ch.posted,
                          {"channel": ch.name, "body": text}, actor.id)
     _advance_marker(actor.id, case.id, ev.seq)
     return message_state(case.id, ev.seq)
@@ -257,7 +255,7 @@ def edit_message(actor: User, case_id: int, seq: int, body: Any) -> dict:
     if text == current["body"]:
         return current
     _check_rate(actor)
-    timeline.append(db.session, case.id, ch.type("edited"),
+    timeline.append(db.session, case.id, ch.edited,
                     {"channel": ch.name, "message_seq": seq, "body": text, **_carried(original)},
                     actor.id)
     return message_state(case.id, seq)
@@ -273,7 +271,7 @@ def delete_message(actor: User, case_id: int, seq: int) -> dict:
         return current
     if original.actor_id != actor.id and not can(actor, Action.CASE_EDIT, case):
         raise Forbidden("only its author or the case's officers may delete a message")
-    timeline.append(db.session, case.id, ch.type("deleted"),
+    timeline.append(db.session, case.id, ch.deleted,
                     {"channel": ch.name, "message_seq": seq, **_carried(original)}, actor.id)
     return message_state(case.id, seq)
 
@@ -307,7 +305,7 @@ def thread(actor: User, case_id: int, channel: str = CASE_THREAD.name, after: in
 
 def unread(actor: User, case, marker: int) -> int:
     """Messages by others after the marker, in every channel the user sees, not deleted."""
-    types = [t for t in _by_type if event_audience(t).admits(actor, case, {})]
+    types = [t for t in _by_type() if admits(actor, case, t, {})]
     events = list(db.session.execute(
         sa.select(Event).where(Event.case_id == case.id, Event.seq > marker,
                                Event.type.in_(types)).order_by(Event.seq)

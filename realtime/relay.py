@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from mediation import access
 from mediation.cases.models import Case
+from mediation.events import event_audience, event_recipients
 from mediation.extensions import db
-from mediation.permissions import event_audience, event_recipients
 from mediation.users import User
 from realtime import eviction, rooms
 from realtime.queue import shared_emitter

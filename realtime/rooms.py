@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from mediation.permissions import PARTICIPANTS
+from mediation.events import PARTICIPANTS
 from mediation.regions import region_prefix
 
 

@@ -19,8 +19,9 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_r
 
 from mediation import settings
 from mediation.errors import DomainError, Invalid, NotFound
+from mediation.events import audiences, visible_events
 from mediation.extensions import db
-from mediation.permissions import Action, audiences, can, can_view_case, visible_events
+from mediation.permissions import Action, can, can_view_case
 from mediation.regions import normalize_region, region_prefix
 from mediation.users import User, token_hash, user_for_token
 from realtime import eviction, messaging, rooms

@@ -18,29 +18,18 @@ from flask import Flask
 from mediation import settings
 
 SWEEP_TASK = "referrals.sweep"
-# Events that concern the provider's own users: they reach them in their inbox.
-OFFER_EVENTS = ("referral.offered", "referral.withdrawn", "referral.expired")
-# A referral that is no longer live no longer shows its provider the case.
-ACCESS_EVENTS = ("referral.withdrawn", "referral.completed", "referral.declined", "referral.expired")
 
 
 def init_app(app: Flask) -> None:
-    """Validate the routing rules (an invalid file stops the app), register models, API,
-    the case-visibility rule for providers, the intake hook, tasks and the sweep."""
-    from mediation import access
-    from mediation.cases.commands import on_needs_changed
-    from mediation.demo import register_demo
+    """Validate the routing rules (an invalid file stops the app), register the event
+    types, API, the case-visibility rule for providers, the provider source of sessions,
+    the intake hook, demo data, tasks, the sweep and the pages."""
+    from mediation.events import declare
     from mediation.extensions import api, csrf
-    from mediation.permissions import (
-        OFFICIALS,
-        register_case_access,
-        register_event_audience,
-        register_event_recipients,
-    )
+    from mediation.registry import registry
     from mediation.server import add_periodic_job
-    from mediation.sessions.sources import register_provider_source
     from mediation.tasks import add_beat
-    from referrals import models, rules, tasks  # noqa: F401 - models and tasks register themselves
+    from referrals import events, models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
     from referrals.permissions import register_rules
     from referrals.routing import on_needs_changed as route_on_needs_changed
@@ -50,20 +39,16 @@ def init_app(app: Flask) -> None:
     seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
     register_rules()
+    declare(app, *events.ALL)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
-    register_case_access(_provider_case_access)
-    register_provider_source(_SessionProviders())
-    for event_type in OFFER_EVENTS:
-        register_event_recipients(event_type, _provider_users)
-    for event_type in ACCESS_EVENTS:
-        access.register_event(event_type)
-    # Whether a petitioner is counselled, and the risk level, is for officials' eyes.
-    register_event_audience("counselling.session_recorded", OFFICIALS.name)
-    on_needs_changed(route_on_needs_changed)
-    register_demo(_demo_providers)
-    add_beat("referrals-sweep", SWEEP_TASK, seconds)
-    add_periodic_job(app, _embedded_sweep)
+    reg = registry(app)
+    reg.case_access.register("referrals.providers", _provider_case_access)
+    reg.provider_sources.register("referrals", _SessionProviders())
+    reg.needs_hooks.register("referrals.route", route_on_needs_changed)
+    reg.demo_loaders.register("referrals.providers", _demo_providers)
+    add_beat(app, "referrals-sweep", SWEEP_TASK, seconds)
+    add_periodic_job(app, "referrals-sweep", _embedded_sweep)
     from referrals import pages
 
     pages.init_app(app)  # the providers' inbox and forms
@@ -103,19 +88,6 @@ def _provider_case_access(user):
     from referrals.routing import live_referrals_of
 
     return live_referrals_of(user) if user.role in PROVIDER_ROLES else None
-
-
-def _provider_users(session, envelope: dict) -> list[int]:
-    """The users acting for the provider an offer event names."""
-    import sqlalchemy as sa
-
-    from referrals.models import ProviderMember
-
-    provider_id = (envelope.get("data") or {}).get("provider_id")
-    if provider_id is None:
-        return []
-    return list(session.execute(sa.select(ProviderMember.user_id).where(
-        ProviderMember.provider_id == provider_id)).scalars())
 
 
 def _embedded_sweep() -> object:

@@ -42,15 +42,6 @@ CANDIDATES_SHOWN = 5
 # The words for referral statuses, need states, provider kinds, decline reasons and mediation
 # types are registered once, in referrals/pages.py (the providers' pages).
 
-labels.register("event", {
-    "referral.offered": _l("发出转介邀请"), "referral.accepted": _l("接受转介"),
-    "referral.declined": _l("拒绝转介"), "referral.expired": _l("转介邀请超时"),
-    "referral.withdrawn": _l("撤回转介"), "referral.completed": _l("转介完成"),
-    "routing.cancelled": _l("取消转介需求"), "opinion.posted": _l("发表法律意见"),
-    "counselling.session_recorded": _l("心理疏导记录"), "support.recorded": _l("群团帮扶记录"),
-})
-
-
 def referral_row(r: Referral, provider: Provider | None) -> dict[str, Any]:
     return {"id": r.id, "need": r.need, "status": r.status, "provider": provider.name if provider else "",
             "kind": provider.kind if provider else "", "offered_at": iso(r.offered_at),
@@ -108,12 +99,6 @@ def _board_referrals(user: User, case_ids: list[int]) -> dict[int, list[dict[str
             for case_id, rows in _referrals(case_ids, user).items()}
 
 
-register_case_section(Section("case_referrals", _l("转介与协同"), _referrals_section,
-                              "referral.,routing.,case.", 50, wide=True))
-register_case_section(Section("case_opinions", _l("法律意见"), _opinions_section, "opinion.", 60))
-register_board_column(BoardColumn("board_referrals", _l("转介"), _board_referrals, "referral.,routing."))
-
-
 def _back(case_id: int):
     return redirect(url_for("pages.case_page", case_id=case_id) + "#h-case_referrals")
 
@@ -160,5 +145,10 @@ def withdraw(referral_id: int):
 
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
+    register_case_section(app, Section("case_referrals", _l("转介与协同"), _referrals_section,
+                                       "referral.,routing.,case.", 50, wide=True))
+    register_case_section(app, Section("case_opinions", _l("法律意见"), _opinions_section, "opinion.", 60))
+    register_board_column(app, BoardColumn("board_referrals", _l("转介"), _board_referrals,
+                                           "referral.,routing."))
     app.add_template_global(reason_lines, "reason_lines")  # why a candidate ranks where it does
 

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from mediation import timeline
 from mediation.cases.models import Case
 from mediation.errors import Conflict, Invalid, NotFound
+from mediation.events import EventType
 from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.timeline import utcnow
 from mediation.transactions import transactional
 from mediation.users import User
-from referrals import routing
+from referrals import events, routing
 from referrals.models import (
     REFERRAL_TRANSITIONS,
     DeclineReason,
@@ -103,10 +104,10 @@ def _set_need_state(referral: Referral, state: NeedState) -> None:
         .execution_options(synchronize_session=False))
 
 
-def _event(referral: Referral, type_: str, actor: User | None, **data: Any) -> None:
+def _event(referral: Referral, type_: EventType, actor: User | None, **data: Any) -> None:
     timeline.append(db.session, referral.case_id, type_, {
         "referral_id": referral.id, "need": referral.need, "provider_id": referral.provider_id,
-        **data}, actor.id if actor else None)
+        "audience": events.provider_users(referral.provider_id), **data}, actor.id if actor else None)
 
 
 @transactional
@@ -115,7 +116,7 @@ def accept(actor: User, referral_id: int) -> Referral:
     referral = _own_referral(actor, referral_id)
     move(referral, ReferralStatus.ACCEPTED, responded_at=utcnow())
     _set_need_state(referral, NeedState.ACCEPTED)
-    _event(referral, "referral.accepted", actor)
+    _event(referral, events.REFERRAL_ACCEPTED, actor)
     case = db.session.get(Case, referral.case_id)
     routing.clear_escalation(case, _need(referral), actor.id)
     return referral
@@ -134,7 +135,7 @@ def decline(actor: User, referral_id: int, reason: str, note: str | None = None)
     move(referral, ReferralStatus.DECLINED, responded_at=now, closed_at=now,
          decline_reason=reason, decline_note=note)
     routing.release_capacity(referral.provider_id)
-    _event(referral, "referral.declined", actor, reason=reason, note=note)
+    _event(referral, events.REFERRAL_DECLINED, actor, reason=reason, note=note)
     case = db.session.get(Case, referral.case_id)
     routing.after_failed_offer(case, _need(referral), actor.id)
     return referral
@@ -150,7 +151,7 @@ def complete(actor: User, referral_id: int, outcome: str, note: str | None = Non
          outcome_note=(note or "").strip() or None)
     routing.release_capacity(referral.provider_id)
     _set_need_state(referral, NeedState.COMPLETED)
-    _event(referral, "referral.completed", actor, outcome=outcome, note=referral.outcome_note)
+    _event(referral, events.REFERRAL_COMPLETED, actor, outcome=outcome, note=referral.outcome_note)
     return referral
 
 
@@ -174,7 +175,7 @@ def withdraw(actor: User, referral_id: int, reason: str, reroute: bool = False) 
     was = move(referral, ReferralStatus.WITHDRAWN, closed_at=utcnow(), withdraw_reason=reason,
                withdrawn_by_id=actor.id)
     routing.release_capacity(referral.provider_id)
-    _event(referral, "referral.withdrawn", actor, reason=reason, was=was.value,
+    _event(referral, events.REFERRAL_WITHDRAWN, actor, reason=reason, was=was.value,
            by="provider" if by_provider else "officer")
     row = _need(referral)
     if by_provider:

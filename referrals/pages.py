@@ -63,47 +63,50 @@ _COMMAND_MESSAGES = {
 
 # The same words as the case page's referrals section (`referrals/case_sections.py`) where
 # the groups overlap, so that a code reads the same on every page whichever registers last.
-labels.register("decline_reason", {
-    "capacity": _l("案件已满"), "conflict_of_interest": _l("存在利害关系"),
-    "outside_expertise": _l("超出专业范围"), "outside_region": _l("不在服务区域"),
-    "unavailable": _l("暂时无法承接"), "other": _l("其他原因"),
-})
-labels.register("referral_status", {
-    "offered": _l("待答复"), "accepted": _l("已接受"), "declined": _l("已拒绝"),
-    "expired": _l("已超时"), "withdrawn": _l("已撤回"), "completed": _l("已完成"),
-})
-labels.register("provider_kind", {
-    "mediator": _l("调解员"), "lawyer": _l("律师"), "counsellor": _l("心理咨询师"),
-    "trade_union": _l("工会"), "womens_federation": _l("妇联"),
-    "disabled_persons_federation": _l("残联"), "deputy": _l("人大代表"),
-    "cppcc_member": _l("政协委员"), "worthy": _l("乡贤"),
-})
-labels.register("need_state", {
-    "unrouted": _l("未转介"), "waiting": _l("等待空闲人员"), "offered": _l("已发出邀请"),
-    "accepted": _l("已接受"), "completed": _l("已完成"), "escalated": _l("已退回办案人员"),
-    "cancelled": _l("已取消"),
-})
-labels.register("support_kind", {
-    "legal_aid": _l("法律援助"), "financial_assistance": _l("困难帮扶"),
-    "employment": _l("就业帮扶"), "rehabilitation": _l("康复服务"), "care": _l("关爱服务"),
-    "advocacy": _l("维权服务"), "other": _l("其他"),
-})
-labels.register("referral_outcome", {
-    "agreement_reached": _l("达成调解协议"), "resolved": _l("已化解"),
-    "partially_resolved": _l("部分化解"), "not_resolved": _l("未能化解"),
-    "service_given": _l("已提供服务"),
-})
-labels.register("risk_level", {"low": _l("低风险"), "medium": _l("中风险"), "high": _l("高风险")})
-labels.register("mediation_type", {
-    "people": _l("人民调解"), "administrative": _l("行政调解"), "industry": _l("行业调解"),
-    "professional": _l("专业调解"),
-})
+LABELS: dict[str, dict[str, Any]] = {
+    "decline_reason": {
+        "capacity": _l("案件已满"), "conflict_of_interest": _l("存在利害关系"),
+        "outside_expertise": _l("超出专业范围"), "outside_region": _l("不在服务区域"),
+        "unavailable": _l("暂时无法承接"), "other": _l("其他原因"),
+    },
+    "referral_status": {
+        "offered": _l("待答复"), "accepted": _l("已接受"), "declined": _l("已拒绝"),
+        "expired": _l("已超时"), "withdrawn": _l("已撤回"), "completed": _l("已完成"),
+    },
+    "provider_kind": {
+        "mediator": _l("调解员"), "lawyer": _l("律师"), "counsellor": _l("心理咨询师"),
+        "trade_union": _l("工会"), "womens_federation": _l("妇联"),
+        "disabled_persons_federation": _l("残联"), "deputy": _l("人大代表"),
+        "cppcc_member": _l("政协委员"), "worthy": _l("乡贤"),
+    },
+    "need_state": {
+        "unrouted": _l("未转介"), "waiting": _l("等待空闲人员"), "offered": _l("已发出邀请"),
+        "accepted": _l("已接受"), "completed": _l("已完成"), "escalated": _l("已退回办案人员"),
+        "cancelled": _l("已取消"),
+    },
+    "support_kind": {
+        "legal_aid": _l("法律援助"), "financial_assistance": _l("困难帮扶"),
+        "employment": _l("就业帮扶"), "rehabilitation": _l("康复服务"), "care": _l("关爱服务"),
+        "advocacy": _l("维权服务"), "other": _l("其他"),
+    },
+    "referral_outcome": {
+        "agreement_reached": _l("达成调解协议"), "resolved": _l("已化解"),
+        "partially_resolved": _l("部分化解"), "not_resolved": _l("未能化解"),
+        "service_given": _l("已提供服务"),
+    },
+    "risk_level": {"low": _l("低风险"), "medium": _l("中风险"), "high": _l("高风险")},
+    "mediation_type": {
+        "people": _l("人民调解"), "administrative": _l("行政调解"), "industry": _l("行业调解"),
+        "professional": _l("专业调解"),
+    },
+}
 
 
 def init_app(app: Flask) -> None:
     """Register the pages and their links in the top bar."""
     app.register_blueprint(bp)
-    web.add_nav("provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND), 20)
+    labels.register_groups(app, LABELS)
+    web.add_nav(app, "provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND), 20)
 
 
 # --- helpers -----------------------------------------------------------------------------------

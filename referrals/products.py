@@ -21,6 +21,7 @@ from mediation.permissions import Action, require_case, role_may
 from mediation.pii import cipher
 from mediation.transactions import transactional
 from mediation.users import User
+from referrals import events
 from referrals.models import (
     CounsellingNote,
     LegalOpinion,
@@ -67,7 +68,7 @@ def post_opinion(actor: User, case_id: int, data: dict[str, Any]) -> LegalOpinio
                            recommendation=data["recommendation"])
     db.session.add(opinion)
     db.session.flush()
-    timeline.append(db.session, case.id, "opinion.posted", {
+    timeline.append(db.session, case.id, events.OPINION_POSTED, {
         "opinion_id": opinion.id, "referral_id": referral.id, "provider_id": referral.provider_id,
         "summary": opinion.summary, "legal_basis": opinion.legal_basis,
         "recommendation": opinion.recommendation}, actor.id)
@@ -94,7 +95,7 @@ def record_counselling(actor: User, case_id: int, data: dict[str, Any]) -> Couns
     db.session.add(note)
     db.session.flush()
     # Only the fact of the session and the risk level: the content never reaches the timeline.
-    timeline.append(db.session, case.id, "counselling.session_recorded", {
+    timeline.append(db.session, case.id, events.COUNSELLING_RECORDED, {
         "note_id": note.id, "referral_id": referral.id, "session_on": note.session_on.isoformat(),
         "risk_level": note.risk_level}, actor.id)
     return note
@@ -139,7 +140,7 @@ def record_support(actor: User, case_id: int, data: dict[str, Any]) -> SupportRe
                            description=data["description"])
     db.session.add(record)
     db.session.flush()
-    timeline.append(db.session, case.id, "support.recorded", {
+    timeline.append(db.session, case.id, events.SUPPORT_RECORDED, {
         "support_id": record.id, "referral_id": referral.id, "provider_id": referral.provider_id,
         "kind": record.kind, "given_on": record.given_on.isoformat(),
         "description": record.description}, actor.id)

@@ -30,6 +30,7 @@ from mediation.extensions import db
 from mediation.tasks import enqueue_after_commit
 from mediation.timeline import utcnow
 from mediation.users import User
+from referrals import events
 from referrals.models import (
     LIVE,
     NeedState,
@@ -256,7 +257,7 @@ def escalate(case: Case, row: RoutingNeed, reason: str, actor_id: int | None) ->
         return
     row.escalated_at = utcnow()
     set_case_flag(case, CaseFlag.ESCALATED, True)
-    timeline.append(db.session, case.id, "case.escalated", {
+    timeline.append(db.session, case.id, events.CASE_ESCALATED, {
         "need": row.need, "reason": reason, "failed_offers": row.failed_offers}, actor_id)
 
 
@@ -271,7 +272,7 @@ def clear_escalation(case: Case, row: RoutingNeed, actor_id: int | None) -> None
         .where(RoutingNeed.case_id == case.id, RoutingNeed.escalated_at.is_not(None))
     ).scalar_one()
     if not others and set_case_flag(case, CaseFlag.ESCALATED, False):
-        timeline.append(db.session, case.id, "case.escalation_cleared", {"need": row.need}, actor_id)
+        timeline.append(db.session, case.id, events.CASE_ESCALATION_CLEARED, {"need": row.need}, actor_id)
 
 
 # --- offering --------------------------------------------------------------------------------
@@ -314,8 +315,9 @@ def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
         reasons=cand.reasons)
     db.session.add(referral)
     db.session.flush()
-    timeline.append(db.session, case.id, "referral.offered", {
+    timeline.append(db.session, case.id, events.REFERRAL_OFFERED, {
         "referral_id": referral.id, "need": row.need, "provider_id": provider.id,
+        "audience": events.provider_users(provider.id),
         "provider_name": provider.name, "provider_kind": provider.kind, "attempt": attempt,
         "respond_by": timeline.iso(referral.respond_by), "how": how,
         "reasons": cand.reasons}, actor_id)
@@ -459,8 +461,9 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
         sa.select(RoutingNeed).where(RoutingNeed.id.in_({r[3] for r in rows}))).scalars()}
     for rid, case_id, provider_id, need_id, need in sorted(rows):
         release_capacity(provider_id, offer_waiting_after=False)  # the sweep offers them itself
-        timeline.append(db.session, case_id, "referral.expired", {
-            "referral_id": rid, "need": need, "provider_id": provider_id}, None)
+        timeline.append(db.session, case_id, events.REFERRAL_EXPIRED, {
+            "referral_id": rid, "need": need, "provider_id": provider_id,
+            "audience": events.provider_users(provider_id)}, None)
         result.expired += 1
         case, row = cases[case_id], needs[need_id]
         if after_failed_offer(case, row, None) is not None:
@@ -526,7 +529,7 @@ def on_needs_changed(case: Case, before: list[str], after: list[str], actor: Use
         row = db.session.execute(sa.select(RoutingNeed).where(
             RoutingNeed.case_id == case.id, RoutingNeed.need == need)).scalar_one_or_none()
         if row is not None and _claim(row, NeedState.WAITING.value, NeedState.CANCELLED.value):
-            timeline.append(db.session, case.id, "routing.cancelled", {
+            timeline.append(db.session, case.id, events.ROUTING_CANCELLED, {
                 "need": need, "reason": "no longer a need of the case"},
                 actor.id if actor else None)
 

@@ -14,12 +14,15 @@ from mediation import timeline
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.errors import Conflict
+from mediation.events import EventType
 from mediation.extensions import db
+from mediation.registry import registry
 from mediation.timeline import Event
 from mediation.users import User
 from tests.factories import make_user
 
 THREADS = 20
+CONCURRENT = EventType("test.concurrent", "concurrent")  # declared for one test only
 
 
 def run_together(app, n: int, work: Callable[[User, int], Any], user_id: int) -> list[Any]:
@@ -89,11 +92,12 @@ def test_twenty_raw_appends_to_one_case(pg):
     case_id = _new_case(officer)
 
     def append(user: User, i: int) -> int:
-        ev = timeline.append(db.session, case_id, "test.concurrent", {"writer": i}, user.id)
+        ev = timeline.append(db.session, case_id, CONCURRENT, {"writer": i}, user.id)
         db.session.commit()
         return ev.seq
 
-    got = run_together(pg, THREADS, append, officer.id)
+    with registry(pg).event_types.scoped(CONCURRENT.name, CONCURRENT):
+        got = run_together(pg, THREADS, append, officer.id)
     assert all(isinstance(s, int) for s in got), got
     assert sorted(got) == list(range(3, 3 + THREADS))
     db.session.remove()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from mediation import permissions, timeline
+from mediation import timeline
 from mediation.cases.models import Case
 from mediation.extensions import db
+from mediation.registry import registry
 from realtime import relay
 
 
@@ -27,9 +28,8 @@ def mediator(api, case_id):
     """A provider's user who sees the case, as an accepted referral would let them."""
     user = api.user("mediator")
     rule = lambda u: sa.select(sa.literal(case_id)) if u.id == user.id else None  # noqa: E731
-    permissions.register_case_access(rule)
-    yield user
-    permissions._case_access_rules.remove(rule)
+    with registry(api.app).case_access.scoped("test.mediator", rule):
+        yield user
 
 
 def post(api, user, case_id, body, channel=None):
@@ -158,22 +158,18 @@ def test_the_timeline_pages_over_hidden_events(api, officer, case_id, mediator):
     assert r["has_more"] is False and r["last_seq"] == 8
 
 
-def test_the_relay_sends_each_event_to_those_who_may_see_it(api, app, officer, case_id, mediator):
+def test_the_relay_sends_each_event_to_those_who_may_see_it(api, app, officer, case_id, mediator,
+                                                           monkeypatch):
     post(api, officer, case_id, "hello")
     post(api, officer, case_id, "internal", "internal")
-    inbox = lambda session, envelope: [mediator.id, officer.id]  # noqa: E731
-    permissions.register_event_recipients("message.posted", inbox)
-    permissions.register_event_recipients("internal_note.posted", inbox)
-    try:
-        with app.app_context():
-            case = db.session.get(Case, case_id)
-            by_type = {e.type: e.envelope() for e in timeline.events_after(case_id)}
-            public = relay.rooms_for(by_type["message.posted"], case, db.session)
-            internal = relay.rooms_for(by_type["internal_note.posted"], case, db.session)
-            db.session.remove()
-    finally:
-        permissions._recipient_rules.pop("message.posted")
-        permissions._recipient_rules.pop("internal_note.posted")
+    # Say both events concern both users (as a recipient rule would): the audience decides.
+    monkeypatch.setattr(relay, "event_recipients", lambda session, envelope: {mediator.id, officer.id})
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        by_type = {e.type: e.envelope() for e in timeline.events_after(case_id)}
+        public = relay.rooms_for(by_type["message.posted"], case, db.session)
+        internal = relay.rooms_for(by_type["internal_note.posted"], case, db.session)
+        db.session.remove()
     assert sorted(public) == sorted([f"case:{case_id}", "region:51", "region:5101", "region:510104",
                                      f"user:{mediator.id}", f"user:{officer.id}"])
     assert sorted(internal) == sorted([f"case:{case_id}#officials", "region:51#officials",

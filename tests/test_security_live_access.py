@@ -22,8 +22,8 @@ import pytest
 import requests
 import socketio
 
-from mediation import access
 from mediation.extensions import db
+from mediation.registry import registry
 from mediation.users import User
 from referrals import lifecycle
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
@@ -317,8 +317,7 @@ def test_a_user_taken_off_a_provider_is_re_checked(api):
     def listener(users: set[int], cases: set[int]) -> None:
         told.append((users, cases))
 
-    access.register_listener(listener)
-    try:
+    with registry(api.app).access_listeners.scoped("test.listener", listener):
         admin, leaving, staying = api.user("admin"), api.user("lawyer"), api.user("lawyer")
         r = api.post("/api/providers", admin, {
             "name": "某律师事务所", "kind": "lawyer", "regions": ["510104"], "capacity": 2,
@@ -328,8 +327,6 @@ def test_a_user_taken_off_a_provider_is_re_checked(api):
         r = api.patch(f"/api/providers/{r.get_json()['id']}", admin, {"user_ids": [staying.id]})
         assert r.status_code == 200, r.get_json()
         assert told == [({leaving.id}, set())]
-    finally:
-        access.unregister_listener(listener)
 
 
 # --- several processes joined by Redis -------------------------------------------------------

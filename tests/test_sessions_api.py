@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from mediation import timeline
+from mediation.events import event_recipients
 from mediation.extensions import db
-from mediation.permissions import event_recipients
 from mediation.timeline import Event
 from tests.factories import call, later, session_body
 

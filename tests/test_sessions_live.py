@@ -59,9 +59,10 @@ def test_the_officer_sees_the_session_a_join_a_message_and_the_agreement_take_ef
                                     "session.message.posted"], w.case_id)
         assert seen[2]["data"]["user_id"] == w.users["lawyer"].id
         assert seen[3]["data"]["body"] == "调解会开始，请各方发言"
-        # The invited lawyer gets the start and the room's chat in their inbox.
-        got = [e["type"] for e in lawyer.take(2, w.case_id)]
-        assert got == ["session.started", "session.message.posted"]
+        # The invited lawyer gets every event of the session in their inbox: its start, their
+        # own arrival and the room's chat.
+        got = [e["type"] for e in lawyer.take(3, w.case_id)]
+        assert got == ["session.started", "session.joined", "session.message.posted"]
 
         a = server.post(f"/api/cases/{w.case_id}/agreements", tok["mediator"],
                         {"session_id": sid, **complete_content(w)}).json()

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from mediation import clock
 from mediation.cases import commands
 from mediation.cases.models import Case
+from mediation.events import can_see_event
 from mediation.extensions import db
-from mediation.permissions import can_see_event
 from mediation.schemas.cases import CaseIn
 from mediation.supervision import reminders
 from mediation.supervision.models import Reminder
@@ -231,9 +231,9 @@ def test_the_embedded_loop_runs_it_once_a_day_when_the_hour_has_come(app, ctx, w
 
 
 def test_beat_runs_the_daily_task(app, ctx, world):
-    from mediation.tasks import BEAT
+    from mediation.registry import registry
 
-    name, seconds = BEAT["supervision-reminders"]
+    name, seconds = registry(app).beat["supervision-reminders"]
     assert name == reminders.TASK and seconds == 3600
     celery = app.extensions["celery"]
     assert celery.conf.beat_schedule["supervision-reminders"]["task"] == reminders.TASK

@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from mediation import timeline
 from mediation.cases import commands
 from mediation.cases.models import Case
+from mediation.events import EventType, UndeclaredEventType
 from mediation.extensions import db
+from mediation.registry import registry
 from mediation.timeline import Event, EventOutbox
 from tests.factories import make_user
 
@@ -225,13 +227,36 @@ class Recorder:
 
 @pytest.fixture
 def recorder(ctx) -> Iterator[Recorder]:
-    rec = Recorder()
-    timeline.register_publisher(rec)
-    yield rec
-    timeline.unregister_publisher(rec)
+    with registry(ctx).publishers.scoped("test.recorder", Recorder()) as rec:
+        yield rec
 
 
-def test_events_are_published_after_commit_only(ctx, recorder):
+@pytest.fixture
+def test_types(ctx) -> Iterator[None]:
+    """Two event types declared for these tests only."""
+    types = registry(ctx).event_types
+    with types.scoped("test.noted", NOTED), types.scoped("test.doomed", DOOMED):
+        yield
+
+
+NOTED = EventType("test.noted", "noted")
+DOOMED = EventType("test.doomed", "doomed")
+
+
+def test_an_undeclared_event_type_is_refused_and_nothing_is_written(ctx):
+    officer = _officer()
+    case_id = _intake(officer)
+    with pytest.raises(UndeclaredEventType, match="test.undeclared"):
+        timeline.append(db.session, case_id, "test.undeclared", {}, officer.id)
+    # A type that merely shares a declared type's name is not the declared type either.
+    with pytest.raises(UndeclaredEventType):
+        timeline.append(db.session, case_id, EventType("case.updated", "impostor"), {}, officer.id)
+    db.session.rollback()
+    assert [e.type for e in timeline.events_after(case_id)] == ["case.created", "case.classified"]
+    assert db.session.get(Case, case_id).last_seq == 2
+
+
+def test_events_are_published_after_commit_only(ctx, recorder, test_types):
     officer = _officer()
     case_id = _intake(officer)
     assert [(e["seq"], e["type"]) for e in recorder.envelopes] == [
@@ -239,7 +264,7 @@ def test_events_are_published_after_commit_only(ctx, recorder):
     assert recorder.committed == [True, True]
     assert timeline.pending_count() == 0
     # An append not yet committed is not published; the commit publishes it.
-    timeline.append(db.session, case_id, "test.noted", {"n": 1}, officer.id)
+    timeline.append(db.session, case_id, NOTED, {"n": 1}, officer.id)
     assert len(recorder.envelopes) == 2
     db.session.commit()
     assert recorder.envelopes[-1]["seq"] == 3 and recorder.envelopes[-1]["type"] == "test.noted"
@@ -249,7 +274,7 @@ def test_events_are_published_after_commit_only(ctx, recorder):
     assert env["case_id"] == case_id and env["actor"] == officer.id and env["data"] == {"n": 1}
 
 
-def test_a_rolled_back_command_leaves_no_event_and_no_outbox_row(ctx, recorder):
+def test_a_rolled_back_command_leaves_no_event_and_no_outbox_row(ctx, recorder, test_types):
     officer = _officer()
     officer_id = officer.id
     case_id = _intake(officer)
@@ -257,7 +282,7 @@ def test_a_rolled_back_command_leaves_no_event_and_no_outbox_row(ctx, recorder):
 
     @commands.transactional
     def append_then_raise():
-        timeline.append(db.session, case_id, "test.doomed", {}, officer_id)
+        timeline.append(db.session, case_id, DOOMED, {}, officer_id)
         raise RuntimeError("the command fails after appending")
 
     with pytest.raises(RuntimeError):
@@ -280,22 +305,17 @@ def test_a_failing_publisher_leaves_events_pending_for_the_sweep(ctx):
         raise ConnectionError("redis is down")
 
     officer = _officer()
-    timeline.register_publisher(broken)
-    try:
-        case_id = _intake(officer)  # the command still succeeds: the commit stands
-        _investigate(officer, case_id)
-    finally:
-        assert timeline.drain()  # the publisher thread has tried them all with `broken`
-        timeline.unregister_publisher(broken)
+    with registry(ctx).publishers.scoped("test.broken", broken):
+        try:
+            case_id = _intake(officer)  # the command still succeeds: the commit stands
+            _investigate(officer, case_id)
+        finally:
+            assert timeline.drain()  # the publisher thread has tried them all with `broken`
     assert timeline.pending_count() == 3
     attempts = db.session.execute(sa.select(EventOutbox.attempts)).scalars().all()
     assert attempts == [1, 1, 1]
-    rec = Recorder()
-    timeline.register_publisher(rec)
-    try:
+    with registry(ctx).publishers.scoped("test.recorder", Recorder()) as rec:
         assert timeline.publish() == 3
-    finally:
-        timeline.unregister_publisher(rec)
     assert [(e["case_id"], e["seq"]) for e in rec.envelopes] == [(case_id, 1), (case_id, 2),
                                                                  (case_id, 3)]
     assert timeline.pending_count() == 0
@@ -307,12 +327,11 @@ def test_the_publish_pending_command_sweeps_the_outbox(ctx):
         raise ConnectionError("down")
 
     officer = _officer()
-    timeline.register_publisher(broken)
-    try:
-        _intake(officer)
-    finally:
-        assert timeline.drain()  # the publisher thread has tried them all with `broken`
-        timeline.unregister_publisher(broken)
+    with registry(ctx).publishers.scoped("test.broken", broken):
+        try:
+            _intake(officer)
+        finally:
+            assert timeline.drain()  # the publisher thread has tried them all with `broken`
     assert timeline.pending_count() == 2
     result = cli(ctx, "timeline", "publish-pending")
     assert result.exit_code == 0, result.output

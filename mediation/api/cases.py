@@ -13,8 +13,9 @@ from mediation.cases.commands import petitioner_view
 from mediation.cases.models import Case
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
+from mediation.events import visible_events
 from mediation.extensions import db
-from mediation.permissions import require_case, visible_events
+from mediation.permissions import require_case
 from mediation.schemas import cases as s
 
 blp = Blueprint("cases", __name__, url_prefix="/api", description="Cases and their timeline")

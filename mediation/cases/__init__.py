@@ -1,0 +1,17 @@
+"""Cases: intake, the dossier (一案一档), classification, clocks and owners — the core area."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The case's event types, the case page's own sections, the core pages' links and
+    the lead official's duties page."""
+    from mediation import pages
+    from mediation.cases import duty_pages, events
+    from mediation.events import declare
+
+    declare(app, *events.ALL)
+    pages.init_app(app)
+    duty_pages.init_app(app)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from mediation import audit, timeline
-from mediation.cases import rules
+from mediation.cases import events, rules
 from mediation.cases.models import (
     TRANSITIONS,
     Case,
@@ -35,21 +35,16 @@ from mediation.users import Role, User
 
 # Callbacks run when a case's needs change, inside the command's transaction, as
 # fn(case, needs_before, needs_after, actor): lets `referrals` route a case on intake
-# without `mediation` importing it.
+# without `mediation` importing it. They live in the registry's `needs_hooks` store.
 NeedsHook = Callable[[Case, list[str], list[str], User | None], None]
-_needs_hooks: list[NeedsHook] = []
-
-
-def on_needs_changed(fn: NeedsHook) -> NeedsHook:
-    if fn not in _needs_hooks:
-        _needs_hooks.append(fn)
-    return fn
 
 
 def _needs_changed(case: Case, before: list[str], actor: User | None) -> None:
+    from mediation.registry import registry
+
     after = rules.effective_needs(case)
     if after != before:
-        for fn in list(_needs_hooks):
+        for fn in registry().needs_hooks.values():
             fn(case, before, after, actor)
 
 
@@ -92,7 +87,7 @@ def refresh(case: Case, actor: User | None) -> None:
     case.updated_at = utcnow()
     if before != case.category_mask:
         db.session.flush()
-        timeline.append(db.session, case.id, "case.classified", {
+        timeline.append(db.session, case.id, events.CASE_CLASSIFIED, {
             "categories": [f.as_dict() for f in rules.effective_categories(case)]},
             actor.id if actor else None)
 
@@ -150,13 +145,13 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         case.reference = f"XF-{year}-{case.id:06d}"
     timeline.start_case(db.session, case)
     timeline.append_many(db.session, case.id, [
-        ("case.created", {
+        (events.CASE_CREATED, {
             "reference": case.reference,
             "fields": {k: _json_value(getattr(case, k))
                        for k in ("title", "region_code", *CASE_FIELDS) if k != "summary"}
             | {"summary": case.summary},
             "petitioners": [petitioner_view(p) for p in case.petitioners]}),
-        ("case.classified", {
+        (events.CASE_CLASSIFIED, {
             "categories": [f.as_dict() for f in rules.effective_categories(case)],
             "needs": rules.effective_needs(case)}),
     ], actor.id)
@@ -200,7 +195,7 @@ def update(actor: User, case_id: int, data: dict[str, Any]) -> Case:
     if "assessment" in changes:
         changes["strategy"] = {"from": rules.strategy_for(changes["assessment"]["from"]),
                                "to": rules.strategy_for(case.assessment)}
-    timeline.append(db.session, case.id, "case.updated", {"changes": changes}, actor.id)
+    timeline.append(db.session, case.id, events.CASE_UPDATED, {"changes": changes}, actor.id)
     refresh(case, actor)
     _needs_changed(case, needs_before, actor)
     return case
@@ -224,10 +219,14 @@ def move_case(case: Case, target: Status, actor: User | None, reason: str, **ext
     db.session.refresh(case, ["status", "status_changed_at"])
     if target == Status.REOPENED:
         case.flags = sorted(set(case.flags or []) | {CaseFlag.REOPENED_AFTER_RESOLUTION.value})
-    named = target in (Status.RESOLVED, Status.CLOSED, Status.REOPENED)
-    timeline.append(db.session, case.id, f"case.{target.value}" if named else "case.status_changed",
+    timeline.append(db.session, case.id, _MOVE_EVENTS.get(target, events.CASE_STATUS_CHANGED),
                     {"from": current.value, "to": target.value, "reason": reason, **extra},
                     actor.id if actor else None)
+
+
+# Moves the KPIs and the weekly list count have their own event types.
+_MOVE_EVENTS = {Status.RESOLVED: events.CASE_RESOLVED, Status.CLOSED: events.CASE_CLOSED,
+                Status.REOPENED: events.CASE_REOPENED}
 
 
 @transactional
@@ -274,7 +273,7 @@ def assign_owner(actor: User, case_id: int, official_id: int, level: str | None,
     case.lead_official_id = official.id
     case.owner_level = level
     case.owner_assigned_on = assigned_on or today()
-    timeline.append(db.session, case.id, "case.owner_assigned", {
+    timeline.append(db.session, case.id, events.CASE_OWNER_ASSIGNED, {
         "lead_official_id": official.id, "name": official.display_name, "level": level,
         "suggested_level": suggested, "suggested_because": why, "previous": previous,
         "assigned_on": case.owner_assigned_on.isoformat()}, actor.id)
@@ -294,7 +293,7 @@ def record_contact(actor: User, case_id: int, kind: str, held_on: dt.date, note:
                            held_on=held_on, note=note, recorded_by_id=actor.id)
     case.contacts.append(contact)
     db.session.flush()
-    timeline.append(db.session, case.id, "owner.contact_recorded", {
+    timeline.append(db.session, case.id, events.OWNER_CONTACT_RECORDED, {
         "contact_id": contact.id, "kind": kind, "held_on": held_on.isoformat(), "note": note,
         "owner_id": case.lead_official_id}, actor.id)
     refresh(case, actor)
@@ -318,7 +317,7 @@ def extend_handling(actor: User, case_id: int, days: int, approver: str, reason:
     case.extension_days = days
     case.extension_approver = approver
     case.extension_reason = reason
-    timeline.append(db.session, case.id, "clock.extended", {
+    timeline.append(db.session, case.id, events.CLOCK_EXTENDED, {
         "clock": "handling", "days": days, "approver": approver, "reason": reason}, actor.id)
     refresh(case, actor)
     return case
@@ -333,7 +332,7 @@ def add_investigation(actor: User, case_id: int, data: dict[str, Any]) -> Invest
     record = Investigation(case_id=case.id, recorded_by_id=actor.id, **data)
     case.investigations.append(record)
     db.session.flush()
-    timeline.append(db.session, case.id, "dossier.investigation_added", {
+    timeline.append(db.session, case.id, events.INVESTIGATION_ADDED, {
         "investigation_id": record.id, "method": record.method,
         "conducted_on": record.conducted_on.isoformat(), "investigators": record.investigators,
         "findings": record.findings}, actor.id)
@@ -348,7 +347,7 @@ def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitione
     p = _new_petitioner(data)
     case.petitioners.append(p)
     db.session.flush()
-    timeline.append(db.session, case.id, "petitioner.added", petitioner_view(p), actor.id)
+    timeline.append(db.session, case.id, events.PETITIONER_ADDED, petitioner_view(p), actor.id)
     refresh(case, actor)
     _needs_changed(case, needs_before, actor)
     return p
@@ -368,7 +367,7 @@ def reveal_pii(actor: User, case_id: int, petitioner_id: int, fields: list[str],
         enc = getattr(p, f"{kind}_enc")
         shown[kind] = c.decrypt(enc) if enc else None
     # The event names what was shown, to whom and why, never the values themselves.
-    timeline.append(db.session, case.id, "pii.revealed", {
+    timeline.append(db.session, case.id, events.PII_REVEALED, {
         "petitioner_id": p.id, "fields": fields, "reason": reason, "to": actor.username},
         actor.id)
     return shown

@@ -35,7 +35,7 @@ LIVE_CASES_MAX = 100
 def init_app(app: Flask) -> None:
     """Register the page and its link in the lead officials' top bar."""
     app.register_blueprint(bp)
-    web.add_nav("duty_pages.duties", _l("包案职责"), {Role.LEAD_OFFICIAL.value}, 20)
+    web.add_nav(app, "duty_pages.duties", _l("包案职责"), {Role.LEAD_OFFICIAL.value}, 20)
 
 
 def _lead_official() -> User:

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from mediation import timeline
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES, Audience, register_audience
+from mediation.registry import registry
+from mediation.sessions import events
 from mediation.sessions.commands import _officer, _participant_user_ids, get_session
 from mediation.sessions.models import SessionStatus
 from mediation.timeline import Event, iso
@@ -27,30 +28,15 @@ from mediation.transactions import transactional
 from mediation.users import User
 
 PREFIX = "session.message"  # event types session.message.posted|edited|deleted
-POSTED = f"{PREFIX}.posted"
-EDITED = f"{PREFIX}.edited"
-DELETED = f"{PREFIX}.deleted"
+POSTED = events.SESSION_MESSAGE_POSTED.name
+EDITED = events.SESSION_MESSAGE_EDITED.name
+DELETED = events.SESSION_MESSAGE_DELETED.name
 MAX_BODY = 4000
 
-# Checks run before a message is stored, as fn(actor): realtime registers its per-user rate
-# limit here, so the session API and the socket are limited alike without `mediation`
-# importing `realtime`.
+# Checks run before a message is stored, as fn(actor), from the registry's `post_checks`:
+# realtime registers its per-user rate limit there, so the session API and the socket are
+# limited alike without `mediation` importing `realtime`.
 PostCheck = Callable[[User], None]
-_post_checks: list[PostCheck] = []
-
-
-def register_post_check(fn: PostCheck) -> None:
-    if fn not in _post_checks:
-        _post_checks.append(fn)
-
-
-def _admits(user: User, case: Any, data: dict) -> bool:
-    return user.role in OFFICIAL_ROLES or user.id in (data.get("audience") or ())
-
-
-SESSION_PARTICIPANTS = Audience("session_participants", _admits,
-                                admits_region=lambda user: user.role in OFFICIAL_ROLES)
-register_audience(SESSION_PARTICIPANTS)
 
 
 def message_recipients(db_session, envelope: dict) -> list[int]:
@@ -74,9 +60,9 @@ def post(actor: User, session_id: int, body: Any, case_id: int | None = None) ->
     text = body.strip() if isinstance(body, str) else ""
     if not text or len(text) > MAX_BODY:
         raise Invalid({"body": [f"between 1 and {MAX_BODY} characters"]})
-    for check in _post_checks:
+    for check in registry().post_checks.values():
         check(actor)
-    ev = timeline.append(db.session, case.id, POSTED, {
+    ev = timeline.append(db.session, case.id, events.SESSION_MESSAGE_POSTED, {
         "channel": "session", "session_id": session.id, "body": text,
         "audience": sorted(members)}, actor.id)
     return {"seq": ev.seq, "session_id": session.id, "author_id": actor.id, "body": text,

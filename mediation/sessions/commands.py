@@ -16,9 +16,10 @@ from mediation import clock, timeline
 from mediation.cases import commands as case_commands
 from mediation.cases.models import TRANSITIONS, Case, Petitioner, Status
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
+from mediation.events import EventType
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case
-from mediation.sessions import sources
+from mediation.sessions import events, sources
 from mediation.sessions.models import (
     SESSION_TRANSITIONS,
     STATUTORY_PARTS,
@@ -175,6 +176,13 @@ def _summary(s: MediationSession) -> dict[str, Any]:
                              for p in s.participants]}
 
 
+def _session_event(case: Case, type_: EventType, session: MediationSession, data: dict[str, Any],
+                   actor: User) -> None:
+    """Append a session's event, naming who it concerns (its participants, as they are now)."""
+    timeline.append(db.session, case.id, type_,
+                    {**data, "audience": sorted(_participant_user_ids(session))}, actor.id)
+
+
 def _aware(moment: dt.datetime) -> dt.datetime:
     """In UTC: SQLite keeps a datetime's digits and drops its offset, so a time given in
     the service's zone (+08:00) must be converted before it is stored."""
@@ -205,7 +213,7 @@ def schedule(actor: User, case_id: int, data: dict[str, Any]) -> MediationSessio
         participants=_participants(case, mediator, data))
     db.session.add(session)
     db.session.flush()
-    timeline.append(db.session, case.id, "session.scheduled", _summary(session), actor.id)
+    _session_event(case, events.SESSION_SCHEDULED, session, _summary(session), actor)
     return session
 
 
@@ -234,8 +242,8 @@ def start(actor: User, session_id: int) -> MediationSession:
     session, case = get_session(actor, session_id)
     _require_runner(actor, case, session)
     _move(session, SessionStatus.IN_PROGRESS, started_at=utcnow())
-    timeline.append(db.session, case.id, "session.started",
-                    {"session_id": session.id, "started_at": iso(session.started_at)}, actor.id)
+    _session_event(case, events.SESSION_STARTED, session,
+                   {"session_id": session.id, "started_at": iso(session.started_at)}, actor)
     return session
 
 
@@ -248,9 +256,9 @@ def end(actor: User, session_id: int, minutes: str) -> MediationSession:
     if not text:
         raise Invalid({"minutes": ["the minutes (笔录) are written when the session ends"]})
     _move(session, SessionStatus.ENDED, ended_at=utcnow(), minutes=text)
-    timeline.append(db.session, case.id, "session.ended", {
+    _session_event(case, events.SESSION_ENDED, session, {
         "session_id": session.id, "ended_at": iso(session.ended_at), "minutes": text,
-        "attended": [p.id for p in session.participants if p.attended]}, actor.id)
+        "attended": [p.id for p in session.participants if p.attended]}, actor)
     return session
 
 
@@ -259,8 +267,7 @@ def cancel(actor: User, session_id: int, reason: str) -> MediationSession:
     session, case = get_session(actor, session_id)
     _require_runner(actor, case, session)
     _move(session, SessionStatus.CANCELLED, cancel_reason=reason)
-    timeline.append(db.session, case.id, "session.cancelled",
-                    {**_summary(session), "reason": reason}, actor.id)
+    _session_event(case, events.SESSION_CANCELLED, session, {**_summary(session), "reason": reason}, actor)
     return session
 
 
@@ -275,8 +282,8 @@ def postpone(actor: User, session_id: int, scheduled_at: dt.datetime, reason: st
     previous = iso(session.scheduled_at)
     _move(session, SessionStatus.POSTPONED, scheduled_at=when,
           postponements=MediationSession.postponements + 1)
-    timeline.append(db.session, case.id, "session.postponed",
-                    {**_summary(session), "previous": previous, "reason": reason}, actor.id)
+    _session_event(case, events.SESSION_POSTPONED, session,
+                   {**_summary(session), "previous": previous, "reason": reason}, actor)
     return session
 
 
@@ -297,10 +304,10 @@ def record_attendance(actor: User, session_id: int, items: list[dict[str, Any]])
         p = by_id[item["participant_id"]]
         p.attended = item["attended"]
         p.attendance_recorded_at = now
-    timeline.append(db.session, case.id, "session.attendance_recorded", {
+    _session_event(case, events.SESSION_ATTENDANCE_RECORDED, session, {
         "session_id": session.id,
         "attendance": [{"participant_id": i["participant_id"], "name": by_id[i["participant_id"]].name,
-                        "attended": i["attended"]} for i in items]}, actor.id)
+                        "attended": i["attended"]} for i in items]}, actor)
     return session
 
 
@@ -318,24 +325,10 @@ def join(actor: User, session_id: int) -> MediationSession:
     for p in mine:
         p.attended = True
         p.attendance_recorded_at = utcnow()
-    timeline.append(db.session, case.id, "session.joined", {
+    _session_event(case, events.SESSION_JOINED, session, {
         "session_id": session.id, "participant_id": mine[0].id, "name": mine[0].name,
-        "user_id": actor.id}, actor.id)
+        "user_id": actor.id}, actor)
     return session
-
-
-def session_recipients(db_session, envelope: dict) -> list[int]:
-    """An invitation, a postponement or a start reaches each participant's inbox."""
-    session_id = (envelope.get("data") or {}).get("session_id")
-    if session_id is None:
-        return []
-    rows = db_session.execute(
-        sa.select(SessionParticipant.user_id).where(SessionParticipant.session_id == session_id,
-                                                    SessionParticipant.user_id.is_not(None))).scalars()
-    return list(rows)
-
-
-INBOX_EVENTS = ("session.scheduled", "session.postponed", "session.cancelled", "session.started")
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -487,7 +480,7 @@ def draft(actor: User, case_id: int, data: dict[str, Any]) -> Agreement:
                              for name in CONTENT_FIELDS})
     db.session.add(agreement)
     db.session.flush()
-    timeline.append(db.session, case.id, "agreement.drafted", {
+    timeline.append(db.session, case.id, events.AGREEMENT_DRAFTED, {
         "agreement_id": agreement.id, "version": 1, "supersedes_id": in_effect,
         "missing": sorted(missing_parts(agreement))}, actor.id)
     return agreement
@@ -523,7 +516,7 @@ def revise(actor: User, agreement_id: int, version: int, changes: dict[str, Any]
         raise Conflict(f"the draft was changed meanwhile (you edited version {version})",
                        current_state={"status": fresh.status, "version": fresh.version})
     db.session.refresh(agreement)
-    timeline.append(db.session, case.id, "agreement.revised", {
+    timeline.append(db.session, case.id, events.AGREEMENT_REVISED, {
         "agreement_id": agreement.id, "version": agreement.version, "fields": sorted(values)},
         actor.id)
     return agreement
@@ -554,7 +547,7 @@ def finalise(actor: User, agreement_id: int) -> Agreement:
             sa.select(Agreement.status).where(Agreement.id == agreement.id)).scalar_one())
     db.session.refresh(agreement)
     # The event carries the whole text: the timeline's hash chain then vouches for it.
-    timeline.append(db.session, case.id, "agreement.finalised", {
+    timeline.append(db.session, case.id, events.AGREEMENT_FINALISED, {
         "agreement_id": agreement.id, "version": agreement.version, "content": _content(agreement)},
         actor.id)
     return agreement
@@ -617,7 +610,7 @@ def sign(actor: User, agreement_id: int, signer: str, method: str,
                        "signer", current_state=agreement.status) from None
     # Appending locks the case's row until the commit: concurrent signatures are counted
     # one after the other, so exactly one of them sees the last signature go in.
-    timeline.append(db.session, case.id, "agreement.signed", {
+    timeline.append(db.session, case.id, events.AGREEMENT_SIGNED, {
         "agreement_id": agreement.id, "signer": key, "name": name, "method": method,
         "recorded_by_id": actor.id}, actor.id)
     signed = set(db.session.execute(sa.select(AgreementSignature.signer).where(
@@ -645,9 +638,9 @@ def _take_effect(actor: User, agreement: Agreement, case: Case) -> None:
                            .values(status=AgreementStatus.SUPERSEDED.value, updated_at=now)
                            .execution_options(synchronize_session=False))
         for old in superseded:
-            timeline.append(db.session, case.id, "agreement.superseded",
+            timeline.append(db.session, case.id, events.AGREEMENT_SUPERSEDED,
                             {"agreement_id": old, "by": agreement.id}, actor.id)
-    timeline.append(db.session, case.id, "agreement.in_effect", {
+    timeline.append(db.session, case.id, events.AGREEMENT_IN_EFFECT, {
         "agreement_id": agreement.id, "effective_at": iso(now),
         "judicial_confirmation_until": judicial_confirmation_until(now).isoformat()}, actor.id)
     advance_case(case, Status.AGREEMENT_REACHED, actor, f"agreement {agreement.id} took effect")

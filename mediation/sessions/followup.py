@@ -15,6 +15,7 @@ from mediation.clock import local_date, today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
+from mediation.sessions import events
 from mediation.sessions.commands import (
     JUDICIAL_CONFIRMATION_DAYS,
     advance_case,
@@ -71,7 +72,7 @@ def add_item(actor: User, agreement_id: int, data: dict[str, Any]) -> Performanc
                            due_on=data["due_on"], created_by_id=actor.id)
     db.session.add(item)
     db.session.flush()
-    timeline.append(db.session, case.id, "performance.item_added", {
+    timeline.append(db.session, case.id, events.PERFORMANCE_ITEM_ADDED, {
         "item_id": item.id, "agreement_id": agreement.id, "kind": item.kind,
         "description": item.description, "obligor": item.obligor, "amount": item.amount,
         "due_on": item.due_on.isoformat()}, actor.id)
@@ -113,13 +114,13 @@ def mark_done(actor: User, item_id: int, evidence: str) -> PerformanceItem:
         raise Conflict("the item is already marked done", current_state="done")
     db.session.refresh(item)
     late = item.due_on < local_date(now)
-    timeline.append(db.session, case.id, "performance.item_done", {
+    timeline.append(db.session, case.id, events.PERFORMANCE_ITEM_DONE, {
         "item_id": item.id, "agreement_id": item.agreement_id, "evidence": note,
         "done_at": iso(now), "late": late}, actor.id)
     still_open = db.session.execute(sa.select(sa.func.count()).select_from(PerformanceItem).where(
         PerformanceItem.agreement_id == item.agreement_id, PerformanceItem.done_at.is_(None))).scalar_one()
     if still_open == 0:
-        timeline.append(db.session, case.id, "performance.completed",
+        timeline.append(db.session, case.id, events.PERFORMANCE_COMPLETED,
                         {"agreement_id": item.agreement_id}, actor.id)
     return item
 
@@ -149,7 +150,7 @@ def apply_for_confirmation(actor: User, agreement_id: int, applied_on: dt.date, 
     agreement.judicial_applied_on = applied_on
     agreement.judicial_court = court
     agreement.updated_at = utcnow()
-    timeline.append(db.session, case.id, "agreement.confirmation_applied", {
+    timeline.append(db.session, case.id, events.CONFIRMATION_APPLIED, {
         "agreement_id": agreement.id, "applied_on": applied_on.isoformat(), "court": court}, actor.id)
     return agreement
 
@@ -170,7 +171,7 @@ def record_court_decision(actor: User, agreement_id: int, decision: str, decided
     agreement.judicial_decided_on = decided_on
     agreement.judicial_note = note
     agreement.updated_at = utcnow()
-    timeline.append(db.session, case.id, "agreement.confirmation_decided", {
+    timeline.append(db.session, case.id, events.CONFIRMATION_DECIDED, {
         "agreement_id": agreement.id, "decision": decision, "decided_on": decided_on.isoformat(),
         "note": note}, actor.id)
     return agreement
@@ -215,7 +216,7 @@ def _since_resolution(case: Case) -> dt.datetime:
 
 def _cease(case: Case, actor: User | None, data: dict[str, Any]) -> None:
     case.flags = sorted(set(case.flags or []) | {CaseFlag.PETITIONING_CEASED.value})
-    timeline.append(db.session, case.id, "case.petitioning_ceased", data, actor.id if actor else None)
+    timeline.append(db.session, case.id, events.PETITIONING_CEASED, data, actor.id if actor else None)
     case_commands.refresh(case, actor)
 
 
@@ -281,7 +282,7 @@ def new_petition(actor: User, case_id: int, received_on: dt.date, summary: str) 
                             f"new petition received on {received_on.isoformat()}: {summary}")
     if case.has_flag(CaseFlag.PETITIONING_CEASED):
         case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
-        timeline.append(db.session, case.id, "case.petitioning_resumed",
+        timeline.append(db.session, case.id, events.PETITIONING_RESUMED,
                         {"received_on": received_on.isoformat()}, actor.id)
     case_commands.refresh(case, actor)
     return case

@@ -47,44 +47,41 @@ METHODS = {"account": "本人账户签署", "hand": "签名", "seal": "盖章", 
 STATUS = {"draft": "草稿", "final": "待签署", "in_effect": "已生效", "superseded": "已被新协议取代"}
 # The pages show times in the service's zone (mediation.clock); forms take them in it too.
 
-labels.register("session_status", {
-    "scheduled": _l("已安排"), "postponed": _l("已延期"), "in_progress": _l("进行中"),
-    "ended": _l("已结束"), "cancelled": _l("已取消"),
-})
-labels.register("participant_kind", {
-    "mediator": _l("调解员"), "petitioner": _l("信访人"), "respondent": _l("被反映单位代表"),
-    "provider": _l("专业力量"), "invited": _l("特邀人员"), "lead_official": _l("包案领导"),
-})
-labels.register("agreement_status", {
-    "draft": _l("草稿"), "final": _l("待签署"), "in_effect": _l("已生效"), "superseded": _l("已被新协议取代"),
-})
-labels.register("sign_method", {
-    "account": _l("本人账户签署"), "hand": _l("签名"), "seal": _l("盖章"), "fingerprint": _l("按指印"),
-})
-labels.register("performance_kind", {"payment": _l("给付款项"), "action": _l("履行行为")})
-labels.register("party_role", {"petitioner": _l("信访人一方"), "respondent": _l("被反映方")})
-labels.register("invited_kind", {"deputy": _l("人大代表"), "cppcc_member": _l("政协委员"),
-                                 "worthy": _l("乡贤")})
-labels.register("statutory_part", {
-    "parties": _l("当事人的基本情况"), "facts": _l("纠纷的主要事实"), "matters_in_dispute": _l("争议事项"),
-    "responsibilities": _l("各方当事人的责任"), "terms": _l("当事人达成调解协议的内容"),
-    "performance_manner": _l("履行方式"), "performance_time_limit": _l("履行期限"),
-})
-labels.register("presence_reason", {
-    "left": _l("离开"), "disconnected": _l("连接断开"), "timed_out": _l("长时间无响应"),
-})
-labels.register("event", {
-    "session.scheduled": _l("安排调解会"), "session.postponed": _l("调解会延期"),
-    "session.cancelled": _l("调解会取消"), "session.started": _l("调解会开始"),
-    "session.ended": _l("调解会结束"), "session.joined": _l("参会签到"),
-    "session.attendance_recorded": _l("记录出席情况"), "session.entered": _l("进入调解室"),
-    "session.left": _l("离开调解室"), "session.message.posted": _l("调解室发言"),
-    "session.message.edited": _l("调解室发言已修改"), "session.message.deleted": _l("调解室发言已删除"),
-    "agreement.drafted": _l("起草调解协议"), "agreement.revised": _l("修改调解协议"),
-    "agreement.finalised": _l("调解协议定稿"), "agreement.signed": _l("调解协议签署"),
-    "agreement.in_effect": _l("调解协议生效"), "agreement.superseded": _l("调解协议被取代"),
-    "performance.item_added": _l("添加履行事项"), "performance.item_done": _l("履行事项完成"),
-})
+LABELS: dict[str, dict[str, Any]] = {
+    "session_status": {
+        "scheduled": _l("已安排"), "postponed": _l("已延期"), "in_progress": _l("进行中"),
+        "ended": _l("已结束"), "cancelled": _l("已取消"),
+    },
+    "participant_kind": {
+        "mediator": _l("调解员"), "petitioner": _l("信访人"), "respondent": _l("被反映单位代表"),
+        "provider": _l("专业力量"), "invited": _l("特邀人员"), "lead_official": _l("包案领导"),
+    },
+    "agreement_status": {
+        "draft": _l("草稿"), "final": _l("待签署"), "in_effect": _l("已生效"),
+        "superseded": _l("已被新协议取代"),
+    },
+    "sign_method": {
+        "account": _l("本人账户签署"), "hand": _l("签名"), "seal": _l("盖章"), "fingerprint": _l("按指印"),
+    },
+    "performance_kind": {"payment": _l("给付款项"), "action": _l("履行行为")},
+    "party_role": {"petitioner": _l("信访人一方"), "respondent": _l("被反映方")},
+    "invited_kind": {"deputy": _l("人大代表"), "cppcc_member": _l("政协委员"),
+                     "worthy": _l("乡贤")},
+    "statutory_part": {
+        "parties": _l("当事人的基本情况"), "facts": _l("纠纷的主要事实"),
+        "matters_in_dispute": _l("争议事项"),
+        "responsibilities": _l("各方当事人的责任"), "terms": _l("当事人达成调解协议的内容"),
+        "performance_manner": _l("履行方式"), "performance_time_limit": _l("履行期限"),
+    },
+    "presence_reason": {
+        "left": _l("离开"), "disconnected": _l("连接断开"), "timed_out": _l("长时间无响应"),
+    },
+    "judicial_decision": {"confirmed": _l("确认有效"), "rejected": _l("驳回申请")},
+    "resolution_basis": {"agreement_performed": _l("调解协议已履行"),
+                         "otherwise_settled": _l("诉求已通过其他方式解决")},
+    "cessation_basis": {"undertaking": _l("签署息诉罢访承诺书"),
+                        "quiet_period": _l("经过观察期未再信访")},
+}
 
 # The commands' commonest refusals, in the pages' languages (others are shown as written).
 _MESSAGES = {
@@ -132,23 +129,18 @@ def _attempt(fn) -> web.Outcome:
     return outcome
 
 
-labels.register("judicial_decision", {"confirmed": _l("确认有效"), "rejected": _l("驳回申请")})
-labels.register("resolution_basis", {"agreement_performed": _l("调解协议已履行"),
-                                     "otherwise_settled": _l("诉求已通过其他方式解决")})
-labels.register("cessation_basis", {"undertaking": _l("签署息诉罢访承诺书"),
-                                    "quiet_period": _l("经过观察期未再信访")})
-
-
 def init_app(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
+    from mediation.labels import register_groups
     from mediation.pages import BoardPanel, Section, register_board_panel, register_case_section
 
     app.register_blueprint(pages)
+    register_groups(app, LABELS)
     # On the case page (a live section) and the officer's board (a live panel).
-    register_case_section(Section("case_sessions", _l("调解会与调解协议"), case_sections,
+    register_case_section(app, Section("case_sessions", _l("调解会与调解协议"), case_sections,
                                   "session.,agreement.,performance.", 55, wide=True))
-    register_board_panel(BoardPanel("board_sessions", _l("进行中的调解会"),
+    register_board_panel(app, BoardPanel("board_sessions", _l("进行中的调解会"),
                                     lambda user: {"rows": sessions_in_progress(user)}, "session."))
     app.add_template_global(case_sections, "case_sections")
     app.add_template_global(sessions_in_progress, "sessions_in_progress")

@@ -39,16 +39,18 @@ from sqlalchemy.exc import IntegrityError
 
 from mediation import settings, timeline
 from mediation.errors import Conflict, NotFound
+from mediation.events import EventType
 from mediation.extensions import db
+from mediation.sessions import events
 from mediation.sessions.commands import _officer, _participant_user_ids, get_session
 from mediation.sessions.models import MediationSession, SessionPresence, SessionStatus
 from mediation.timeline import iso, utcnow
 from mediation.transactions import transactional
 from mediation.users import User
 
-ENTERED = "session.entered"
-LEFT = "session.left"
-EVENTS = (ENTERED, LEFT)
+ENTERED = events.SESSION_ENTERED
+LEFT = events.SESSION_LEFT
+EVENTS = (ENTERED.name, LEFT.name)
 CLOSED = (SessionStatus.ENDED.value, SessionStatus.CANCELLED.value)
 
 
@@ -111,7 +113,7 @@ def _still_here(session_id: int, user_id: int) -> bool:
     ).first() is not None
 
 
-def _announce(session: MediationSession, type_: str, user_id: int, reason: str | None = None) -> None:
+def _announce(session: MediationSession, type_: EventType, user_id: int, reason: str | None = None) -> None:
     who = db.session.get(User, user_id)
     data: dict[str, Any] = {
         "session_id": session.id, "user_id": user_id,

@@ -1,8 +1,8 @@
 """Where sessions learn about providers, without `mediation` importing `referrals`.
 
-`referrals` registers one `ProviderSource` at start-up (as it registers its case-access
-rule with `permissions.register_case_access`). With none registered, a case has no
-mediator and no provider participants, so scheduling a session is refused (422).
+`referrals` registers one `ProviderSource` in the registry's `provider_sources` at start-up
+(as it registers its case-access rule). With none registered, a case has no mediator and no
+provider participants, so scheduling a session is refused (422).
 """
 
 from __future__ import annotations
@@ -47,19 +47,17 @@ class _NoProviders:
         return None
 
 
-_source: list[ProviderSource] = [_NoProviders()]
-
 MEDIATOR_KINDS = ("mediator",)
 # Neutral parties invited from the directory (人大代表、政协委员、乡贤).
 INVITED_KINDS = ("deputy", "cppcc_member", "worthy")
 
 
-def register_provider_source(source: ProviderSource) -> None:
-    _source[0] = source
-
-
 def source() -> ProviderSource:
-    return _source[0]
+    """The registered source (at most one area brings providers), else one with none."""
+    from mediation.registry import registry
+
+    found = registry().provider_sources.values()
+    return found[0] if found else _NoProviders()
 
 
 def mediator_users(case_id: int) -> set[int]:

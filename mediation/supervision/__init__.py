@@ -3,6 +3,19 @@ reports, the Excel ledger (台账), satisfaction surveys and the third-party exp
 
 from __future__ import annotations
 
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Supervision's permission rules and event types, its API, the supervisors' and
+    evaluator's pages, the survey page and the daily reminders."""
+    from mediation.events import declare
+    from mediation.supervision import api, events
+
+    register_rules()
+    declare(app, *events.ALL)
+    api.init_app(app)
+
 
 def register_rules() -> None:
     """Put supervision's rules into the permission table."""

@@ -243,9 +243,8 @@ class EvaluationExport(MethodView):
 def init_app(app) -> None:
     """Register the API blueprint and the survey page."""
     from mediation.extensions import api, csrf
-    from mediation.supervision import pages, register_rules, reminders, uploads
+    from mediation.supervision import pages, reminders, uploads
 
-    register_rules()
     api.register_blueprint(blp)
     csrf.exempt(blp)
     app.register_blueprint(pages.bp)

@@ -17,6 +17,7 @@ from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case
 from mediation.settings import get as setting
+from mediation.supervision import events
 from mediation.supervision.models import (
     Deduction,
     Inspection,
@@ -53,7 +54,7 @@ def record_inspection(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     db.session.add(i)
     db.session.flush()
     view = inspection_view(i)
-    timeline.append(db.session, case.id, "supervision.inspected", view, actor.id)
+    timeline.append(db.session, case.id, events.INSPECTED, view, actor.id)
     return view
 
 
@@ -76,7 +77,7 @@ def record_deduction(actor: User, data: dict[str, Any]) -> dict[str, Any]:
         db.session.add(r)
         db.session.flush()
         view["rectification"] = rectification_view(r, today())
-    timeline.append(db.session, case.id, "supervision.deducted", view, actor.id)
+    timeline.append(db.session, case.id, events.DEDUCTED, view, actor.id)
     return view
 
 
@@ -109,7 +110,7 @@ def order_rectification(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     db.session.add(r)
     db.session.flush()
     view = rectification_view(r, today())
-    timeline.append(db.session, case.id, "supervision.rectification_ordered", view, actor.id)
+    timeline.append(db.session, case.id, events.RECTIFICATION_ORDERED, view, actor.id)
     return view
 
 
@@ -134,7 +135,7 @@ def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: st
         raise Conflict("the rectification is already done", current_state="done")
     db.session.refresh(r)
     view = rectification_view(r, today())
-    timeline.append(db.session, case.id, "supervision.rectified", view, actor.id)
+    timeline.append(db.session, case.id, events.RECTIFIED, view, actor.id)
     return view
 
 
@@ -162,7 +163,7 @@ def send_survey(actor: User, case_id: int, ttl_days: int | None = None) -> tuple
     db.session.add(invite)
     db.session.flush()
     # The token itself never goes on the timeline: only who sent which invite, until when.
-    timeline.append(db.session, case.id, "survey.sent", {
+    timeline.append(db.session, case.id, events.SURVEY_SENT, {
         "invite_id": invite.id, "expires_at": timeline.iso(invite.expires_at)}, actor.id)
     return token, invite
 
@@ -211,6 +212,6 @@ def answer_survey(token: str, rating: int, comment: str, respondent: User | None
                           comment=comment or "", answered_at=now)
     db.session.add(answer)
     db.session.flush()
-    timeline.append(db.session, invite.case_id, "survey.answered", {
+    timeline.append(db.session, invite.case_id, events.SURVEY_ANSWERED, {
         "invite_id": invite.id, "rating": rating, "comment": comment or ""}, None)
     return answer

@@ -121,10 +121,26 @@ def survey_form():
 
 # --- labels -----------------------------------------------------------------------------------
 
-labels.register("kpi", {
-    "resolution_rate": _l("积案化解率"), "reasonable_demand_resolution_rate": _l("群众合理诉求解决率"),
-    "ceased_petitioning_rate": _l("息诉罢访率"), "satisfaction_rate": _l("群众满意率"),
-})
+LABELS: dict[str, dict[str, Any]] = {
+    "kpi": {
+        "resolution_rate": _l("积案化解率"), "reasonable_demand_resolution_rate": _l("群众合理诉求解决率"),
+        "ceased_petitioning_rate": _l("息诉罢访率"), "satisfaction_rate": _l("群众满意率"),
+    },
+    "level": {"province": _l("省"), "city": _l("市"), "county": _l("县（区）"),
+              "department": _l("部门")},
+    "check": {
+        "responsibility_in_place": _l("责任落实"), "truly_resolved": _l("诉求真正解决"),
+        "procedure_regular": _l("程序规范"), "file_complete": _l("档案完整"),
+    },
+    "deduction_kind": {"fake_resolution": _l("虚假化解"), "idle_handling": _l("“空转”办理")},
+    "rectification_state": {
+        "open": _l("整改中"), "overdue": _l("逾期未整改"), "done": _l("已按期整改"),
+        "done_late": _l("逾期整改完成"),
+    },
+    "reminder_kind": {
+        "owner_duty": _l("包案领导履职"), "statutory_clock": _l("法定期限"), "performance": _l("协议履行"),
+    },
+}
 # Each KPI's definition in words (kpis.KPIS says the same in English, for the API).
 KPI_NUMERATOR = {
     "resolution_rate": _l("截至统计日结束时状态为已化解或已办结的案件数"),
@@ -140,29 +156,6 @@ KPI_DENOMINATOR = {
     "ceased_petitioning_rate": _l("纳入专项行动的案件数"),
     "satisfaction_rate": _l("截至统计日结束时纳入专项行动的案件收到的评价份数"),
 }
-labels.register("level", {"province": _l("省"), "city": _l("市"), "county": _l("县（区）"),
-                          "department": _l("部门")})
-labels.register("check", {
-    "responsibility_in_place": _l("责任落实"), "truly_resolved": _l("诉求真正解决"),
-    "procedure_regular": _l("程序规范"), "file_complete": _l("档案完整"),
-})
-labels.register("deduction_kind", {"fake_resolution": _l("虚假化解"), "idle_handling": _l("“空转”办理")})
-labels.register("rectification_state", {
-    "open": _l("整改中"), "overdue": _l("逾期未整改"), "done": _l("已按期整改"),
-    "done_late": _l("逾期整改完成"),
-})
-labels.register("reminder_kind", {
-    "owner_duty": _l("包案领导履职"), "statutory_clock": _l("法定期限"), "performance": _l("协议履行"),
-})
-labels.register("event", {
-    "reminder.due": _l("到期提醒"), "supervision.inspected": _l("督查检查"),
-    "supervision.deducted": _l("考核扣分"), "supervision.rectification_ordered": _l("责令整改"),
-    "supervision.rectified": _l("整改完成"), "survey.sent": _l("发送满意度评价"),
-    "survey.answered": _l("满意度评价"),
-})
-labels.register("event", {  # case moves the weekly list counts
-    "case.resolved": _l("案件化解"), "case.closed": _l("案件办结"), "case.reopened": _l("重新信访"),
-})
 
 # What the commands and parsers say in English, in the pages' languages.
 _MESSAGES = {
@@ -191,9 +184,10 @@ CHART_ROWS = 40  # bars in the bulletin's chart at most (the table lists every u
 def init_app(app: Flask) -> None:
     """Register the supervisors' and the evaluator's pages and their links in the top bar."""
     app.register_blueprint(sup)
-    web.add_nav("supervision_pages.overview", _l("督查统计"), roles_for(Action.REPORTS_READ), 30)
-    web.add_nav("supervision_pages.ledger", _l("台账"), roles_for(Action.LEDGER_USE), 34)
-    web.add_nav("supervision_pages.evaluation_data", _l("评估数据"), {Role.EVALUATOR.value}, 30)
+    labels.register_groups(app, LABELS)
+    web.add_nav(app, "supervision_pages.overview", _l("督查统计"), roles_for(Action.REPORTS_READ), 30)
+    web.add_nav(app, "supervision_pages.ledger", _l("台账"), roles_for(Action.LEDGER_USE), 34)
+    web.add_nav(app, "supervision_pages.evaluation_data", _l("评估数据"), {Role.EVALUATOR.value}, 30)
 
 
 def _me() -> User:

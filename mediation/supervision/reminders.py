@@ -45,15 +45,9 @@ from mediation.cases import rules
 from mediation.cases.models import Case
 from mediation.clock import local, today
 from mediation.extensions import db
-from mediation.permissions import (
-    OFFICIAL_ROLES,
-    Audience,
-    register_audience,
-    register_event_audience,
-    register_event_recipients,
-)
 from mediation.regions import region_prefix
 from mediation.settings import get as setting
+from mediation.supervision import events
 from mediation.supervision.kpis import RESOLVED_STATUSES
 from mediation.supervision.models import Reminder
 from mediation.timeline import utcnow
@@ -61,7 +55,7 @@ from mediation.users import Role, User
 
 log = logging.getLogger(__name__)
 
-EVENT = "reminder.due"
+EVENT = events.REMINDER_DUE.name
 TASK = "supervision.reminders"
 KINDS = ("owner_duty", "statutory_clock", "performance")
 BATCH = 500
@@ -228,7 +222,7 @@ def send(day: dt.date | None = None, session: Session | None = None) -> SendResu
                     per_user[d.user_id].append(d.view(day))
             if per_user:
                 timeline.append_many(session, case_id, [
-                    (EVENT, {"user_id": uid, "day": day.isoformat(), "reminders": views})
+                    (events.REMINDER_DUE, {"user_id": uid, "day": day.isoformat(), "reminders": views})
                     for uid, views in sorted(per_user.items())], None)
             session.commit()
             result.sent += len(won)
@@ -276,30 +270,11 @@ def reminders_task() -> dict[str, Any] | None:
     return daily()
 
 
-# --- delivery ---------------------------------------------------------------------------------
-
-def _admits(user: User, case: Any, data: dict) -> bool:
-    # Live, a reminder reaches only the user it names (its recipient rule, no case room);
-    # on the timeline, officials see that it was sent (who was reminded of what, when).
-    return user.id == data.get("user_id") or user.role in OFFICIAL_ROLES
-
-
-REMINDED = Audience("reminded", _admits, case_rooms=False)
-
-
-def reminder_recipients(_session: Any, envelope: dict) -> list[int]:
-    user = (envelope.get("data") or {}).get("user_id")
-    return [int(user)] if user is not None else []
-
-
 def init_app(app: Flask) -> None:
-    """The audience and inbox rule of reminder events, the beat entry and the embedded job."""
+    """The beat entry and the embedded job (the event type is supervision's: `events.py`)."""
     from mediation.server import add_periodic_job
     from mediation.tasks import add_beat
 
-    register_audience(REMINDED)
-    register_event_audience(EVENT, REMINDED.name)
-    register_event_recipients(EVENT, reminder_recipients)
-    add_beat("supervision-reminders", TASK, float(setting("MEDIATION_REMINDER_CHECK_SECONDS", app)))
+    add_beat(app, "supervision-reminders", TASK, float(setting("MEDIATION_REMINDER_CHECK_SECONDS", app)))
     app.extensions.setdefault(STATE, {})["started"] = time.monotonic()
-    add_periodic_job(app, embedded_daily)
+    add_periodic_job(app, "supervision-reminders", embedded_daily)

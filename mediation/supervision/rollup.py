@@ -39,14 +39,16 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation import clock
+from mediation.cases import events as case_events
 from mediation.cases.models import Assessment, CaseFlag, Status
 from mediation.extensions import db
+from mediation.sessions import events as session_events
 
 METRICS = ("cases", "resolved", "reasonable", "reasonable_resolved", "ceased", "answers", "satisfied")
 RESOLVED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
-RESOLVED_EVENTS = ("case.resolved", "case.closed")
-REOPENED_EVENT = "case.reopened"
-CEASED_EVENT, RESUMED_EVENT = "case.petitioning_ceased", "case.petitioning_resumed"
+RESOLVED_EVENTS = (case_events.CASE_RESOLVED.name, case_events.CASE_CLOSED.name)
+REOPENED_EVENT = case_events.CASE_REOPENED.name
+CEASED_EVENT, RESUMED_EVENT = session_events.PETITIONING_CEASED.name, session_events.PETITIONING_RESUMED.name
 TIMELINE_TYPES = (*RESOLVED_EVENTS, REOPENED_EVENT, CEASED_EVENT, RESUMED_EVENT)
 CASE_COLUMNS = frozenset({"status", "status_changed_at", "created_at", "assessment", "flags",
                           "region_code", "departments"})

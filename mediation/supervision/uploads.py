@@ -101,5 +101,5 @@ def init_app(app: Flask) -> None:
     from mediation.server import add_periodic_job
     from mediation.tasks import add_beat
 
-    add_periodic_job(app, sweep)
-    add_beat("supervision-sweep-uploads", SWEEP_TASK, 600.0)
+    add_periodic_job(app, "supervision-uploads", sweep)
+    add_beat(app, "supervision-sweep-uploads", SWEEP_TASK, 600.0)

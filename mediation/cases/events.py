@@ -1,0 +1,29 @@
+"""The case's own event types (the catalogue: `mediation/events.py`)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from mediation.events import OFFICIALS, EventType
+
+CASE_CREATED = EventType("case.created", _l("案件登记"))
+CASE_UPDATED = EventType("case.updated", _l("案件信息更新"))
+# Derived from the case's data by the rules, not anyone's work on it.
+CASE_CLASSIFIED = EventType("case.classified", _l("积案归类"), progress=False)
+CASE_STATUS_CHANGED = EventType("case.status_changed", _l("状态变更"))
+CASE_RESOLVED = EventType("case.resolved", _l("案件化解"))
+CASE_CLOSED = EventType("case.closed", _l("案件办结"))
+CASE_REOPENED = EventType("case.reopened", _l("重新信访"))
+# The former lead official of a case given another owner may no longer see it.
+CASE_OWNER_ASSIGNED = EventType("case.owner_assigned", _l("确定包案领导"), changes_access=True)
+CLOCK_EXTENDED = EventType("clock.extended", _l("延长办理期限"))
+PETITIONER_ADDED = EventType("petitioner.added", _l("添加信访人"))
+INVESTIGATION_ADDED = EventType("dossier.investigation_added", _l("调查核实记录"))
+OWNER_CONTACT_RECORDED = EventType("owner.contact_recorded", _l("包案领导履职记录"))
+# Who was shown a petitioner's full numbers, and why, is for officials' eyes; reading a
+# number is no work on the case.
+PII_REVEALED = EventType("pii.revealed", _l("查看个人信息"), audience=OFFICIALS, progress=False)
+
+ALL = (CASE_CREATED, CASE_UPDATED, CASE_CLASSIFIED, CASE_STATUS_CHANGED, CASE_RESOLVED, CASE_CLOSED,
+       CASE_REOPENED, CASE_OWNER_ASSIGNED, CLOCK_EXTENDED, PETITIONER_ADDED, INVESTIGATION_ADDED,
+       OWNER_CONTACT_RECORDED, PII_REVEALED)
