@@ -16,7 +16,7 @@ from mediation import settings as settings_table
 from mediation.about import template_folder
 from mediation.config import ConfigError, flask_config, secure_files
 from mediation.errors import DomainError
-from mediation.extensions import api, csrf, db, limiter, login_manager, migrate
+from mediation.extensions import api, csrf, db, login_manager, migrate
 from mediation.tasks import celery_init_app
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"
     login.init_app(app)
-    limiter.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)

@@ -21,16 +21,19 @@ import time
 
 import sqlalchemy as sa
 from flask import Flask, current_app, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from limits import parse
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from mediation.errors import DomainError
-from mediation.extensions import db, limiter, login_manager
+from mediation.extensions import db, login_manager
 from mediation.settings import get as setting
 from mediation.users import User, end_sessions, user_for_session_id
 
 LOGIN_SCOPE = "login"
+LIMITER = "mediation.login_limiter"
 SEEN_EVERY = 60  # seconds: how stale "last seen" may get before the cookie is rewritten
 
 
@@ -65,7 +68,7 @@ def _limits(account: str) -> list[tuple[str, str]]:
 
 def authenticate(username: str, password: str) -> User:
     """The active user these credentials belong to; WrongCredentials or TooManyAttempts."""
-    strategy = limiter.limiter
+    strategy = current_app.extensions[LIMITER].limiter
     scope = (current_app.config["RATELIMIT_KEY_PREFIX"], LOGIN_SCOPE)
     checks = [(parse(limit), key) for limit, key in _limits(username)]
     for item, key in checks:
@@ -141,5 +144,9 @@ def _touch_session() -> None:
 
 
 def init_app(app: Flask) -> None:
+    # One Limiter per app: flask-limiter keeps its storage on the instance, and a process
+    # that builds several apps (tests, tools) must not share counts between them. Its
+    # storage is RATELIMIT_STORAGE_URI: Redis when the deployment has it, else memory.
+    app.extensions[LIMITER] = Limiter(get_remote_address, app=app)
     login_manager.user_loader(load_user)
     app.before_request(_touch_session)

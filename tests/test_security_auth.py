@@ -53,6 +53,36 @@ def test_failed_sign_ins_are_throttled_per_account_across_pages_and_api(app, liv
     assert Browser(live.base).login(other.username).status_code == 302
 
 
+def test_with_redis_every_process_counts_the_same_failures(app, database_url, tmp_path):
+    """Two app instances (as two web processes) on one Redis: the account's failures add up."""
+    import redis
+
+    from tests.conftest import build_app
+
+    url = "redis://127.0.0.1:6379/0"
+    user = make_user(app)
+    first, second = (build_app(database_url, tmp_path / name, MEDIATION_REDIS_URL=url,
+                               MEDIATION_LOGIN_ACCOUNT_LIMIT="3 per 15 minutes") for name in ("a", "b"))
+    prefix = first.config["RATELIMIT_KEY_PREFIX"]
+    try:
+        assert first.config["RATELIMIT_STORAGE_URI"] == url
+        attempts = [first, second, first]
+        for one in attempts:
+            r = one.test_client().post("/api/auth/tokens", json={"username": user.username,
+                                                                 "password": "wrong-password"})
+            assert r.status_code == 401
+        for one in (first, second):
+            r = one.test_client().post("/api/auth/tokens", json={"username": user.username,
+                                                                 "password": PASSWORD})
+            assert r.status_code == 429
+        client = redis.Redis.from_url(url)
+        assert any(prefix.encode() in key for key in client.scan_iter(match="LIMITS*"))
+    finally:
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(match=f"LIMITS*{prefix}*"):
+            client.delete(key)
+
+
 def test_unknown_accounts_get_the_same_answer_and_cost_a_password_check(app, client, monkeypatch):
     from mediation import login
 
