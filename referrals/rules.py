@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mediation.cases.models import Group, LivelihoodField, Need
-from mediation.settings import ConfigurationError as ConfigError
+from mediation.settings import ConfigurationError
 from referrals.models import MediationType, ProviderKind
 
 DEFAULT_PATH = Path(__file__).with_name("routing_rules.json")
@@ -75,8 +75,8 @@ class RoutingRules:
         return self.response_hours.get(kind, self.response_hours["default"])
 
 
-def _fail(source: str, where: str, message: str) -> ConfigError:
-    return ConfigError(f"routing rules {source}: {where}: {message}")
+def _fail(source: str, where: str, message: str) -> ConfigurationError:
+    return ConfigurationError(f"routing rules {source}: {where}: {message}")
 
 
 def _names(values: Any, known: set[str], source: str, where: str, what: str) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ def _names(values: Any, known: set[str], source: str, where: str, what: str) -> 
 
 
 def parse(data: Any, source: str = "<data>") -> RoutingRules:
-    """Validate the rules document; raise ConfigError naming the first problem."""
+    """Validate the rules document; raise ConfigurationError naming the first problem."""
     kinds = {k.value for k in ProviderKind}
     types = {t.value for t in MediationType}
     needs_known = {n.value for n in Need}
@@ -169,9 +169,9 @@ def load(path: Path) -> RoutingRules:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"routing rules {path}: file not found") from exc
+        raise ConfigurationError(f"routing rules {path}: file not found") from exc
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"routing rules {path}: not valid JSON ({exc})") from exc
+        raise ConfigurationError(f"routing rules {path}: not valid JSON ({exc})") from exc
     return parse(data, str(path))
 
 
