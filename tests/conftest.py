@@ -37,8 +37,25 @@ PII_KEY = Fernet.generate_key().decode()
 SECRET = "test-secret-key-0123456789abcdef-0123456789"
 
 
-def pytest_report_header(config) -> str:
-    return f"mediation test database: {DB_KIND} (PostgreSQL server for pg tests: {PG_SERVER})"
+def docker_answers() -> bool:
+    """Whether a Docker daemon answers here (the image test is collected only then)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def pytest_report_header(config) -> list[str]:
+    lines = [f"mediation test database: {DB_KIND} (PostgreSQL server for pg tests: {PG_SERVER})"]
+    if not docker_answers():
+        lines.append("tests/test_deploy.py: the Docker image test is not collected: no Docker daemon "
+                     "answers `docker info` (the same layout runs without containers)")
+    return lines
 
 
 def redis_url(database: int) -> str:

@@ -79,12 +79,13 @@ class LiveServer:
 class Client:
     """A real Socket.IO client that keeps every envelope it is sent, in arrival order."""
 
-    def __init__(self, base: str, token: str | None) -> None:
+    def __init__(self, base: str, token: str | None,
+                 transports: tuple[str, ...] = ("websocket",)) -> None:
         self.events: queue.Queue = queue.Queue()
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("event", self.events.put)
         self.sio.connect(base, auth={"token": token} if token else None, wait_timeout=WAIT,
-                         transports=["websocket"])
+                         transports=list(transports))
 
     def call(self, event: str, data: dict) -> dict:
         return self.sio.call(event, data, timeout=WAIT)
