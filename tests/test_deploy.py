@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from mediation import timeline
 from mediation.extensions import db
 from tests.conftest import build_app, docker_answers, drop_pg_database, make_pg_database
-from tests.test_operations import start_redis, wait_until
-from tests.test_realtime_live import WAIT, Client, LiveServer, free_port, seed
+from tests.factories import make_world
+from tests.test_operations import wait_until
+from tests.test_realtime_live import WAIT, Client, LiveServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.own_db]
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,18 +56,16 @@ http {{
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory) -> Iterator[dict]:
+def deployment(tmp_path_factory, private_redis) -> Iterator[dict]:
     work = tmp_path_factory.mktemp("deploy")
-    redis_port = free_port()
-    own_redis = start_redis(redis_port)
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    # A database of its own in this run's Redis: its own Celery queue and Socket.IO channel.
+    redis_url = private_redis.rsplit("/", 1)[0] + "/2"
     url = make_pg_database()
     procs: list[subprocess.Popen] = []
     servers: list[LiveServer] = []
     try:
         app = build_app(url, work / "seed-instance", MEDIATION_REDIS_URL=redis_url)
-        tokens, ids, cases = seed(app, {"officer": ("case_officer", "510104")},
-                                  {"a": ("officer", "510104")})
+        world = make_world(app, {"officer": ("case_officer", "510104")}, {"a": ("officer", "510104")})
         servers = [LiveServer(work, url, MEDIATION_REDIS_URL=redis_url, MEDIATION_PROXY_HOPS="1")
                    for _ in range(2)]
         for s in servers:
@@ -91,8 +90,9 @@ def deployment(tmp_path_factory) -> Iterator[dict]:
                 return False
 
         wait_until(proxy_up, "nginx to answer: " + (work / "nginx.out").read_text())
-        yield {"app": app, "servers": servers, "proxy": proxy, "tokens": tokens, "ids": ids,
-               "cases": cases, "work": work}
+        yield {"app": app, "servers": servers, "proxy": proxy, "tokens": world.tokens,
+               "ids": {name: user.id for name, user in world.users.items()},
+               "cases": world.cases, "work": work}
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -103,8 +103,6 @@ def deployment(tmp_path_factory) -> Iterator[dict]:
                 p.wait()
         for s in servers:
             s.stop()
-        own_redis.terminate()
-        own_redis.wait(10)
         drop_pg_database(url)
 
 
