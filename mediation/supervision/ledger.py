@@ -15,6 +15,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from mediation import clock
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.errors import DomainError, Forbidden
@@ -280,7 +281,8 @@ def _export_rows(scope: Scope | None = None, batch: int = 1000) -> Iterator[list
                    "；".join(mask_phone(p.phone_tail) or "" for p in people),
                    c.id, c.status,
                    "、".join(str(n) for n in range(1, 7) if c.category_mask & (1 << (n - 1))),
-                   c.status_changed_at.replace(tzinfo=None) if c.status_changed_at else None,
+                   # Excel keeps no zone: the wall time of the service's zone, as the pages show it
+                   clock.local(c.status_changed_at).replace(tzinfo=None) if c.status_changed_at else None,
                    c.next_deadline_on]
         last_id = cases[-1].id
         db.session.expunge_all()  # keeps memory flat on a large ledger
