@@ -91,10 +91,6 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def create_user(
     username: str, password: str, role: str, region: str | None = None, display_name: str = ""
 ) -> User:
@@ -171,7 +167,7 @@ def _user_for_hash(digest: str) -> User | None:
     if row is None:
         return None
     tok, user = row
-    if tok.revoked_at is not None or _aware(tok.expires_at) <= clock.now() or not user.active:
+    if tok.revoked_at is not None or clock.as_utc(tok.expires_at) <= clock.now() or not user.active:
         return None
     return user
 

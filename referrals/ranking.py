@@ -19,7 +19,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediation.clock import local_date
+from mediation.clock import as_utc, local_date
 from referrals.models import ProviderKind
 from referrals.rules import NeedRule
 
@@ -135,10 +135,6 @@ def _distance(own: str, provider: ProviderFacts) -> tuple[int, str] | None:
     return None if best is None else ((len(own) - len(best)) // 2, best)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 class _Context:
     """What every provider is compared with, worked out once per ranking."""
 
@@ -220,7 +216,7 @@ def _parts(ctx: _Context, provider: ProviderFacts) -> tuple[dict[str, float], di
         idle_hours = None
         idle = 1.0
     else:
-        idle_hours = max((ctx.now - _aware(provider.last_offered_at)).total_seconds() / 3600, 0.0)
+        idle_hours = max((ctx.now - as_utc(provider.last_offered_at)).total_seconds() / 3600, 0.0)
         idle = min(idle_hours / IDLE_SATURATION_HOURS, 1.0)
     parts = {
         "speciality": 1.0 if matched and ctx.rule.speciality != "ignored" else 0.0,

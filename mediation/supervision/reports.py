@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from mediation import clock
 from mediation.cases import rules
 from mediation.cases.models import Case
 from mediation.extensions import db
@@ -158,11 +159,12 @@ def reopened_signals(scope: Scope, start: dt.datetime, end: dt.datetime) -> list
 
 
 def _aware(moment: dt.datetime | str | None) -> dt.datetime | None:
+    """A moment from a raw row (SQLite: ISO text, or naive), aware in UTC."""
     if moment is None:
         return None
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return clock.as_utc(moment)
 
 
 # --- monthly ----------------------------------------------------------------------------
