@@ -3,7 +3,10 @@ reports, the Excel ledger (台账), satisfaction surveys and the third-party exp
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the spreadsheet reader's child process imports this package: keep it light
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:
