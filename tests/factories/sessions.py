@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.test import TestResponse
 
 from mediation.extensions import db
 from mediation.users import issue_token
@@ -88,7 +89,7 @@ def complete_content(w: World | None = None) -> dict:
     }
 
 
-def call(w: World, method: str, path: str, who: str, json=None):
+def call(w: World, method: str, path: str, who: str, json: Any = None) -> TestResponse:
     """A request as one of the world's people through `w.api` (an empty JSON body for writes
     by default)."""
     return w.api.call(method, path, w.users[who], json=json if json is not None or method == "GET"

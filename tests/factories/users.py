@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
+from werkzeug.test import TestResponse
 
 from mediation.extensions import db
 from mediation.regions import normalize_region
@@ -79,7 +81,7 @@ def make_world(app: Flask, people: dict[str, tuple[str, str | None]],
 class Api:
     """Users with tokens, and JSON requests with a user's token."""
 
-    def __init__(self, app: Flask, client) -> None:
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
         self.app = app
         self.client = client
         self.tokens: dict[int, str] = {}
@@ -95,22 +97,22 @@ class Api:
             return user
 
     def call(self, method: str, path: str, user: User | None = None, json: Any = None,
-             **kw: Any):
+             **kw: Any) -> TestResponse:
         headers = kw.pop("headers", {})
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user.id]}"
         return self.client.open(path, method=method, json=json, headers=headers, **kw)
 
-    def get(self, path, user=None, **kw):
+    def get(self, path: str, user: User | None = None, **kw: Any) -> TestResponse:
         return self.call("GET", path, user, **kw)
 
-    def post(self, path, user=None, json=None, **kw):
+    def post(self, path: str, user: User | None = None, json: Any = None, **kw: Any) -> TestResponse:
         return self.call("POST", path, user, json=json if json is not None else {}, **kw)
 
-    def patch(self, path, user=None, json=None, **kw):
+    def patch(self, path: str, user: User | None = None, json: Any = None, **kw: Any) -> TestResponse:
         return self.call("PATCH", path, user, json=json, **kw)
 
-    def put(self, path, user=None, json=None, **kw):
+    def put(self, path: str, user: User | None = None, json: Any = None, **kw: Any) -> TestResponse:
         return self.call("PUT", path, user, json=json, **kw)
 
     def case(self, officer: User, **overrides: Any) -> dict[str, Any]:
