@@ -10,7 +10,9 @@ import sqlalchemy as sa
 
 from mediation import timeline
 from mediation.cases.models import Case
+from mediation.events import EventType
 from mediation.extensions import db
+from mediation.registry import registry
 from mediation.timeline import Event
 from mediation.transactions import SwallowedFailure, transactional
 from tests.factories import make_case, make_user
@@ -22,10 +24,15 @@ def _count(type_: str) -> int:
                               .where(Event.type == type_)).scalar_one()
 
 
+NOTED = EventType("test.noted", "noted")
+
+
 @pytest.fixture
 def case_id(ctx):
     officer = make_user("case_officer", "510104")
-    return make_case(officer).id
+    case_id = make_case(officer).id
+    with registry(ctx).event_types.scoped("test.noted", NOTED):  # declared for these tests only
+        yield case_id
 
 
 @transactional
