@@ -18,6 +18,7 @@ import functools
 import math
 import secrets
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, request, session
@@ -67,22 +68,34 @@ def _limits(account: str) -> list[tuple[str, str]]:
 
 
 def authenticate(username: str, password: str) -> User:
-    """The active user these credentials belong to; WrongCredentials or TooManyAttempts."""
+    """The active user these credentials belong to; WrongCredentials or TooManyAttempts.
+
+    Each attempt first takes its place in both counts, atomically (Redis INCRBY, or a lock
+    in memory), so a burst of parallel guesses cannot all pass a check made before any of
+    them is counted; a refused attempt gives its places back, a successful one too (and
+    starts the account's count again), so only failures are left counted."""
     strategy = current_app.extensions[LIMITER].limiter
     scope = (current_app.config["RATELIMIT_KEY_PREFIX"], LOGIN_SCOPE)
-    checks = [(parse(limit), key) for limit, key in _limits(username)]
-    for item, key in checks:
-        if not strategy.test(item, *scope, key):
+    counted: list[tuple[Any, str]] = []
+
+    def give_back() -> None:
+        for item, key in counted:
+            strategy.hit(item, *scope, key, cost=-1)
+
+    for limit, key in _limits(username):
+        item = parse(limit)
+        counted.append((item, key))
+        if not strategy.hit(item, *scope, key):
+            give_back()
             reset = strategy.get_window_stats(item, *scope, key).reset_time
             raise TooManyAttempts(max(1, math.ceil(reset - time.time())))
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
     valid = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password)
     if user is None or not valid or not user.active:
-        for item, key in checks:
-            strategy.hit(item, *scope, key)
-        raise WrongCredentials()
-    for item, key in checks[:1]:  # the account's count starts again; the address's does not
-        strategy.clear(item, *scope, key)
+        raise WrongCredentials()  # the attempt stays counted
+    give_back()
+    account, key = counted[0]
+    strategy.clear(account, *scope, key)  # the account's count starts again; the address's does not
     return user
 
 

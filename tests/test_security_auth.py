@@ -223,6 +223,18 @@ def test_a_weak_secret_key_is_refused(tmp_path, secret):
                         "MEDIATION_SECRET_KEY": secret, "MEDIATION_PII_KEY": PII_KEY})
 
 
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(app, live):
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = make_user(app)
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda n: token_request(live, user.username, f"guess-{n}").status_code,
+                              range(12)))
+    # every guess is counted before any password is checked: three tries (the limit), no more
+    assert codes.count(401) == 3 and codes.count(429) == 9, codes
+    assert token_request(live, user.username, PASSWORD).status_code == 429
+
+
 def test_failed_sign_ins_are_throttled_per_address(app, live):
     # Last in the module: it uses up the live server's address limit for everyone.
     fresh = make_user(app)
