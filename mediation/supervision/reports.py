@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from mediation import clock
 from mediation.cases import rules
 from mediation.cases.models import Case
+from mediation.events import progress_types
 from mediation.extensions import db
 from mediation.settings import get as setting
 from mediation.supervision import kpis
@@ -21,8 +22,6 @@ from mediation.supervision.models import Deduction, Inspection, Rectification
 from mediation.supervision.scope import Scope
 from mediation.timeline import Event
 
-# Events that are not progress on the case: reading, classifying, surveying.
-NOT_PROGRESS = ("pii.revealed", "case.classified", "survey.sent", "message.posted")
 OPEN_STATUSES_EXCLUDE = kpis.RESOLVED_STATUSES
 LIST_LIMIT = 500
 
@@ -83,7 +82,9 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         item["types"][row.type] = row.n
 
     stall_cutoff = kpis.end_of(as_of) - dt.timedelta(days=stall_days)
-    moved = sa.exists().where(Event.case_id == Case.id, Event.type.not_in(NOT_PROGRESS),
+    # Progress is human work: the catalogue says which event types are (a reminder, an
+    # escalation, presence in a room or a look at a number is not).
+    moved = sa.exists().where(Event.case_id == Case.id, Event.type.in_(progress_types()),
                               Event.at >= stall_cutoff, Event.at < kpis.end_of(as_of))
     stalled_q = sa.select(Case.id, Case.reference, Case.title, Case.region_code, Case.status).where(
         where, Case.status.not_in(OPEN_STATUSES_EXCLUDE), Case.created_at < stall_cutoff, ~moved)
