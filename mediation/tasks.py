@@ -63,7 +63,26 @@ def celery_init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery
     _register_core_tasks(celery)
     _record_sweeps(celery, redis_url, {task for task, _ in registry(app).beat.values()})
+    _use_the_apps_logging()
     return celery
+
+
+_logging_connected = False
+
+
+def _use_the_apps_logging() -> None:
+    """Workers and beat log like every other process (mediation.logs: UTC time, level,
+    logger, request id; MEDIATION_LOG_FORMAT and MEDIATION_LOG_LEVEL): a receiver of
+    `setup_logging` keeps Celery from replacing the root logger's handlers with its own."""
+    global _logging_connected
+    if _logging_connected:
+        return
+    from celery.signals import setup_logging
+
+    from mediation import logs
+
+    setup_logging.connect(lambda **_kwargs: logs.configure(), weak=False)
+    _logging_connected = True
 
 
 def _record_sweeps(celery: Celery, redis_url: str | None, sweeps: set[str]) -> None:

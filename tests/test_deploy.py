@@ -22,7 +22,7 @@ from mediation import timeline
 from mediation.extensions import db
 from tests.conftest import build_app, docker_answers, drop_pg_database, make_pg_database
 from tests.factories import make_world
-from tests.test_operations import wait_until
+from tests.test_operations import LINE, wait_until
 from tests.test_realtime_live import WAIT, Client, LiveServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.own_db]
@@ -161,6 +161,10 @@ def test_beat_sweeps_the_outbox_through_the_worker_and_the_web_processes_say_whe
 
     wait_until(swept, "the sweep's time and an empty outbox in another process's /metrics")
     assert re.search(r"^mediation_celery_queue_length \d+\.0$", swept(), re.M)
+    # The worker logs like the web processes: time, level, logger, request id.
+    done = [line for line in (deployment["work"] / "worker.log").read_text().splitlines()
+            if "mediation.publish_pending" in line and "succeeded" in line]
+    assert done and LINE.match(done[0]), done[:1]
 
 
 if docker_answers():  # else not collected: see the module's docstring and the run's header
