@@ -190,8 +190,8 @@ def init_app(app: Flask) -> None:
     # they sign: no "my cases" for them.
     web.add_nav(app, "pages.home", _l("我的案件"),
                 {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value}, order=10)
-    web.add_nav(app, "pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW), order=5)
-    web.add_nav(app, "pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE), order=6)
+    web.add_nav(app, "pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW, app), order=5)
+    web.add_nav(app, "pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE, app), order=6)
 
 
 # --- home, board, intake, case ----------------------------------------------------------------

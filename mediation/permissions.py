@@ -1,14 +1,16 @@
 """One place that says who may do what. The API, the pages and the sockets all ask here.
 
-Every action is a member of `Action`; each has one rule in the table, registered by the
-area that owns it (the cases core here, `register_rules` in `mediation.supervision` and
-`referrals` for theirs). A rule names the roles that may ever do the action and, for
+Every action is a member of `Action`; each has one rule in the app's permission table
+(its registry's `permission_rules`), registered by the area that owns it in its
+`init_app`: `CORE_RULES` here (by `mediation.cases`), `mediation.supervision.scope.RULES`,
+`referrals.permissions.RULES`. A rule names the roles that may ever do the action and, for
 actions on a case, a check on the case once it is known to be visible. `can()` with an
-action nobody registered raises: a typo must not read as "refused".
+unknown action, or one no area registered, raises: a typo must not read as "refused".
 
 Who sees a case: admins; officers and supervisors whose region covers the case's; the
 case's lead official; providers with a live referral on it (the referrals package adds
-that rule to the registry's `case_access` store). Everyone else is told the case does not exist.
+that rule to the registry's `case_access` store). Everyone else is told the case does not
+exist.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
 
 from mediation.errors import Forbidden, NotFound
 from mediation.regions import covers, region_prefix
@@ -79,40 +82,41 @@ class Rule:
     doc: str = ""
 
 
-_rules: dict[Action, Rule] = {}
+def register_rules(app: Flask, *rules: Rule) -> None:
+    """Put an area's rules into the app's permission table (its registry's
+    `permission_rules`); a second rule for one action raises."""
+    from mediation.registry import registry
 
-
-def register_rules(*rules: Rule) -> None:
-    """Put an area's rules into the table. Registering the same rule again (a second app in
-    one process) is harmless; a different rule for an action already ruled raises."""
     for rule in rules:
-        known = _rules.get(rule.action)
-        if known is not None and known != rule:
-            raise ValueError(f"a different rule for {rule.action} is already registered")
-        _rules[rule.action] = rule
+        registry(app).permission_rules.register(rule.action.value, rule)
 
 
-def rule_for(action: Action | str) -> Rule:
-    """The action's rule; an unknown name or an action nobody registered raises."""
+def rule_for(action: Action | str, app: Flask | None = None) -> Rule:
+    """The action's rule in the app's table (the current app's by default); an unknown
+    name, or an action whose area registered no rule, raises."""
+    from mediation.registry import registry
+
     try:
         action = Action(action)
     except ValueError:
         raise ValueError(f"unknown action {action!r}: add it to permissions.Action") from None
-    rule = _rules.get(action)
+    rule = registry(app).permission_rules.get(action.value)
     if rule is None:
-        raise LookupError(f"no rule registered for {action}: its area's register_rules "
-                          "has not run")
+        raise LookupError(f"no rule registered for {action}: its area's init_app registers it "
+                          "with permissions.register_rules")
     return rule
 
 
-def rules() -> list[Rule]:
+def rules(app: Flask | None = None) -> list[Rule]:
     """The whole table, for documentation and the generated authorisation test."""
-    return sorted(_rules.values(), key=lambda r: r.action.value)
+    from mediation.registry import registry
+
+    return sorted(registry(app).permission_rules.values(), key=lambda r: r.action.value)
 
 
-def roles_for(action: Action | str) -> frozenset[Role]:
+def roles_for(action: Action | str, app: Flask | None = None) -> frozenset[Role]:
     """The roles that may ever do the action (navigation links, role-level checks)."""
-    return rule_for(action).roles
+    return rule_for(action, app).roles
 
 
 def role_may(user: User | None, action: Action | str) -> bool:
@@ -200,7 +204,9 @@ def _board_region(user: User, code: Any) -> bool:
 _OFFICERS = frozenset({Role.ADMIN, Role.CASE_OFFICER})
 _REVEALERS = frozenset({Role.ADMIN, Role.CASE_OFFICER, Role.LEAD_OFFICIAL})
 
-register_rules(
+# The core's rules (cases, numbers, the board, users, the security audit), registered by
+# `mediation.cases.init_app`.
+CORE_RULES: tuple[Rule, ...] = (
     Rule(Action.CASE_CREATE, _OFFICERS, doc="take a case in (intake, ledger import)"),
     Rule(Action.USER_MANAGE, frozenset({Role.ADMIN}), doc="create and deactivate users"),
     Rule(Action.SECURITY_AUDIT, frozenset({Role.ADMIN}),

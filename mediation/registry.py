@@ -99,6 +99,7 @@ STORES: dict[str, str] = {
     "event_types": "the event catalogue: name -> events.EventType",
     "audiences": "who sees an event, among those who see its case: name -> events.Audience",
     "labels": "the words for a group of codes: group -> {code: lazy words} (labels.label)",
+    "permission_rules": "the permission table: action name -> permissions.Rule",
     "case_access": "rules granting sight of cases: name -> fn(user) -> SELECT of case ids | None",
     "case_sections": "parts of the case page: name -> pages.Section",
     "board_columns": "columns of the officer's board: name -> pages.BoardColumn",
@@ -127,6 +128,7 @@ class Registry:
     event_types: Store[Any]
     audiences: Store[Any]
     labels: Store[Any]
+    permission_rules: Store[Any]
     case_access: Store[Any]
     case_sections: Store[Any]
     board_columns: Store[Any]

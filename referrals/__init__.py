@@ -26,19 +26,20 @@ def init_app(app: Flask) -> None:
     the intake hook, demo data, tasks, the sweep and the pages."""
     from mediation.events import declare
     from mediation.extensions import api, csrf
+    from mediation.permissions import register_rules
     from mediation.registry import registry
     from mediation.server import add_periodic_job
     from mediation.tasks import add_beat
     from referrals import events, models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
-    from referrals.permissions import register_rules
+    from referrals.permissions import RULES
     from referrals.routing import on_needs_changed as route_on_needs_changed
 
     path = rules.rules_path(settings.get("MEDIATION_ROUTING_RULES", app) or "", Path(app.instance_path))
     app.extensions["referrals.rules"] = rules.load(path)
     seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
-    register_rules()
+    register_rules(app, *RULES)
     declare(app, *events.ALL)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies

@@ -106,7 +106,7 @@ def init_app(app: Flask) -> None:
     """Register the pages and their links in the top bar."""
     app.register_blueprint(bp)
     labels.register_groups(app, LABELS)
-    web.add_nav(app, "provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND), 20)
+    web.add_nav(app, "provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND, app), 20)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The referrals' rules in the permission table (registered by `referrals.register_rules`)."""
+"""The referrals' rules in the permission table (registered by `referrals.init_app`)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,3 @@ RULES = (
          doc="the provider's inbox: accept, decline and work on referred cases"),
 )
 
-
-def register_rules() -> None:
-    from mediation.permissions import register_rules as register
-
-    register(*RULES)

@@ -200,24 +200,26 @@ def test_seeing_is_not_acting_403(api, owned_case, who):
     assert after["last_seq"] == case["last_seq"]
 
 
-def test_every_action_has_exactly_one_rule_once_the_app_is_built(app):
+def test_every_action_has_exactly_one_rule_in_the_apps_table(ctx):
     from mediation.permissions import Action, Rule, register_rules, rule_for, rules
+    from mediation.registry import DuplicateRegistration
 
     assert {r.action for r in rules()} == set(Action)
-    # the same rule again (a second app in one process) is harmless; a different one raises
-    register_rules(rule_for(Action.REPORTS_READ))
-    with pytest.raises(ValueError, match="already registered"):
-        register_rules(Rule(Action.REPORTS_READ, frozenset({"admin"})))
+    # two rules for one action (two areas claiming it) is a mistake heard at start-up
+    with pytest.raises(DuplicateRegistration, match="reports.read"):
+        register_rules(ctx, Rule(Action.REPORTS_READ, frozenset({"admin"})))
     assert rule_for("reports.read").roles == {"admin", "supervisor"}
 
 
-def test_an_action_whose_area_never_registered_raises(ctx, monkeypatch):
-    from mediation import permissions
-    from mediation.permissions import Action
+def test_an_action_whose_area_registered_no_rule_raises(ctx, monkeypatch):
+    from mediation.permissions import CORE_RULES, Action, register_rules
+    from mediation.registry import EXTENSION, Registry
 
-    table = dict(permissions._rules)
-    del table[Action.LEDGER_USE]
-    monkeypatch.setattr(permissions, "_rules", table)
+    # an app whose supervision area never ran: the core's rules only
+    monkeypatch.setitem(ctx.extensions, EXTENSION, Registry())
+    register_rules(ctx, *CORE_RULES)
+    admin = build_user("admin")
+    assert can(admin, Action.CASE_CREATE)
     with pytest.raises(LookupError, match="no rule registered for ledger.use"):
-        can(build_user("admin"), Action.LEDGER_USE)
+        can(admin, Action.LEDGER_USE)
     db.session.rollback()

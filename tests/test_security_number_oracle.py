@@ -42,7 +42,8 @@ def _search(api, user, **body):
 
 def test_only_roles_that_may_reveal_may_search(api, world, fixed_window):
     officer, case = world.officer, world.case
-    assert set(roles_for(Action.PII_SEARCH)) == set(roles_for(Action.CASE_REVEAL_PII)) == {
+    app = api.app
+    assert set(roles_for(Action.PII_SEARCH, app)) == set(roles_for(Action.CASE_REVEAL_PII, app)) == {
         Role.ADMIN, Role.CASE_OFFICER, Role.LEAD_OFFICIAL}
     # A supervisor sees the case (numbers masked) and may not reveal: no search either, even
     # though the case exists for them — 403, since the search concerns no particular case.

@@ -6,12 +6,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The case's event types, the case page's own sections, the core pages' links and
-    the lead official's duties page."""
+    """The core's permission rules, the case's event types, the case page's own sections,
+    the core pages' links and the lead official's duties page."""
     from mediation import pages
     from mediation.cases import duty_pages, events
     from mediation.events import declare
+    from mediation.permissions import CORE_RULES, register_rules
 
+    register_rules(app, *CORE_RULES)
     declare(app, *events.ALL)
     pages.init_app(app)
     duty_pages.init_app(app)

@@ -13,16 +13,10 @@ def init_app(app: Flask) -> None:
     """Supervision's permission rules and event types, its API, the supervisors' and
     evaluator's pages, the survey page and the daily reminders."""
     from mediation.events import declare
+    from mediation.permissions import register_rules
     from mediation.supervision import api, events
-
-    register_rules()
-    declare(app, *events.ALL)
-    api.init_app(app)
-
-
-def register_rules() -> None:
-    """Put supervision's rules into the permission table."""
-    from mediation.permissions import register_rules as register
     from mediation.supervision.scope import RULES
 
-    register(*RULES)
+    register_rules(app, *RULES)
+    declare(app, *events.ALL)
+    api.init_app(app)

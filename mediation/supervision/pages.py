@@ -185,8 +185,8 @@ def init_app(app: Flask) -> None:
     """Register the supervisors' and the evaluator's pages and their links in the top bar."""
     app.register_blueprint(sup)
     labels.register_groups(app, LABELS)
-    web.add_nav(app, "supervision_pages.overview", _l("督查统计"), roles_for(Action.REPORTS_READ), 30)
-    web.add_nav(app, "supervision_pages.ledger", _l("台账"), roles_for(Action.LEDGER_USE), 34)
+    web.add_nav(app, "supervision_pages.overview", _l("督查统计"), roles_for(Action.REPORTS_READ, app), 30)
+    web.add_nav(app, "supervision_pages.ledger", _l("台账"), roles_for(Action.LEDGER_USE, app), 34)
     web.add_nav(app, "supervision_pages.evaluation_data", _l("评估数据"), {Role.EVALUATOR.value}, 30)
 
 
