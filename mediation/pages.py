@@ -55,19 +55,20 @@ bp = web.page_blueprint("pages", __name__)
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Sign in with username and password."""
-    error, status = None, 200
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         try:
             user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
         except WrongCredentials:
             error, status = _("用户名或密码错误"), 401
         except TooManyAttempts as exc:
-            error, status = _("登录失败次数过多，请 %(n)s 分钟后再试",
-                              n=-(-exc.extra["retry_after"] // 60)), 429
+            retry = exc.extra["retry_after"]
+            error, status = _("登录失败次数过多，请 %(n)s 分钟后再试", n=-(-retry // 60)), 429
+            headers["Retry-After"] = str(retry)
         else:
             start_session(user)
             return redirect(web.safe_next(request.args.get("next"), url_for("pages.home")))
-    return render_template("auth/login.html", error=error), status
+    return render_template("auth/login.html", error=error), status, headers
 
 
 @bp.get("/lang/<code>")

@@ -43,6 +43,7 @@ def test_failed_sign_ins_are_throttled_per_account_across_pages_and_api(app, liv
     # The account's limit (3) is reached: even the right password is refused, on both doors.
     page = browser.login(user.username)
     assert page.status_code == 429 and "登录失败次数过多" in page.text
+    assert int(page.headers["Retry-After"]) > 0
     api = token_request(live, user.username, PASSWORD)
     assert api.status_code == 429 and int(api.headers["Retry-After"]) > 0
     assert api.json()["retry_after"] > 0 and "token" not in api.json()
