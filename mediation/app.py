@@ -64,8 +64,9 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import i18n, labels, login, metrics, transactions, web
+    from mediation import i18n, labels, login, metrics, transactions, validation, web
 
+    validation.init_app(app)  # first: its `int` converter bounds every route added later
     logs.init_app(app)
     metrics.init_app(app)
     db.init_app(app)

@@ -28,6 +28,9 @@ def flask_config(values: dict[str, Any]) -> dict[str, Any]:
     engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    # A failed statement's parameters (names, numbers, user names) stay out of exceptions
+    # and so out of every log.
+    engine_options["hide_parameters"] = True
     return {
         **values,
         "SECRET_KEY": values["MEDIATION_SECRET_KEY"],

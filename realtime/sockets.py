@@ -24,6 +24,7 @@ from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case
 from mediation.regions import normalize_region, region_prefix
 from mediation.users import User, token_hash, user_for_token
+from mediation.validation import INT_MAX, NUL_MESSAGE, nul_paths, refused_by_database
 from realtime import eviction, messaging, rooms
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ _connect_lock = threading.Lock()
 
 def _int(data: dict, key: str, default: int | None = None) -> int:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid({key: ["a non-negative integer"]})
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise Invalid({key: [f"an integer from 0 to {INT_MAX}"]})
     return value
 
 
@@ -78,6 +79,8 @@ def acknowledged(fn: Callable) -> Callable:
         try:
             if not isinstance(data, dict):
                 raise Invalid({"_": ["send an object"]})
+            if nul := nul_paths(data):  # as the request check does for HTTP
+                raise Invalid({where: [NUL_MESSAGE] for where in nul})
             return {"ok": True, **fn(self, user, data)}
         except DomainError as exc:
             db.session.rollback()
@@ -86,8 +89,12 @@ def acknowledged(fn: Callable) -> Callable:
         except ma.ValidationError as exc:
             return {"ok": False, "error": "validation failed", "code": 422,
                     "errors": exc.normalized_messages()}
-        except Exception:
+        except Exception as exc:
             db.session.rollback()
+            refusal = refused_by_database(exc)
+            if refusal is not None:
+                return {"ok": False, "error": refusal.message, "code": refusal.status,
+                        "errors": refusal.extra.get("errors", {})}
             log.exception("socket handler %s failed", fn.__name__)
             return {"ok": False, "error": "internal error", "code": 500}
 

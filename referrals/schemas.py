@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from mediation.cases.models import LivelihoodField, Need
-from mediation.schemas.base import StrictSchema, Text, one_of
+from mediation.schemas.base import StrictSchema, Text, one_of, valid_region
 from referrals.models import (
     DeclineReason,
     MediationType,
@@ -71,14 +71,10 @@ class ProviderOut(ma.Schema):
     updated_at = fields.DateTime()
 
 
-class ProviderListArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ProviderListArgs(StrictSchema):
     kind = fields.String(validate=one_of(ProviderKind))
     need = fields.String(validate=one_of(Need), metadata={"description": "kinds that take it"})
-    region = fields.String(validate=validate.Length(min=2, max=6),
-                           metadata={"description": "serving this GB/T 2260 code"})
+    region = fields.String(validate=valid_region, metadata={"description": "serving this GB/T 2260 code"})
     available = fields.Boolean()
     active = fields.Boolean()
     q = fields.String(validate=validate.Length(min=1, max=100))
@@ -93,10 +89,7 @@ class ProviderPage(ma.Schema):
     page_size = fields.Integer()
 
 
-class CandidatesArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class CandidatesArgs(StrictSchema):
     need = fields.String(required=True, validate=one_of(Need))
 
 
@@ -156,10 +149,7 @@ class ReferralOut(ma.Schema):
     reasons = fields.Dict()
 
 
-class ReferralListArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ReferralListArgs(StrictSchema):
     mine = fields.Boolean(load_default=False,
                           metadata={"description": "only the referrals of your providers"})
     status = fields.String(validate=one_of(ReferralStatus))

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import marshmallow as ma
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 
+class ErrorSchema(ma.Schema):
+    """Every error body: the status, a message, and per field messages or the current state."""
+
+    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    status = ma.fields.String(metadata={"description": "HTTP status name"})
+    message = ma.fields.String(metadata={"description": "what went wrong, in words"})
+    errors = ma.fields.Dict(metadata={"description": "field -> messages (422)"})
+    current_state = ma.fields.Raw(allow_none=True, metadata={
+        "description": "the state that refused the change (409, 410)"})
+    retry_after = ma.fields.Integer(metadata={"description": "seconds to wait (429)"})
+
+
 class MediationApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
     def handle_http_exception(self, error: HTTPException):
         """Every error body is JSON: code, status, message, and errors or extras if any."""
         payload, code, headers = super().handle_http_exception(error)

@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 
 from mediation import clock
 from mediation.regions import normalize_region
+from mediation.validation import InputSchema
 
 
 def valid_region(value: str) -> None:
@@ -36,8 +37,8 @@ def Text(max_len: int, **kw) -> fields.String:  # noqa: N802 - reads like a fiel
     return fields.String(validate=validate.Length(max=max_len), **kw)
 
 
-class StrictSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
+class StrictSchema(InputSchema):
+    """The base of every input schema: unknown fields refused, integers within the
+    database's, dates within the service's calendar (see mediation.validation)."""
 
 

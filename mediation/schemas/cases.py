@@ -168,10 +168,7 @@ class PetitionerSearchIn(StrictSchema):
             raise ma.ValidationError("give exactly one of id_number or phone", "_schema")
 
 
-class CaseListArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class CaseListArgs(StrictSchema):
     status = fields.String(validate=one_of(Status))
     category = fields.Integer(validate=validate.Range(min=1, max=6))
     region = fields.String(validate=valid_region, metadata={"description": "GB/T 2260 prefix"})
@@ -183,10 +180,7 @@ class CaseListArgs(ma.Schema):
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
 
-class TimelineArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class TimelineArgs(StrictSchema):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
 

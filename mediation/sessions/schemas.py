@@ -13,16 +13,17 @@ from mediation.sessions.models import (
     SessionStatus,
     SignMethod,
 )
+from mediation.validation import InputSchema
 
 _text = fields.String(validate=validate.Length(max=20000))
 
 
-class RespondentIn(ma.Schema):
+class RespondentIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     unit = fields.String(load_default="", validate=validate.Length(max=200))
 
 
-class SessionIn(ma.Schema):
+class SessionIn(InputSchema):
     scheduled_at = fields.AwareDateTime(required=True, default_timezone=None)
     place = fields.String(load_default="", validate=validate.Length(max=200))
     online_link = fields.URL(load_default="", validate=validate.Length(max=500),
@@ -39,26 +40,26 @@ class SessionIn(ma.Schema):
     lead_official = fields.Boolean(load_default=False)
 
 
-class PostponeIn(ma.Schema):
+class PostponeIn(InputSchema):
     scheduled_at = fields.AwareDateTime(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class CancelIn(ma.Schema):
+class CancelIn(InputSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class EndIn(ma.Schema):
+class EndIn(InputSchema):
     minutes = fields.String(required=True, validate=validate.Length(max=100000),
                             metadata={"description": "the minutes (笔录)"})
 
 
-class AttendanceItem(ma.Schema):
+class AttendanceItem(InputSchema):
     participant_id = fields.Integer(required=True)
     attended = fields.Boolean(required=True)
 
 
-class AttendanceIn(ma.Schema):
+class AttendanceIn(InputSchema):
     attendance = fields.List(fields.Nested(AttendanceItem), required=True,
                              validate=validate.Length(min=1))
 
@@ -91,7 +92,7 @@ class SessionOut(ma.Schema):
     participants = fields.List(fields.Nested(ParticipantOut))
 
 
-class PartyIn(ma.Schema):
+class PartyIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(max=200))
     role = fields.String(load_default="petitioner", validate=validate.OneOf(["petitioner", "respondent"]))
     details = fields.String(load_default="", validate=validate.Length(max=2000), metadata={
@@ -100,7 +101,7 @@ class PartyIn(ma.Schema):
         "description": "the party's own account, if it signs through it"})
 
 
-class AgreementContent(ma.Schema):
+class AgreementContent(InputSchema):
     parties = fields.List(fields.Nested(PartyIn))
     facts = _text
     matters_in_dispute = _text
@@ -119,7 +120,7 @@ class AgreementPatch(AgreementContent):
         "description": "the version you edited; a stale one is a 409"})
 
 
-class SignIn(ma.Schema):
+class SignIn(InputSchema):
     signer = fields.String(required=True, validate=validate.OneOf(["party", "mediator"]))
     party_index = fields.Integer(load_default=None)
     method = fields.String(required=True, validate=validate.OneOf(enum_values(SignMethod)),
@@ -178,16 +179,16 @@ class AgreementOut(ma.Schema):
     signatures = fields.List(fields.Nested(SignatureOut))
 
 
-class PerformanceIn(ma.Schema):
+class PerformanceIn(InputSchema):
     kind = fields.String(required=True, validate=validate.OneOf(enum_values(PerformanceKind)))
     description = fields.String(required=True, validate=validate.Length(min=1, max=4000))
     obligor = fields.String(load_default="", validate=validate.Length(max=200))
     amount = fields.Decimal(load_default=None, places=2, as_string=True,
-                            validate=validate.Range(min=0), metadata={"description": "yuan"})
+                            validate=validate.Range(min=0, max=10**12), metadata={"description": "yuan"})
     due_on = fields.Date(required=True)
 
 
-class PerformanceDoneIn(ma.Schema):
+class PerformanceDoneIn(InputSchema):
     evidence = fields.String(required=True, validate=validate.Length(max=4000),
                              metadata={"description": "a note of the evidence of performance"})
 
@@ -208,18 +209,18 @@ class PerformanceOut(ma.Schema):
     overdue = fields.Boolean(metadata={"description": "not done and past its deadline"})
 
 
-class ConfirmationApplyIn(ma.Schema):
+class ConfirmationApplyIn(InputSchema):
     applied_on = fields.Date(required=True)
     court = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
-class ConfirmationDecisionIn(ma.Schema):
+class ConfirmationDecisionIn(InputSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["confirmed", "rejected"]))
     decided_on = fields.Date(required=True)
     note = fields.String(load_default="", validate=validate.Length(max=4000))
 
 
-class ResolutionIn(ma.Schema):
+class ResolutionIn(InputSchema):
     basis = fields.String(required=True, validate=validate.OneOf(enum_values(ResolutionBasis)))
     decision = fields.String(required=True, validate=validate.Length(min=1, max=4000))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
@@ -237,13 +238,13 @@ class ResolutionOut(ma.Schema):
     case_status = fields.String()
 
 
-class CessationIn(ma.Schema):
+class CessationIn(InputSchema):
     basis = fields.String(required=True, validate=validate.OneOf(["undertaking", "quiet_period"]))
     signed_on = fields.Date(load_default=None)
     note = fields.String(load_default="", validate=validate.Length(max=4000))
 
 
-class PetitionIn(ma.Schema):
+class PetitionIn(InputSchema):
     received_on = fields.Date(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
 
@@ -254,11 +255,11 @@ class CaseStateOut(ma.Schema):
     flags = fields.List(fields.String())
 
 
-class ChatIn(ma.Schema):
+class ChatIn(InputSchema):
     body = fields.String(required=True)
 
 
-class ChatArgs(ma.Schema):
+class ChatArgs(InputSchema):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 

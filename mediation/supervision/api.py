@@ -27,6 +27,7 @@ from mediation.supervision import commands, evaluation, kpis, reports
 from mediation.supervision.scope import report_scope
 from mediation.timeline import iso
 from mediation.users import user_for_token
+from mediation.validation import InputSchema, parses
 
 blp = Blueprint("supervision", __name__, url_prefix="/api",
                 description="Supervision: KPIs, reports, evaluation, surveys")
@@ -36,9 +37,8 @@ def _today() -> dt.date:
     return clock.today()
 
 
-class Args(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
+class Args(InputSchema):
+    pass
 
 
 class KpiArgs(Args):
@@ -50,13 +50,14 @@ class KpiArgs(Args):
 
 
 class WeeklyArgs(Args):
-    week = fields.String(validate=validate.Regexp(r"^\d{4}-W\d{2}$"),
+    week = fields.String(validate=[validate.Regexp(r"^\d{4}-W\d{2}$"), parses(reports.parse_week)],
                          metadata={"description": "ISO week YYYY-Www; default this week"})
     region = fields.String(validate=valid_region)
 
 
 class MonthlyArgs(Args):
-    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+    month = fields.String(validate=[validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+                                    parses(reports.parse_month)],
                           metadata={"description": "YYYY-MM; default this month"})
     region = fields.String(validate=valid_region)
     level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
@@ -64,7 +65,7 @@ class MonthlyArgs(Args):
 
 
 class QuarterlyArgs(Args):
-    quarter = fields.String(validate=validate.Regexp(r"^\d{4}-Q[1-4]$"),
+    quarter = fields.String(validate=[validate.Regexp(r"^\d{4}-Q[1-4]$"), parses(reports.parse_quarter)],
                             metadata={"description": "YYYY-Qn; default this quarter"})
     region = fields.String(validate=valid_region)
     level = fields.String(load_default="county", validate=validate.OneOf(("province", "city", "county")))
@@ -78,6 +79,109 @@ class KpiReportOut(ma.Schema):
     definitions = fields.List(fields.Dict())
     kpis = fields.Dict(metadata={"description": "key -> numerator, denominator, value, target, met"})
     groups = fields.List(fields.Dict())
+
+
+def _from() -> fields.String:
+    return fields.String(data_key="from", attribute="from", metadata={"description": "first day"})
+
+
+def _to() -> fields.String:
+    return fields.String(data_key="to", attribute="to", metadata={"description": "last day"})
+
+
+class ListedOut(ma.Schema):
+    total = fields.Integer()
+    cases = fields.List(fields.Dict(), metadata={"description": "at most 500 briefs"})
+
+
+class WeeklyOut(ma.Schema):
+    week = fields.String()
+    from_ = _from()
+    to = _to()
+    as_of = fields.String()
+    region = fields.String(allow_none=True)
+    stall_days = fields.Integer()
+    progress = fields.List(fields.Dict(), metadata={"description": "per case: events of the week"})
+    stalled = fields.Nested(ListedOut)
+    overdue = fields.Nested(ListedOut)
+    due_soon = fields.List(fields.Dict())
+    signals = fields.Dict(metadata={"description": "reopened_after_resolution, "
+                                    "no_meaningful_progress, owner_duties_overdue"})
+
+
+class MonthlyOut(ma.Schema):
+    month = fields.String()
+    as_of = fields.String()
+    previous_as_of = fields.String()
+    region = fields.String(allow_none=True)
+    level = fields.String()
+    definitions = fields.List(fields.Dict())
+    regions = fields.List(fields.Dict(), metadata={"description": "league table by region"})
+    departments = fields.List(fields.Dict(), metadata={"description": "league table by department"})
+
+
+class ScoresOut(ma.Schema):
+    regions = fields.List(fields.Dict())
+    departments = fields.List(fields.Dict())
+
+
+class InspectionOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    inspected_on = fields.String()
+    responsibility_in_place = fields.Boolean()
+    truly_resolved = fields.Boolean()
+    procedure_regular = fields.Boolean()
+    file_complete = fields.Boolean()
+    passed = fields.Boolean()
+    findings = fields.String()
+    inspector_id = fields.Integer()
+
+
+class RectificationOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    deduction_id = fields.Integer(allow_none=True)
+    inspection_id = fields.Integer(allow_none=True)
+    requirement = fields.String()
+    due_on = fields.String()
+    done_on = fields.String(allow_none=True)
+    done_note = fields.String(allow_none=True)
+    state = fields.String(metadata={"description": "open, overdue, done or done_late"})
+
+
+class DeductionOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    inspection_id = fields.Integer(allow_none=True)
+    kind = fields.String()
+    points = fields.Float()
+    reason = fields.String()
+    decided_on = fields.String()
+    rectification = fields.Nested(RectificationOut, metadata={"description": "when rectify_by was given"})
+
+
+class QuarterlyOut(ma.Schema):
+    quarter = fields.String()
+    from_ = _from()
+    to = _to()
+    region = fields.String(allow_none=True)
+    level = fields.String()
+    scoring = fields.Dict()
+    inspections = fields.List(fields.Dict())
+    deductions = fields.List(fields.Dict())
+    rectifications = fields.List(fields.Dict())
+    scores = fields.Nested(ScoresOut)
+
+
+class SurveyInfoOut(ma.Schema):
+    expires_at = fields.String()
+    scale = fields.List(fields.Integer(), metadata={"description": "lowest and highest rating"})
+
+
+class AnswerOut(ma.Schema):
+    id = fields.Integer()
+    rating = fields.Integer()
 
 
 class SurveyOut(ma.Schema):
@@ -114,15 +218,13 @@ class Kpis(MethodView):
 class Weekly(MethodView):
     @authenticated
     @blp.arguments(WeeklyArgs, location="query")
+    @blp.response(200, WeeklyOut)
     def get(self, args):
         """Weekly scheduling (周调度): progress, stalled cases, clocks, signals."""
         scope = report_scope(current(), args.get("region"))
         today = _today()
-        try:
-            monday = reports.parse_week(args["week"]) if "week" in args else (
-                today - dt.timedelta(days=today.weekday()))
-        except ValueError as exc:
-            abort(422, errors={"week": [str(exc)]})
+        monday = reports.parse_week(args["week"]) if "week" in args else (
+            today - dt.timedelta(days=today.weekday()))
         return reports.weekly(scope, monday, today)
 
 
@@ -130,7 +232,10 @@ class Weekly(MethodView):
 class Monthly(MethodView):
     @authenticated
     @blp.arguments(MonthlyArgs, location="query")
-    @blp.doc(responses={"200": {"description": "JSON, or an xlsx workbook with format=xlsx"}})
+    @blp.response(200, MonthlyOut)
+    @blp.doc(responses={"200": {"description": "JSON, or an xlsx workbook with format=xlsx", "content": {
+        "application/json": {"schema": MonthlyOut},
+        XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, args):
         """Monthly bulletin (月通报): league tables by region and by department."""
         scope = report_scope(current(), args.get("region"))
@@ -145,6 +250,7 @@ class Monthly(MethodView):
 class Quarterly(MethodView):
     @authenticated
     @blp.arguments(QuarterlyArgs, location="query")
+    @blp.response(200, QuarterlyOut)
     def get(self, args):
         """Quarterly evaluation (季考评): inspections, deductions, rectifications, scores."""
         scope = report_scope(current(), args.get("region"))
@@ -157,7 +263,7 @@ class Quarterly(MethodView):
 class Inspections(MethodView):
     @authenticated
     @blp.arguments(InspectionIn)
-    @blp.response(201)
+    @blp.response(201, InspectionOut)
     def post(self, data):
         """Record an on-site inspection with the four checks and findings."""
         return commands.record_inspection(current(), data)
@@ -167,7 +273,7 @@ class Inspections(MethodView):
 class Deductions(MethodView):
     @authenticated
     @blp.arguments(DeductionIn)
-    @blp.response(201)
+    @blp.response(201, DeductionOut)
     def post(self, data):
         """Deduct points for fake resolution or idle handling; optionally set a deadline."""
         return commands.record_deduction(current(), data)
@@ -177,7 +283,7 @@ class Deductions(MethodView):
 class Rectifications(MethodView):
     @authenticated
     @blp.arguments(RectificationIn)
-    @blp.response(201)
+    @blp.response(201, RectificationOut)
     def post(self, data):
         """Order a rectification by a deadline."""
         return commands.order_rectification(current(), data)
@@ -187,7 +293,7 @@ class Rectifications(MethodView):
 class RectificationDone(MethodView):
     @authenticated
     @blp.arguments(RectifiedIn)
-    @blp.response(200)
+    @blp.response(200, RectificationOut)
     def post(self, data, rect_id):
         """Mark a rectification done (once)."""
         return commands.complete_rectification(current(), rect_id, data["done_on"] or _today(),
@@ -209,6 +315,7 @@ class CaseSurveys(MethodView):
 @blp.route("/surveys/<token>")
 class Survey(MethodView):
     @blp.doc(security=[])
+    @blp.response(200, SurveyInfoOut)
     def get(self, token):
         """What the petitioner is asked about (no login: the link is the credential)."""
         invite = commands.survey_for(token)
@@ -216,7 +323,7 @@ class Survey(MethodView):
 
     @blp.doc(security=[])
     @blp.arguments(AnswerIn)
-    @blp.response(201)
+    @blp.response(201, AnswerOut)
     def post(self, data, token):
         """Answer the survey: a rating from 1 to 5 and a comment; once per link."""
         bearer = bearer_token()

@@ -49,6 +49,7 @@ from mediation.supervision import commands, evaluation, kpis, reports, uploads
 from mediation.supervision.scope import Scope, report_scope
 from mediation.timeline import utcnow
 from mediation.users import Role, User
+from mediation.validation import calendar_date
 
 # --- the survey page (no login) ---------------------------------------------------------------
 
@@ -285,7 +286,7 @@ def overview():
     """The KPI tiles against their targets for a date and a region, and the signals."""
     user = _reader()
     errors: dict[str, list[str]] = {}
-    day = _arg("date", dt.date.fromisoformat, _today(), errors, _("日期格式为 年-月-日"))
+    day = _arg("date", calendar_date, _today(), errors, _("日期格式为 年-月-日"))
     scope = _scope(user, errors)
     report = kpis.report(scope, day)
     tiles = [{"key": d["key"], "figure": report["kpis"][d["key"]],

@@ -21,22 +21,31 @@ from mediation.supervision import kpis
 from mediation.supervision.models import Deduction, Inspection, Rectification
 from mediation.supervision.scope import Scope
 from mediation.timeline import Event
+from mediation.validation import EARLIEST, LATEST
 
 OPEN_STATUSES_EXCLUDE = kpis.RESOLVED_STATUSES
 LIST_LIMIT = 500
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    if not EARLIEST.year <= year <= LATEST.year:
+        raise ValueError(f"a year between {EARLIEST.year} and {LATEST.year}")
+    return year
 
 
 def parse_week(text: str) -> dt.date:
     m = re.fullmatch(r"(\d{4})-W(\d{2})", text or "")
     if not m:
         raise ValueError("a week as YYYY-Www, e.g. 2026-W48")
-    return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+    return dt.date.fromisocalendar(_year(m[1]), int(m[2]), 1)
 
 
 def parse_month(text: str) -> tuple[dt.date, dt.date]:
     m = re.fullmatch(r"(\d{4})-(\d{2})", text or "")
     if not m or not 1 <= int(m[2]) <= 12:
         raise ValueError("a month as YYYY-MM, e.g. 2026-11")
+    _year(m[1])
     first = dt.date(int(m[1]), int(m[2]), 1)
     nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, nxt - dt.timedelta(days=1)
@@ -46,7 +55,7 @@ def parse_quarter(text: str) -> tuple[dt.date, dt.date]:
     m = re.fullmatch(r"(\d{4})-Q([1-4])", text or "")
     if not m:
         raise ValueError("a quarter as YYYY-Qn, e.g. 2026-Q4")
-    year, q = int(m[1]), int(m[2])
+    year, q = _year(m[1]), int(m[2])
     first = dt.date(year, 3 * q - 2, 1)
     last = (dt.date(year + 1, 1, 1) if q == 4 else dt.date(year, 3 * q + 1, 1)) - dt.timedelta(days=1)
     return first, last
