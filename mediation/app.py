@@ -86,6 +86,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+        elif db.engine.dialect.name == "postgresql":
+            sa.event.listen(db.engine, "handle_error", _postgres_terse)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -100,6 +102,20 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _postgres_terse(context) -> None:
+    # PostgreSQL's error details quote the refused row ("Failing row contains (…)", "Key
+    # (username)=(…)"): the error keeps its primary message only, so names and numbers stay
+    # out of exceptions and logs. Its diagnostics (SQLSTATE, the constraint's name) remain,
+    # for the handler that answers it.
+    orig = context.original_exception
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    if primary:
+        orig.args = (primary,)
+        wrapped = context.sqlalchemy_exception  # its text was made from the full message
+        if wrapped is not None and wrapped.args:
+            wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {primary}",)
 
 
 def register_blueprints(app: Flask) -> None:
