@@ -13,15 +13,13 @@ from mediation.api.auth import authenticated, current
 from mediation.errors import Forbidden
 from mediation.extensions import db
 from mediation.permissions import Action, can
+from mediation.validation import InputSchema
 
 blp = Blueprint("security", __name__, url_prefix="/api/security",
                 description="The audit of searches by number, and security alerts (admins)")
 
 
-class RecentArgs(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class RecentArgs(InputSchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     user_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
