@@ -30,6 +30,14 @@ def stays_here(location: str, base: str) -> bool:
             and not location.startswith("//") and "\\" not in location) or location.startswith(base + "/")
 
 
+def refused_for_nul(r, target: str) -> bool:
+    """A NUL character is refused in every request (422) before any view runs: no redirect."""
+    if "\x00" not in target:
+        return False
+    assert r.status_code == 422 and "Location" not in r.headers, (target, r.status_code)
+    return True
+
+
 @pytest.mark.parametrize("target", EVIL)
 def test_the_helper_refuses_anything_that_leaves_the_site(target):
     assert safe_next(target, "/home") == "/home"
@@ -45,6 +53,8 @@ def test_login_next_leads_only_here(app, live):
         name = make_user("case_officer", "510104").username
     for target in EVIL:
         r = Browser(live.base).login(name, next_=target)
+        if refused_for_nul(r, target):
+            continue
         assert r.status_code == 302, (target, r.status_code)
         assert stays_here(r.headers["Location"], live.base), (target, r.headers["Location"])
         assert "evil" not in r.headers["Location"] and "javascript" not in r.headers["Location"].lower()
@@ -56,6 +66,8 @@ def test_login_next_leads_only_here(app, live):
 def test_language_switch_next_leads_only_here(live):
     for target in EVIL:
         r = requests.get(live.base + "/lang/en", params={"next": target}, allow_redirects=False, timeout=30)
+        if refused_for_nul(r, target):
+            continue
         assert r.status_code == 302, target
         assert stays_here(r.headers["Location"], live.base), (target, r.headers["Location"])
         assert "evil" not in r.headers["Location"]
