@@ -138,7 +138,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATION_")}
     env.update(MEDIATION_DATABASE_URL=url, MEDIATION_REDIS_URL=REDIS, MEDIATION_SECRET_KEY=SECRET,
                MEDIATION_PII_KEY=PII, MEDIATION_INSTANCE_PATH=str(work / "instance"),
-               MEDIATION_MESSAGE_RATE="1000000/60")
+               MEDIATION_MESSAGE_RATE="1000000/60", MEDIATION_WRITE_LIMIT="100000000 per minute",
+               # the fan-out's subscribers are one user's connections
+               MEDIATION_MAX_SOCKETS_PER_USER="1000")
     app = create_app({"MEDIATION_DATABASE_URL": url, "MEDIATION_REDIS_URL": REDIS,
                       "MEDIATION_SECRET_KEY": SECRET, "MEDIATION_PII_KEY": PII,
                       "INSTANCE_PATH": str(work / "seed")})
