@@ -254,3 +254,29 @@ def test_the_wheel_installs_no_generic_top_level_package(tmp_path):
                             "from mediation.about import template_folder; print(template_folder())"],
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert found.stdout.strip() == str(target / "mediation" / "templates"), found.stderr
+
+
+def test_the_host_nginx_configuration_is_valid(tmp_path):
+    """deploy/nginx/mediation.conf (TLS, the systemd layout) as nginx itself reads it."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=mediation.example.org", "-keyout", str(tmp_path / "privkey.pem"),
+                    "-out", str(tmp_path / "fullchain.pem")], check=True, capture_output=True, timeout=120)
+    site = (DEPLOY / "nginx" / "mediation.conf").read_text()
+    site = site.replace("/etc/ssl/mediation/", f"{tmp_path}/").replace(
+        "/var/log/nginx/mediation.access.log", f"{tmp_path}/access.log")
+    site = re.sub(r"listen (80|443)", lambda m: f"listen 127.0.0.1:{free_port()}", site)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{ }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path}/client_body; proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi; scgi_temp_path {tmp_path}/scgi;
+{site}
+}}
+""")
+    checked = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "syntax is ok" in checked.stderr, checked.stderr
