@@ -280,3 +280,24 @@ http {{
     checked = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0 and "syntax is ok" in checked.stderr, checked.stderr
+
+
+def test_every_dependency_is_pinned_in_the_constraints():
+    """constraints.txt pins what CI tested (scripts/test, the Dockerfile install within it):
+    a dependency added to pyproject.toml without it would install whatever is newest."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    pinned = {norm(line.split("==")[0]) for line in (ROOT / "constraints.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    missing = sorted(norm(Requirement(r).name) for r in wanted
+                     if norm(Requirement(r).name) not in pinned and norm(Requirement(r).name)
+                     not in ("setuptools", "wheel"))  # pip freeze leaves out its own tools
+    assert missing == [], ("not in constraints.txt (regenerate it as its header says): "
+                           f"{missing}")
