@@ -18,9 +18,9 @@ import math
 import time
 
 from flask import current_app, has_request_context
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
 from mediation.errors import DomainError
@@ -58,6 +58,23 @@ def count(session: Session, actor_id: int | None) -> None:
         raise TooManyWrites(f"too many changes: at most {item.amount} per "
                             f"{item.get_expiry()} seconds; try again in {retry} s",
                             retry_after=retry)
+
+
+def take(scope: str, item: RateLimitItem, actor_id: int) -> bool:
+    """Take one of the actor's `item` in a moving window of `scope` (e.g. messages), or say
+    there is none left. Decided atomically by the same storage as the writes' counts (a Lua
+    script on Redis, a lock in memory): concurrent requests never both take the last one.
+    If the storage is down the request is let through (and the outage logged)."""
+    app = current_app._get_current_object()
+    moving = app.extensions.get("mediation.writes.moving")
+    if moving is None:
+        moving = app.extensions.setdefault("mediation.writes.moving",
+                                           MovingWindowRateLimiter(_strategy().storage))
+    try:
+        return moving.hit(item, current_app.config["RATELIMIT_KEY_PREFIX"], scope, str(actor_id))
+    except Exception:
+        log.exception("the %s rate limiter could not count; the request is let through", scope)
+        return True
 
 
 def _strategy() -> FixedWindowRateLimiter:

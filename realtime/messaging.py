@@ -13,15 +13,17 @@ participants and go to their inboxes, not to the whole case.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from limits import RateLimitItemPerSecond
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
-from mediation import settings, timeline
+from mediation import settings, timeline, writes
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from mediation.events import EventType, admits, can_see_event
 from mediation.extensions import db
@@ -111,15 +113,11 @@ def rate_limit() -> tuple[int, int]:
 
 
 def _check_rate(actor: User) -> None:
-    # Counted on the timeline, so every web process sees the same count.
+    # Taken atomically from the write limiter's storage (Redis when there is one: every
+    # process counts together), just before the message is stored: counting events on the
+    # timeline let concurrent posts all see the same count and all pass.
     limit, seconds = rate_limit()
-    since = utcnow() - dt.timedelta(seconds=seconds)
-    sent_types = [t for t, (_, verb) in _by_type().items() if verb in ("posted", "edited")]
-    sent = db.session.execute(
-        sa.select(sa.func.count()).select_from(Event)
-        .where(Event.actor_id == actor.id, Event.type.in_(sent_types), Event.at > since)
-    ).scalar_one()
-    if sent >= limit:
+    if not writes.take("messages", RateLimitItemPerSecond(limit, seconds), actor.id):
         raise RateLimited(f"at most {limit} messages in {seconds} seconds; try again shortly",
                           retry_after=seconds)
 
@@ -170,13 +168,33 @@ def _with_authors(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages
 
 
+def _message_seq(column: Any) -> Any:
+    """The `message_seq` an edit or a deletion names, read from its event's JSON in SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.cast(column, JSONB)["message_seq"].as_integer()
+    return sa.type_coerce(column, sa.JSON)["message_seq"].as_integer()
+
+
+def _messages(case_id: int, posted: list[Event]) -> dict[int, dict[str, Any]]:
+    """These messages (their `posted` events, oldest first) as their edits and deletions
+    leave them: only the events naming them are read, never the rest of the case."""
+    if not posted:
+        return {}
+    seqs = [ev.seq for ev in posted]
+    changes = [t for t, (_, verb) in _by_type().items() if verb != "posted"]
+    later = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id, Event.seq > seqs[0],
+                               Event.type.in_(changes), _message_seq(Event.data).in_(seqs))
+        .order_by(Event.seq)
+    ).scalars().all()
+    return _fold(sorted([*posted, *later], key=lambda ev: ev.seq))
+
+
 def message_state(case_id: int, seq: int) -> dict[str, Any]:
     """One message as its events leave it."""
-    events = db.session.execute(
-        sa.select(Event).where(Event.case_id == case_id, Event.seq >= seq,
-                               Event.type.in_(list(_by_type()))).order_by(Event.seq)
-    ).scalars()
-    return _with_authors([_fold(list(events))[seq]])[0]
+    posted = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id, Event.seq == seq)).scalars().all()
+    return _with_authors([_messages(case_id, list(posted))[seq]])[0]
 
 
 def _advance_marker(user_id: int, case_id: int, seq: int) -> int:
@@ -289,25 +307,35 @@ def mark_read(actor: User, case_id: int, seq: int) -> int:
 
 def thread(actor: User, case_id: int, channel: str = CASE_THREAD.name, after: int = 0,
            limit: int = 100) -> dict[str, Any]:
-    """The channel's messages posted after `after`, oldest first, with the read marker."""
+    """The channel's messages posted after `after`, oldest first, with the read marker.
+    Keyset pagination by seq: one page of `posted` events (LIMIT in SQL, one more to know
+    whether there are more), the edits and deletions naming them, and counts in SQL."""
     ch = channel_named(channel)
     case = require_case(actor, case_id)
     _require_channel(actor, case, ch)
-    events = list(db.session.execute(
+    posted = list(db.session.execute(
         sa.select(Event).where(Event.case_id == case.id, Event.seq > after,
-                               Event.type.in_(ch.types)).order_by(Event.seq)
+                               Event.type == ch.posted.name).order_by(Event.seq).limit(limit + 1)
     ).scalars())
-    messages = list(_fold(events).values())
+    messages = list(_messages(case.id, posted[:limit]).values())
     marker = read_seq(actor.id, case.id) or 0
-    return {"messages": _with_authors(messages[:limit]), "has_more": len(messages) > limit,
+    return {"messages": _with_authors(messages), "has_more": len(posted) > limit,
             "read_seq": marker, "unread": unread(actor, case, marker), "last_seq": case.last_seq}
 
 
 def unread(actor: User, case, marker: int) -> int:
-    """Messages by others after the marker, in every channel the user sees, not deleted."""
-    types = [t for t in _by_type() if admits(actor, case, t, {})]
-    events = list(db.session.execute(
-        sa.select(Event).where(Event.case_id == case.id, Event.seq > marker,
-                               Event.type.in_(types)).order_by(Event.seq)
-    ).scalars())
-    return sum(1 for m in _fold(events).values() if not m["deleted"] and m["author_id"] != actor.id)
+    """Messages by others after the marker, in every channel the user sees, not deleted
+    (counted in SQL)."""
+    channels = [c for c in registry().channels.values() if admits(actor, case, c.posted.name, {})]
+    if not channels:
+        return 0
+    message, change = aliased(Event), aliased(Event)
+    deleted = sa.exists().where(change.case_id == message.case_id, change.seq > message.seq,
+                                change.type.in_([c.deleted.name for c in channels]),
+                                _message_seq(change.data) == message.seq)
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(message)
+        .where(message.case_id == case.id, message.seq > marker,
+               message.type.in_([c.posted.name for c in channels]),
+               sa.or_(message.actor_id.is_(None), message.actor_id != actor.id), ~deleted)
+    ).scalar_one()

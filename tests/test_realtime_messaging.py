@@ -175,3 +175,34 @@ def test_the_relay_sends_each_event_to_those_who_may_see_it(api, app, officer, c
     assert sorted(internal) == sorted([f"case:{case_id}#officials", "region:51#officials",
                                        "region:5101#officials", "region:510104#officials",
                                        f"user:{officer.id}"])
+
+
+def test_the_thread_reads_only_the_page_it_returns(api, app, officer, case_id, mediator):
+    """Keyset pagination: the events loaded for a page are the page's messages (one more,
+    to know there are more) and the edits and deletions naming them, whatever follows."""
+    from mediation.timeline import Event
+
+    monkey_rate = app.config.get("MEDIATION_MESSAGE_RATE")
+    app.config["MEDIATION_MESSAGE_RATE"] = "1000/60"
+    try:
+        seqs = [post(api, officer, case_id, f"第{i}条").get_json()["seq"] for i in range(60)]
+    finally:
+        app.config["MEDIATION_MESSAGE_RATE"] = monkey_rate
+    api.patch(f"/api/cases/{case_id}/messages/{seqs[1]}", officer, {"body": "改过"})
+    api.call("DELETE", f"/api/cases/{case_id}/messages/{seqs[2]}", officer)
+    api.patch(f"/api/cases/{case_id}/messages/{seqs[50]}", officer, {"body": "后面的改动"})
+    loaded: list[int] = []
+    listener = lambda target, context: loaded.append(target.seq)  # noqa: E731
+    sa.event.listen(Event, "load", listener)
+    try:
+        r = api.get(f"/api/cases/{case_id}/messages?limit=5", mediator)
+    finally:
+        sa.event.remove(Event, "load", listener)
+    page = r.get_json()
+    assert [m["seq"] for m in page["messages"]] == seqs[:5] and page["has_more"] is True
+    assert page["messages"][1]["body"] == "改过" and page["messages"][2]["deleted"] is True
+    # 6 posted (the page and one more) + the edit and the deletion of the page's messages.
+    assert len(loaded) == 8, loaded
+    assert page["unread"] == 59  # by someone else, after no marker, one deleted: in SQL
+    last = api.get(f"/api/cases/{case_id}/messages?after={seqs[-3]}&limit=5", mediator).get_json()
+    assert [m["seq"] for m in last["messages"]] == seqs[-2:] and last["has_more"] is False
