@@ -270,3 +270,47 @@ def test_migrations_import_no_application_code():
                       if n.split(".")[0] in ("mediation", "realtime", "referrals", "templates")]
     assert len(list(versions.glob("*.py"))) >= 8
     assert found == []
+
+
+@pytest.mark.slow
+@pytest.mark.own_db
+def test_without_redis_gunicorn_runs_the_sweeps_itself(tmp_path):
+    """PostgreSQL without Redis: no beat, so the gunicorn worker runs the sweep loop."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from mediation import timeline
+    from mediation.extensions import db
+    from tests.conftest import build_app
+    from tests.factories import make_world
+
+    url = make_pg_database()
+    server = LiveServer(tmp_path, url)
+    try:
+        app = build_app(url, tmp_path / "seed-instance")
+        world = make_world(app, {"officer": ("case_officer", "510104")}, {"a": ("officer", "510104")})
+        server.start()
+        assert "gunicorn" in cmdline(server.proc.pid)
+        with app.app_context():
+            timeline.drain()
+            with Session(db.engine) as s:  # committed, never published: only a sweep sends it
+                timeline.append(s, world.cases["a"], "message.posted", {"channel": "case", "body": "x"},
+                                world.officer.id)
+                s.commit()
+
+            def pending() -> int:
+                try:
+                    return db.session.execute(sa.select(sa.func.count()).select_from(
+                        timeline.EventOutbox)).scalar_one()
+                finally:
+                    db.session.remove()
+
+            assert pending() == 1
+            wait_until(lambda: pending() == 0, "the server's own sweep loop to publish it", timeout=90)
+            db.engine.dispose()
+        text = requests.get(server.base + "/metrics", timeout=WAIT).text
+        assert re.search(r"^mediation_sweep_last_success_timestamp_seconds"
+                         r'\{sweep="mediation.timeline.publish"\} ', text, re.M), text
+    finally:
+        server.stop()
+        drop_pg_database(url)
