@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterator
 
 import marshmallow as ma
@@ -21,9 +22,13 @@ BIG = 2**63  # past any SQL integer
 PAST_INT = 2**31  # past PostgreSQL's integer
 
 
-@pytest.fixture(params=["suite"] if DB_KIND == "postgresql" else ["suite", "postgresql"])
+# CI runs the suite on SQLite and then on PostgreSQL; a single SQLite run covers both here.
+BOTH = DB_KIND == "sqlite" and os.environ.get("MEDIATION_TEST_PASSES") != "both"
+
+
+@pytest.fixture(params=["suite", "postgresql"] if BOTH else ["suite"])
 def on(request) -> Iterator[Api]:
-    """The API on the suite's database, and on PostgreSQL when the suite runs on SQLite."""
+    """The API on the suite's database, and on PostgreSQL too when no PostgreSQL pass follows."""
     app = request.getfixturevalue("app" if request.param == "suite" else "pg_app")
     yield Api(app, app.test_client())
     clean_database(app)
@@ -289,3 +294,31 @@ def test_every_schema_the_api_loads_bounds_its_input(world):
             for param in getattr(fn, "_apidoc", {}).get("arguments", {}).get("parameters", []):
                 check(param["schema"], f"{endpoint} {method}")
     assert not loose, loose
+
+
+
+@pytest.mark.slow
+def test_socket_events_refuse_nul_and_ids_past_the_integer(app, live):
+    """The same refusals on a live socket (the suite's database, through `mediation serve`)."""
+    import socketio
+
+    from tests.test_realtime_live import WAIT
+
+    api = Api(app, app.test_client())
+    officer = api.user("case_officer", "510104")
+    case_id = api.case(officer)["id"]
+    before = _count(api, "events")
+    sio = socketio.Client(reconnection=False)
+    sio.connect(live.base, auth={"token": api.tokens[officer.id]}, wait_timeout=WAIT,
+                transports=["websocket"])
+    try:
+        ack = sio.call("post_message", {"case_id": case_id, "body": "a\x00b"}, timeout=WAIT)
+        assert ack["ok"] is False and ack["code"] == 422 and "body" in ack["errors"], ack
+        for n in (PAST_INT, BIG):
+            ack = sio.call("subscribe", {"case_id": n}, timeout=WAIT)
+            assert ack["ok"] is False and ack["code"] == 422 and "case_id" in ack["errors"], ack
+        ack = sio.call("post_message", {"case_id": case_id, "body": "你好"}, timeout=WAIT)
+        assert ack["ok"] is True, ack
+    finally:
+        sio.disconnect()
+    assert _count(api, "events") == before + 1
