@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_areas(app)
     register_event_catalogue(app)  # after the areas: they declare the event types
+    register_idempotency(app)  # after every API route: it wraps each POST
     register_security(app)  # last: its per-route policies attach to registered views
     celery_init_app(app)  # after the areas: they add their tasks and beat entries
     register_proxy(app)  # outermost: the Socket.IO middleware sees the client's address too
@@ -163,6 +164,18 @@ def register_areas(app: Flask) -> None:
 
     for area in (cases, sessions, supervision, referrals, realtime):
         area.init_app(app)
+
+
+def register_idempotency(app: Flask) -> None:
+    """Every POST under /api honours an Idempotency-Key; its sweep runs as a job."""
+    from mediation import idempotency
+    from mediation.server import add_periodic_job
+    from mediation.tasks import add_beat
+
+    with app.app_context():
+        idempotency.init_app(app)
+    add_periodic_job(app, "idempotency-sweep", idempotency.sweep_expired)
+    add_beat(app, "idempotency-sweep", "mediation.idempotency_sweep", 3600.0)
 
 
 def register_event_catalogue(app: Flask) -> None:

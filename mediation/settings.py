@@ -272,6 +272,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_PII_SEARCH_RATE", _rate, "20/3600",
             "`N/S`: at most N searches by number per user in S seconds (then 429 and an "
             "alert to admins)"),
+    Setting("MEDIATION_IDEMPOTENCY_TTL_HOURS", _integer(1, 24 * 31), 24,
+            "how long the response to a POST's `Idempotency-Key` is kept for retries, in hours"),
     Setting("MEDIATION_TOKEN_TTL_HOURS", _integer(1, 24 * 366), 12,
             "lifetime of API bearer tokens, in hours"),
     # --- sign-in and sessions --------------------------------------------------------------

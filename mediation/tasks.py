@@ -109,6 +109,13 @@ def _register_core_tasks(celery: Celery) -> None:
             total += n
         return total
 
+    @celery.task(name="mediation.idempotency_sweep", shared=False)
+    def idempotency_sweep() -> int:
+        """Delete the Idempotency-Keys whose time is up."""
+        from mediation import idempotency
+
+        return idempotency.sweep_expired()
+
 
 def enqueue_after_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Send a task only once the current transaction has committed (never before)."""

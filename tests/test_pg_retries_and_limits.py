@@ -59,3 +59,30 @@ def test_fifty_concurrent_messages_pass_the_rate_of_twenty_exactly(pg, papi):
     posted = db.session.execute(sa.select(sa.func.count()).select_from(Event).where(
         Event.case_id == case_id, Event.type == "message.posted")).scalar_one()
     assert posted == 20
+
+
+def test_twenty_concurrent_retries_of_one_intake_make_one_case(pg, papi):
+    from mediation.cases.models import Case
+    from tests.factories import case_payload
+
+    officer = papi.user("case_officer", "510104")
+    results = together(pg, 20, "POST", "/api/cases", papi.tokens[officer.id],
+                       [case_payload(reference="ZJ-2025-042")] * 20,
+                       headers={"Idempotency-Key": "intake-retry-1"})
+    assert all(isinstance(r, tuple) for r in results), results
+    assert {r[0] for r in results} == {201}
+    assert len({r[1]["id"] for r in results}) == 1  # every retry got the one case
+    db.session.remove()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 1
+
+
+def test_twenty_concurrent_retries_of_one_message_post_it_once(pg, papi):
+    officer = papi.user("case_officer", "510104")
+    case_id = papi.case(officer)["id"]
+    results = together(pg, 20, "POST", f"/api/cases/{case_id}/messages", papi.tokens[officer.id],
+                       [{"body": "只发一次"}] * 20, headers={"Idempotency-Key": "msg-retry-1"})
+    assert {r[0] for r in results if isinstance(r, tuple)} == {201}, results
+    assert len({r[1]["seq"] for r in results}) == 1
+    db.session.remove()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Event).where(
+        Event.case_id == case_id, Event.type == "message.posted")).scalar_one() == 1
