@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -44,6 +45,8 @@ from mediation.transactions import transactional
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY = 255
+# Visible ASCII only: what a header carries intact through every proxy (a UUID fits).
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 # Headers the replay repeats; the rest (security headers, request id, cookies) are the
 # replaying response's own.
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
@@ -158,8 +161,8 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         user_id = _user_id()
         if user_id is None:  # the view answers 401
             return view(*args, **kwargs)
-        if not 1 <= len(key) <= MAX_KEY or not key.isprintable():
-            raise Invalid({HEADER: [f"1 to {MAX_KEY} printable characters"]})
+        if not KEY_PATTERN.fullmatch(key):
+            raise Invalid({HEADER: [f"1 to {MAX_KEY} visible ASCII characters (no spaces)"]})
         return _once(user_id, key, view, args, kwargs)
 
     return wrapper
@@ -182,7 +185,7 @@ def init_app(app: Flask) -> None:
 
     api.spec.components.parameter(HEADER, "header", {
         "name": HEADER, "in": "header", "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
+        "schema": {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"},
         "description": (
             "Makes a retry safe: the first response to this key is stored for your user "
             "(for MEDIATION_IDEMPOTENCY_TTL_HOURS) and a retry with the same key and the "
