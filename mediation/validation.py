@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -150,23 +149,14 @@ class IdConverter(IntegerConverter):
 
 # --- the request check -------------------------------------------------------------------------
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
-
-
-def json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep the arrays and objects of a JSON text nest (counting stops past `limit`)."""
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
-    depth = deepest = 0
-    for b in brackets:
-        if b in b"[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        else:
-            depth -= 1
+def json_depth(value: Any) -> int:
+    """How deep the arrays and objects of a loaded JSON value nest (0 for a scalar)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 
@@ -198,15 +188,19 @@ def check_request() -> None:
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 errors.setdefault(key.replace("\x00", "") or f"_{where}", []).append(NUL_MESSAGE)
-    if request.is_json and request.content_length:
-        body = request.get_data(cache=True)
-        if json_depth(body) > MAX_JSON_DEPTH:
-            raise Invalid({"_json": [f"nested deeper than {MAX_JSON_DEPTH} levels"]},
-                          "the JSON body is nested too deeply")
+    body = request.get_data(cache=True) if request.is_json else b""  # 413 past the size limit
+    if body:
+        too_deep = Invalid({"_json": [f"nested deeper than {MAX_JSON_DEPTH} levels"]},
+                           "the JSON body is nested too deeply")
         try:
+            # The parser stops a deep text with RecursionError, early and in linear time.
             loaded = json.loads(body)
-        except (ValueError, RecursionError):
+        except RecursionError as exc:
+            raise too_deep from exc
+        except ValueError:
             loaded = None  # not JSON: the view's parser says so
+        if json_depth(loaded) > MAX_JSON_DEPTH:
+            raise too_deep
         for where in nul_paths(loaded):
             errors.setdefault(where, []).append(NUL_MESSAGE)
     if errors:

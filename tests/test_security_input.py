@@ -195,6 +195,13 @@ def test_json_nested_too_deeply_is_422(world):
         _refused(r, 422)
 
 
+def test_a_body_that_is_not_json_is_refused_by_the_parser(world):
+    # an unterminated string of escaped quotes: a scanner that backtracks would take hours
+    r = world.call("POST", "/api/cases", world.officer, data='"' + '\\"' * 200_000,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422), r.status_code
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting(world):
     r = world.patch(f"/api/cases/{world.case_id}", world.officer, {"summary": "[{" * 200})
     assert r.status_code == 200, r.get_json()
