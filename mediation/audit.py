@@ -124,7 +124,10 @@ def hit(key: str, seconds: int) -> int:
 
 def search_allowed(user_id: int, kind: str, reason: str) -> None:
     """Count a search by number; over the limit, record the refusal (and the alert, for
-    the first refusal of the window), commit that, and answer 429."""
+    the first refusal of the window), commit that, and answer 429.
+
+    The refusal commits here, before the 429 rolls the command back: a search is a command
+    of its own (the API's), never part of another's transaction."""
     limit, seconds = _rate("MEDIATION_PII_SEARCH_RATE")
     count = hit(f"pii-search:{user_id}", seconds)
     if count <= limit:
