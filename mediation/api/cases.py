@@ -152,6 +152,10 @@ class PetitionerSearch(MethodView):
     @authenticated
     @blp.arguments(s.PetitionerSearchIn)
     @blp.response(200, s.PetitionerOut(many=True))
+    @blp.alt_response(403, response="FORBIDDEN",
+                      description="Your role may not reveal numbers, so it may not search by them")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS",
+                      description="Too many searches by number; admins are alerted")
     def post(self, data):
         """Find petitioners by number (POST keeps the number out of URLs and logs).
 

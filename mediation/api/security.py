@@ -52,6 +52,7 @@ class Alerts(MethodView):
     @authenticated
     @blp.arguments(RecentArgs, location="query")
     @blp.response(200, AlertOut(many=True))
+    @blp.alt_response(403, response="FORBIDDEN", description="For admins only")
     def get(self, args):
         """Security alerts, newest first (a burst of searches by number, …)."""
         _auditor()
@@ -67,6 +68,7 @@ class PiiSearches(MethodView):
     @authenticated
     @blp.arguments(RecentArgs, location="query")
     @blp.response(200, SearchOut(many=True))
+    @blp.alt_response(403, response="FORBIDDEN", description="For admins only")
     def get(self, args):
         """Searches by number, newest first: who, when, why, how many found."""
         _auditor()
