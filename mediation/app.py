@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_areas(app)
     register_event_catalogue(app)  # after the areas: they declare the event types
     register_idempotency(app)  # after every API route: it wraps each POST
+    register_checkpoints(app)
     register_security(app)  # last: its per-route policies attach to registered views
     celery_init_app(app)  # after the areas: they add their tasks and beat entries
     register_proxy(app)  # outermost: the Socket.IO middleware sees the client's address too
@@ -176,6 +177,17 @@ def register_idempotency(app: Flask) -> None:
         idempotency.init_app(app)
     add_periodic_job(app, "idempotency-sweep", idempotency.sweep_expired)
     add_beat(app, "idempotency-sweep", "mediation.idempotency_sweep", 3600.0)
+
+
+def register_checkpoints(app: Flask) -> None:
+    """The daily signed checkpoint of every chain head, as a job (it decides whether
+    today's is due)."""
+    from mediation import checkpoints
+    from mediation.server import add_periodic_job
+    from mediation.tasks import add_beat
+
+    add_periodic_job(app, "timeline-checkpoint", checkpoints.daily)
+    add_beat(app, "timeline-checkpoint", "mediation.timeline_checkpoint", 3600.0)
 
 
 def register_event_catalogue(app: Flask) -> None:

@@ -129,21 +129,52 @@ def timeline_group() -> None:
 
 @timeline_group.command("verify")
 @click.argument("case_id", required=False, type=int)
+@click.option("--checkpoint", "checkpoint", type=click.Path(exists=True, dir_okay=False),
+              help="Also check the chains against this signed checkpoint file: a shortened "
+                   "chain or a rewound counter since it was written is found.")
 @with_appcontext
-def timeline_verify(case_id: int | None) -> None:
+def timeline_verify(case_id: int | None, checkpoint: str | None) -> None:
     """Check every hash chain (or one case's); exit 1 on a broken one."""
-    from mediation import timeline
+    from pathlib import Path
+
+    from mediation import checkpoints, timeline
 
     checked, problems = timeline.verify(case_id)
     if case_id is not None and checked == 0:
         click.echo(f"case {case_id} not found", err=True)
         sys.exit(2)
-    for p in problems:
-        click.echo(f"BROKEN {p}", err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {checked} case(s)", err=True)
+    broken = [str(p) for p in problems]
+    if checkpoint is not None:
+        try:
+            heads, mismatches = checkpoints.check(Path(checkpoint))
+        except checkpoints.CheckpointError as exc:
+            click.echo(f"BROKEN checkpoint {exc}", err=True)
+            sys.exit(1)
+        broken += [str(m) for m in mismatches if case_id is None or m.case_id == case_id]
+    for line in broken:
+        click.echo(f"BROKEN {line}", err=True)
+    if broken:
+        click.echo(f"{len(broken)} problem(s) in {checked} case(s)", err=True)
         sys.exit(1)
-    click.echo(f"ok: {checked} case(s), every chain intact")
+    if checkpoint is not None:
+        click.echo(f"ok: {checked} case(s), every chain intact and at or past its {heads} "
+                   f"checkpointed head(s)")
+    else:
+        click.echo(f"ok: {checked} case(s), every chain intact")
+
+
+@timeline_group.command("checkpoint")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
+              help="Where to write it (default MEDIATION_CHECKPOINT_DIR)")
+@with_appcontext
+def timeline_checkpoint(folder: str | None) -> None:
+    """Write a signed checkpoint of every case's chain head; print its path and digest."""
+    from pathlib import Path
+
+    from mediation import checkpoints
+
+    path = checkpoints.write(Path(folder) if folder else None)
+    click.echo(f"{path} sha256={checkpoints.digest(path)}")
 
 
 @timeline_group.command("publish-pending")

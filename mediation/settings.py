@@ -262,6 +262,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_PII_KEY", _pii_keys, None,
             "Fernet key(s), comma-separated, newest first; **required** outside the embedded mode",
             default_doc="embedded: generated once into the instance folder", secret=True),
+    Setting("MEDIATION_CHECKPOINT_KEY", _text, None,
+            "HMAC key signing the daily checkpoints of the case chains' heads",
+            default_doc="embedded: generated once into the instance folder; otherwise "
+                        "derived from MEDIATION_SECRET_KEY", secret=True),
+    Setting("MEDIATION_CHECKPOINT_DIR", _path, None,
+            "where the signed daily checkpoints of the chains' heads are written (keep them "
+            "where whoever can write the database cannot)",
+            default_doc="`checkpoints/` in the instance folder"),
     Setting("MEDIATION_INSTANCE_PATH", _path, None,
             "where the SQLite file and generated keys live",
             default_doc="Flask's instance folder"),
@@ -457,6 +465,9 @@ def load(config: Mapping[str, Any] | None, instance: Path,
             if values["MEDIATION_PII_KEY"] is None:
                 values["MEDIATION_PII_KEY"] = _pii_keys(_instance_secret(
                     instance, "pii_key", lambda: Fernet.generate_key().decode()))
+            if values["MEDIATION_CHECKPOINT_KEY"] is None:
+                values["MEDIATION_CHECKPOINT_KEY"] = _instance_secret(
+                    instance, "checkpoint_key", lambda: secrets.token_urlsafe(32))
     else:
         if len(secret_key) < MIN_SECRET_LENGTH:
             errors.append(f"MEDIATION_SECRET_KEY must be set to a random string of at least "

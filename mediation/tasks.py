@@ -116,6 +116,14 @@ def _register_core_tasks(celery: Celery) -> None:
 
         return idempotency.sweep_expired()
 
+    @celery.task(name="mediation.timeline_checkpoint", shared=False)
+    def timeline_checkpoint() -> str | None:
+        """Today's signed checkpoint of every chain head, if not written yet."""
+        from mediation import checkpoints
+
+        path = checkpoints.daily()
+        return str(path) if path else None
+
 
 def enqueue_after_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Send a task only once the current transaction has committed (never before)."""

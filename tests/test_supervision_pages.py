@@ -422,3 +422,19 @@ def test_supervisors_download_but_do_not_import_the_ledger(app, api, web):
                  data={"csrf_token": csrf_token(html), "file": (workbook(GOOD), "g.xlsx")})
     assert r.status_code == 403 and count_cases(app) == 0
     assert web.get("/supervision/ledger/export.xlsx").status_code == 200
+
+
+def test_the_printed_bulletin_carries_the_latest_checkpoints_digest(app, api, web, tmp_path,
+                                                                   monkeypatch):
+    from mediation import checkpoints
+
+    monkeypatch.setitem(app.config, "MEDIATION_CHECKPOINT_DIR", str(tmp_path))
+    login(web, api.user("supervisor", "51").username)
+    assert "尚无时间线校验点" in page(web, "/supervision/bulletin/print?month=2025-06")
+    with app.app_context():
+        api.case(api.user("case_officer", "510104"))
+        older = checkpoints.write()
+        newest = checkpoints.write()
+    printed = page(web, "/supervision/bulletin/print?month=2025-06")
+    assert f'<code class="checkpoint-digest">{checkpoints.digest(newest)}</code>' in printed
+    assert newest.name in printed and older.name not in printed

@@ -4,12 +4,13 @@ on PostgreSQL, and publication after commit through the outbox."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from mediation import timeline
+from mediation import checkpoints, clock, timeline
 from mediation.cases import commands
 from mediation.cases.models import Case
 from mediation.events import EventType, UndeclaredEventType
@@ -337,3 +338,70 @@ def test_the_publish_pending_command_sweeps_the_outbox(ctx):
     assert result.exit_code == 0, result.output
     assert "published 2 event(s); 0 still pending" in result.output
     assert timeline.pending_count() == 0
+
+
+# --- TRUNCATE and checkpoints of the chain heads ------------------------------------------------
+
+def test_postgresql_refuses_to_truncate_the_events(pg):
+    _, case_id = _case_with_events(1)
+    for sql in ("TRUNCATE events CASCADE", "TRUNCATE cases CASCADE"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only: TRUNCATE"), \
+                db.engine.begin() as conn:
+            conn.execute(sa.text(sql))
+    db.session.remove()
+    assert len(timeline.events_after(case_id)) == 3
+
+
+def _shorten(case_id: int, keep: int) -> None:
+    """Delete the events after `keep` and rewind the case's counter to it: the chain left
+    is intact, so only a checkpoint can tell."""
+    tamper(("DELETE FROM event_outbox WHERE event_id IN "
+            "(SELECT id FROM events WHERE case_id = :c AND seq > :k)", {"c": case_id, "k": keep}),
+           ("DELETE FROM events WHERE case_id = :c AND seq > :k", {"c": case_id, "k": keep}),
+           ("UPDATE cases SET last_seq = :k WHERE id = :c", {"c": case_id, "k": keep}))
+
+
+def test_a_shortened_chain_passes_verify_but_not_verify_with_a_checkpoint(ctx, tmp_path):
+    officer, case_id = _case_with_events(3)
+    other = _intake(officer, "另一个案件")
+    made = cli(ctx, "timeline", "checkpoint", "--dir", str(tmp_path))
+    assert made.exit_code == 0, made.output
+    path = next(tmp_path.glob("checkpoint-*.json"))
+    assert f"sha256={checkpoints.digest(path)}" in made.output
+    ok = cli(ctx, "timeline", "verify", "--checkpoint", str(path))
+    assert ok.exit_code == 0 and "2 checkpointed head(s)" in ok.output, ok.output
+    _investigate(officer, case_id)  # a chain that grew since is fine
+    assert cli(ctx, "timeline", "verify", "--checkpoint", str(path)).exit_code == 0
+
+    _shorten(case_id, 3)
+    assert timeline.verify() == (2, [])  # the chain that is left is intact
+    assert cli(ctx, "timeline", "verify").exit_code == 0
+    result = cli(ctx, "timeline", "verify", "--checkpoint", str(path))
+    assert result.exit_code == 1
+    assert f"case {case_id} seq 5: the case's counter was rewound to 3" in result.output
+    assert f"case {case_id} seq 5: the checkpointed event is missing" in result.output
+    assert f"case {other} " not in result.output
+
+
+def test_a_tampered_checkpoint_fails_its_signature(ctx, tmp_path):
+    _, case_id = _case_with_events(2)
+    path = checkpoints.write(tmp_path)
+    document = json.loads(path.read_text())
+    document["heads"][0]["seq"] = 2  # as if written after a shortening
+    path.write_text(json.dumps(document))
+    result = cli(ctx, "timeline", "verify", "--checkpoint", str(path))
+    assert result.exit_code == 1 and "signature does not match" in result.output
+    with pytest.raises(checkpoints.CheckpointError):
+        checkpoints.check(path)
+
+
+def test_the_daily_checkpoint_is_written_once_a_day(ctx, tmp_path, monkeypatch):
+    monkeypatch.setitem(ctx.config, "MEDIATION_CHECKPOINT_DIR", str(tmp_path))
+    _case_with_events(0)
+    first = checkpoints.daily()
+    assert first is not None and first.parent == tmp_path
+    assert checkpoints.daily() is None  # today's is there
+    with clock.frozen(clock.now() + dt.timedelta(days=1)):
+        assert checkpoints.daily() is not None
+    assert len(list(tmp_path.glob("checkpoint-*.json"))) == 2
+    assert checkpoints.latest_digest()["digest"] == checkpoints.digest(checkpoints.latest())
