@@ -26,7 +26,11 @@ from flask import Flask, g
 from flask_babel import force_locale
 
 from mediation.permissions import OFFICIAL_ROLES
-from mediation.registry import DuplicateRegistration, UndeclaredEventType, registry  # noqa: F401
+from mediation.registry import (  # noqa: F401 - UndeclaredEventType: re-exported for callers
+    DuplicateRegistration,
+    UndeclaredEventType,
+    registry,
+)
 from mediation.users import User
 
 
@@ -66,7 +70,8 @@ RecipientRule = Callable[[Any, dict], Iterable[int]]
 
 @dataclass(frozen=True)
 class EventType:
-    """One type of timeline event (see the module's docstring)."""
+    """One type of timeline event (see the module's docstring). Appending one the app has
+    not declared raises `UndeclaredEventType` (the registry checks it for the timeline)."""
 
     name: str
     label: Any  # lazily translated words, Chinese source
@@ -94,7 +99,8 @@ def declare(app: Flask, *types: EventType) -> None:
 
 
 def event_type(type_: EventType | str) -> EventType:
-    """The declared type of that name (or that very type); undeclared raises."""
+    """The declared type of that name (or that very type); undeclared raises
+    `UndeclaredEventType`."""
     return registry().event_type(type_)
 
 
