@@ -200,7 +200,9 @@ def init_app(app: Flask) -> None:
 @bp.get("/")
 @login_required
 def home():
-    """The cases the signed-in user may see."""
+    """The cases the signed-in user may see (a party, who sees none: their agreements)."""
+    if current_user.role == Role.PARTY:
+        return redirect(url_for("session_pages.my_agreements"))
     cases = db.session.execute(filtered_cases(current_user, {}).order_by(Case.id.desc()).limit(200)).scalars()
     return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in cases])
 

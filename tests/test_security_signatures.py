@@ -233,7 +233,32 @@ def test_a_party_signs_on_the_page_and_the_mediator_cannot_record_in_person(app,
     page = party.text(f"/agreements/{a['id']}")
     assert page.count("本人签署") == 1 and "记录现场签署" not in page
     r = party.post(f"/agreements/{a['id']}/sign", {"signer": "party", "party_index": "1",
-                                                   "method": "account"})
+                                                   "method": "account"},
+                   token_from=f"/agreements/{a['id']}")
     assert r.status_code == 302
     got = call(w, "GET", f"/api/agreements/{a['id']}", "officer").get_json()
     assert [(s["signer"], s["user_id"]) for s in got["signatures"]] == [("party:1", w.users["party"].id)]
+
+
+def test_a_party_finds_the_agreements_naming_its_account(app, w, csrf_on):
+    mine = call(w, "POST", f"/api/cases/{w.case_id}/agreements", "mediator",
+                content_with(w, None, w.users["party"].id)).get_json()
+    draft_only = call(w, "POST", f"/api/cases/{w.case_id}/agreements", "mediator",
+                      content_with(w, w.users["party"].id, None)).get_json()
+    others = call(w, "POST", f"/api/cases/{w.case_id}/agreements", "mediator",
+                  content_with(w, None, w.users["party2"].id)).get_json()
+    for a in (mine, others):
+        assert call(w, "POST", f"/api/agreements/{a['id']}/finalise", "mediator").status_code == 200
+    party = PageClient(app).sign_in(w.users["party"].username)
+    landing = party.get("/")
+    assert landing.status_code == 302 and landing.headers["Location"].endswith("/agreements/mine")
+    html = party.text("/agreements/mine")
+    assert f"/agreements/{mine['id']}" in html and "待您签署" in html
+    assert f"/agreements/{draft_only['id']}\"" not in html  # a draft is not shown to parties
+    assert f"/agreements/{others['id']}\"" not in html
+    assert party.post(f"/agreements/{mine['id']}/sign", {"signer": "party", "party_index": "1",
+                                                         "method": "account"},
+                      token_from=f"/agreements/{mine['id']}").status_code == 302
+    assert "待您签署" not in party.text("/agreements/mine")
+    # Nobody else has such a page.
+    assert PageClient(app).sign_in(w.users["mediator"].username).get("/agreements/mine").status_code == 404

@@ -353,6 +353,20 @@ def get_agreement(actor: User, agreement_id: int) -> tuple[Agreement, Case]:
     return agreement, case
 
 
+def agreements_naming(actor: User) -> list[Agreement]:
+    """The agreements past drafting that name the actor's own account for a party (what a
+    party account reads and signs), newest first."""
+    if actor.role != Role.PARTY or not actor.active:
+        return []
+    # The parties are JSON: a text match narrows the rows in SQL, the exact test follows.
+    text = sa.cast(Agreement.parties, sa.Text)
+    near = sa.or_(text.contains(f'"user_id": {actor.id},', autoescape=True),
+                  text.contains(f'"user_id": {actor.id}}}', autoescape=True))
+    rows = db.session.execute(sa.select(Agreement).where(
+        Agreement.status != AgreementStatus.DRAFT.value, near).order_by(Agreement.id.desc())).scalars()
+    return [a for a in rows if _signs_as_party(actor, a)]
+
+
 def _signs_as_party(actor: User, a: Agreement) -> bool:
     return (actor.role == Role.PARTY and actor.active and a.status != AgreementStatus.DRAFT
             and actor.id in {p.get("user_id") for p in a.parties or []})

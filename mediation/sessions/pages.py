@@ -37,7 +37,7 @@ from mediation.sessions.models import (
     SessionStatus,
     SignMethod,
 )
-from mediation.users import User
+from mediation.users import Role, User
 from mediation.writes import TooManyWrites
 
 bp = Blueprint("agreement_pages", __name__)
@@ -144,6 +144,7 @@ def init_app(app: Flask) -> None:
                                     lambda user: {"rows": sessions_in_progress(user)}, "session."))
     app.add_template_global(case_sections, "case_sections")
     app.add_template_global(sessions_in_progress, "sessions_in_progress")
+    web.add_nav(app, "session_pages.my_agreements", _l("我的调解协议"), {Role.PARTY.value}, 10)
 
 
 def _me() -> User:
@@ -357,6 +358,24 @@ def _party_rows(values: Any, parties: list[dict] | None, extra: int = 1) -> list
                     {"name": "", "role": "respondent", "details": "", "user_id": ""}]
     rows += [{"name": "", "role": "", "details": "", "user_id": ""} for _ in range(extra)]
     return rows
+
+
+@pages.get("/agreements/mine")
+@login_required
+def my_agreements():
+    """A party's agreements: those naming their own account, to read and sign."""
+    me = _me()
+    if me.role != Role.PARTY:
+        abort(404)
+    rows = []
+    for a in commands.agreements_naming(me):
+        view = commands.agreement_view(a)
+        mine = [i for i, p in enumerate(a.parties or []) if p.get("user_id") == me.id]
+        signed = {x["signer"] for x in view["signatures"]}
+        rows.append({"id": a.id, "status": a.status, "finalised_at": a.finalised_at,
+                     "awaiting": a.status == AgreementStatus.FINAL
+                     and any(f"party:{i}" not in signed for i in mine)})
+    return web.render_page("sessions/my_agreements.html", agreements=rows, local=local)
 
 
 @pages.route("/cases/<int:case_id>/agreements/new", methods=["GET", "POST"])
