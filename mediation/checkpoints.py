@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def check(path: Path) -> tuple[int, list[Mismatch]]:
 
 def latest(folder: Path | None = None) -> Path | None:
     folder = folder or directory()
-    files = sorted(folder.glob(f"{PREFIX}*.json")) if folder.is_dir() else []
+    files = sorted(p for p in folder.glob(f"{PREFIX}*.json")
+                   if re.fullmatch(rf"{PREFIX}\d{{8}}T\d{{12}}Z\.json", p.name)) \
+        if folder.is_dir() else []
     return files[-1] if files else None
 
 
@@ -154,23 +157,26 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def written_at(path: Path) -> dt.datetime:
+    """When a checkpoint was written, from its name (never parsing a file of every case)."""
+    stamp = path.name.removeprefix(PREFIX).removesuffix(".json")
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
+
+
 def latest_digest() -> dict[str, str] | None:
     """The latest checkpoint's name, time and digest, for print (None if there is none)."""
     path = latest()
     if path is None:
         return None
-    return {"name": path.name, "digest": digest(path),
-            "created_at": json.loads(path.read_bytes()).get("created_at", "")}
+    return {"name": path.name, "digest": digest(path), "created_at": iso(written_at(path))}
 
 
 def daily() -> Path | None:
     """The daily checkpoint (a job): written once per service day, if not yet today."""
     today = clock.today()
     last = latest()
-    if last is not None:
-        created = dt.datetime.fromisoformat(json.loads(last.read_bytes())["created_at"])
-        if clock.local_date(created) >= today:
-            return None
+    if last is not None and clock.local_date(written_at(last)) >= today:
+        return None
     path = write()
     log.info("checkpoint of every case's chain head written to %s", path)
     return path
