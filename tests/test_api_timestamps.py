@@ -63,10 +63,16 @@ def test_every_moment_in_the_api_carries_its_offset(w):
     ok("me", "GET", "/api/auth/me", "officer")
     for report in ("kpis", "weekly", "monthly", "quarterly"):
         ok(f"report {report}", "GET", f"/api/reports/{report}", "supervisor")
+    w.users["admin"] = w.api.user("admin")
+    ok("search", "POST", "/api/petitioners/search", "officer",
+       {"id_number": "510104198001011234", "reason": "核对来访人身份"})
+    ok("pii searches", "GET", "/api/security/pii-searches", "admin")
+    ok("alerts", "GET", "/api/security/alerts", "admin")
+    ok("providers", "GET", "/api/providers", "admin")
 
     found = {label: moments(body) for label, body in seen.items()}
     # The walk saw moments where they must be: signatures, events, sessions, messages.
-    for label in ("signed", "timeline", "session detail", "thread", "case"):
+    for label in ("signed", "timeline", "session detail", "thread", "case", "pii searches"):
         assert found[label], f"no timestamps found in {label}: the walk is not looking"
     naive = [(label, path, text) for label, items in found.items() for path, text in items
              if not OFFSET.search(text)]
