@@ -365,6 +365,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_PRESENCE_HEARTBEAT_SECONDS", _integer(1, 3600), 25,
             "how often a session room's client says it is still there, in seconds "
             "(three missed: gone)", area="sessions"),
+    Setting("MEDIATION_REPEAT_INTAKE", _choice("refuse", "warn"), "refuse",
+            "`refuse`: an intake whose petitioner strongly matches an existing case is refused "
+            "(409 with the candidates) until it says repeat or new case; `warn`: it goes "
+            "through (the page still shows the candidates) — for loading a history of cases"),
     # --- referrals ----------------------------------------------------------------------
     Setting("MEDIATION_ROUTING_RULES", _path, None,
             "path of the routing rules file (JSON)",

@@ -140,6 +140,8 @@ def build_app(database_url: str, instance: Path, **extra) -> Flask:
         "MEDIATION_PII_KEY": PII_KEY,
         "INSTANCE_PATH": str(instance),
         "TESTING": True,
+        # The suite takes one petitioner in many times over; the repeat tests switch it on.
+        "MEDIATION_REPEAT_INTAKE": "warn",
         **extra,
     })
     from mediation.cli import upgrade_database

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from mediation.api.auth import authenticated, current
-from mediation.cases import commands
+from mediation.cases import commands, merge
 from mediation.cases.commands import petitioner_view
 from mediation.cases.models import Case
 from mediation.cases.present import case_view
@@ -41,9 +41,43 @@ class Cases(MethodView):
     @authenticated
     @blp.arguments(s.CaseIn)
     @blp.response(201, s.CaseOut)
+    @blp.alt_response(200, schema=s.CaseOut,
+                      description="A repeat petition (repeat_of): added to that case, no new case")
+    @blp.alt_response(409, response="CONFLICT", description=(
+        "The petitioner may have a case already: `candidates` lists them (ranked, numbers "
+        "masked); send again with repeat_of or new_case_reason"))
     def post(self, data):
-        """Take a case in (intake): the case, its petitioners and dossier."""
-        return case_view(commands.intake(current(), data))
+        """Take a case in (intake): the case, its petitioners, dossier and first petition.
+
+        Before anything is written the returning petitioner is looked for (numbers by blind
+        index, the name within the county, the matter); strong matches refuse the intake
+        (409 with the candidates) unless the request says it is a repeat petition of one of
+        them (`repeat_of`) or a new case (`new_case_reason`)."""
+        case = commands.intake(current(), data)
+        if data.get("repeat_of") is not None:
+            return case_view(case), 200
+        return case_view(case)
+
+
+@blp.route("/cases/candidates")
+class CaseCandidates(MethodView):
+    @authenticated
+    @blp.arguments(s.CandidatesIn)
+    @blp.response(200, s.RepeatCandidateOut(many=True))
+    def post(self, data):
+        """The cases an intake may repeat, ranked, with why and how strongly (numbers masked)."""
+        return commands.intake_candidates(current(), data)
+
+
+@blp.route("/cases/<int:case_id>/merge")
+class CaseMerge(MethodView):
+    @authenticated
+    @blp.arguments(s.MergeIn)
+    @blp.response(200, s.CaseOut)
+    def post(self, data, case_id):
+        """Merge this case into another (`into`): it is closed as merged and points there;
+        the survivor's timeline records the merge with this case's last hash."""
+        return case_view(merge.merge(current(), case_id, data["into"], data["reason"]))
 
 
 @blp.route("/cases/<int:case_id>")

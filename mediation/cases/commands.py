@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from mediation import audit, timeline
-from mediation.cases import events, rules
+from mediation.cases import events, petitions, rules
 from mediation.cases.models import (
     TRANSITIONS,
     Case,
     CaseFlag,
+    CaseLink,
     CategoryOverride,
     Investigation,
     OwnerContact,
@@ -29,6 +30,7 @@ from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
 from mediation.pii import cipher, mask_id_number, mask_phone, normalize
 from mediation.regions import covers, normalize_region, region_level
+from mediation.settings import get as setting
 from mediation.timeline import utcnow
 from mediation.transactions import transactional
 from mediation.users import Role, User
@@ -117,6 +119,18 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     region = normalize_region(data["region_code"])
     if actor.role != Role.ADMIN and not covers(actor.region, region):
         raise Invalid({"region_code": [f"outside your jurisdiction {actor.region}"]})
+    petition = data.get("petition") or {}
+    if data.get("repeat_of") is not None:
+        # (a) a repeat petition of an existing case: no new case
+        return link_petition(actor, data["repeat_of"], petition, data.get("summary") or "")
+    candidates = petitions.strong(petitions.find_candidates(actor, data | {"region_code": region}))
+    reason = (data.get("new_case_reason") or "").strip()
+    if candidates and not reason and setting("MEDIATION_REPEAT_INTAKE") == "warn":
+        candidates = []
+    if candidates and not reason:
+        raise Conflict("the petitioner may have a case already: say whether this is a repeat "
+                       "petition of one of them (repeat_of) or a new case (new_case_reason)",
+                       current_state=None, candidates=candidates)
     reference = data.get("reference")
     if reference and db.session.execute(
         sa.select(Case.id).where(Case.reference == reference)
@@ -144,19 +158,75 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
     timeline.start_case(db.session, case)
+    first = petitions.record_petition(case, petition | {"summary": case.summary}, actor,
+                                      repeat=False, event=False)
     timeline.append_many(db.session, case.id, [
         (events.CASE_CREATED, {
             "reference": case.reference,
             "fields": {k: _json_value(getattr(case, k))
                        for k in ("title", "region_code", *CASE_FIELDS) if k != "summary"}
             | {"summary": case.summary},
-            "petitioners": [petitioner_view(p) for p in case.petitioners]}),
+            "petitioners": [petitioner_view(p) for p in case.petitioners],
+            "petition": petitions.petition_view(first)}),
         (events.CASE_CLASSIFIED, {
             "categories": [f.as_dict() for f in rules.effective_categories(case)],
             "needs": rules.effective_needs(case)}),
     ], actor.id)
+    if candidates:
+        # (b) a new case of the same person, on purpose: each names the other
+        for other in candidates:
+            cross_reference(actor, case, db.session.get(Case, other["case_id"]), reason,
+                            score=other["score"])
     _needs_changed(case, [], actor)
     return case
+
+
+def cross_reference(actor: User, case: Case, other: Case, reason: str, **extra: Any) -> None:
+    """Record on both cases that they concern one person but stay apart, with the reason."""
+    for a, b in ((case, other), (other, case)):
+        db.session.add(CaseLink(case_id=a.id, other_id=b.id, kind="related", reason=reason,
+                                by_id=actor.id))
+        timeline.append(db.session, a.id, events.CASE_LINKED, {
+            "other_case_id": b.id, "other_reference": b.reference, "kind": "related",
+            "reason": reason, **extra}, actor.id)
+
+
+def reopen_on_petition(case: Case, actor: User, received_on: dt.date, summary: str) -> None:
+    """A new petition on a resolved or closed case reopens it (flagged for supervision),
+    and a cessation recorded before no longer holds."""
+    from mediation.sessions.events import PETITIONING_RESUMED
+
+    move_case(case, Status.REOPENED, actor,
+              f"new petition received on {received_on.isoformat()}: {summary}")
+    if case.has_flag(CaseFlag.PETITIONING_CEASED):
+        case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
+        timeline.append(db.session, case.id, PETITIONING_RESUMED,
+                        {"received_on": received_on.isoformat()}, actor.id)
+
+
+def link_petition(actor: User, case_id: int, petition: dict[str, Any], summary: str) -> Case:
+    """Add a repeat petition to case X, reopening it when resolved or closed (in the
+    caller's transaction). A case merged into another is a 409 naming the survivor."""
+    case = require_case(actor, case_id, Action.CASE_EDIT)
+    if case.merged_into_id is not None:
+        raise Conflict("the case was merged into another; link to that one",
+                       current_state={"status": case.status, "merged_into": case.merged_into_id})
+    received_on = petition.get("received_on") or today()
+    if received_on > today():
+        raise Invalid({"petition": ["received_on cannot be in the future"]})
+    if case.status in (Status.RESOLVED, Status.CLOSED):
+        reopen_on_petition(case, actor, received_on, summary)
+    petitions.record_petition(case, petition | {"received_on": received_on, "summary": summary},
+                              actor, repeat=True)
+    refresh(case, actor)
+    return case
+
+
+def intake_candidates(actor: User, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cases an intake may repeat, for the officer to decide before saving."""
+    if not can(actor, Action.CASE_CREATE):
+        raise Forbidden("your role may not take cases in")
+    return petitions.find_candidates(actor, data | {"region_code": normalize_region(data["region_code"])})
 
 
 def refresh_silently(case: Case) -> None:

@@ -24,6 +24,16 @@ OWNER_CONTACT_RECORDED = EventType("owner.contact_recorded", _l("包案领导履
 # number is no work on the case.
 PII_REVEALED = EventType("pii.revealed", _l("查看个人信息"), audience=OFFICIALS, progress=False)
 
+# Every petition on the case, the first and each repeat (件次, 人次, 越级访).
+PETITION_RECEIVED = EventType("petition.received", _l("收到信访件"))
+# Two cases of one person kept apart on purpose, each naming the other, with the reason.
+CASE_LINKED = EventType("case.linked", _l("关联案件"))
+# The absorbed case, closed as merged, points to the survivor; the survivor records the
+# absorbed case's last hash, so both chains stay whole and are tied together.
+CASE_MERGED = EventType("case.merged", _l("并入其他案件"))
+CASE_ABSORBED = EventType("case.absorbed", _l("合并案件"))
+
 ALL = (CASE_CREATED, CASE_UPDATED, CASE_CLASSIFIED, CASE_STATUS_CHANGED, CASE_RESOLVED, CASE_CLOSED,
        CASE_REOPENED, CASE_OWNER_ASSIGNED, CLOCK_EXTENDED, PETITIONER_ADDED, INVESTIGATION_ADDED,
-       OWNER_CONTACT_RECORDED, PII_REVEALED)
+       OWNER_CONTACT_RECORDED, PII_REVEALED, PETITION_RECEIVED, CASE_LINKED, CASE_MERGED,
+       CASE_ABSORBED)

@@ -158,6 +158,12 @@ class Case(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # Allocated by timeline.append with a conditional update; never set by hand.
     last_seq: Mapped[int] = mapped_column(default=0)
+    # 件次 (petitions on the case, first and repeats) and 人次 (people who came, summed over
+    # the petitions: a visit of six counts six), kept in step by the petition commands.
+    petition_count: Mapped[int] = mapped_column(default=0)
+    person_count: Mapped[int] = mapped_column(default=0)
+    # Set once when the case is absorbed by another (closed as merged): the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
 
     petitioners: Mapped[list[Petitioner]] = relationship(
         back_populates="case", order_by="Petitioner.id", cascade="all, delete-orphan"
@@ -239,6 +245,70 @@ class OwnerContact(db.Model):
     note: Mapped[str] = mapped_column(sa.Text, default="")
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+
+class Channel(enum.StrEnum):
+    """How a petition came in (信访形式)."""
+
+    LETTER = "letter"  # 来信
+    VISIT = "visit"  # 来访
+    ONLINE = "online"  # 网上
+    PHONE = "phone"  # 电话
+    LEADER_MAILBOX = "leader_mailbox"  # 领导信箱
+
+
+class LodgedLevel(enum.StrEnum):
+    """The level of the office a petition was lodged with, lowest first."""
+
+    COUNTY = "county"
+    CITY = "city"
+    PROVINCE = "province"
+    NATIONAL = "national"
+
+
+LEVEL_ORDER = {lvl.value: i for i, lvl in enumerate(LodgedLevel)}
+# 集体访: a visit by five or more people.
+GROUP_VISIT_MIN = 5
+
+
+class Petition(db.Model):
+    """One petition (信访件) on a case: the first, and every repeat linked to it."""
+
+    __tablename__ = "petitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    received_on: Mapped[dt.date] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(sa.String(20))
+    level: Mapped[str] = mapped_column(sa.String(10))
+    head_count: Mapped[int] = mapped_column(default=1)
+    # A repeat: not the case's first petition (重复信访).
+    repeat: Mapped[bool] = mapped_column(default=False)
+    # Lodged above the level responsible for the case (越级访).
+    skip_level: Mapped[bool] = mapped_column(default=False)
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    @property
+    def group_visit(self) -> bool:
+        return self.channel == Channel.VISIT.value and self.head_count >= GROUP_VISIT_MIN
+
+
+class CaseLink(db.Model):
+    """Two cases of one person kept apart on purpose (a different matter), or merged: one row
+    per direction, so each case lists the other."""
+
+    __tablename__ = "case_links"
+    __table_args__ = (sa.UniqueConstraint("case_id", "other_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    other_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # related | merged_into | absorbed
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 def enum_values(e: type[enum.Enum]) -> list[Any]:

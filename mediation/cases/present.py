@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediation.cases import rules
+import sqlalchemy as sa
+
+from mediation.cases import petitions, rules
 from mediation.cases.commands import limits, petitioner_view
-from mediation.cases.models import Case
+from mediation.cases.models import Case, CaseLink
 from mediation.clock import today
+from mediation.extensions import db
+from mediation.timeline import iso
 
 
 def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
@@ -51,8 +55,14 @@ def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
                       "reason": case.extension_reason} if case.extension_days else None,
         "petitioners": [petitioner_view(p) for p in case.petitioners],
         "last_seq": case.last_seq, "created_at": case.created_at, "updated_at": case.updated_at,
+        "petition_count": case.petition_count or 0, "person_count": case.person_count or 0,
+        "merged_into": case.merged_into_id,
     }
     if detail:
+        view["petitions"] = [petitions.petition_view(p) for p in petitions.petitions_of(case.id)]
+        view["links"] = [{"case_id": link.other_id, "kind": link.kind, "reason": link.reason,
+                          "at": iso(link.at)} for link in db.session.execute(
+            sa.select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.id)).scalars()]
         view["dossier"] = {
             "background": case.background, "demand_basis": case.demand_basis,
             "focal_conflict": case.focal_conflict,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
 
-from mediation.cases.models import Case
+from mediation import audit
+from mediation.cases.models import Case, Petitioner
 from mediation.clock import today
-from mediation.permissions import visible_cases_filter
+from mediation.extensions import db
+from mediation.permissions import Action, can, visible_cases_filter
+from mediation.pii import ID_NUMBER_RE, PHONE_RE, cipher
 from mediation.regions import normalize_region, region_prefix
 from mediation.users import User
 
@@ -16,7 +20,7 @@ from mediation.users import User
 def filtered_cases(user: User, args: dict[str, Any]) -> sa.Select:
     """SELECT of the cases the user may see, narrowed by the list filters in `args`:
     status, category (1-6), region (GB/T 2260 prefix), owner (lead official id),
-    overdue (a clock or duty past due), q (text in title or summary)."""
+    overdue (a clock or duty past due), q (see `text_match`)."""
     query = sa.select(Case).where(visible_cases_filter(user))
     if args.get("status"):
         query = query.where(Case.status == args["status"])
@@ -32,6 +36,47 @@ def filtered_cases(user: User, args: dict[str, Any]) -> sa.Select:
         late = Case.next_deadline_on < today()
         query = query.where(late if args["overdue"] else sa.or_(Case.next_deadline_on.is_(None), ~late))
     if args.get("q"):
-        query = query.where(sa.or_(Case.title.contains(args["q"], autoescape=True),
-                                   Case.summary.contains(args["q"], autoescape=True)))
+        query = query.where(text_match(user, args["q"].strip()))
     return query
+
+
+def number_kind(q: str) -> str | None:
+    """"id_number" or "phone" when the text is shaped like one, else None."""
+    compact = re.sub(r"[\s\-]", "", q)
+    if ID_NUMBER_RE.match(compact):
+        return "id_number"
+    if PHONE_RE.match(compact):
+        return "phone"
+    return None
+
+
+def _unit_contains(q: str):
+    """SQL: one of the case's respondent units (a JSON list) contains `q`. The list's
+    elements are read as text: the stored JSON escapes non-ASCII characters."""
+    fn = (sa.func.json_array_elements_text if db.session.get_bind().dialect.name == "postgresql"
+          else sa.func.json_each)
+    unit = fn(Case.departments).table_valued("value", joins_implicitly=True).alias("unit")
+    return sa.exists(sa.select(1).select_from(unit).where(unit.c.value.contains(q, autoescape=True)))
+
+
+def text_match(user: User, q: str):
+    """SQL: the case's title, summary or reference contains `q`, or one of its petitioners'
+    names, or one of its respondent units (the JSON list's text). A number is looked up
+    through the blind index only for the roles that may search by number (the same rule as
+    the search by number: on cases they may reveal on, throttled and recorded); for others
+    it matches as text alone."""
+    name = sa.select(Petitioner.id).where(Petitioner.case_id == Case.id,
+                                          Petitioner.name.contains(q, autoescape=True))
+    conditions = [Case.title.contains(q, autoescape=True),
+                  Case.summary.contains(q, autoescape=True),
+                  Case.reference.contains(q, autoescape=True),
+                  _unit_contains(q),
+                  sa.exists(name)]
+    kind = number_kind(q)
+    if kind and can(user, Action.PII_SEARCH):
+        audit.search_allowed(user.id, kind, "case list search (q)")
+        audit.record_search(user.id, kind, "case list search (q)", -1)
+        column = Petitioner.id_number_index if kind == "id_number" else Petitioner.phone_index
+        conditions.append(sa.exists(sa.select(Petitioner.id).where(
+            Petitioner.case_id == Case.id, column.in_(cipher().blind_indexes(kind, q)))))
+    return sa.or_(*conditions)

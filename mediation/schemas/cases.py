@@ -8,10 +8,12 @@ from marshmallow import fields, validate, validates_schema
 from mediation.cases.models import (
     Assessment,
     CaseFlag,
+    Channel,
     ContactKind,
     Group,
     InvestigationMethod,
     LivelihoodField,
+    LodgedLevel,
     Need,
     OwnerLevel,
     Status,
@@ -97,6 +99,36 @@ class CaseFieldsMixin:
             raise ma.ValidationError(errors)
 
 
+class PetitionRecordIn(StrictSchema):
+    received_on = fields.Date(validate=not_future,
+                              metadata={"description": "Defaults to the case's received_on, or today"})
+    channel = fields.String(load_default=Channel.LETTER.value, validate=one_of(Channel),
+                            metadata={"description": "来信 letter, 来访 visit, 网上 online, "
+                                      "电话 phone, 领导信箱 leader_mailbox"})
+    level = fields.String(validate=one_of(LodgedLevel),
+                          metadata={"description": "Where it was lodged; defaults to the case "
+                                    "region's level. Above the responsible level: 越级访"})
+    head_count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10000),
+                                metadata={"description": "People on a visit (5+: 集体访)"})
+
+    @validates_schema
+    def head_count_for_visits(self, data, **kwargs):
+        if data.get("head_count", 1) != 1 and data.get("channel") != Channel.VISIT.value:
+            raise ma.ValidationError({"head_count": ["only a visit has a head count"]})
+
+
+class PetitionRecordOut(ma.Schema):
+    id = fields.Integer()
+    received_on = fields.String()
+    channel = fields.String()
+    level = fields.String()
+    head_count = fields.Integer()
+    group_visit = fields.Boolean()
+    repeat = fields.Boolean()
+    skip_level = fields.Boolean()
+    summary = fields.String()
+
+
 class CaseIn(CaseFieldsMixin, StrictSchema):
     reference = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-_/]{3,32}$"),
                               metadata={"description": "Given on import; generated otherwise"})
@@ -105,6 +137,46 @@ class CaseIn(CaseFieldsMixin, StrictSchema):
                                 metadata={"description": "GB/T 2260 code, e.g. 510104"})
     petitioners = fields.List(fields.Nested(PetitionerIn), load_default=list,
                               validate=validate.Length(max=200))
+    petition = fields.Nested(PetitionRecordIn, load_default=dict,
+                             metadata={"description": "The petition itself (件): channel, level, head count"})
+    repeat_of = fields.Integer(metadata={
+        "description": "A repeat petition of this case: it is added to that case (reopened "
+                       "when resolved or closed), no new case is made"})
+    new_case_reason = fields.String(validate=validate.Length(min=2, max=2000), metadata={
+        "description": "A new case despite strong matches (a different matter of the same "
+                       "person): the cases are cross-referenced with this reason"})
+
+    @validates_schema
+    def one_decision(self, data, **kwargs):
+        if data.get("repeat_of") is not None and data.get("new_case_reason"):
+            raise ma.ValidationError("give repeat_of or new_case_reason, not both", "_schema")
+
+
+class CandidatesIn(CaseFieldsMixin, StrictSchema):
+    """What detection reads of an intake: the petitioners, the region and the matter."""
+
+    title = fields.String(validate=validate.Length(max=200))
+    region_code = fields.String(required=True, validate=valid_region)
+    petitioners = fields.List(fields.Nested(PetitionerIn), load_default=list,
+                              validate=validate.Length(max=200))
+
+
+class RepeatCandidateOut(ma.Schema):
+    case_id = fields.Integer()
+    reference = fields.String()
+    title = fields.String()
+    status = fields.String()
+    region_code = fields.String()
+    score = fields.Float()
+    strength = fields.String(
+        metadata={"description": "strong (blocks intake without a decision) or possible"})
+    reasons = fields.List(fields.Dict())
+    petitioner = fields.Dict(metadata={"description": "numbers masked"})
+
+
+class MergeIn(StrictSchema):
+    into = fields.Integer(required=True, metadata={"description": "the surviving case"})
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=2000))
 
 
 class CasePatch(CaseFieldsMixin, StrictSchema):
@@ -175,7 +247,9 @@ class CaseListArgs(StrictSchema):
     owner = fields.Integer(metadata={"description": "lead official's user id"})
     overdue = fields.Boolean()
     q = fields.String(validate=validate.Length(min=1, max=100),
-                      metadata={"description": "free text in title and summary"})
+                      metadata={"description": "text in the title or summary, a petitioner's "
+                                "name, the reference or a respondent unit; an identity or "
+                                "phone number (blind index) for roles that may search by number"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
@@ -253,6 +327,11 @@ class CaseOut(ma.Schema):
     last_seq = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    petition_count = fields.Integer(metadata={"description": "件次: petitions on the case"})
+    person_count = fields.Integer(metadata={"description": "人次: people over all its petitions"})
+    merged_into = fields.Integer(allow_none=True, metadata={"description": "the survivor, once merged"})
+    petitions = fields.List(fields.Nested(PetitionRecordOut))
+    links = fields.List(fields.Dict())
 
 
 class CasePage(ma.Schema):

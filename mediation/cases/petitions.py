@@ -1,0 +1,200 @@
+"""Petitions (信访件) on a case, and the search for a returning petitioner at intake.
+
+Every petition — the first and each repeat — is a dated record on its case with its
+channel, the level it was lodged at and, for visits, the head count; the case carries
+件次 (`petition_count`) and 人次 (`person_count`). A petition lodged above the level
+responsible for the case is 越级访 (`skip_level`).
+
+Detection looks for the same person among the cases the officer may see (merged-away
+cases excluded): the identity and phone numbers through their blind indexes (exact), the
+name within the same county (normalised for full/half width and spaces, and compared by
+pinyin so that a mistyped character of the same sound still matches); then for the same
+matter (the respondent unit, the livelihood field, overlapping summaries). Candidates
+come ranked with why each matched and how strongly, never with a number in clear.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import sqlalchemy as sa
+from pypinyin import lazy_pinyin
+from rapidfuzz import fuzz
+
+from mediation import timeline
+from mediation.cases import events
+from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
+from mediation.clock import today
+from mediation.errors import Invalid
+from mediation.extensions import db
+from mediation.permissions import Action, can, visible_cases_filter
+from mediation.pii import cipher, mask_id_number, mask_phone
+from mediation.regions import region_level, region_prefix
+from mediation.users import User
+
+# Weights of the evidence; a candidate's score is its strongest person match plus the
+# matter's evidence, capped at 1. STRONG and above blocks an intake without a decision.
+ID_MATCH, PHONE_MATCH = 1.0, 0.9
+SAME_NAME, SAME_PINYIN, SIMILAR_NAME = 0.7, 0.6, 0.5
+SAME_UNIT, SAME_FIELD, SUMMARY_OVERLAP = 0.15, 0.1, 0.15
+STRONG = 0.8
+SIMILAR_NAME_RATIO = 80  # rapidfuzz ratio of the normalised names or of their pinyin
+SUMMARY_OVERLAP_RATIO = 60
+MAX_CANDIDATES = 10
+
+
+def normalise_name(name: str) -> str:
+    """Full-width letters and digits to half-width (NFKC), every kind of space dropped,
+    the interpunct of minority names unified."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = re.sub(r"\s+", "", name)
+    return name.replace("•", "·").replace("・", "·").lower()
+
+
+def name_pinyin(name: str) -> str:
+    return " ".join(p for p in lazy_pinyin(normalise_name(name)) if p.strip())
+
+
+def responsible_level(case: Case) -> str:
+    """The level responsible for the case: its owner's when one is assigned, otherwise
+    the level of its region (a county's case is the county's)."""
+    return case.owner_level or region_level(case.region_code)
+
+
+def record_petition(case: Case, data: dict[str, Any], actor: User | None, *, repeat: bool,
+                    event: bool = True) -> Petition:
+    """Add a petition to the case in the caller's transaction, with its event (the first
+    petition's goes into `case.created` instead: event=False); keeps 件次 and 人次 in step."""
+    channel = data.get("channel") or Channel.LETTER.value
+    level = data.get("level") or region_level(case.region_code)
+    head_count = int(data.get("head_count") or 1)
+    if channel != Channel.VISIT.value and head_count != 1:
+        raise Invalid({"petition": {"head_count": ["only a visit has a head count"]}})  # type: ignore[dict-item]
+    received_on = data.get("received_on") or case.received_on or today()
+    if received_on > today():
+        raise Invalid({"petition": {"received_on": ["cannot be in the future"]}})  # type: ignore[dict-item]
+    skip = LEVEL_ORDER[level] > LEVEL_ORDER[responsible_level(case)]
+    petition = Petition(case_id=case.id, received_on=received_on, channel=channel, level=level,
+                        head_count=head_count, repeat=repeat, skip_level=skip,
+                        summary=data.get("summary") or "",
+                        recorded_by_id=actor.id if actor else None)
+    db.session.add(petition)
+    case.petition_count = (case.petition_count or 0) + 1
+    case.person_count = (case.person_count or 0) + head_count
+    db.session.flush()
+    if event:
+        timeline.append(db.session, case.id, events.PETITION_RECEIVED, petition_view(petition)
+                        | {"petition_count": case.petition_count, "person_count": case.person_count},
+                        actor.id if actor else None)
+    return petition
+
+
+def petition_view(p: Petition) -> dict[str, Any]:
+    return {"id": p.id, "received_on": p.received_on.isoformat(), "channel": p.channel,
+            "level": p.level, "head_count": p.head_count, "group_visit": p.group_visit,
+            "repeat": p.repeat, "skip_level": p.skip_level, "summary": p.summary}
+
+
+def petitions_of(case_id: int) -> list[Petition]:
+    return list(db.session.execute(sa.select(Petition).where(Petition.case_id == case_id)
+                                   .order_by(Petition.received_on, Petition.id)).scalars())
+
+
+# --- detection ---------------------------------------------------------------------------
+
+def _name_match(a: str, b: str) -> tuple[float, str] | None:
+    na, nb = normalise_name(a), normalise_name(b)
+    if not na or not nb:
+        return None
+    if na == nb:
+        return SAME_NAME, "same_name"
+    pa, pb = name_pinyin(a), name_pinyin(b)
+    if pa and pa == pb:
+        return SAME_PINYIN, "same_pinyin"
+    if fuzz.ratio(na, nb) >= SIMILAR_NAME_RATIO or (pa and fuzz.ratio(pa, pb) >= SIMILAR_NAME_RATIO + 10):
+        return SIMILAR_NAME, "similar_name"
+    return None
+
+
+def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = None) -> list[dict[str, Any]]:
+    """Cases the incoming petition may repeat, ranked (strongest first)."""
+    people = [p for p in data.get("petitioners") or [] if p.get("name") or p.get("id_number")
+              or p.get("phone")]
+    if not people:
+        return []
+    region = data["region_code"]
+    found: dict[int, dict[str, Any]] = {}
+
+    def note(case: Case, p: Petitioner, kind: str, weight: float, detail: dict[str, Any]) -> None:
+        entry = found.setdefault(case.id, {"case": case, "person": 0.0, "reasons": [],
+                                           "petitioner": p})
+        entry["reasons"].append({"kind": kind, "weight": weight, **detail})
+        if weight > entry["person"]:
+            entry["person"], entry["petitioner"] = weight, p
+
+    live = sa.and_(visible_cases_filter(actor), Case.merged_into_id.is_(None))
+    if exclude is not None:
+        live = sa.and_(live, Case.id != exclude)
+    c = cipher()
+    for kind, weight in (("id_number", ID_MATCH), ("phone", PHONE_MATCH)):
+        indexes = [i for p in people if p.get(kind) for i in c.blind_indexes(kind, p[kind])]
+        if not indexes:
+            continue
+        column = getattr(Petitioner, f"{kind}_index")
+        for p, case in db.session.execute(sa.select(Petitioner, Case).join(Case)
+                                          .where(column.in_(indexes), live)).all():
+            # A match by number confirms the number: only where the officer may read it.
+            if can(actor, Action.CASE_REVEAL_PII, case):
+                note(case, p, kind, weight, {"name": p.name})
+    names = [p["name"] for p in people if p.get("name")]
+    if names:
+        county = region_prefix(region)
+        rows = db.session.execute(
+            sa.select(Petitioner, Case).join(Case)
+            .where(Case.region_code.startswith(county, autoescape=True), live)
+            .order_by(Case.id.desc()).limit(5000)).all()
+        for p, case in rows:
+            best = max((m for m in (_name_match(n, p.name) for n in names) if m),
+                       default=None, key=lambda m: m[0])
+            if best:
+                note(case, p, best[1], best[0], {"name": p.name})
+    summary = normalise_name(data.get("summary") or "")
+    units, fields_ = set(data.get("departments") or []), set(data.get("livelihood_fields") or [])
+    out = []
+    for entry in found.values():
+        case: Case = entry["case"]
+        matter = 0.0
+        shared = sorted(units & set(case.departments or []))
+        if shared:
+            matter += SAME_UNIT
+            entry["reasons"].append({"kind": "same_unit", "weight": SAME_UNIT, "units": shared})
+        shared_f = sorted(fields_ & set(case.livelihood_fields or []))
+        if shared_f:
+            matter += SAME_FIELD
+            entry["reasons"].append({"kind": "same_field", "weight": SAME_FIELD, "fields": shared_f})
+        theirs = normalise_name(case.summary or "")
+        if summary and theirs:
+            overlap = fuzz.partial_ratio(summary, theirs)
+            if overlap >= SUMMARY_OVERLAP_RATIO:
+                matter += SUMMARY_OVERLAP
+                entry["reasons"].append({"kind": "summary_overlap", "weight": SUMMARY_OVERLAP,
+                                         "overlap": round(overlap)})
+        score = round(min(1.0, entry["person"] + matter), 2)
+        p: Petitioner = entry["petitioner"]
+        out.append({
+            "case_id": case.id, "reference": case.reference, "title": case.title,
+            "status": case.status, "region_code": case.region_code, "score": score,
+            "strength": "strong" if score >= STRONG else "possible",
+            "reasons": sorted(entry["reasons"], key=lambda r: -r["weight"]),
+            "petitioner": {"name": p.name, "id_number": mask_id_number(p.id_number_tail),
+                           "phone": mask_phone(p.phone_tail)},
+        })
+    out.sort(key=lambda r: (-r["score"], -r["case_id"]))
+    return out[:MAX_CANDIDATES]
+
+
+def strong(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in candidates if c["strength"] == "strong"]
+

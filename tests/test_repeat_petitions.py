@@ -1,0 +1,211 @@
+"""Repeat petitions: the returning petitioner found at intake, the officer's decision
+(link, new case, later merge), petition records (件次, 人次, 越级访) and the case search."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediation import timeline
+from mediation.extensions import db
+from tests.factories import case_payload
+
+ID = "510104196502023456"
+PHONE = "13912345678"
+
+
+@pytest.fixture(autouse=True)
+def refuse(app, monkeypatch):
+    monkeypatch.setitem(app.config, "MEDIATION_REPEAT_INTAKE", "refuse")
+
+
+@pytest.fixture
+def officer(api):
+    return api.user("case_officer", "510104")
+
+
+def person(name="王建国", **kw):
+    return {"name": name, **kw}
+
+
+def first_case(api, officer, **overrides):
+    body = case_payload(petitioners=[person(id_number=ID, phone=PHONE)], **overrides)
+    r = api.post("/api/cases", officer, body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_returning_petitioner_by_id_number_is_refused_with_masked_candidates(api, officer):
+    first = first_case(api, officer)
+    r = api.post("/api/cases", officer, case_payload(
+        title="另一件", summary="其他事项", departments=["区教育局"], livelihood_fields=[],
+        petitioners=[person("王某", id_number=ID)]))
+    assert r.status_code == 409, r.get_json()
+    body = r.get_json()
+    [c] = body["candidates"]
+    assert c["case_id"] == first["id"] and c["strength"] == "strong" and c["score"] == 1.0
+    assert c["reasons"][0]["kind"] == "id_number"
+    assert c["petitioner"]["id_number"] == "****************56"
+    assert ID not in r.get_data(as_text=True) and PHONE not in r.get_data(as_text=True)
+    assert api.get("/api/cases", officer).get_json()["total"] == 1  # nothing written
+
+
+def test_returning_petitioner_by_phone(api, officer):
+    first = first_case(api, officer)
+    r = api.post("/api/cases", officer, case_payload(
+        title="另一件", summary="x", departments=[], livelihood_fields=[],
+        petitioners=[person("李四", phone="+8613912345678")]))
+    assert r.status_code == 409
+    [c] = r.get_json()["candidates"]
+    assert c["case_id"] == first["id"] and c["reasons"][0]["kind"] == "phone"
+    assert c["petitioner"]["phone"] == "*******5678"
+
+
+def test_near_identical_name_in_the_same_county_on_the_same_matter(api, officer):
+    first = api.case(officer, petitioners=[person("张建国")])
+    # 囯 for 国: the same sound, a different character; full-width space typed in between
+    r = api.post("/api/cases", officer, case_payload(petitioners=[person("张　建囯")]))
+    assert r.status_code == 409, r.get_json()
+    [c] = r.get_json()["candidates"]
+    assert c["case_id"] == first["id"]
+    kinds = [x["kind"] for x in c["reasons"]]
+    assert kinds[0] == "same_pinyin" and "same_unit" in kinds and "summary_overlap" in kinds
+
+
+def test_same_name_in_another_county_is_not_matched(api):
+    a = api.user("case_officer", "510100")  # the city: sees both counties
+    api.case(a, region_code="510104", petitioners=[person("张建国")])
+    r = api.post("/api/cases", a, case_payload(region_code="510105", petitioners=[person("张建国")]))
+    assert r.status_code == 201, r.get_json()
+    r = api.post("/api/cases/candidates", a, {"region_code": "510105",
+                                               "petitioners": [person("张建国")]})
+    assert r.status_code == 200
+    assert [c["region_code"] for c in r.get_json()] == ["510105"]
+
+
+def test_same_name_alone_is_possible_not_strong(api, officer):
+    api.case(officer, petitioners=[person("赵六")])
+    body = {"region_code": "510104", "petitioners": [person("赵六")], "summary": "完全无关",
+            "departments": ["区卫健委"], "livelihood_fields": ["healthcare"]}
+    r = api.post("/api/cases/candidates", officer, body)
+    [c] = r.get_json()
+    assert c["strength"] == "possible" and c["reasons"][0]["kind"] == "same_name"
+    assert api.post("/api/cases", officer, case_payload(**body)).status_code == 201
+
+
+def test_link_adds_a_repeat_petition_and_reopens_a_closed_case(api, officer):
+    first = first_case(api, officer)
+    for to in ("in_progress", "resolved", "closed"):
+        assert api.post(f"/api/cases/{first['id']}/status", officer,
+                        {"status": to, "reason": "办理"}).status_code == 200
+    r = api.post("/api/cases", officer, case_payload(
+        petitioners=[person(id_number=ID)], repeat_of=first["id"],
+        petition={"channel": "visit", "level": "city", "head_count": 6,
+                  "received_on": "2025-04-01"}))
+    assert r.status_code == 200, r.get_json()
+    case = r.get_json()
+    assert case["id"] == first["id"] and case["status"] == "reopened"
+    assert (case["petition_count"], case["person_count"]) == (2, 7)
+    second = case["petitions"][-1]
+    assert second["repeat"] and second["skip_level"] and second["group_visit"]
+    assert not case["petitions"][0]["repeat"] and not case["petitions"][0]["skip_level"]
+    assert api.get("/api/cases", officer).get_json()["total"] == 1
+    types = [e["type"] for e in api.get(f"/api/cases/{first['id']}/timeline", officer)
+             .get_json()["events"]]
+    assert types[-3:] == ["case.reopened", "petition.received", "case.classified"] or \
+        "petition.received" in types[-3:]
+
+
+def test_new_case_with_a_reason_is_cross_referenced_both_ways(api, officer):
+    first = first_case(api, officer)
+    r = api.post("/api/cases", officer, case_payload(
+        title="工伤认定", petitioners=[person(id_number=ID)], new_case_reason="同一人的另一件事"))
+    assert r.status_code == 201, r.get_json()
+    second = r.get_json()
+    assert second["links"][0]["case_id"] == first["id"]
+    again = api.get(f"/api/cases/{first['id']}", officer).get_json()
+    assert again["links"] == [{"case_id": second["id"], "kind": "related",
+                               "reason": "同一人的另一件事", "at": again["links"][0]["at"]}]
+
+
+def test_linking_to_an_invisible_case_is_404(api, officer):
+    other = api.user("case_officer", "510105")
+    theirs = api.case(other, region_code="510105")
+    r = api.post("/api/cases", officer, case_payload(repeat_of=theirs["id"]))
+    assert r.status_code == 404
+
+
+def test_repeat_of_and_new_case_reason_together_is_422(api, officer):
+    r = api.post("/api/cases", officer, case_payload(repeat_of=1, new_case_reason="两者"))
+    assert r.status_code == 422
+
+
+def _merge(api, user, a, b, reason="同一事项"):
+    return api.post(f"/api/cases/{a}/merge", user, {"into": b, "reason": reason})
+
+
+def test_merge_closes_the_absorbed_case_and_both_chains_verify(app, api, officer):
+    a = first_case(api, officer)
+    b = api.post("/api/cases", officer, case_payload(
+        title="重复登记", petitioners=[person(id_number=ID)], new_case_reason="先分开")).get_json()
+    r = _merge(api, officer, b["id"], a["id"])
+    assert r.status_code == 200, r.get_json()
+    survivor = r.get_json()
+    assert survivor["id"] == a["id"] and survivor["petition_count"] == 2
+    absorbed = api.get(f"/api/cases/{b['id']}", officer).get_json()
+    assert absorbed["status"] == "closed" and absorbed["merged_into"] == a["id"]
+    b_events = api.get(f"/api/cases/{b['id']}/timeline", officer).get_json()["events"]
+    a_events = api.get(f"/api/cases/{a['id']}/timeline", officer).get_json()["events"]
+    assert b_events[-1]["type"] == "case.merged"
+    absorbed_event = next(e for e in a_events if e["type"] == "case.absorbed")
+    with app.app_context():
+        from mediation.timeline import Event
+        last = db.session.query(Event).filter_by(case_id=b["id"]).order_by(Event.seq.desc()).first()
+        assert absorbed_event["data"]["absorbed_last_hash"] == last.hash
+        assert timeline.verify(a["id"]) == (1, []) and timeline.verify(b["id"]) == (1, [])
+    result = app.test_cli_runner().invoke(args=["timeline", "verify"])
+    assert result.exit_code == 0, result.output
+    # merged away: not a candidate any more, and not linkable
+    r = api.post("/api/cases", officer, case_payload(petitioners=[person(id_number=ID)],
+                                                     repeat_of=b["id"]))
+    assert r.status_code == 409 and r.get_json()["current_state"]["merged_into"] == a["id"]
+
+
+def test_merge_into_itself_or_into_a_merged_case_is_409(api, officer):
+    a = first_case(api, officer)
+    b = api.case(officer, petitioners=[person("钱七")])
+    c = api.case(officer, petitioners=[person("孙八")])
+    r = _merge(api, officer, a["id"], a["id"])
+    assert r.status_code == 409 and r.get_json()["current_state"]["merged_into"] is None
+    assert _merge(api, officer, b["id"], a["id"]).status_code == 200
+    r = _merge(api, officer, c["id"], b["id"])
+    assert r.status_code == 409
+    assert r.get_json()["current_state"] == {"case_id": b["id"], "status": "closed",
+                                             "merged_into": a["id"]}
+
+
+def test_merge_across_jurisdictions_is_404(api, officer):
+    other = api.user("case_officer", "510105")
+    theirs = api.case(other, region_code="510105", petitioners=[person("周九")])
+    mine = api.case(officer, petitioners=[person("吴十")])
+    assert _merge(api, officer, mine["id"], theirs["id"]).status_code == 404
+    assert _merge(api, officer, theirs["id"], mine["id"]).status_code == 404
+
+
+def test_search_by_petitioner_name_reference_and_unit(api, officer):
+    c = api.case(officer, title="无名", summary="无", petitioners=[person("欧阳修")],
+                 departments=["市住建局"])
+    other = api.case(officer, title="别的", summary="别的", petitioners=[person("李白")],
+                     departments=["区教育局"])
+    for q in ("欧阳", c["reference"], "住建"):
+        items = api.get(f"/api/cases?q={q}", officer).get_json()["items"]
+        assert [i["id"] for i in items] == [c["id"]], q
+    assert other["id"] not in [i["id"] for i in api.get("/api/cases?q=欧阳", officer)
+                               .get_json()["items"]]
+
+
+def test_search_by_number_only_for_roles_that_may(api, officer):
+    c = first_case(api, officer)
+    items = api.get(f"/api/cases?q={ID}", officer).get_json()["items"]
+    assert [i["id"] for i in items] == [c["id"]]
+    supervisor = api.user("supervisor", "510104")
+    assert api.get(f"/api/cases?q={ID}", supervisor).get_json()["items"] == []
