@@ -87,6 +87,16 @@ class Event(db.Model):
         }
 
 
+def data_int(column: Any, key: str) -> Any:
+    """An integer field of an event's JSON data (`Event.data` or an alias's), read in SQL:
+    so that a query can pick the events naming a message or a session and LIMIT them."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return sa.cast(column, JSONB)[key].as_integer()
+    return sa.type_coerce(column, sa.JSON)[key].as_integer()
+
+
 class EventOutbox(db.Model):
     """An event committed but not yet published. Deleted once published."""
 

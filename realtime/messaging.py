@@ -19,7 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from limits import RateLimitItemPerSecond
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -170,9 +169,7 @@ def _with_authors(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _message_seq(column: Any) -> Any:
     """The `message_seq` an edit or a deletion names, read from its event's JSON in SQL."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.cast(column, JSONB)["message_seq"].as_integer()
-    return sa.type_coerce(column, sa.JSON)["message_seq"].as_integer()
+    return timeline.data_int(column, "message_seq")
 
 
 def _messages(case_id: int, posted: list[Event]) -> dict[int, dict[str, Any]]:

@@ -217,3 +217,32 @@ def test_the_session_room_chat_is_for_its_participants_and_the_officials(app, w)
         if e["type"] == "session.message.posted"] for who in ("lawyer", "officer")}
     assert seen == {"lawyer": ["依据土地管理法第四十八条", "请双方冷静"],
                     "officer": ["依据土地管理法第四十八条", "请双方冷静", "私下"]}
+
+
+def test_a_rooms_messages_are_picked_and_limited_in_sql(app, w):
+    """The room's API and the pages' latest messages read their own session's messages
+    (and the edits naming them), not every message of the case."""
+    from mediation.sessions import chat
+
+    sids = [schedule(w)["id"], schedule(w)["id"]]
+    for sid in sids:
+        call(w, "POST", f"/api/sessions/{sid}/start", "mediator")
+    seqs = {sid: [call(w, "POST", f"/api/sessions/{sid}/messages", "mediator",
+                       {"body": f"{sid}-{i}"}).get_json()["seq"] for i in range(6)] for sid in sids}
+    first, second = sids
+    r = w.api.patch(f"/api/cases/{w.case_id}/messages/{seqs[first][-1]}", w.users["mediator"],
+                    {"body": "改过的话"})
+    assert r.status_code == 200, r.get_json()
+    got = call(w, "GET", f"/api/sessions/{first}/messages?after={seqs[first][1]}", "lawyer").get_json()
+    assert [m["seq"] for m in got] == seqs[first][2:]
+    loaded: list[int] = []
+    listener = lambda target, context: loaded.append(target.seq)  # noqa: E731
+    with app.app_context():
+        sa.event.listen(Event, "load", listener)
+        try:
+            latest = chat.latest(w.case_id, [first], 3)[first]
+        finally:
+            sa.event.remove(Event, "load", listener)
+    assert [m["seq"] for m in latest] == seqs[first][-3:]
+    assert latest[-1]["body"] == "改过的话" and latest[-1]["edited"] is True
+    assert sorted(loaded) == sorted([*seqs[first][-3:], max(loaded)])  # 3 posted + the edit

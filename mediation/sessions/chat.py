@@ -70,15 +70,15 @@ def post(actor: User, session_id: int, body: Any, case_id: int | None = None) ->
 
 
 def messages(actor: User, session_id: int, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-    """The session's messages after `after` (a case seq), oldest first."""
+    """The session's messages after `after` (a case seq), oldest first: one page, picked and
+    limited in SQL."""
     session, case = get_session(actor, session_id)
     rows = db.session.execute(
-        sa.select(Event).where(Event.case_id == case.id, Event.seq > after, Event.type == POSTED)
-        .order_by(Event.seq)).scalars()
-    found = [{"seq": e.seq, "session_id": session.id, "author_id": e.actor_id,
-              "body": e.payload.get("body"), "at": iso(e.at)}
-             for e in rows if e.payload.get("session_id") == session.id]
-    return found[:limit]
+        sa.select(Event).where(Event.case_id == case.id, Event.seq > after, Event.type == POSTED,
+                               timeline.data_int(Event.data, "session_id") == session.id)
+        .order_by(Event.seq).limit(limit)).scalars()
+    return [{"seq": e.seq, "session_id": session.id, "author_id": e.actor_id,
+             "body": e.payload.get("body"), "at": iso(e.at)} for e in rows]
 
 
 def room_messages(actor: User, session_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -92,10 +92,19 @@ def latest(case_id: int, session_ids: list[int], limit: int = 3) -> dict[int, li
     """The latest `limit` messages of each of a case's sessions (edits applied, deleted ones
     marked), oldest first. The caller has checked that the reader sees these sessions."""
     found: dict[int, dict[int, dict[str, Any]]] = {sid: {} for sid in session_ids}
-    rows = db.session.execute(
-        sa.select(Event).where(Event.case_id == case_id, Event.type.in_([POSTED, EDITED, DELETED]))
-        .order_by(Event.seq)).scalars()
-    for ev in rows:
+    posted: list[Event] = []
+    for sid in session_ids:  # each room's last `limit` messages, in SQL
+        posted += db.session.execute(
+            sa.select(Event).where(Event.case_id == case_id, Event.type == POSTED,
+                                   timeline.data_int(Event.data, "session_id") == sid)
+            .order_by(Event.seq.desc()).limit(limit)).scalars().all()
+    seqs = [ev.seq for ev in posted]
+    changes = db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id, Event.type.in_([EDITED, DELETED]),
+                               Event.seq > min(seqs),
+                               timeline.data_int(Event.data, "message_seq").in_(seqs))
+    ).scalars().all() if seqs else []
+    for ev in sorted([*posted, *changes], key=lambda e: e.seq):
         data = ev.payload
         room = found.get(data.get("session_id"))
         if room is None:
