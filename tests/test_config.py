@@ -93,9 +93,12 @@ def test_embedded_default_generates_keys_once_in_the_instance_folder(tmp_path, m
     assert len(secret) >= 32 and first.config["SECRET_KEY"] == secret
     Fernet(pii)  # a usable Fernet key
     assert first.config["MEDIATION_PII_KEYS"] == (pii,)
-    for name in ("secret_key", "pii_key"):
+    checkpoint_key = (instance / "checkpoint_key").read_text().strip()
+    assert len(checkpoint_key) >= 32 and first.config["MEDIATION_CHECKPOINT_KEY"] == checkpoint_key
+    for name in ("secret_key", "pii_key", "checkpoint_key"):
         assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600
     second = create_app()
+    assert second.config["MEDIATION_CHECKPOINT_KEY"] == checkpoint_key
     assert second.config["SECRET_KEY"] == secret
     assert second.config["MEDIATION_PII_KEYS"] == (pii,)
 
