@@ -1,6 +1,7 @@
 """Idempotency-Key: a retried POST never does the work twice.
 
-Every POST under /api (but signing in, whose answer is a secret) honours an
+Every POST under /api (but signing in and the disclosures of numbers, whose answers are
+secrets or must be recorded each time: `EXCLUDED`) honours an
 `Idempotency-Key` header. The key is claimed, the work done and the response stored in ONE
 transaction, the command's own: the key's row is inserted first (a unique (user_id, key)
 constraint), the view runs with its commands nested in that transaction (they commit only
@@ -50,8 +51,10 @@ KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 # Headers the replay repeats; the rest (security headers, request id, cookies) are the
 # replaying response's own.
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
-# Signing in answers a bearer token: never stored.
-EXCLUDED_PREFIXES = ("/api/auth/",)
+# Never stored: signing in answers a bearer token; revealing a petitioner's numbers answers
+# them in clear (numbers are encrypted at rest), and every reveal and search by number is a
+# disclosure recorded each time it happens.
+EXCLUDED = re.compile(r"^/api/auth/|/reveal$|^/api/petitioners/search$")
 
 
 class IdempotencyKey(db.Model):
@@ -169,8 +172,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def covered(rule: str, methods: set[str] | None) -> bool:
-    return ("POST" in (methods or set()) and rule.startswith("/api/")
-            and not rule.startswith(EXCLUDED_PREFIXES))
+    return "POST" in (methods or set()) and rule.startswith("/api/") and not EXCLUDED.search(rule)
 
 
 def init_app(app: Flask) -> None:

@@ -79,6 +79,17 @@ def test_a_key_must_be_printable_and_not_too_long(api, officer):
     assert r.status_code == 422 and "Idempotency-Key" in r.get_json()["errors"]
 
 
+def test_a_reveal_is_never_stored_and_each_one_is_recorded(api, app, officer):
+    case = api.case(officer)
+    path = f"/api/cases/{case['id']}/petitioners/{case['petitioners'][0]['id']}/reveal"
+    for _ in range(2):
+        r = api.post(path, officer, {"reason": "核对身份信息"}, headers=dict(KEY))
+        assert r.status_code == 200 and r.headers.get("Idempotent-Replayed") is None
+    with app.app_context():
+        assert count(IdempotencyKey) == 0
+        assert count(Event, Event.case_id == case["id"], Event.type == "pii.revealed") == 2
+
+
 def test_keys_expire_and_the_sweep_removes_them(api, app, officer):
     assert api.post("/api/cases", officer, case_payload(), headers=dict(KEY)).status_code == 201
     hours = app.config["MEDIATION_IDEMPOTENCY_TTL_HOURS"]
@@ -97,7 +108,10 @@ def test_the_openapi_document_offers_the_header_on_posts_but_signing_in(api):
     posts = {path: ops["post"] for path, ops in spec["paths"].items() if "post" in ops}
     assert ref in posts["/api/cases"]["parameters"]
     assert ref in posts["/api/cases/{case_id}/messages"]["parameters"]
+    excluded = {"/api/auth/tokens", "/api/petitioners/search",
+                "/api/cases/{case_id}/petitioners/{petitioner_id}/reveal"}
     assert all(ref in op.get("parameters", []) for path, op in posts.items()
-               if not path.startswith("/api/auth/")), "a POST without the header"
-    assert ref not in posts["/api/auth/tokens"].get("parameters", [])
+               if path not in excluded), "a POST without the header"
+    # A token, numbers in clear, disclosures recorded each time: never stored.
+    assert all(ref not in posts[path].get("parameters", []) for path in excluded)
     assert spec["components"]["parameters"]["Idempotency-Key"]["in"] == "header"
