@@ -18,6 +18,8 @@ work without its response.
   back its claim with its work and the duplicate does the work itself.
 - A request that fails (an error raised: 4xx, 5xx) rolls back and leaves no key: a retry
   runs again, which is safe because nothing was done.
+- The stored body is encrypted with the PII key (`mediation.pii`): a response may carry
+  what is encrypted at rest where it came from.
 - Keys are per user and live `MEDIATION_IDEMPOTENCY_TTL_HOURS`; the job `sweep_expired`
   deletes older ones, and an expired key counts as unused.
 """
@@ -40,6 +42,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mediation import clock
 from mediation.errors import Conflict, Invalid
 from mediation.extensions import UTCDateTime, db
+from mediation.pii import cipher
 from mediation.settings import get as setting
 from mediation.transactions import transactional
 
@@ -69,7 +72,7 @@ class IdempotencyKey(db.Model):
     # sha256 of the method, path and body: the same key for another request is refused.
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[int | None]
-    body: Mapped[str | None] = mapped_column(sa.Text)
+    body: Mapped[str | None] = mapped_column(sa.Text)  # Fernet, under MEDIATION_PII_KEY
     headers: Mapped[str | None] = mapped_column(sa.Text)  # JSON: KEPT_HEADERS present
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
@@ -130,7 +133,7 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> Response:
     if stored.status is None:  # claimed and committed without its response: not by a view
         raise Conflict("a request with this Idempotency-Key is still being processed",
                        current_state="in_progress")
-    response = Response(stored.body, status=stored.status)
+    response = Response(cipher().decrypt(stored.body or ""), status=stored.status)
     for name, value in json.loads(stored.headers or "{}").items():
         response.headers[name] = value
     response.headers[REPLAYED] = "true"
@@ -148,7 +151,9 @@ def _once(user_id: int, key: str, view: Callable[..., Any], args: tuple, kwargs:
         db.session.delete(row)  # not an answer to repeat
         return response
     row.status = response.status_code
-    row.body = response.get_data(as_text=True)
+    # Encrypted like petitioners' numbers: a response may hold what is encrypted at rest
+    # where it came from (a counselling note's content, for its author).
+    row.body = cipher().encrypt(response.get_data(as_text=True))
     row.headers = json.dumps({h: response.headers[h] for h in KEPT_HEADERS if h in response.headers})
     return response
 

@@ -35,6 +35,8 @@ def test_a_retried_intake_gets_the_first_response_and_one_case(api, app, officer
     assert again.get_data() == first.get_data() and again.content_type == first.content_type
     with app.app_context():
         assert count(Case) == 1
+        stored = db.session.execute(sa.select(IdempotencyKey.body)).scalar_one()
+        assert first.get_json()["title"] not in stored  # encrypted at rest
     # Without the key, the same reference is another case's: refused as before.
     assert api.post("/api/cases", officer, case_payload(reference="ZJ-2025-001")).status_code == 422
 
