@@ -209,3 +209,94 @@ def test_search_by_number_only_for_roles_that_may(api, officer):
     assert [i["id"] for i in items] == [c["id"]]
     supervisor = api.user("supervisor", "510104")
     assert api.get(f"/api/cases?q={ID}", supervisor).get_json()["items"] == []
+
+
+def test_two_officers_merging_the_same_pair_at_once_exactly_one_wins(pg):
+    import datetime as dt
+
+    from mediation.cases import commands, merge
+    from mediation.cases.models import Case
+    from mediation.errors import Conflict
+    from tests.factories import make_user
+    from tests.test_pg_concurrency import run_together
+
+    officer = make_user("case_officer", "510104")
+    ids = [commands.intake(officer, {
+        "title": f"案件{i}", "region_code": "510104", "received_on": dt.date(2025, 3, 1),
+        "petitioners": [{"name": name}]}).id for i, name in enumerate(("甲某", "乙某"))]
+    absorbed, survivor = ids
+
+    def work(user, i):
+        return merge.merge(user, absorbed, survivor, f"第{i}位").id
+
+    results = run_together(pg, 2, work, officer.id)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "int"], results
+    lost = next(r for r in results if isinstance(r, Conflict))
+    assert lost.status == 409
+    db.session.remove()
+    assert db.session.get(Case, absorbed).merged_into_id == survivor
+    types = [e.type for e in timeline.events_after(survivor)]
+    assert types.count("case.absorbed") == 1
+    assert timeline.verify(absorbed) == (1, []) and timeline.verify(survivor) == (1, [])
+
+
+def test_a_merged_case_leaves_the_kpi_denominator_from_the_merge_on(app, ctx):
+    import datetime as dt
+
+    from mediation import clock
+    from mediation.cases import commands, merge
+    from mediation.supervision import kpis
+    from mediation.supervision.scope import Scope
+    from tests.factories import make_user
+    from tests.test_supervision_rollup import (
+        assert_rollup_matches_definitions,
+        local_at,
+        rebuilt_equals_incremental,
+    )
+
+    try:
+        clock.freeze(local_at("2025-03-01"))
+        officer = make_user("case_officer", "510104")
+        a, b = (commands.intake(officer, {
+            "title": f"案件{n}", "region_code": "510104", "departments": ["区住建局"],
+            "assessment": "reasonable", "petitioners": [{"name": n}]}).id for n in ("冯一", "陈二"))
+        clock.freeze(local_at("2025-03-15"))
+        merge.merge(officer, b, a, "同一人同一事项")
+    finally:
+        clock.unfreeze()
+    days = [dt.date(2025, 3, 1), dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 4, 1)]
+    counts = [c["all"] for c in kpis.counts_many(Scope(""), days)]
+    assert [c["cases"] for c in counts] == [2, 2, 1, 1]
+    assert [c["resolved"] for c in counts] == [0, 0, 0, 0]  # closed as merged is no resolution
+    assert [c["reasonable"] for c in counts] == [2, 2, 1, 1]
+    assert_rollup_matches_definitions(days)
+    rebuilt_equals_incremental()
+    result = app.test_cli_runner().invoke(args=["reports", "check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_weekly_and_monthly_reports_count_repeats_and_skip_level_petitions(api, officer):
+    first = first_case(api, officer)  # its first petition: 2025-03-01, county level
+    for day, level, heads in (("2025-03-04", "province", 6), ("2025-03-05", "county", 1)):
+        r = api.post("/api/cases", officer, case_payload(
+            petitioners=[person(id_number=ID)], repeat_of=first["id"], petition={
+                "received_on": day, "level": level, "channel": "visit", "head_count": heads}))
+        assert r.status_code == 200, r.get_json()
+    other = api.user("case_officer", "510105")
+    api.case(other, region_code="510105", departments=["区教育局"], received_on="2025-03-06",
+             petitioners=[person("郑某")], petition={"level": "city", "channel": "online"})
+    supervisor = api.user("supervisor", "510100")
+    week = api.get("/api/reports/weekly?week=2025-W10", supervisor).get_json()["petitions"]
+    assert week["total"] == {"petitions": 3, "persons": 8, "repeat": 2, "skip_level": 2,
+                             "group_visits": 1}
+    by_region = {r["key"]: r for r in week["by_region"]}
+    assert (by_region["510104"]["repeat"], by_region["510104"]["skip_level"]) == (2, 1)
+    assert (by_region["510105"]["repeat"], by_region["510105"]["skip_level"]) == (0, 1)
+    by_dept = {r["key"]: r for r in week["by_department"]}
+    assert by_dept["区自然资源局"]["repeat"] == 2 and by_dept["区教育局"]["skip_level"] == 1
+    month = api.get("/api/reports/monthly?month=2025-03", supervisor).get_json()["petitions"]
+    assert month["total"]["petitions"] == 4 and month["total"]["repeat"] == 2
+    assert month["total"]["persons"] == 9
+    assert {r["key"]: r["petitions"] for r in month["by_region"]} == {"510104": 3, "510105": 1}
+    xlsx = api.get("/api/reports/monthly?month=2025-03&format=xlsx", supervisor)
+    assert xlsx.status_code == 200

@@ -94,6 +94,15 @@ class ListedOut(ma.Schema):
     cases = fields.List(fields.Dict(), metadata={"description": "at most 500 briefs"})
 
 
+class PetitionCountsOut(ma.Schema):
+    from_ = _from()
+    to = _to()
+    total = fields.Dict(metadata={"description": "petitions (件次), persons (人次), repeat (重复访), "
+                                  "skip_level (越级访), group_visits (集体访)"})
+    by_region = fields.List(fields.Dict())
+    by_department = fields.List(fields.Dict())
+
+
 class WeeklyOut(ma.Schema):
     week = fields.String()
     from_ = _from()
@@ -107,6 +116,8 @@ class WeeklyOut(ma.Schema):
     due_soon = fields.List(fields.Dict())
     signals = fields.Dict(metadata={"description": "reopened_after_resolution, "
                                     "no_meaningful_progress, owner_duties_overdue"})
+    petitions = fields.Nested(PetitionCountsOut, metadata={
+        "description": "petitions received in the week: repeats and 越级访 by region and department"})
 
 
 class MonthlyOut(ma.Schema):
@@ -118,6 +129,8 @@ class MonthlyOut(ma.Schema):
     definitions = fields.List(fields.Dict())
     regions = fields.List(fields.Dict(), metadata={"description": "league table by region"})
     departments = fields.List(fields.Dict(), metadata={"description": "league table by department"})
+    petitions = fields.Nested(PetitionCountsOut, metadata={
+        "description": "petitions received in the month: repeats and 越级访 by region and department"})
 
 
 class ScoresOut(ma.Schema):

@@ -5,8 +5,11 @@ and computed by SQL aggregates (GROUP BY), never by a loop over cases.
 if it was in the ledger by then, and as resolved if its status at that moment was resolved
 or closed. The status at D comes from `Case.status` when its last change
 (`status_changed_at`) was before the end of D, and otherwise from the timeline: the last
-`case.resolved`/`case.closed` before then with no `case.reopened` after it. Likewise a case
-has ceased petitioning (息诉罢访) at D when its last `case.petitioning_ceased` /
+`case.resolved`/`case.closed` before then with no `case.reopened` after it. A case
+merged into another (`case.merged`) leaves the action from the end of the day of the merge:
+it is counted neither in a denominator nor in a numerator after that (the survivor carries
+the matter); a repeat petition linked to a case adds to its 件次, never a case. Likewise a
+case has ceased petitioning (息诉罢访) at D when its last `case.petitioning_ceased` /
 `case.petitioning_resumed` event before the end of D is a cessation; a case with no such
 event at all (the flag set by hand at intake or in an edit) counts by its current flag.
 
@@ -58,13 +61,16 @@ MEASURED = ("the end of the requested date (a day in the service's time zone, Be
 KPIS: tuple[Kpi, ...] = (
     Kpi("resolution_rate", "积案化解率", "resolution rate",
         "cases whose status at the end of the date was resolved or closed",
-        "cases in the action: cases in the ledger (created) by the end of the date",
+        "cases in the action: cases in the ledger (created) by the end of the date and not "
+        "merged into another by then (a merged case is not a second case; a repeat petition "
+        "linked to a case adds a petition, never a case)",
         MEASURED, 0.98),
     Kpi("reasonable_demand_resolution_rate", "群众合理诉求解决率",
         "resolution rate of reasonable demands",
         "cases assessed reasonable (合理且有政策依据) whose status at the end of the date was "
         "resolved or closed",
-        "cases in the action assessed reasonable (assessment = reasonable)",
+        "cases in the action (merged-away cases excluded) assessed reasonable "
+        "(assessment = reasonable)",
         MEASURED + "; the assessment is the current one", 1.00),
     Kpi("ceased_petitioning_rate", "息诉罢访率", "rate of ceasing to petition",
         "cases in the action that had ceased petitioning (已息诉罢访) at the end of the date: "
@@ -112,6 +118,13 @@ def ceased_as_of(cutoff: dt.datetime):
     dated = sa.exists().where(anything.case_id == Case.id,
                               anything.type.in_((CEASED_EVENT, RESUMED_EVENT)))
     return sa.case((dated, from_events), else_=flag_set(CaseFlag.PETITIONING_CEASED))
+
+
+def merged_as_of(cutoff: dt.datetime):
+    """SQL: had the case been merged into another by `cutoff`? (it then leaves the action)"""
+    merged = aliased(Event)
+    return sa.exists().where(merged.case_id == Case.id, merged.type == rollup.MERGED_EVENT,
+                             merged.at < cutoff)
 
 
 def flag_set(flag: CaseFlag):
@@ -202,7 +215,8 @@ def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = N
     cols, answer_cols = [], []
     for i, day in enumerate(days):
         cutoff = end_of(day)
-        in_action = Case.created_at < cutoff
+        created = Case.created_at < cutoff
+        in_action = sa.and_(created, ~merged_as_of(cutoff))
         resolved = sa.and_(in_action, resolved_as_of(cutoff))
         ceased = ceased_as_of(cutoff)
         cols += [count_if(in_action).label(f"cases_{i}"),
@@ -210,7 +224,8 @@ def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = N
                  count_if(sa.and_(in_action, reasonable)).label(f"reasonable_{i}"),
                  count_if(sa.and_(reasonable, resolved)).label(f"reasonable_resolved_{i}"),
                  count_if(sa.and_(in_action, ceased)).label(f"ceased_{i}")]
-        answered = sa.and_(in_action, SurveyAnswer.answered_at < cutoff)
+        # Survey answers stay with the case they were given on, merged or not.
+        answered = sa.and_(created, SurveyAnswer.answered_at < cutoff)
         answer_cols += [count_if(answered).label(f"answers_{i}"),
                         count_if(sa.and_(answered, SurveyAnswer.rating >= SATISFIED_MIN_RATING))
                         .label(f"satisfied_{i}")]

@@ -152,7 +152,8 @@ KPI_NUMERATOR = {
     "satisfaction_rate": _l("截至统计日结束时收到的评价中评为 4 分或 5 分（满意、非常满意）的份数"),
 }
 KPI_DENOMINATOR = {
-    "resolution_rate": _l("统计日结束前已列入台账的案件数（纳入专项行动的案件）"),
+    "resolution_rate": _l("统计日结束前已列入台账、且未并入其他案件的案件数（纳入专项行动的案件；"
+                          "并入其他案件的自合并之日起不再计入，重复信访件计入原案件的件次，不另计案件）"),
     "reasonable_demand_resolution_rate": _l("纳入专项行动、经评估诉求合理且有政策依据的案件数"),
     "ceased_petitioning_rate": _l("纳入专项行动的案件数"),
     "satisfaction_rate": _l("截至统计日结束时纳入专项行动的案件收到的评价份数"),

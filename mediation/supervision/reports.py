@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from mediation import clock
 from mediation.cases import rules
-from mediation.cases.models import Case
+from mediation.cases.models import GROUP_VISIT_MIN, Case, Channel, Petition
 from mediation.events import progress_types
 from mediation.extensions import db
 from mediation.settings import get as setting
@@ -135,6 +135,7 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         "stalled": {"total": stalled_total, "cases": stalled},
         "overdue": {"total": overdue_total, "cases": overdue},
         "due_soon": due_soon,
+        "petitions": petition_counts(scope, monday, monday + dt.timedelta(days=6)),
         "signals": {
             "reopened_after_resolution": reopened_signals(scope, start, end),
             "no_meaningful_progress": stalled,
@@ -175,6 +176,44 @@ def _aware(moment: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     return clock.as_utc(moment)
+
+
+# --- petitions: repeats and 越级访 -------------------------------------------------------
+
+PETITION_FIGURES = ("petitions", "persons", "repeat", "skip_level", "group_visits")
+
+
+def petition_counts(scope: Scope, first: dt.date, last: dt.date, level: str = "county") -> dict[str, Any]:
+    """Petitions received from `first` to `last` (their dates, Beijing days) on cases in the
+    scope: 件次, 人次, repeat petitions (重复访: any but a case's first), 越级访 (lodged above
+    the level responsible) and 集体访, in total, by region (at `level`) and by department.
+    Petitions stay counted on the case they came in on, merged away or not: each is one
+    petition, never two."""
+    group_visit = sa.and_(Petition.channel == Channel.VISIT.value,
+                          Petition.head_count >= GROUP_VISIT_MIN)
+    cols = [sa.func.count().label("petitions"),
+            sa.func.coalesce(sa.func.sum(Petition.head_count), 0).label("persons"),
+            kpis.count_if(Petition.repeat).label("repeat"),
+            kpis.count_if(Petition.skip_level).label("skip_level"),
+            kpis.count_if(group_visit).label("group_visits")]
+    where = [scope.condition(), Petition.received_on >= first, Petition.received_on <= last]
+
+    def grouped(grouping: str | None) -> list[dict[str, Any]]:
+        key, tv = kpis.group_key(grouping)
+        q = sa.select(key.label("key"), *cols).select_from(Petition).join(Case, Case.id == Petition.case_id)
+        if tv is not None:
+            q = q.join(tv, sa.true())
+        rows = db.session.execute(q.where(*where).group_by(key).order_by(key)).mappings()
+        return [{"key": str(r["key"]), **{f: int(r[f]) for f in PETITION_FIGURES}} for r in rows]
+
+    total = grouped(None)
+    by_region = grouped(level)
+    for r in by_region:
+        r["region_code"] = r["key"].ljust(6, "0")
+    return {"from": first.isoformat(), "to": last.isoformat(),
+            "total": ({k: v for k, v in total[0].items() if k != "key"} if total
+                      else dict.fromkeys(PETITION_FIGURES, 0)),
+            "by_region": by_region, "by_department": grouped("department")}
 
 
 # --- monthly ----------------------------------------------------------------------------
@@ -224,6 +263,7 @@ def monthly(scope: Scope, month: str, level: str = "county") -> dict[str, Any]:
         tables[name] = now
     return {"month": month, "as_of": last.isoformat(), "previous_as_of": prev_last.isoformat(),
             "region": scope.region_code, "level": level,
+            "petitions": petition_counts(scope, first, last, level),
             "definitions": [k for k in kpis.definitions()
                             if k["key"] in ("resolution_rate", "satisfaction_rate")],
             **tables}
@@ -240,6 +280,13 @@ def monthly_xlsx(report: dict[str, Any]) -> bytes:
         sheets[title] = [head] + [[r["rank"], r["key"], r["cases"], r["resolved"], r["rate"],
                                    r["satisfaction"], r["previous_rate"], r["rate_change"],
                                    r["rank_change"]] for r in report[name]]
+    p = report.get("petitions")
+    if p:
+        phead = ["单位 key", "件次 petitions", "人次 persons", "重复访 repeat", "越级访 skip-level",
+                 "集体访 group visits"]
+        for name, title in (("by_region", "信访件·按地区"), ("by_department", "信访件·按部门")):
+            sheets[title] = [phead] + [[r["key"], r["petitions"], r["persons"], r["repeat"],
+                                        r["skip_level"], r["group_visits"]] for r in p[name]]
     sheets["说明"] = [["月份", report["month"]], ["统计截止", report["as_of"]]] + [
         [d["name_zh"], f"分子: {d['numerator']}; 分母: {d['denominator']}; 口径日期: {d['measured_on']}"]
         for d in report["definitions"]]

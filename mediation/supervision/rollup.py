@@ -49,7 +49,10 @@ RESOLVED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 RESOLVED_EVENTS = (case_events.CASE_RESOLVED.name, case_events.CASE_CLOSED.name)
 REOPENED_EVENT = case_events.CASE_REOPENED.name
 CEASED_EVENT, RESUMED_EVENT = session_events.PETITIONING_CEASED.name, session_events.PETITIONING_RESUMED.name
-TIMELINE_TYPES = (*RESOLVED_EVENTS, REOPENED_EVENT, CEASED_EVENT, RESUMED_EVENT)
+# A case merged into another leaves the action on the day of the merge: the survivor
+# carries the matter, and one matter is one case in every denominator.
+MERGED_EVENT = case_events.CASE_MERGED.name
+TIMELINE_TYPES = (*RESOLVED_EVENTS, REOPENED_EVENT, CEASED_EVENT, RESUMED_EVENT, MERGED_EVENT)
 CASE_COLUMNS = frozenset({"status", "status_changed_at", "created_at", "assessment", "flags",
                           "region_code", "departments"})
 SATISFIED_MIN_RATING = 4  # 4 满意 and 5 非常满意 out of 1..5
@@ -171,18 +174,19 @@ cand AS (
 hist AS (
   SELECT k.case_id, k.day,
     {last(RESOLVED_EVENTS)} AS done_seq, {last((REOPENED_EVENT,))} AS reopen_seq,
-    {last((CEASED_EVENT,))} AS ceased_seq, {last((RESUMED_EVENT,))} AS resumed_seq
+    {last((CEASED_EVENT,))} AS ceased_seq, {last((RESUMED_EVENT,))} AS resumed_seq,
+    {last((MERGED_EVENT,))} AS merged_seq
   FROM cand k LEFT JOIN ev v ON v.case_id = k.case_id AND v.day <= k.day
   GROUP BY k.case_id, k.day
 ),
 val AS (
   SELECT h.case_id, h.day, c.reasonable,
-    CASE WHEN c.created_day <= h.day THEN 1 ELSE 0 END AS in_action,
-    CASE WHEN c.created_day > h.day THEN 0
+    CASE WHEN c.created_day <= h.day AND h.merged_seq IS NULL THEN 1 ELSE 0 END AS in_action,
+    CASE WHEN c.created_day > h.day OR h.merged_seq IS NOT NULL THEN 0
          WHEN c.changed_day <= h.day THEN
            CASE WHEN c.status IN ({_q(RESOLVED_STATUSES)}) THEN 1 ELSE 0 END
          WHEN h.done_seq > COALESCE(h.reopen_seq, 0) THEN 1 ELSE 0 END AS resolved,
-    CASE WHEN c.created_day > h.day THEN 0
+    CASE WHEN c.created_day > h.day OR h.merged_seq IS NOT NULL THEN 0
          WHEN dated.case_id IS NULL THEN c.flag_ceased
          WHEN h.ceased_seq > COALESCE(h.resumed_seq, 0) THEN 1 ELSE 0 END AS ceased
   FROM hist h JOIN cs c ON c.id = h.case_id LEFT JOIN dated ON dated.case_id = h.case_id
