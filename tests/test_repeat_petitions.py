@@ -300,3 +300,52 @@ def test_weekly_and_monthly_reports_count_repeats_and_skip_level_petitions(api, 
     assert {r["key"]: r["petitions"] for r in month["by_region"]} == {"510104": 3, "510105": 1}
     xlsx = api.get("/api/reports/monthly?month=2025-03&format=xlsx", supervisor)
     assert xlsx.status_code == 200
+
+
+def test_ledger_import_with_repeats(app, tmp_path):
+    from tests.factories import make_user
+    from tests.test_supervision_ledger import counts, write
+
+    with app.app_context():
+        make_user("case_officer", "510104", name="rep_importer")
+        db.session.remove()
+    first = {"reference": "RP-001", "title": "征地补偿", "region_code": "510104",
+             "departments": "区自然资源局", "received_on": "2025-03-01",
+             "summary": "补偿款未足额发放", "petitioner_name": "韩建国",
+             "petitioner_id_number": ID}
+    repeat = {"reference": "RP-002", "title": "征地补偿（再次来访）", "region_code": "510104",
+              "departments": "区自然资源局", "received_on": "2025-03-20", "summary": "补偿款仍未发放",
+              "petitioner_name": "韩建囯", "petition_channel": "visit", "petition_level": "city",
+              "petition_head_count": 5}
+    runner = app.test_cli_runner()
+    # Row 3 repeats row 2 (a near-identical name, the same unit and matter) and says nothing:
+    # refused, naming the case, and nothing imported.
+    path = write(tmp_path / "undecided.xlsx", [first, repeat])
+    before = counts(app)
+    r = runner.invoke(args=["ledger", "import", str(path), "--as", "rep_importer"])
+    assert r.exit_code == 1
+    assert "row 3, column 重复件关联编号 repeat_of_reference: the petitioner may have a case " \
+           "already (RP-001)" in r.output
+    assert counts(app) == before
+    # Said: row 3 is a repeat petition of RP-001, and row 4 a new case of the same person.
+    other = {"reference": "RP-003", "title": "工伤认定", "region_code": "510104",
+             "departments": "区人社局", "petitioner_name": "韩建国", "petitioner_id_number": ID,
+             "new_case_reason": "同一人的另一件事"}
+    path = write(tmp_path / "decided.xlsx", [first, repeat | {"repeat_of_reference": "RP-001"}, other])
+    r = runner.invoke(args=["ledger", "import", str(path), "--as", "rep_importer"])
+    assert r.exit_code == 0, r.output
+    assert "imported 2 case(s)" in r.output and "1 repeat petition(s)" in r.output
+    after = counts(app)
+    assert after["cases"] == before["cases"] + 2
+    with app.app_context():
+        import sqlalchemy as sa
+
+        from mediation.cases.models import Case
+
+        case = db.session.execute(sa.select(Case).where(Case.reference == "RP-001")).scalar_one()
+        assert (case.petition_count, case.person_count) == (2, 6)
+        db.session.remove()
+    # Again: every row is already in the ledger, the repeat petition included.
+    r = runner.invoke(args=["ledger", "import", str(path), "--as", "rep_importer"])
+    assert r.exit_code == 0 and "imported 0 case(s); 3 already in the ledger" in r.output
+    assert counts(app) == after

@@ -122,6 +122,8 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     petition = data.get("petition") or {}
     if data.get("repeat_of") is not None:
         # (a) a repeat petition of an existing case: no new case
+        if data.get("reference"):  # a ledger row: its reference stays with the petition
+            petition = petition | {"source_reference": data["reference"]}
         return link_petition(actor, data["repeat_of"], petition, data.get("summary") or "")
     candidates = petitions.strong(petitions.find_candidates(actor, data | {"region_code": region}))
     reason = (data.get("new_case_reason") or "").strip()

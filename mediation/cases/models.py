@@ -287,6 +287,8 @@ class Petition(db.Model):
     # Lodged above the level responsible for the case (越级访).
     skip_level: Mapped[bool] = mapped_column(default=False)
     summary: Mapped[str] = mapped_column(sa.Text, default="")
+    # The ledger reference of a row imported as this repeat petition (re-imports skip it).
+    source_reference: Mapped[str | None] = mapped_column(sa.String(32), unique=True, index=True)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

@@ -79,6 +79,7 @@ def record_petition(case: Case, data: dict[str, Any], actor: User | None, *, rep
     petition = Petition(case_id=case.id, received_on=received_on, channel=channel, level=level,
                         head_count=head_count, repeat=repeat, skip_level=skip,
                         summary=data.get("summary") or "",
+                        source_reference=data.get("source_reference"),
                         recorded_by_id=actor.id if actor else None)
     db.session.add(petition)
     case.petition_count = (case.petition_count or 0) + 1

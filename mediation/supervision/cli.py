@@ -54,7 +54,8 @@ def ledger_import(file: Path, username: str, dry_run: bool) -> None:
         sys.exit(1)
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {len(result.created)} case(s); {len(result.skipped)} already in the ledger "
-               f"(skipped); {result.rows} row(s) read")
+               f"(skipped); {result.rows} row(s) read; {len(result.linked)} repeat petition(s) "
+               "added to existing cases")
 
 
 @ledger_group.command("export")

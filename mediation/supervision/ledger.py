@@ -17,8 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from mediation import clock
 from mediation.cases import commands
-from mediation.cases.models import Case
-from mediation.errors import DomainError, Forbidden
+from mediation.cases.models import Case, Petition
+from mediation.errors import Conflict, DomainError, Forbidden
 from mediation.extensions import db
 from mediation.permissions import Action, can
 from mediation.pii import mask_id_number, mask_phone
@@ -47,14 +47,22 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("petitioner_name", "信访人姓名", "people"),
     ("petitioner_id_number", "身份证号", "people"),
     ("petitioner_phone", "联系电话", "people"),
+    # The petition itself, and the officer's decision on a returning petitioner.
+    ("petition_channel", "信访形式", "text"),
+    ("petition_level", "信访层级", "text"),
+    ("petition_head_count", "来访人数", "int"),
+    ("repeat_of_reference", "重复件关联编号", "text"),
+    ("new_case_reason", "另立新案理由", "text"),
 ]
+PETITION_KEYS = {"petition_channel": "channel", "petition_level": "level",
+                 "petition_head_count": "head_count"}
 KEYS = [c[0] for c in COLUMNS]
 HEADERS = {k: f"{zh} {k}" for k, zh, _ in COLUMNS}
 KIND = {k: kind for k, _, kind in COLUMNS}
 SPLIT = re.compile(r"\s*[,，、;；\n]\s*")
 EXAMPLE = ["XF-2025-000001", "征地拆迁补偿纠纷", "510104", "区自然资源局、区住建局", "2025-03-01",
            "2025-03-08", 1, "land_demolition", 2, 0, "", "reasonable", "补偿款未足额发放",
-           "（示例，导入前删除此行）", "", ""]
+           "（示例，导入前删除此行）", "", "", "letter", "county", 1, "", ""]
 
 
 def write_template(path: Path | io.BytesIO) -> None:
@@ -63,6 +71,10 @@ def write_template(path: Path | io.BytesIO) -> None:
                  *[[HEADERS[k], {"list": "多个值用顿号、逗号或分号分隔", "date": "YYYY-MM-DD",
                                  "int": "整数", "people": "多名信访人按顺序用分号分隔",
                                  "text": ""}[kind]] for k, _, kind in COLUMNS],
+                 ["", "信访形式：letter 来信、visit 来访、online 网上、phone 电话、leader_mailbox 领导信箱；"
+                      "信访层级：county、city、province、national；来访人数仅用于来访。"],
+                 ["", "同一信访人已有案件（身份证号、电话一致，或同县姓名相近且事项相同）时，须填写"
+                      "重复件关联编号（作为该案的重复信访件，不另立案件）或另立新案理由，否则该行报错并列出疑似案件。"],
                  ["", "案件编号必填且唯一：同一编号再次导入时跳过，不会重复。"],
                  ["", "整表校验：任何一行有错则全部不导入，错误按行号和列名列出。"]]
     write_workbook(path, {"台账": [[HEADERS[k] for k in KEYS], EXAMPLE], "填写说明": help_rows})
@@ -73,6 +85,8 @@ class ImportResult:
     rows: int = 0
     created: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # references already in the ledger
+    # rows taken as repeat petitions of an existing case (重复件关联编号): no case of their own
+    linked: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # {row, column, message}
     dry_run: bool = False
 
@@ -115,7 +129,11 @@ def _cell(kind: str, value: Any) -> Any:
 
 
 def _row_data(values: dict[str, Any]) -> dict[str, Any]:
-    data = {k: v for k, v in values.items() if KIND[k] != "people" and v is not None}
+    data = {k: v for k, v in values.items() if KIND[k] != "people" and v is not None
+            and k not in PETITION_KEYS and k != "repeat_of_reference"}
+    petition = {PETITION_KEYS[k]: v for k, v in values.items() if k in PETITION_KEYS and v is not None}
+    if petition:
+        data["petition"] = petition
     names = values.get("petitioner_name") or []
     ids = values.get("petitioner_id_number") or []
     phones = values.get("petitioner_phone") or []
@@ -187,6 +205,12 @@ def parse(source: Path | bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[
     return out, []
 
 
+def _case_id(reference: str) -> int:
+    """The id of the case with this reference (a 404 for the command when there is none)."""
+    found = db.session.execute(sa.select(Case.id).where(Case.reference == reference)).scalar()
+    return found if found is not None else 0
+
+
 def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False) -> ImportResult:
     """Validate every row, then import all rows or none, in one transaction.
 
@@ -200,6 +224,7 @@ def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False) -> Imp
     if result.errors:
         return result
     schema = CaseIn()
+    rows_values = dict(rows)
     seen: dict[str, int] = {}
     valid: list[tuple[int, dict[str, Any]]] = []
     for n, values in rows:
@@ -229,25 +254,39 @@ def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False) -> Imp
         return result
     existing = set(db.session.execute(
         sa.select(Case.reference).where(Case.reference.in_(list(seen)))).scalars()) if seen else set()
+    if seen:  # rows imported before as repeat petitions made no case of their own
+        existing |= set(db.session.execute(sa.select(Petition.source_reference).where(
+            Petition.source_reference.in_(list(seen)))).scalars())
     intake = commands.intake.__wrapped__  # the same command, in this one transaction
     try:
         for n, data in valid:
             if data["reference"] in existing:
                 result.skipped.append(data["reference"])
                 continue
+            repeat_ref = rows_values[n].get("repeat_of_reference")
             try:
+                if repeat_ref:
+                    data = data | {"repeat_of": _case_id(repeat_ref)}
                 intake(actor, data)
+            except Conflict as exc:
+                if not exc.extra.get("candidates"):
+                    raise
+                refs = "、".join(c["reference"] for c in exc.extra["candidates"])
+                result.errors.append({"row": n, "column": HEADERS["repeat_of_reference"], "message":
+                                      f"the petitioner may have a case already ({refs}): fill "
+                                      f"{HEADERS['repeat_of_reference']} or {HEADERS['new_case_reason']}"})
+                break
             except DomainError as exc:
                 for column, msgs in (exc.extra.get("errors") or {"": [exc.message]}).items():
                     for m in msgs:
                         result.errors.append({"row": n, "column": HEADERS.get(column, column),
                                               "message": m})
                 break
-            result.created.append(data["reference"])
+            (result.linked if data.get("repeat_of") else result.created).append(data["reference"])
         if result.errors or dry_run:
             db.session.rollback()
             if result.errors:
-                result.created = []
+                result.created, result.linked = [], []
         else:
             db.session.commit()
     except BaseException:
@@ -279,6 +318,7 @@ def _export_rows(scope: Scope | None = None, batch: int = 1000) -> Iterator[list
                    "；".join(p.name for p in people),
                    "；".join(mask_id_number(p.id_number_tail) or "" for p in people),
                    "；".join(mask_phone(p.phone_tail) or "" for p in people),
+                   None, None, None, None, None,  # petition and repeat decision: for import
                    c.id, c.status,
                    "、".join(str(n) for n in range(1, 7) if c.category_mask & (1 << (n - 1))),
                    # Excel keeps no zone: the wall time of the service's zone, as the pages show it
