@@ -66,9 +66,10 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import i18n, labels, login, metrics, transactions, validation, web
+    from mediation import i18n, labels, login, metrics, outages, transactions, validation, web
 
     validation.init_app(app)  # first: its `int` converter bounds every route added later
+    outages.init_app(app)
     logs.init_app(app)
     metrics.init_app(app)
     db.init_app(app)

@@ -13,7 +13,8 @@ from mediation.registry import registry
 bp = Blueprint("health", __name__)
 
 # Extra readiness checks added by the packages built on `mediation` (the Socket.IO
-# listener), in the registry's `readiness_checks`: name -> fn(app) returning "ok", or a
+# listener), in the registry's `readiness_checks`: name -> fn(app) returning "ok", a
+# reason starting "degraded:" (served, but something works less well: still ready), or a
 # short reason it is not ready.
 ReadinessCheck = Callable[[Flask], str]
 
@@ -32,7 +33,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database answers, and Redis too where one is configured."""
+    """Ready (200) when the database answers. Redis down degrades live delivery and
+    background work but not requests (writes wait in the outbox): "degraded", still 200,
+    so that a proxy keeps every process in rotation for an outage they all share."""
     checks: dict[str, str] = {}
     try:
         db.session.execute(sa.text("SELECT 1"))
@@ -49,11 +52,14 @@ def readyz():
             redis.Redis.from_url(url, socket_timeout=2).ping()
             checks["redis"] = "ok"
         except Exception as exc:
-            checks["redis"] = f"error: {exc.__class__.__name__}"
+            checks["redis"] = f"degraded: {exc.__class__.__name__}"
     for name, check in registry().readiness_checks.items():
         try:
             checks[name] = check(current_app._get_current_object())
         except Exception as exc:
             checks[name] = f"error: {exc.__class__.__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+    ready = all(v == "ok" or v.startswith("degraded") for v in checks.values())
+    if not ready:
+        return {"status": "unavailable", "checks": checks}, 503
+    degraded = any(v != "ok" for v in checks.values())
+    return {"status": "degraded" if degraded else "ok", "checks": checks}, 200

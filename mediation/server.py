@@ -40,7 +40,7 @@ def add_serving_hook(app: Flask, name: str, hook: ServingHook) -> None:
 
 
 def _sweep_loop(app: Flask, stop: threading.Event) -> None:
-    from mediation import timeline
+    from mediation import outages, timeline
     from mediation.metrics import sweep_succeeded
 
     jobs = [timeline.publish, *periodic_jobs(app)]
@@ -50,8 +50,11 @@ def _sweep_loop(app: Flask, stop: threading.Event) -> None:
             with app.app_context():
                 try:
                     job()
-                except Exception:  # one failed sweep must not end the loop; the next retries
-                    log.exception("periodic job %s failed", name)
+                except Exception as exc:  # one failed sweep must not end the loop; the next retries
+                    if outages.is_unavailable(exc):
+                        outages.record_failure(exc, f"periodic job {name}")
+                    else:
+                        log.exception("periodic job %s failed", name)
                 else:
                     sweep_succeeded(name, None)
 

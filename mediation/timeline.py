@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mediation import clock
+from mediation import clock, outages
 from mediation.extensions import UTCDateTime, db
 from mediation.registry import registry
 from mediation.transactions import after_commit, scratch
@@ -249,8 +249,11 @@ class _BackgroundPublisher:
                     items.sort(key=lambda item: (item[1]["case_id"], item[1]["seq"]))
                     with app.app_context():
                         _deliver([i for i, _ in items], [env for _, env in items])
-            except Exception:  # the outbox keeps them; the sweep retries
-                log.exception("the publisher thread failed on a batch of %d", len(batch))
+            except Exception as exc:  # the outbox keeps them; the sweep retries
+                if outages.is_unavailable(exc):
+                    outages.record_failure(exc, f"the publisher thread (a batch of {len(batch)})")
+                else:
+                    log.exception("the publisher thread failed on a batch of %d", len(batch))
             finally:
                 for _ in batch:
                     q.task_done()
@@ -348,59 +351,108 @@ def verify(case_id: int | None = None) -> tuple[int, list[ChainProblem]]:
 Publisher = Callable[[list[dict[str, Any]]], None]
 
 
+class NotPublished(Exception):
+    """Raised by a publisher when only the first `done` envelopes went out (the rest reached
+    nobody: Redis down, or no listener subscribed): those stay pending."""
+
+    def __init__(self, done: int, reason: str) -> None:
+        super().__init__(reason)
+        self.done = done
+        self.reason = reason
+
+
+# On SQLite (one process: the embedded mode) the sweep leaves rows the publisher thread has
+# not tried yet (attempts 0) and that are this young to it, as it sends them from memory: a
+# sweep sending them too would deliver them twice. On PostgreSQL both claim their rows
+# (FOR UPDATE SKIP LOCKED) instead.
+SWEEP_MIN_AGE = dt.timedelta(seconds=10)
+# Consecutive failed batches, for one log line each with the count, not a traceback each.
+_failures = {"count": 0}
+
+
 def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
     """Publish committed events still pending (the given ones, or the oldest) and clear
     them: the sweep. A publisher that raises leaves the events pending for the next
     sweep; the failure is logged, never swallowed silently."""
-    query = (
-        sa.select(Event)
-        .join(EventOutbox, EventOutbox.event_id == Event.id)
-        .order_by(Event.id)
-    )
-    if event_ids is None:
-        query = query.limit(limit)
-    else:
+    if event_ids is not None:
         ids = list(event_ids)
         if not ids:
             return 0
-        query = query.where(Event.id.in_(ids))
+        return _deliver(ids, None)
+    return _deliver(None, None, limit=limit)
+
+
+def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | None,
+           limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """Lock the pending rows this publisher will send (the given ones, or the oldest),
+    skipping rows another publisher holds: (event id, envelope) in (case, seq) order."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
+        query = sa.select(EventOutbox.event_id).where(EventOutbox.event_id.in_(ids))
+        if pg:
+            query = query.with_for_update(skip_locked=True)
+        pending = set(s.execute(query).scalars())
+        return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending]
+    query = sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
+    if ids is not None:
+        query = query.where(EventOutbox.event_id.in_(ids))
+    else:
+        query = query.order_by(Event.id).limit(limit)
+        if not pg:
+            query = query.where(sa.or_(EventOutbox.attempts > 0,
+                                       EventOutbox.created_at < utcnow() - SWEEP_MIN_AGE))
+    if pg:
+        query = query.with_for_update(of=EventOutbox, skip_locked=True)
+    events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
+    return [(e.id, e.envelope()) for e in events]
+
+
+def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500) -> int:
+    """Claim the pending rows (the given ids, or the oldest), hand their envelopes to the
+    publishers, then clear their rows (or count a failure): one publisher per row.
+
+    On PostgreSQL the claim's transaction holds the rows' locks while the publishers run,
+    so the sweep and the publisher thread never send one event twice; the publishers use
+    connections of their own. What they read through the app's session is ended before
+    the next step: two connections held by one thread at once would starve the pool under
+    load (every thread holding one, waiting for another)."""
     with Session(db.engine) as s:
-        events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
-        if not events:
+        claimed = _claim(s, ids, envelopes, limit)
+        if not claimed:
             return 0
-        envelopes = [e.envelope() for e in events]
-        ids = [e.id for e in events]
-    return _deliver(ids, envelopes)
-
-
-def _deliver(ids: list[int], envelopes: list[dict[str, Any]]) -> int:
-    """Hand envelopes to the publishers, then clear their outbox rows (or count a failure)."""
-    # No connection is held while the publishers run, and what they read through the
-    # app's session is ended before the next step: two connections held by one thread at
-    # once would starve the pool under load (every thread holding one, waiting for another).
-    session = db.session()
-    idle = not session.in_transaction()
-    try:
-        for fn in registry().publishers.values():
-            fn(envelopes)
-        if idle and session.in_transaction():
-            session.rollback()
-    except Exception:
-        if idle and session.in_transaction():
-            session.rollback()
-        log.exception("publishing %d events failed; they stay pending", len(ids))
-        with Session(db.engine) as s:
-            s.execute(
-                sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids))
-                .values(attempts=EventOutbox.attempts + 1)
-            )
-            s.commit()
-        return 0
-    # A concurrent sweep may have published some already: delete what is left.
-    with Session(db.engine) as s:
-        s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids)))
+        ids = [i for i, _ in claimed]
+        envelopes = [env for _, env in claimed]
+        if s.get_bind().dialect.name != "postgresql":
+            s.commit()  # SQLite: no lock to hold, and an open transaction would block writers
+        session = db.session()
+        idle = not session.in_transaction()
+        done, failure = len(ids), None
+        try:
+            for fn in registry().publishers.values():
+                fn(envelopes)
+        except NotPublished as exc:
+            done, failure = exc.done, exc.reason
+        except Exception as exc:
+            done, failure = 0, f"{exc.__class__.__name__}: {exc}"
+            log.exception("publishing %d events failed; they stay pending", len(ids))
+        finally:
+            if idle and session.in_transaction():
+                session.rollback()
+        if done:
+            s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids[:done])))
+        if failure is not None:
+            s.execute(sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids[done:]))
+                      .values(attempts=EventOutbox.attempts + 1))
         s.commit()
-    return len(ids)
+    if failure is None:
+        if _failures["count"]:
+            log.info("publishing works again after %d failed batch(es)", _failures["count"])
+        _failures["count"] = 0
+    else:
+        _failures["count"] += 1
+        log.warning("published %d of %d events; the rest stay pending for the sweep (%s; "
+                    "failed batches in a row: %d)", done, len(ids), failure, _failures["count"])
+    return done
 
 
 def pending_count() -> int:

@@ -5,8 +5,14 @@ Two sides, both on one channel:
   and delivers it to its own connections; it records whether it is subscribed, so that
   `/readyz` can tell a silently dead listener;
 - the process-wide emitter (`QueueEmitter`, one per process and URL, shared by every
-  request and task): publishes, and raises when Redis does not take the message, so that
-  the events stay in the outbox for the sweep (the stock manager logs and drops them).
+  request and task): publishes, and raises when Redis does not take the message, or when
+  it reached no listener while web processes exist (Redis answers PUBLISH with the number
+  of subscribers: 0 then means nobody got it), so that the events stay in the outbox for
+  the sweep (the stock manager logs and drops them).
+
+A listener that lost Redis retries every few seconds; once subscribed again it tells each
+connection of its process to `resync` (resume its cases from its cursors and fetch its
+inbox again), since whatever was published meanwhile never reached it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,22 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "mediation-socketio"
 RECHECK = "mediation.recheck"  # a queue message asking every process to re-check access
+RESYNC = "resync"  # the Socket.IO event telling a connection to resume from its cursors
+# Each subscribed listener keeps this key alive: "web processes exist", so a publish that
+# reached none of them was lost (none existing, nobody is connected to be told).
+LISTENERS_TTL = 60
+LISTENERS_REFRESH = 15.0
+# A lost listener retries this soon, doubling up to the cap: Redis back, it resubscribes
+# within a few seconds (every event meanwhile is resumed by the resync, not lost).
+RETRY_FIRST, RETRY_MAX = 0.25, 2.0
+
+
+class NotDelivered(ConnectionError):
+    """Redis took the message, but no listener was subscribed to receive it."""
+
+
+def listeners_key(channel: str) -> str:
+    return f"{channel}.listeners"
 
 
 def channel_for(url: str) -> str:
@@ -71,24 +93,55 @@ class ListeningRedisManager(socketio.RedisManager):
             yield message
 
     def _redis_listen_with_retries(self):
-        delay = 1.0
+        delay, failures, subscribed_before = RETRY_FIRST, 0, False
+        key = listeners_key(self.channel)
         while True:
             try:
                 self._redis_connect()
                 self.pubsub.subscribe(self.channel)
-                self.listening, self.listener_error, delay = True, None, 1.0
+                self.redis.set(key, self.host_id, ex=LISTENERS_TTL)
+                self.listening, self.listener_error, delay = True, None, RETRY_FIRST
                 self.ready.set()
-                log.info("Socket.IO queue listener subscribed to %s", self.channel)
-                yield from self.pubsub.listen()
-                raise ConnectionError("the subscription ended")
+                if failures or subscribed_before:
+                    log.warning("Socket.IO queue listener subscribed to %s again after %d failed "
+                                "attempt(s); telling this process's connections to resync",
+                                self.channel, failures)
+                    self._resync_local()
+                else:
+                    log.info("Socket.IO queue listener subscribed to %s", self.channel)
+                failures, subscribed_before = 0, True
+                refreshed = time.monotonic()
+                while True:
+                    # A bounded wait, not listen(): the key is refreshed (and the
+                    # connection proven) even when nothing is published.
+                    message = self.pubsub.get_message(timeout=LISTENERS_REFRESH / 3)
+                    if time.monotonic() - refreshed >= LISTENERS_REFRESH:
+                        self.redis.set(key, self.host_id, ex=LISTENERS_TTL)
+                        refreshed = time.monotonic()
+                    if message is not None:
+                        yield message
             except Exception as exc:
                 self.listening = False
                 self.listener_error = f"{exc.__class__.__name__}: {exc}"[:200]
                 self.ready.set()
-                log.error("Socket.IO queue listener lost Redis (%s); retrying in %.0f s",
-                          self.listener_error, delay)
+                failures += 1
+                # One line when it is lost, then one every 30 failures (a minute): not a
+                # line per attempt for the length of an outage.
+                if failures == 1 or failures % 30 == 0:
+                    log.error("Socket.IO queue listener lost Redis (%s); retrying every %.1f s "
+                              "(%d failed attempt(s))", self.listener_error, RETRY_MAX, failures)
                 time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def _resync_local(self) -> None:
+        """Tell every connection of this process (not of the others: theirs did not miss
+        anything through this listener) to resume from its cursors."""
+        if self.server is None:
+            return
+        try:
+            socketio.Manager.emit(self, RESYNC, {"reason": "queue"}, namespace="/")
+        except Exception:  # a failed notice must not end the listener
+            log.exception("telling the connections to resync failed")
 
 
 class QueueEmitter(socketio.RedisManager):
@@ -97,6 +150,7 @@ class QueueEmitter(socketio.RedisManager):
     def __init__(self, url: str) -> None:
         super().__init__(url, channel=channel_for(url), write_only=True,
                          redis_options=dict(REDIS_OPTIONS))
+        self._local = threading.local()
 
     def _publish(self, data: Any) -> Any:
         payload = self.json.dumps(data)
@@ -104,12 +158,26 @@ class QueueEmitter(socketio.RedisManager):
             try:
                 if not self.connected:
                     self._redis_connect()
-                return self.redis.publish(self.channel, payload)
+                count = self.redis.publish(self.channel, payload)
+                self._local.count = count
+                return count
             except Exception:
                 self.connected = False
                 if attempt == 2:
                     raise
         return None
+
+    def emit_delivered(self, event: str, data: Any, namespace: str, room: Any,
+                       listener_here: bool = False) -> int:
+        """Emit, and raise `NotDelivered` when no listener received it although one should
+        have: this process's own (`listener_here`), or any web process's (the key).
+        Returns the number of listeners that received it."""
+        self._local.count = None
+        self.emit(event, data, namespace=namespace, room=room)
+        count = self._local.count
+        if count == 0 and (listener_here or self.redis.exists(listeners_key(self.channel))):
+            raise NotDelivered(f"no Socket.IO queue listener is subscribed to {self.channel}")
+        return count or 0
 
 
 _emitters: dict[str, QueueEmitter] = {}
@@ -136,8 +204,14 @@ def ensure_listening(server: socketio.Server, wait: float = 3.0) -> None:
         ready.wait(wait)
 
 
+def listener_here(server: socketio.Server) -> bool:
+    """Whether this process runs a queue listener (it serves connections)."""
+    return isinstance(server.manager, ListeningRedisManager) and server.manager_initialized
+
+
 def listener_status(server: socketio.Server) -> str:
-    """"ok" when this process receives from the queue, else why not (for /readyz)."""
+    """"ok" when this process receives from the queue, else "degraded: why" (for /readyz:
+    live delivery waits for Redis, while requests are still served and written)."""
     manager = server.manager
     if not isinstance(manager, ListeningRedisManager):
         return "ok"
@@ -146,5 +220,5 @@ def listener_status(server: socketio.Server) -> str:
     if thread is None or not thread.is_alive():
         return "error: the Socket.IO queue listener is not running"
     if not manager.listening:
-        return f"error: the Socket.IO queue listener is disconnected ({manager.listener_error})"
+        return f"degraded: the Socket.IO queue listener is disconnected ({manager.listener_error})"
     return "ok"

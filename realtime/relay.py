@@ -8,7 +8,8 @@ it once), to:
 - the `user:<id>` inbox of every user the recipient rules name (an offer reaches the
   provider's users without any subscription), if the event's audience admits them.
 An exception leaves the events in the outbox; the sweep publishes them again (a client
-drops duplicates by `(case_id, seq)`).
+drops duplicates by `(case_id, seq)`). A message that reached no queue listener while web
+processes exist is not published: `NotPublished` says how many went out before it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
@@ -24,9 +26,10 @@ from mediation import access
 from mediation.cases.models import Case
 from mediation.events import event_audience, event_recipients
 from mediation.extensions import db
+from mediation.timeline import NotPublished
 from mediation.users import User
 from realtime import eviction, rooms
-from realtime.queue import shared_emitter
+from realtime.queue import NotDelivered, listener_here, shared_emitter
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ def emit(app: Flask, envelope: dict[str, Any], to: list[str]) -> None:
     """Send one envelope: through the Redis queue when configured, else in this process."""
     url = app.config.get("MEDIATION_REDIS_URL")
     if url:
-        shared_emitter(url).emit(EVENT, envelope, namespace=NAMESPACE, room=to)
+        here = listener_here(app.extensions["socketio"].server)
+        shared_emitter(url).emit_delivered(EVENT, envelope, NAMESPACE, to, listener_here=here)
     else:
         app.extensions["socketio"].emit(EVENT, envelope, namespace=NAMESPACE, to=to)
 
@@ -73,14 +77,17 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
         case_ids = {e["case_id"] for e in envelopes}
         cases = {c.id: c for c in session.execute(
             sa.select(Case).where(Case.id.in_(case_ids))).scalars()}
-        for envelope in envelopes:
+        for done, envelope in enumerate(envelopes):
             case = cases.get(envelope["case_id"])
             if case is None:
                 continue
             targets = rooms_for(envelope, case, session)
-            if access.changes_access(envelope["type"]):
-                # Who sees the case may have changed: connections that lost it leave its
-                # rooms before this event and any later one go out (the same queue, in order).
-                eviction.request_recheck(app, set(), {case.id})
-            if targets:
-                emit(app, envelope, targets)
+            try:
+                if access.changes_access(envelope["type"]):
+                    # Who sees the case may have changed: connections that lost it leave its
+                    # rooms before this event and any later one go out (the same queue, in order).
+                    eviction.request_recheck(app, set(), {case.id})
+                if targets:
+                    emit(app, envelope, targets)
+            except (NotDelivered, redis.RedisError, OSError) as exc:
+                raise NotPublished(done, f"{exc.__class__.__name__}: {exc}") from exc

@@ -6,6 +6,7 @@ Every handler answers through its acknowledgement: `{"ok": true, ...}` or
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
 
-from mediation import settings
+from mediation import outages, settings
 from mediation.errors import DomainError, Invalid, NotFound
 from mediation.events import audiences, visible_events
 from mediation.extensions import db
@@ -73,10 +74,10 @@ def acknowledged(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapper(self: LiveNamespace, data: Any = None) -> dict[str, Any]:
-        user = self.user()
-        if user is None:
-            return {"ok": False, "error": "not authenticated", "code": 401}
         try:
+            user = self.user()
+            if user is None:
+                return {"ok": False, "error": "not authenticated", "code": 401}
             if not isinstance(data, dict):
                 raise Invalid({"_": ["send an object"]})
             if nul := nul_paths(data):  # as the request check does for HTTP
@@ -90,11 +91,16 @@ def acknowledged(fn: Callable) -> Callable:
             return {"ok": False, "error": "validation failed", "code": 422,
                     "errors": exc.normalized_messages()}
         except Exception as exc:
-            db.session.rollback()
+            with contextlib.suppress(Exception):  # with the database gone, so is its connection
+                db.session.rollback()
             refusal = refused_by_database(exc)
             if refusal is not None:
                 return {"ok": False, "error": refusal.message, "code": refusal.status,
                         "errors": refusal.extra.get("errors", {})}
+            if outages.is_unavailable(exc):
+                outages.record_failure(exc, f"socket {fn.__name__}")
+                return {"ok": False, "error": "the database is unavailable; retry later",
+                        "code": 503, "retry_after": outages.RETRY_AFTER}
             log.exception("socket handler %s failed", fn.__name__)
             return {"ok": False, "error": "internal error", "code": 500}
 

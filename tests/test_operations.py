@@ -111,7 +111,10 @@ def test_serve_outside_the_embedded_mode_is_gunicorn_and_its_lines_tell(served):
                "the listener's loss to be logged")
     lost = [line for line in log_lines() if "listener lost Redis" in line][0]
     assert LINE.match(lost) and " ERROR realtime.queue " in lost, lost
-    assert requests.get(server.base + "/readyz", timeout=WAIT).status_code == 503
+    # Requests are still served: ready, with live delivery reported degraded, not 503.
+    r = requests.get(server.base + "/readyz", timeout=WAIT)
+    assert r.status_code == 200 and r.json()["status"] == "degraded", r.text
+    assert r.json()["checks"]["socketio_listener"].startswith("degraded"), r.text
 
 
 def test_json_lines_with_one_setting(app):

@@ -84,6 +84,8 @@ class Client:
         self.events: queue.Queue = queue.Queue()
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("event", self.events.put)
+        self.resyncs: queue.Queue = queue.Queue()  # the server's "resume from your cursors"
+        self.sio.on("resync", self.resyncs.put)
         self.sio.connect(base, auth={"token": token} if token else None, wait_timeout=WAIT,
                          transports=list(transports))
 

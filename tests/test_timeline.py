@@ -405,3 +405,44 @@ def test_the_daily_checkpoint_is_written_once_a_day(ctx, tmp_path, monkeypatch):
         assert checkpoints.daily() is not None
     assert len(list(tmp_path.glob("checkpoint-*.json"))) == 2
     assert checkpoints.latest_digest()["digest"] == checkpoints.digest(checkpoints.latest())
+
+def test_the_sweep_never_sends_what_the_publisher_thread_is_sending(ctx):
+    # The thread is inside a slow delivery of the new events while a sweep runs: on
+    # PostgreSQL the thread holds its rows (FOR UPDATE SKIP LOCKED) and the sweep skips
+    # them; on SQLite the sweep leaves the thread's untried young rows to it.
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    sent: list[tuple[int, int]] = []
+
+    def slow(envelopes):
+        started.set()
+        assert release.wait(20)
+        sent.extend((e["case_id"], e["seq"]) for e in envelopes)
+
+    officer = _officer()
+    with registry(ctx).publishers.scoped("test.slow", slow):
+        case_id = _intake(officer)
+        try:
+            assert started.wait(20)  # the thread is delivering
+            swept = timeline.publish()  # the sweep, meanwhile
+        finally:
+            release.set()
+        assert timeline.drain()
+        assert swept == 0
+        assert timeline.publish() == 0  # and nothing is left for a later sweep either
+    assert sorted(sent) == [(case_id, 1), (case_id, 2)]
+    assert timeline.pending_count() == 0
+
+
+def test_a_partial_publication_clears_only_what_went_out(ctx):
+    def half(envelopes):
+        raise timeline.NotPublished(1, "no listener")
+
+    officer = _officer()
+    with registry(ctx).publishers.scoped("test.half", half):
+        case_id = _intake(officer)
+        assert timeline.drain()
+    left = db.session.execute(sa.select(Event.seq).join(EventOutbox, EventOutbox.event_id == Event.id)
+                              .where(Event.case_id == case_id)).scalars().all()
+    assert left == [2]  # the first went out; the second waits for the sweep

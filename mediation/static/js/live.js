@@ -14,7 +14,8 @@
  * after a reconnect (Socket.IO's own backoff: 1 s doubling to 30 s, randomised) or a page
  * reload it asks the server only for what it missed. Events are handed to `onEvent` once
  * each and in sequence order: duplicates are dropped by (case_id, seq), and an event that
- * arrives ahead of a gap waits until the gap is filled from the server.
+ * arrives ahead of a gap waits until the gap is filled from the server. A "resync" from the
+ * server (its live feed was interrupted) resumes every case the same way.
  */
 
 const GAP_WAIT_MS = 1500; // how long an out-of-order event waits before asking the server
@@ -59,6 +60,14 @@ export class LiveClient {
       this.onStatus(this.socket.active ? "reconnecting" : "refused", err && err.message);
     });
     this.socket.on("event", (envelope) => this._receive(envelope));
+    // The server's queue listener was cut off (a Redis outage) and is back: what was
+    // published meanwhile never came. Resume every case from its cursor; the page fetches
+    // its inbox and boards again (onStatus "resync"), as they have no cursor.
+    this.socket.on("resync", () => {
+      for (const caseId of this.cases.keys()) this._resume(caseId);
+      for (const region of this.regions) this.socket.emit("subscribe_region", { region });
+      this.onStatus("resync");
+    });
   }
 
   /** Follow a case: what was missed since the stored cursor, then the live stream. */

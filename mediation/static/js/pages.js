@@ -12,7 +12,8 @@
  * - A part whose data-cases names the event's case (or "*") and whose data-on prefixes
  *   match its type (or is empty) is fetched again from `<page>?part=<name>` and swapped in,
  *   at most once per 250 ms per part. The server renders it: one template, one truth.
- * - After a reconnect every part is fetched again (region boards are not replayed).
+ * - After a reconnect, or a "resync" from the server (its live feed was interrupted: the
+ *   inbox and region boards have no cursor to resume from), every part is fetched again.
  * - Countdowns tick every second; an element with data-countdown-expired-class gets that
  *   class when its time has passed.
  * - Every event is also dispatched on `document` as a "live:event" CustomEvent, so a page's
@@ -110,6 +111,10 @@ if (body.dataset.user && typeof globalThis.io === "function") {
     onEvent,
     onStatus: (state) => {
       status(state);
+      if (state === "resync") {
+        document.querySelectorAll("[data-part]").forEach(schedule);
+        return;
+      }
       if (state === "connected") {
         if (connectedOnce) document.querySelectorAll("[data-part]").forEach(schedule);
         connectedOnce = true;
