@@ -380,6 +380,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_REFERRAL_SWEEP_SECONDS", _positive_number, 60.0,
             "how often beat (or the embedded loop) sweeps overdue offers, in seconds",
             default_doc="`60`", area="referrals"),
+    Setting("MEDIATION_PROVIDER_RECORD_DAYS", _integer(0, 3660), 365,
+            "days after a referral's completion during which its provider's members still "
+            "read the case's timeline up to completion and what they authored on it "
+            "(`GET /api/referrals/<id>/record`); 0: not after completion", area="referrals"),
     # --- realtime -----------------------------------------------------------------------
     # 20 messages a minute: more than a person types, fewer than a runaway script sends.
     Setting("MEDIATION_MESSAGE_RATE", _rate, "20/60",

@@ -14,7 +14,7 @@ from mediation.errors import Conflict, Forbidden
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case, role_may, visible_cases_filter
 from mediation.users import PROVIDER_ROLES
-from referrals import directory, lifecycle, products, routing
+from referrals import continuity, directory, lifecycle, products, routing
 from referrals import schemas as s
 from referrals.models import LIVE, Provider, ProviderMember, Referral, RoutingNeed
 
@@ -209,6 +209,17 @@ class ReferralItem(MethodView):
     def get(self, referral_id):
         """One referral (its provider's members and the case's staff)."""
         return referral_view(lifecycle.get_referral(current(), referral_id))
+
+
+@blp.route("/referrals/<int:referral_id>/record")
+class ReferralRecord(MethodView):
+    @authenticated
+    @blp.response(200, s.ReferralRecordOut)
+    def get(self, referral_id):
+        """What the referral's provider keeps of the case: its timeline up to completion
+        and what they authored, for `MEDIATION_PROVIDER_RECORD_DAYS` after completion
+        (404 afterwards, and to anyone but the provider's members)."""
+        return continuity.record(current(), referral_id)
 
 
 @blp.route("/referrals/<int:referral_id>/accept")

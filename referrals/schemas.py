@@ -257,3 +257,41 @@ class SupportOut(ma.Schema):
     given_on = fields.Date()
     description = fields.String()
     created_at = fields.DateTime()
+
+
+class RecordCaseOut(ma.Schema):
+    id = fields.Integer()
+    reference = fields.String()
+    title = fields.String()
+    region_code = fields.String()
+
+
+class RecordTimelineOut(ma.Schema):
+    events = fields.List(fields.Dict())
+    last_seq = fields.Integer(metadata={"description": "the referral's completion: nothing later"})
+    truncated = fields.Boolean()
+
+
+class RecordSessionOut(ma.Schema):
+    id = fields.Integer()
+    scheduled_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    topic = fields.String()
+    minutes = fields.String()
+
+
+class ReferralRecordOut(ma.Schema):
+    """What the referral's provider keeps of the case after completing it."""
+
+    referral_id = fields.Integer()
+    status = fields.String()
+    need = fields.String()
+    outcome = fields.String(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    kept_until = fields.DateTime(allow_none=True)
+    case = fields.Nested(RecordCaseOut)
+    timeline = fields.Nested(RecordTimelineOut)
+    opinions = fields.List(fields.Nested(OpinionOut))
+    counselling_notes = fields.List(fields.Nested(CounsellingOut))
+    sessions = fields.List(fields.Nested(RecordSessionOut))
+    agreements = fields.List(fields.Dict())

@@ -241,6 +241,8 @@ OPS: dict[str, Op] = {
         200, {"signer": "party", "party_index": 0, "method": "hand"},
         allow="admin case_officer", sees=staff(PROVIDERS, "party"), ids={"agreement_id": "final_id"}),
     "GET /api/cases/{case_id}/performance": Op(200, action=Action.CASE_VIEW),
+    "GET /api/agreements/{agreement_id}/performance": Op(200, allow=staff(PROVIDERS, "party"),
+                                                          ids={"agreement_id": "effective_id"}),
     "POST /api/agreements/{agreement_id}/performance": Op(201, lambda s, w: {
         "kind": "action", "description": "书面道歉", "due_on": _day(5)},
         allow="admin case_officer mediator", sees=staff(PROVIDERS, "party"),
@@ -307,6 +309,8 @@ OPS: dict[str, Op] = {
     # it is for those members (and the case's officers, to withdraw it): anyone else is
     # told it does not exist.
     "GET /api/referrals/{referral_id}": Op(200, allow=staff("mediator"), sees=staff("mediator")),
+    # The provider's own record of the case (its members only: the case's staff read the case)
+    "GET /api/referrals/{referral_id}/record": Op(200, allow="mediator", refused=404, sees="mediator"),
     "POST /api/referrals/{referral_id}/accept": Op(200, allow="mass_org", refused=404,
                                                    ids={"referral_id": "offer_id"}),
     "POST /api/referrals/{referral_id}/decline": Op(200, {"reason": "capacity"}, allow="mass_org",

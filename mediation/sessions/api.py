@@ -115,7 +115,7 @@ class AgreementItem(MethodView):
     @blp.response(200, s.AgreementOut)
     def get(self, agreement_id):
         """One agreement with its signers and signatures."""
-        return c.agreement_view(c.get_agreement(current(), agreement_id)[0])
+        return c.agreement_view(c.get_agreement(current(), agreement_id, read_only=True)[0])
 
     @authenticated
     @blp.arguments(s.AgreementPatch)
@@ -153,13 +153,21 @@ class CasePerformance(MethodView):
         return [f.item_view(i) for i in f.items_of(current(), case_id)]
 
 
-@blp.route("/agreements/<int:agreement_id>/performance", methods=["POST"])
-@authenticated
-@blp.arguments(s.PerformanceIn)
-@blp.response(201, s.PerformanceOut)
-def add_performance(data, agreement_id):
-    """Track a payment or action the agreement in effect obliges, with its deadline."""
-    return f.item_view(f.add_item(current(), agreement_id, data))
+@blp.route("/agreements/<int:agreement_id>/performance")
+class AgreementPerformance(MethodView):
+    @authenticated
+    @blp.response(200, s.PerformanceOut(many=True))
+    def get(self, agreement_id):
+        """The agreement's performance items by deadline (its mediator reads them until
+        the case is closed)."""
+        return [f.item_view(i) for i in f.items_of_agreement(current(), agreement_id)]
+
+    @authenticated
+    @blp.arguments(s.PerformanceIn)
+    @blp.response(201, s.PerformanceOut)
+    def post(self, data, agreement_id):
+        """Track a payment or action the agreement in effect obliges, with its deadline."""
+        return f.item_view(f.add_item(current(), agreement_id, data))
 
 
 @blp.route("/performance/<int:item_id>/done", methods=["POST"])

@@ -338,19 +338,30 @@ JUDICIAL_FIELDS = ("judicial_applied_on", "judicial_court", "judicial_decision",
                    "judicial_decided_on", "judicial_note")
 
 
-def get_agreement(actor: User, agreement_id: int) -> tuple[Agreement, Case]:
+def get_agreement(actor: User, agreement_id: int, read_only: bool = False) -> tuple[Agreement, Case]:
     """The agreement and its case if the actor sees the case, or is a party whose own
-    account a final agreement names (to read what they sign); 404 otherwise."""
+    account a final agreement names (to read what they sign), or — `read_only`, for
+    reading alone — its mediator until the case is closed (`mediator_keeps`); 404
+    otherwise."""
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None:
         raise NotFound("agreement")
     try:
         case = require_case(actor, agreement.case_id)
     except NotFound:
-        if not _signs_as_party(actor, agreement):
-            raise NotFound("agreement") from None
         case = db.session.get(Case, agreement.case_id)
+        if not (_signs_as_party(actor, agreement)
+                or (read_only and mediator_keeps(actor, agreement, case))):
+            raise NotFound("agreement") from None
     return agreement, case
+
+
+def mediator_keeps(actor: User, agreement: Agreement, case: Case | None) -> bool:
+    """The mediator of an agreement reads it and its performance items until the case is
+    closed, after their referral ended: performance reminders reach them and a follow-up
+    visit asks them whether it is honoured. Never to change it: that takes the case."""
+    return (case is not None and actor.active and actor.id == agreement.mediator_id
+            and case.status != Status.CLOSED)
 
 
 def agreements_naming(actor: User) -> list[Agreement]:

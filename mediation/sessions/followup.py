@@ -20,6 +20,7 @@ from mediation.sessions.commands import (
     JUDICIAL_CONFIRMATION_DAYS,
     advance_case,
     get_agreement,
+    mediator_keeps,
 )
 from mediation.sessions.models import (
     Agreement,
@@ -79,15 +80,29 @@ def add_item(actor: User, agreement_id: int, data: dict[str, Any]) -> Performanc
     return item
 
 
-def get_item(actor: User, item_id: int) -> tuple[PerformanceItem, Case]:
+def get_item(actor: User, item_id: int, read_only: bool = False) -> tuple[PerformanceItem, Case]:
+    """The item and its case if the actor sees the case, or — `read_only` — is the mediator
+    of its agreement and the case is not closed; 404 otherwise."""
     item = db.session.get(PerformanceItem, item_id)
     if item is None:
         raise NotFound("performance item")
     try:
         case = require_case(actor, item.case_id)
     except NotFound:
-        raise NotFound("performance item") from None
+        case = db.session.get(Case, item.case_id)
+        agreement = db.session.get(Agreement, item.agreement_id)
+        if not (read_only and mediator_keeps(actor, agreement, case)):
+            raise NotFound("performance item") from None
     return item, case
+
+
+def items_of_agreement(actor: User, agreement_id: int) -> list[PerformanceItem]:
+    """An agreement's performance items, for whoever may read the agreement (its mediator
+    too until the case is closed)."""
+    agreement, _case = get_agreement(actor, agreement_id, read_only=True)
+    return list(db.session.execute(sa.select(PerformanceItem).where(
+        PerformanceItem.agreement_id == agreement.id)
+        .order_by(PerformanceItem.due_on, PerformanceItem.id)).scalars())
 
 
 def items_of(actor: User, case_id: int) -> list[PerformanceItem]:

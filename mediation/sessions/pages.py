@@ -617,7 +617,7 @@ def sessions_in_progress(user: User, limit: int = 50) -> list[dict[str, Any]]:
 def print_agreement(agreement_id: int):
     """The agreement laid out for A4 printing, with every statutory part and signature lines."""
     try:
-        agreement, case = commands.get_agreement(current_user, agreement_id)
+        agreement, case = commands.get_agreement(current_user, agreement_id, read_only=True)
     except NotFound:
         abort(404)
     view = commands.agreement_view(agreement)
