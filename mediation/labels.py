@@ -70,6 +70,13 @@ CORE: dict[str, dict[str, Any]] = {
         "counsellor": _l("心理咨询师"), "mass_org": _l("群团组织"), "evaluator": _l("第三方评估"),
         "party": _l("当事人"),
     },
+    "petition_channel": {
+        "letter": _l("来信"), "visit": _l("来访"), "online": _l("网上"), "phone": _l("电话"),
+        "leader_mailbox": _l("领导信箱"),
+    },
+    "petition_level": {
+        "county": _l("县级"), "city": _l("市级"), "province": _l("省级"), "national": _l("国家级"),
+    },
     "case_status": {
         "intake": _l("受理登记"), "in_progress": _l("化解中"), "agreement_reached": _l("已达成协议"),
         "resolved": _l("已化解"), "closed": _l("已办结"), "reopened": _l("重新信访"),

@@ -35,6 +35,7 @@ from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
 from mediation.registry import registry
 from mediation.schemas.cases import (
+    CandidatesIn,
     CaseIn,
     CaseListArgs,
     CasePatch,
@@ -42,6 +43,7 @@ from mediation.schemas.cases import (
     ExtensionIn,
     InvestigationIn,
     OwnerIn,
+    PetitionRecordIn,
     RevealIn,
     TransitionIn,
 )
@@ -252,21 +254,48 @@ def board():
         on=",".join(["case.", *[c.on for c in registry().board_columns.values() if c.on]]))
 
 
+# Why a candidate matched, in words (petitions.find_candidates gives the kinds).
+REPEAT_REASONS = {
+    "id_number": _l("身份证号一致"), "phone": _l("联系电话一致"), "same_name": _l("同县同名"),
+    "same_pinyin": _l("同县姓名同音"), "similar_name": _l("同县姓名相近"),
+    "same_unit": _l("同一责任单位"), "same_field": _l("同一民生领域"),
+    "summary_overlap": _l("案情摘要相近"),
+}
+
+
 @bp.route("/cases/new", methods=["GET", "POST"])
 @login_required
 def intake():
     """Take a case in: the same schema and command as POST /api/cases, errors by the field."""
     if not can(current_user, Action.CASE_CREATE):
         abort(404)
-    outcome = None
+    outcome, candidates = None, None
     if request.method == "POST":
-        outcome = web.submit(CaseIn(), commands.intake, current_user)
-        if outcome.ok:
-            web.report(outcome, _("案件已登记：%(ref)s", ref=outcome.value.reference))
-            return redirect(url_for("pages.case_page", case_id=outcome.value.id))
+        data = web.form_data(CaseIn())
+        petition = web.form_data(PetitionRecordIn(), prefix="petition-")
+        if petition:
+            data["petition"] = petition
+        if "check" in request.form:
+            # 查重 before saving: the candidates beside the form, nothing written
+            outcome = web.attempt(lambda: commands.intake_candidates(
+                current_user, CandidatesIn().load({k: v for k, v in data.items()
+                                                   if k in CandidatesIn().fields})))
+            candidates = outcome.value if outcome.ok else None
+            if outcome.ok:
+                outcome = None
+        else:
+            outcome = web.attempt(lambda: commands.intake(current_user, CaseIn().load(data)))
+            if outcome.ok:
+                linked = data.get("repeat_of") not in (None, "")
+                web.report(outcome, _("已作为重复信访件并入案件：%(ref)s", ref=outcome.value.reference)
+                           if linked else _("案件已登记：%(ref)s", ref=outcome.value.reference))
+                return redirect(url_for("pages.case_page", case_id=outcome.value.id))
+            candidates = outcome.extra.get("candidates")
     return render_template(
         "cases/intake.html", outcome=outcome, errors=outcome.errors if outcome else {},
-        values=request.form, rows=range(3),
+        values=request.form, rows=range(3), candidates=candidates,
+        channels=labels.choices("petition_channel"), levels=labels.choices("petition_level"),
+        reason_labels=REPEAT_REASONS,
         groups=[(g.value, labels.label(g.value, "group")) for g in Group],
         fields=[(f.value, labels.label(f.value, "livelihood")) for f in LivelihoodField],
         default_region=current_user.region or ""), outcome.status if outcome else 200

@@ -143,6 +143,8 @@ class Outcome:
     errors: dict[str, list[str]] = field(default_factory=dict)
     message: str | None = None
     current_state: Any = None
+    # What else a refusal carried (e.g. the candidates of a possible repeat petition).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -159,7 +161,8 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
         return Outcome(status=422, errors=flatten_errors(exc.extra.get("errors") or {}),
                        message=_("请检查标红的项目"))
     except Conflict as exc:
-        return Outcome(status=409, message=exc.message, current_state=exc.extra.get("current_state"))
+        return Outcome(status=409, message=exc.message, current_state=exc.extra.get("current_state"),
+                       extra={k: v for k, v in exc.extra.items() if k != "current_state"})
     except Forbidden as exc:
         return Outcome(status=403, message=exc.message)
     except NotFound:

@@ -349,3 +349,35 @@ def test_ledger_import_with_repeats(app, tmp_path):
     r = runner.invoke(args=["ledger", "import", str(path), "--as", "rep_importer"])
     assert r.exit_code == 0 and "imported 0 case(s); 3 already in the ledger" in r.output
     assert counts(app) == after
+
+
+def test_intake_page_shows_candidates_before_saving_then_links(app, ctx, csrf_on):
+    import sqlalchemy as sa
+
+    from mediation.cases.models import Case
+    from tests.factories import make_case, make_user
+    from tests.page_client import PageClient
+
+    officer = make_user("case_officer", "510104")
+    first = make_case(officer, petitioners=[{"name": "张建国", "id_number": ID}])
+    ref, first_id = first.reference, first.id
+    db.session.remove()
+    web = PageClient(app).sign_in(officer)
+    form = {"title": "再次反映补偿款", "region_code": "510104", "departments": "区自然资源局",
+            "summary": "村民反映征地补偿款未足额发放", "petitioners-0-name": "张建囯",
+            "petition-channel": "visit", "petition-level": "city", "petition-head_count": "2"}
+    r = web.post("/cases/new", form | {"check": "1"})
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert 'id="repeat-candidates"' in html and ref in html and "同县姓名同音" in html
+    assert ID not in html
+    # saving without a decision is refused, the candidates still shown, nothing written
+    r = web.post("/cases/new", form)
+    assert r.status_code == 409 and ref in r.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
+    r = web.post("/cases/new", form | {"repeat_of": str(first_id)})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{first_id}")
+    db.session.expire_all()
+    case = db.session.get(Case, first_id)
+    assert (case.petition_count, case.person_count) == (2, 3)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
