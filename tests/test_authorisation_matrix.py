@@ -208,6 +208,11 @@ OPS: dict[str, Op] = {
     "POST /api/petitioners/search": Op(200, {"phone": "13800138000", "reason": "来访核对"},
                                        scope="none", action=Action.PII_SEARCH),
     "GET /api/cases/{case_id}/timeline": Op(200, action=Action.CASE_VIEW),
+    "POST /api/cases/candidates": Op(200, {"region_code": "510104", "petitioners": [{"name": "张三"}]},
+                                     scope="none", action=Action.CASE_CREATE),
+    # into itself: past the check it is the case's state that refuses (409), nothing changes
+    "POST /api/cases/{case_id}/merge": Op(409, lambda s, w: {"into": s.case_id, "reason": "同一事项"},
+                                          action=Action.CASE_EDIT),
     # --- sessions: seen by the case's officials and the session's participants (the
     # mediator, the lawyer invited by account, the invited neutral participant's member)
     "GET /api/cases/{case_id}/sessions": Op(200, action=Action.CASE_VIEW),
