@@ -186,12 +186,6 @@ def _officer_of(user: User, case) -> bool:
     )
 
 
-def _officer_of(user: User, case) -> bool:
-    return user.role == Role.ADMIN or (
-        user.role == Role.CASE_OFFICER and case.region_code.startswith(_jurisdiction_prefix(user))
-    )
-
-
 def _officer_or_owner(user: User, case) -> bool:
     return _officer_of(user, case) or case.lead_official_id == user.id
 
