@@ -61,6 +61,8 @@ class Action(enum.StrEnum):
     PROVIDERS_EDIT = "providers.edit"
     ROUTING_VIEW = "routing.view"
     REFERRALS_RESPOND = "referrals.respond"
+    # any provider's record of referrals (its members read their own)
+    PROVIDER_RECORDS_READ = "providers.records"
 
 
 # Roles grouped by the kind of user they are (the directory's providers live in users.py).

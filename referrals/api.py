@@ -14,7 +14,7 @@ from mediation.errors import Conflict, Forbidden
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case, role_may, visible_cases_filter
 from mediation.users import PROVIDER_ROLES
-from referrals import continuity, directory, lifecycle, products, routing
+from referrals import continuity, directory, history, lifecycle, products, routing
 from referrals import schemas as s
 from referrals.models import LIVE, Provider, ProviderMember, Referral, RoutingNeed
 
@@ -80,6 +80,28 @@ def _staff_case(case_id: int, action: str = "view") -> Case:
     if not can(current(), Action.ROUTING_VIEW, case):
         raise Forbidden("routing is for case officers and supervisors")
     return case
+
+
+@blp.route("/providers/<int:provider_id>/record")
+class ProviderRecord(MethodView):
+    @authenticated
+    @blp.response(200, s.ProviderRecordOut)
+    def get(self, provider_id):
+        """A provider's referrals with counts by status, outcome and month (admins,
+        supervisors and the provider's own members)."""
+        return history.provider_record(current(), provider_id)
+
+
+@blp.route("/me/record")
+class MyRecord(MethodView):
+    @authenticated
+    @blp.response(200, s.ProviderRecordOut)
+    def get(self):
+        """My providers' referrals, past and current, with counts by status, outcome and
+        month — the basis of per-case subsidy claims."""
+        if not can(current(), Action.REFERRALS_RESPOND):
+            raise Forbidden("the record is a provider's")
+        return history.my_record(current())
 
 
 @blp.route("/cases/<int:case_id>/candidates")

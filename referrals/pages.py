@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, redirect, request, url_for
+from flask import Flask, Response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -33,7 +33,7 @@ from mediation.extensions import db
 from mediation.permissions import Action, can, require_case, roles_for
 from mediation.timeline import iso
 from mediation.users import User
-from referrals import lifecycle, products
+from referrals import continuity, history, lifecycle, products
 from referrals import schemas as s
 from referrals.models import (
     CounsellingNote,
@@ -107,6 +107,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     labels.register_groups(app, LABELS)
     web.add_nav(app, "provider_pages.inbox", _l("待办邀请"), roles_for(Action.REFERRALS_RESPOND, app), 20)
+    web.add_nav(app, "provider_pages.my_record", _l("我的办案记录"),
+                roles_for(Action.REFERRALS_RESPOND, app), 21)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -368,3 +370,59 @@ def support(case_id: int):
                          outcome=outcome, values=request.form if outcome else {},
                          errors=outcome.errors if outcome else {}, records=list(reversed(records)),
                          kinds=labels.choices("support_kind"), china_time=china_time)
+
+
+# --- the provider's record ---------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx(record: dict[str, Any], name: str) -> Response:
+    from mediation.supervision.excel import workbook_bytes
+
+    return Response(workbook_bytes(history.workbook_sheets(record)), mimetype=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"})
+
+
+@bp.get("/my-record")
+@login_required
+def my_record():
+    """The user's providers' referrals with their counts, and the export."""
+    user = _provider_user()
+    return web.render_page("referrals/record.html", record=history.my_record(user),
+                           providers=db.session.execute(sa.select(Provider).where(
+                               Provider.id.in_(lifecycle.provider_ids_of(user)))
+                               .order_by(Provider.id)).scalars().all(),
+                           export=url_for("provider_pages.my_record_xlsx"), mine=True)
+
+
+@bp.get("/my-record.xlsx")
+@login_required
+def my_record_xlsx():
+    user = _provider_user()
+    return _xlsx(history.my_record(user), f"record-{today().isoformat()}")
+
+
+@bp.get("/providers/<int:provider_id>/record")
+@login_required
+def provider_record(provider_id: int):
+    """One provider's record, for admins, supervisors and its members."""
+    provider = history.provider_for(_me(), provider_id)
+    return web.render_page("referrals/record.html", record=history.record_of([provider.id]),
+                           providers=[provider], mine=False,
+                           export=url_for("provider_pages.provider_record_xlsx", provider_id=provider.id))
+
+
+@bp.get("/providers/<int:provider_id>/record.xlsx")
+@login_required
+def provider_record_xlsx(provider_id: int):
+    provider = history.provider_for(_me(), provider_id)
+    return _xlsx(history.record_of([provider.id]), f"provider-{provider.id}-{today().isoformat()}")
+
+
+@bp.get("/referrals/<int:referral_id>/record")
+@login_required
+def referral_record(referral_id: int):
+    """What the provider keeps of a case after completing its referral."""
+    return web.render_page("referrals/referral_record.html",
+                           rec=continuity.record(_me(), referral_id))

@@ -13,6 +13,9 @@ RULES = (
     # The ranking reasons name other providers' load and acceptance rates: staff only.
     Rule(Action.ROUTING_VIEW, OFFICIAL_ROLES, on_case=True,
          doc="a case's routing, candidates and every referral of the case"),
+    # A provider's record is the basis of its subsidy claims: who checks them reads it.
+    Rule(Action.PROVIDER_RECORDS_READ, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+         doc="any provider's record of referrals (members read their own)"),
     Rule(Action.REFERRALS_RESPOND, frozenset(PROVIDER_ROLES),
          doc="the provider's inbox: accept, decline and work on referred cases"),
 )

@@ -295,3 +295,41 @@ class ReferralRecordOut(ma.Schema):
     counselling_notes = fields.List(fields.Nested(CounsellingOut))
     sessions = fields.List(fields.Nested(RecordSessionOut))
     agreements = fields.List(fields.Dict())
+
+
+class RecordReferralOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    reference = fields.String()
+    title = fields.String()
+    provider_id = fields.Integer()
+    provider_name = fields.String()
+    need = fields.String()
+    status = fields.String()
+    offered_at = fields.DateTime()
+    responded_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    month = fields.String(metadata={"description": "the Beijing month of the offer, YYYY-MM"})
+    record_until = fields.DateTime(allow_none=True, metadata={
+        "description": "until when GET /api/referrals/{id}/record answers (completed ones)"})
+
+
+class RecordMonthOut(ma.Schema):
+    month = fields.String()
+    offered = fields.Integer()
+    accepted = fields.Integer()
+    completed = fields.Integer()
+
+
+class ProviderRecordOut(ma.Schema):
+    """A provider's referrals, past and current, with counts (以案定补 claims)."""
+
+    provider_ids = fields.List(fields.Integer())
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_outcome = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_month = fields.List(fields.Nested(RecordMonthOut))
+    acceptance_rate = fields.Float(allow_none=True, metadata={
+        "description": "accepted (ever) / offers answered or expired"})
+    referrals = fields.List(fields.Nested(RecordReferralOut))

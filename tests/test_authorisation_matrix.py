@@ -298,6 +298,11 @@ OPS: dict[str, Op] = {
     "POST /api/providers": Op(201, {"name": "新调解室", "kind": "mediator", "mediation_type": "people",
                                     "regions": ["510104"]}, scope="none", action=Action.PROVIDERS_EDIT),
     # The directory is national: staff see every provider, a member their own.
+    # A provider's record: admins and supervisors (any provider), its members (their own)
+    "GET /api/providers/{provider_id}/record": Op(200, allow="admin supervisor mediator", refused=404,
+                                                  sees="admin supervisor mediator",
+                                                  b_allow="admin supervisor", b_sees="admin supervisor"),
+    "GET /api/me/record": Op(200, scope="none", allow=PROVIDERS),
     "GET /api/providers/{provider_id}": Op(200, allow=staff("mediator"), sees=staff("mediator"),
                                            b_allow=staff(), b_sees=staff()),
     # A supervisor edits the providers of their jurisdiction; a member its availability.
