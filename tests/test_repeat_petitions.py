@@ -381,3 +381,19 @@ def test_intake_page_shows_candidates_before_saving_then_links(app, ctx, csrf_on
     case = db.session.get(Case, first_id)
     assert (case.petition_count, case.person_count) == (2, 3)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
+
+
+def test_the_new_petition_command_records_the_petition_too(api, officer):
+    case = api.case(officer, petitioners=[person("褚某")])
+    for to in ("in_progress", "resolved"):
+        assert api.post(f"/api/cases/{case['id']}/status", officer,
+                        {"status": to, "reason": "办理"}).status_code == 200
+    r = api.post(f"/api/cases/{case['id']}/petitions", officer, {
+        "received_on": "2025-04-01", "summary": "又到省里反映", "channel": "visit",
+        "level": "province", "head_count": 5})
+    assert r.status_code == 200, r.get_json()
+    again = api.get(f"/api/cases/{case['id']}", officer).get_json()
+    assert again["status"] == "reopened" and (again["petition_count"], again["person_count"]) == (2, 6)
+    last = again["petitions"][-1]
+    assert last["repeat"] and last["skip_level"] and last["group_visit"]
+    assert last["received_on"] == "2025-04-01"

@@ -170,8 +170,8 @@ def test_cessation_by_undertaking_and_a_new_petition_reopens(app, w):
     body = r.get_json()
     assert body["status"] == "reopened"
     assert "reopened_after_resolution" in body["flags"] and "petitioning_ceased" not in body["flags"]
-    assert types(app, w.case_id)[-3:] == ["case.petitioning_ceased", "case.reopened",
-                                          "case.petitioning_resumed"]
+    assert types(app, w.case_id)[-4:] == ["case.petitioning_ceased", "case.reopened",
+                                          "case.petitioning_resumed", "petition.received"]
     again = call(w, "POST", f"/api/cases/{w.case_id}/petitions", "officer",
                  {"received_on": day(0), "summary": "x"})
     assert again.status_code == 409 and again.get_json()["current_state"] == "reopened"

@@ -226,7 +226,8 @@ def cessation(data, case_id):
 @blp.response(200, s.CaseStateOut)
 def new_petition(data, case_id):
     """A new petition on a resolved or closed case: the case is reopened and flagged."""
-    return f.new_petition(current(), case_id, data["received_on"], data["summary"])
+    return f.new_petition(current(), case_id, data["received_on"], data["summary"], {
+        k: data[k] for k in ("channel", "level", "head_count") if k in data})
 
 
 @blp.route("/sessions/<int:session_id>/messages")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from mediation import settings, timeline
 from mediation.cases import commands as case_commands
+from mediation.cases import petitions
 from mediation.cases.models import Case, CaseFlag, Status
 from mediation.clock import local_date, today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
@@ -284,20 +285,22 @@ def sweep_cessations(now: dt.datetime | None = None) -> int:
 
 
 @transactional
-def new_petition(actor: User, case_id: int, received_on: dt.date, summary: str) -> Case:
+def new_petition(actor: User, case_id: int, received_on: dt.date, summary: str,
+                 petition: dict[str, Any] | None = None) -> Case:
     """A new petition on a resolved or closed case reopens it (flagged for supervision),
-    and a cessation recorded before no longer holds: both in one transaction."""
+    and a cessation recorded before no longer holds; the petition is recorded on the case
+    (件次, 人次, 越级访) like any repeat: all in one transaction."""
     case = require_case(actor, case_id, Action.CASE_TRANSITION)
     if case.status not in (Status.RESOLVED, Status.CLOSED):
         raise Conflict("only a resolved or closed case is reopened by a new petition",
                        current_state=case.status)
+    if case.merged_into_id is not None:
+        raise Conflict("the case was merged into another; the petition belongs there",
+                       current_state={"status": case.status, "merged_into": case.merged_into_id})
     if received_on > today():
         raise Invalid({"received_on": ["cannot be in the future"]})
-    case_commands.move_case(case, Status.REOPENED, actor,
-                            f"new petition received on {received_on.isoformat()}: {summary}")
-    if case.has_flag(CaseFlag.PETITIONING_CEASED):
-        case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
-        timeline.append(db.session, case.id, events.PETITIONING_RESUMED,
-                        {"received_on": received_on.isoformat()}, actor.id)
+    case_commands.reopen_on_petition(case, actor, received_on, summary)
+    petitions.record_petition(case, (petition or {}) | {"received_on": received_on, "summary": summary},
+                              actor, repeat=True)
     case_commands.refresh(case, actor)
     return case

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from mediation.cases.models import enum_values
+from mediation.cases.models import Channel, LodgedLevel, enum_values
 from mediation.sessions.models import (
     ParticipantKind,
     PerformanceKind,
@@ -247,6 +247,12 @@ class CessationIn(InputSchema):
 class PetitionIn(InputSchema):
     received_on = fields.Date(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    channel = fields.String(validate=validate.OneOf([c.value for c in Channel]),
+                            metadata={"description": "letter, visit, online, phone, leader_mailbox"})
+    level = fields.String(validate=validate.OneOf([lv.value for lv in LodgedLevel]),
+                          metadata={"description": "where it was lodged (above the case's level: 越级访)"})
+    head_count = fields.Integer(validate=validate.Range(min=1, max=10000),
+                                metadata={"description": "people on a visit"})
 
 
 class CaseStateOut(ma.Schema):
