@@ -42,6 +42,8 @@ class Action(enum.StrEnum):
     CASE_INVESTIGATE = "case.investigate"
     CASE_RECORD_CONTACT = "case.record_contact"
     CASE_REVEAL_PII = "case.reveal_pii"
+    # a provider with an accepted referral reads the petitioner's phone to contact them
+    CASE_CONTACT_PETITIONER = "case.contact_petitioner"
     # officials-only content of a case: internal notes and events, every counselling note
     CASE_INTERNAL = "case.internal"
     # finding petitioners by identity or phone number (blind index): only who may reveal

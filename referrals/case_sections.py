@@ -27,7 +27,8 @@ from mediation.cases.models import Case
 from mediation.errors import Conflict
 from mediation.extensions import db
 from mediation.pages import BoardColumn, Section, register_board_column, register_case_section, user_names
-from mediation.permissions import Action, role_may
+from mediation.permissions import Action, can, role_may
+from mediation.pii import mask_phone
 from mediation.timeline import iso
 from mediation.users import PROVIDER_ROLES, User
 from referrals import lifecycle, products, routing
@@ -143,10 +144,19 @@ def withdraw(referral_id: int):
     return _back(referral.case_id)
 
 
+def _contact_section(user: User, case: Case) -> dict[str, Any] | None:
+    """For a provider working the case: each petitioner's phone, revealed with a reason."""
+    if not can(user, Action.CASE_CONTACT_PETITIONER, case) or can(user, Action.CASE_REVEAL_PII, case):
+        return None
+    return {"petitioners": [{"id": p.id, "name": p.name, "phone": mask_phone(p.phone_tail)}
+                            for p in case.petitioners if p.phone_tail]}
+
+
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
     register_case_section(app, Section("case_referrals", _l("转介与协同"), _referrals_section,
                                        "referral.,routing.,case.", 50, wide=True))
+    register_case_section(app, Section("case_contact", _l("联系当事人"), _contact_section, "pii.", 48))
     register_case_section(app, Section("case_opinions", _l("法律意见"), _opinions_section, "opinion.", 60))
     register_board_column(app, BoardColumn("board_referrals", _l("转介"), _board_referrals,
                                            "referral.,routing."))

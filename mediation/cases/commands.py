@@ -428,8 +428,15 @@ def add_petitioner(actor: User, case_id: int, data: dict[str, Any]) -> Petitione
 @transactional
 def reveal_pii(actor: User, case_id: int, petitioner_id: int, fields: list[str],
                reason: str) -> dict[str, Any]:
-    """Show a petitioner's full numbers to a role that needs them, and record the showing."""
-    case = require_case(actor, case_id, Action.CASE_REVEAL_PII)
+    """Show a petitioner's full numbers to a role that needs them, and record the showing.
+    A provider working the case (`Action.CASE_CONTACT_PETITIONER`) gets the phone number
+    alone, to contact the petitioner: never the identity number."""
+    case = require_case(actor, case_id)
+    if not can(actor, Action.CASE_REVEAL_PII, case):
+        if not can(actor, Action.CASE_CONTACT_PETITIONER, case):
+            raise Forbidden("your role may not reveal numbers on this case")
+        if set(fields) != {"phone"}:
+            raise Forbidden("a provider may see the phone number only: ask for fields [\"phone\"]")
     p = db.session.get(Petitioner, petitioner_id)
     if p is None or p.case_id != case.id:
         raise NotFound("petitioner")
