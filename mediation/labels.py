@@ -74,6 +74,10 @@ CORE: dict[str, dict[str, Any]] = {
         "letter": _l("来信"), "visit": _l("来访"), "online": _l("网上"), "phone": _l("电话"),
         "leader_mailbox": _l("领导信箱"),
     },
+    "case_link": {
+        "related": _l("同一信访人的另一案件"), "merged_into": _l("本案已并入该案"),
+        "absorbed": _l("该案已并入本案"),
+    },
     "petition_level": {
         "county": _l("县级"), "city": _l("市级"), "province": _l("省级"), "national": _l("国家级"),
     },

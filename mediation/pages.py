@@ -23,8 +23,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, web
-from mediation.cases import commands
-from mediation.cases.models import Case, Group, LivelihoodField
+from mediation.cases import commands, merge
+from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
 from mediation.cases.rules import CATEGORY_NAMES
@@ -42,6 +42,7 @@ from mediation.schemas.cases import (
     ContactIn,
     ExtensionIn,
     InvestigationIn,
+    MergeIn,
     OwnerIn,
     PetitionRecordIn,
     RevealIn,
@@ -166,6 +167,18 @@ def _timeline_section(user: User, case: Case) -> dict[str, Any]:
     return {"events": [e.envelope() for e in events], "names": user_names({e.actor_id for e in events})}
 
 
+def _petitions_section(user: User, case: Case) -> dict[str, Any]:
+    """The case's petitions (件次, 人次, 越级访), the cases it is linked to, and the merge."""
+    ids = {link.other_id for link in db.session.execute(
+        sa.select(CaseLink).where(CaseLink.case_id == case.id)).scalars()}
+    if case.merged_into_id:
+        ids.add(case.merged_into_id)
+    refs = dict(db.session.execute(
+        sa.select(Case.id, Case.reference).where(Case.id.in_(ids))).all()) if ids else {}
+    return {"references": refs,
+            "can_merge": case.merged_into_id is None and can(user, Action.CASE_EDIT, case)}
+
+
 def user_names(ids: set[int | None]) -> dict[int, str]:
     """Display names of users by id (for "who did it" on pages)."""
     ids = {i for i in ids if i}
@@ -186,6 +199,8 @@ def init_app(app: Flask) -> None:
                 lambda user, case: {"can_update": can(user, Action.CASE_EDIT, case)}, "case.", 30),
         _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner."),
         Section("case_actions", _l("办案操作"), _actions_section, "case.,owner.", 45),
+        Section("case_petitions", _l("信访件与关联案件"), _petitions_section,
+                "case.,petition.", 50),
         Section("case_timeline", _l("时间线"), _timeline_section, "", 90, wide=True),
     ):
         register_case_section(app, section)
@@ -365,6 +380,9 @@ _ACTIONS: dict[str, tuple[Callable[[], ma.Schema], Callable[[User, int, dict], A
         u, cid, d["basis"], d["signed_on"], d["note"]), _l("已记录息诉罢访")),
     "petition": (PetitionIn, lambda u, cid, d: followup.new_petition(u, cid, d["received_on"], d["summary"]),
                  _l("已登记再次信访，案件重新办理")),
+    # The absorbed case is this one; the page goes on showing it, now closed as merged.
+    "merge": (MergeIn, lambda u, cid, d: merge.merge(u, cid, d["into"], d["reason"]),
+              _l("案件已并入另一案件")),
 }
 
 

@@ -397,3 +397,29 @@ def test_the_new_petition_command_records_the_petition_too(api, officer):
     last = again["petitions"][-1]
     assert last["repeat"] and last["skip_level"] and last["group_visit"]
     assert last["received_on"] == "2025-04-01"
+
+
+def test_case_page_shows_petitions_links_and_merges(app, ctx, csrf_on):
+    from mediation.cases.models import Case
+    from tests.factories import make_case, make_user
+    from tests.page_client import PageClient
+
+    officer = make_user("case_officer", "510104")
+    a = make_case(officer, petitioners=[{"name": "蒋某"}], petition={"channel": "visit", "level": "city",
+                                                                  "head_count": 5})
+    b = make_case(officer, title="另一登记", petitioners=[{"name": "沈某"}])
+    a_id, a_ref, b_id = a.id, a.reference, b.id
+    db.session.remove()
+    web = PageClient(app).sign_in(officer)
+    html = web.text(f"/cases/{a_id}")
+    assert 'id="h-case_petitions"' in html or "case_petitions" in html
+    assert "越级访" in html and "集体访" in html and 'data-petition-count>1<' in html
+    r = web.post(f"/cases/{b_id}/do/merge", {"into": str(a_id), "reason": "同一事项重复登记"},
+                 token_from=f"/cases/{b_id}")
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Case, b_id).merged_into_id == a_id
+    html = web.text(f"/cases/{b_id}")
+    assert f'data-merged-into="{a_id}"' in html and a_ref in html
+    assert "并入另一案件（同一人同一事项）" not in html  # merged: no second merge offered
+    assert f'data-link="{b_id}"' in web.text(f"/cases/{a_id}")
