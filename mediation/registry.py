@@ -117,6 +117,7 @@ STORES: dict[str, str] = {
     "serving_hooks": "what a serving process starts beside its requests: name -> fn(app)",
     "gauges": "extra /metrics gauges: name -> (help text, fn(app) -> float | None)",
     "access_listeners": "re-check live connections when access changes: name -> fn(user_ids, case_ids)",
+    "append_hooks": "called in each append's transaction with the new events: name -> fn(session, events)",
 }
 
 
@@ -146,6 +147,7 @@ class Registry:
     serving_hooks: Store[Any]
     gauges: Store[Any]
     access_listeners: Store[Any]
+    append_hooks: Store[Any]
 
     def __init__(self) -> None:
         for name, doc in STORES.items():

@@ -191,6 +191,10 @@ def append_many(
     events = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
     session.execute(sa.insert(EventOutbox),
                     [{"event_id": e.id, "created_at": at, "attempts": 0} for e in events])
+    # In the same transaction: what the events leave behind (a user's notifications) stands
+    # or falls with them.
+    for hook in declared.append_hooks.values():
+        hook(session, events)
     for ev in events:
         after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
     return events

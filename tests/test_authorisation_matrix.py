@@ -184,6 +184,10 @@ OPS: dict[str, Op] = {
     # anyone but an admin no account exists
     "POST /api/users/{user_id}/deactivate": Op(200, action=Action.USER_MANAGE, refused=404, b_ok=404),
     "POST /api/users/{user_id}/revoke-tokens": Op(200, action=Action.USER_MANAGE, refused=404, b_ok=404),
+    # --- one's own notifications: everyone signed in has a list; others' ids mark nothing
+    "GET /api/notifications": Op(200, scope="none", allow=EVERYONE),
+    "GET /api/notifications/unread-count": Op(200, scope="none", allow=EVERYONE),
+    "POST /api/notifications/read": Op(200, {"all": True}, scope="none", allow=EVERYONE),
     # --- cases
     "GET /api/cases": Op(200, scope="none", allow=EVERYONE),
     "POST /api/cases": Op(201, lambda s, w: case_payload(), scope="none", action=Action.CASE_CREATE),

@@ -1,0 +1,121 @@
+"""The notification centre: filled from the event catalogue's recipients in the event's
+transaction; one's own list, unread count and mark-read over the API and the pages."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from mediation.extensions import db
+from mediation.notifications.models import Notification
+from mediation.timeline import Event
+from tests.page_client import PageClient
+
+
+def _offer(api, officer, case_id, provider_id):
+    r = api.post(f"/api/cases/{case_id}/referrals", officer,
+                 {"need": "legal_opinion", "provider_id": provider_id})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def _setup(api):
+    admin = api.user("admin")
+    officer = api.user("case_officer", "510104")
+    lawyer = api.user("lawyer")
+    other = api.user("lawyer")
+    r = api.post("/api/providers", admin, {"regions": ["510104"], "capacity": 2, "user_ids": [lawyer.id],
+                                           "name": "律师所", "kind": "lawyer",
+                                           "specialities": ["land_demolition"]})
+    assert r.status_code == 201, r.get_json()
+    case = api.case(officer, needs=["legal_opinion"])
+    return officer, lawyer, other, case, r.get_json()["id"]
+
+
+def test_an_offer_notifies_the_providers_user_in_its_transaction(api):
+    officer, lawyer, other, case, pid = _setup(api)
+    assert api.get("/api/notifications/unread-count", lawyer).get_json() == {"unread": 0}
+    referral = _offer(api, officer, case["id"], pid)
+    body = api.get("/api/notifications", lawyer).get_json()
+    assert body["unread"] == 1 and not body["more"]
+    [n] = body["items"]
+    assert n["type"] == "referral.offered" and n["case_id"] == case["id"] and not n["read"]
+    assert n["link"] == f"/cases/{case['id']}"  # an offered provider sees the case
+    assert n["created_at"].endswith("+00:00")
+    with api.app.app_context():
+        ev = db.session.get(Event, n["event_id"])
+        assert ev.type == "referral.offered" and ev.case_id == case["id"]
+        # The actor is not told of their own act; nobody else is named by the offer.
+        users = db.session.execute(sa.select(Notification.user_id)).scalars().all()
+        assert users == [lawyer.id]
+    # Another user's list is their own.
+    assert api.get("/api/notifications", other).get_json() == {"items": [], "more": False, "unread": 0}
+    assert api.get("/api/notifications", officer).get_json()["items"] == []
+    # One's own act notifies nobody of it: the lawyer's acceptance leaves the count as it was.
+    assert api.post(f"/api/referrals/{referral['id']}/accept", lawyer, {}).status_code == 200
+    assert api.get("/api/notifications/unread-count", lawyer).get_json() == {"unread": 1}
+
+
+def test_mark_read_by_id_and_all_only_ones_own(api):
+    officer, lawyer, other, case, pid = _setup(api)
+    _offer(api, officer, case["id"], pid)
+    [n] = api.get("/api/notifications", lawyer).get_json()["items"]
+    # Someone else's id marks nothing and says nothing about it.
+    r = api.post("/api/notifications/read", other, {"ids": [n["id"]]})
+    assert r.status_code == 200 and r.get_json() == {"marked": 0, "unread": 0}
+    assert api.post("/api/notifications/read", lawyer, {}).status_code == 422
+    r = api.post("/api/notifications/read", lawyer, {"ids": [n["id"]]})
+    assert r.get_json() == {"marked": 1, "unread": 0}
+    # Twice: already read, nothing marked, the first time stands.
+    assert api.post("/api/notifications/read", lawyer, {"ids": [n["id"]]}).get_json()["marked"] == 0
+    [again] = api.get("/api/notifications", lawyer).get_json()["items"]
+    assert again["read"] and again["read_at"]
+    assert api.get("/api/notifications?unread=true", lawyer).get_json()["items"] == []
+    assert api.post("/api/notifications/read", lawyer, {"all": True}).get_json()["marked"] == 0
+    assert api.get("/api/notifications/unread-count", None).status_code == 401
+
+
+def test_a_failed_command_leaves_no_notification(api):
+    officer, lawyer, other, case, pid = _setup(api)
+    from mediation.notifications import centre
+
+    real = centre.record
+
+    def record_then_fail(session, events):
+        real(session, events)
+        raise RuntimeError("boom after the notifications were written")
+
+    from mediation.registry import registry
+
+    store = registry(api.app).append_hooks
+    saved = store["notifications"]
+    store._items["notifications"] = record_then_fail
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            api.post(f"/api/cases/{case['id']}/referrals", officer,
+                     {"need": "legal_opinion", "provider_id": pid})
+    finally:
+        store._items["notifications"] = saved
+    with api.app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Notification)).scalar_one() == 0
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Event)
+                                  .where(Event.type == "referral.offered")).scalar_one() == 0
+
+
+def test_pages_badge_list_open_and_read(api, app, csrf_on):
+    officer, lawyer, other, case, pid = _setup(api)
+    _offer(api, officer, case["id"], pid)
+    page = PageClient(app).sign_in(lawyer)
+    html = page.text("/notifications")
+    assert 'data-part="notif_badge"' in html and 'data-unread="1"' in html
+    assert 'data-part="notif_list"' in html and "referral.offered" in html  # the part's data-on
+    assert 'data-unread="1"' in page.text("/notifications/badge?part=notif_badge")
+    with api.app.app_context():
+        nid = db.session.execute(sa.select(Notification.id)).scalar_one()
+    r = page.post(f"/notifications/{nid}/open", token_from="/notifications")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{case['id']}")
+    assert 'data-unread="0"' in page.text("/notifications/badge?part=notif_badge")
+    stranger = PageClient(app).sign_in(other)
+    assert stranger.post(f"/notifications/{nid}/open", token_from="/notifications").status_code == 404
+    assert stranger.post("/notifications/read", {"id": str(nid)}).status_code == 302
+    assert 'data-unread="0"' in page.text("/notifications/badge?part=notif_badge")
