@@ -396,6 +396,11 @@ SETTINGS: tuple[Setting, ...] = (
             "how often each web process re-checks all its live connections against the "
             "database (deactivated users, revoked or expired tokens, lost cases), in seconds",
             default_doc="`60`", area="realtime"),
+    # A client that stops reading would otherwise hold its writer thread (under gunicorn,
+    # one of the worker's threads) and an ever-growing queue for as long as it stays.
+    Setting("MEDIATION_SOCKET_SEND_STALL_SECONDS", _positive_number, 20.0,
+            "a live connection whose send buffer stays full this long (the client reads "
+            "nothing) is disconnected, in seconds", default_doc="`20`", area="realtime"),
 )
 
 DECLARED: dict[str, Setting] = {}

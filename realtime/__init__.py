@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_socketio import SocketIO
 
+from mediation import settings
 from mediation.events import declare
 from mediation.extensions import api, csrf
 from mediation.health import add_readiness_check
@@ -24,6 +25,7 @@ from realtime import (
     models,  # noqa: F401 - the tables, for migrations and metadata
 )
 from realtime.queue import ListeningRedisManager, ensure_listening, listener_status
+from realtime.stall import StallGuard
 
 # Engine.IO heartbeat: a dead peer is noticed within ping_interval + ping_timeout.
 PING_INTERVAL = 25
@@ -40,6 +42,9 @@ def init_app(app: Flask) -> None:
     if url:
         options["client_manager"] = ListeningRedisManager(url)
     socketio = SocketIO(app, **options)  # sets app.extensions["socketio"]
+    # Outside Socket.IO's middleware: a client that stops reading is disconnected.
+    app.wsgi_app = StallGuard(  # type: ignore[method-assign]
+        app.wsgi_app, settings.get("MEDIATION_SOCKET_SEND_STALL_SECONDS", app))
     socketio.on_namespace(LiveNamespace("/"))
     eviction.init_app(app)  # live access ends when access ends
 
