@@ -423,3 +423,22 @@ def test_case_page_shows_petitions_links_and_merges(app, ctx, csrf_on):
     assert f'data-merged-into="{a_id}"' in html and a_ref in html
     assert "并入另一案件（同一人同一事项）" not in html  # merged: no second merge offered
     assert f'data-link="{b_id}"' in web.text(f"/cases/{a_id}")
+
+
+def test_weekly_and_bulletin_pages_show_the_petition_counts(app, api, officer, csrf_on):
+    from tests.factories import make_user
+    from tests.page_client import PageClient
+
+    first = first_case(api, officer)
+    api.post("/api/cases", officer, case_payload(
+        petitioners=[person(id_number=ID)], repeat_of=first["id"],
+        petition={"received_on": "2025-03-04", "level": "province"}))
+    with app.app_context():
+        supervisor = make_user("supervisor", "510100")
+        db.session.remove()
+    web = PageClient(app).sign_in(supervisor)
+    week = web.text("/supervision/weekly?week=2025-W10")
+    assert 'id="petitions"' in week and "data-repeat>1<" in week and "data-skip-level>1<" in week
+    bulletin = web.text("/supervision/bulletin?month=2025-03")
+    assert "data-petitions>2<" in bulletin and "data-repeat>1<" in bulletin
+    assert "合并与重复信访" in bulletin
