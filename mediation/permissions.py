@@ -53,6 +53,11 @@ class Action(enum.StrEnum):
     USER_MANAGE = "user.manage"
     # the audit of searches by number and the security alerts
     SECURITY_AUDIT = "security.audit"
+    # documents: adding to the case file and withdrawing, the retention purge, the archive
+    DOCUMENT_ADD = "document.add"
+    DOCUMENT_WITHDRAW = "document.withdraw"
+    DOCUMENT_PURGE = "document.purge"
+    ARCHIVE_EXPORT = "archive.export"
     # supervision
     REPORTS_READ = "reports.read"
     LEDGER_USE = "ledger.use"

@@ -100,9 +100,24 @@ class MemoryUploadsRequest(Request):
     werkzeug would spool a larger one to a temporary file, and a ledger holds identity
     numbers in clear."""
 
+    def _upload_view(self) -> Any:
+        """The view class when it streams its uploads to disk itself (documents): it
+        names `upload_stream()` (a file for each upload) and `upload_request_limit()`."""
+        from flask import current_app
+
+        view = current_app.view_functions.get(self.endpoint or "") if current_app else None
+        view = getattr(view, "view_class", view)
+        return view if hasattr(view, "upload_stream") else None
+
+    @property
+    def max_content_length(self) -> int | None:
+        view = self._upload_view() if self.url_rule is not None else None
+        return view.upload_request_limit() if view is not None else super().max_content_length
+
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> Any:
-        return io.BytesIO()
+        view = self._upload_view() if self.url_rule is not None else None
+        return view.upload_stream() if view is not None else io.BytesIO()
 
 
 def _no_store(response: Response) -> Response:

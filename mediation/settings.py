@@ -198,6 +198,16 @@ def _pii_keys(raw: Any) -> tuple[str, ...]:
     return keys
 
 
+def _storage_url(raw: Any) -> str:
+    value = str(raw).strip()
+    parts = urlsplit(value)
+    if parts.scheme == "file" and parts.path.startswith("/"):
+        return value
+    if parts.scheme == "s3" and parts.netloc:
+        return value
+    raise _Bad(f"must be file:///absolute/path or s3://bucket/prefix, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Setting:
     """One `MEDIATION_*` setting. `default` is the typed value used when it is not set
@@ -401,6 +411,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_SOCKET_SEND_STALL_SECONDS", _positive_number, 20.0,
             "a live connection whose send buffer stays full this long (the client reads "
             "nothing) is disconnected, in seconds", default_doc="`20`", area="realtime"),
+    # --- documents ------------------------------------------------------------------------
+    Setting("MEDIATION_STORAGE_URL", _storage_url, None,
+            "where documents are kept: `file:///path` (a folder every web process shares) or "
+            "`s3://bucket/prefix` (an S3-compatible object store)",
+            default_doc="`file://` the instance folder's `documents/`", area="documents"),
+    Setting("MEDIATION_STORAGE_ENDPOINT", _text, None,
+            "the S3 endpoint URL (MinIO, Ceph, a cloud's); unset: the client's default",
+            area="documents"),
+    Setting("MEDIATION_STORAGE_REGION", _text, "us-east-1", "the S3 region name", area="documents"),
+    Setting("MEDIATION_STORAGE_ACCESS_KEY", _text, None, "the S3 access key id", area="documents",
+            secret=True),
+    Setting("MEDIATION_STORAGE_SECRET_KEY", _text, None, "the S3 secret access key",
+            area="documents", secret=True),
+    Setting("MEDIATION_UPLOAD_MAX_MB", _integer(1, 2048), 25,
+            "the largest document one may upload, in MB", area="documents"),
+    Setting("MEDIATION_ORPHAN_GRACE_HOURS", _integer(1, 24 * 31), 24,
+            "stored objects no document points to are removed after this many hours",
+            area="documents"),
 )
 
 DECLARED: dict[str, Setting] = {}

@@ -31,7 +31,17 @@ from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case, roles_for
 from mediation.users import Role, User, issue_token
 from referrals import lifecycle
-from tests.factories import Api, World, case_payload, complete_content, later, make_provider, make_user
+from tests.factories import (
+    Api,
+    World,
+    case_payload,
+    complete_content,
+    later,
+    make_provider,
+    make_user,
+    pdf_bytes,
+    upload,
+)
 
 ROLES = [r.value for r in Role]
 CALLERS = [*ROLES, "anonymous"]
@@ -83,6 +93,7 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
         petitioners=[{"name": "张三", "id_number": f"{region}198001011234", "phone": "13800138000"}]))
     cid = case["id"]
     call("PUT", f"/api/cases/{cid}/owner", "case_officer", {"lead_official_id": u["lead_official"].id})
+    document = upload(api, u["case_officer"], cid, [("证据.pdf", pdf_bytes())]).get_json()[0]
     referrals: dict[str, int] = {}
     with app.app_context():
         officer = db.session.get(User, u["case_officer"].id)
@@ -130,7 +141,8 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  effective_id=effective["id"], item_id=item["id"], note_id=note["id"],
                  seq=message["seq"], rect_id=rect["id"], token=survey["token"],
                  provider_id=ids["mediator"], referral_id=referrals["mediator"],
-                 offer_id=referrals["mass_org"], providers=ids, referrals=referrals)
+                 offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
+                 document_id=document["id"])
 
 
 
@@ -353,6 +365,17 @@ OPS: dict[str, Op] = {
     "DELETE /api/cases/{case_id}/messages/{seq}": Op(200, action=Action.CASE_EDIT),
     "GET /api/cases/{case_id}/read-marker": Op(200, action=Action.CASE_VIEW),
     "PUT /api/cases/{case_id}/read-marker": Op(200, {"seq": 1}, action=Action.CASE_VIEW),
+    # --- documents: the world's is a paper of the case file, read by whoever sees the case
+    "GET /api/cases/{case_id}/documents": Op(200, action=Action.CASE_VIEW),
+    # (a JSON body names no file: 422 past the check)
+    "POST /api/cases/{case_id}/documents": Op(422, action=Action.DOCUMENT_ADD),
+    "GET /api/documents/{document_id}": Op(200, action=Action.CASE_VIEW),
+    "GET /api/documents/{document_id}/content": Op(200, action=Action.CASE_VIEW),
+    "POST /api/documents/{document_id}/withdraw": Op(200, {"reason": "错传"},
+                                                     action=Action.DOCUMENT_WITHDRAW),
+    # (the world's document is not withdrawn: 409 past the check)
+    "POST /api/documents/{document_id}/purge": Op(409, action=Action.DOCUMENT_PURGE),
+    "GET /api/cases/{case_id}/archive": Op(200, action=Action.ARCHIVE_EXPORT),
     # --- security audit
     "GET /api/security/alerts": Op(200, scope="none", action=Action.SECURITY_AUDIT),
     "GET /api/security/pii-searches": Op(200, scope="none", action=Action.SECURITY_AUDIT),

@@ -7,11 +7,13 @@
 - cases: `case_payload`, `make_case` (through intake), `case_row` (a dated row), `events`;
 - referrals: `make_provider`, `referral`, `provider`;
 - sessions: `sessions_world`, `session_body`, `complete_content`, `call`;
-- supervision: `survey_answer`.
+- supervision: `survey_answer`;
+- documents: `pdf_bytes`, `png_bytes`, `docx_bytes` (small real files), `upload`.
 """
 
 from tests.factories.base import PASSWORD, World, at, days_ago, later, past, seq
 from tests.factories.cases import case_payload, case_row, events, make_case
+from tests.factories.documents import docx_bytes, pdf_bytes, png_bytes, upload
 from tests.factories.referrals import make_provider, provider, referral
 from tests.factories.sessions import call, complete_content, session_body, sessions_world
 from tests.factories.supervision import survey_answer
@@ -19,7 +21,7 @@ from tests.factories.users import FAST_HASH, ROLES, Api, app_user, build_user, m
 
 __all__ = [
     "FAST_HASH", "PASSWORD", "ROLES", "Api", "World", "app_user", "at", "build_user", "call", "case_payload",
-    "case_row", "complete_content", "days_ago", "events", "later", "make_case", "make_provider",
+    "case_row", "complete_content", "days_ago", "docx_bytes", "events", "later", "make_case", "make_provider",
     "make_user", "make_world", "past", "provider", "referral", "seq", "session_body", "sessions_world",
-    "survey_answer",
+    "pdf_bytes", "png_bytes", "survey_answer", "upload",
 ]
