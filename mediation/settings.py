@@ -65,6 +65,17 @@ def _integer(low: int | None = None, high: int | None = None) -> Callable[[Any],
     return parse
 
 
+def _day_list(raw: Any) -> tuple[int, ...]:
+    """Days as a comma-separated list (`30,90`), each 1–3660, distinct, in order."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    days = tuple(_integer(1, 3660)(item) for item in items if str(item).strip())
+    if not days:
+        raise _Bad("must list at least one number of days, e.g. 30,90")
+    if len(set(days)) != len(days):
+        raise _Bad("must not list a number of days twice")
+    return tuple(sorted(days))
+
+
 def _positive_number(raw: Any) -> float:
     try:
         value = float(str(raw).strip())
@@ -379,6 +390,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`refuse`: an intake whose petitioner strongly matches an existing case is refused "
             "(409 with the candidates) until it says repeat or new case; `warn`: it goes "
             "through (the page still shows the candidates) — for loading a history of cases"),
+    Setting("MEDIATION_FOLLOWUP_VISIT_DAYS", _day_list, (30, 90),
+            "follow-up visits (回访) scheduled this many (Beijing) days after an agreement "
+            "takes effect, or after a case is resolved otherwise; comma-separated",
+            default_doc="`30,90`", area="sessions"),
     # --- referrals ----------------------------------------------------------------------
     Setting("MEDIATION_ROUTING_RULES", _path, None,
             "path of the routing rules file (JSON)",

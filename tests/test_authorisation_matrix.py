@@ -136,13 +136,14 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
         "case_id": cid, "inspection_id": inspection["id"], "requirement": "补齐档案",
         "due_on": _day(10)})
     survey = call("POST", f"/api/cases/{cid}/surveys", "supervisor", {})
+    visit = call("GET", f"/api/cases/{cid}/visits", "case_officer")[0]  # scheduled by the effect
     return World(u, case_id=cid, petitioner_id=case["petitioners"][0]["id"],
                  session_id=session["id"], draft_id=draft["id"], final_id=final["id"],
                  effective_id=effective["id"], item_id=item["id"], note_id=note["id"],
                  seq=message["seq"], rect_id=rect["id"], token=survey["token"],
                  provider_id=ids["mediator"], referral_id=referrals["mediator"],
                  offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
-                 document_id=document["id"])
+                 document_id=document["id"], visit_id=visit["id"])
 
 
 
@@ -175,6 +176,11 @@ class Op:
     # the answer is the same for any id, so it says nothing about the object.
     role_first: bool = False
     ids: dict[str, str] = field(default_factory=dict)  # path parameter -> the side's attribute
+
+
+def _visit() -> dict[str, Any]:
+    return {"visited_on": _day(0), "method": "phone", "visited_whom": "信访人", "findings": "已履行",
+            "honoured": "yes", "satisfaction": 4}
 
 
 def staff(*extra: str) -> str:
@@ -275,6 +281,13 @@ OPS: dict[str, Op] = {
     "POST /api/agreements/{agreement_id}/judicial-decision": Op(409, lambda s, w: {
         "decision": "confirmed", "decided_on": _day(0)}, allow="admin case_officer",
         sees=staff(PROVIDERS, "party"), ids={"agreement_id": "effective_id"}),
+    # --- follow-up visits: officials read them, the agreement's mediator too; the case's
+    # officers, its lead official and the mediator record them (an agreement is in effect)
+    "GET /api/cases/{case_id}/visits": Op(200, allow=staff("mediator")),
+    "POST /api/cases/{case_id}/visits": Op(201, lambda s, w: _visit(),
+                                           allow="admin case_officer lead_official mediator"),
+    "POST /api/visits/{visit_id}/record": Op(200, lambda s, w: _visit(),
+                                             allow="admin case_officer lead_official mediator"),
     # --- follow-up
     # (the world's case is in intake with its agreement's performance open: 409 past the check)
     "POST /api/cases/{case_id}/resolution": Op(409, {

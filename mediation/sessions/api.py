@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from mediation.api.auth import authenticated, current
-from mediation.sessions import chat
+from mediation.sessions import chat, visits
 from mediation.sessions import commands as c
 from mediation.sessions import followup as f
 from mediation.sessions import schemas as s
@@ -177,6 +177,32 @@ class AgreementPerformance(MethodView):
 def performance_done(data, item_id):
     """Mark an item performed, with a note of the evidence."""
     return f.item_view(f.mark_done(current(), item_id, data["evidence"]))
+
+
+@blp.route("/cases/<int:case_id>/visits")
+class CaseVisits(MethodView):
+    @authenticated
+    @blp.response(200, s.VisitOut(many=True))
+    def get(self, case_id):
+        """The case's follow-up visits (回访), scheduled and made, missed ones flagged (the
+        case's officials and its agreements' mediator)."""
+        return [visits.visit_view(v) for v in visits.visits_of(current(), case_id)]
+
+    @authenticated
+    @blp.arguments(s.VisitIn)
+    @blp.response(201, s.VisitOut)
+    def post(self, data, case_id):
+        """Record a visit made outside the schedule."""
+        return visits.visit_view(visits.record_unscheduled(current(), case_id, data))
+
+
+@blp.route("/visits/<int:visit_id>/record", methods=["POST"])
+@authenticated
+@blp.arguments(s.VisitIn)
+@blp.response(200, s.VisitOut)
+def record_visit(data, visit_id):
+    """Record a scheduled visit as made (409 if it is recorded already)."""
+    return visits.visit_view(visits.record(current(), visit_id, data))
 
 
 @blp.route("/agreements/<int:agreement_id>/judicial-confirmation", methods=["POST"])

@@ -19,7 +19,7 @@ from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.events import EventType
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case
-from mediation.sessions import events, sources
+from mediation.sessions import events, sources, visit_schedule
 from mediation.sessions.models import (
     SESSION_TRANSITIONS,
     STATUTORY_PARTS,
@@ -669,6 +669,7 @@ def _take_effect(actor: User, agreement: Agreement, case: Case) -> None:
         "agreement_id": agreement.id, "effective_at": iso(now),
         "judicial_confirmation_until": judicial_confirmation_until(now).isoformat()}, actor.id)
     advance_case(case, Status.AGREEMENT_REACHED, actor, f"agreement {agreement.id} took effect")
+    visit_schedule.schedule(case, f"agreement:{agreement.id}", now, agreement_id=agreement.id)
 
 
 # Statuses a case passes through on its own only on the way to work: an agreement taking

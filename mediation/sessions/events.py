@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from mediation.events import Audience, EventType, per_context
+from mediation.events import OFFICIALS, Audience, EventType, per_context
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES
 from mediation.users import User
@@ -98,6 +98,8 @@ PERFORMANCE_ITEM_DONE = EventType("performance.item_done", _l("履行事项完�
 PERFORMANCE_COMPLETED = EventType("performance.completed", _l("协议履行完毕"))
 PETITIONING_CEASED = EventType("case.petitioning_ceased", _l("息诉罢访"))
 PETITIONING_RESUMED = EventType("case.petitioning_resumed", _l("再次信访"))
+# What a follow-up visit found (honoured or not, satisfaction) is for the officials.
+VISIT_RECORDED = EventType("followup.visit_recorded", _l("记录回访"), audience=OFFICIALS)
 
 ALL = (SESSION_SCHEDULED, SESSION_POSTPONED, SESSION_CANCELLED, SESSION_STARTED, SESSION_ENDED,
        SESSION_JOINED, SESSION_ATTENDANCE_RECORDED, SESSION_ENTERED, SESSION_LEFT,
@@ -105,4 +107,4 @@ ALL = (SESSION_SCHEDULED, SESSION_POSTPONED, SESSION_CANCELLED, SESSION_STARTED,
        AGREEMENT_DRAFTED, AGREEMENT_REVISED, AGREEMENT_FINALISED, AGREEMENT_SIGNED,
        AGREEMENT_IN_EFFECT, AGREEMENT_SUPERSEDED, CONFIRMATION_APPLIED, CONFIRMATION_DECIDED,
        PERFORMANCE_ITEM_ADDED, PERFORMANCE_ITEM_DONE, PERFORMANCE_COMPLETED,
-       PETITIONING_CEASED, PETITIONING_RESUMED)
+       PETITIONING_CEASED, PETITIONING_RESUMED, VISIT_RECORDED)

@@ -16,7 +16,7 @@ from mediation.clock import local_date, today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
-from mediation.sessions import events
+from mediation.sessions import events, visit_schedule
 from mediation.sessions.commands import (
     JUDICIAL_CONFIRMATION_DAYS,
     advance_case,
@@ -220,6 +220,8 @@ def resolve(actor: User, case_id: int, basis: str, decision: str, reason: str) -
     db.session.flush()
     advance_case(case, Status.RESOLVED, actor, reason, resolution_id=resolution.id, basis=basis,
                  decision=decision, agreement_id=agreement_id)
+    if agreement_id is None:  # an agreement's visits are scheduled from its effect already
+        visit_schedule.schedule(case, f"resolution:{resolution.id}", resolution.resolved_at)
     return resolution
 
 

@@ -235,3 +235,47 @@ class SessionPresence(db.Model):
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  index=True)
+
+
+class VisitMethod(enum.StrEnum):
+    PHONE = "phone"  # 电话回访
+    HOME = "home"  # 上门回访
+    OFFICE = "office"  # 来访约谈
+    ONLINE = "online"  # 网上回访
+
+
+class Honoured(enum.StrEnum):
+    YES = "yes"  # 履行良好
+    PARTLY = "partly"  # 部分履行
+    NO = "no"  # 未履行
+    NOT_APPLICABLE = "not_applicable"  # no agreement to honour (a resolution otherwise settled)
+
+
+class FollowupVisit(db.Model):
+    """A follow-up visit (回访) after an agreement took effect or a case was resolved:
+    scheduled at each of `MEDIATION_FOLLOWUP_VISIT_DAYS` (one row per basis and offset,
+    unique, so scheduling twice schedules once), or recorded unscheduled (no offset)."""
+
+    __tablename__ = "followup_visits"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "basis", "offset_days", name="uq_followup_visits_schedule"),
+        sa.CheckConstraint("satisfaction IS NULL OR (satisfaction BETWEEN 1 AND 5)",
+                           name="satisfaction_1_to_5"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    # "agreement:<id>" or "resolution:<id>": what the visit follows up
+    basis: Mapped[str] = mapped_column(sa.String(40))
+    agreement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agreements.id"))
+    offset_days: Mapped[int | None]
+    due_on: Mapped[dt.date | None] = mapped_column(index=True)
+    visited_on: Mapped[dt.date | None]
+    method: Mapped[str | None] = mapped_column(sa.String(16))
+    visited_whom: Mapped[str | None] = mapped_column(sa.String(200))
+    findings: Mapped[str | None] = mapped_column(sa.Text)
+    honoured: Mapped[str | None] = mapped_column(sa.String(16))
+    satisfaction: Mapped[int | None]
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,11 +7,13 @@ from marshmallow import fields, validate
 
 from mediation.cases.models import Channel, LodgedLevel, enum_values
 from mediation.sessions.models import (
+    Honoured,
     ParticipantKind,
     PerformanceKind,
     ResolutionBasis,
     SessionStatus,
     SignMethod,
+    VisitMethod,
 )
 from mediation.validation import InputSchema
 
@@ -275,3 +277,38 @@ class ChatOut(ma.Schema):
     author_id = fields.Integer(allow_none=True)
     body = fields.String()
     at = fields.String()
+
+
+class VisitIn(InputSchema):
+    """A follow-up visit (回访) as made."""
+
+    visited_on = fields.Date(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(enum_values(VisitMethod)))
+    visited_whom = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                                 metadata={"description": "whom the visit met or called"})
+    findings = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    honoured = fields.String(load_default=None, validate=validate.OneOf(enum_values(Honoured)),
+                             metadata={"description": "whether the agreement is being honoured "
+                                                      "(required when the case has one in effect)"})
+    satisfaction = fields.Integer(required=True, validate=validate.Range(min=1, max=5),
+                                  metadata={"description": "the party's satisfaction, 1 (very "
+                                                           "dissatisfied) to 5 (very satisfied)"})
+
+
+class VisitOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    basis = fields.String(metadata={"description": "agreement:<id>, resolution:<id> or unscheduled"})
+    agreement_id = fields.Integer(allow_none=True)
+    offset_days = fields.Integer(allow_none=True)
+    due_on = fields.Date(allow_none=True)
+    visited_on = fields.Date(allow_none=True)
+    method = fields.String(allow_none=True)
+    visited_whom = fields.String(allow_none=True)
+    findings = fields.String(allow_none=True)
+    honoured = fields.String(allow_none=True)
+    satisfaction = fields.Integer(allow_none=True)
+    recorded_by_id = fields.Integer(allow_none=True)
+    recorded_at = fields.DateTime(allow_none=True)
+    done = fields.Boolean()
+    missed = fields.Boolean(metadata={"description": "due before today and not made"})

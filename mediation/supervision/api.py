@@ -103,6 +103,12 @@ class PetitionCountsOut(ma.Schema):
     by_department = fields.List(fields.Dict())
 
 
+class MissedVisitsOut(ma.Schema):
+    total = fields.Integer()
+    visits = fields.List(fields.Dict(), metadata={"description": "the first ones by due date: "
+                                                  "case, basis, due_on, days_late"})
+
+
 class WeeklyOut(ma.Schema):
     week = fields.String()
     from_ = _from()
@@ -118,6 +124,8 @@ class WeeklyOut(ma.Schema):
                                     "no_meaningful_progress, owner_duties_overdue"})
     petitions = fields.Nested(PetitionCountsOut, metadata={
         "description": "petitions received in the week: repeats and 越级访 by region and department"})
+    followup_visits_missed = fields.Nested(MissedVisitsOut, metadata={
+        "description": "follow-up visits (回访) due and not made, on open cases"})
 
 
 class MonthlyOut(ma.Schema):

@@ -140,6 +140,7 @@ LABELS: dict[str, dict[str, Any]] = {
     },
     "reminder_kind": {
         "owner_duty": _l("包案领导履职"), "statutory_clock": _l("法定期限"), "performance": _l("协议履行"),
+        "followup_visit": _l("回访"),
     },
 }
 # Each KPI's definition in words (kpis.KPIS says the same in English, for the API).

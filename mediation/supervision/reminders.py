@@ -7,7 +7,9 @@ that the realtime relay routes to their own `user:<id>` room, of:
 - the case's officers: statutory clocks (信访工作条例 duties) running out within
   `MEDIATION_REMINDER_CLOCK_DAYS` or overdue;
 - the agreement's mediator and the case's officers: performance items (协议履行) due within
-  `MEDIATION_REMINDER_DAYS` or overdue.
+  `MEDIATION_REMINDER_DAYS` or overdue;
+- the agreement's mediator, the case's officers and its lead official: follow-up visits
+  (回访) due within `MEDIATION_REMINDER_DAYS` or missed, until the case is closed.
 
 "The case's officers" are the active case officers of the nearest jurisdiction covering the
 case (county, else city, else province, else national), so a provincial officer is not
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 
 EVENT = events.REMINDER_DUE.name
 TASK = "supervision.reminders"
-KINDS = ("owner_duty", "statutory_clock", "performance")
+KINDS = ("owner_duty", "statutory_clock", "performance", "followup_visit")
 BATCH = 500
 STATE = "supervision.reminders"  # app.extensions key: the day this process last ran fully
 
@@ -157,6 +159,7 @@ def due_items(session: Session, day: dt.date) -> list[Due]:
                         out.append(Due("owner_duty", case.id, case.lead_official_id, duty.name, duty.due_on))
 
     out.extend(_performance_items(session, duty_until, officers))
+    out.extend(_followup_visits(session, duty_until, officers))
     unique = {(d.case_id, d.user_id, d.key): d for d in out}
     return [unique[k] for k in sorted(unique)]
 
@@ -179,6 +182,26 @@ def _performance_items(session: Session, until: dt.date, officers: _Officers) ->
         users = ([r.mediator_id] if r.mediator_id in mediators else []) + officers.of(r.region_code)
         out.extend(Due("performance", r.case_id, uid, r.kind, r.due_on, r.id, r.description[:200])
                    for uid in users)
+    return out
+
+
+def _followup_visits(session: Session, until: dt.date, officers: _Officers) -> list[Due]:
+    from mediation.sessions.models import Agreement, FollowupVisit
+
+    rows = session.execute(
+        sa.select(FollowupVisit.id, FollowupVisit.case_id, FollowupVisit.basis, FollowupVisit.due_on,
+                  Agreement.mediator_id, Case.region_code, Case.lead_official_id)
+        .join(Case, Case.id == FollowupVisit.case_id)
+        .outerjoin(Agreement, Agreement.id == FollowupVisit.agreement_id)
+        .where(FollowupVisit.recorded_at.is_(None), FollowupVisit.due_on <= until,
+               Case.status != "closed")
+        .order_by(FollowupVisit.case_id, FollowupVisit.id)).all()
+    people = _active(session, {r.mediator_id for r in rows if r.mediator_id}
+                     | {r.lead_official_id for r in rows if r.lead_official_id})
+    out = []
+    for r in rows:
+        users = [u for u in (r.mediator_id, r.lead_official_id) if u in people] + officers.of(r.region_code)
+        out.extend(Due("followup_visit", r.case_id, uid, r.basis, r.due_on, r.id) for uid in users)
     return out
 
 

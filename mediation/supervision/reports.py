@@ -136,12 +136,21 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         "overdue": {"total": overdue_total, "cases": overdue},
         "due_soon": due_soon,
         "petitions": petition_counts(scope, monday, monday + dt.timedelta(days=6)),
+        "followup_visits_missed": _missed_visits(where, as_of),
         "signals": {
             "reopened_after_resolution": reopened_signals(scope, start, end),
             "no_meaningful_progress": stalled,
             "owner_duties_overdue": duties_overdue,
         },
     }
+
+
+def _missed_visits(where: Any, as_of: dt.date) -> dict[str, Any]:
+    """Follow-up visits (回访) due before the week's last day so far and not made."""
+    from mediation.sessions.visits import missed
+
+    total, visits = missed(where, as_of, LIST_LIMIT)
+    return {"total": total, "visits": visits}
 
 
 def reopened_signals(scope: Scope, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
