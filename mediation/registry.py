@@ -118,6 +118,7 @@ STORES: dict[str, str] = {
     "gauges": "extra /metrics gauges: name -> (help text, fn(app) -> float | None)",
     "access_listeners": "re-check live connections when access changes: name -> fn(user_ids, case_ids)",
     "append_hooks": "called in each append's transaction with the new events: name -> fn(session, events)",
+    "document_targets": "records documents attach to: name -> documents.targets.AttachTarget",
 }
 
 
@@ -148,6 +149,7 @@ class Registry:
     gauges: Store[Any]
     access_listeners: Store[Any]
     append_hooks: Store[Any]
+    document_targets: Store[Any]
 
     def __init__(self) -> None:
         for name, doc in STORES.items():

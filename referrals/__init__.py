@@ -41,6 +41,11 @@ def init_app(app: Flask) -> None:
 
     register_rules(app, *RULES)
     declare(app, *events.ALL)
+    from mediation.documents.targets import register_target
+    from referrals.documents import TARGETS as DOCUMENT_TARGETS
+
+    for target in DOCUMENT_TARGETS:  # opinions and counselling notes take documents
+        register_target(app, target)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
     reg = registry(app)

@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     from mediation.documents import api, cli, events, models, tasks
     from mediation.documents import commands as doc_commands
     from mediation.documents.rules import RULES
+    from mediation.documents.targets import investigation_target, register_target
     from mediation.events import declare
     from mediation.extensions import api as smorest
     from mediation.extensions import csrf
@@ -20,6 +21,7 @@ def init_app(app: Flask) -> None:
     from mediation.tasks import add_beat
 
     register_rules(app, *RULES)
+    register_target(app, investigation_target())
     declare(app, *events.ALL)
     labels.register_groups(app, {"document_kind": {k.value: v for k, v in models.KIND_LABELS.items()}})
     smorest.register_blueprint(api.blp)

@@ -70,7 +70,12 @@ _UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": 
                   "description": "one or more files (PDF, JPEG, PNG, WebP, DOCX, XLSX, MP3, M4A, "
                                  "WAV, MP4; the type is read from the content)"},
         "kind": {"type": "string", "enum": [k.value for k in Kind]},
-        "visibility": {"type": "string", "enum": ["case", "officials"], "default": "case"},
+        "visibility": {"type": "string", "enum": ["case", "officials"], "default": "case",
+                       "description": "for the dossier's papers; an attachment takes its record's"},
+        "attach_to": {"type": "string", "pattern": "^[a-z_]+:[0-9]+$",
+                      "description": "a record of the case instead of the dossier, as kind:id — "
+                                     "investigation, session, agreement, performance, opinion, "
+                                     "counselling_note"},
     }}}}}
 
 
@@ -98,14 +103,17 @@ class CaseDocuments(MethodView):
     @blp.alt_response(409, response="CONFLICT", description="The case is closed")
     @blp.alt_response(503, response="DEFAULT_ERROR", description="The document store cannot be reached")
     def post(self, case_id):
-        """Add files to the case's dossier (multipart `files`, `kind`, `visibility`).
+        """Add files to the case's dossier or one of its records (multipart `files`, `kind`,
+        `visibility`, `attach_to`).
 
         Each file is checked — a name without path separators or control characters, not
         empty, within `MEDIATION_UPLOAD_MAX_MB`, a type on the allowlist read from its
         content — and one refusal (422, naming the file and why) refuses them all."""
         kind = request.form.get("kind", "")
         visibility = request.form.get("visibility", "case")
-        docs = commands.add_documents(current(), case_id, uploads_of_request(), kind, visibility)
+        attach_to = request.form.get("attach_to", "")
+        docs = commands.add_documents(current(), case_id, uploads_of_request(), kind, visibility,
+                                      attach_to)
         return [document_view(d) for d in docs]
 
 

@@ -17,12 +17,12 @@ from flask import current_app
 from mediation import settings, timeline
 from mediation.cases.models import Case, Status
 from mediation.clock import now
-from mediation.documents import events
+from mediation.documents import events, targets
 from mediation.documents.models import Document, Kind, Visibility
 from mediation.documents.sniff import ALLOWED, READABLE, sniff
 from mediation.documents.spool import HashingSpool
 from mediation.documents.storage import object_key, store
-from mediation.errors import Conflict, DomainError, Invalid, NotFound
+from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
 from mediation.transactions import after_commit, transactional
@@ -89,11 +89,12 @@ def _problems(uploads: list[Upload]) -> tuple[list[str], list[str | None]]:
 
 
 def add_documents(actor: User, case_id: int, uploads: list[Upload], kind: str,
-                  visibility: str = Visibility.CASE.value) -> list[Document]:
-    """Add files to the case's dossier. All or nothing: one refusal refuses the request."""
+                  visibility: str = Visibility.CASE.value, attach_to: str = "") -> list[Document]:
+    """Add files to the case's dossier, or to one of its records (`attach_to`, as
+    `kind:id`). All or nothing: one refusal refuses the request."""
     written: list[str] = []
     try:
-        return _add(actor, case_id, uploads, kind, visibility, written)
+        return _add(actor, case_id, uploads, kind, visibility, attach_to, written)
     except BaseException:
         _remove_written(case_id, written)
         raise
@@ -101,15 +102,30 @@ def add_documents(actor: User, case_id: int, uploads: list[Upload], kind: str,
 
 @transactional
 def _add(actor: User, case_id: int, uploads: list[Upload], kind: str, visibility: str,
-         written: list[str]) -> list[Document]:
-    case = require_case(actor, case_id, Action.DOCUMENT_ADD)
+         attach_to: str, written: list[str]) -> list[Document]:
+    errors: dict[str, list[str]] = {}
+    attached_type, attached_id = "case", None
+    if attach_to:
+        # The record decides: who may attach, who reads, whether it still takes papers.
+        case = require_case(actor, case_id)
+        target, attached_id = targets.parse(attach_to)
+        info = target.load(actor, attached_id)
+        if info.case_id != case.id:
+            raise NotFound(target.name.replace("_", " "))
+        if not info.may_attach:
+            raise Forbidden(f"you may not attach documents to this {target.name.replace('_', ' ')}")
+        if info.closed:
+            raise Conflict(f"the {target.name.replace('_', ' ')} is {info.closed}: it takes no more "
+                           "papers", current_state=info.closed)
+        attached_type, visibility = target.name, info.visibility
+    else:
+        case = require_case(actor, case_id, Action.DOCUMENT_ADD)
+        if visibility not in (Visibility.CASE, Visibility.OFFICIALS):
+            errors["visibility"] = ["must be case or officials"]
     if case.status == Status.CLOSED:
         raise Conflict("the case is closed: its file takes no more papers", current_state=case.status)
-    errors: dict[str, list[str]] = {}
     if kind not in Kind.__members__.values():
         errors["kind"] = [f"must be one of {', '.join(Kind)}"]
-    if visibility not in (Visibility.CASE, Visibility.OFFICIALS):
-        errors["visibility"] = ["must be case or officials"]
     if not uploads:
         errors["files"] = ["choose at least one file"]
     problems, types = _problems(uploads)
@@ -123,7 +139,8 @@ def _add(actor: User, case_id: int, uploads: list[Upload], kind: str, visibility
         key = object_key(case.id, up.spool.sha256)
         if target.put(key, up.spool.path):
             written.append(key)
-        doc = Document(case_id=case.id, kind=kind, name=up.name, size=up.spool.size,
+        doc = Document(case_id=case.id, attached_type=attached_type, attached_id=attached_id,
+                       kind=kind, name=up.name, size=up.spool.size,
                        content_type=content_type, sha256=up.spool.sha256, visibility=visibility,
                        uploaded_by_id=actor.id, uploaded_at=now())
         db.session.add(doc)
@@ -168,6 +185,11 @@ def may_read(user: User, doc: Document, case: Case) -> bool:
     """The visibility of what the document is attached to: the case's papers for whoever
     sees the case, internal ones for officials, counselling attachments for their author.
     A withdrawn document stays readable to officials only (it is held, not shown)."""
+    if doc.attached_type != "case":
+        try:  # the record's own visibility, asked now
+            targets.target(doc.attached_type).load(user, doc.attached_id)
+        except NotFound:
+            return False
     if doc.visibility == Visibility.AUTHOR:
         return doc.uploaded_by_id == user.id
     official = can(user, Action.CASE_INTERNAL, case)

@@ -15,6 +15,11 @@ def init_app(app) -> None:
     from mediation.tasks import add_beat
 
     declare(app, *events.ALL)
+    from mediation.documents.targets import register_target
+    from mediation.sessions.documents import TARGETS
+
+    for target in TARGETS:  # sessions, agreements, performance items take documents
+        register_target(app, target)
     app.register_blueprint(pages.bp)
     pages.init_app(app)  # the mediator's pages: schedule, session room, agreements
     add_periodic_job(app, "sessions-cessations", followup.sweep_cessations)
