@@ -209,6 +209,12 @@ def test_search_by_number_only_for_roles_that_may(api, officer):
     assert [i["id"] for i in items] == [c["id"]]
     supervisor = api.user("supervisor", "510104")
     assert api.get(f"/api/cases?q={ID}", supervisor).get_json()["items"] == []
+    with api.app.app_context():
+        from mediation.audit import PiiSearch
+
+        rows = db.session.query(PiiSearch).all()
+        assert [(r.user_id, r.kind, r.results) for r in rows] == [(officer.id, "id_number", 1)]
+        db.session.remove()
 
 
 def test_two_officers_merging_the_same_pair_at_once_exactly_one_wins(pg):

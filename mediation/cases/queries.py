@@ -75,8 +75,14 @@ def text_match(user: User, q: str):
     kind = number_kind(q)
     if kind and can(user, Action.PII_SEARCH):
         audit.search_allowed(user.id, kind, "case list search (q)")
-        audit.record_search(user.id, kind, "case list search (q)", -1)
         column = Petitioner.id_number_index if kind == "id_number" else Petitioner.phone_index
+        indexes = cipher().blind_indexes(kind, q)
+        found = db.session.execute(
+            sa.select(sa.func.count(sa.distinct(Petitioner.case_id))).join(Case)
+            .where(column.in_(indexes), visible_cases_filter(user))).scalar_one()
+        audit.record_search(user.id, kind, "case list search (q)", found)
+        # The search is recorded on its own, whatever becomes of the listing that asked.
+        db.session.commit()
         conditions.append(sa.exists(sa.select(Petitioner.id).where(
-            Petitioner.case_id == Case.id, column.in_(cipher().blind_indexes(kind, q)))))
+            Petitioner.case_id == Case.id, column.in_(indexes))))
     return sa.or_(*conditions)
