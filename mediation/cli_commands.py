@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from mediation.errors import Invalid
 from mediation.extensions import db
+from mediation.notifications.cli import notifications_group
 from mediation.supervision.cli import ledger_group, reminders_group, reports_group
 
 
@@ -284,4 +285,5 @@ def settings_doc(readme: str | None) -> None:
     click.echo(f"wrote the settings table into {path}")
 
 
-COMMANDS = [users_group, timeline_group, pii_group, serve, demo, ledger_group, reminders_group, reports_group]
+COMMANDS = [users_group, timeline_group, pii_group, serve, demo, ledger_group, reminders_group, reports_group,
+            notifications_group]

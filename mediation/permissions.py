@@ -70,6 +70,8 @@ class Action(enum.StrEnum):
     REFERRALS_RESPOND = "referrals.respond"
     # any provider's record of referrals (its members read their own)
     PROVIDER_RECORDS_READ = "providers.records"
+    # notifications: the log of outbound deliveries (e-mail, WeCom, SMS) and testing a channel
+    DELIVERIES_READ = "notifications.deliveries"
 
 
 # Roles grouped by the kind of user they are (the directory's providers live in users.py).

@@ -132,6 +132,13 @@ def _rate(raw: Any) -> str:
     return value
 
 
+def _quiet_hours(raw: Any) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", text):
+        raise _Bad(f"must be HH:MM-HH:MM such as 22:00-07:00, not {text!r}")
+    return text
+
+
 def _limit(raw: Any) -> str:
     from limits import parse
 
@@ -409,6 +416,39 @@ SETTINGS: tuple[Setting, ...] = (
             "days after a referral's completion during which its provider's members still "
             "read the case's timeline up to completion and what they authored on it "
             "(`GET /api/referrals/<id>/record`); 0: not after completion", area="referrals"),
+    # --- notifications --------------------------------------------------------------------
+    Setting("MEDIATION_NOTIFY_OUTBOX", _path, None,
+            "file (JSON lines) where messages for channels that are not configured are written",
+            default_doc="`outbox.jsonl` in the instance folder", area="notifications"),
+    Setting("MEDIATION_NOTIFY_QUIET_HOURS", _quiet_hours, "22:00-07:00",
+            "`HH:MM-HH:MM` in the service's local time (MEDIATION_TIMEZONE): no SMS in these "
+            "hours except urgent ones (they wait until the end)", area="notifications"),
+    Setting("MEDIATION_NOTIFY_MAX_ATTEMPTS", _integer(1, 20), 5,
+            "attempts per (notification, channel) before the delivery is logged as failed",
+            area="notifications"),
+    Setting("MEDIATION_SMTP_HOST", _text, None, "SMTP server for e-mail (STARTTLS required)",
+            default_doc="unset: e-mail goes to the outbox file", area="notifications"),
+    Setting("MEDIATION_SMTP_PORT", _integer(1, 65535), 587, "SMTP port", area="notifications"),
+    Setting("MEDIATION_SMTP_FROM", _text, "noreply@mediation.local", "the From address",
+            area="notifications"),
+    Setting("MEDIATION_SMTP_USER", _text, None, "SMTP AUTH user (after STARTTLS)", area="notifications"),
+    Setting("MEDIATION_SMTP_PASSWORD", _text, None, "SMTP AUTH password", area="notifications",
+            secret=True),
+    Setting("MEDIATION_SMTP_CA_FILE", _path, None, "CA bundle the SMTP server's certificate is "
+            "checked against", default_doc="the system's", area="notifications"),
+    Setting("MEDIATION_WECOM_WEBHOOK", _text, None,
+            "WeCom (企业微信) group robot webhook URL (`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`)",
+            default_doc="unset: WeCom messages go to the outbox file", area="notifications", secret=True),
+    Setting("MEDIATION_ALIYUN_SMS_ENDPOINT", _text, "https://dysmsapi.aliyuncs.com/",
+            "Aliyun SMS API endpoint", area="notifications"),
+    Setting("MEDIATION_ALIYUN_SMS_ACCESS_KEY_ID", _text, None, "Aliyun AccessKey ID for SMS",
+            default_doc="unset: SMS go to the outbox file", area="notifications"),
+    Setting("MEDIATION_ALIYUN_SMS_ACCESS_KEY_SECRET", _text, None, "Aliyun AccessKey secret",
+            area="notifications", secret=True),
+    Setting("MEDIATION_ALIYUN_SMS_SIGN_NAME", _text, None, "the approved SMS signature (签名)",
+            area="notifications"),
+    Setting("MEDIATION_ALIYUN_SMS_TEMPLATE", _text, None,
+            "the approved template code; it takes `${title}` and `${ref}`", area="notifications"),
     # --- realtime -----------------------------------------------------------------------
     # 20 messages a minute: more than a person types, fewer than a runaway script sends.
     Setting("MEDIATION_MESSAGE_RATE", _rate, "20/60",

@@ -206,6 +206,9 @@ OPS: dict[str, Op] = {
     "GET /api/notifications": Op(200, scope="none", allow=EVERYONE),
     "GET /api/notifications/unread-count": Op(200, scope="none", allow=EVERYONE),
     "POST /api/notifications/read": Op(200, {"all": True}, scope="none", allow=EVERYONE),
+    "GET /api/notifications/preferences": Op(200, scope="none", allow=EVERYONE),
+    "PUT /api/notifications/preferences": Op(200, {"channels": []}, scope="none", allow=EVERYONE),
+    "GET /api/notifications/deliveries": Op(200, scope="none", action=Action.DELIVERIES_READ),
     # --- cases
     "GET /api/cases": Op(200, scope="none", allow=EVERYONE),
     "POST /api/cases": Op(201, lambda s, w: case_payload(), scope="none", action=Action.CASE_CREATE),

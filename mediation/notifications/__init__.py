@@ -10,12 +10,20 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """The append hook that writes notifications, the API and the pages."""
+    from mediation import settings
     from mediation.extensions import api, csrf
-    from mediation.notifications import centre, models, pages  # noqa: F401 - models: the table
+    from mediation.notifications import centre, models, outbound, pages, tasks  # noqa: F401 - the tables, tasks
     from mediation.notifications.api import blp
+    from mediation.permissions import register_rules
     from mediation.registry import registry
+    from mediation.server import add_periodic_job
+    from mediation.tasks import add_beat
 
+    settings.get("MEDIATION_NOTIFY_QUIET_HOURS", app)  # checked with the others at start-up
     registry(app).append_hooks.register("notifications", centre.record)
+    register_rules(app, *centre.RULES)
+    add_periodic_job(app, "notifications-deliver-due", outbound.sweep_due)
+    add_beat(app, "notifications-deliver-due", outbound.SWEEP_TASK, 30.0)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
     pages.init_app(app)

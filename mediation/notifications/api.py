@@ -12,8 +12,10 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from mediation.api.auth import authenticated, current
+from mediation.errors import Forbidden
 from mediation.extensions import db
-from mediation.notifications import centre
+from mediation.notifications import centre, channels, outbound, preferences
+from mediation.permissions import Action, can
 from mediation.validation import InputSchema
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/notifications",
@@ -101,3 +103,90 @@ class Read(MethodView):
         marked = centre.mark_read(db.session, me, None if body["all"] else body["ids"])
         db.session.commit()
         return {"marked": marked, "unread": centre.unread_count(db.session, me)}
+
+
+QUIET = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+
+
+class PreferencesIn(InputSchema):
+    channels = fields.List(fields.String(validate=validate.OneOf(channels.CHANNELS)), required=True,
+                           validate=validate.Length(max=len(channels.CHANNELS)),
+                           metadata={"description": "where one's notifications also go: email, wecom, sms"})
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^1\d{10}$"),
+                          metadata={"description": "mainland mobile number for SMS (stored encrypted)"})
+    wecom_mobile = fields.String(allow_none=True, validate=validate.Regexp(r"^1\d{10}$"),
+                                 metadata={"description": "the mobile number WeCom @-mentions"})
+    quiet_hours = fields.String(allow_none=True, validate=validate.Regexp(QUIET),
+                                metadata={"description": "HH:MM-HH:MM local time; none: the service's"})
+
+    @ma.validates_schema
+    def addresses(self, data: dict, **_kwargs) -> None:
+        need = {"email": "email", "sms": "phone"}
+        for ch in data.get("channels", []):
+            if ch in need and not data.get(need[ch]):
+                raise ma.ValidationError(f"{ch} needs an address", need[ch])
+
+
+class PreferencesOut(ma.Schema):
+    channels = fields.List(fields.String())
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    wecom_mobile = fields.String(allow_none=True, metadata={"description": "masked"})
+    quiet_hours = fields.String(allow_none=True)
+
+
+class DeliveryOut(ma.Schema):
+    id = fields.Integer()
+    notification_id = fields.Integer()
+    user_id = fields.Integer()
+    type = fields.String()
+    case_id = fields.Integer()
+    channel = fields.String()
+    status = fields.String(metadata={"description": "pending, sending, retry, sent or failed"})
+    attempts = fields.Integer()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    not_before = fields.DateTime(allow_none=True)
+    via = fields.String(allow_none=True, metadata={"description": "the adapter: email, wecom, sms, outbox"})
+    detail = fields.String(allow_none=True, metadata={"description": "the provider's id, or why it failed"})
+
+
+class DeliveriesArgs(InputSchema):
+    status = fields.String(validate=validate.OneOf(["pending", "sending", "retry", "sent", "failed"]))
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+
+
+class DeliveriesOut(ma.Schema):
+    items = fields.List(fields.Nested(DeliveryOut))
+
+
+@blp.route("/preferences")
+class Preferences(MethodView):
+    @authenticated
+    @blp.response(200, PreferencesOut)
+    def get(self):
+        """One's outbound channels and addresses (numbers masked)."""
+        return preferences.view(current())
+
+    @authenticated
+    @blp.arguments(PreferencesIn)
+    @blp.response(200, PreferencesOut)
+    def put(self, body):
+        """Choose one's outbound channels, addresses and quiet hours."""
+        me = current()
+        preferences.save(me, body)
+        db.session.commit()
+        return preferences.view(me)
+
+
+@blp.route("/deliveries")
+class Deliveries(MethodView):
+    @authenticated
+    @blp.arguments(DeliveriesArgs, location="query")
+    @blp.response(200, DeliveriesOut)
+    def get(self, args):
+        """The delivery log (admins): what was sent on which channel, what failed and why."""
+        if not can(current(), Action.DELIVERIES_READ):
+            raise Forbidden("the delivery log is for admins")
+        return {"items": outbound.log_rows(args["limit"], args.get("status"))}

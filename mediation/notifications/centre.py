@@ -18,7 +18,14 @@ from flask import url_for
 from mediation import clock
 from mediation.events import event_audience, event_recipients, event_type
 from mediation.notifications.models import Notification
-from mediation.users import User
+from mediation.permissions import Action, Rule  # noqa: E402 - after the models
+from mediation.users import (
+    Role,  # noqa: E402
+    User,
+)
+
+# The delivery log names who was sent what, when and why it failed: admins only.
+RULES = (Rule(Action.DELIVERIES_READ, frozenset({Role.ADMIN}), doc="admins"),)
 
 PAGE = 50
 MAX_PAGE = 200
@@ -41,7 +48,12 @@ def record(session: Any, events: Sequence[Any]) -> int:
                      "created_at": ev.at, "read_at": None}
                     for u in users if u.active and audience.admits(u, case, envelope["data"]))
     if rows:
-        session.execute(sa.insert(Notification), rows)
+        from mediation.notifications import outbound
+
+        ids = list(session.execute(sa.insert(Notification).returning(Notification.id,
+                                                                     sort_by_parameter_order=True),
+                                   rows).scalars())
+        outbound.plan(session, ids)
     return len(rows)
 
 
