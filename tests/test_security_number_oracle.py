@@ -191,8 +191,23 @@ def test_masks_show_few_clear_digits(api, world):
     assert shown["phone"] == "*" * 7 + "8000"  # the last four only, not the carrier prefix
 
 
-def test_the_case_list_filter_does_not_match_numbers(api, world):
-    """`q` searches titles and summaries, never petitioners' numbers: no second oracle."""
+def test_the_case_list_filter_matches_numbers_only_as_the_search_does(api, world, fixed_window):
+    """`q` finds a case by a whole number only for the roles that may search by number,
+    through the same throttle and audit as the search (no second, unwatched oracle); a
+    fragment of a number never matches, and for other roles a number is plain text."""
     officer = world.officer
-    for q in (ID, ID[-4:], PHONE, PHONE[-4:]):
+    for q in (ID[-4:], PHONE[-4:]):
         assert api.get(f"/api/cases?q={q}", officer).get_json()["total"] == 0, q
+    supervisor = api.user("supervisor", "510104")
+    for q in (ID, PHONE):
+        assert api.get(f"/api/cases?q={q}", supervisor).get_json()["total"] == 0, q
+    with api.app.app_context():
+        assert db.session.query(audit.PiiSearch).count() == 0
+        db.session.remove()
+    for q in (ID, PHONE):
+        assert api.get(f"/api/cases?q={q}", officer).get_json()["total"] == 1, q
+    with api.app.app_context():
+        rows = db.session.query(audit.PiiSearch).order_by(audit.PiiSearch.id).all()
+        assert [(r.user_id, r.kind, r.results) for r in rows] == [
+            (officer.id, "id_number", 1), (officer.id, "phone", 1)]
+        db.session.remove()
