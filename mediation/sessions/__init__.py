@@ -25,4 +25,6 @@ def init_app(app) -> None:
     add_periodic_job(app, "sessions-cessations", followup.sweep_cessations)
     add_periodic_job(app, "sessions-presence", presence.sweep)
     add_beat(app, "sessions-presence-sweep", tasks.PRESENCE_SWEEP, 30.0)
+    # With Redis the embedded loop does not run: beat must sweep cessations too.
+    add_beat(app, "sessions-cessation-sweep", tasks.CESSATION_SWEEP, 3600.0)
 
