@@ -11,6 +11,7 @@ setup(
     package_dir={"mediation.templates": "templates"},
     package_data={
         "mediation": ["data/*.txt", "migrations/*", "migrations/versions/*.py", "static/**/*", "demo/*",
+                      "documents/checklist.json",
                       "translations/**/*"],
         "mediation.templates": ["**/*.html"],
         "referrals": ["*.json", "README.md"],

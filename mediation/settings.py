@@ -481,6 +481,9 @@ SETTINGS: tuple[Setting, ...] = (
             area="documents", secret=True),
     Setting("MEDIATION_UPLOAD_MAX_MB", _integer(1, 2048), 25,
             "the largest document one may upload, in MB", area="documents"),
+    Setting("MEDIATION_DOCUMENT_CHECKLIST", _path, None,
+            "a JSON file of the papers each stage of a case should hold (status -> document "
+            "kinds), instead of the shipped `mediation/documents/checklist.json`", area="documents"),
     Setting("MEDIATION_ORPHAN_GRACE_HOURS", _integer(1, 24 * 31), 24,
             "stored objects no document points to are removed after this many hours",
             area="documents"),

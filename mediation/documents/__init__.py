@@ -9,7 +9,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """The documents' event types, permission rules, labels, API, commands and sweep job."""
     from mediation import labels
-    from mediation.documents import api, cli, events, models, pages, tasks
+    from mediation.documents import api, checklist, cli, events, models, pages, tasks
     from mediation.documents import commands as doc_commands
     from mediation.documents.rules import RULES
     from mediation.documents.targets import investigation_target, register_target
@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     from mediation.tasks import add_beat
 
     register_rules(app, *RULES)
+    checklist.init_app(app)
     register_target(app, investigation_target())
     declare(app, *events.ALL)
     labels.register_groups(app, {"document_kind": {k.value: v for k, v in models.KIND_LABELS.items()}})

@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from mediation import labels, web
 from mediation.cases.models import Case
-from mediation.documents import api, archive, commands
+from mediation.documents import api, archive, checklist, commands
 from mediation.documents.models import Visibility
 from mediation.errors import DomainError
 from mediation.permissions import Action, can, require_case
@@ -34,6 +34,8 @@ def documents_section(user: User, case: Case) -> dict[str, Any]:
         "can_export": can(user, Action.ARCHIVE_EXPORT, case),
         "kinds": labels.choices("document_kind"),
         "max_mb": commands.max_bytes() // (1024 * 1024),
+        # What the stage asks for is the officials' concern (档案完整).
+        "checklist": checklist.for_case(case) if can(user, Action.CASE_INTERNAL, case) else None,
     }
 
 

@@ -126,6 +126,9 @@ class WeeklyOut(ma.Schema):
         "description": "petitions received in the week: repeats and 越级访 by region and department"})
     followup_visits_missed = fields.Nested(MissedVisitsOut, metadata={
         "description": "follow-up visits (回访) due and not made, on open cases"})
+    missing_papers = fields.Nested(ListedOut, metadata={
+        "description": "cases whose file lacks a paper their stage asks for (档案完整), each with "
+                       "the kinds it lacks"})
 
 
 class MonthlyOut(ma.Schema):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from mediation import clock
 from mediation.cases import rules
 from mediation.cases.models import GROUP_VISIT_MIN, Case, Channel, Petition
+from mediation.documents import checklist
 from mediation.events import progress_types
 from mediation.extensions import db
 from mediation.settings import get as setting
@@ -137,6 +138,8 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         "due_soon": due_soon,
         "petitions": petition_counts(scope, monday, monday + dt.timedelta(days=6)),
         "followup_visits_missed": _missed_visits(where, as_of),
+        # The case file against its stage's checklist (档案完整), as it stands now.
+        "missing_papers": checklist.missing_in(where, LIST_LIMIT),
         "signals": {
             "reopened_after_resolution": reopened_signals(scope, start, end),
             "no_meaningful_progress": stalled,
