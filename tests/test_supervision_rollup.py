@@ -61,6 +61,9 @@ def assert_rollup_matches_definitions(dates=DATES) -> None:
 
 
 def nonzero_rollup() -> list[tuple]:
+    """The rollup's rows once every pending delta is folded into it."""
+    rollup.fold(db.session.connection())
+    db.session.commit()
     t = rollup.KpiRollup.__table__
     rows = db.session.execute(sa.select(t).order_by(*t.primary_key.columns)).all()
     return [tuple(r) for r in rows if any(getattr(r, m) for m in rollup.METRICS)]
@@ -217,7 +220,12 @@ def test_concurrent_writers_in_one_county_and_department_add_up(pg):
         return commands.intake(user, {"title": "new", "region_code": "510104",
                                       "departments": ["民政局", "住建局"]}).id
 
-    results = run_together(pg, n + len(tokens) + 6, write, admin.id)
+    folders = 3  # folds running among the writers: a delta is folded once or left for later
+
+    def write_or_fold(user: User, i: int):
+        return rollup.fold_pending() if i >= n + len(tokens) + 6 else write(user, i)
+
+    results = run_together(pg, n + len(tokens) + 6 + folders, write_or_fold, admin.id)
     assert not [r for r in results if isinstance(r, Exception)], results
     db.session.remove()
     today = service_clock.today()
@@ -226,4 +234,46 @@ def test_concurrent_writers_in_one_county_and_department_add_up(pg):
     assert figures["all"]["resolved"] == n
     assert figures["all"]["answers"] == len(tokens) and figures["all"]["satisfied"] == len(tokens)
     assert_rollup_matches_definitions([today])
+    rebuilt_equals_incremental()
+
+
+def pending_deltas() -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(rollup.KpiDelta)).scalar_one()
+
+
+def test_figures_are_exact_before_during_and_after_the_fold(ctx, clock):
+    """The writes only append deltas: the reads add the ones not folded yet, at every instant;
+    a fold that dies before its commit leaves them all; folding twice adds nothing twice."""
+    officer = make_user("case_officer", "510104")
+    admin = make_user("admin", None)
+    today = [service_clock.today()]
+    ids = [commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
+                                     "assessment": "reasonable"}).id for _ in range(3)]
+    assert pending_deltas() > 0  # nothing folded yet, and the figures already count them
+    assert kpis.counts(Scope("51"), today[0])["all"]["cases"] == 3
+    assert_rollup_matches_definitions(today)
+
+    rollup.fold(db.session.connection(), batch=2)  # a part folded, the rest pending
+    db.session.commit()
+    assert pending_deltas() > 0
+    assert_rollup_matches_definitions(today)
+
+    commands.transition(db.session.get(User, admin.id), ids[0], "in_progress", "t")
+    commands.transition(db.session.get(User, admin.id), ids[0], "resolved", "t")
+    pending = pending_deltas()
+    conn = db.session.connection()  # the folder dies between its work and its commit
+    assert rollup.fold(conn) == pending
+    db.session.rollback()
+    assert pending_deltas() == pending
+    assert kpis.counts(Scope("51"), today[0])["all"]["resolved"] == 1
+    assert_rollup_matches_definitions(today)
+
+    db.session.remove()
+    assert rollup.fold_pending() == pending
+    assert rollup.fold_pending() == 0  # twice: nothing left to count again
+    assert pending_deltas() == 0
+    assert kpis.counts(Scope("51"), today[0])["all"] == {
+        "cases": 3, "resolved": 1, "reasonable": 3, "reasonable_resolved": 1, "ceased": 0,
+        "answers": 0, "satisfied": 0}
+    assert_rollup_matches_definitions(today)
     rebuilt_equals_incremental()

@@ -20,3 +20,18 @@ def init_app(app: Flask) -> None:
     register_rules(app, *RULES)
     declare(app, *events.ALL)
     api.init_app(app)
+    register_rollup_fold(app)
+
+
+def register_rollup_fold(app: Flask) -> None:
+    """The KPI deltas folded into the rollup in the background (embedded loop and beat)."""
+    from mediation.server import add_periodic_job
+    from mediation.supervision import rollup, tasks  # noqa: F401 - the beat task
+    from mediation.tasks import add_beat
+
+    add_periodic_job(app, "kpi-rollup-fold", rollup.fold_pending)
+    add_beat(app, "kpi-rollup-fold", rollup.FOLD_TASK, FOLD_SECONDS)
+
+
+# Reads add the unfolded deltas, so this only bounds how many they sum (~15 s of writes).
+FOLD_SECONDS = 15.0

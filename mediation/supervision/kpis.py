@@ -176,8 +176,9 @@ def counts(scope: Scope, day: dt.date, grouping: str | None = None) -> dict[str,
 def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) -> list[dict[str, dict]]:
     """`counts` for several dates in one scan of the rollup (the bulletin wants this month
     and last): for each date, the month rows of the months before its month plus the day
-    rows of its month up to it, as conditional sums over the same rows."""
-    r = rollup.KpiRollup
+    rows of its month up to it, as conditional sums over the same rows (of the rollup and
+    of the deltas not yet folded into it, read together in one statement)."""
+    r = rollup.rollup_rows().c
     if grouping is None:
         key = sa.literal("all")
     elif grouping in PREFIX_LEN:

@@ -19,9 +19,11 @@ assessment, flags, region, departments; survey answers; events) and statements e
 (UPDATE of those columns of `cases`; INSERT of the timeline event types that date a
 resolution, reopening, cessation or resumption; INSERT into `survey_answers`) mark their
 cases; before the commit each marked case is locked (`FOR NO KEY UPDATE` on PostgreSQL, SQLite has
-one writer), its steps derived again, and the difference new − old added to `kpi_rollup`
-with `INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n` in key order (so concurrent
-writers of other cases add up and never deadlock on the rollup). Writes that bypass the
+one writer), its steps derived again, and the difference new − old appended to
+`kpi_deltas` (insert-only: writers of the same county and day no longer queue on one
+rollup row). `fold` (a periodic job) adds the deltas to `kpi_rollup` and deletes them in
+one transaction; the reads sum `kpi_rollup` and the deltas not yet folded in one statement
+(`rollup_rows`), so the figures are exact at every instant. Writes that bypass the
 session (raw SQL, a bulk load) need `mediation reports rebuild`, which derives everything
 again in SQL (as the migration does for existing rows).
 """
@@ -96,6 +98,33 @@ class KpiRollup(_Metrics, db.Model):
     dim: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
     region_code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
     department: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+
+
+class KpiDelta(_Metrics, db.Model):
+    """A write's change to one rollup row, appended insert-only in the write's transaction
+    (no hot row to lock); `fold` moves them into `kpi_rollup`, and reads add the ones not
+    yet folded, so the figures are exact at every instant."""
+
+    __tablename__ = "kpi_deltas"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    day: Mapped[dt.date] = mapped_column()
+    dim: Mapped[str] = mapped_column(sa.String(4))
+    region_code: Mapped[str] = mapped_column(sa.String(6))
+    department: Mapped[str] = mapped_column(sa.String(64))
+
+
+KEY_COLUMNS = ("grain", "day", "dim", "region_code", "department")
+
+
+def rollup_rows() -> sa.Subquery:
+    """`kpi_rollup` plus the deltas not yet folded, as one relation with its columns: read
+    in one statement, it sees a fold either wholly done or not at all."""
+    cols = (*KEY_COLUMNS, *METRICS)
+    r, d = KpiRollup.__table__, KpiDelta.__table__
+    return sa.union_all(sa.select(*(r.c[c] for c in cols)),
+                        sa.select(*(d.c[c] for c in cols))).subquery("kpi_rows")
 
 
 def _timeline_index() -> sa.Index:
@@ -233,8 +262,9 @@ def rebuild(conn: sa.Connection, chunk: int = 1_000_000) -> dict[str, int]:
     (the tables are locked), so no report ever sees it half built."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(sa.text("LOCK TABLE kpi_case_steps, kpi_rollup IN ACCESS EXCLUSIVE MODE"))
+        conn.execute(sa.text("LOCK TABLE kpi_case_steps, kpi_rollup, kpi_deltas IN ACCESS EXCLUSIVE MODE"))
         conn.execute(sa.text("SET LOCAL jit = off"))
+    conn.execute(sa.text("DELETE FROM kpi_deltas"))
     conn.execute(sa.text("DELETE FROM kpi_rollup"))
     conn.execute(sa.text("DELETE FROM kpi_case_steps"))
     cols = ", ".join(METRICS)
@@ -265,6 +295,63 @@ def rebuild(conn: sa.Connection, chunk: int = 1_000_000) -> dict[str, int]:
     return {"steps": int(steps), "rollup_rows": int(rows)}
 
 
+# --- the fold: deltas into the rollup, in the background -----------------------------------
+
+FOLD_LOCK = 0x6B70695F666F6C64  # "kpi_fold": one folder at a time (pg_advisory_xact_lock)
+
+
+def fold(conn: sa.Connection, batch: int = 50_000) -> int:
+    """Move up to `batch` deltas into `kpi_rollup`, in the caller's transaction; returns
+    how many. The deltas are deleted in the same transaction as they are added, so a
+    crash before the commit leaves them to the next fold (the reads still count them)
+    and a second fold finds nothing to add twice."""
+    cols = ", ".join(METRICS)
+    keys = ", ".join(KEY_COLUMNS)
+    sums = ", ".join(f"SUM({m})" for m in METRICS)
+    add = ", ".join(f"{m} = kpi_rollup.{m} + excluded.{m}" for m in METRICS)
+    if conn.dialect.name == "postgresql":
+        if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": FOLD_LOCK}).scalar():
+            return 0  # another process is folding
+        # One statement, one snapshot: exactly the rows it deletes are the rows it adds (a
+        # writer committing meanwhile leaves its rows to the next fold).
+        return conn.execute(sa.text(f"""
+            WITH gone AS (
+              DELETE FROM kpi_deltas WHERE id IN (SELECT id FROM kpi_deltas ORDER BY id LIMIT :n)
+              RETURNING {keys}, {cols}
+            ), added AS (
+              INSERT INTO kpi_rollup ({keys}, {cols})
+              SELECT {keys}, {sums} FROM gone GROUP BY {keys} ORDER BY {keys}
+              ON CONFLICT ({keys}) DO UPDATE SET {add}
+              RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM gone)"""), {"n": batch}).scalar_one()
+    # SQLite has one writer: the rows up to the highest id read are the rows folded.
+    top = conn.execute(sa.text("SELECT max(id) FROM (SELECT id FROM kpi_deltas ORDER BY id LIMIT :n)"),
+                       {"n": batch}).scalar()
+    if top is None:
+        return 0
+    conn.execute(sa.text(f"""
+        INSERT INTO kpi_rollup ({keys}, {cols})
+        SELECT {keys}, {sums} FROM kpi_deltas WHERE id <= :top GROUP BY {keys}
+        ON CONFLICT ({keys}) DO UPDATE SET {add}"""), {"top": top})
+    return conn.execute(sa.text("DELETE FROM kpi_deltas WHERE id <= :top"), {"top": top}).rowcount
+
+
+def fold_pending() -> int:
+    """The periodic job (embedded loop and beat): fold every pending delta, batch by batch,
+    each batch its own transaction."""
+    total = 0
+    while True:
+        with db.engine.begin() as conn:
+            done = fold(conn)
+        total += done
+        if done == 0:
+            return total
+
+
+FOLD_TASK = "supervision.fold_kpi_deltas"
+
+
 # --- incremental: the cases a transaction touched ------------------------------------------
 
 def _as_list(value: Any) -> list:
@@ -286,7 +373,7 @@ def _keys(day: dt.date, region: str, departments: list) -> list[tuple[str, dt.da
 
 
 def refresh(session: Session, case_ids: Iterable[int]) -> int:
-    """Derive the cases' steps again and add (new − old) to the rollup, in the session's
+    """Derive the cases' steps again and append (new − old) to the deltas, in the session's
     transaction. Returns the number of rollup rows changed."""
     ids = sorted({int(i) for i in case_ids})
     if not ids:
@@ -314,14 +401,8 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
                     acc[i] += sign * int(getattr(r, m))
     changes = [{"grain": k[0], "day": k[1], "dim": k[2], "region_code": k[3], "department": k[4],
                 **dict(zip(METRICS, v, strict=True))} for k, v in sorted(delta.items()) if any(v)]
-    if changes:
-        insert = (sa.dialects.postgresql.insert if dialect == "postgresql"
-                  else sa.dialects.sqlite.insert)(KpiRollup.__table__)
-        upsert = insert.on_conflict_do_update(
-            index_elements=["grain", "day", "dim", "region_code", "department"],
-            set_={m: KpiRollup.__table__.c[m] + insert.excluded[m] for m in METRICS})
-        for change in changes:  # in key order: concurrent writers lock rollup rows alike
-            conn.execute(upsert, change)
+    if changes:  # appended, never updated: writers of one county and day do not queue
+        conn.execute(KpiDelta.__table__.insert(), changes)
     conn.execute(sa.text("DELETE FROM kpi_case_steps WHERE case_id IN :ids").bindparams(param), {"ids": ids})
     if new:
         conn.execute(KpiCaseStep.__table__.insert(), [
