@@ -277,8 +277,9 @@ class PhaseMeter:
     (its backends exit and so report every counter), reads the PostgreSQL deltas.
     """
 
-    def __init__(self, server_pid: int, db_url: str) -> None:
-        self.server_pid, self.db_url = server_pid, db_url
+    def __init__(self, server_pid: int | Sequence[int], db_url: str) -> None:
+        self.server_pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
+        self.db_url = db_url
         self.dbname = libpq_url(db_url).rpartition("/")[2].partition("?")[0]
         self.pg: dict[str, float] = {}
 
@@ -297,11 +298,11 @@ class PhaseMeter:
     def start(self) -> None:
         time.sleep(1.2)  # an idle backend reports what it did within a second (PostgreSQL ≥ 15)
         self.pg0 = self._pg()
-        self.server0 = process_cpu_seconds(self.server_pid)
+        self.server0 = sum(process_cpu_seconds(pid) for pid in self.server_pids)
         self.client0 = sum(os.times()[:2])
 
     def stop(self) -> None:
-        self.server = process_cpu_seconds(self.server_pid) - self.server0
+        self.server = sum(process_cpu_seconds(pid) for pid in self.server_pids) - self.server0
         self.client = sum(os.times()[:2]) - self.client0
 
     def settle(self) -> None:
@@ -359,13 +360,14 @@ class LoadResult:
         return percentile(self.latencies, q) * 1000.0
 
 
-def run_load(label: str, port: int, method: str, path: str, body_for: Callable[[int], bytes],
+def run_load(label: str, port: int | Sequence[int], method: str, path: str, body_for: Callable[[int], bytes],
              total: int, concurrency: int, headers: dict[str, str] | None = None,
              expect: int = 200, time_limit: float = 900, request_timeout: float = 60,
              max_errors: int = 50) -> LoadResult:
     """Send `total` requests from `concurrency` threads, each on one keep-alive connection.
 
-    Request i carries `body_for(i)` (bytes, JSON). Bounded: at most `total` requests, no new
+    Request i carries `body_for(i)` (bytes, JSON). Several ports: the clients are spread
+    over them (one server process each, as a load balancer would). Bounded: at most `total` requests, no new
     request after `time_limit` seconds, each socket operation times out, and the run stops
     early after `max_errors` failures.
     """
@@ -396,7 +398,8 @@ def run_load(label: str, port: int, method: str, path: str, body_for: Callable[[
 
     def worker(slot: int) -> None:
         lat = per_thread[slot]
-        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=request_timeout)
+        ports = [port] if isinstance(port, int) else list(port)
+        conn = http.client.HTTPConnection(LOOPBACK, ports[slot % len(ports)], timeout=request_timeout)
         try:
             while (i := take()) is not None:
                 t0 = time.perf_counter()
@@ -479,3 +482,21 @@ def print_table(rows: Sequence[Sequence[str]], out=sys.stdout) -> None:
 
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix=prefix)
+
+
+# --- results for bench/run -----------------------------------------------------------------
+
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def result(measure: str, figure: float, unit: str, baseline: float | None = None,
+           target: str = "", met: bool | None = None, ratio: float | None = None,
+           note: str = "") -> None:
+    """One line that bench/run collects into its table (printed as JSON after a prefix).
+    `ratio` defaults to figure ÷ baseline; `target` says it in words ("≥ 0.5× baseline")."""
+    if ratio is None and baseline:
+        ratio = figure / baseline
+    line = {"measure": measure, "figure": figure, "unit": unit, "baseline": baseline,
+            "ratio": ratio, "target": target, "met": met, "note": note,
+            "load": os.getloadavg()[0]}
+    print(RESULT_PREFIX + json.dumps(line, ensure_ascii=False), flush=True)

@@ -63,9 +63,10 @@ def create_baseline_app(database_url: str) -> Flask:
         db.session.commit()
         return {"id": row_id}, 201
 
-    with app.app_context():
-        Row.__table__.drop(db.engine, checkfirst=True)
-        Row.__table__.create(db.engine)
+    if not os.environ.get("BENCH_KEEP_TABLE"):  # a second process of the same run shares it
+        with app.app_context():
+            Row.__table__.drop(db.engine, checkfirst=True)
+            Row.__table__.create(db.engine)
     return app
 
 

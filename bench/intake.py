@@ -51,11 +51,31 @@ baseline_app = bench_module("baseline_app")
 TARGET_RATIO = 0.5
 
 
+# Distinct people with distinct matters, as a county's ledger holds: the intake looks for the
+# returning petitioner (numbers, names by pinyin and edit distance, the matter), and the
+# suite's one body repeated would be a strong repeat (a 409) from the second request on.
+_CHARS = ("赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜戚谢邹喻柏水窦章云苏潘葛"
+          "奚范彭郎鲁韦昌马苗凤花方俞任袁柳鲍史唐费廉岑薛雷贺倪汤滕殷罗毕郝邬安常乐于时傅皮卞齐康")
+_UNITS = ["区自然资源局", "区住建局", "区人社局", "区教育局", "区卫健委", "区民政局", "区市场监管局",
+          "区城管局", "区交通局", "区水务局"]
+_FIELDS = ["land_demolition", "labour_social_security", "education", "healthcare", "property_management",
+           "other"]
+
+
 def case_body(i: int) -> dict:
-    """The suite's own valid intake body (tests/factories.py), numbered."""
+    """The suite's own valid intake body (tests/factories), for petitioner number i."""
+    import random
+
     from tests.factories import case_payload
 
-    return case_payload(title=f"征地拆迁补偿纠纷 #{i}")
+    rng = random.Random(i)
+    name = "".join(rng.choice(_CHARS) for _ in range(3))
+    born = 19500101 + (i % 40) * 10000 + (i // 40 % 12) * 100 + i // 480 % 28
+    return case_payload(
+        title=f"诉求 #{i}", summary="".join(rng.choice(_CHARS) for _ in range(24)),
+        departments=[rng.choice(_UNITS)], livelihood_fields=[rng.choice(_FIELDS)],
+        petitioners=[{"name": name, "id_number": f"510104{born}{i // 13440 % 1000:03d}{i % 10}",
+                      "phone": f"139{i:08d}", "groups": ["worker"]}])
 
 
 def encoded(offset: int):
@@ -68,6 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cases", type=int, default=5000, help="measured intake requests (N)")
     p.add_argument("--concurrency", type=int, default=8, help="concurrent clients (C)")
     p.add_argument("--warmup", type=int, default=200, help="requests before measuring, each server")
+    p.add_argument("--processes", type=int, default=1,
+                   help="server processes of each kind, the clients spread over them (the README's "
+                        "production shape: several web processes sharing Redis)")
+    p.add_argument("--redis-url", default=os.environ.get("MEDIATION_BENCH_REDIS", "redis://127.0.0.1:6379/6"),
+                   help="the Redis that joins the processes when --processes > 1")
     p.add_argument("--database-url", default=None,
                    help="use this existing PostgreSQL database instead of a fresh one (it is kept; "
                         "the baseline's table in it is dropped at the end; MEDIATION_PII_KEY and "
@@ -91,11 +116,11 @@ def check_load(result: c.LoadResult, server: c.ServerProcess) -> None:
             f"{len(result.errors)} error(s):\n  {shown}\n--- {server.name} log tail ---\n{server.log_tail()}")
 
 
-def measured(server: c.ServerProcess, db_url: str, load) -> tuple[c.LoadResult, c.PhaseMeter]:
-    """Run the load and check it, metering the CPU of the server and the client, and
-    PostgreSQL's counters (read with `meter.settle()` once the server has stopped)."""
-    assert server.proc is not None
-    meter = c.PhaseMeter(server.proc.pid, db_url)
+def measured(procs: list[c.ServerProcess], db_url: str, load) -> tuple[c.LoadResult, c.PhaseMeter]:
+    """Run the load and check it, metering the CPU of the servers and the client, and
+    PostgreSQL's counters (read with `meter.settle()` once the servers have stopped)."""
+    server = procs[0]
+    meter = c.PhaseMeter([s.proc.pid for s in procs if s.proc is not None], db_url)
     meter.start()
     result = load()
     meter.stop()
@@ -104,10 +129,24 @@ def measured(server: c.ServerProcess, db_url: str, load) -> tuple[c.LoadResult, 
     return result, meter
 
 
+def servers(name: str, cmd_for, env: dict[str, str], tmp: Path, n: int, stack: contextlib.ExitStack
+            ) -> list[c.ServerProcess]:
+    """n server processes of one kind, each on its own port (the production shape: several
+    web processes behind a balancer, here the clients spread over the ports)."""
+    out = []
+    for k in range(n):
+        port = c.free_port()
+        out.append(stack.enter_context(c.ServerProcess(f"{name}-{k}", cmd_for(port), env, port, tmp)))
+    return out
+
+
 def bench_mediation(args, db_url: str, env: dict[str, str], tmp: Path) -> tuple[c.LoadResult, int]:
-    port = c.free_port()
-    cmd = [c.mediation_exe(), "serve", "--host", c.LOOPBACK, "--port", str(port)]
-    with c.ServerProcess("mediation", cmd, env, port, tmp) as server:
+    def cmd(port: int) -> list[str]:
+        return [c.mediation_exe(), "serve", "--host", c.LOOPBACK, "--port", str(port)]
+
+    with contextlib.ExitStack() as stack:
+        procs = servers("mediation", cmd, env, tmp, args.processes, stack)
+        server, port, ports = procs[0], procs[0].port, [s.port for s in procs]
         username = f"bench_officer_{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
         c.mediation_cli(["users", "create", username, "--role", "case_officer", "--region", "510104",
@@ -121,27 +160,32 @@ def bench_mediation(args, db_url: str, env: dict[str, str], tmp: Path) -> tuple[
         common = {"concurrency": args.concurrency, "headers": auth, "expect": 201,
                   "time_limit": args.time_limit}
         if args.warmup:
-            warm = c.run_load("mediation warm-up", port, "POST", "/api/cases", encoded(10**7),
+            warm = c.run_load("mediation warm-up", ports, "POST", "/api/cases", encoded(10**7),
                               args.warmup, **common)
             check_load(warm, server)
-        result, meter = measured(server, db_url, lambda: c.run_load(
-            "mediation", port, "POST", "/api/cases", encoded(0), args.cases, **common))
+        result, meter = measured(procs, db_url, lambda: c.run_load(
+            "mediation", ports, "POST", "/api/cases", encoded(0), args.cases, **common))
     meter.settle()
     result.pg = meter.pg
     return result, cases_before
 
 
 def bench_baseline(args, db_url: str, env: dict[str, str], tmp: Path) -> c.LoadResult:
-    port = c.free_port()
-    cmd = [sys.executable, str(c.BENCH / "baseline_app.py"), "--host", c.LOOPBACK, "--port", str(port)]
+    def cmd(port: int) -> list[str]:
+        return [sys.executable, str(c.BENCH / "baseline_app.py"), "--host", c.LOOPBACK, "--port", str(port)]
+
     benv = {**env, "BENCH_DATABASE_URL": c.sqlalchemy_url(db_url)}
-    with c.ServerProcess("baseline", cmd, benv, port, tmp) as server:
+    with contextlib.ExitStack() as stack:
+        # the first one creates the table; the others find it
+        procs = servers("baseline", cmd, benv, tmp, 1, stack)
+        procs += servers("baseline+", cmd, {**benv, "BENCH_KEEP_TABLE": "1"}, tmp, args.processes - 1, stack)
+        server, ports = procs[0], [s.port for s in procs]
         common = {"concurrency": args.concurrency, "expect": 201, "time_limit": args.time_limit}
         if args.warmup:
-            check_load(c.run_load("baseline warm-up", port, "POST", "/rows", encoded(10**7),
+            check_load(c.run_load("baseline warm-up", ports, "POST", "/rows", encoded(10**7),
                                   args.warmup, **common), server)
-        result, meter = measured(server, db_url, lambda: c.run_load(
-            "baseline", port, "POST", "/rows", encoded(0), args.cases, **common))
+        result, meter = measured(procs, db_url, lambda: c.run_load(
+            "baseline", ports, "POST", "/rows", encoded(0), args.cases, **common))
     meter.settle()
     result.pg = meter.pg
     return result
@@ -162,6 +206,8 @@ def verify(args, db_url: str, env: dict[str, str], cases_before: int) -> list[st
                  f"+ {args.cases} measured ✓ ({events} events); baseline rows: {rows} ✓")
     out = c.mediation_cli(["timeline", "verify"], env, timeout=600)
     lines.append(f"mediation timeline verify: {out.stdout.strip()} ✓")
+    out = c.mediation_cli(["reports", "check"], env, timeout=600)
+    lines.append(f"mediation reports check: {out.stdout.strip()} ✓")
     return lines
 
 
@@ -200,6 +246,11 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
     print()
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(f"ratio (mediation req/s ÷ baseline req/s): {ratio:.2f}   target ≥ {TARGET_RATIO}: {verdict}")
+    shape = f"{args.processes} process{'es' if args.processes > 1 else ''}, {args.concurrency} clients"
+    c.result(f"intake/s ({shape})", med.rps, "req/s", base.rps, f"≥ {TARGET_RATIO}× baseline",
+             ratio >= TARGET_RATIO, note=f"p99 {med.pct_ms(99):.0f} ms vs {base.pct_ms(99):.0f} ms")
+    c.result(f"server CPU per intake ({shape})", med.cpu_ms_per_request("server"), "ms",
+             base.cpu_ms_per_request("server"), "—", None)
     for line in checks:
         print(line)
 
@@ -219,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                 db_url = stack.enter_context(c.fresh_database("bench_intake", args.pg_admin_url))
                 pii = Fernet.generate_key().decode()
             env = c.mediation_env(db_url, tmp / "instance", pii)
+            if args.processes > 1:
+                env["MEDIATION_REDIS_URL"] = args.redis_url
             if args.database_url and os.environ.get("MEDIATION_SECRET_KEY"):
                 env["MEDIATION_SECRET_KEY"] = os.environ["MEDIATION_SECRET_KEY"]
             info = c.machine_info(db_url)

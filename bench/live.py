@@ -5,11 +5,15 @@
 Starts two `mediation serve` processes sharing Redis and a fresh PostgreSQL database, then
 measures, each beside a baseline taken in the same run:
 - write-to-receive latency across processes (POST to one server, a client of the other
-  receives it), p50/p99, at a steady rate; baseline: a raw Redis publish/subscribe round
-  trip;
+  receives it), p50/p99, at a steady rate;
 - fan-out of one event to N subscribers: time until the last one has it;
-- catch-up: subscribing with `after=0` to a case holding M events;
-- the resident memory of a server holding the N idle connections.
+- the resident memory of a server holding the N idle connections (per connection: the
+  growth from before they connected);
+- catch-up: subscribing with `after=0` to a case holding M events (target ≤ 0.5 s for 10,000).
+The baseline of the first three is bench/baseline_live.py: a bare Flask-SocketIO app with the
+same async mode and Redis queue, two processes, POST → emit to a room → a client of the other
+process; a raw Redis publish/subscribe round trip is printed beside them. Each measure ends
+with a BENCH-RESULT line for bench/run.
 Needs PostgreSQL (MEDIATION_BENCH_PG, default the test server) and Redis
 (MEDIATION_BENCH_REDIS, default database 6 of the local Redis).
 """
@@ -70,7 +74,34 @@ def start_server(env: dict, work: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"server did not start; see {work}")
 
 
+def start_baseline(env: dict, work: Path, channel: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    benv = {**env, "BENCH_REDIS_URL": REDIS, "BENCH_CHANNEL": channel}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_live.py"), "--host",
+                             "127.0.0.1", "--port", str(port)], env=benv,
+                            stdout=(work / f"baseline-{port}.log").open("w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"baseline did not start; see {work}")
+
+
 def rss_mb(pid: int) -> float:
+    """The resident memory of a server: its process and its children (gunicorn's worker)."""
+    total = _rss_one(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return total + sum(rss_mb(int(c)) for c in children)
+
+
+def _rss_one(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -93,13 +124,20 @@ def redis_round_trip(n: int) -> list[float]:
 
 
 class Receiver:
-    def __init__(self, base: str, token: str, case_id: int) -> None:
+    """A client of one server: of the mediation app (a case subscribed with a token), or of
+    the bare baseline (token None: a room joined)."""
+
+    def __init__(self, base: str, token: str | None, case_id: int) -> None:
         self.arrived: dict[int, float] = {}
         self.cond = threading.Condition()
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("event", self._on_event)
-        self.sio.connect(base, auth={"token": token}, transports=["websocket"], wait_timeout=30)
-        self.ack = self.sio.call("subscribe", {"case_id": case_id, "after": 10**9}, timeout=30)
+        self.sio.connect(base, auth={"token": token} if token else None, transports=["websocket"],
+                         wait_timeout=30)
+        if token:
+            self.ack = self.sio.call("subscribe", {"case_id": case_id, "after": 10**9}, timeout=30)
+        else:
+            self.ack = self.sio.call("join", {"room": str(case_id)}, timeout=30)
 
     def _on_event(self, envelope: dict) -> None:
         with self.cond:
@@ -108,8 +146,53 @@ class Receiver:
 
     def wait_for(self, seq: int, timeout: float = 30) -> float:
         with self.cond:
-            self.cond.wait_for(lambda: seq in self.arrived, timeout)
+            if not self.cond.wait_for(lambda: seq in self.arrived, timeout):
+                raise SystemExit(f"event {seq} did not arrive within {timeout} s")
             return self.arrived[seq]
+
+
+def result(*args, **kwargs) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import _common
+    finally:
+        sys.path.pop(0)
+    _common.result(*args, **kwargs)
+
+
+def measure_live(args, base_two: str, token: str | None, room: int, post, pid: int, label: str) -> dict:
+    """Write-to-receive, fan-out and memory per idle connection against one pair of servers:
+    `post(i)` writes through the first and returns the seq a client of the second gets."""
+    rx = Receiver(base_two, token, room)
+    for i in range(50):  # warm-up: the listeners subscribed, connections and caches ready
+        seq = post(-1 - i)
+        rx.wait_for(seq)
+    latencies = []
+    for i in range(args.events):
+        t0 = time.perf_counter()
+        seq = post(i)
+        latencies.append((rx.wait_for(seq) - t0) * 1000)
+        time.sleep(max(0.0, 1 / args.rate - (time.perf_counter() - t0)))
+    out = {"p50": pct(latencies, 50), "p99": pct(latencies, 99)}
+    print(f"{label}: write-to-receive across two processes ({args.events} writes at {args.rate:g}/s, "
+          f"HTTP write included): p50 {out['p50']:.1f} ms, p99 {out['p99']:.1f} ms")
+    time.sleep(1)
+    before = rss_mb(pid)
+    fans = [Receiver(base_two, token, room) for _ in range(args.clients)]
+    time.sleep(1)
+    out["idle"] = rss_mb(pid)
+    out["per_conn"] = (out["idle"] - before) * 1024 / args.clients
+    t0 = time.perf_counter()
+    seq = post(10**6)
+    last = max(f.wait_for(seq) for f in fans)
+    out["fan"] = (last - t0) * 1000
+    print(f"{label}: fan-out of one event to {args.clients} subscribers: last delivery after "
+          f"{out['fan']:.0f} ms")
+    print(f"{label}: server memory holding {args.clients + 1} connections: {out['idle']:.0f} MB RSS "
+          f"({before:.0f} MB before them: {out['per_conn']:.0f} KiB per connection)")
+    for f in (*fans, rx):
+        f.sio.eio.ws.shutdown()
+    return out
 
 
 def main() -> None:
@@ -162,37 +245,47 @@ def main() -> None:
                                     {"channel": "case", "body": f"m{i}"}, officer.id)
                 db.session.commit()
             db.session.remove()
+        baseline = redis_round_trip(args.events)
+        print(f"raw redis pub/sub round trip: p50 {pct(baseline, 50):.2f} ms, "
+              f"p99 {pct(baseline, 99):.2f} ms")
+
+        # The bare app first, then the mediation app, the same measures in the same order.
+        channel = f"bench-live-{uuid.uuid4().hex[:8]}"
+        (b_one, bbase_one), (b_two, bbase_two) = (start_baseline(env, work, channel),
+                                                  start_baseline(env, work, channel))
+        procs += [b_one, b_two]
+        bsession = requests.Session()
+        room = 1
+
+        def bare_post(i: int) -> int:
+            return bsession.post(f"{bbase_one}/emit/{room}", json={"seq": i}).json()["seq"]
+
+        bare = measure_live(args, bbase_two, None, room, bare_post, b_two.pid, "bare Flask-SocketIO")
+        for p in (b_one, b_two):
+            p.terminate()
+            p.wait(15)
+
         (one, base_one), (two, base_two) = (start_server(env, work), start_server(env, work))
         procs += [one, two]
         headers = {"Authorization": f"Bearer {token}"}
         post_url = f"{base_one}/api/cases/{live_case}/messages"
         session = requests.Session()
 
-        baseline = redis_round_trip(args.events)
-        print(f"baseline redis pub/sub round trip: p50 {pct(baseline, 50):.2f} ms, "
-              f"p99 {pct(baseline, 99):.2f} ms")
+        def med_post(i: int) -> int:
+            return session.post(post_url, json={"body": f"b{i}"}, headers=headers).json()["seq"]
 
-        rx = Receiver(base_two, token, live_case)
-        latencies = []
-        for i in range(args.events):
-            t0 = time.perf_counter()
-            seq = session.post(post_url, json={"body": f"b{i}"}, headers=headers).json()["seq"]
-            latencies.append((rx.wait_for(seq) - t0) * 1000)
-            time.sleep(max(0.0, 1 / args.rate - (time.perf_counter() - t0)))
-        print(f"write-to-receive across two processes ({args.events} writes at {args.rate:g}/s, "
-              f"HTTP write included): p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms")
-
-        fans = [Receiver(base_two, token, live_case) for _ in range(args.clients)]
-        time.sleep(1)
-        idle = rss_mb(two.pid)
-        t0 = time.perf_counter()
-        seq = session.post(post_url, json={"body": "fan-out"}, headers=headers).json()["seq"]
-        last = max(f.wait_for(seq) for f in fans)
-        print(f"fan-out of one event to {args.clients} subscribers: last delivery after "
-              f"{(last - t0) * 1000:.0f} ms")
-        print(f"server memory holding {args.clients + 1} connections: {idle:.0f} MB RSS")
-        for f in fans:
-            f.sio.eio.ws.shutdown()
+        med = measure_live(args, base_two, token, live_case, med_post, two.pid, "mediation")
+        p99 = med["p99"] / bare["p99"]
+        print(f"\nwrite-to-receive p99: {p99:.1f}x the bare app (target <= 3x); fan-out: "
+              f"{med['fan'] / bare['fan']:.2f}x (target <= 1.5x); memory per idle connection: "
+              f"{med['per_conn'] / bare['per_conn']:.2f}x (target <= 1.5x)")
+        result("live write→receive p99", med["p99"], "ms", bare["p99"], "≤ 3× baseline",
+               med["p99"] <= 3 * bare["p99"], note=f"p50 {med['p50']:.1f} vs {bare['p50']:.1f} ms")
+        result(f"live fan-out to {args.clients} clients", med["fan"], "ms", bare["fan"],
+               "≤ 1.5× baseline", med["fan"] <= 1.5 * bare["fan"])
+        result("memory per idle connection", med["per_conn"], "KiB", bare["per_conn"],
+               "≤ 1.5× baseline", med["per_conn"] <= 1.5 * bare["per_conn"],
+               note=f"{med['idle']:.0f} MB vs {bare['idle']:.0f} MB with {args.clients + 1} connections")
 
         catch = socketio.Client(reconnection=False)
         catch.connect(base_one, auth={"token": token}, transports=["websocket"], wait_timeout=30)
@@ -204,7 +297,11 @@ def main() -> None:
             if not ack["more"]:
                 break
             after = ack["missed"][-1]["seq"]
-        print(f"catch-up of {total} missed events: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        took = time.perf_counter() - t0
+        print(f"catch-up of {total} missed events: {took * 1000:.0f} ms")
+        limit = 0.5 * total / 10_000
+        result(f"catch-up of {total} events", took * 1000, "ms", None, f"≤ {limit * 1000:.0f} ms",
+               took <= limit)
         catch.eio.ws.shutdown()
     finally:
         for p in procs:

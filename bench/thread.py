@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{c.percentile(times, 90):.4f}", str(n)))
         print(f"{args.messages} messages, limit {args.limit}, {args.runs} runs each")
         c.print_table(rows)
+        for name, times in (("first", first), ("tail", tail)):
+            c.result(f"messages API, {name} page of {args.messages}", statistics.median(times) * 1000,
+                     "ms", None, "—", None)
     return 0
 
 

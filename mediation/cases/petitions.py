@@ -15,6 +15,7 @@ come ranked with why each matched and how strongly, never with a number in clear
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -45,6 +46,8 @@ SUMMARY_OVERLAP_RATIO = 60
 MAX_CANDIDATES = 10
 
 
+# Pure functions of a name, asked of every stored name of the county at each intake: cached.
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_name(name: str) -> str:
     """Full-width letters and digits to half-width (NFKC), every kind of space dropped,
     the interpunct of minority names unified."""
@@ -53,6 +56,7 @@ def normalise_name(name: str) -> str:
     return name.replace("•", "·").replace("・", "·").lower()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def name_pinyin(name: str) -> str:
     return " ".join(p for p in lazy_pinyin(normalise_name(name)) if p.strip())
 
@@ -152,14 +156,23 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     names = [p["name"] for p in people if p.get("name")]
     if names:
         county = region_prefix(region)
+        # The names alone are compared (thousands of rows); only the matches are loaded.
         rows = db.session.execute(
-            sa.select(Petitioner, Case).join(Case)
+            sa.select(Petitioner.id, Petitioner.name, Case.id).join(Case)
             .where(Case.region_code.startswith(county, autoescape=True), live)
             .order_by(Case.id.desc()).limit(5000)).all()
-        for p, case in rows:
-            best = max((m for m in (_name_match(n, p.name) for n in names) if m),
+        matches = []
+        for pid, pname, case_id in rows:
+            best = max((m for m in (_name_match(n, pname) for n in names) if m),
                        default=None, key=lambda m: m[0])
             if best:
+                matches.append((pid, case_id, best))
+        if matches:
+            loaded = {p.id: (p, case) for p, case in db.session.execute(
+                sa.select(Petitioner, Case).join(Case)
+                .where(Petitioner.id.in_([m[0] for m in matches]))).all()}
+            for pid, _case_id, best in matches:
+                p, case = loaded[pid]
                 note(case, p, best[1], best[0], {"name": p.name})
     summary = normalise_name(data.get("summary") or "")
     units, fields_ = set(data.get("departments") or []), set(data.get("livelihood_fields") or [])

@@ -1,0 +1,134 @@
+"""bench/run: every benchmark in bench/ with modest sizes (a few minutes on 2 cores), then
+ONE table of the goals: measure, figure, baseline measured in the same run, ratio, target,
+met or not.
+
+    bench/run [--full] [--only intake,live,routing,reports,thread] [--log-dir DIR]
+
+Each script prints `BENCH-RESULT {json}` lines (bench/_common.py `result`); this collects
+them, keeps each script's whole output in --log-dir, and prints the load average (uptime)
+at the start and the end, since figures on a shared machine move with it. `--full` uses
+the sizes the goals are stated at (10,000 providers and offers, 1 M cases, 1,000
+subscribers, …). Exit 1 if a script failed (a goal not met is a figure, not a failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PREFIX = "BENCH-RESULT "
+
+# name -> (modest arguments, --full arguments)
+RUNS: dict[str, tuple[list[str], list[str]]] = {
+    "intake": (["intake.py", "--cases", "1000", "--warmup", "100"],
+               ["intake.py", "--cases", "2000", "--warmup", "200"]),
+    "intake-2p": (["intake.py", "--cases", "1000", "--warmup", "100", "--processes", "2"],
+                  ["intake.py", "--cases", "2000", "--warmup", "200", "--processes", "2"]),
+    "live": (["live.py", "--events", "200", "--clients", "200", "--missed", "10000"],
+             ["live.py", "--events", "300", "--clients", "1000", "--missed", "10000"]),
+    "routing": (["routing.py", "--providers", "10000", "--cases", "200", "--expired", "1000"],
+                ["routing.py", "--providers", "10000", "--cases", "1000", "--expired", "10000"]),
+    "reports": (["reports.py", "--cases", "200000", "--events", "1000000", "--repeat", "3"],
+                ["reports.py", "--cases", "1000000", "--events", "5000000", "--repeat", "3"]),
+    "thread": (["thread.py", "--messages", "10000", "--runs", "10"],
+               ["thread.py", "--messages", "10000", "--runs", "20"]),
+}
+
+
+def uptime() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{dt.datetime.now(dt.UTC):%H:%M:%S} UTC, load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[list[dict], int, float]:
+    log = log_dir / f"{name}.log"
+    cmd = [sys.executable, str(BENCH / argv[0]), *argv[1:]]
+    print(f"[{uptime()}] {name}: {' '.join(argv)} (output: {log})", flush=True)
+    results, t0 = [], time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=BENCH.parent, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if line.startswith(PREFIX):
+                item = json.loads(line[len(PREFIX):])
+                item["bench"] = name
+                results.append(item)
+                print(f"    {item['measure']}: {fmt(item['figure'])} {item['unit']}", flush=True)
+        rc = proc.wait()
+    took = time.monotonic() - t0
+    if rc:
+        print(f"    {name} FAILED (exit {rc}); the end of its output:", flush=True)
+        print("".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:]), flush=True)
+    return results, rc, took
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def table(results: list[dict]) -> list[str]:
+    lines = ["| measure | figure | baseline (same run) | ratio | target | met | load | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        unit = r["unit"]
+        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
+        base = f"{fmt(r['baseline'])} {unit}" if r["baseline"] is not None else "—"
+        target = r["target"] or "—"
+        lines.append(f"| {r['measure']} | {fmt(r['figure'])} {unit} | {base} | {ratio} | {target} "
+                     f"| {met} | {r['load']:.1f} | {r.get('note') or ''} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--full", action="store_true", help="the sizes the goals are stated at")
+    p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(RUNS)}")
+    p.add_argument("--log-dir", type=Path, default=None, help="each script's output (default: a temp dir)")
+    args = p.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(RUNS)
+    unknown = set(names) - set(RUNS)
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="bench-run-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = uptime()
+    print(f"bench/run {'--full ' if args.full else ''}— started {started}", flush=True)
+    results, failed = [], []
+    for name in names:
+        got, rc, _took = run_one(name, RUNS[name][1 if args.full else 0], log_dir)
+        results += got
+        if rc:
+            failed.append(name)
+    print()
+    print(f"command: bench/run {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
+    print(f"started {started}; ended {uptime()}; {os.cpu_count()} CPUs; logs in {log_dir}")
+    print("load = the 1-minute load average when the figure was taken")
+    print()
+    for line in table(results):
+        print(line)
+    met = [r for r in results if r["met"] is True]
+    unmet = [r for r in results if r["met"] is False]
+    print(f"\ngoals met: {len(met)}; not met: {len(unmet)}"
+          + (f"; failed to run: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
