@@ -9,7 +9,7 @@ import re
 import secrets
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -155,8 +155,15 @@ def token_hash(token: str) -> str:
 
 
 def user_for_token(token: str) -> User | None:
-    """The active user a live token belongs to, or None."""
-    return _user_for_hash(_hash_token(token))
+    """The active user a live token belongs to, or None. Looked up once per request (the
+    idempotency layer and the view both ask)."""
+    digest = _hash_token(token)
+    if not has_request_context():
+        return _user_for_hash(digest)
+    seen = g.setdefault("_token_users", {})
+    if digest not in seen:
+        seen[digest] = _user_for_hash(digest)
+    return seen[digest]
 
 
 def _user_for_hash(digest: str) -> User | None:
