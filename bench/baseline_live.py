@@ -24,9 +24,10 @@ _BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _BENCH]
 
 
-def create_live_baseline(redis_url: str, channel: str) -> tuple[Flask, SocketIO]:
-    from realtime import PING_INTERVAL, PING_TIMEOUT
+PING_INTERVAL, PING_TIMEOUT = 25, 20  # as realtime/__init__.py (not imported: a bare app)
 
+
+def create_live_baseline(redis_url: str, channel: str) -> tuple[Flask, SocketIO]:
     app = Flask("bench_live_baseline")
     socketio = SocketIO(app, async_mode="threading", message_queue=redis_url, channel=channel,
                         ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,

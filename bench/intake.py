@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -62,6 +63,17 @@ _FIELDS = ["land_demolition", "labour_social_security", "education", "healthcare
            "other"]
 
 
+@functools.lru_cache(maxsize=1)
+def _name_chars() -> list[str]:
+    """_CHARS with one character per pinyin syllable (韦, 卫 and 魏 are all "wei")."""
+    from pypinyin import lazy_pinyin
+
+    seen: dict[str, str] = {}
+    for ch in _CHARS:
+        seen.setdefault(lazy_pinyin(ch)[0], ch)
+    return list(seen.values())
+
+
 def case_body(i: int) -> dict:
     """The suite's own valid intake body (tests/factories), for petitioner number i."""
     import random
@@ -69,7 +81,12 @@ def case_body(i: int) -> dict:
     from tests.factories import case_payload
 
     rng = random.Random(i)
-    name = "".join(rng.choice(_CHARS) for _ in range(3))
+    chars, name, k = _name_chars(), "", i
+    while True:  # i written in those characters: no two petitioners share a name or its pinyin
+        k, digit = divmod(k, len(chars))
+        name += chars[digit]
+        if k == 0 and len(name) >= 3:
+            break
     born = 19500101 + (i % 40) * 10000 + (i // 40 % 12) * 100 + i // 480 % 28
     return case_payload(
         title=f"诉求 #{i}", summary="".join(rng.choice(_CHARS) for _ in range(24)),

@@ -68,7 +68,7 @@ def start_server(env: dict, work: Path) -> tuple[subprocess.Popen, str]:
         try:
             if requests.get(base + "/readyz", timeout=2).status_code == 200:
                 return proc, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
             pass
         time.sleep(0.2)
     raise SystemExit(f"server did not start; see {work}")
@@ -85,20 +85,20 @@ def start_baseline(env: dict, work: Path, channel: str) -> tuple[subprocess.Pope
         try:
             if requests.get(base + "/healthz", timeout=2).status_code == 200:
                 return proc, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
             pass
         time.sleep(0.2)
     raise SystemExit(f"baseline did not start; see {work}")
 
 
 def rss_mb(pid: int) -> float:
-    """The resident memory of a server: its process and its children (gunicorn's worker)."""
-    total = _rss_one(pid)
+    """The resident memory of the process holding a server's connections: gunicorn's worker
+    (the master's child) when there is one, else the process itself."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
-    return total + sum(rss_mb(int(c)) for c in children)
+    return max((_rss_one(int(c)) for c in children), default=_rss_one(pid))
 
 
 def _rss_one(pid: int) -> float:
@@ -235,7 +235,9 @@ def main() -> None:
             token, _ = issue_token(officer)
             db.session.commit()
             live_case = commands.intake(officer, CaseIn().load(case_payload())).id
-            big_case = commands.intake(officer, CaseIn().load(case_payload())).id
+            big_case = commands.intake(officer, CaseIn().load(case_payload(
+                petitioners=[{"name": "李四", "id_number": "510104198502021111", "phone": "13900139000"}],
+                summary="另一件事", departments=["区人社局"]))).id
             from mediation import timeline
 
             # The catch-up case: M events written straight to the timeline.

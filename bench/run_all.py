@@ -28,15 +28,15 @@ PREFIX = "BENCH-RESULT "
 
 # name -> (modest arguments, --full arguments)
 RUNS: dict[str, tuple[list[str], list[str]]] = {
-    "intake": (["intake.py", "--cases", "1000", "--warmup", "100"],
+    "intake": (["intake.py", "--cases", "600", "--warmup", "60"],
                ["intake.py", "--cases", "2000", "--warmup", "200"]),
-    "intake-2p": (["intake.py", "--cases", "1000", "--warmup", "100", "--processes", "2"],
+    "intake-2p": (["intake.py", "--cases", "600", "--warmup", "60", "--processes", "2"],
                   ["intake.py", "--cases", "2000", "--warmup", "200", "--processes", "2"]),
     "live": (["live.py", "--events", "200", "--clients", "200", "--missed", "10000"],
              ["live.py", "--events", "300", "--clients", "1000", "--missed", "10000"]),
-    "routing": (["routing.py", "--providers", "10000", "--cases", "200", "--expired", "1000"],
+    "routing": (["routing.py", "--providers", "10000", "--cases", "200", "--expired", "500"],
                 ["routing.py", "--providers", "10000", "--cases", "1000", "--expired", "10000"]),
-    "reports": (["reports.py", "--cases", "200000", "--events", "1000000", "--repeat", "3"],
+    "reports": (["reports.py", "--cases", "100000", "--events", "500000", "--repeat", "3"],
                 ["reports.py", "--cases", "1000000", "--events", "5000000", "--repeat", "3"]),
     "thread": (["thread.py", "--messages", "10000", "--runs", "10"],
                ["thread.py", "--messages", "10000", "--runs", "20"]),
