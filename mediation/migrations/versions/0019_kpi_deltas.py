@@ -1,7 +1,7 @@
 """kpi_deltas: the writes' changes to the KPI rollup, appended and folded in the background
 
-Revision ID: 0017_kpi_deltas
-Revises: 0016_notifications
+Revision ID: 0019_kpi_deltas
+Revises: 0018_followup_visits
 Create Date: 2026-11-30 00:05:00.000000
 
 """
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0017_kpi_deltas'
-down_revision = '0016_notifications'
+revision = '0019_kpi_deltas'
+down_revision = '0018_followup_visits'
 branch_labels = None
 depends_on = None
 
