@@ -49,7 +49,7 @@ class GuardedSocket:
             while sent < len(view):
                 try:
                     n = self._sock.send(view[sent:], flags | socket.MSG_DONTWAIT)
-                except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError, TimeoutError):
                     n = 0
                 if n:
                     sent, waited_since = sent + n, time.monotonic()
