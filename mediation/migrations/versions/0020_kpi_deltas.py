@@ -1,7 +1,7 @@
 """kpi_deltas: the writes' changes to the KPI rollup, appended and folded in the background
 
-Revision ID: 0019_kpi_deltas
-Revises: 0018_followup_visits
+Revision ID: 0020_kpi_deltas
+Revises: 0019_notification_deliveries
 Create Date: 2026-11-30 00:05:00.000000
 
 """
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0019_kpi_deltas'
-down_revision = '0018_followup_visits'
+revision = '0020_kpi_deltas'
+down_revision = '0019_notification_deliveries'
 branch_labels = None
 depends_on = None
 
