@@ -209,6 +209,8 @@ OPS: dict[str, Op] = {
     "GET /api/notifications/preferences": Op(200, scope="none", allow=EVERYONE),
     "PUT /api/notifications/preferences": Op(200, {"channels": []}, scope="none", allow=EVERYONE),
     "GET /api/notifications/deliveries": Op(200, scope="none", action=Action.DELIVERIES_READ),
+    "POST /api/cases/{case_id}/receipts": Op(201, lambda s, w: {"petitioner_id": s.petitioner_id},
+                                             action=Action.CASE_EDIT),
     # --- cases
     "GET /api/cases": Op(200, scope="none", allow=EVERYONE),
     "POST /api/cases": Op(201, lambda s, w: case_payload(), scope="none", action=Action.CASE_CREATE),

@@ -11,9 +11,10 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """The append hook that writes notifications, the API and the pages."""
     from mediation import settings
+    from mediation.events import declare
     from mediation.extensions import api, csrf
-    from mediation.notifications import centre, models, outbound, pages, tasks  # noqa: F401 - the tables, tasks
-    from mediation.notifications.api import blp
+    from mediation.notifications import centre, events, models, outbound, pages, public, tasks  # noqa: F401 - the tables, tasks
+    from mediation.notifications.api import blp, receipts
     from mediation.permissions import register_rules
     from mediation.registry import registry
     from mediation.server import add_periodic_job
@@ -24,6 +25,10 @@ def init_app(app: Flask) -> None:
     register_rules(app, *centre.RULES)
     add_periodic_job(app, "notifications-deliver-due", outbound.sweep_due)
     add_beat(app, "notifications-deliver-due", outbound.SWEEP_TASK, 30.0)
+    declare(app, *events.ALL)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
+    api.register_blueprint(receipts)
+    csrf.exempt(receipts)
+    app.register_blueprint(public.bp)  # the petitioner's query page: its forms carry CSRF tokens
     pages.init_app(app)

@@ -14,7 +14,7 @@ from marshmallow import fields, validate
 from mediation.api.auth import authenticated, current
 from mediation.errors import Forbidden
 from mediation.extensions import db
-from mediation.notifications import centre, channels, outbound, preferences
+from mediation.notifications import centre, channels, outbound, petitioner, preferences
 from mediation.permissions import Action, can
 from mediation.validation import InputSchema
 
@@ -190,3 +190,35 @@ class Deliveries(MethodView):
         if not can(current(), Action.DELIVERIES_READ):
             raise Forbidden("the delivery log is for admins")
         return {"items": outbound.log_rows(args["limit"], args.get("status"))}
+
+
+class ReceiptIn(InputSchema):
+    petitioner_id = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ReceiptOut(ma.Schema):
+    case_id = fields.Integer()
+    case_reference = fields.String()
+    petitioner_id = fields.Integer()
+    petitioner_name = fields.String()
+    code = fields.String(metadata={"description": "the query code (查询码); shown only here, once"})
+    received_on = fields.Date(allow_none=True)
+    issued_at = fields.DateTime()
+    query_url = fields.String(metadata={"description": "the public query page"})
+
+
+receipts = Blueprint("receipts", __name__, url_prefix="/api/cases",
+                     description="Receipts (受理告知书) with the petitioner's query code")
+
+
+@receipts.route("/<int:case_id>/receipts")
+class Receipts(MethodView):
+    @authenticated
+    @receipts.arguments(ReceiptIn)
+    @receipts.response(201, ReceiptOut)
+    def post(self, body, case_id):
+        """Issue a petitioner's receipt with a new query code (an older code stops working)."""
+        from flask import url_for
+
+        out = petitioner.issue_receipt(current(), case_id, body["petitioner_id"])
+        return {**out, "query_url": url_for("query_pages.query", _external=True)}

@@ -75,3 +75,19 @@ class Delivery(db.Model):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     via: Mapped[str | None] = mapped_column(sa.String(32))  # the adapter that sent it (outbox…)
     detail: Mapped[str | None] = mapped_column(sa.Text)  # the provider's id, or why it failed
+
+
+class QueryCode(db.Model):
+    """A petitioner's query code (查询码), printed on the receipt (受理告知书). Only its
+    SHA-256 is kept: the code is shown once, when issued; issuing again revokes the old."""
+
+    __tablename__ = "query_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    petitioner_id: Mapped[int] = mapped_column(sa.ForeignKey("petitioners.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    consented_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
