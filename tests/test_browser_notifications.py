@@ -43,3 +43,38 @@ def test_an_offer_raises_the_badge_live_and_the_list_leads_to_the_case(contexts,
     item.get_by_role("button", name="发出转介邀请").click()
     page.wait_for_url(f"{base}/cases/{case}")
     assert page.get_attribute("#part-notif_badge [data-unread]", "data-unread") == "0"
+
+
+PHONE_SIZE = {"width": 375, "height": 667}  # an iPhone SE
+
+
+def test_the_query_page_on_a_phone_shows_milestones_and_takes_consent(contexts, demo_server):
+    base = demo_server.base
+    case = case_id(demo_server, LAND_CASE)
+    detail = demo_server.api("GET", f"/api/cases/{case}", "officer").json()
+    person = next(p for p in detail["petitioners"] if p.get("phone"))
+    tail = person["phone"][-4:]  # the masked number shows its last four digits
+    r = demo_server.api("POST", f"/api/cases/{case}/receipts", "officer", {"petitioner_id": person["id"]})
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+
+    page = contexts(viewport=PHONE_SIZE).new_page()
+    page.goto(base + "/q")
+    page.fill("#code", code.replace("-", "").lower())  # as typed on a phone: no dashes, lower case
+    page.fill("#phone_tail", "0000" if tail != "0000" else "1111")
+    page.click("#query-button")
+    assert "不正确" in page.inner_text("#query-error")
+    page.fill("#code", code)
+    page.fill("#phone_tail", tail)
+    page.click("#query-button")
+    page.wait_for_url(base + "/q/case")
+    steps = page.locator("#milestones li")
+    assert steps.count() == 6 and page.locator('#milestones li.done[data-step="received"]').count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling"
+    shot(page, "query-01-milestones-phone")
+    page.click("#consent-button")
+    page.wait_for_selector("#consent-given")
+    shot(page, "query-02-consented-phone")
+    r = demo_server.api("GET", f"/api/cases/{case}/timeline", "officer")
+    assert r.status_code == 200, r.text
+    assert any(e["type"] == "petitioner.consented" for e in r.json()["events"])

@@ -109,7 +109,7 @@ def milestones(case_id: int) -> dict[str, Any]:
 
     first = {k: day(v) for k, v in first.items()}
     steps = [
-        ("received", first.get("case.created")),
+        ("received", case.received_on or first.get("case.created")),
         ("accepted", case.accepted_on),
         ("handed_over", first.get("referral.accepted")),
         ("session_scheduled", first.get("session.scheduled")),
