@@ -103,3 +103,24 @@ def test_brute_force_is_throttled_per_code_and_per_address(api, app, csrf_on, mo
     else:  # many codes from one address
         statuses = [_lookup(page, f"{n:04d}-AAAA-BBBB-CCCC-DDDD", "1234").status_code for n in range(6)]
         assert statuses == [404] * 5 + [429]
+
+
+def test_the_officer_prints_a_receipt_from_the_case_page(api, app, csrf_on):
+    officer = api.user("case_officer", "510104")
+    case = api.case(officer, petitioners=[{"name": "李四", "id_number": "510104198001011234",
+                                           "phone": PHONE}])
+    page = PageClient(app).sign_in(officer)
+    html = page.text(f"/cases/{case['id']}")
+    assert 'data-part="case_receipt"' in html
+    pid = case["petitioners"][0]["id"]
+    r = page.post(f"/cases/{case['id']}/receipt", {"petitioner_id": str(pid)},
+                  token_from=f"/cases/{case['id']}")
+    assert r.status_code == 200
+    text = r.get_data(as_text=True)
+    code = re.search(r'id="receipt-code">([^<]+)<', text).group(1)
+    assert "受理告知书" in text and case["reference"] in text and "/q" in text
+    with app.app_context():
+        assert petitioner.lookup(code, PHONE[-4:], "test") is not None
+    # A party (or anyone who may not edit the case) sees no such section.
+    party = api.user("party")
+    assert PageClient(app).sign_in(party).get(f"/cases/{case['id']}?part=case_receipt").status_code == 404

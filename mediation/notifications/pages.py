@@ -13,7 +13,7 @@ from mediation import web
 from mediation.errors import NotFound
 from mediation.events import catalogue
 from mediation.extensions import db
-from mediation.notifications import centre
+from mediation.notifications import centre, petitioner
 from mediation.notifications.models import Notification
 
 bp = web.page_blueprint("notification_pages", __name__)
@@ -81,5 +81,38 @@ def _template_helpers() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from mediation.pages import Section, register_case_section
+
     app.register_blueprint(bp)
     app.context_processor(_template_helpers)
+    register_case_section(app, Section("case_receipt", _l("受理告知书与当事人查询"), receipt_section,
+                                       on="petitioner.", order=92))
+
+
+# --- the receipt (受理告知书): a case section for the officers, and the printable page ---------
+
+def receipt_section(user: Any, case: Any) -> dict[str, Any] | None:
+    """The petitioners a receipt may be issued to, for those who may edit the case."""
+    from mediation.permissions import Action, can
+
+    if not can(user, Action.CASE_EDIT, case):
+        return None
+    issued = petitioner.consented([p.id for p in case.petitioners])
+    return {"petitioners": [{"id": p.id, "name": p.name, "has_phone": bool(p.phone_tail),
+                             "consented": p.id in issued} for p in case.petitioners]}
+
+
+@bp.post("/cases/<int:case_id>/receipt")
+@login_required
+def receipt(case_id: int):
+    """Issue a petitioner's receipt with a new query code and show it, to print."""
+    from mediation.errors import Invalid
+
+    raw = request.form.get("petitioner_id", "")
+    if not raw.isdigit():
+        raise Invalid({"petitioner_id": ["choose a petitioner"]})
+    out = petitioner.issue_receipt(current_user._get_current_object(), case_id, int(raw))
+    return web.render_page("notifications/receipt.html", receipt=out,
+                           query_url=url_for("query_pages.query", _external=True))

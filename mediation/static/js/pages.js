@@ -103,6 +103,10 @@ function status(state) {
 
 tick();
 setInterval(tick, 1000);
+// A printable page's button (a receipt): no inline handlers under the content security policy.
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}
 
 if (body.dataset.user && typeof globalThis.io === "function") {
   let connectedOnce = false;
