@@ -124,3 +124,20 @@ def test_the_officer_prints_a_receipt_from_the_case_page(api, app, csrf_on):
     # A party (or anyone who may not edit the case) sees no such section.
     party = api.user("party")
     assert PageClient(app).sign_in(party).get(f"/cases/{case['id']}?part=case_receipt").status_code == 404
+
+
+def test_the_receipt_can_go_by_sms(api, app, monkeypatch, tmp_path, caplog):
+    outbox = tmp_path / "outbox.jsonl"
+    monkeypatch.setitem(app.config, "MEDIATION_NOTIFY_OUTBOX", str(outbox))  # SMS not configured
+    officer = api.user("case_officer", "510104")
+    case = api.case(officer, petitioners=[{"name": "王五", "id_number": "510104198001011234",
+                                           "phone": PHONE}])
+    pid = case["petitioners"][0]["id"]
+    r = api.post(f"/api/cases/{case['id']}/receipts", officer, {"petitioner_id": pid, "sms": True})
+    assert r.status_code == 201, r.get_json()
+    import json
+
+    [line] = [json.loads(x) for x in outbox.read_text(encoding="utf-8").splitlines()]
+    assert line["channel"] == "sms" and line["to"] == PHONE
+    assert r.get_json()["code"] in line["body"] and case["reference"] in line["body"]
+    assert "receipt SMS for case" in caplog.text and PHONE not in caplog.text

@@ -194,6 +194,8 @@ class Deliveries(MethodView):
 
 class ReceiptIn(InputSchema):
     petitioner_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    sms = fields.Boolean(load_default=False,
+                         metadata={"description": "also send the code by SMS to the petitioner's phone"})
 
 
 class ReceiptOut(ma.Schema):
@@ -220,5 +222,5 @@ class Receipts(MethodView):
         """Issue a petitioner's receipt with a new query code (an older code stops working)."""
         from flask import url_for
 
-        out = petitioner.issue_receipt(current(), case_id, body["petitioner_id"])
+        out = petitioner.issue_receipt(current(), case_id, body["petitioner_id"], body["sms"])
         return {**out, "query_url": url_for("query_pages.query", _external=True)}

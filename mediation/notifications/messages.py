@@ -31,6 +31,10 @@ TEMPLATES: dict[str, Template] = {
                                   _l("案件 %(ref)s 已安排调解会议，请登录平台查看时间和地点。")),
     "reminder.due": Template(_l("【多元化解平台】到期提醒"),
                              _l("案件 %(ref)s 有事项即将到期或已逾期，请及时办理。")),
+    # To the petitioner, with the receipt: %(title)s is the query code.
+    "petitioner.receipt_issued": Template(_l("【多元化解平台】受理告知"),
+                                          _l("您反映的事项已登记（案件 %(ref)s），查询码 %(title)s。"
+                                             "请凭查询码和登记手机号后四位查询办理进度。"), urgent=True),
 }
 
 

@@ -113,6 +113,7 @@ def receipt(case_id: int):
     raw = request.form.get("petitioner_id", "")
     if not raw.isdigit():
         raise Invalid({"petitioner_id": ["choose a petitioner"]})
-    out = petitioner.issue_receipt(current_user._get_current_object(), case_id, int(raw))
+    out = petitioner.issue_receipt(current_user._get_current_object(), case_id, int(raw),
+                                   sms=request.form.get("sms") == "1")
     return web.render_page("notifications/receipt.html", receipt=out,
                            query_url=url_for("query_pages.query", _external=True))

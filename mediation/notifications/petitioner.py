@@ -141,9 +141,11 @@ def consented(petitioner_ids: list[int]) -> set[int]:
                                          QueryCode.consented_at.is_not(None))).scalars())
 
 
-def issue_receipt(actor: Any, case_id: int, petitioner_id: int) -> dict[str, Any]:
+def issue_receipt(actor: Any, case_id: int, petitioner_id: int, sms: bool = False) -> dict[str, Any]:
     """Issue (or issue again) a petitioner's receipt with a new query code: the officers of
-    the case (Action.CASE_EDIT). The code is in the answer once and nowhere else."""
+    the case (Action.CASE_EDIT). The code is in the answer once and nowhere else — and, with
+    `sms`, in an SMS to the petitioner's phone, sent after the commit from this process (the
+    code never goes through the task queue)."""
     from mediation.cases.models import Case, Petitioner
     from mediation.errors import Invalid
     from mediation.permissions import Action, require_case
@@ -159,8 +161,28 @@ def issue_receipt(actor: Any, case_id: int, petitioner_id: int) -> dict[str, Any
             raise Invalid({"petitioner_id": ["the petitioner has no phone number: the query page "
                                              "needs its last four digits"]})
         code = issue(db.session, case.id, person.id, actor.id)
+        if sms:
+            from mediation.transactions import after_commit
+
+            after_commit(db.session(), "query.sms", (person.phone_enc, case.reference, display(code)),
+                         _send_sms)
         return {"case_id": case.id, "case_reference": case.reference, "petitioner_id": person.id,
                 "petitioner_name": person.name, "code": display(code),
                 "received_on": case.received_on, "issued_at": clock.now()}
 
     return run()
+
+
+def _send_sms(items: list[tuple[str, str, str]]) -> None:
+    """The receipt's SMS (after the commit); the outcome is logged without the number."""
+    from mediation.notifications import channels, messages
+    from mediation.pii import cipher
+
+    adapter = channels.channel("sms")
+    for phone_enc, reference, code in items:
+        try:
+            message = messages.render(events.RECEIPT_ISSUED.name, code, reference)
+            adapter.send(cipher().decrypt(phone_enc), message)
+            log.info("receipt SMS for case %s sent via %s", reference, adapter.name)
+        except channels.DeliveryError as exc:
+            log.warning("receipt SMS for case %s failed via %s: %s", reference, adapter.name, exc)
