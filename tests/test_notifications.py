@@ -119,3 +119,26 @@ def test_pages_badge_list_open_and_read(api, app, csrf_on):
     assert stranger.post(f"/notifications/{nid}/open", token_from="/notifications").status_code == 404
     assert stranger.post("/notifications/read", {"id": str(nid)}).status_code == 302
     assert 'data-unread="0"' in page.text("/notifications/badge?part=notif_badge")
+
+
+def test_preferences_through_the_page_and_the_admins_delivery_log(api, app, csrf_on, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "MEDIATION_NOTIFY_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    officer, lawyer, other, case, pid = _setup(api)
+    page = PageClient(app).sign_in(lawyer)
+    r = page.post("/notifications/preferences", {"channels": "sms"}, token_from="/notifications")
+    assert r.status_code == 302 and "needs an address" in page.text("/notifications")  # refused, said why
+    assert api.get("/api/notifications/preferences", lawyer).get_json()["channels"] == []
+    page.post("/notifications/preferences", {"channels": "sms", "phone": "13900139000"},
+              token_from="/notifications")
+    html = page.text("/notifications")
+    assert "*******9000" in html and "13900139000" not in html
+    # Saved again with the number left blank (it is shown masked): the number is kept.
+    page.post("/notifications/preferences", {"channels": "sms", "quiet_hours": "23:00-06:00"},
+              token_from="/notifications")
+    prefs = api.get("/api/notifications/preferences", lawyer).get_json()
+    assert prefs["phone"] == "*******9000" and prefs["quiet_hours"] == "23:00-06:00"
+    _offer(api, officer, case["id"], pid)  # urgent: the SMS goes now (to the outbox file)
+    admin = api.user("admin")
+    log = PageClient(app).sign_in(admin).text("/notifications/deliveries")
+    assert 'data-status="sent"' in log and "13900139000" not in log and "outbox" in log
+    assert page.get("/notifications/deliveries").status_code == 404

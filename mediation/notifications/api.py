@@ -120,13 +120,6 @@ class PreferencesIn(InputSchema):
     quiet_hours = fields.String(allow_none=True, validate=validate.Regexp(QUIET),
                                 metadata={"description": "HH:MM-HH:MM local time; none: the service's"})
 
-    @ma.validates_schema
-    def addresses(self, data: dict, **_kwargs) -> None:
-        need = {"email": "email", "sms": "phone"}
-        for ch in data.get("channels", []):
-            if ch in need and not data.get(need[ch]):
-                raise ma.ValidationError(f"{ch} needs an address", need[ch])
-
 
 class PreferencesOut(ma.Schema):
     channels = fields.List(fields.String())

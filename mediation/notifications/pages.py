@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mediation import web
@@ -20,9 +21,13 @@ bp = web.page_blueprint("notification_pages", __name__)
 
 
 def _context() -> dict[str, Any]:
+    from mediation.notifications import preferences
+    from mediation.permissions import Action, can
+
     me = current_user._get_current_object()
     items, more = centre.listing(db.session, me, limit=centre.PAGE)
-    return {"notifications": [centre.view(me, n) for n in items], "more": more}
+    return {"notifications": [centre.view(me, n) for n in items], "more": more,
+            "prefs": preferences.view(me), "can_see_log": can(me, Action.DELIVERIES_READ)}
 
 
 @bp.get("/notifications")
@@ -84,9 +89,12 @@ def init_app(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
     from mediation.pages import Section, register_case_section
+    from mediation.permissions import Action, roles_for
 
     app.register_blueprint(bp)
     app.context_processor(_template_helpers)
+    web.add_nav(app, "notification_pages.deliveries", _l("发送记录"),
+                roles_for(Action.DELIVERIES_READ, app), 90)
     register_case_section(app, Section("case_receipt", _l("受理告知书与当事人查询"), receipt_section,
                                        on="petitioner.", order=92))
 
@@ -117,3 +125,39 @@ def receipt(case_id: int):
                                    sms=request.form.get("sms") == "1")
     return web.render_page("notifications/receipt.html", receipt=out,
                            query_url=url_for("query_pages.query", _external=True))
+
+
+# --- one's outbound channels, and the admins' delivery log ------------------------------------
+
+@bp.post("/notifications/preferences")
+@login_required
+def save_preferences():
+    """The preferences form, through the API's schema (422s shown by field)."""
+    from mediation.notifications import preferences
+    from mediation.notifications.api import PreferencesIn
+
+    me = current_user._get_current_object()
+
+    def save(data: dict[str, Any]) -> None:
+        preferences.save(me, data)
+        db.session.commit()
+
+    outcome = web.submit(PreferencesIn(), save)
+    web.report(outcome, _("已保存"))
+    return redirect(url_for("notification_pages.index"))
+
+
+@bp.get("/notifications/deliveries")
+@login_required
+def deliveries():
+    """The delivery log (admins): what went out on which channel, what failed and why."""
+    from mediation.notifications import outbound
+    from mediation.permissions import Action, can
+
+    if not can(current_user, Action.DELIVERIES_READ):
+        raise NotFound("page")
+    status = request.args.get("status") or None
+    if status not in (None, "pending", "sending", "retry", "sent", "failed"):
+        status = None
+    return web.render_page("notifications/deliveries.html", rows=outbound.log_rows(200, status),
+                           status=status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mediation.errors import Invalid
 from mediation.extensions import db
 from mediation.notifications.models import Preference
 from mediation.pii import cipher, mask_phone
@@ -22,6 +23,13 @@ def save(user: User, data: dict[str, Any]) -> Preference:
         pref.wecom_mobile_cipher = cipher().encrypt(data["wecom_mobile"]) if data["wecom_mobile"] else None
     if "quiet_hours" in data:
         pref.quiet_hours = data["quiet_hours"]
+    # A channel needs its address: given now, or kept from before (a form leaves a stored
+    # number blank, since it shows it masked).
+    missing = {"email": ("email", pref.email), "sms": ("phone", pref.phone_cipher)}
+    errors = {field: [f"{ch} needs an address"] for ch, (field, have) in missing.items()
+              if ch in pref.channels and not have}
+    if errors:
+        raise Invalid(errors)
     db.session.add(pref)
     return pref
 
