@@ -74,6 +74,13 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
     # A session of its own, closed here: running after a commit, the request's session
     # would begin a new transaction and hold its connection until the request ends.
     with Session(db.engine) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # The caller holds the outbox rows' locks while this runs (one publisher per
+            # row). A read here waits only behind a pending ACCESS EXCLUSIVE lock (DDL,
+            # TRUNCATE), which may itself wait for those outbox locks: a deadlock that
+            # PostgreSQL cannot see, as one link is this thread. Give up instead; the
+            # rows stay pending and the next sweep sends them.
+            session.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
         case_ids = {e["case_id"] for e in envelopes}
         cases = {c.id: c for c in session.execute(
             sa.select(Case).where(Case.id.in_(case_ids))).scalars()}

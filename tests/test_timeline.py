@@ -344,12 +344,46 @@ def test_the_publish_pending_command_sweeps_the_outbox(ctx):
 
 def test_postgresql_refuses_to_truncate_the_events(pg):
     _, case_id = _case_with_events(1)
+    timeline.drain()  # the publisher holds outbox rows while it sends (TRUNCATE would wait)
     for sql in ("TRUNCATE events CASCADE", "TRUNCATE cases CASCADE"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only: TRUNCATE"), \
                 db.engine.begin() as conn:
             conn.execute(sa.text(sql))
     db.session.remove()
     assert len(timeline.events_after(case_id)) == 3
+
+
+def test_a_sweep_behind_a_table_lock_gives_up_and_leaves_the_rows_pending(pg):
+    """The sweep holds its outbox rows while the relay reads the cases; a read queued behind
+    an ACCESS EXCLUSIVE lock (a migration's, which may wait for those outbox rows) gives up
+    after its lock timeout instead of waiting forever — a deadlock PostgreSQL cannot see."""
+    import threading
+
+    _, case_id = _case_with_events(0)
+    assert timeline.drain()
+    db.session.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
+                               "SELECT id, 0, now() - interval '1 minute' FROM events "
+                               "WHERE case_id = :c"), {"c": case_id})
+    db.session.commit()
+    db.session.remove()
+    results: list[int] = []
+    with db.engine.connect() as locker:
+        locker.execute(sa.text("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE"))
+
+        def sweep() -> None:
+            with pg.app_context():
+                results.append(timeline.publish())
+                db.session.remove()
+
+        t = threading.Thread(target=sweep)
+        t.start()
+        t.join(60)  # liveness, not speed: the lock is still held while the sweep ends
+        finished = not t.is_alive()
+        locker.rollback()
+    t.join(60)
+    assert finished and results == [0]
+    assert timeline.pending_count() >= 1  # left for the next sweep, counted as a failure
+    assert timeline.publish() >= 1 and timeline.pending_count() == 0
 
 
 def _shorten(case_id: int, keep: int) -> None:
