@@ -223,7 +223,10 @@ def main() -> None:
                MEDIATION_PII_KEY=PII, MEDIATION_INSTANCE_PATH=str(work / "instance"),
                MEDIATION_MESSAGE_RATE="1000000/60", MEDIATION_WRITE_LIMIT="100000000 per minute",
                # the fan-out's subscribers are one user's connections
-               MEDIATION_MAX_SOCKETS_PER_USER="1000")
+               MEDIATION_MAX_SOCKETS_PER_USER=str(max(1000, args.clients + 10)),
+               # threading mode: each open WebSocket holds one of the worker's threads (both
+               # the app and the bare baseline are served by gunicorn with this setting)
+               MEDIATION_THREADS=str(args.clients + 50))
     app = create_app({"MEDIATION_DATABASE_URL": url, "MEDIATION_REDIS_URL": REDIS,
                       "MEDIATION_SECRET_KEY": SECRET, "MEDIATION_PII_KEY": PII,
                       "INSTANCE_PATH": str(work / "seed")})

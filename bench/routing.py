@@ -196,6 +196,7 @@ def bench_result(*args, **kwargs) -> None:
     spec = importlib.util.spec_from_file_location("_common", REPO / "bench" / "_common.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["_common"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     module.result(*args, **kwargs)
 
