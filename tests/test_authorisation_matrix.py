@@ -143,7 +143,7 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  seq=message["seq"], rect_id=rect["id"], token=survey["token"],
                  provider_id=ids["mediator"], referral_id=referrals["mediator"],
                  offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
-                 document_id=document["id"], visit_id=visit["id"])
+                 document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id)
 
 
 
@@ -258,6 +258,15 @@ OPS: dict[str, Op] = {
     "POST /api/sessions/{session_id}/join": Op(409, allow="mediator lawyer mass_org", refused=404,
                                                sees=IN_SESSION),
     "GET /api/sessions/{session_id}/messages": Op(200, allow=IN_SESSION, sees=IN_SESSION),
+    # A caucus: the mediator and the one side (the lawyer) only; the channel does not exist
+    # for anyone else (the world's session is not in progress: a post is the state's 409)
+    "GET /api/sessions/{session_id}/caucus/{user_id}/messages": Op(
+        200, allow="mediator lawyer", refused=404, sees="mediator lawyer", b_allow="", b_sees="",
+        ids={"user_id": "lawyer_id"}),
+    "POST /api/sessions/{session_id}/caucus/{user_id}/messages": Op(
+        409, {"body": "单独谈谈"}, allow="mediator lawyer", refused=404, sees="mediator lawyer",
+        b_allow="", b_sees="", ids={"user_id": "lawyer_id"}),
+    "GET /api/sessions/{session_id}/minutes": Op(200, allow=IN_SESSION, sees=IN_SESSION),
     "POST /api/sessions/{session_id}/messages": Op(409, {"body": "大家好"},
                                                    allow="admin case_officer mediator lawyer mass_org",
                                                    sees=IN_SESSION),

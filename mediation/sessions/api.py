@@ -93,6 +93,34 @@ def join(session_id):
     return c.session_view(c.join(current(), session_id))
 
 
+@blp.route("/sessions/<int:session_id>/caucus/<int:user_id>/messages")
+class CaucusMessages(MethodView):
+    @authenticated
+    @blp.response(200, s.CaucusMessageOut(many=True))
+    def get(self, session_id, user_id):
+        """The private channel (背靠背) between the mediator and one side, `user_id`: for
+        the two of them only (404 for anyone else)."""
+        return chat.caucus_messages(current(), session_id, user_id)
+
+    @authenticated
+    @blp.arguments(s.ChatIn)
+    @blp.response(201, s.CaucusMessageOut)
+    def post(self, data, session_id, user_id):
+        """Say something in the private channel; only the mediator's and that side's
+        connections are sent it — not the other side, not the officials watching."""
+        return chat.post_caucus(current(), session_id, user_id, data["body"])
+
+
+@blp.route("/sessions/<int:session_id>/minutes")
+class SessionMinutes(MethodView):
+    @authenticated
+    @blp.response(200, s.MinutesOut)
+    def get(self, session_id):
+        """The minutes and the notes of the room, each naming its channel (the caucus
+        notes of the reader's own channels only)."""
+        return chat.minutes(current(), session_id)
+
+
 @blp.route("/cases/<int:case_id>/agreements")
 class CaseAgreements(MethodView):
     @authenticated

@@ -128,3 +128,78 @@ def latest(case_id: int, session_ids: list[int], limit: int = 3) -> dict[int, li
             m["author"] = names.get(m["author_id"], "")
         out[sid] = msgs
     return out
+
+
+# --- caucus (背靠背调解): the mediator with one side, in private ---------------------------------
+
+CAUCUS = events.SESSION_CAUCUS_POSTED.name
+
+
+def caucus_channel(side_user_id: int) -> str:
+    return f"caucus:{side_user_id}"
+
+
+def _caucus(actor: User, session_id: int, side_user_id: int):
+    """The session, its case and the channel's two members, if the actor is one of them;
+    404 for anyone else (the channel does not exist for them)."""
+    session, case = get_session(actor, session_id)
+    members = _participant_user_ids(session)
+    if side_user_id == session.mediator_id or side_user_id not in members:
+        raise NotFound("caucus")
+    pair = {session.mediator_id, side_user_id}
+    if actor.id not in pair:
+        raise NotFound("caucus")
+    return session, case, pair
+
+
+@transactional
+def post_caucus(actor: User, session_id: int, side_user_id: int, body: Any) -> dict[str, Any]:
+    """Say something in the private channel between the mediator and one side; the event
+    names the two of them, and only their connections are sent it."""
+    session, case, pair = _caucus(actor, session_id, side_user_id)
+    if session.status != SessionStatus.IN_PROGRESS:
+        raise Conflict("a caucus is held while the session is in progress", current_state=session.status)
+    text = body.strip() if isinstance(body, str) else ""
+    if not text or len(text) > MAX_BODY:
+        raise Invalid({"body": [f"between 1 and {MAX_BODY} characters"]})
+    for check in registry().post_checks.values():
+        check(actor)
+    ev = timeline.append(db.session, case.id, events.SESSION_CAUCUS_POSTED, {
+        "channel": caucus_channel(side_user_id), "session_id": session.id, "side_user_id": side_user_id,
+        "body": text, "audience": sorted(pair)}, actor.id)
+    return {"seq": ev.seq, "session_id": session.id, "channel": caucus_channel(side_user_id),
+            "author_id": actor.id, "body": text, "at": iso(ev.at)}
+
+
+def caucus_messages(actor: User, session_id: int, side_user_id: int) -> list[dict[str, Any]]:
+    session, case, _pair = _caucus(actor, session_id, side_user_id)
+    rows = db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.type == CAUCUS,
+                               timeline.data_int(Event.data, "session_id") == session.id,
+                               timeline.data_int(Event.data, "side_user_id") == side_user_id)
+        .order_by(Event.seq)).scalars()
+    return [{"seq": e.seq, "session_id": session.id, "channel": caucus_channel(side_user_id),
+             "author_id": e.actor_id, "body": e.payload.get("body"), "at": iso(e.at)} for e in rows]
+
+
+def minutes(actor: User, session_id: int) -> dict[str, Any]:
+    """The session's minutes with its notes, each naming the channel it came from: the whole
+    room ("session") or a caucus ("caucus:<side user id>", with whom). A reader gets the
+    caucus notes of the channels they were in only: the mediator all of them."""
+    session, case = get_session(actor, session_id)
+    rows = db.session.execute(
+        sa.select(Event).where(Event.case_id == case.id, Event.type.in_([POSTED, CAUCUS]),
+                               timeline.data_int(Event.data, "session_id") == session.id)
+        .order_by(Event.seq)).scalars().all()
+    people = {p.user_id: p.name for p in session.participants if p.user_id is not None}
+    notes = []
+    for e in rows:
+        data = e.payload
+        if e.type == CAUCUS and actor.id not in set(data.get("audience") or ()):
+            continue
+        side = data.get("side_user_id")
+        notes.append({"seq": e.seq, "channel": data.get("channel", "session"),
+                      "with": people.get(side) if side is not None else None,
+                      "author_id": e.actor_id, "body": data.get("body"), "at": iso(e.at)})
+    return {"session_id": session.id, "status": session.status, "minutes": session.minutes,
+            "notes": notes}

@@ -85,6 +85,24 @@ SESSION_MESSAGE_POSTED = _session("session.message.posted", _l("调解室发言"
 SESSION_MESSAGE_EDITED = _session("session.message.edited", _l("调解室发言已修改"), progress=False)
 SESSION_MESSAGE_DELETED = _session("session.message.deleted", _l("调解室发言已删除"), progress=False)
 
+def _caucus_admits(user: User, case: Any, data: dict) -> bool:
+    return user.id in {int(u) for u in data.get("audience") or ()}
+
+
+# A caucus (背靠背调解): the mediator with one side only. Not the session's participants, not
+# the officials watching: only the two named in the event, through their own inboxes (no case
+# room), so the other side's connection is never sent it.
+CAUCUS = Audience("caucus", _caucus_admits, case_rooms=False,
+                  doc="the mediator and the one side of a private channel (背靠背), nobody else")
+
+
+def caucus_recipients(_db_session: Any, envelope: dict) -> list[int]:
+    return [int(u) for u in (envelope.get("data") or {}).get("audience") or ()]
+
+
+SESSION_CAUCUS_POSTED = EventType("session.caucus.posted", _l("背靠背谈话"), audience=CAUCUS,
+                                  recipients=(caucus_recipients,), progress=False)
+
 AGREEMENT_DRAFTED = EventType("agreement.drafted", _l("起草调解协议"))
 AGREEMENT_REVISED = EventType("agreement.revised", _l("修改调解协议"))
 AGREEMENT_FINALISED = EventType("agreement.finalised", _l("调解协议定稿"))
@@ -103,7 +121,7 @@ VISIT_RECORDED = EventType("followup.visit_recorded", _l("记录回访"), audien
 
 ALL = (SESSION_SCHEDULED, SESSION_POSTPONED, SESSION_CANCELLED, SESSION_STARTED, SESSION_ENDED,
        SESSION_JOINED, SESSION_ATTENDANCE_RECORDED, SESSION_ENTERED, SESSION_LEFT,
-       SESSION_MESSAGE_POSTED, SESSION_MESSAGE_EDITED, SESSION_MESSAGE_DELETED,
+       SESSION_MESSAGE_POSTED, SESSION_MESSAGE_EDITED, SESSION_MESSAGE_DELETED, SESSION_CAUCUS_POSTED,
        AGREEMENT_DRAFTED, AGREEMENT_REVISED, AGREEMENT_FINALISED, AGREEMENT_SIGNED,
        AGREEMENT_IN_EFFECT, AGREEMENT_SUPERSEDED, CONFIRMATION_APPLIED, CONFIRMATION_DECIDED,
        PERFORMANCE_ITEM_ADDED, PERFORMANCE_ITEM_DONE, PERFORMANCE_COMPLETED,

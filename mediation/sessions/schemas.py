@@ -279,6 +279,28 @@ class ChatOut(ma.Schema):
     at = fields.String()
 
 
+class CaucusMessageOut(ChatOut):
+    channel = fields.String(metadata={"description": "caucus:<the side's user id>"})
+
+
+class MinutesNoteOut(ma.Schema):
+    seq = fields.Integer()
+    channel = fields.String(metadata={"description": "session (the whole room) or "
+                                      "caucus:<user id> (the mediator with that side)"})
+    with_ = fields.String(data_key="with", attribute="with", allow_none=True,
+                          metadata={"description": "the side of a caucus, by name"})
+    author_id = fields.Integer(allow_none=True)
+    body = fields.String()
+    at = fields.String()
+
+
+class MinutesOut(ma.Schema):
+    session_id = fields.Integer()
+    status = fields.String()
+    minutes = fields.String()
+    notes = fields.List(fields.Nested(MinutesNoteOut))
+
+
 class VisitIn(InputSchema):
     """A follow-up visit (回访) as made."""
 
