@@ -46,6 +46,13 @@ def test_investigation_session_and_opinion_attachments(app, w):
     names = [d["name"] for d in w.api.get(f"/api/cases/{w.case_id}/documents", w.lawyer).get_json()]
     assert "调解笔录.pdf" not in names and "现场照片.png" in names
     assert attach(w, "lawyer", f"session:{session['id']}").status_code == 404
+    # Nor does the timeline tell the lawyer of the minutes (their name is the record's too).
+    seen = [e["data"]["name"] for e in w.api.get(f"/api/cases/{w.case_id}/timeline", w.lawyer)
+            .get_json()["events"] if e["type"] == "document.added"]
+    assert seen == ["现场照片.png"]
+    seen = [e["data"]["name"] for e in w.api.get(f"/api/cases/{w.case_id}/timeline", w.mediator)
+            .get_json()["events"] if e["type"] == "document.added"]
+    assert seen == ["现场照片.png", "调解笔录.pdf"]
 
     # A cancelled session takes no more papers.
     assert call(w, "POST", f"/api/sessions/{session['id']}/cancel", "mediator",

@@ -19,8 +19,24 @@ def _admits(user: User, case: Any, data: dict) -> bool:
         return True
     if not data:
         return False
+    attached = data.get("attached_type")
+    if attached and attached != "case" and not _reads_record(user, attached, data.get("attached_id")):
+        return False
     visibility = data.get("visibility", "case")
     return visibility == "case" or (visibility == "author" and data.get("by") == user.id)
+
+
+def _reads_record(user: User, attached: str, record_id: Any) -> bool:
+    """Whether the user may read the record a document is attached to (a session's minutes
+    are for the session's participants): the record's own rule, asked now."""
+    from mediation.documents import targets
+    from mediation.errors import DomainError
+
+    try:
+        targets.target(attached).load(user, int(record_id))
+    except (DomainError, TypeError, ValueError):
+        return False
+    return True
 
 
 def document_recipients(db_session: Any, envelope: dict) -> list[int]:
