@@ -142,3 +142,17 @@ def test_preferences_through_the_page_and_the_admins_delivery_log(api, app, csrf
     log = PageClient(app).sign_in(admin).text("/notifications/deliveries")
     assert 'data-status="sent"' in log and "13900139000" not in log and "outbox" in log
     assert page.get("/notifications/deliveries").status_code == 404
+
+
+def test_a_mention_in_the_thread_notifies_who_sees_the_case_only(api):
+    officer, lawyer, other, case, pid = _setup(api)
+    referral = _offer(api, officer, case["id"], pid)
+    assert api.post(f"/api/referrals/{referral['id']}/accept", lawyer, {}).status_code == 200
+    api.post("/api/notifications/read", lawyer, {"all": True})
+    r = api.post(f"/api/cases/{case['id']}/messages", officer,
+                 {"body": f"@{lawyer.username} 请出具法律意见；@{other.username} 也看看"})
+    assert r.status_code in (200, 201), r.get_json()
+    [n] = api.get("/api/notifications?unread=true", lawyer).get_json()["items"]
+    assert n["type"] == "message.posted" and n["link"] == f"/cases/{case['id']}"
+    # The other lawyer does not see the case: the mention shows them nothing.
+    assert api.get("/api/notifications", other).get_json()["items"] == []
