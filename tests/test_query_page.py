@@ -140,4 +140,32 @@ def test_the_receipt_can_go_by_sms(api, app, monkeypatch, tmp_path, caplog):
     [line] = [json.loads(x) for x in outbox.read_text(encoding="utf-8").splitlines()]
     assert line["channel"] == "sms" and line["to"] == PHONE
     assert r.get_json()["code"] in line["body"] and case["reference"] in line["body"]
-    assert "receipt SMS for case" in caplog.text and PHONE not in caplog.text
+    assert "petitioner.receipt_issued SMS for case" in caplog.text and PHONE not in caplog.text
+
+
+def test_the_survey_link_goes_by_sms_but_not_at_night(api, app, monkeypatch, tmp_path):
+    import datetime as dt
+    import json
+
+    from mediation import clock
+
+    outbox = tmp_path / "outbox.jsonl"
+    monkeypatch.setitem(app.config, "MEDIATION_NOTIFY_OUTBOX", str(outbox))  # SMS not configured
+    officer = api.user("case_officer", "510104")
+    supervisor = api.user("supervisor", "510104")
+    case = api.case(officer, petitioners=[{"name": "赵六", "id_number": "510104198001011234",
+                                           "phone": PHONE}])
+    yesterday = clock.today() - dt.timedelta(days=1)
+    night = dt.datetime.combine(yesterday, dt.time(23, 30), tzinfo=clock.zone())
+    with clock.frozen(night.astimezone(dt.UTC)):
+        r = api.post(f"/api/cases/{case['id']}/surveys", supervisor, {"sms": True})
+    assert r.status_code == 201 and r.get_json()["sms"] == "quiet_hours" and not outbox.exists()
+    day = dt.datetime.combine(yesterday, dt.time(10, 0), tzinfo=clock.zone())
+    with clock.frozen(day.astimezone(dt.UTC)):
+        r = api.post(f"/api/cases/{case['id']}/surveys", supervisor, {"sms": True})
+    assert r.status_code == 201 and r.get_json()["sms"] == "sent"
+    [line] = [json.loads(x) for x in outbox.read_text(encoding="utf-8").splitlines()]
+    assert line["to"] == PHONE and r.get_json()["url"] in line["body"]
+    # Without asking for it, nothing goes.
+    assert api.post(f"/api/cases/{case['id']}/surveys", supervisor, {}).get_json()["sms"] is None
+    assert len(outbox.read_text(encoding="utf-8").splitlines()) == 1

@@ -35,6 +35,9 @@ TEMPLATES: dict[str, Template] = {
     "petitioner.receipt_issued": Template(_l("【多元化解平台】受理告知"),
                                           _l("您反映的事项已登记（案件 %(ref)s），查询码 %(title)s。"
                                              "请凭查询码和登记手机号后四位查询办理进度。"), urgent=True),
+    # To the petitioner, with the survey's one-time link: %(title)s is the link.
+    "survey.sent": Template(_l("【多元化解平台】满意度评价"),
+                            _l("您反映的事项（案件 %(ref)s）已办理，请通过以下链接评价：%(title)s")),
 }
 
 

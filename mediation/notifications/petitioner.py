@@ -164,7 +164,8 @@ def issue_receipt(actor: Any, case_id: int, petitioner_id: int, sms: bool = Fals
         if sms:
             from mediation.transactions import after_commit
 
-            after_commit(db.session(), "query.sms", (person.phone_enc, case.reference, display(code)),
+            after_commit(db.session(), "query.sms",
+                         (person.phone_enc, events.RECEIPT_ISSUED.name, display(code), case.reference),
                          _send_sms)
         return {"case_id": case.id, "case_reference": case.reference, "petitioner_id": person.id,
                 "petitioner_name": person.name, "code": display(code),
@@ -173,16 +174,38 @@ def issue_receipt(actor: Any, case_id: int, petitioner_id: int, sms: bool = Fals
     return run()
 
 
-def _send_sms(items: list[tuple[str, str, str]]) -> None:
-    """The receipt's SMS (after the commit); the outcome is logged without the number."""
+def _send_sms(items: list[tuple[str, str, str, str]]) -> None:
+    """SMS to petitioners (after the commit): (encrypted phone, template, title, case
+    reference); the outcome is logged without the number."""
     from mediation.notifications import channels, messages
     from mediation.pii import cipher
 
     adapter = channels.channel("sms")
-    for phone_enc, reference, code in items:
+    for phone_enc, template, title, reference in items:
         try:
-            message = messages.render(events.RECEIPT_ISSUED.name, code, reference)
+            message = messages.render(template, title, reference)
             adapter.send(cipher().decrypt(phone_enc), message)
-            log.info("receipt SMS for case %s sent via %s", reference, adapter.name)
+            log.info("%s SMS for case %s sent via %s", template, reference, adapter.name)
         except channels.DeliveryError as exc:
-            log.warning("receipt SMS for case %s failed via %s: %s", reference, adapter.name, exc)
+            log.warning("%s SMS for case %s failed via %s: %s", template, reference, adapter.name, exc)
+
+
+def sms_petitioners(case_id: int, template: str, title: str) -> str:
+    """Send a template to every petitioner of the case with a phone, after the commit — not
+    in quiet hours unless the template is urgent (then nothing is sent: "quiet_hours").
+    Returns "sent", "quiet_hours" or "no_phone"."""
+    from mediation import settings
+    from mediation.cases.models import Case, Petitioner
+    from mediation.notifications import messages
+    from mediation.notifications.outbound import quiet_window
+    from mediation.transactions import after_commit
+
+    if not messages.urgent(template) and quiet_window(settings.get("MEDIATION_NOTIFY_QUIET_HOURS"),
+                                                      clock.now()) is not None:
+        return "quiet_hours"
+    case = db.session.get(Case, case_id)
+    phones = db.session.execute(sa.select(Petitioner.phone_enc).where(
+        Petitioner.case_id == case_id, Petitioner.phone_enc.is_not(None))).scalars().all()
+    for phone in phones:
+        after_commit(db.session(), "query.sms", (phone, template, title, case.reference), _send_sms)
+    return "sent" if phones else "no_phone"

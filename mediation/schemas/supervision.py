@@ -46,6 +46,9 @@ class RectifiedIn(StrictSchema):
 
 class SurveyIn(StrictSchema):
     ttl_days = fields.Integer(validate=validate.Range(min=1, max=90))
+    sms = fields.Boolean(load_default=False,
+                         metadata={"description": "also send the link by SMS to the petitioners' phones "
+                                                  "(not in quiet hours)"})
 
 
 class AnswerIn(StrictSchema):

@@ -213,6 +213,8 @@ class SurveyOut(ma.Schema):
     token = fields.String()
     url = fields.String()
     expires_at = fields.String()
+    sms = fields.String(allow_none=True, metadata={
+        "description": "with sms: sent, quiet_hours (nothing sent: try in the day) or no_phone"})
 
 
 class ExportArgs(Args):
@@ -331,9 +333,15 @@ class CaseSurveys(MethodView):
     @blp.response(201, SurveyOut)
     def post(self, data, case_id):
         """Make a one-time satisfaction survey link for the petitioner."""
+        from mediation.extensions import db
+        from mediation.notifications import petitioner
+
         token, invite = commands.send_survey(current(), case_id, data.get("ttl_days"))
+        link = url_for("survey_pages.survey", token=token, _external=True)
+        sms = petitioner.sms_petitioners(case_id, "survey.sent", link) if data["sms"] else None
+        db.session.commit()  # what send_survey wrote; the SMS go after it
         return {"invite_id": invite.id, "token": token, "expires_at": iso(invite.expires_at),
-                "url": url_for("survey_pages.survey", token=token, _external=True)}
+                "url": link, "sms": sms}
 
 
 @blp.route("/surveys/<token>")
