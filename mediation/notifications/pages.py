@@ -80,7 +80,14 @@ def _template_helpers() -> dict[str, Any]:
         return centre.unread_count(db.session, current_user._get_current_object())
 
     def notification_types() -> str:
-        return ",".join(t.name for t in catalogue() if t.recipients)
+        # Only the types this user could ever be told of: an officials-only type's name
+        # on a provider's page says what the page may not show.
+        from mediation.events import OFFICIALS
+        from mediation.permissions import OFFICIAL_ROLES
+
+        official = current_user.is_authenticated and current_user.role in OFFICIAL_ROLES
+        return ",".join(t.name for t in catalogue()
+                        if t.recipients and (official or t.audience is not OFFICIALS))
 
     return {"notification_unread": notification_unread, "notification_types": notification_types}
 
