@@ -237,6 +237,15 @@ def test_the_one_writer_writes_formula_like_text_as_text(tmp_path):
         "'=1+2", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "plain", "-5", "3.5", ""]
 
 
+def test_the_one_writer_keeps_text_with_characters_a_sheet_cannot_hold(tmp_path):
+    """Control characters typed into a record (fuzzing found them) must not fail an export."""
+    target = tmp_path / "x.xlsx"
+    write_workbook(target, {"s": [["h", "h"], ["甲\x1b乙\x00丙", "=\x07x"]]})
+    row = list(load_workbook(target).active.iter_rows(min_row=2))[0]
+    assert row[0].value == "甲\ufffd乙\ufffd丙"
+    assert row[1].value == "=\ufffdx" and row[1].data_type == "s"
+
+
 def test_the_ledger_export_writes_formulas_as_text(app, api, csrf_on):
     evil_case(api)
     sup = api.user("supervisor", "51")

@@ -25,6 +25,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +44,10 @@ def csv_value(value: Any) -> Any:
 def _xlsx_cells(ws: Any, row: Iterable[Any], bold: bool = False) -> list[Any]:
     cells: list[Any] = []
     for value in row:
+        if isinstance(value, str):
+            # Control characters the XML of a sheet cannot hold (openpyxl raises on them):
+            # typed text keeps its words, and the export does not fail on one cell.
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if not (bold or formula_like(value)):
             cells.append(value)
             continue
