@@ -186,7 +186,7 @@ def check_request() -> None:
     errors: dict[str, list[str]] = {}
     for where, values in (("query", request.args), ("form", request.form if _has_form() else MultiDict())):
         for key, value in values.items(multi=True):
-            if "\x00" in key or "\x00" in value:
+            if "\x00" in (key or "") or (isinstance(value, str) and "\x00" in value):
                 errors.setdefault(key.replace("\x00", "") or f"_{where}", []).append(NUL_MESSAGE)
     body = request.get_data(cache=True) if request.is_json else b""  # 413 past the size limit
     if body:

@@ -181,6 +181,19 @@ def test_nul_in_a_path_or_a_form_is_refused(world):
     assert "NUL" in r.get_data(as_text=True)
 
 
+def test_a_form_field_without_a_usable_name_is_no_server_error(world):
+    """A multipart part whose name the parser cannot read comes back as None (fuzzing)."""
+    boundary = "b0undary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="\\"\r\n\r\nnull\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nother\r\n'
+            f'--{boundary}--\r\n')
+    r = world.app.test_client().post(
+        f"/api/cases/{world.case_id}/documents", data=body.encode(),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers={"Authorization": f"Bearer {world.tokens[world.officer.id]}"})
+    assert 400 <= r.status_code < 500, r.get_data(as_text=True)
+
+
 # --- deep JSON --------------------------------------------------------------------------------
 
 def test_json_nested_too_deeply_is_422(world):
