@@ -196,7 +196,9 @@ def test_cessation_after_the_quiet_period(app, w):
 
         schedule = app.extensions["celery"].conf.beat_schedule
         assert schedule["sessions-cessation-sweep"]["task"] == tasks.CESSATION_SWEEP
-        assert tasks.cessation_sweep() == 1
+        # .run: the task's body in this test's app (calling the task would push the app
+        # its Celery instance was made with, which in a shared process may be another's)
+        assert tasks.cessation_sweep.run() == 1
         assert followup.sweep_cessations() == 0
         case = db.session.get(Case, w.case_id)
         assert "petitioning_ceased" in case.flags
