@@ -98,3 +98,18 @@ def test_two_areas_may_not_bring_a_part_of_the_same_name(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         web._parts.cache_clear()
+
+
+def test_no_template_puts_markup_in_the_title_or_sections_in_the_head():
+    """A page's <title> is words only, and the head holds no page content (an edit once
+    pasted whole sections into both, doubling their ids)."""
+    import re
+    from pathlib import Path
+
+    for path in Path(__file__).parent.parent.joinpath("templates").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        for block, body in re.findall(r"{% block (title|head) %}(.*?){% endblock %}", text, re.S):
+            if block == "title":
+                assert "<" not in body, path
+            else:
+                assert not re.search(r"<(section|div|form|h\d|ul|table)\b", body), path
