@@ -17,6 +17,7 @@ so an acceptance or completion by a colleague of the same provider appears too.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from mediation import labels, web
+from mediation import clock, labels, web
 from mediation.cases.models import Case
 from mediation.clock import today
 from mediation.errors import Forbidden, NotFound
@@ -198,6 +199,38 @@ def product_link(kind: str, case_id: int) -> tuple[str, str] | None:
     return None
 
 
+# The week's days as the offer card names a deadline's day (Monday first, as `weekday()`).
+WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日"))
+
+
+def mask_name(name: str) -> str:
+    """A party's name as the offer card shows it: the first character, the rest starred
+    (张三 -> 张*, 欧阳娜娜 -> 欧***) — enough to recognise a conflict of interest with someone
+    one knows, no more before the provider has taken the case."""
+    name = (name or "").strip()
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else "—"
+
+
+def deadline_words(moment: dt.datetime | None) -> str:
+    """A deadline as the provider's local day and time: "2026-11-30 周一 18:00"."""
+    if moment is None:
+        return "—"
+    local = clock.local(moment)
+    return f"{local:%Y-%m-%d} {WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+
+def _offer_facts(case: Case) -> dict[str, Any]:
+    """What an offer card tells about the case before the provider decides (see
+    `templates/referrals/parts/inbox_offers.html`): the summary, the focal conflict, the
+    parties masked, the respondent units, and the case page to check for conflicts — which
+    an offered provider may open (a live referral shows its case, `live_referrals_of`) and
+    which answers 404 again once the offer is declined, expires or is withdrawn."""
+    return {"summary": case.summary or "", "focal_conflict": case.focal_conflict or "",
+            "parties": [mask_name(p.name) for p in case.petitioners],
+            "respondents": list(case.departments or []),
+            "url": url_for("pages.case_page", case_id=case.id)}
+
+
 def _referral_view(r: Referral, case: Case, provider: Provider) -> dict[str, Any]:
     return {
         "id": r.id, "status": r.status, "need": r.need, "attempt": r.attempt,
@@ -206,6 +239,8 @@ def _referral_view(r: Referral, case: Case, provider: Provider) -> dict[str, Any
         "provider": {"id": provider.id, "name": provider.name, "kind": provider.kind},
         "offered_at": china_time(r.offered_at), "respond_by": iso(r.respond_by),
         "respond_by_text": china_time(r.respond_by), "responded_at": china_time(r.responded_at),
+        "respond_by_day": deadline_words(r.respond_by),
+        "facts": _offer_facts(case) if r.status == ReferralStatus.OFFERED else None,
         "reasons": reason_lines(r.reasons), "form": product_link(provider.kind, case.id),
     }
 
