@@ -10,7 +10,8 @@ setup(
               "mediation.templates"],
     package_dir={"mediation.templates": "templates"},
     package_data={
-        "mediation": ["data/*.txt", "migrations/*", "migrations/versions/*.py", "static/**/*", "demo/*",
+        "mediation": ["data/*.txt", "data/*.tsv", "migrations/*", "migrations/versions/*.py",
+                      "static/**/*", "demo/*",
                       "documents/checklist.json",
                       "translations/**/*"],
         "mediation.templates": ["**/*.html"],

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
+from mediation.regions import region_choices, region_html, region_words
 from mediation.registry import registry
 
 EVENT_GROUP = "event"
@@ -59,6 +60,9 @@ def choices(group: str) -> list[tuple[str, str]]:
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_global(choices, "label_choices")
+    app.add_template_filter(region_html, "region")  # {{ code|region }}: 成都市锦江区, code on hover
+    app.add_template_global(region_choices, "region_choices")
+    app.add_template_filter(region_words, "region_text")  # plain words: prints, <svg>, titles
     register_groups(app, CORE)
 
 
