@@ -253,10 +253,45 @@ def _room(session: MediationSession, case: Case, **extra: Any) -> dict[str, Any]
     }
 
 
-def _room_page(session_id: int, action: str | None = None, outcome: web.Outcome | None = None):
+def _caucus_panel(me: User, session: MediationSession, side: int | None) -> dict[str, Any] | None:
+    """The room's caucus panel (背靠背调解) for this reader, or None: the mediator picks a side
+    (`?caucus=<user id>`) and holds a private channel with it; a side sees its own channel
+    once the mediator has opened it (said something in it). Nobody else — not the other side,
+    not the officials watching — has a panel, and the channel's events reach the two alone
+    (`mediation.sessions.events.CAUCUS`)."""
+    names = {p.user_id: p.name for p in session.participants if p.user_id is not None}
+    if me.id == session.mediator_id:
+        sides = [{"user_id": uid, "name": name} for uid, name in names.items() if uid != me.id]
+        if not sides:
+            return None
+        chosen = side if side in {s["user_id"] for s in sides} else None
+        return {"mediator": True, "sides": sides, "side": chosen,
+                "with": names.get(chosen, "") if chosen else "",
+                "messages": chat.caucus_messages(me, session.id, chosen) if chosen else [],
+                "open": session.status == SessionStatus.IN_PROGRESS}
+    if me.id not in names:
+        return None
+    messages = chat.caucus_messages(me, session.id, me.id)
+    return {"mediator": False, "sides": [], "side": me.id if messages else None,
+            "with": _names([session.mediator_id]).get(session.mediator_id, ""),
+            "messages": messages, "open": session.status == SessionStatus.IN_PROGRESS}
+
+
+def _caucus_names(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = _names({m["author_id"] for m in messages if m.get("author_id")})
+    return [{**m, "author": names.get(m["author_id"], "")} for m in messages]
+
+
+def _room_page(session_id: int, action: str | None = None, outcome: web.Outcome | None = None,
+               side: int | None = None):
     session, case = commands.get_session(_me(), session_id)
     db.session.refresh(session)
-    ctx = _room(session, case, action=action, outcome=outcome,
+    if side is None:
+        side = request.args.get("caucus", type=int)
+    panel = _caucus_panel(_me(), session, side)
+    if panel is not None:
+        panel["messages"] = _caucus_names(panel["messages"])
+    ctx = _room(session, case, action=action, outcome=outcome, caucus=panel,
                 errors=outcome.errors if outcome else {}, values=request.form if outcome else {})
     return web.render_page("sessions/room.html", status=outcome.status if outcome else 200, **ctx)
 
@@ -337,6 +372,20 @@ def post_message(session_id: int):
     """The chat's post box without script (the room's script posts through the socket)."""
     return _session_action(session_id, "message", lambda: chat.post(
         _me(), session_id, _load(s.ChatIn())["body"]), _("发言已发送"))
+
+
+@pages.post("/sessions/<int:session_id>/caucus/<int:user_id>")
+@login_required
+def post_caucus(session_id: int, user_id: int):
+    """Say something in the private channel between the mediator and one side (the API's
+    schema and command; 404 for anyone but the two)."""
+    outcome = _attempt(lambda: chat.post_caucus(_me(), session_id, user_id, _load(s.ChatIn())["body"]))
+    if outcome.ok:
+        web.report(outcome, _("背靠背谈话已发送"))
+        mine = _me().id != user_id
+        return redirect(url_for("session_pages.room", session_id=session_id,
+                                **({"caucus": user_id} if mine else {})) + "#caucus")
+    return _room_page(session_id, "caucus", outcome, side=user_id)
 
 
 # --- agreements ---------------------------------------------------------------------------
