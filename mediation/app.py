@@ -162,9 +162,10 @@ def register_areas(app: Flask) -> None:
     place `mediation` reaches into the packages built on it (referrals, realtime)."""
     import realtime
     import referrals
-    from mediation import cases, documents, notifications, sessions, supervision
+    from mediation import cases, departments, documents, notifications, sessions, supervision
 
-    for area in (cases, sessions, supervision, documents, referrals, realtime, notifications):
+    for area in (cases, sessions, supervision, documents, referrals, departments, realtime,
+                 notifications):
         area.init_app(app)
 
 

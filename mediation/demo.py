@@ -29,6 +29,7 @@ USERS = [
     ("union", "mass_org", None, "市总工会 冯主席"),
     ("evaluator", "evaluator", None, "第三方评估 西南财大课题组"),
     ("party", "party", None, "当事人 张某"),
+    ("minzheng", "department", "510100", "成都市民政局 马科长"),
 ]
 
 

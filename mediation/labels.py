@@ -72,7 +72,7 @@ CORE: dict[str, dict[str, Any]] = {
         "admin": _l("系统管理员"), "supervisor": _l("督查人员"), "case_officer": _l("案件专员"),
         "lead_official": _l("包案领导"), "mediator": _l("调解员"), "lawyer": _l("律师"),
         "counsellor": _l("心理咨询师"), "mass_org": _l("群团组织"), "evaluator": _l("第三方评估"),
-        "party": _l("当事人"),
+        "party": _l("当事人"), "department": _l("责任单位"),
     },
     "petition_channel": {
         "letter": _l("来信"), "visit": _l("来访"), "online": _l("网上"), "phone": _l("电话"),

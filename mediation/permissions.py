@@ -10,7 +10,8 @@ unknown action, or one no area registered, raises: a typo must not read as "refu
 Who sees a case: admins; officers and supervisors whose region covers the case's; the
 case's lead official; providers with a live referral on it (the referrals package adds
 that rule to the registry's `case_access` store). Everyone else is told the case does not
-exist.
+exist — among them department users (`Role.DEPARTMENT`), who see no case at all: only the
+hand-overs sent to their department (`mediation/departments/`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class Action(enum.StrEnum):
     REFERRALS_RESPOND = "referrals.respond"
     # any provider's record of referrals (its members read their own)
     PROVIDER_RECORDS_READ = "providers.records"
+    # departments (责任单位) and hand-overs (交办), `mediation/departments/rules.py`
+    DEPARTMENTS_READ = "departments.read"
+    DEPARTMENTS_EDIT = "departments.edit"
+    HANDOVER_CREATE = "handover.create"
+    HANDOVER_READ = "handover.read"
+    HANDOVER_RESPOND = "handover.respond"
     # notifications: the log of outbound deliveries (e-mail, WeCom, SMS) and testing a channel
     DELIVERIES_READ = "notifications.deliveries"
 

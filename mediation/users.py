@@ -34,6 +34,9 @@ class Role(enum.StrEnum):
     # 当事人: a petitioner or a respondent's representative with an account of their own,
     # through which they sign the agreements that name it. Such an account sees no case.
     PARTY = "party"
+    # 责任单位: a user acting for a department of the directory (mediation/departments/). Such
+    # an account sees no case: only the hand-overs (交办) sent to its department.
+    DEPARTMENT = "department"
 
 
 # Roles that act as providers: their user is linked to a provider of the directory.

@@ -65,6 +65,7 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
             "lead_official": make_user("lead_official", region), "mediator": make_user("mediator"),
             "lawyer": make_user("lawyer"), "counsellor": make_user("counsellor"),
             "mass_org": make_user("mass_org"), "party": make_user("party"),
+            "department": make_user("department", region),
         }
         providers = {
             "mediator": make_provider("mediator", regions=(region,), members=(u["mediator"],)),
@@ -87,6 +88,8 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
         assert r.status_code in ok, (method, path, who, r.status_code, r.get_json())
         return r.get_json() if r.is_json else None
 
+    department = call("POST", "/api/departments", "supervisor", {
+        "name": "区住建局", "kind": "housing", "region_code": region, "user_ids": [u["department"].id]})
     needs = ["economic_compensation", "legal_opinion", "counselling", "neutral_participation"]
     case = call("POST", "/api/cases", "case_officer", case_payload(
         region_code=region, needs=needs,
@@ -143,7 +146,8 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  seq=message["seq"], rect_id=rect["id"], token=survey["token"],
                  provider_id=ids["mediator"], referral_id=referrals["mediator"],
                  offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
-                 document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id)
+                 document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id,
+                 department_id=department["id"])
 
 
 
@@ -336,6 +340,14 @@ OPS: dict[str, Op] = {
     "POST /api/surveys/{token}": Op(201, {"rating": 5, "comment": "满意"}, scope="public", b_ok=410,
                                     allow="anonymous party"),
     "GET /api/evaluation/export": Op(200, scope="none", action=Action.EVALUATION_EXPORT),
+    # --- departments (责任单位): officials read the directory, a department's users their own
+    "GET /api/departments": Op(200, scope="none", allow=staff("department")),
+    "POST /api/departments": Op(201, {"name": "区民政局", "kind": "civil_affairs", "region_code": "510104"},
+                                scope="none", action=Action.DEPARTMENTS_EDIT),
+    "GET /api/departments/{department_id}": Op(200, allow=staff("department"), b_allow=staff(),
+                                               refused=404),
+    "PATCH /api/departments/{department_id}": Op(200, {"contact": "028-12345678"}, allow="admin supervisor",
+                                                 b_allow="admin", sees=staff("department"), b_sees=staff()),
     # --- providers and referrals
     "GET /api/providers": Op(200, scope="none", allow=EVERYONE),
     "POST /api/providers": Op(201, {"name": "新调解室", "kind": "mediator", "mediation_type": "people",
