@@ -154,9 +154,17 @@ def visible_events(user: User, case: Any, after: int = 0, limit: int = 200) -> t
     seen: list = []
     cursor = after
     batch = max(limit + 1, 200)
+    types = registry().event_types
+    # The two plain audiences answer by the user alone: asked once, not once per event.
+    plain = {id(a): a.admits(user, case, {}) for a in (PARTICIPANTS, OFFICIALS)}
     while len(seen) <= limit:
-        events = timeline.events_after(case.id, cursor, batch)
-        seen.extend(ev for ev in events if admits(user, case, ev.type, ev.payload))
+        events = timeline.stored_events_after(case.id, cursor, batch)
+        for ev in events:
+            found = types.get(ev.type)
+            audience = found.audience if found is not None else OFFICIALS
+            known = plain.get(id(audience))
+            if known if known is not None else audience.admits(user, case, ev.payload):
+                seen.append(ev)
         if len(events) < batch:
             break
         cursor = events[-1].seq
