@@ -81,6 +81,10 @@ class EventType:
     # After it, who sees the case may have changed: live connections are re-checked
     # (`mediation/access.py`) before it is delivered.
     changes_access: bool = False
+    # What happened beyond the type's words, as a sentence in the reader's language, made
+    # from the event's data (`mediation/cases/sentences.py` has the core's); None: the
+    # type's words and any text someone wrote.
+    sentence: Callable[[dict], str] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.name

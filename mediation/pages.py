@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, web
-from mediation.cases import commands, merge
+from mediation.cases import commands, merge, rules
 from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
@@ -39,6 +39,7 @@ from mediation.schemas.cases import (
     CaseIn,
     CaseListArgs,
     CasePatch,
+    CategoryOverrideIn,
     ContactIn,
     ExtensionIn,
     InvestigationIn,
@@ -145,6 +146,39 @@ def _core_section(name: str, title: Any, order: int, on: str = "case.", wide: bo
     return Section(name, title, lambda user, case: {}, on, order, wide)
 
 
+# The facts an officer records that decide the categories (上级交办, 领导批示, …), in the
+# order the forms show them; 息诉罢访 is recorded with its basis (the cessation form).
+CLASSIFYING_FLAGS = ("assigned_from_above", "leader_instruction", "high_attention", "cross_region",
+                     "cross_department", "cross_level", "responsibility_unclear", "policy_change",
+                     "historical_legacy", "typical_problem")
+
+
+def flag_choices() -> list[tuple[str, str]]:
+    return [(f, labels.label(f, "case_flag")) for f in CLASSIFYING_FLAGS]
+
+
+def _categories_section(user: User, case: Case) -> dict[str, Any]:
+    """The categories with their reasons; for an officer, the flags that decide them and the
+    override of a category with its reason (by hand, on the page)."""
+    present = {f.category for f in rules.effective_categories(case)}
+    return {"can_flag": can(user, Action.CASE_EDIT, case),
+            "can_override": can(user, Action.CASE_CLASSIFY, case),
+            "flag_choices": flag_choices(),
+            "flags": [f for f in case.flags or [] if f in CLASSIFYING_FLAGS],
+            "addable": [(str(n), _("第%(n)s类", n=n) + "：" + labels.label(str(n), "category"))
+                        for n in sorted(CATEGORY_NAMES) if n not in present],
+            "removable": [(str(n), _("第%(n)s类", n=n) + "：" + labels.label(str(n), "category")
+                           + _("（现属此类）"))
+                          for n in sorted(present)]}
+
+
+def _set_flags(actor: User, case_id: int, data: dict[str, Any]) -> Any:
+    """The classifying flags as ticked; the others (息诉罢访, the system's) stay as they are."""
+    case = db.session.get(Case, case_id)
+    kept = [f for f in (case.flags or []) if f not in CLASSIFYING_FLAGS] if case is not None else []
+    return commands.update(actor, case_id, {"flags": sorted(set(data.get("flags") or []) | set(kept))})
+
+
 TIMELINE_SHOWN = 300  # the newest events the page shows; the API pages through the rest
 
 
@@ -194,7 +228,7 @@ def init_app(app: Flask) -> None:
         Section("case_dossier", _l("一案一档"),
                 lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
                 "case.,petitioner.,dossier.,pii.", 10, wide=True),
-        _core_section("case_categories", _l("案件类别（六类积案）"), 20),
+        Section("case_categories", _l("案件类别（六类积案）"), _categories_section, "case.", 20),
         Section("case_strategy", _l("研判与一案一策"),
                 lambda user, case: {"can_update": can(user, Action.CASE_EDIT, case)}, "case.", 30),
         _core_section("case_clocks", _l("办理时限与包案职责"), 40, "case.,clock.,owner."),
@@ -313,6 +347,7 @@ def intake():
         reason_labels=REPEAT_REASONS,
         groups=[(g.value, labels.label(g.value, "group")) for g in Group],
         fields=[(f.value, labels.label(f.value, "livelihood")) for f in LivelihoodField],
+        flag_choices=flag_choices(),
         default_region=current_user.region or ""), outcome.status if outcome else 200
 
 
@@ -371,6 +406,9 @@ _ACTIONS: dict[str, tuple[Callable[[], ma.Schema], Callable[[User, int, dict], A
     "investigation": (InvestigationIn, lambda u, cid, d: commands.add_investigation(u, cid, d),
                       _l("调查核实记录已保存")),
     "extension": (ExtensionIn, lambda u, cid, d: commands.extend_handling(u, cid, **d), _l("办理期限已延长")),
+    "flags": (lambda: CasePatch(only=("flags",)), _set_flags, _l("归类事项已更新")),
+    "category": (CategoryOverrideIn, lambda u, cid, d: commands.override_category(
+        u, cid, d["category"], d["action"], d["reason"]), _l("案件类别已调整")),
     "dossier": (lambda: CasePatch(only=DOSSIER_FIELDS), lambda u, cid, d: commands.update(u, cid, d),
                 _l("一案一档已更新")),
     # Follow-up (mediation.sessions.followup): resolution, cessation, a new petition.

@@ -35,7 +35,8 @@ def test_category1_old_case_handled_twice_and_still_petitioning():
     case = make_case(accepted_on=D("2022-12-31"), times_handled=2)
     [finding] = rules.computed_categories(case)
     assert finding.category == 1 and finding.source == "rule"
-    assert "2022-12-31" in finding.reason and "2 times" in finding.reason
+    assert finding.reason == "2022年12月31日受理（2023年1月1日前），已办理2次，信访人仍未息诉罢访"
+    assert finding.facts == {"accepted_on": "2022-12-31", "times_handled": 2}
 
 
 @pytest.mark.parametrize("kw", [
@@ -68,13 +69,14 @@ def test_category2_not_for_other_fields():
 @pytest.mark.parametrize("cross", ["cross_region", "cross_department", "cross_level"])
 def test_category3_cross_with_unclear_responsibility(cross):
     [finding] = rules.computed_categories(make_case(flags=[cross, "responsibility_unclear"]))
-    assert finding.category == 3 and cross in finding.reason
+    assert finding.category == 3 and finding.facts["flags"] == [cross]
+    assert finding.reason.startswith(rules.FLAG_NAMES[cross]) and "责任主体不明确" in finding.reason
 
 
 def test_category3_several_departments_count_as_cross_department():
     case = make_case(departments=["区人社局", "区住建局"], flags=["responsibility_unclear"])
     [finding] = rules.computed_categories(case)
-    assert finding.category == 3 and "2 departments" in finding.reason
+    assert finding.category == 3 and finding.reason == "涉及2个部门，责任主体不明确或职责交叉"
 
 
 @pytest.mark.parametrize("kw", [
@@ -93,7 +95,7 @@ def test_category4_repeated_on_a_typical_problem(visits, online):
     case = make_case(visits_in_person=visits, online_complaints=online, flags=["typical_problem"])
     [finding] = rules.computed_categories(case)
     assert finding.category == 4
-    assert f"{visits} visits in person, {online} online complaints" in finding.reason
+    assert finding.reason == f"走访{visits}次、网上投诉{online}次，属典型性、代表性问题"
 
 
 @pytest.mark.parametrize("kw", [
@@ -109,7 +111,8 @@ def test_category4_does_not_apply(kw):
 @pytest.mark.parametrize("flag", ["policy_change", "historical_legacy"])
 def test_category5(flag):
     [finding] = rules.computed_categories(make_case(flags=[flag]))
-    assert finding.category == 5 and flag in finding.reason
+    assert finding.category == 5 and finding.facts == {"flags": [flag]}
+    assert rules.FLAG_NAMES[flag] in finding.reason
 
 
 # --- category 6: assigned from above, leader instruction, high attention ------------------
@@ -117,7 +120,7 @@ def test_category5(flag):
 @pytest.mark.parametrize("flag", ["assigned_from_above", "leader_instruction", "high_attention"])
 def test_category6(flag):
     [finding] = rules.computed_categories(make_case(flags=[flag]))
-    assert finding.category == 6 and flag in finding.reason
+    assert finding.category == 6 and finding.reason == rules.FLAG_NAMES[flag]
 
 
 def test_several_categories_at_once_and_their_mask():

@@ -30,3 +30,86 @@ def test_the_picker_lists_the_jurisdictions_divisions_by_name():
     chengdu = dict(region_choices("510100"))
     assert chengdu["510104"] == "四川省成都市锦江区" and all(c.startswith("5101") for c in chengdu)
     assert "130521" not in dict(region_choices("13"))  # abolished codes are not offered
+
+
+# --- classification by hand, sentences on the case page -----------------------------------
+
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+from flask_babel import refresh  # noqa: E402
+
+from mediation.cases.models import Case  # noqa: E402
+from mediation.extensions import db  # noqa: E402
+from tests.factories import make_case, make_user  # noqa: E402
+from tests.page_client import PageClient  # noqa: E402
+
+
+@pytest.fixture
+def web(app, csrf_on) -> PageClient:
+    return PageClient(app)
+
+
+def _case(case_id: int) -> Case:
+    db.session.expire_all()
+    return db.session.get(Case, case_id)
+
+
+def test_intake_takes_the_flags_that_decide_categories_3_to_6(web, ctx):
+    officer = make_user("case_officer", "510104")
+    web.sign_in(officer)
+    form = web.text("/cases/new")
+    for words in ("上级交办", "领导批示", "社会高度关注", "跨地区", "责任主体不明确或职责交叉",
+                  "政策调整", "历史遗留", "典型性、代表性问题"):
+        assert words in form, words
+    r = web.post("/cases/new", {"title": "村道改线", "region_code": "510104", "petitioners-0-name": "王五",
+                                "flags": ["leader_instruction", "cross_region", "responsibility_unclear",
+                                          "historical_legacy", "typical_problem"],
+                                "visits_in_person": "3", "flags-present": "1"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    case_id = int(r.headers["Location"].rsplit("/", 1)[1].split("#")[0])
+    assert _case(case_id).category_mask == 0b111100  # categories 3, 4, 5, 6
+    page = web.text(f"/cases/{case_id}")
+    assert "跨地区，责任主体不明确或职责交叉" in page and "因历史遗留形成" in page
+    assert "走访3次、网上投诉0次，属典型性、代表性问题" in page and "领导批示" in page
+    assert "leader_instruction" not in re.sub(r'(value|name|title)="[^"]*"', "", page)
+
+
+def test_the_case_page_sets_flags_and_overrides_a_category_with_its_reason(web, ctx):
+    officer = make_user("case_officer", "510104")
+    case = make_case(officer, flags=[], livelihood_fields=[], accepted_on=None)
+    web.sign_in(officer)
+    page = web.text(f"/cases/{case.id}")
+    assert 'id="case-flags"' in page and 'id="case-category-override"' in page
+    r = web.post(f"/cases/{case.id}/do/flags", {"flags": ["policy_change", "high_attention"],
+                                                     "flags-present": "1"}, token_from=f"/cases/{case.id}")
+    assert r.status_code == 302
+    assert _case(case.id).category_mask == 0b110000  # 5 and 6
+    r = web.post(f"/cases/{case.id}/do/category", {"category": "2", "action": "add", "reason": "征地补偿"},
+                 token_from=f"/cases/{case.id}")
+    assert r.status_code == 302
+    assert _case(case.id).category_mask == 0b110010
+    web.post(f"/cases/{case.id}/do/category", {"category": "6", "action": "remove", "reason": "批示已落实"},
+             token_from=f"/cases/{case.id}")
+    assert _case(case.id).category_mask == 0b010010
+    page = web.text(f"/cases/{case.id}")
+    assert "征地补偿（办案人员认定）" in page and "因政策调整形成" in page
+    assert "积案归类</b>" in page and "归为第二类、第五类" in page  # the timeline says it
+    # flags cleared, the officer's addition stays
+    web.post(f"/cases/{case.id}/do/flags", {"flags-present": "1"}, token_from=f"/cases/{case.id}")
+    assert _case(case.id).category_mask == 0b000010
+    web.get("/lang/en")
+    refresh()  # the test's app context outlives requests: forget the locale it cached
+    page = web.text(f"/cases/{case.id}")
+    assert "Category 2" in page and "decided by an officer" in page and "Classified in" in page
+
+
+def test_a_status_change_reads_as_a_sentence_on_the_timeline(web, ctx):
+    officer = make_user("case_officer", "510104")
+    case = make_case(officer)
+    web.sign_in(officer)
+    web.post(f"/cases/{case.id}/do/status", {"status": "in_progress", "reason": "已受理"},
+             token_from=f"/cases/{case.id}")
+    page = web.text(f"/cases/{case.id}")
+    assert "受理登记 → 化解中。原因：已受理" in page
+    assert "case.status_changed" not in re.sub(r'title="[^"]*"', "", page)

@@ -9,7 +9,7 @@ def init_app(app: Flask) -> None:
     """The core's permission rules, the case's event types, the case page's own sections,
     the core pages' links and the lead official's duties page."""
     from mediation import pages
-    from mediation.cases import duty_pages, events
+    from mediation.cases import duty_pages, events, sentences
     from mediation.events import declare
     from mediation.permissions import CORE_RULES, register_rules
 
@@ -17,3 +17,4 @@ def init_app(app: Flask) -> None:
     declare(app, *events.ALL)
     pages.init_app(app)
     duty_pages.init_app(app)
+    sentences.init_app(app)

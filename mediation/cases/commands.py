@@ -199,7 +199,7 @@ def reopen_on_petition(case: Case, actor: User, received_on: dt.date, summary: s
     from mediation.sessions.events import PETITIONING_RESUMED
 
     move_case(case, Status.REOPENED, actor,
-              f"new petition received on {received_on.isoformat()}: {summary}")
+              f"{rules.zh_date(received_on)}收到新的信访件：{summary}")
     if case.has_flag(CaseFlag.PETITIONING_CEASED):
         case.flags = sorted(set(case.flags or []) - {CaseFlag.PETITIONING_CEASED.value})
         timeline.append(db.session, case.id, PETITIONING_RESUMED,

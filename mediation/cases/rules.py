@@ -45,18 +45,37 @@ LIVELIHOOD_NAMES = {
 }
 
 
+# The flags' own words (the reasons below are Chinese sentences, the source language; the
+# pages say them in the reader's language from `facts`: mediation/cases/sentences.py).
+FLAG_NAMES = {
+    CaseFlag.CROSS_REGION: "跨地区", CaseFlag.CROSS_DEPARTMENT: "跨部门", CaseFlag.CROSS_LEVEL: "跨层级",
+    CaseFlag.POLICY_CHANGE: "政策调整", CaseFlag.HISTORICAL_LEGACY: "历史遗留",
+    CaseFlag.ASSIGNED_FROM_ABOVE: "上级交办", CaseFlag.LEADER_INSTRUCTION: "领导批示",
+    CaseFlag.HIGH_ATTENTION: "社会高度关注",
+}
+
+
+def zh_date(day: dt.date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 @dataclass(frozen=True)
 class CategoryFinding:
     category: int
     source: str  # "rule" or "officer"
-    reason: str
+    reason: str  # a Chinese sentence (the rule's) or the officer's own words
+    facts: dict[str, Any] | None = None  # what the rule read, for the sentence in any language
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "name": CATEGORY_NAMES[self.category]}
+        d = {**asdict(self), "name": CATEGORY_NAMES[self.category]}
+        if d["facts"] is None:
+            d.pop("facts")
+        return d
 
 
 def computed_categories(case: Case) -> list[CategoryFinding]:
-    """The categories the case's own data puts it in, each with the rule that did."""
+    """The categories the case's own data puts it in, each with the rule's reason as a
+    sentence ("2021年3月10日受理，已办理3次，信访人仍未息诉") and the facts it read."""
     flags = set(case.flags or [])
     found: list[CategoryFinding] = []
     if (
@@ -66,30 +85,38 @@ def computed_categories(case: Case) -> list[CategoryFinding]:
         and CaseFlag.PETITIONING_CEASED not in flags
     ):
         found.append(CategoryFinding(1, "rule", (
-            f"accepted {case.accepted_on.isoformat()} (before {CATEGORY1_ACCEPTED_BEFORE}), "
-            f"handled {case.times_handled} times, petitioning not ceased")))
+            f"{zh_date(case.accepted_on)}受理（{zh_date(CATEGORY1_ACCEPTED_BEFORE)}前），"
+            f"已办理{case.times_handled}次，信访人仍未息诉罢访"),
+            {"accepted_on": case.accepted_on.isoformat(), "times_handled": case.times_handled}))
     fields = [f for f in (case.livelihood_fields or []) if f in LIVELIHOOD_NAMES]
     if fields:
         names = "、".join(LIVELIHOOD_NAMES[LivelihoodField(f)] for f in fields)
-        found.append(CategoryFinding(2, "rule", f"livelihood field: {names}"))
+        found.append(CategoryFinding(2, "rule", f"属{names}民生领域", {"fields": list(fields)}))
     cross = sorted(flags & {CaseFlag.CROSS_REGION, CaseFlag.CROSS_DEPARTMENT, CaseFlag.CROSS_LEVEL})
-    if len(case.departments or []) >= 2 and CaseFlag.CROSS_DEPARTMENT not in cross:
-        cross.append(f"{len(case.departments)} departments")
-    if cross and CaseFlag.RESPONSIBILITY_UNCLEAR in flags:
-        found.append(CategoryFinding(3, "rule", (
-            f"{', '.join(str(c) for c in cross)} with unclear or overlapping responsibility")))
+    departments = len(case.departments or [])
+    several = departments >= 2 and CaseFlag.CROSS_DEPARTMENT not in cross
+    if (cross or several) and CaseFlag.RESPONSIBILITY_UNCLEAR in flags:
+        words = [FLAG_NAMES[CaseFlag(c)] for c in cross] + ([f"涉及{departments}个部门"] if several else [])
+        found.append(CategoryFinding(3, "rule", f"{'、'.join(words)}，责任主体不明确或职责交叉",
+                                     {"flags": [str(c) for c in cross],
+                                      "departments": departments if several else 0}))
     repeats = max(case.visits_in_person or 0, case.online_complaints or 0)
     if repeats >= CATEGORY4_MIN_REPEATS and CaseFlag.TYPICAL_PROBLEM in flags:
         found.append(CategoryFinding(4, "rule", (
-            f"{case.visits_in_person} visits in person, {case.online_complaints} online "
-            f"complaints, on a typical problem")))
+            f"走访{case.visits_in_person or 0}次、网上投诉{case.online_complaints or 0}次，"
+            f"属典型性、代表性问题"),
+            {"visits_in_person": case.visits_in_person or 0,
+             "online_complaints": case.online_complaints or 0}))
     origin = sorted(flags & {CaseFlag.POLICY_CHANGE, CaseFlag.HISTORICAL_LEGACY})
     if origin:
-        found.append(CategoryFinding(5, "rule", f"caused by {' and '.join(origin)}"))
+        found.append(CategoryFinding(5, "rule", (
+            f"因{'、'.join(FLAG_NAMES[CaseFlag(c)] for c in origin)}形成，需政策解决或统筹协调"),
+            {"flags": [str(c) for c in origin]}))
     attention = sorted(flags & {CaseFlag.ASSIGNED_FROM_ABOVE, CaseFlag.LEADER_INSTRUCTION,
                                 CaseFlag.HIGH_ATTENTION})
     if attention:
-        found.append(CategoryFinding(6, "rule", f"{', '.join(attention)}"))
+        found.append(CategoryFinding(6, "rule", "、".join(FLAG_NAMES[CaseFlag(c)] for c in attention),
+                                     {"flags": [str(c) for c in attention]}))
     return found
 
 
@@ -180,10 +207,10 @@ def suggested_owner_level(case: Case, categories: list[CategoryFinding]) -> tupl
         len([f for f in case.livelihood_fields or [] if f in LIVELIHOOD_NAMES]) >= 2
         and CaseFlag.CROSS_LEVEL in flags
     ):
-        return OwnerLevel.PROVINCE.value, "cross-region or cross-field hard case (骨头案、钉子案)"
+        return OwnerLevel.PROVINCE.value, "跨地区或跨领域的疑难复杂案件（骨头案、钉子案）"
     if 3 in cats or CaseFlag.CROSS_DEPARTMENT in flags or len(case.departments or []) >= 2:
-        return OwnerLevel.CITY.value, "complex case needing several departments"
-    return OwnerLevel.COUNTY.value, "typical long-unresolved case within one county"
+        return OwnerLevel.CITY.value, "需要多个部门协同化解的复杂案件"
+    return OwnerLevel.COUNTY.value, "县域内的一般性信访积案"
 
 
 # --- dates on the petition's path ---------------------------------------------------------
