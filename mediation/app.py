@@ -162,9 +162,9 @@ def register_areas(app: Flask) -> None:
     place `mediation` reaches into the packages built on it (referrals, realtime)."""
     import realtime
     import referrals
-    from mediation import cases, departments, documents, notifications, sessions, supervision
+    from mediation import cases, departments, documents, notifications, oversight, sessions, supervision
 
-    for area in (cases, sessions, supervision, documents, referrals, departments, realtime,
+    for area in (cases, sessions, supervision, oversight, documents, referrals, departments, realtime,
                  notifications):
         area.init_app(app)
 

@@ -64,6 +64,13 @@ class Action(enum.StrEnum):
     LEDGER_USE = "ledger.use"
     EVALUATION_EXPORT = "evaluation.export"
     SURVEY_SEND = "survey.send"
+    # supervisors' acts: inspections, deductions, rectifications (reading is reports.read)
+    SUPERVISION_ACT = "supervision.act"
+    # oversight (督办与责任, mediation/oversight): 第一/直接责任人, 工作专班, 督办单, 约谈/问责
+    RESPONSIBLES_MANAGE = "responsibles.manage"
+    TASKFORCE_MANAGE = "taskforce.manage"
+    ORDER_ISSUE = "order.issue"
+    ACCOUNTABILITY_RECORD = "accountability.record"
     # referrals
     PROVIDERS_READ_ALL = "providers.read_all"
     PROVIDERS_EDIT = "providers.edit"

@@ -139,6 +139,13 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
         "case_id": cid, "inspection_id": inspection["id"], "requirement": "补齐档案",
         "due_on": _day(10)})
     survey = call("POST", f"/api/cases/{cid}/surveys", "supervisor", {})
+    # oversight: the lead official answers for the region and is on the task force; an order
+    call("PUT", f"/api/regions/{region}/responsibles/direct", "supervisor",
+         {"user_id": u["lead_official"].id})
+    call("POST", f"/api/cases/{cid}/task-force", "case_officer", {"user_id": u["lead_official"].id,
+                                                                  "role": "leader"})
+    order = call("POST", f"/api/cases/{cid}/orders", "supervisor", {"requirement": "限期办结",
+                                                                    "due_on": _day(5)})
     visit = call("GET", f"/api/cases/{cid}/visits", "case_officer")[0]  # scheduled by the effect
     return World(u, case_id=cid, petitioner_id=case["petitioners"][0]["id"],
                  session_id=session["id"], draft_id=draft["id"], final_id=final["id"],
@@ -147,7 +154,8 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  provider_id=ids["mediator"], referral_id=referrals["mediator"],
                  offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
                  document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id,
-                 department_id=department["id"])
+                 department_id=department["id"], region_code=region, kind="direct",
+                 member_id=u["lead_official"].id, order_id=order["id"])
 
 
 
@@ -348,6 +356,33 @@ OPS: dict[str, Op] = {
                                                refused=404),
     "PATCH /api/departments/{department_id}": Op(200, {"contact": "028-12345678"}, allow="admin supervisor",
                                                  b_allow="admin", sees=staff("department"), b_sees=staff()),
+    # --- oversight: responsible people of a region (supervisors of the region name them;
+    # a region is no secret, so one outside the jurisdiction is refused, not hidden)
+    "GET /api/responsibles": Op(200, scope="none", action=Action.REPORTS_READ),
+    "PUT /api/regions/{region_code}/responsibles/{kind}": Op(
+        200, lambda s, w: {"user_id": s.lead_official.id}, allow="admin supervisor", role_first=True,
+        sees="admin supervisor", b_sees="admin supervisor"),
+    "DELETE /api/regions/{region_code}/responsibles/{kind}": Op(
+        204, allow="admin supervisor", role_first=True, sees="admin supervisor", b_sees="admin supervisor"),
+    "GET /api/cases/{case_id}/task-force": Op(200, action=Action.CASE_INTERNAL),
+    "POST /api/cases/{case_id}/task-force": Op(201, lambda s, w: {"user_id": s.supervisor.id,
+                                                                  "role": "backbone"},
+                                               action=Action.TASKFORCE_MANAGE),
+    "DELETE /api/cases/{case_id}/task-force/{user_id}": Op(204, action=Action.TASKFORCE_MANAGE,
+                                                          ids={"user_id": "member_id"}),
+    "POST /api/cases/{case_id}/orders": Op(201, lambda s, w: {"requirement": "限期办结", "due_on": _day(3)},
+                                           action=Action.ORDER_ISSUE),
+    # Everyone has a list (the orders addressed to them); readers of figures see their
+    # jurisdiction's orders, the addressee theirs; to anyone else an order does not exist.
+    "GET /api/orders": Op(200, scope="none", allow=EVERYONE),
+    "GET /api/orders/{order_id}": Op(200, allow=staff(), refused=404, sees=staff()),
+    "POST /api/orders/{order_id}/answer": Op(200, {"answer": "已约见信访人并落实补偿"}, allow="lead_official",
+                                             sees=staff(), b_allow="", b_sees="admin"),
+    "GET /api/accountability": Op(200, scope="none", action=Action.REPORTS_READ),
+    "POST /api/accountability": Op(201, {"kind": "warning_talk", "subject_kind": "region",
+                                         "region_code": "510104", "decided_on": _day(0),
+                                         "reason": "化解不力"},
+                                   scope="none", allow="admin supervisor"),
     # --- providers and referrals
     "GET /api/providers": Op(200, scope="none", allow=EVERYONE),
     "POST /api/providers": Op(201, {"name": "新调解室", "kind": "mediator", "mediation_type": "people",

@@ -208,7 +208,7 @@ def test_every_action_has_exactly_one_rule_in_the_apps_table(ctx):
     # two rules for one action (two areas claiming it) is a mistake heard at start-up
     with pytest.raises(DuplicateRegistration, match="reports.read"):
         register_rules(ctx, Rule(Action.REPORTS_READ, frozenset({"admin"})))
-    assert rule_for("reports.read").roles == {"admin", "supervisor"}
+    assert rule_for("reports.read").roles == {"admin", "supervisor", "case_officer"}
 
 
 def test_an_action_whose_area_registered_no_rule_raises(ctx, monkeypatch):

@@ -146,15 +146,18 @@ def test_monthly_bulletin_as_xlsx(api, hand_set):
     assert "说明" in wb.sheetnames
 
 
-def test_reports_are_for_supervisors_and_admins(api, hand_set):
+def test_reports_are_for_supervisors_admins_and_case_officers(api, hand_set):
     assert api.get("/api/reports/kpis").status_code == 401
-    for role in ("case_officer", "lead_official", "mediator", "evaluator"):
-        user = api.user(role, "510104" if role in ("case_officer", "lead_official") else None)
+    for role in ("lead_official", "mediator", "evaluator"):
+        user = api.user(role, "510104" if role == "lead_official" else None)
         for path in ("kpis", "weekly", "monthly", "quarterly"):
             assert api.get(f"/api/reports/{path}", user).status_code == 403, (role, path)
     sup = api.user("supervisor")
+    officer = api.user("case_officer", "510104")  # their own jurisdiction (tests/test_oversight.py)
     for path in ("kpis", "weekly", "monthly", "quarterly"):
         assert api.get(f"/api/reports/{path}", sup).status_code == 200, path
+        assert api.get(f"/api/reports/{path}", officer).status_code == 200, path
+        assert api.get(f"/api/reports/{path}?region=5107", officer).status_code == 403, path
     assert api.get("/api/reports/monthly?month=2025-13", sup).status_code == 422
     assert api.get("/api/reports/kpis?level=street", sup).status_code == 422
 

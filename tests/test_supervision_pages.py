@@ -157,13 +157,35 @@ def test_supervisors_see_the_pages_and_others_are_told_there_are_none(api, web, 
     assert web.get("/supervision/evaluation-data").status_code == 404
     assert web.get("/supervision/evaluation-data/export.xlsx").status_code == 404
 
-    for role in ("case_officer", "mediator", "lead_official"):
+    for role in ("mediator", "lead_official"):
         other = app.test_client()
         user = api.user(role, "510104" if role != "mediator" else None)
         login(other, user.username)
         for path in SUPERVISOR_PAGES + ["/supervision/evaluation-data"]:
             assert other.get(path).status_code == 404, (role, path)
         assert "督查统计" not in nav(other.get("/").get_data(as_text=True))
+
+
+def test_case_officers_read_their_jurisdictions_pages_without_the_supervisors_forms(api, app):
+    """The plan's 领导小组办公室 sits in the petition department: officers read the figures of
+    their own jurisdiction (a region outside it is refused beside the field), and act on
+    none of them."""
+    officer = api.user("case_officer", "510104")
+    api.case(officer, region_code="510104")
+    client = app.test_client()
+    login(client, officer.username)
+    for path in SUPERVISOR_PAGES:
+        assert client.get(path).status_code == 200, path
+    assert "督查统计" in nav(page(client, "/"))
+    refused = client.get("/supervision?region=52")
+    assert refused.status_code == 422 and "不在您的辖区内" in refused.get_data(as_text=True)
+    assert client.get("/supervision/weekly?region=510104").status_code == 200
+    evaluation = page(client, "/supervision/evaluation")
+    assert 'id="inspection-form"' not in evaluation and 'id="deduction-form"' not in evaluation
+    for path in ("/supervision/evaluation/inspections", "/supervision/evaluation/deductions",
+                 "/supervision/evaluation/rectifications"):
+        token = csrf_token(page(client, "/supervision/evaluation"))
+        assert client.post(path, data={"csrf_token": token}).status_code == 404, path
 
 
 def test_the_evaluator_sees_only_the_anonymised_export(api, web, kpi_set):

@@ -195,6 +195,9 @@ class QuarterlyOut(ma.Schema):
     inspections = fields.List(fields.Dict())
     deductions = fields.List(fields.Dict())
     rectifications = fields.List(fields.Dict())
+    accountability = fields.List(fields.Dict(), metadata={
+        "description": "约谈提醒 (warning_talk) and 问责 (accountability) records decided in the quarter, "
+                       "each with the cases it concerns; counted in the scores"})
     scores = fields.Nested(ScoresOut)
 
 

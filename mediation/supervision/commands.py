@@ -35,7 +35,10 @@ DEDUCTION_KINDS = ("fake_resolution", "idle_handling")  # 虚假化解, "空转"
 
 
 def _supervised_case(actor: User, case_id: int) -> Case:
-    """A case inside the supervisor's jurisdiction (admins: any); 404 otherwise."""
+    """A case inside the supervisor's jurisdiction (admins: any); 404 otherwise. Readers of
+    the figures who may not act on them (case officers) are refused first."""
+    if not can(actor, Action.SUPERVISION_ACT):
+        raise Forbidden("inspections, deductions and rectifications are for supervisors")
     scope = report_scope(actor)
     case = db.session.get(Case, case_id)
     if case is None or not case.region_code.startswith(scope.prefix):
@@ -120,7 +123,7 @@ def complete_rectification(actor: User, rect_id: int, done_on: dt.date, note: st
     # Unknown, outside the reader's jurisdiction, or the reader no supervisor: the same 404,
     # so that the answer tells nothing about which rectifications exist.
     r = db.session.get(Rectification, rect_id)
-    if r is None or not can(actor, Action.REPORTS_READ):
+    if r is None or not can(actor, Action.SUPERVISION_ACT):
         raise NotFound("rectification")
     try:
         case = _supervised_case(actor, r.case_id)

@@ -205,6 +205,15 @@ def _reader() -> User:
     return user
 
 
+def _actor() -> User:
+    """A supervisor or an admin, who act on the figures (inspections, deductions,
+    rectifications); readers who may not (case officers) are told there is no such page."""
+    user = _reader()
+    if not can(user, Action.SUPERVISION_ACT):
+        raise NotFound("page")
+    return user
+
+
 def _today() -> dt.date:
     return clock.today()
 
@@ -414,7 +423,8 @@ def _evaluation_page(user: User, failed: str | None = None, outcome: web.Outcome
         cases=cases, today=today.isoformat(),
         levels=[(c, labels.label(c, "level")) for c in ("province", "city", "county")],
         kinds=[(k, labels.label(k, "deduction_kind")) for k in commands.DEDUCTION_KINDS],
-        checks=reports.CHECKS, yes_no=[("1", _("是")), ("0", _("否"))])
+        checks=reports.CHECKS, yes_no=[("1", _("是")), ("0", _("否"))],
+        can_act=can(user, Action.SUPERVISION_ACT))
 
 
 @sup.get("/evaluation")
@@ -460,7 +470,7 @@ def _after(outcome: web.Outcome, when: str | None, text: str):
 @login_required
 def record_inspection():
     """Record an on-site inspection (the API's InspectionIn and command)."""
-    user = _reader()
+    user = _actor()
 
     def run() -> dict[str, Any]:
         schema = InspectionIn()
@@ -480,7 +490,7 @@ def record_inspection():
 @login_required
 def record_deduction():
     """Deduct points, optionally with a deadline to rectify (DeductionIn, as the API)."""
-    user = _reader()
+    user = _actor()
     outcome = _localised(web.submit(DeductionIn(), _on_case(commands.record_deduction), user))
     if not outcome.ok:
         return _evaluation_page(user, "deduction", outcome)
@@ -491,7 +501,7 @@ def record_deduction():
 @login_required
 def order_rectification():
     """Order a rectification by a deadline (RectificationIn, as the API)."""
-    user = _reader()
+    user = _actor()
     outcome = _localised(web.submit(RectificationIn(), _on_case(commands.order_rectification), user))
     if not outcome.ok:
         return _evaluation_page(user, "rectification", outcome)
@@ -502,7 +512,7 @@ def order_rectification():
 @login_required
 def rectification_done(rect_id: int):
     """Mark a rectification done (the API's RectifiedIn; once only)."""
-    user = _reader()
+    user = _actor()
 
     def run() -> dict[str, Any]:
         schema = RectifiedIn()

@@ -17,6 +17,7 @@ from mediation.cases.models import GROUP_VISIT_MIN, Case, Channel, Petition
 from mediation.documents import checklist
 from mediation.events import progress_types
 from mediation.extensions import db
+from mediation.oversight import counting as accountability
 from mediation.settings import get as setting
 from mediation.supervision import kpis
 from mediation.supervision.models import Deduction, Inspection, Rectification
@@ -337,14 +338,19 @@ def quarterly(scope: Scope, quarter: str, level: str, today: dt.date) -> dict[st
         "region": scope.region_code, "level": level,
         "scoring": {"base": BASE_SCORE, "per_failed_check": FAILED_CHECK_POINTS,
                     "per_late_rectification": LATE_RECTIFICATION_POINTS,
+                    "per_warning_talk": accountability.WARNING_TALK_POINTS,
+                    "per_accountability": accountability.ACCOUNTABILITY_POINTS,
                     "rule": "base - deduction points - failed checks x per_failed_check "
-                            "- rectifications not done by their deadline x per_late_rectification"},
+                            "- rectifications not done by their deadline x per_late_rectification "
+                            "- warning talks (约谈提醒) x per_warning_talk "
+                            "- accountability records (问责) x per_accountability"},
         "inspections": [inspection_view(i) | {"reference": ref, "region_code": rc}
                         for i, ref, rc in inspections],
         "deductions": [deduction_view(d) | {"reference": ref, "region_code": rc}
                        for d, ref, rc in deductions],
         "rectifications": [rectification_view(r, today) | {"reference": ref, "region_code": rc}
                            for r, ref, rc in rects],
+        "accountability": accountability.listed(scope.prefix, first, last),
         "scores": {"regions": scores(scope, first, last, level, today),
                    "departments": scores(scope, first, last, "department", today)},
     }
@@ -380,10 +386,16 @@ def scores(scope: Scope, first: dt.date, last: dt.date, grouping: str, today: dt
     for r in grouped(Rectification, [sa.func.count().label("n"), kpis.count_if(late).label("late")],
                      Rectification.due_on >= first, Rectification.due_on <= last):
         row(r["key"]).update(rectifications=int(r["n"]), late_rectifications=int(r["late"]))
+    # 约谈提醒 and 问责 against the unit in the quarter (mediation/oversight)
+    for k, n in accountability.counts(scope.prefix, first, last, grouping).items():
+        row(k).update(n)
     out = list(rows.values())
     for r in out:
+        r.setdefault("warning_talks", 0)
+        r.setdefault("accountabilities", 0)
         r["score"] = round(BASE_SCORE - r["deduction_points"] - FAILED_CHECK_POINTS * r["failed_checks"]
-                           - LATE_RECTIFICATION_POINTS * r["late_rectifications"], 2)
+                           - LATE_RECTIFICATION_POINTS * r["late_rectifications"]
+                           - accountability.points(r), 2)
         if grouping != "department":
             r["region_code"] = r["key"].ljust(6, "0")
     ranked(out, "score")

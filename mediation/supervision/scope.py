@@ -14,8 +14,13 @@ from mediation.users import Role, User
 
 # Supervision's rules in the permission table (registered by `mediation.supervision`).
 RULES = (
-    Rule(Action.REPORTS_READ, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    # Case officers too: the plan's 领导小组办公室 sits in the petition department and reads
+    # the figures of its own jurisdiction; acting on them (inspections, deductions, orders)
+    # stays with supervision (`supervision.act`).
+    Rule(Action.REPORTS_READ, frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}),
          doc="supervision figures and reports of their jurisdiction"),
+    Rule(Action.SUPERVISION_ACT, frozenset({Role.ADMIN, Role.SUPERVISOR}),
+         doc="record inspections, deductions and rectifications in their jurisdiction"),
     Rule(Action.LEDGER_USE, frozenset({Role.ADMIN, Role.SUPERVISOR, Role.CASE_OFFICER}),
          doc="the ledger (台账): download; import needs case.create too"),
     Rule(Action.EVALUATION_EXPORT, frozenset({Role.ADMIN, Role.EVALUATOR}),
@@ -45,10 +50,11 @@ class Scope:
 
 
 def report_scope(user: User, region: str | None = None) -> Scope:
-    """Supervisors read their jurisdiction (national without a region), admins all.
+    """Supervisors and case officers read their jurisdiction (national without a region),
+    admins all.
     A region asked for must lie inside the reader's jurisdiction."""
     if not can(user, Action.REPORTS_READ):
-        raise Forbidden("supervision reports are for supervisors and admins")
+        raise Forbidden("supervision reports are for supervisors, case officers and admins")
     own = None if user.role == Role.ADMIN else user.region
     if region is None:
         return Scope(region_prefix(own) if own else "")

@@ -1,0 +1,106 @@
+"""Oversight's pages through the test client as a browser (CSRF on): the case page's task
+force and orders section, issuing and answering an order through the forms (409 in words),
+the printable order, and the responsibility page with its forms and the evaluation's
+counts. (Chromium: tests/test_browser_oversight.py.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mediation import clock
+from tests.page_client import PageClient
+
+
+def _setup(api):
+    officer = api.user("case_officer", "510104")
+    sup = api.user("supervisor", "51")
+    county = api.user("lead_official", "510104", "赵区长")
+    outsider = api.user("lead_official", "520102", "外省领导")
+    case = api.case(officer, region_code="510104")
+    assert api.put("/api/regions/510104/responsibles/direct", sup, {"user_id": county.id}).status_code == 200
+    return officer, sup, county, outsider, case
+
+
+def test_task_force_and_orders_on_the_case_page(api, app, csrf_on):
+    officer, sup, county, outsider, case = _setup(api)
+    url = f"/cases/{case['id']}"
+    page = PageClient(app).sign_in(officer)
+    html = page.text(url)
+    assert 'data-part="case_oversight"' in html and 'id="task-force-form"' in html
+    assert 'id="order-form"' not in html  # officers do not issue orders
+    r = page.post(f"/oversight/cases/{case['id']}/task-force", {"user_id": outsider.id, "role": "backbone"},
+                  token_from=url)
+    assert r.status_code == 302
+    part = page.text(url + "?part=case_oversight")
+    assert "外省领导" in part and "业务骨干" in part
+    member = PageClient(app).sign_in(outsider)
+    assert member.get(url).status_code == 200
+    # The supervisor issues an order through the form; a past deadline is refused in words.
+    boss = PageClient(app).sign_in(sup)
+    assert 'id="order-form"' in boss.text(url)
+    r = boss.post(f"/oversight/cases/{case['id']}/orders", {"requirement": "限期化解",
+                                                            "due_on": clock.today().isoformat()},
+                  token_from=url)
+    assert r.status_code == 302 and "办理时限须晚于今天" in boss.text(url)
+    due = (clock.today() + dt.timedelta(days=5)).isoformat()
+    r = boss.post(f"/oversight/cases/{case['id']}/orders",
+                  {"requirement": "限期化解并书面回复", "due_on": due}, token_from=url)
+    assert r.status_code == 302 and "/oversight/orders/" in r.headers["Location"]
+    order_url = r.headers["Location"]
+    html = boss.text(order_url)
+    assert "待回复" in html and 'id="answer-form"' not in html
+    printed = boss.text(order_url + "/print")
+    assert "督办单" in printed and "赵区长（直接责任人" in printed and "限期化解并书面回复" in printed
+    assert "oversight_print.css" in printed
+    # The addressee finds it in the list and answers; a second answer is a 409 in words.
+    addressee = PageClient(app).sign_in(county)
+    assert order_url.rsplit("/", 1)[-1] in addressee.text("/oversight/orders")
+    assert 'id="answer-form"' in addressee.text(order_url)
+    r = addressee.post(order_url + "/answer", {"answer": ""})
+    assert r.status_code == 422 and "answer-error" in r.get_data(as_text=True)
+    r = addressee.post(order_url + "/answer", {"answer": "已约见信访人"})
+    assert r.status_code == 302
+    assert "已回复" in boss.text(order_url) and "已约见信访人" in boss.text(order_url + "/print")
+    r = addressee.client.post(order_url + "/answer", data={"answer": "再答", "csrf_token": _token(addressee)})
+    assert r.status_code == 409 and "已回复" in r.get_data(as_text=True)
+    # Strangers are told there is no such order.
+    assert member.get(order_url).status_code == 404
+    # Removing the member takes the case away from them.
+    r = page.post(f"/oversight/cases/{case['id']}/task-force/{outsider.id}/remove", {}, token_from=url)
+    assert r.status_code == 302 and member.get(url).status_code == 404
+
+
+def _token(page: PageClient) -> str:
+    from tests.page_client import csrf_token
+
+    return csrf_token(page.text("/"))
+
+
+def test_the_responsibility_page(api, app, csrf_on):
+    officer, sup, county, outsider, case = _setup(api)
+    boss = PageClient(app).sign_in(sup)
+    html = boss.text("/oversight/responsibility")
+    assert "赵区长" in html and 'id="record-form"' in html and 'id="responsible-form"' in html
+    r = boss.post("/oversight/responsibility/records", {
+        "kind": "accountability", "subject_kind": "department", "department": "",
+        "region_code": "510104", "decided_on": clock.today().isoformat(), "reason": "推诿"},
+        token_from="/oversight/responsibility")
+    assert r.status_code == 422 and "请填写部门名称" in r.get_data(as_text=True)
+    r = boss.post("/oversight/responsibility/records", {
+        "kind": "accountability", "subject_kind": "department", "department": "区住建局",
+        "region_code": "510104", "decided_on": clock.today().isoformat(), "reason": "推诿",
+        "case_ids": str(case["id"])}, token_from="/oversight/responsibility")
+    assert r.status_code == 302
+    html = boss.text("/oversight/responsibility")
+    assert "区住建局" in html and case["reference"] in html
+    evaluation = boss.text("/supervision/evaluation")
+    assert "约谈提醒与问责记录（1）" in evaluation
+    r = boss.post("/oversight/responsibility/responsibles", {"region_code": "510104", "kind": "first",
+                                                             "user_id": str(outsider.id)},
+                  token_from="/oversight/responsibility")
+    assert r.status_code == 302
+    # Officers read the page but have no forms; others have no such page.
+    reader = PageClient(app).sign_in(officer)
+    html = reader.text("/oversight/responsibility")
+    assert "区住建局" in html and 'id="record-form"' not in html and 'id="responsible-form"' not in html
+    assert PageClient(app).sign_in(county).get("/oversight/responsibility").status_code == 404
