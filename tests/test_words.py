@@ -113,3 +113,71 @@ def test_a_status_change_reads_as_a_sentence_on_the_timeline(web, ctx):
     page = web.text(f"/cases/{case.id}")
     assert "受理登记 → 化解中。原因：已受理" in page
     assert "case.status_changed" not in re.sub(r'title="[^"]*"', "", page)
+
+
+# --- the ledger speaks the clerk's language (item 8) ---------------------------------------
+
+def test_the_ledger_takes_the_clerks_words_and_writes_them_back(app, tmp_path):
+    import sqlalchemy as sa
+    from openpyxl import load_workbook
+
+    from tests.test_supervision_ledger import write
+
+    with app.app_context():
+        make_user("case_officer", "5101", name="words_clerk")
+        db.session.remove()
+    rows = [{"reference": "ZW-1", "title": "物业费纠纷", "region_code": "成都市锦江区",
+             "livelihood_fields": "物业管理", "assessment": "部分合理", "flags": "历史遗留、责任不明、跨部门",
+             "received_on": "2025年3月1日", "accepted_on": "2025/3/8", "petition_channel": "来访",
+             "petition_level": "县级", "petition_head_count": 2, "petitioner_name": "孙七"},
+            {"reference": "ZW-2", "title": "学位", "region_code": "510105", "livelihood_fields": "education",
+             "assessment": "reasonable"}]
+    runner = app.test_cli_runner()
+    path = write(tmp_path / "zh.xlsx", rows)
+    r = runner.invoke(args=["ledger", "import", str(path), "--as", "words_clerk"])
+    assert r.exit_code == 0, r.output
+    with app.app_context():
+        case = db.session.execute(sa.select(Case).where(Case.reference == "ZW-1")).scalar_one()
+        assert (case.region_code, case.livelihood_fields, case.assessment) == (
+            "510104", ["property_management"], "partly_reasonable")
+        assert case.flags == ["cross_department", "historical_legacy", "responsibility_unclear"]
+        assert str(case.received_on) == "2025-03-01" and str(case.accepted_on) == "2025-03-08"
+        db.session.remove()
+    r = runner.invoke(args=["ledger", "export", str(tmp_path / "out.xlsx")])
+    assert r.exit_code == 0, r.output
+    sheet = list(load_workbook(tmp_path / "out.xlsx").worksheets[0].iter_rows(values_only=True))
+    header, row = sheet[0], next(x for x in sheet if x[0] == "ZW-1")
+    got = dict(zip(header, row, strict=False))
+    assert got["民生领域 livelihood_fields"] == "物业管理"
+    assert got["诉求评估 assessment"] == "诉求部分合理"
+    assert got["标记 flags"] == "跨部门、历史遗留、责任主体不明确或职责交叉"
+    assert got["行政区划 region_name"] == "四川省成都市锦江区" and got["状态 status"] == "受理登记"
+    assert "第二类" in got["六类积案 categories"] and "第三类" in got["六类积案 categories"]
+    # the export reads back: its words are taken (the same references are skipped)
+    r = runner.invoke(args=["ledger", "import", str(tmp_path / "out.xlsx"), "--as", "words_clerk",
+                            "--dry-run"])
+    assert r.exit_code == 0, r.output
+
+
+def test_each_ledger_error_stands_under_its_own_column(app, tmp_path):
+    from tests.test_supervision_ledger import write
+
+    with app.app_context():
+        make_user("case_officer", "5101", name="words_clerk2")
+        db.session.remove()
+    rows = [{"reference": "ZE-1", "title": "x", "region_code": "成都市", "livelihood_fields": "物业费",
+             "petition_channel": "传真", "petitioner_name": "甲；乙", "petitioner_phone": "123；13800138000"},
+            {"reference": "ZE-2", "title": "x", "region_code": "朝阳区", "assessment": "有点道理"},
+            {"reference": "ZE-3", "title": "x", "region_code": "510104", "petition_level": "县级",
+             "petition_head_count": 0}]
+    r = app.test_cli_runner().invoke(args=["ledger", "import", str(write(tmp_path / "e.xlsx", rows)),
+                                           "--as", "words_clerk2"])
+    assert r.exit_code == 1
+    out = r.output
+    assert "row 2, column 民生领域 livelihood_fields: “物业费”不是可填的值；可填：征地拆迁" in out
+    assert "row 2, column 信访形式 petition_channel: “传真”不是可填的值" in out
+    assert "row 2, column 联系电话 petitioner_phone" in out
+    assert "row 3, column 行政区划代码 region_code: 没有名为“朝阳区”的行政区划" in out  # not in 5101
+    assert "row 3, column 诉求评估 assessment: “有点道理”不是可填的值" in out
+    assert "row 4, column 来访人数 petition_head_count" in out
+    assert "column channel" not in out and "column petitioners" not in out

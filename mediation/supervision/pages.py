@@ -547,10 +547,11 @@ LEDGER_KIND_HINTS = {
 
 
 def _ledger_columns() -> list[tuple[str, str]]:
-    from mediation.supervision.ledger import COLUMNS, HEADERS
+    from mediation.supervision.ledger import CODED, COLUMNS, HEADERS
 
     required = {"reference", "title", "region_code"}
-    return [(HEADERS[k], str(LEDGER_KIND_HINTS[kind]) + ("；" + _("必填") if k in required else ""))
+    return [(HEADERS[k], str(LEDGER_KIND_HINTS[kind]) + ("；" + _("必填") if k in required else "")
+             + ("；" + _("填名称或代码") if k in CODED or k == "region_code" else ""))
             for k, _zh, kind in COLUMNS]
 
 
