@@ -58,6 +58,9 @@ def init_app(app: Flask) -> None:
     from referrals import pages
 
     pages.init_app(app)  # the providers' inbox and forms
+    from referrals import directory_pages
+
+    directory_pages.init_app(app)  # the directory's pages and the members' own settings
     from referrals import case_sections
 
     case_sections.init_app(app)  # the case page's referrals and opinions, the board's column

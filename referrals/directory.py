@@ -31,8 +31,11 @@ KIND_ROLES: dict[str, set[str]] = {
     ProviderKind.CPPCC_MEMBER: {Role.MEDIATOR, Role.MASS_ORG},
     ProviderKind.WORTHY: {Role.MEDIATOR, Role.MASS_ORG},
 }
-# What a provider's own members may change: their availability.
-SELF_SERVICE = {"available", "away_until"}
+# What a provider's own members may change themselves: their availability and leave, their
+# specialities (what they know best is theirs to say; the routing matches on them), and a
+# request for another capacity — the capacity itself decides how many cases the routing sends
+# them (and the per-case subsidy budget), so an admin or supervisor grants it.
+SELF_SERVICE = {"available", "away_until", "specialities", "requested_capacity", "capacity_request_note"}
 
 
 def visible_providers_filter(user: User):
@@ -174,7 +177,8 @@ def update_provider(actor: User, provider_id: int, data: dict[str, Any]) -> Prov
             raise Forbidden("only admins and supervisors manage the directory")
         extra = set(data) - SELF_SERVICE
         if extra:
-            raise Forbidden(f"a provider may change only its availability, not {', '.join(sorted(extra))}")
+            raise Forbidden(f"a provider may change only its availability, leave, specialities and "
+                            f"capacity request, not {', '.join(sorted(extra))}")
     elif actor.role != Role.ADMIN and not all(covers(actor.region, c) for c in provider.region_codes):
         raise Forbidden("the provider serves regions outside your jurisdiction")
     kind = data.get("kind", provider.kind)
@@ -196,6 +200,18 @@ def update_provider(actor: User, provider_id: int, data: dict[str, Any]) -> Prov
         provider.specialities = sorted(set(data["specialities"]))
     if "conflicts" in data:
         provider.conflicts = list(dict.fromkeys(data["conflicts"]))
+    if "requested_capacity" in data or "capacity_request_note" in data:
+        wanted = data.get("requested_capacity", provider.requested_capacity)
+        if wanted is None:
+            _clear_request(provider)
+        else:
+            if wanted != provider.requested_capacity:
+                provider.capacity_requested_at = utcnow()
+            provider.requested_capacity = wanted
+            if "capacity_request_note" in data:
+                provider.capacity_request_note = data["capacity_request_note"] or None
+    if "capacity" in data:  # an editor set the capacity: the pending request is decided
+        _clear_request(provider)
     if codes is not None:
         _set_regions(provider, codes)
     if users is not None:
@@ -205,12 +221,21 @@ def update_provider(actor: User, provider_id: int, data: dict[str, Any]) -> Prov
     return provider
 
 
+def _clear_request(provider: Provider) -> None:
+    provider.requested_capacity = None
+    provider.capacity_request_note = None
+    provider.capacity_requested_at = None
+
+
 def provider_view(provider: Provider) -> dict[str, Any]:
     return {
         "id": provider.id, "name": provider.name, "kind": provider.kind,
         "mediation_type": provider.mediation_type, "specialities": provider.specialities or [],
         "regions": provider.region_codes, "capacity": provider.capacity, "load": provider.load,
         "available": provider.available, "away_until": provider.away_until,
+        "requested_capacity": provider.requested_capacity,
+        "capacity_request_note": provider.capacity_request_note,
+        "capacity_requested_at": provider.capacity_requested_at,
         "active": provider.active, "conflicts": provider.conflicts or [], "note": provider.note,
         "user_ids": [m.user_id for m in provider.members],
         "last_offered_at": provider.last_offered_at,

@@ -117,6 +117,11 @@ class Provider(db.Model):
     load: Mapped[int] = mapped_column(default=0)
     available: Mapped[bool] = mapped_column(default=True)
     away_until: Mapped[dt.date | None]
+    # A member's request to change the capacity, pending until an admin or supervisor sets
+    # the capacity (granted, in full or in part) or clears the request (refused).
+    requested_capacity: Mapped[int | None]
+    capacity_request_note: Mapped[str | None] = mapped_column(sa.Text)
+    capacity_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     note: Mapped[str] = mapped_column(sa.Text, default="")
     last_offered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

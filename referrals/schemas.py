@@ -32,6 +32,11 @@ class ProviderFields:
                               metadata={"description": "open referrals at once"})
     available = fields.Boolean()
     away_until = fields.Date(allow_none=True)
+    requested_capacity = fields.Integer(
+        validate=validate.Range(min=0, max=1000), allow_none=True,
+        metadata={"description": "members: ask for this capacity (null withdraws the request); "
+                                 "editors: null refuses it, setting `capacity` decides it"})
+    capacity_request_note = Text(500, allow_none=True, metadata={"description": "why"})
     conflicts = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
                             validate=validate.Length(max=200),
                             metadata={"description": "parties or organisations declared"})
@@ -62,6 +67,9 @@ class ProviderOut(ma.Schema):
     load = fields.Integer()
     available = fields.Boolean()
     away_until = fields.Date(allow_none=True)
+    requested_capacity = fields.Integer(allow_none=True)
+    capacity_request_note = fields.String(allow_none=True)
+    capacity_requested_at = fields.DateTime(allow_none=True)
     active = fields.Boolean()
     conflicts = fields.List(fields.String())
     note = fields.String()
