@@ -147,6 +147,9 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
     order = call("POST", f"/api/cases/{cid}/orders", "supervisor", {"requirement": "限期办结",
                                                                     "due_on": _day(5)})
     visit = call("GET", f"/api/cases/{cid}/visits", "case_officer")[0]  # scheduled by the effect
+    handover = call("POST", f"/api/cases/{cid}/handovers", "case_officer", {
+        "department_ids": [department["id"]], "matter": "住房安置", "ask": "核实安置房交付",
+        "due_on": _day(10)})[0]
     return World(u, case_id=cid, petitioner_id=case["petitioners"][0]["id"],
                  session_id=session["id"], draft_id=draft["id"], final_id=final["id"],
                  effective_id=effective["id"], item_id=item["id"], note_id=note["id"],
@@ -155,7 +158,8 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  offer_id=referrals["mass_org"], providers=ids, referrals=referrals,
                  document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id,
                  department_id=department["id"], region_code=region, kind="direct",
-                 member_id=u["lead_official"].id, order_id=order["id"])
+                 member_id=u["lead_official"].id, order_id=order["id"],
+                 handover_id=handover["id"])
 
 
 
@@ -352,8 +356,7 @@ OPS: dict[str, Op] = {
     "GET /api/departments": Op(200, scope="none", allow=staff("department")),
     "POST /api/departments": Op(201, {"name": "区民政局", "kind": "civil_affairs", "region_code": "510104"},
                                 scope="none", action=Action.DEPARTMENTS_EDIT),
-    "GET /api/departments/{department_id}": Op(200, allow=staff("department"), b_allow=staff(),
-                                               refused=404),
+    "GET /api/departments/{department_id}": Op(200, allow=staff("department"), b_allow=staff(), refused=404),
     "PATCH /api/departments/{department_id}": Op(200, {"contact": "028-12345678"}, allow="admin supervisor",
                                                  b_allow="admin", sees=staff("department"), b_sees=staff()),
     # --- oversight: responsible people of a region (supervisors of the region name them;
@@ -383,6 +386,27 @@ OPS: dict[str, Op] = {
                                          "region_code": "510104", "decided_on": _day(0),
                                          "reason": "化解不力"},
                                    scope="none", allow="admin supervisor"),
+    # --- hand-overs (交办): officials of the case and the department it went to (which sees no
+    # case); the world's hand-over is sent: accepting or sending back is the state's 409
+    "GET /api/cases/{case_id}/handovers": Op(200, action=Action.HANDOVER_READ),
+    "POST /api/cases/{case_id}/handovers": Op(201, lambda s, w: {
+        "department_ids": [s.department_id], "matter": "补办手续", "ask": "请于期限内回复",
+        "due_on": _day(5)},
+        action=Action.HANDOVER_CREATE),
+    "GET /api/handovers": Op(200, scope="none", allow=staff("department")),
+    "GET /api/handovers/{handover_id}": Op(200, allow=staff("department"), refused=404),
+    "GET /api/handovers/{handover_id}/events": Op(200, allow=staff("department"), refused=404),
+    "POST /api/handovers/{handover_id}/send": Op(409, {"ask": "请回复", "due_on": _day(3)},
+                                                 allow="admin case_officer", sees=staff("department")),
+    "POST /api/handovers/{handover_id}/acknowledge": Op(200, allow="department", sees=staff("department")),
+    "POST /api/handovers/{handover_id}/replies": Op(201, {"result": "已办理"}, allow="department",
+                                                    sees=staff("department")),
+    "POST /api/handovers/{handover_id}/accept": Op(409, allow="admin case_officer",
+                                                   sees=staff("department")),
+    "POST /api/handovers/{handover_id}/return": Op(409, {"reason": "材料不全"}, allow="admin case_officer",
+                                                   sees=staff("department")),
+    "POST /api/handovers/{handover_id}/withdraw": Op(200, {"reason": "已另行处理"},
+                                                     allow="admin case_officer", sees=staff("department")),
     # --- providers and referrals
     "GET /api/providers": Op(200, scope="none", allow=EVERYONE),
     "POST /api/providers": Op(201, {"name": "新调解室", "kind": "mediator", "mediation_type": "people",

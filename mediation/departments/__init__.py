@@ -14,14 +14,20 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """The permission rules, the labels, the API."""
     from mediation import labels
-    from mediation.departments import models  # noqa: F401 - the tables
+    from mediation.departments import events, models  # noqa: F401 - the tables
     from mediation.departments.api import blp
+    from mediation.departments.documents import TARGETS as DOCUMENT_TARGETS
     from mediation.departments.rules import RULES
+    from mediation.documents.targets import register_target
+    from mediation.events import declare
     from mediation.extensions import api, csrf
     from mediation.permissions import register_rules
     from mediation.registry import registry
 
     register_rules(app, *RULES)
+    declare(app, *events.ALL)
+    for target in DOCUMENT_TARGETS:  # a department's reply takes documents
+        register_target(app, target)
     registry(app).demo_loaders.register("departments", _demo_departments)
     labels.register_groups(app, LABELS)
     api.register_blueprint(blp)

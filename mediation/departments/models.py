@@ -41,7 +41,9 @@ class HandoverStatus(enum.StrEnum):
 
 HANDOVER_TRANSITIONS: dict[HandoverStatus, frozenset[HandoverStatus]] = {
     HandoverStatus.SUGGESTED: frozenset({HandoverStatus.SENT, HandoverStatus.WITHDRAWN}),
-    HandoverStatus.SENT: frozenset({HandoverStatus.ACKNOWLEDGED, HandoverStatus.WITHDRAWN}),
+    # a reply to a hand-over not yet acknowledged acknowledges it too
+    HandoverStatus.SENT: frozenset({HandoverStatus.ACKNOWLEDGED, HandoverStatus.REPLIED,
+                                    HandoverStatus.WITHDRAWN}),
     HandoverStatus.ACKNOWLEDGED: frozenset({HandoverStatus.REPLIED, HandoverStatus.WITHDRAWN}),
     HandoverStatus.REPLIED: frozenset({HandoverStatus.ACCEPTED, HandoverStatus.RETURNED}),
     HandoverStatus.RETURNED: frozenset({HandoverStatus.REPLIED, HandoverStatus.WITHDRAWN}),

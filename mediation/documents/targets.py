@@ -6,7 +6,8 @@ evidence), a legal opinion, a counselling note. Each area registers its own reco
 A target's `load(user, record_id)` answers for one record what the documents need: the
 case it belongs to, who may read what is attached (the record's own visibility is asked
 again on every read), whether the user may attach to it, and the record's state when it
-takes no more papers (409). It raises NotFound when the user may not see the record.
+takes no more papers (409). It raises NotFound when the user may not see the record. A
+target that `vouches` lets its readers at its papers without sight of the case.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Attachment:
     visibility: str  # models.Visibility: case, officials, author
     may_attach: bool
     closed: str | None = None
+    # The record's readers read (and its attachers attach) without seeing the case itself:
+    # a department replying to a hand-over (`mediation/departments/`) sees no case.
+    vouches: bool = False
 
 
 @dataclass(frozen=True)
