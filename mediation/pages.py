@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from mediation import labels, web
+from mediation import labels, regions, web
 from mediation.cases import commands, merge, rules
 from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
 from mediation.cases.present import case_view
@@ -224,6 +224,8 @@ def user_names(ids: set[int | None]) -> dict[int, str]:
 
 def init_app(app: Flask) -> None:
     """The case page's own sections and the core pages' links in the top bar."""
+    app.add_template_global(owner_choices, "owner_choices")  # user pickers, by name
+    app.add_template_global(party_accounts, "party_accounts")
     for section in (
         Section("case_dossier", _l("一案一档"),
                 lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
@@ -463,6 +465,26 @@ def _lead_officials(case: Case) -> list[tuple[str, str]]:
 
     return [(str(u.id), f"{u.display_name or u.username}（{level(u)}）")
             for u in rows if u.region and covers(u.region, case.region_code)]
+
+
+def owner_choices() -> list[tuple[str, str]]:
+    """Lead officials the signed-in user's board may filter by (by name, never an id field):
+    those within the user's jurisdiction and those above it."""
+    me = current_user
+    rows = db.session.execute(sa.select(User).where(
+        User.role == Role.LEAD_OFFICIAL.value, User.active.is_(True))
+        .order_by(User.region, User.display_name, User.id)).scalars()
+    return [(str(u.id), f"{u.display_name or u.username}（{regions.region_words(u.region)}）")
+            for u in rows if u.region and (me.region is None or covers(me.region, u.region)
+                                           or covers(u.region, me.region))]
+
+
+def party_accounts() -> list[tuple[str, str]]:
+    """The active accounts of parties (role `party`), by name: who may sign an agreement
+    through their own account."""
+    rows = db.session.execute(sa.select(User).where(
+        User.role == Role.PARTY.value, User.active.is_(True)).order_by(User.display_name, User.id)).scalars()
+    return [(str(u.id), f"{u.display_name or u.username}（{u.username}）") for u in rows]
 
 
 def _actions_section(user: User, case: Case) -> dict[str, Any] | None:

@@ -181,3 +181,14 @@ def test_each_ledger_error_stands_under_its_own_column(app, tmp_path):
     assert "row 3, column 诉求评估 assessment: “有点道理”不是可填的值" in out
     assert "row 4, column 来访人数 petition_head_count" in out
     assert "column channel" not in out and "column petitioners" not in out
+
+
+def test_users_are_picked_by_name_never_typed_as_a_number(web, ctx):
+    officer = make_user("case_officer", "510104")
+    lead = make_user("lead_official", "5101", name="lead_words")
+    lead.display_name = "周包案"
+    db.session.commit()
+    web.sign_in(officer)
+    board = web.text("/board")
+    assert "周包案（四川省成都市）" in board
+    assert not re.search(r'<input[^>]*name="owner"', board)
