@@ -86,3 +86,29 @@ def test_the_card_in_english(app, world):  # noqa: F811 - the imported fixture
         assert words in card, words
     assert "Mon" in card or "Tue" in card or "Wed" in card or "Thu" in card or "Fri" in card \
         or "Sat" in card or "Sun" in card
+
+
+def test_the_case_link_is_a_404_once_the_offer_is_withdrawn_or_expires(app, world):  # noqa: F811
+    from referrals import lifecycle
+    from referrals.routing import sweep
+
+    w = world
+    cid = _case_with_facts(app, w)
+    rid = offer(app, w, "economic_compensation", w.p_med[0], case_id=cid)
+    me = Browser(app, w.mediators[0])
+    assert me.get(f"/cases/{cid}").status_code == 200
+    with app.app_context():
+        lifecycle.withdraw(db.session.get(User, w.officer.id), rid, "改派")
+        db.session.remove()
+    assert me.get(f"/cases/{cid}").status_code == 404
+    assert f'href="/cases/{cid}"' not in me.text("/inbox")
+    # An offer left to expire: the sweep closes it, and the case is gone from the provider.
+    rid = offer(app, w, "economic_compensation", w.p_med[1], case_id=cid)
+    other = Browser(app, w.mediators[1])
+    assert other.get(f"/cases/{cid}").status_code == 200
+    with app.app_context():
+        respond_by = db.session.get(Referral, rid).respond_by
+        sweep(now=respond_by + dt.timedelta(minutes=1))
+        assert db.session.get(Referral, rid).status == "expired"
+        db.session.remove()
+    assert other.get(f"/cases/{cid}").status_code == 404
