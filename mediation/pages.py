@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, regions, web
-from mediation.cases import commands, merge, rules
+from mediation.cases import board_pages, commands, merge, rules
 from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases
@@ -37,7 +37,6 @@ from mediation.registry import registry
 from mediation.schemas.cases import (
     CandidatesIn,
     CaseIn,
-    CaseListArgs,
     CasePatch,
     CategoryOverrideIn,
     ContactIn,
@@ -260,13 +259,6 @@ def home():
     return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in cases])
 
 
-class BoardArgs(CaseListArgs):
-    class Meta:
-        unknown = ma.EXCLUDE  # a page's query string may carry `part` and the language
-
-    page_size = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
-
-
 def _board_regions(user: User, cases: list[Case]) -> list[str]:
     """The region boards the page follows: the user's jurisdiction, or (national users) the
     provinces of the cases shown."""
@@ -278,31 +270,22 @@ def _board_regions(user: User, cases: list[Case]) -> list[str]:
 @bp.get("/board")
 @login_required
 def board():
-    """The case officer's live board: cases with filters, their referrals with countdowns,
+    """The case officer's live board: cases with filters, paging, sorting, saved views and
+    bulk actions (`mediation/cases/board_pages.py`), their referrals with countdowns,
     sessions in progress — re-rendered by the server as events arrive."""
     if not can(current_user, Action.BOARD_VIEW):
         abort(404)
-    raw = {k: v for k, v in request.args.items() if v != ""}
-    try:
-        args = BoardArgs().load(raw)
-        errors: dict[str, list[str]] = {}
-    except ma.ValidationError as exc:
-        args, errors = BoardArgs().load({}), web.flatten_errors(exc.messages)
-    query = filtered_cases(current_user, args)
-    total = db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-    rows = list(db.session.execute(
-        query.order_by(Case.next_deadline_on.is_(None), Case.next_deadline_on, Case.id.desc())
-        .offset((args["page"] - 1) * args["page_size"]).limit(args["page_size"])).scalars())
+    ctx, status = board_pages.board_context(current_user, request.args)
+    rows = ctx.pop("rows")
     ids = [c.id for c in rows]
     columns = [(col, col.load(current_user, ids)) for col in registry().board_columns.values()]
     panels = [(p, sec) for p in registry().board_panels.values() if (sec := p.load(current_user)) is not None]
     return web.render_page(
-        "cases/board.html", 422 if errors else 200, cases=[case_view(c, detail=False) for c in rows],
-        total=total, args=args, values=request.args, errors=errors, columns=columns, panels=panels,
-        regions=_board_regions(current_user, rows),
+        "cases/board.html", status, cases=[case_view(c, detail=False) for c in rows],
+        columns=columns, panels=panels, regions=_board_regions(current_user, rows),
         categories=[(str(n), _("第%(n)s类", n=n)) for n in sorted(CATEGORY_NAMES)],
         statuses=labels.choices("case_status"),
-        on=",".join(["case.", *[c.on for c in registry().board_columns.values() if c.on]]))
+        on=",".join(["case.", *[c.on for c in registry().board_columns.values() if c.on]]), **ctx)
 
 
 # Why a candidate matched, in words (petitions.find_candidates gives the kinds).

@@ -104,6 +104,7 @@ STORES: dict[str, str] = {
     "case_sections": "parts of the case page: name -> pages.Section",
     "board_columns": "columns of the officer's board: name -> pages.BoardColumn",
     "board_panels": "panels beside the board: name -> pages.BoardPanel",
+    "board_filters": "filters the areas add to the board: name -> cases.board_pages.BoardFilter",
     "nav_links": "links in the top bar: endpoint -> web.NavLink",
     "publishers": "live delivery of committed events: name -> fn(envelopes)",
     "periodic_jobs": "sweeps the embedded server loop runs: name -> fn()",
@@ -135,6 +136,7 @@ class Registry:
     case_sections: Store[Any]
     board_columns: Store[Any]
     board_panels: Store[Any]
+    board_filters: Store[Any]
     nav_links: Store[Any]
     publishers: Store[Any]
     periodic_jobs: Store[Any]

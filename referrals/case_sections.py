@@ -23,17 +23,26 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from mediation import labels, web
+from mediation.cases.board_pages import BoardFilter, register_board_filter
 from mediation.cases.models import Case
 from mediation.errors import Conflict
 from mediation.extensions import db
-from mediation.pages import BoardColumn, Section, register_board_column, register_case_section, user_names
-from mediation.permissions import Action, can, role_may
+from mediation.pages import (
+    BoardColumn,
+    BoardPanel,
+    Section,
+    register_board_column,
+    register_board_panel,
+    register_case_section,
+    user_names,
+)
+from mediation.permissions import Action, can, role_may, visible_cases_filter
 from mediation.pii import mask_phone
 from mediation.timeline import iso
 from mediation.users import PROVIDER_ROLES, User
 from referrals import lifecycle, products, routing
 from referrals.api import _routing_view
-from referrals.models import Provider, Referral
+from referrals.models import Provider, Referral, RoutingNeed
 from referrals.pages import reason_lines
 from referrals.schemas import ReferralIn, WithdrawIn
 
@@ -95,9 +104,70 @@ def _opinions_section(user: User, case: Case) -> dict[str, Any] | None:
 
 def _board_referrals(user: User, case_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Per case, the latest referral of each need (an expired offer followed by a new one
-    shows the new one)."""
-    return {case_id: list({r["need"]: r for r in rows}.values())
-            for case_id, rows in _referrals(case_ids, user).items()}
+    shows the new one), and the needs waiting for a free provider (无人可接) or sent back
+    to the officer after failed offers (已退回) — not the same as a provider's refusal."""
+    found = {case_id: list({r["need"]: r for r in rows}.values())
+             for case_id, rows in _referrals(case_ids, user).items()}
+    if case_ids and role_may(user, Action.ROUTING_VIEW):
+        for need in db.session.execute(sa.select(RoutingNeed).where(
+                RoutingNeed.case_id.in_(case_ids), RoutingNeed.state.in_(TRIAGE_STATES))
+                .order_by(RoutingNeed.id)).scalars():
+            found.setdefault(need.case_id, []).append(
+                {"need": need.need, "state": need.state, "status": None,
+                 "since": iso(need.waiting_since if need.state == "waiting" else need.escalated_at)})
+    return found
+
+
+# The board's 转介 filter (triage): needs as the officer must see them.
+TRIAGE_STATES = ("waiting", "escalated")
+TRIAGE = {
+    "escalated": _l("已退回办案人员（多次无人接受）"),
+    "waiting": _l("无人可接（等待空闲人员）"),
+    "declined": _l("有服务方拒绝"),
+    "offered": _l("待服务方答复"),
+}
+
+
+def _triage_where(value: str) -> Any:
+    """SQL on `Case`: the case has a need in this triage state."""
+    if value in ("escalated", "waiting", "offered"):
+        return sa.exists(sa.select(RoutingNeed.id).where(
+            RoutingNeed.case_id == Case.id, RoutingNeed.state == value))
+    # Declined: a provider refused and the need is still not taken (not 无人可接 by itself).
+    return sa.exists(sa.select(Referral.id).join(RoutingNeed, RoutingNeed.id == Referral.routing_need_id)
+                     .where(Referral.case_id == Case.id, Referral.status == "declined",
+                            RoutingNeed.state.not_in(("accepted", "completed", "cancelled"))))
+
+
+def _triage_panel(user: User) -> dict[str, Any] | None:
+    """Beside the board: how many of the user's cases need the officer's decision on routing."""
+    if not role_may(user, Action.ROUTING_VIEW):
+        return None
+    counts = {}
+    for state in TRIAGE_STATES:
+        counts[state] = db.session.execute(sa.select(sa.func.count(sa.distinct(RoutingNeed.case_id)))
+                                           .join(Case, Case.id == RoutingNeed.case_id)
+                                           .where(RoutingNeed.state == state, visible_cases_filter(user))
+                                           ).scalar_one()
+    return {"counts": counts, "words": TRIAGE}
+
+
+def _care_section(user: User, case: Case) -> dict[str, Any] | None:
+    """For officials: the counsellor's risk level of each session (never the note's content)
+    and the support the mass organisations recorded."""
+    if not role_may(user, Action.CASE_INTERNAL):
+        return None
+    notes = products.counselling_notes(user, case.id)
+    support = products.support_records(user, case.id)
+    if not notes and not support:
+        return None
+    providers = {p.id: p.name for p in db.session.execute(sa.select(Provider).where(
+        Provider.id.in_({n.provider_id for n in notes} | {r.provider_id for r in support}))).scalars()}
+    return {"notes": [{"on": n.session_on, "risk": n.risk_level, "provider": providers.get(n.provider_id, "")}
+                      for n in reversed(notes)],
+            "latest_risk": notes[-1].risk_level if notes else None,
+            "support": [{"on": r.given_on, "kind": r.kind, "provider": providers.get(r.provider_id, ""),
+                         "description": r.description} for r in reversed(support)]}
 
 
 def _back(case_id: int):
@@ -160,5 +230,11 @@ def init_app(app: Any) -> None:
     register_case_section(app, Section("case_opinions", _l("法律意见"), _opinions_section, "opinion.", 60))
     register_board_column(app, BoardColumn("board_referrals", _l("转介"), _board_referrals,
                                            "referral.,routing."))
+    register_board_panel(app, BoardPanel("board_triage", _l("转介待决定"), _triage_panel,
+                                         "referral.,routing."))
+    register_board_filter(app, BoardFilter("triage", _l("转介情况"), lambda: [
+        (k, str(v)) for k, v in TRIAGE.items()], _triage_where))
+    register_case_section(app, Section("case_care", _l("心理疏导与群团帮扶"), _care_section,
+                                       "counselling.,support.", 58))
     app.add_template_global(reason_lines, "reason_lines")  # why a candidate ranks where it does
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from mediation.api.auth import authenticated, current
 from mediation.cases import commands, merge
 from mediation.cases.commands import petitioner_view
-from mediation.cases.models import Case
 from mediation.cases.present import case_view
-from mediation.cases.queries import filtered_cases
+from mediation.cases.queries import filtered_cases, page_of, sorted_cases
 from mediation.events import visible_events
-from mediation.extensions import db
 from mediation.permissions import require_case
 from mediation.schemas import cases as s
 
@@ -27,16 +24,14 @@ class Cases(MethodView):
     @blp.arguments(s.CaseListArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, s.CasePage)
     def get(self, args):
-        """List the cases you may see, filtered and paginated, newest first."""
-        query = filtered_cases(current(), args)
-        total = db.session.execute(
-            sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-        page, size = args["page"], args["page_size"]
-        rows = db.session.execute(
-            query.order_by(Case.id.desc()).offset((page - 1) * size).limit(size)
-        ).scalars()
+        """List the cases you may see, filtered, sorted (`sort`; newest first by default)
+        and paginated (`page`, `page_size`; `total` and `pages` say how many)."""
+        sort = args.get("sort") or "-id"
+        size = args["page_size"]
+        rows, total, page = page_of(sorted_cases(filtered_cases(current(), args), sort),
+                                    args["page"], size, clamp=False)
         return {"items": [case_view(c, detail=False) for c in rows], "total": total,
-                "page": page, "page_size": size}
+                "page": page, "page_size": size, "pages": max(1, -(-total // size)), "sort": sort}
 
     @authenticated
     @blp.arguments(s.CaseIn)

@@ -118,7 +118,7 @@ class Case(db.Model):
     summary: Mapped[str] = mapped_column(sa.Text, default="")
     region_code: Mapped[str] = mapped_column(sa.String(6), index=True)
     departments: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
-    received_on: Mapped[dt.date | None]
+    received_on: Mapped[dt.date | None] = mapped_column(index=True)  # the board sorts by it
     accepted_on: Mapped[dt.date | None]
     replied_on: Mapped[dt.date | None]  # the written reply (书面答复意见)
     review_requested_on: Mapped[dt.date | None]
@@ -155,7 +155,7 @@ class Case(db.Model):
     next_deadline_on: Mapped[dt.date | None] = mapped_column(index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
     # Allocated by timeline.append with a conditional update; never set by hand.
     last_seq: Mapped[int] = mapped_column(default=0)
     # 件次 (petitions on the case, first and repeats) and 人次 (people who came, summed over
@@ -311,6 +311,21 @@ class CaseLink(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+
+class SavedView(db.Model):
+    """A board view a user named ("我的超期案件"): the board's filters and order as its query
+    string. One user's own: listed on their board, deleted by them; a second save under the
+    same name replaces the first."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(40))
+    query: Mapped[str] = mapped_column(sa.String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 def enum_values(e: type[enum.Enum]) -> list[Any]:

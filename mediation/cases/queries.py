@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from mediation import audit
 from mediation.cases.models import Case, Petitioner
@@ -15,6 +16,50 @@ from mediation.permissions import Action, can, visible_cases_filter
 from mediation.pii import ID_NUMBER_RE, PHONE_RE, cipher
 from mediation.regions import normalize_region, region_prefix
 from mediation.users import User
+
+# The columns a list sorts by: `sort=<key>` ascending, `sort=-<key>` descending. Every order
+# ends with the case id (descending), so equal keys keep one order from page to page; cases
+# without a value (no deadline, no owner) come last either way. The keys a busy office sorts
+# on are indexed (reference, status, category, deadline, received, updated; owner through
+# its indexed foreign key).
+SORT_KEYS = ("reference", "title", "status", "category", "owner", "deadline", "received",
+             "region", "updated", "id")
+_STATUS_ORDER = ("intake", "in_progress", "agreement_reached", "resolved", "closed", "reopened")
+
+
+def _sort_column(key: str, query: sa.Select) -> tuple[sa.Select, Any]:
+    if key == "owner":
+        owner = aliased(User)
+        query = query.outerjoin(owner, owner.id == Case.lead_official_id)
+        return query, sa.func.coalesce(owner.display_name, owner.username)
+    column = {
+        "reference": Case.reference, "title": Case.title, "category": Case.category_mask,
+        "deadline": Case.next_deadline_on, "received": Case.received_on,
+        "region": Case.region_code, "updated": Case.updated_at, "id": Case.id,
+        "status": sa.case({s: i for i, s in enumerate(_STATUS_ORDER)}, value=Case.status, else_=99),
+    }[key]
+    return query, column
+
+
+def sorted_cases(query: sa.Select, sort: str) -> sa.Select:
+    """The query in the order `sort` names (see SORT_KEYS), stable across pages."""
+    key = sort.lstrip("-")
+    query, column = _sort_column(key, query)
+    ordered = column.desc() if sort.startswith("-") else column.asc()
+    if key == "id":
+        return query.order_by(ordered)
+    return query.order_by(column.is_(None), ordered, Case.id.desc())
+
+
+def page_of(query: sa.Select, page: int, size: int, clamp: bool = True) -> tuple[list[Case], int, int]:
+    """One page of the (sorted) query, the total and the page shown: with `clamp` (the
+    board) a page past the end shows the last one; the API answers it with no items."""
+    total = db.session.execute(sa.select(sa.func.count()).select_from(
+        query.order_by(None).subquery())).scalar_one()
+    if clamp:
+        page = min(page, max(1, -(-total // size)))
+    rows = list(db.session.execute(query.offset((page - 1) * size).limit(size)).scalars())
+    return rows, total, page
 
 
 def filtered_cases(user: User, args: dict[str, Any]) -> sa.Select:
@@ -36,8 +81,18 @@ def filtered_cases(user: User, args: dict[str, Any]) -> sa.Select:
         late = Case.next_deadline_on < today()
         query = query.where(late if args["overdue"] else sa.or_(Case.next_deadline_on.is_(None), ~late))
     if args.get("q"):
-        query = query.where(text_match(user, args["q"].strip()))
+        query = query.where(search_condition(user, args["q"]))
     return query
+
+
+def search_condition(user: User, q: str):
+    """SQL for the search box: a number (identity or phone) as one term, else every word
+    of `q` must match (see `text_match`), so "张三 物业" finds 张三's property case."""
+    q = q.strip()
+    if number_kind(q):
+        return text_match(user, q)
+    terms = q.split()[:5]
+    return sa.and_(*[text_match(user, t) for t in terms]) if len(terms) > 1 else text_match(user, q)
 
 
 def number_kind(q: str) -> str | None:
@@ -56,20 +111,20 @@ def _unit_contains(q: str):
     fn = (sa.func.json_array_elements_text if db.session.get_bind().dialect.name == "postgresql"
           else sa.func.json_each)
     unit = fn(Case.departments).table_valued("value", joins_implicitly=True).alias("unit")
-    return sa.exists(sa.select(1).select_from(unit).where(unit.c.value.contains(q, autoescape=True)))
+    return sa.exists(sa.select(1).select_from(unit).where(unit.c.value.icontains(q, autoescape=True)))
 
 
 def text_match(user: User, q: str):
-    """SQL: the case's title, summary or reference contains `q`, or one of its petitioners'
-    names, or one of its respondent units (the JSON list's text). A number is looked up
-    through the blind index only for the roles that may search by number (the same rule as
-    the search by number: on cases they may reveal on, throttled and recorded); for others
-    it matches as text alone."""
+    """SQL: the case's title, summary or reference contains `q` (letters in any case), or
+    one of its petitioners' names, or one of its respondent units (the JSON list's text).
+    A number is looked up through the blind index only for the roles that may search by
+    number (the same rule as the search by number: on cases they may reveal on, throttled
+    and recorded); for others it matches as text alone."""
     name = sa.select(Petitioner.id).where(Petitioner.case_id == Case.id,
-                                          Petitioner.name.contains(q, autoescape=True))
-    conditions = [Case.title.contains(q, autoescape=True),
-                  Case.summary.contains(q, autoescape=True),
-                  Case.reference.contains(q, autoescape=True),
+                                          Petitioner.name.icontains(q, autoescape=True))
+    conditions = [Case.title.icontains(q, autoescape=True),
+                  Case.summary.icontains(q, autoescape=True),
+                  Case.reference.icontains(q, autoescape=True),
                   _unit_contains(q),
                   sa.exists(name)]
     kind = number_kind(q)

@@ -18,6 +18,7 @@ from mediation.cases.models import (
     OwnerLevel,
     Status,
 )
+from mediation.cases.queries import SORT_KEYS
 from mediation.cases.rules import date_order_errors
 from mediation.pii import ID_NUMBER_RE, PHONE_RE
 from mediation.schemas.base import StrictSchema, Text, not_future, one_of, valid_region
@@ -252,6 +253,10 @@ class CaseListArgs(StrictSchema):
                                 "phone number (blind index) for roles that may search by number"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    sort = fields.String(validate=validate.OneOf([*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS)]),
+                         metadata={"description": "a column, `-column` for descending: "
+                                   + ", ".join(SORT_KEYS) + "; ties by id descending, "
+                                   "empty values last. Default: newest first (-id)"})
 
 
 class TimelineArgs(StrictSchema):
@@ -339,3 +344,5 @@ class CasePage(ma.Schema):
     total = fields.Integer()
     page = fields.Integer()
     page_size = fields.Integer()
+    pages = fields.Integer(metadata={"description": "number of pages (at least 1)"})
+    sort = fields.String()
