@@ -258,7 +258,7 @@ def _export_rows(cases: list[Case]) -> list[list[Any]]:
     rows: list[list[Any]] = [[str(c) for c in EXPORT_COLUMNS]]
     for case in cases:
         view = case_view(case, detail=False)
-        rows.append([view["reference"], view["title"], view["region_code"],
+        rows.append([view["reference"], view["title"], region_words(view["region_code"]),
                      labels.label(view["status"], "case_status"),
                      "、".join(str(k["category"]) for k in view["categories"]),
                      view["owner"]["name"] or "",
