@@ -169,6 +169,57 @@ def offer_history(case_id: int, need: str) -> dict[int, str]:
     return {pid: status for pid, status in rows}
 
 
+def offer_histories(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], dict[int, str]]:
+    """`offer_history` of many (case, need) pairs in one query."""
+    found: dict[tuple[int, str], dict[int, str]] = {pair: {} for pair in pairs}
+    if not pairs:
+        return found
+    rows = db.session.execute(
+        sa.select(Referral.case_id, Referral.need, Referral.provider_id, Referral.status)
+        .where(Referral.case_id.in_({c for c, _ in pairs}),
+               Referral.status.in_((ReferralStatus.DECLINED, ReferralStatus.EXPIRED)))
+        .order_by(Referral.id))
+    for case_id, need, pid, status in rows:
+        if (case_id, need) in found:
+            found[(case_id, need)][pid] = status
+    return found
+
+
+@dataclass
+class PoolCache:
+    """The providers' facts fetched once for a batch of routings (the sweep re-routes a
+    hundred expired offers: one pool query per region and kinds, not one per offer), kept
+    current as the batch takes capacity. The histories of the batch's (case, need) pairs
+    are read once, after the batch's own expiries. Capacity is still taken by the
+    conditional update: the cache only ranks, the database decides."""
+
+    now: dt.datetime
+    histories: dict[tuple[int, str], dict[int, str]]
+    pools: dict[tuple, dict[int, ProviderFacts]] = dataclasses.field(default_factory=dict)
+
+    def pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
+             ) -> tuple[list[ProviderFacts], dict[int, str]]:
+        history = self.histories.get((case.case_id, need))
+        if history is None:  # a pair the batch did not foresee: read it as `candidates` would
+            history = self.histories[(case.case_id, need)] = offer_history(case.case_id, need)
+        key = (tuple(case_prefixes(case.region_code)), kinds, open_only)
+        if key not in self.pools:
+            facts, _ = provider_pool(case, need, kinds, open_only, self.now)
+            self.pools[key] = {p.id: p for p in facts}
+        return list(self.pools[key].values()), history
+
+    def took(self, provider_id: int) -> None:
+        """The batch took one unit of this provider's capacity."""
+        for (_prefixes, _kinds, open_only), pool in self.pools.items():
+            p = pool.get(provider_id)
+            if p is None:
+                continue
+            if open_only and p.load + 1 >= p.capacity:
+                del pool[provider_id]  # full: no longer in an open pool
+            else:
+                pool[provider_id] = dataclasses.replace(p, load=p.load + 1, last_offered_at=self.now)
+
+
 @dataclass
 class Candidates:
     need: str
@@ -179,15 +230,21 @@ class Candidates:
 
 
 def candidates(case: Case, need: str, now: dt.datetime | None = None,
-               open_only: bool = False) -> Candidates:
-    """The providers who may take this need of the case, best first, each with reasons."""
+               open_only: bool = False, cache: PoolCache | None = None) -> Candidates:
+    """The providers who may take this need of the case, best first, each with reasons.
+    With `cache`, the pool comes from the batch's cache (see `PoolCache`)."""
     check_need(need)
     now = now or utcnow()
     rules = routing_rules()
     rule = rules.rule(need)
     facts = case_facts(case)
     kinds = rule.kinds_for(set(facts.groups))
-    pool, history = provider_pool(facts, need, kinds, open_only, now) if kinds else ([], {})
+    if not kinds:
+        pool, history = [], {}
+    elif cache is not None:
+        pool, history = cache.pool(facts, need, kinds, open_only)
+    else:
+        pool, history = provider_pool(facts, need, kinds, open_only, now)
     ranked, excluded = rank(facts, pool, rule, rules.weights, now, history)
     return Candidates(need, kinds, ranked, excluded, {p.id: p for p in pool})
 
@@ -325,7 +382,8 @@ def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
 
 
 def route(case: Case, need: str, actor: User | None, provider_id: int | None = None,
-          how: str = "routed", row: RoutingNeed | None = None) -> Referral | None:
+          how: str = "routed", row: RoutingNeed | None = None,
+          cache: PoolCache | None = None) -> Referral | None:
     """Offer a need of the case to the best free provider (or to `provider_id`).
 
     Returns the referral, or None when nobody is free: the need then waits (offered when
@@ -343,7 +401,7 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
         if why_not:
             raise Invalid({"provider_id": [f"{w.code}: {w.message}" for w in why_not]},
                           message=f"provider {provider_id} may not take this referral")
-    found = candidates(case, need, now, open_only=provider_id is None)
+    found = candidates(case, need, now, open_only=provider_id is None, cache=cache)
     order = found.ranked if provider_id is None else [
         c for c in found.ranked if c.provider.id == provider_id]
     expected = row.state
@@ -353,6 +411,8 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
         raise Conflict(f"the need {need} is being routed by someone else", current_state=None)
     for cand in order:
         if take_capacity(cand.provider.id, now):
+            if cache is not None:
+                cache.took(cand.provider.id)
             return _offer(case, row, cand, actor_id, now, how)
     if provider_id is not None:  # it was eligible a moment ago: someone took its last slot
         raise Invalid({"provider_id": ["capacity: the provider's last free place was just taken"]})
@@ -362,7 +422,8 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
     return None
 
 
-def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None) -> Referral | None:
+def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None,
+                       cache: PoolCache | None = None) -> Referral | None:
     """A declined or expired offer: count it, then re-route or escalate (same transaction)."""
     now = utcnow()
     failed = db.session.execute(
@@ -378,7 +439,7 @@ def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None) -> Re
         _claim(row, NeedState.WAITING.value, NeedState.ESCALATED.value)
         escalate(case, row, "failed_offers", actor_id)
         return None
-    return route(case, row.need, None, how="rerouted", row=row)
+    return route(case, row.need, None, how="rerouted", row=row, cache=cache)
 
 
 # --- waiting needs, the sweep, and intake --------------------------------------------------
@@ -459,14 +520,18 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
         .options(sa.orm.selectinload(Case.petitioners))).scalars()}
     needs = {n.id: n for n in db.session.execute(
         sa.select(RoutingNeed).where(RoutingNeed.id.in_({r[3] for r in rows}))).scalars()}
-    for rid, case_id, provider_id, need_id, need in sorted(rows):
+    # Every expired offer gives its place back before any is re-routed (they expired at
+    # one instant), then the batch re-ranks from pools read once (`PoolCache`).
+    for _rid, _case_id, provider_id, _need_id, _need in rows:
         release_capacity(provider_id, offer_waiting_after=False)  # the sweep offers them itself
+    cache = PoolCache(utcnow(), offer_histories({(r[1], r[4]) for r in rows}))
+    for rid, case_id, provider_id, need_id, need in sorted(rows):
         timeline.append(db.session, case_id, events.REFERRAL_EXPIRED, {
             "referral_id": rid, "need": need, "provider_id": provider_id,
             "audience": events.provider_users(provider_id)}, None)
         result.expired += 1
         case, row = cases[case_id], needs[need_id]
-        if after_failed_offer(case, row, None) is not None:
+        if after_failed_offer(case, row, None, cache) is not None:
             result.rerouted += 1
         else:
             result.escalated_or_waiting += 1

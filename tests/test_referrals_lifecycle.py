@@ -163,6 +163,45 @@ def test_offered_to_expired_by_the_sweep(world):
     assert routing.sweep().expired == 0  # exactly once
 
 
+def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ctx, monkeypatch):
+    """The sweep re-ranks a batch from pools read once (`routing.PoolCache`): what the
+    batch takes is known to the next ranking of the batch, so no offer is tried on a
+    provider the batch has just filled, no provider goes past its capacity, and no case is
+    offered again to the provider who let its offer expire."""
+    officer = make_user("case_officer", "510104")
+    providers = [make_provider("mediator", members=(make_user("mediator"),), capacity=1)
+                 for _ in range(4)]
+    cases = [make_case(officer, needs=["economic_compensation"]) for _ in range(3)]
+    first = {c.id: lifecycle.request_referral(officer, c.id, "economic_compensation") for c in cases}
+    for r in first.values():
+        expire_now(r.id)
+    pool_reads, refused_takes = [], []
+    real_pool, real_take = routing.provider_pool, routing.take_capacity
+
+    def counted_pool(*a, **kw):
+        pool_reads.append(1)
+        return real_pool(*a, **kw)
+
+    def counted_take(provider_id, now):
+        took = real_take(provider_id, now)
+        if not took:
+            refused_takes.append(provider_id)
+        return took
+
+    monkeypatch.setattr(routing, "provider_pool", counted_pool)
+    monkeypatch.setattr(routing, "take_capacity", counted_take)
+    result = routing.sweep()
+    assert (result.expired, result.rerouted) == (3, 3)
+    assert len(pool_reads) == 1  # one region, one kind: one read for the batch
+    assert refused_takes == []
+    live = db.session.execute(sa.select(Referral).where(Referral.status == "offered")).scalars().all()
+    assert sorted(r.case_id for r in live) == sorted(first)
+    for r in live:
+        assert r.provider_id != first[r.case_id].provider_id
+    assert all(provider(p.id).load <= 1 for p in providers)
+    assert sum(provider(p.id).load for p in providers) == 3
+
+
 # --- illegal transitions ---------------------------------------------------------------------
 
 ILLEGAL = [
