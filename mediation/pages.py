@@ -242,7 +242,8 @@ def init_app(app: Flask) -> None:
     # Evaluators see anonymised figures only, never cases, and parties only the agreements
     # they sign: no "my cases" for them.
     web.add_nav(app, "pages.home", _l("我的案件"),
-                {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value}, order=10)
+                {r.value for r in Role} - {Role.EVALUATOR.value, Role.PARTY.value, Role.DEPARTMENT.value},
+                order=10)
     web.add_nav(app, "pages.board", _l("案件看板"), roles_for(Action.BOARD_VIEW, app), order=5)
     web.add_nav(app, "pages.intake", _l("登记案件"), roles_for(Action.CASE_CREATE, app), order=6)
 
@@ -252,9 +253,12 @@ def init_app(app: Flask) -> None:
 @bp.get("/")
 @login_required
 def home():
-    """The cases the signed-in user may see (a party, who sees none: their agreements)."""
+    """The cases the signed-in user may see (a party, who sees none: their agreements; a
+    department, which sees none either: the hand-overs sent to it)."""
     if current_user.role == Role.PARTY:
         return redirect(url_for("session_pages.my_agreements"))
+    if current_user.role == Role.DEPARTMENT:  # a department sees no case: its hand-overs
+        return redirect(url_for("department_pages.handovers"))
     cases = db.session.execute(filtered_cases(current_user, {}).order_by(Case.id.desc()).limit(200)).scalars()
     return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in cases])
 

@@ -14,7 +14,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """The permission rules, the labels, the API."""
     from mediation import labels
-    from mediation.departments import events, models  # noqa: F401 - the tables
+    from mediation.departments import events, models, routing  # noqa: F401 - the tables
     from mediation.departments.api import blp
     from mediation.departments.documents import TARGETS as DOCUMENT_TARGETS
     from mediation.departments.rules import RULES
@@ -29,9 +29,14 @@ def init_app(app: Flask) -> None:
     for target in DOCUMENT_TARGETS:  # a department's reply takes documents
         register_target(app, target)
     registry(app).demo_loaders.register("departments", _demo_departments)
+    # strategy routes that end at a department suggest a hand-over (`routing`)
+    registry(app).append_hooks.register("departments.strategy", routing.on_append)
     labels.register_groups(app, LABELS)
     api.register_blueprint(blp)
     csrf.exempt(blp)  # bearer tokens, not cookies
+    from mediation.departments import pages
+
+    pages.init_app(app)  # the inbox, a hand-over's page, the directory, the case page's section
 
 
 # name, kind, region, the demo user acting for it

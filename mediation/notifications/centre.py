@@ -93,7 +93,8 @@ def mark_read(session: Any, user: User, ids: Sequence[int] | None = None) -> int
 
 def link(user: User, n: Notification) -> str:
     """Where the notification leads: the case page if the user sees the case, else the
-    provider's inbox (an offer is about a case its provider does not see yet)."""
+    provider's inbox (an offer is about a case its provider does not see yet), or a
+    department's hand-overs (a department sees no case)."""
     from mediation.cases.models import Case
     from mediation.extensions import db
     from mediation.permissions import Action, can, can_view_case
@@ -103,6 +104,8 @@ def link(user: User, n: Notification) -> str:
         return url_for("pages.case_page", case_id=n.case_id)
     if can(user, Action.REFERRALS_RESPOND):
         return url_for("provider_pages.inbox")
+    if user.role == "department":  # a hand-over's news: the department's list of hand-overs
+        return url_for("department_pages.handovers")
     return url_for("notification_pages.index")
 
 
