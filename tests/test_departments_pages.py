@@ -45,8 +45,9 @@ def due(days: int) -> str:
 def handed(app, w) -> int:
     with app.app_context():
         officer = db.session.get(User, w.officer.id)
-        hid = commands.create(officer, w.case, {"department_ids": [w.mz_id], "matter": "低保申请",
-                                                "ask": "核实家庭收入", "due_on": dt.date.fromisoformat(due(7))})[0].id
+        hid = commands.create(officer, w.case, {
+            "department_ids": [w.mz_id], "matter": "低保申请", "ask": "核实家庭收入",
+            "due_on": dt.date.fromisoformat(due(7))})[0].id
         db.session.remove()
     return hid
 
@@ -60,8 +61,9 @@ def test_the_officer_hands_over_from_the_case_page(app, w):
     me = browser(app, w.officer)
     page = me.text(f"/cases/{w.case}")
     assert 'data-part="case_handovers"' in page and "成都市民政局" in page and "锦江区住建局" in page
-    r = me.post(f"/cases/{w.case}/handovers", {"department_ids": [str(w.mz_id), str(w.zj_id)], "matter": "住房安置",
-                                                "ask": "请核实", "due_on": due(5)}, f"/cases/{w.case}")
+    r = me.post(f"/cases/{w.case}/handovers", {
+        "department_ids": [str(w.mz_id), str(w.zj_id)], "matter": "住房安置", "ask": "请核实",
+        "due_on": due(5)}, f"/cases/{w.case}")
     assert r.status_code == 302
     part = me.text(f"/cases/{w.case}?part=case_handovers")
     assert part.count("data-handover=") == 2 and "已交办" in part
@@ -86,7 +88,8 @@ def test_the_department_acknowledges_and_replies_with_a_file(app, w):
     assert status(app, hid) == "acknowledged"
     # a second click (another tab) loses the race: 409 in words, with the state now
     r = me.post(page, {"action": "acknowledge"})
-    assert r.status_code == 409 and "无法签收" in r.get_data(as_text=True) and "已签收" in r.get_data(as_text=True)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 409 and "无法签收" in body and "已签收" in body
     # an empty result is refused beside the field
     r = me.post(page, {"action": "reply", "result": "", "measures": ""})
     assert r.status_code == 422 and 'id="result-error"' in r.get_data(as_text=True)
