@@ -156,3 +156,21 @@ def test_overdue_is_a_beijing_day_past_the_due_day(api, h):
         assert api.get("/api/handovers?overdue=true", h.mz).get_json()[0]["id"] == hid
         api.post(f"/api/handovers/{hid}/replies", h.mz, {"result": "已办理"})
         assert api.get("/api/handovers?overdue=true", h.officer).get_json() == []
+
+
+def test_overdue_hand_overs_in_the_weekly_report_and_beside_the_board(api, app, h):
+    today = clock.today()
+    midnight = clock.day_start(today)
+    with clock.frozen(midnight - dt.timedelta(hours=2)):
+        late = hand(api, h, "mz", due_on=clock.today().isoformat()).get_json()[0]["id"]
+        answered = hand(api, h, "zj", due_on=clock.today().isoformat()).get_json()[0]["id"]
+        api.post(f"/api/handovers/{answered}/replies", h.zj, {"result": "已办理"})
+    with clock.frozen(midnight + dt.timedelta(hours=1)):
+        report = api.get("/api/reports/weekly", h.supervisor).get_json()
+        got = report["handovers_overdue"]
+        assert got["total"] == 1 and [x["id"] for x in got["handovers"]] == [late]
+        first = got["handovers"][0]
+        assert first["department"] == "成都市民政局" and first["days_overdue"] == 1
+        # another province's supervisor reads none of it
+        other = api.user("supervisor", "520000")
+        assert api.get("/api/reports/weekly", other).get_json()["handovers_overdue"]["total"] == 0

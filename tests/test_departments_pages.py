@@ -137,3 +137,17 @@ def test_the_directory_page(app, w):
     # officials read it, without the form
     page = browser(app, w.officer).text("/departments")
     assert "成都市司法局" in page and 'id="department-form"' not in page
+
+
+def test_overdue_hand_overs_beside_the_board_and_in_the_weekly_page(app, w):
+    hid = handed(app, w)
+    with app.app_context():  # its due day two days past (the commands refuse a past day)
+        db.session.get(Handover, hid).due_on = clock.today() - dt.timedelta(days=2)
+        db.session.commit()
+    me = browser(app, w.officer)
+    board = me.text("/board")
+    assert 'data-part="board_handovers"' in board and "低保申请" in board and "已超期 2 天" in board
+    listed = me.text("/handovers?overdue=1")
+    assert f'data-handover="{hid}"' in listed
+    weekly = browser(app, w.sup).text("/supervision/weekly")
+    assert 'id="handovers-overdue"' in weekly and "成都市民政局" in weekly

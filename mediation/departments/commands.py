@@ -358,3 +358,25 @@ def withdraw(actor: User, handover_id: int, reason: str) -> Handover:
         data["audience"] = []
     _event(h, events.HANDOVER_WITHDRAWN, actor, **data)
     return h
+
+
+# --- oversight: overdue hand-overs -----------------------------------------------------------
+
+OVERDUE_LIMIT = 200
+
+
+def overdue_in(where: Any, as_of: dt.date, limit: int = OVERDUE_LIMIT) -> dict[str, Any]:
+    """The hand-overs of the cases `where` selects whose department still owes its reply
+    past the due day (as of `as_of`, a Beijing day; the status is the one they have now):
+    the weekly report's list and the board's panel. Most overdue first."""
+    cond = sa.and_(where, Handover.status.in_(OWING), Handover.due_on < as_of)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(Handover)
+                               .join(Case, Case.id == Handover.case_id).where(cond)).scalar_one()
+    rows = db.session.execute(
+        sa.select(Handover, Case.reference, Case.region_code).join(Case, Case.id == Handover.case_id)
+        .where(cond).order_by(Handover.due_on, Handover.id).limit(limit)).all()
+    return {"total": total, "handovers": [
+        {"id": h.id, "case_id": h.case_id, "reference": ref, "region_code": region, "matter": h.matter,
+         "department": h.department.name, "department_id": h.department_id, "status": h.status,
+         "due_on": h.due_on.isoformat(), "days_overdue": (as_of - h.due_on).days, "rounds": h.rounds}
+        for h, ref, region in rows]}

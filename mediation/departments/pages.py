@@ -31,8 +31,8 @@ from mediation.documents import api as documents_api
 from mediation.documents import commands as documents
 from mediation.errors import NotFound
 from mediation.extensions import db
-from mediation.pages import Section, register_case_section
-from mediation.permissions import OFFICIAL_ROLES, Action, can, roles_for
+from mediation.pages import BoardPanel, Section, register_board_panel, register_case_section
+from mediation.permissions import OFFICIAL_ROLES, Action, can, roles_for, visible_cases_filter
 from mediation.users import Role, User
 
 bp = web.page_blueprint("department_pages", __name__)
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
                 {*roles_for(Action.DEPARTMENTS_READ, app)}, 62)
     register_case_section(app, Section("case_handovers", _l("交办责任单位"), handovers_section,
                                        on="handover.", order=47))
+    register_board_panel(app, BoardPanel("board_handovers", _l("交办超期"), board_panel, on="handover."))
 
 
 def _me() -> User:
@@ -92,6 +93,14 @@ def handovers_section(user: User, case: Case) -> dict[str, Any] | None:
             "departments": [(d.id, f"{d.name}（{labels.label(d.kind, 'department_kind')}）")
                             for d in reachable_departments(case)] if may_create else [],
             "today": clock.today().isoformat()}
+
+
+def board_panel(user: User) -> dict[str, Any] | None:
+    """Beside the board: the overdue hand-overs of the cases the user sees (the list's link
+    filters the hand-over list to them)."""
+    if not can(user, Action.BOARD_VIEW):
+        return None
+    return {"overdue": commands.overdue_in(visible_cases_filter(user), clock.today(), 50)}
 
 
 @bp.post("/cases/<int:case_id>/handovers")

@@ -129,6 +129,9 @@ class WeeklyOut(ma.Schema):
     missing_papers = fields.Nested(ListedOut, metadata={
         "description": "cases whose file lacks a paper their stage asks for (档案完整), each with "
                        "the kinds it lacks"})
+    handovers_overdue = fields.Dict(metadata={
+        "description": "hand-overs (交办) whose department owes its reply past the due day: "
+                       "total and handovers (case, matter, department, due_on, days_overdue)"})
 
 
 class MonthlyOut(ma.Schema):

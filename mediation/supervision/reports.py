@@ -141,12 +141,20 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         "followup_visits_missed": _missed_visits(where, as_of),
         # The case file against its stage's checklist (档案完整), as it stands now.
         "missing_papers": checklist.missing_in(where, LIST_LIMIT),
+        # 交办 whose department owes its reply past the due day (mediation/departments/)
+        "handovers_overdue": _overdue_handovers(where, as_of),
         "signals": {
             "reopened_after_resolution": reopened_signals(scope, start, end),
             "no_meaningful_progress": stalled,
             "owner_duties_overdue": duties_overdue,
         },
     }
+
+
+def _overdue_handovers(where: Any, as_of: dt.date) -> dict[str, Any]:
+    from mediation.departments.commands import overdue_in
+
+    return overdue_in(where, as_of, LIST_LIMIT)
 
 
 def _missed_visits(where: Any, as_of: dt.date) -> dict[str, Any]:
