@@ -38,6 +38,7 @@ from werkzeug.datastructures import MultiDict
 from mediation import clock
 from mediation.about import template_folder
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from mediation.refusals import refusal_words, state_words
 
 TEMPLATES = template_folder()
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -161,16 +162,17 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
         return Outcome(status=422, errors=flatten_errors(exc.extra.get("errors") or {}),
                        message=_("请检查标红的项目"))
     except Conflict as exc:
-        return Outcome(status=409, message=exc.message, current_state=exc.extra.get("current_state"),
+        return Outcome(status=409, message=refusal_words(exc.message),
+                       current_state=exc.extra.get("current_state"),
                        extra={k: v for k, v in exc.extra.items() if k != "current_state"})
     except Forbidden as exc:
-        return Outcome(status=403, message=exc.message)
+        return Outcome(status=403, message=refusal_words(exc.message))
     except NotFound:
         raise
     except DomainError as exc:  # e.g. 429 too many messages or changes
         if exc.status == 429:
-            return Outcome(status=429, message=_("操作过于频繁，请稍后再试") + f"（{exc.message}）")
-        return Outcome(status=exc.status, message=exc.message)
+            return Outcome(status=429, message=_("操作过于频繁，请稍后再试"))
+        return Outcome(status=exc.status, message=refusal_words(exc.message))
 
 
 def submit(schema: ma.Schema, command: Callable[..., Any], *args: Any) -> Outcome:
@@ -186,7 +188,7 @@ def report(outcome: Outcome, success: str | None = None) -> None:
         return
     text = outcome.message or _("操作未完成")
     if outcome.current_state:
-        text += "（" + _("当前状态") + f"：{outcome.current_state}）"
+        text += "（" + _("当前状态") + f"：{state_words(outcome.current_state)}）"
     for name, msgs in outcome.errors.items():
         text += f" {name}: {'；'.join(msgs)}"
     flash(text, "error")

@@ -192,3 +192,24 @@ def test_users_are_picked_by_name_never_typed_as_a_number(web, ctx):
     board = web.text("/board")
     assert "周包案（四川省成都市）" in board
     assert not re.search(r'<input[^>]*name="owner"', board)
+
+
+def test_refusals_and_404_pages_are_said_in_words(web, ctx):
+    officer = make_user("case_officer", "510104")
+    case = make_case(officer, flags=[], livelihood_fields=["education"])
+    web.sign_in(officer)
+    r = web.post(f"/cases/{case.id}/do/category", {"category": "2", "action": "add", "reason": "x"},
+                 token_from=f"/cases/{case.id}")
+    page = web.text(r.headers["Location"].split("#")[0])
+    assert "本案已属第2类" in page and "category 2 already applies" not in page
+    web.post(f"/cases/{case.id}/do/status", {"status": "resolved", "reason": "x"},
+             token_from=f"/cases/{case.id}")
+    page = web.text(f"/cases/{case.id}")
+    assert "“受理登记”的案件不能改为“已化解”" in page and "当前状态：受理登记" in page
+    missing = web.get("/cases/999999")
+    assert missing.status_code == 404
+    assert "案件不存在，或您无权查看" in missing.get_data(as_text=True)
+    web.get("/lang/en")
+    refresh()
+    missing = web.get("/cases/999999").get_data(as_text=True)
+    assert "does not exist, or is not yours to see" in missing and "not found" not in missing
