@@ -26,7 +26,7 @@ from mediation import labels, regions, web
 from mediation.cases import board_pages, commands, merge, rules
 from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
 from mediation.cases.present import case_view
-from mediation.cases.queries import filtered_cases
+from mediation.cases.queries import filtered_cases, page_of, sorted_cases
 from mediation.cases.rules import CATEGORY_NAMES
 from mediation.extensions import db
 from mediation.i18n import LANGUAGES
@@ -259,8 +259,18 @@ def home():
         return redirect(url_for("session_pages.my_agreements"))
     if current_user.role == Role.DEPARTMENT:  # a department sees no case: its hand-overs
         return redirect(url_for("department_pages.handovers"))
-    cases = db.session.execute(filtered_cases(current_user, {}).order_by(Case.id.desc()).limit(200)).scalars()
-    return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in cases])
+    # Every case reachable: 50 a page, newest first, with counts.
+    page = request.args.get("page", "1")
+    rows, total, page = page_of(sorted_cases(filtered_cases(current_user, {}), "-id"),
+                                int(page) if page.isdigit() and int(page) > 0 else 1, HOME_PAGE_SIZE)
+    first = (page - 1) * HOME_PAGE_SIZE + 1 if rows else 0
+    return render_template("cases/home.html", cases=[case_view(c, detail=False) for c in rows],
+                           total=total, page=page, pages=max(1, -(-total // HOME_PAGE_SIZE)), first=first,
+                           last=first + len(rows) - 1 if rows else 0,
+                           page_url=lambda n: url_for("pages.home", page=n if n > 1 else None))
+
+
+HOME_PAGE_SIZE = 50
 
 
 def _board_regions(user: User, cases: list[Case]) -> list[str]:

@@ -262,3 +262,15 @@ def test_triage_tells_nobody_free_from_refused_and_officials_see_risk_and_suppor
     # a provider on the case does not get the officials' section
     web.sign_in(unionist)
     assert web.get(f"/cases/{cared.id}?part=case_care").status_code == 404
+
+
+def test_my_cases_pages_too(web, ctx):
+    lead = make_user("lead_official", "510104")
+    ids = many_cases(60)
+    db.session.execute(sa.update(Case).values(lead_official_id=lead.id))
+    db.session.commit()
+    web.sign_in(lead)
+    html = web.text("/")
+    assert "第 1–50 件，共 60 件" in html and f'data-case="{ids[-1]}"' in html
+    html = web.text("/?page=2")
+    assert "第 51–60 件，共 60 件" in html and f'data-case="{ids[0]}"' in html
