@@ -124,6 +124,21 @@ class _SessionProviders:
             query = query.where(Provider.kind.in_(kinds))
         return set(db.session.execute(query).scalars())
 
+    def mediation_types(self, case_id: int, user_id: int) -> set[str]:
+        """The mediation types of the providers the user acts for with an accepted referral
+        on the case (the consent rule of people's mediation at session start)."""
+        import sqlalchemy as sa
+
+        from mediation.extensions import db
+        from referrals.models import Provider, ProviderMember, Referral, ReferralStatus
+
+        return {t for t in db.session.execute(
+            sa.select(Provider.mediation_type)
+            .join(Referral, Referral.provider_id == Provider.id)
+            .join(ProviderMember, ProviderMember.provider_id == Provider.id)
+            .where(Referral.case_id == case_id, Referral.status == ReferralStatus.ACCEPTED,
+                   ProviderMember.user_id == user_id)).scalars() if t}
+
     def directory_entry(self, provider_id: int):
         from mediation.extensions import db
         from mediation.sessions.sources import DirectoryEntry

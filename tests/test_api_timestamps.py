@@ -44,6 +44,8 @@ def test_every_moment_in_the_api_carries_its_offset(w):
     for ref in seen["referrals"] if isinstance(seen["referrals"], list) else seen["referrals"]["items"]:
         ok(f"referral {ref['id']}", "GET", f"/api/referrals/{ref['id']}", "officer")
     sid = ok("session", "POST", f"/api/cases/{case}/sessions", "mediator", session_body(w), 201)["id"]
+    ok("consent", "POST", f"/api/cases/{case}/consents", "officer",
+       {"petitioner_id": w.petitioner_id, "method": "written"}, 201)
     ok("started", "POST", f"/api/sessions/{sid}/start", "mediator", {})
     ok("session message", "POST", f"/api/sessions/{sid}/messages", "mediator", {"body": "开始调解"}, 201)
     ok("sessions", "GET", f"/api/cases/{case}/sessions", "officer")

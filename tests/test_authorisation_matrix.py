@@ -106,6 +106,9 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
             if kind != "mass_org":  # the neutral participant's offer stays open
                 lifecycle.accept(db.session.get(User, u[kind].id), r.id)
         db.session.remove()
+    # People's mediation starts only with the parties' consent: the petitioner's, on paper.
+    call("POST", f"/api/cases/{cid}/consents", "case_officer",
+         {"petitioner_id": case["petitioners"][0]["id"], "method": "written"})
     session = call("POST", f"/api/cases/{cid}/sessions", "mediator", {
         "scheduled_at": later(), "place": "调解室", "topic": "补偿款",
         "petitioner_ids": [case["petitioners"][0]["id"]], "user_ids": [u["lawyer"].id],
@@ -227,6 +230,12 @@ OPS: dict[str, Op] = {
     "GET /api/notifications/deliveries": Op(200, scope="none", action=Action.DELIVERIES_READ),
     "POST /api/cases/{case_id}/receipts": Op(201, lambda s, w: {"petitioner_id": s.petitioner_id},
                                              action=Action.CASE_EDIT),
+    "GET /api/cases/{case_id}/parties": Op(200, action=Action.CASE_INTERNAL),
+    "POST /api/cases/{case_id}/respondents": Op(201, {"name": "李四", "unit": "区自然资源局",
+                                                      "phone": "13900139000"}, action=Action.CASE_EDIT),
+    # (the world's petitioner consented at set-up: 409 past the check)
+    "POST /api/cases/{case_id}/consents": Op(
+        409, lambda s, w: {"petitioner_id": s.petitioner_id, "method": "written"}, action=Action.CASE_EDIT),
     # --- cases
     "GET /api/cases": Op(200, scope="none", allow=EVERYONE),
     "POST /api/cases": Op(201, lambda s, w: case_payload(), scope="none", action=Action.CASE_CREATE),

@@ -50,6 +50,9 @@ def room(demo_server: DemoServer) -> dict:
         "petitioner_ids": [p["id"] for p in case.get("petitioners", [])][:1],
         "respondents": [{"name": "李科长", "unit": "区自然资源局"}],
         "user_ids": [lawyer["id"]]}), 201)
+    for p in case.get("petitioners", [])[:1]:  # people's mediation: the petitioner's consent first
+        ok(demo.api("POST", f"/api/cases/{case['id']}/consents", "officer",
+                    {"petitioner_id": p["id"], "method": "written"}), 201)
     ok(demo.api("POST", f"/api/sessions/{session['id']}/start", "mediator", {}))
     return {"case_id": case["id"], "session_id": session["id"], "lawyer_id": lawyer["id"],
             "mediator_id": mediator["id"]}

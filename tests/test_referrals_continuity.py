@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from mediation.cases.models import Case
 from mediation.extensions import db
 from referrals.models import Referral
-from tests.factories import call, complete_content
+from tests.factories import call, complete_content, consent
 
 
 def _referral_of(app, w, who: str) -> int:
@@ -47,6 +47,7 @@ def done(app, w):
     s = call(w, "POST", f"/api/cases/{w.case_id}/sessions", "mediator",
              {"scheduled_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
               "place": "调解室", "topic": "补偿款", "petitioner_ids": [w.petitioner_id]}).get_json()
+    consent(w)
     assert call(w, "POST", f"/api/sessions/{s['id']}/start", "mediator").status_code == 200
     assert call(w, "POST", f"/api/sessions/{s['id']}/end", "mediator",
                 {"minutes": "双方同意补发补偿款"}).status_code == 200

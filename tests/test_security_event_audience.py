@@ -24,7 +24,7 @@ import requests
 
 from mediation.extensions import db
 from tests.conftest import DB_KIND, build_app, drop_pg_database, make_pg_database
-from tests.factories import World, session_body, sessions_world
+from tests.factories import World, consent_via, session_body, sessions_world
 from tests.page_client import PageClient
 from tests.test_realtime_live import WAIT, Client, LiveServer
 
@@ -50,6 +50,7 @@ def live(tmp_path_factory) -> Iterator[World]:
                  session_body(w, user_ids=[], invited_provider_ids=[], topic="只与信访人面谈"))
         assert r.status_code == 201, r.text
         w.private_session = r.json()["id"]
+        consent_via(lambda path, token, body: call(server, "POST", path, token, body), w)
         # A need offered to the counsellor, with the ranking's reasons.
         r = call(server, "POST", f"/api/cases/{w.case_id}/referrals", tok["officer"],
                  {"need": "counselling"})

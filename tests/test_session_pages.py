@@ -15,7 +15,7 @@ from mediation import clock
 from mediation.extensions import db
 from mediation.sessions import pages as session_pages
 from mediation.users import User
-from tests.factories import complete_content, session_body
+from tests.factories import complete_content, consent, session_body
 from tests.page_client import PageClient
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -40,6 +40,7 @@ def api_session(w, started: bool = False) -> int:
     assert r.status_code == 201, r.get_json()
     sid = r.get_json()["id"]
     if started:
+        consent(w)
         assert w.api.post(f"/api/sessions/{sid}/start", w.users["mediator"]).status_code == 200
     return sid
 
@@ -129,6 +130,11 @@ def test_start_postpone_end_through_the_buttons_and_illegal_moves_show_the_state
     assert got["status"] == "postponed" and got["postponements"] == 1
     r = me.post(f"/sessions/{sid}/postpone", {"scheduled_at": new_time, "reason": ""})
     assert r.status_code == 422 and 'aria-describedby="reason-error"' in text(r)
+    # People's mediation: not without the petitioner's consent, named in words.
+    r = me.post(f"/sessions/{sid}/start")
+    assert r.status_code == 409 and 'id="missing-consents"' in text(r)
+    assert "张三" in text(r) and "尚未同意调解" in text(r)
+    consent(w)
     assert me.post(f"/sessions/{sid}/start").status_code == 302
     r = me.post(f"/sessions/{sid}/end", {"minutes": ""})
     assert r.status_code == 422 and 'aria-describedby="minutes-error"' in text(r)
@@ -151,6 +157,7 @@ def test_the_room_chat_posts_as_a_form_and_shows_edits_and_deletions(app, w, csr
     lawyer = as_(app, w, "lawyer")
     r = lawyer.post(f"/sessions/{sid}/messages", {"body": "还没开始"})
     assert r.status_code == 409 and "进行中" in text(r)
+    consent(w)
     assert w.api.post(f"/api/sessions/{sid}/start", w.users["mediator"]).status_code == 200
     r = lawyer.post(f"/sessions/{sid}/messages", {"body": "律师意见：补偿标准有据可查"})
     assert r.status_code == 302 and r.headers["Location"].endswith("#chat")

@@ -10,7 +10,7 @@ from mediation import timeline
 from mediation.events import event_recipients
 from mediation.extensions import db
 from mediation.timeline import Event
-from tests.factories import call, later, session_body
+from tests.factories import call, consent, later, session_body
 
 
 def schedule(w, who: str = "mediator", **overrides):
@@ -33,6 +33,7 @@ def test_a_session_from_scheduled_to_ended_with_attendance_and_minutes(app, w):
     assert ("invited", "王代表") in kinds and kinds[0][0] == "mediator"
     assert any(p["kind"] == "provider" and p["user_id"] == w.users["lawyer"].id for p in s["participants"])
     sid = s["id"]
+    consent(w)  # people's mediation: the petitioner's signed consent, recorded by the officer
     started = call(w, "POST", f"/api/sessions/{sid}/start", "mediator")
     assert started.status_code == 200 and started.get_json()["status"] == "in_progress"
     joined = call(w, "POST", f"/api/sessions/{sid}/join", "lawyer").get_json()
@@ -63,6 +64,7 @@ def test_postponed_sessions_get_a_new_time_and_can_still_start(w):
     again = call(w, "POST", f"/api/sessions/{s['id']}/postpone", "mediator",
                  {"scheduled_at": later(5), "reason": "再次延期"}).get_json()
     assert again["postponements"] == 2
+    consent(w)
     assert call(w, "POST", f"/api/sessions/{s['id']}/start", "mediator").get_json()["status"] == "in_progress"
 
 
@@ -78,6 +80,7 @@ def test_postponed_sessions_get_a_new_time_and_can_still_start(w):
 ])
 def test_illegal_moves_are_conflicts_with_the_current_state(w, setup, action, body, state):
     sid = schedule(w)["id"]
+    consent(w)
     bodies = {"end": {"minutes": "笔录"}, "cancel": {"reason": "取消"}, "start": None}
     for step in setup:
         assert call(w, "POST", f"/api/sessions/{sid}/{step}", "mediator", bodies[step]).status_code == 200
@@ -94,6 +97,7 @@ def test_ending_needs_minutes_and_attendance_waits_for_the_start(w):
     r = call(w, "POST", f"/api/sessions/{sid}/attendance", "mediator",
              {"attendance": [{"participant_id": first, "attended": True}]})
     assert r.status_code == 409 and r.get_json()["current_state"] == "scheduled"
+    consent(w)
     call(w, "POST", f"/api/sessions/{sid}/start", "mediator")
     r = call(w, "POST", f"/api/sessions/{sid}/end", "mediator", {"minutes": "   "})
     assert r.status_code == 422 and "minutes" in r.get_json()["errors"]
@@ -168,6 +172,7 @@ def test_every_session_action_is_404_to_those_outside_and_403_to_guests(w, actio
         assert r.status_code == 403, r.get_json()
     else:
         # An official watching is not in the room: joining is not theirs.
+        consent(w)
         assert call(w, "POST", f"/api/sessions/{sid}/start", "mediator").status_code == 200
         assert call(w, "POST", f"/api/sessions/{sid}/join", "supervisor").status_code == 404
 
@@ -195,6 +200,7 @@ def test_the_session_room_chat_is_for_its_participants_and_the_officials(app, w)
     path = f"/api/sessions/{sid}/messages"
     r = call(w, "POST", path, "lawyer", {"body": "早到了"})
     assert r.status_code == 409 and r.get_json()["current_state"] == "scheduled"
+    consent(w)
     call(w, "POST", f"/api/sessions/{sid}/start", "mediator")
     said = call(w, "POST", path, "lawyer", {"body": "  依据土地管理法第四十八条  "})
     assert said.status_code == 201 and said.get_json()["body"] == "依据土地管理法第四十八条"
@@ -225,6 +231,7 @@ def test_a_rooms_messages_are_picked_and_limited_in_sql(app, w):
     from mediation.sessions import chat
 
     sids = [schedule(w)["id"], schedule(w)["id"]]
+    consent(w)
     for sid in sids:
         call(w, "POST", f"/api/sessions/{sid}/start", "mediator")
     seqs = {sid: [call(w, "POST", f"/api/sessions/{sid}/messages", "mediator",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import call, session_body
+from tests.factories import call, consent, session_body
 
 
 @pytest.fixture
@@ -14,6 +14,7 @@ def room(app, w):
     r = call(w, "POST", f"/api/cases/{w.case_id}/sessions", "mediator", session_body(w))
     assert r.status_code == 201, r.get_json()
     sid = r.get_json()["id"]
+    consent(w)
     assert call(w, "POST", f"/api/sessions/{sid}/start", "mediator").status_code == 200
     return sid
 

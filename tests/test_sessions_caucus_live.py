@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from tests.conftest import build_app
-from tests.factories import session_body, sessions_world
+from tests.factories import consent_via, session_body, sessions_world
 from tests.test_realtime_live import WAIT, Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -88,6 +88,7 @@ def test_the_other_side_never_receives_the_caucus(live):
     r = server.post(f"/api/cases/{w.case_id}/sessions", tok["mediator"], session_body(w))
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
+    consent_via(server.post, w)
     assert server.post(f"/api/sessions/{sid}/start", tok["mediator"], {}).status_code == 200
     mediator, lawyer = Client(server.base, tok["mediator"]), Client(server.base, tok["lawyer"])
     # The other side (the invited deputy) and the officer watching the case, every frame kept.

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.conftest import build_app
-from tests.factories import complete_content, session_body, sessions_world
+from tests.factories import complete_content, consent_via, session_body, sessions_world
 from tests.test_realtime_live import WAIT, Client, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -51,6 +51,7 @@ def test_the_officer_sees_the_session_a_join_a_message_and_the_agreement_take_ef
         sid = r.json()["id"]
         invitation = lawyer.take(1, w.case_id)[0]
         assert invitation["type"] == "session.scheduled" and invitation["data"]["session_id"] == sid
+        consent_via(server.post, w)
         assert server.post(f"/api/sessions/{sid}/start", tok["mediator"], {}).status_code == 200
         assert server.post(f"/api/sessions/{sid}/join", tok["lawyer"], {}).status_code == 200
         assert server.post(f"/api/sessions/{sid}/messages", tok["mediator"],

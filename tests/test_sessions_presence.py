@@ -25,7 +25,7 @@ from mediation.sessions.models import SessionPresence
 from mediation.timeline import Event
 from mediation.users import User
 from tests.conftest import build_app
-from tests.factories import session_body
+from tests.factories import consent_via, session_body
 from tests.test_realtime_live import Client, LiveServer
 
 RATE = 3  # messages per minute on the live server, so the limit is reached quickly
@@ -49,6 +49,7 @@ def started_session(server: LiveServer, w) -> int:
     r = server.post(f"/api/cases/{w.case_id}/sessions", w.tokens["mediator"], session_body(w))
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
+    consent_via(server.post, w)
     assert server.post(f"/api/sessions/{sid}/start", w.tokens["mediator"], {}).status_code == 200
     return sid
 

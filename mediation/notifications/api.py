@@ -131,8 +131,11 @@ class PreferencesOut(ma.Schema):
 
 class DeliveryOut(ma.Schema):
     id = fields.Integer()
-    notification_id = fields.Integer()
-    user_id = fields.Integer()
+    notification_id = fields.Integer(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    party = fields.String(allow_none=True, metadata={
+        "description": "a message to a party without an account (no notification): petitioner "
+                       "or respondent"})
     type = fields.String()
     case_id = fields.Integer()
     channel = fields.String()
@@ -186,16 +189,24 @@ class Deliveries(MethodView):
 
 
 class ReceiptIn(InputSchema):
-    petitioner_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    petitioner_id = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "the petitioner (受理告知书); or give respondent_id"})
+    respondent_id = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "a respondent party entered on the case (调解告知书)"})
     sms = fields.Boolean(load_default=False,
-                         metadata={"description": "also send the code by SMS to the petitioner's phone"})
+                         metadata={"description": "also send the code by SMS to the party's phone "
+                                                  "(a delivery row: retried, at most once)"})
 
 
 class ReceiptOut(ma.Schema):
     case_id = fields.Integer()
     case_reference = fields.String()
-    petitioner_id = fields.Integer()
-    petitioner_name = fields.String()
+    petitioner_id = fields.Integer(allow_none=True)
+    respondent_id = fields.Integer(allow_none=True)
+    party = fields.String(metadata={"description": "petitioner or respondent"})
+    name = fields.String()
+    petitioner_name = fields.String(metadata={"description": "the party's name (kept for older clients)"})
+    sms = fields.String(allow_none=True, metadata={"description": "with sms: planned (a delivery row)"})
     code = fields.String(metadata={"description": "the query code (查询码); shown only here, once"})
     received_on = fields.Date(allow_none=True)
     issued_at = fields.DateTime()
@@ -215,5 +226,99 @@ class Receipts(MethodView):
         """Issue a petitioner's receipt with a new query code (an older code stops working)."""
         from flask import url_for
 
-        out = petitioner.issue_receipt(current(), case_id, body["petitioner_id"], body["sms"])
+        out = petitioner.issue_receipt(current(), case_id, body.get("petitioner_id"), body["sms"],
+                                       body.get("respondent_id"))
         return {**out, "query_url": url_for("query_pages.query", _external=True)}
+
+
+class ConsentOut(ma.Schema):
+    method = fields.String(metadata={"description": "query_page, written or oral"})
+    given_on = fields.Date()
+    note = fields.String()
+    recorded_by_id = fields.Integer(allow_none=True, metadata={"description": "None: the party, on the page"})
+    recorded_at = fields.DateTime()
+
+
+class PetitionerPartyOut(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    has_phone = fields.Boolean()
+    consent = fields.Nested(ConsentOut, allow_none=True)
+
+
+class PartyRespondentOut(ma.Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    name = fields.String()
+    unit = fields.String()
+    phone = fields.String(allow_none=True, metadata={"description": "masked: the last four digits"})
+    has_phone = fields.Boolean()
+    consent = fields.Nested(ConsentOut, allow_none=True)
+
+
+class PartiesOut(ma.Schema):
+    petitioners = fields.List(fields.Nested(PetitionerPartyOut))
+    respondents = fields.List(fields.Nested(PartyRespondentOut))
+
+
+class PartyRespondentIn(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    unit = fields.String(load_default="", validate=validate.Length(max=200))
+    phone = fields.String(load_default="", validate=validate.Length(max=20),
+                          metadata={"description": "for the SMS and the query page's last four digits"})
+
+
+class ConsentIn(InputSchema):
+    petitioner_id = fields.Integer(validate=validate.Range(min=1))
+    respondent_id = fields.Integer(validate=validate.Range(min=1))
+    method = fields.String(required=True, validate=validate.OneOf(["written", "oral"]), metadata={
+        "description": "written: a signed consent (书面); oral: said to an officer, written into the record"})
+    given_on = fields.Date(metadata={"description": "the day the party consented (default: today)"})
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ConsentRecordOut(ConsentOut):
+    petitioner_id = fields.Integer(allow_none=True)
+    respondent_id = fields.Integer(allow_none=True)
+    case_id = fields.Integer()
+
+
+@receipts.route("/<int:case_id>/parties")
+class Parties(MethodView):
+    @authenticated
+    @receipts.response(200, PartiesOut)
+    def get(self, case_id):
+        """The case's petitioners and respondent parties, each with its consent to mediation
+        (the case's officials)."""
+        from mediation.notifications import parties
+        from mediation.permissions import require_case
+
+        return parties.parties(require_case(current(), case_id, Action.CASE_INTERNAL))
+
+
+@receipts.route("/<int:case_id>/respondents")
+class Respondents(MethodView):
+    @authenticated
+    @receipts.arguments(PartyRespondentIn)
+    @receipts.response(201, PartyRespondentOut)
+    def post(self, body, case_id):
+        """Enter a respondent party (被申请人) on the case: it gets its own query code, gives
+        its consent, sees the session's time and place (the case's officers)."""
+        from mediation.notifications import parties
+
+        return parties.respondent_view(parties.add_respondent(current(), case_id, body))
+
+
+@receipts.route("/<int:case_id>/consents")
+class Consents(MethodView):
+    @authenticated
+    @receipts.arguments(ConsentIn)
+    @receipts.response(201, ConsentRecordOut)
+    def post(self, body, case_id):
+        """Record a party's consent to mediation given on paper or orally: who, when, how (the
+        case's officers; on the timeline). 409 if the party has consented already."""
+        from mediation.notifications import parties
+
+        c = parties.record_consent(current(), case_id, body)
+        return {**parties.consent_view(c), "petitioner_id": c.petitioner_id,
+                "respondent_id": c.respondent_id, "case_id": c.case_id}

@@ -10,6 +10,10 @@ in the log), never sent twice. A failure leaves it `retry` with a backoff (30 s 
 until MEDIATION_NOTIFY_MAX_ATTEMPTS, then `failed` with the reason. SMS wait out the quiet
 hours (the service's local time) unless the type is urgent. The sweep (`sweep_due`, a job)
 sends what is due and what a lost task never sent.
+
+Messages to parties without an account (the receipt's query code, the survey's link) go
+the same way (`plan_party`): a row per (subject, party, channel), its text encrypted until
+it is sent or given up, the number read from the party's record at sending time.
 """
 
 from __future__ import annotations
@@ -68,6 +72,53 @@ def plan(session: Any, notification_ids: list[int]) -> list[int]:
     return ids
 
 
+def plan_party(session: Any, case_id: int, template: str, subject: str, party: str, title: str) -> str:
+    """A delivery row for an SMS to a party (`petitioner:<id>`, `respondent:<id>`) about
+    `subject` (the thing sent: `query_code:<id>`, `survey_invite:<id>`), in the caller's
+    transaction; its task is sent after the commit. `title` fills the template (the code,
+    the link) and is kept encrypted on the row only until it is sent or given up. At most
+    once: the (subject, party, channel) is unique. Returns "planned"."""
+    import json
+
+    from mediation.pii import cipher
+    from mediation.tasks import enqueue_after_commit
+
+    body = cipher().encrypt(json.dumps({"title": title}, ensure_ascii=False))
+    did = session.execute(sa.insert(Delivery).returning(Delivery.id), [{
+        "notification_id": None, "case_id": case_id, "template": template, "subject": subject,
+        "party": party, "message_cipher": body, "channel": "sms", "status": DeliveryStatus.PENDING,
+        "attempts": 0, "created_at": clock.now()}]).scalar_one()
+    enqueue_after_commit(DELIVER_TASK, did)
+    return "planned"
+
+
+def _party_phone(party: str) -> str | None:
+    """The party's number, decrypted, or None."""
+    from mediation.cases.models import Petitioner
+    from mediation.extensions import db
+    from mediation.notifications.models import Respondent
+    from mediation.pii import cipher
+
+    kind, _, number = party.partition(":")
+    model = {"petitioner": Petitioner, "respondent": Respondent}.get(kind)
+    row = db.session.get(model, int(number)) if model is not None and number.isdigit() else None
+    return cipher().decrypt(row.phone_enc) if row is not None and row.phone_enc else None
+
+
+def _party_message(d: Delivery) -> channels.Message:
+    import json
+
+    from mediation.cases.models import Case
+    from mediation.extensions import db
+    from mediation.pii import cipher
+
+    if not d.message_cipher:
+        raise channels.DeliveryError("the message's text is gone")
+    title = json.loads(cipher().decrypt(d.message_cipher))["title"]
+    case = db.session.get(Case, d.case_id)
+    return messages.render(d.template or "", title, case.reference if case is not None else "")
+
+
 def address_for(pref: Preference | None, channel: str) -> str | None:
     from mediation.pii import cipher
 
@@ -105,10 +156,11 @@ def deliver(delivery_id: int) -> str:
     d = s.get(Delivery, delivery_id)
     if d is None:
         return "missing"
-    n = s.get(Notification, d.notification_id)
+    n = s.get(Notification, d.notification_id) if d.notification_id is not None else None
+    kind = n.type if n is not None else d.template or ""
     waiting = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
-    if d.channel == "sms" and not messages.urgent(n.type) and d.status in waiting:
-        pref = s.get(Preference, n.user_id)
+    if d.channel == "sms" and not messages.urgent(kind) and d.status in waiting:
+        pref = s.get(Preference, n.user_id) if n is not None else None
         own = pref.quiet_hours if pref is not None else None
         spec = own or settings.get("MEDIATION_NOTIFY_QUIET_HOURS")
         ends = quiet_window(spec, now)
@@ -131,27 +183,35 @@ def deliver(delivery_id: int) -> str:
     if claimed != 1:
         return "not claimed"
     s.refresh(d)
-    pref = s.get(Preference, n.user_id)
-    address = address_for(pref, d.channel)
     adapter = channels.channel(d.channel)
     try:
-        if address is None:
-            raise channels.DeliveryError(f"no {d.channel} address in the user's preferences")
-        detail = adapter.send(address, _message(n))
+        if n is not None:
+            address = address_for(s.get(Preference, n.user_id), d.channel)
+            if address is None:
+                raise channels.DeliveryError(f"no {d.channel} address in the user's preferences")
+            message = _message(n)
+        else:
+            address = _party_phone(d.party or "")
+            if address is None:
+                raise channels.DeliveryError("the party has no phone number")
+            message = _party_message(d)
+        detail = adapter.send(address, message)
     except channels.DeliveryError as exc:
         last = d.attempts >= settings.get("MEDIATION_NOTIFY_MAX_ATTEMPTS") or address is None
         status = DeliveryStatus.FAILED if last else DeliveryStatus.RETRY
         wait = dt.timedelta(seconds=BACKOFF_SECONDS * 2 ** (d.attempts - 1))
+        # Given up: the party's message (its code, its link) is not kept any longer.
+        keep = {"message_cipher": None} if last else {}
         s.execute(sa.update(Delivery).where(Delivery.id == d.id, Delivery.status == DeliveryStatus.SENDING)
                   .values(status=status, detail=str(exc)[:2000], via=adapter.name,
-                          not_before=None if last else now + wait))
+                          not_before=None if last else now + wait, **keep))
         s.commit()
         log.warning("delivery %s (%s) attempt %s failed%s: %s", d.id, d.channel, d.attempts,
                     "; giving up" if last else f"; again in {wait.total_seconds():.0f} s", exc)
         return status
     s.execute(sa.update(Delivery).where(Delivery.id == d.id, Delivery.status == DeliveryStatus.SENDING)
               .values(status=DeliveryStatus.SENT, sent_at=clock.now(), via=adapter.name,
-                      detail=detail[:2000]))
+                      detail=detail[:2000], message_cipher=None))
     s.commit()
     log.info("delivery %s (%s) sent via %s", d.id, d.channel, adapter.name)
     return DeliveryStatus.SENT
@@ -181,11 +241,15 @@ def log_rows(limit: int = 200, status: str | None = None) -> list[dict[str, Any]
     """The delivery log for admins: newest first, without addresses."""
     from mediation.extensions import db
 
-    q = (sa.select(Delivery, Notification).join(Notification, Notification.id == Delivery.notification_id)
+    q = (sa.select(Delivery, Notification)
+         .outerjoin(Notification, Notification.id == Delivery.notification_id)
          .order_by(Delivery.id.desc()).limit(limit))
     if status:
         q = q.where(Delivery.status == status)
-    return [{"id": d.id, "notification_id": d.notification_id, "user_id": n.user_id, "type": n.type,
-             "case_id": n.case_id, "channel": d.channel, "status": d.status, "attempts": d.attempts,
+    # A party's message (no account) names the party's kind, never its number or its code.
+    return [{"id": d.id, "notification_id": d.notification_id, "user_id": n.user_id if n else None,
+             "party": d.party.partition(":")[0] if n is None and d.party else None,
+             "type": n.type if n else d.template, "case_id": n.case_id if n else d.case_id,
+             "channel": d.channel, "status": d.status, "attempts": d.attempts,
              "created_at": d.created_at, "sent_at": d.sent_at, "not_before": d.not_before, "via": d.via,
              "detail": d.detail} for d, n in db.session.execute(q).all()]

@@ -102,21 +102,25 @@ def init_app(app: Flask) -> None:
     app.context_processor(_template_helpers)
     web.add_nav(app, "notification_pages.deliveries", _l("发送记录"),
                 roles_for(Action.DELIVERIES_READ, app), 90)
-    register_case_section(app, Section("case_receipt", _l("受理告知书与当事人查询"), receipt_section,
+    register_case_section(app, Section("case_receipt", _l("当事人查询码与调解同意"), receipt_section,
                                        on="petitioner.", order=92))
 
 
 # --- the receipt (受理告知书): a case section for the officers, and the printable page ---------
 
 def receipt_section(user: Any, case: Any) -> dict[str, Any] | None:
-    """The petitioners a receipt may be issued to, for those who may edit the case."""
+    """The parties (petitioners, respondent parties) with their consent, a receipt or notice
+    with a query code for each, a form to record a paper consent and one to enter a
+    respondent: for those who may edit the case."""
+    from mediation.cases.models import Case
+    from mediation.clock import today
+    from mediation.notifications import parties
     from mediation.permissions import Action, can
 
     if not can(user, Action.CASE_EDIT, case):
         return None
-    issued = petitioner.consented([p.id for p in case.petitioners])
-    return {"petitioners": [{"id": p.id, "name": p.name, "has_phone": bool(p.phone_tail),
-                             "consented": p.id in issued} for p in case.petitioners]}
+    row = db.session.get(Case, case.id) if not isinstance(case, Case) else case
+    return {**parties.parties(row), "today": today().isoformat()}
 
 
 @bp.post("/cases/<int:case_id>/receipt")
@@ -126,12 +130,41 @@ def receipt(case_id: int):
     from mediation.errors import Invalid
 
     raw = request.form.get("petitioner_id", "")
-    if not raw.isdigit():
+    other = request.form.get("respondent_id", "")
+    if not raw.isdigit() and not other.isdigit():
         raise Invalid({"petitioner_id": ["choose a petitioner"]})
-    out = petitioner.issue_receipt(current_user._get_current_object(), case_id, int(raw),
-                                   sms=request.form.get("sms") == "1")
+    out = petitioner.issue_receipt(current_user._get_current_object(), case_id,
+                                   int(raw) if raw.isdigit() else None,
+                                   sms=request.form.get("sms") == "1",
+                                   respondent_id=None if raw.isdigit() else int(other))
     return web.render_page("notifications/receipt.html", receipt=out,
                            query_url=url_for("query_pages.query", _external=True))
+
+
+@bp.post("/cases/<int:case_id>/consents")
+@login_required
+def record_consent(case_id: int):
+    """An officer records a party's paper or oral consent (the API's schema and command)."""
+    from mediation.notifications import parties
+    from mediation.notifications.api import ConsentIn
+
+    me = current_user._get_current_object()
+    web.report(web.submit(ConsentIn(), lambda data: parties.record_consent(me, case_id, data)),
+               _("已记录当事人同意调解"))
+    return redirect(url_for("pages.case_page", case_id=case_id) + "#case_receipt")
+
+
+@bp.post("/cases/<int:case_id>/respondents")
+@login_required
+def add_respondent(case_id: int):
+    """Enter a respondent party (the API's schema and command)."""
+    from mediation.notifications import parties
+    from mediation.notifications.api import PartyRespondentIn
+
+    me = current_user._get_current_object()
+    web.report(web.submit(PartyRespondentIn(), lambda data: parties.add_respondent(me, case_id, data)),
+               _("已登记被申请人"))
+    return redirect(url_for("pages.case_page", case_id=case_id) + "#case_receipt")
 
 
 # --- one's outbound channels, and the admins' delivery log ------------------------------------

@@ -237,10 +237,25 @@ def _move(session: MediationSession, target: SessionStatus, **values: Any) -> Se
     return current
 
 
+def _require_consent(session: MediationSession) -> None:
+    """People's mediation starts only with every party's consent (`notifications.parties`):
+    409 naming each missing consent, with the session's state."""
+    from mediation.notifications import parties
+
+    if session.status not in (SessionStatus.SCHEDULED, SessionStatus.POSTPONED):
+        return  # the move says why it cannot start
+    missing = parties.missing_for_session(session)
+    if missing:
+        names = "、".join(m["name"] for m in missing)
+        raise Conflict(f"people's mediation needs every party's consent; missing: {names}",
+                       current_state=session.status, missing_consents=missing)
+
+
 @transactional
 def start(actor: User, session_id: int) -> MediationSession:
     session, case = get_session(actor, session_id)
     _require_runner(actor, case, session)
+    _require_consent(session)
     _move(session, SessionStatus.IN_PROGRESS, started_at=utcnow())
     _session_event(case, events.SESSION_STARTED, session,
                    {"session_id": session.id, "started_at": iso(session.started_at)}, actor)

@@ -36,7 +36,10 @@ class ProviderSource(Protocol):
         """The provider with that id, or None."""
 
     # Optional: `invitable(region_code) -> list[DirectoryEntry]`, the active deputies, CPPCC
-    # members and worthies serving a region, for the scheduling form to offer (`invitable`).
+    # members and worthies serving a region, for the scheduling form to offer (`invitable`);
+    # `mediation_types(case_id, user_id) -> set[str]`, the mediation types (people,
+    # administrative, …) of the providers the user acts for on the case through an accepted
+    # referral (`mediation_types`: the consent rule at session start).
 
 
 class _NoProviders:
@@ -75,3 +78,10 @@ def invitable(region_code: str) -> list[DirectoryEntry]:
     the scheduling form); empty when the registered source cannot list them."""
     lister = getattr(source(), "invitable", None)
     return list(lister(region_code)) if lister is not None else []
+
+
+def mediation_types(case_id: int, user_id: int) -> set[str]:
+    """The mediation types the user acts under on the case (empty when the registered
+    source cannot tell)."""
+    finder = getattr(source(), "mediation_types", None)
+    return set(finder(case_id, user_id)) if finder is not None else set()

@@ -344,7 +344,8 @@ class CaseSurveys(MethodView):
 
         token, invite = commands.send_survey(current(), case_id, data.get("ttl_days"))
         link = url_for("survey_pages.survey", token=token, _external=True)
-        sms = petitioner.sms_petitioners(case_id, "survey.sent", link) if data["sms"] else None
+        sms = petitioner.sms_petitioners(case_id, "survey.sent", link,
+                                               f"survey_invite:{invite.id}") if data["sms"] else None
         db.session.commit()  # what send_survey wrote; the SMS go after it
         return {"invite_id": invite.id, "token": token, "expires_at": iso(invite.expires_at),
                 "url": link, "sms": sms}

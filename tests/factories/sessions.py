@@ -4,6 +4,7 @@ tests post."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -61,6 +62,49 @@ def sessions_world(app: Flask, tokens: dict[int, str] | None = None) -> World:
             db.session.expunge(user)
         db.session.remove()
         return world
+
+
+def record_consents(app: Flask, case_id: int, officer_id: int, method: str = "written") -> int:
+    """Every petitioner's (and every entered respondent's) consent to mediation, recorded by
+    the case's officer from signed papers through the real command — what a people's
+    mediation session needs before it starts (`notifications.parties`). Parties who
+    consented already are left as they are. Returns how many were recorded."""
+    import sqlalchemy as sa
+
+    from mediation.cases.models import Petitioner
+    from mediation.notifications import parties
+    from mediation.notifications.models import Consent
+    from mediation.users import User
+
+    with app.app_context():
+        officer = db.session.get(User, officer_id)
+        have = db.session.execute(sa.select(Consent.petitioner_id, Consent.respondent_id)
+                                  .where(Consent.case_id == case_id)).all()
+        done_p = {p for p, _ in have if p is not None}
+        done_r = {r for _, r in have if r is not None}
+        wanted = [{"petitioner_id": pid} for pid in db.session.execute(
+            sa.select(Petitioner.id).where(Petitioner.case_id == case_id)).scalars() if pid not in done_p]
+        wanted += [{"respondent_id": r.id} for r in parties.respondents(case_id) if r.id not in done_r]
+        for who in wanted:
+            parties.record_consent(officer, case_id, {**who, "method": method})
+        db.session.remove()
+        return len(wanted)
+
+
+def consent_via(post: Callable[[str, str, dict], Any], w: World, case_id: int | None = None,
+                petitioner_id: int | None = None) -> None:
+    """The officer records the petitioner's signed consent through a served process's API:
+    `post(path, token, body)` returns the response (`LiveServer.post`, a bound `call`)."""
+    r = post(f"/api/cases/{case_id or w.case_id}/consents", w.tokens["officer"],
+             {"petitioner_id": petitioner_id or w.petitioner_id, "method": "written"})
+    # 409: consented already (an earlier session of the same world)
+    assert r.status_code in (201, 409), getattr(r, "text", r)
+
+
+def consent(w: World, case_id: int | None = None, app: Flask | None = None) -> int:
+    """`record_consents` for a sessions world's case (its officer records them)."""
+    target = app if app is not None else w.api.app
+    return record_consents(target, case_id or w.case_id, w.users["officer"].id)
 
 
 def session_body(w: World, **overrides: Any) -> dict:
