@@ -66,7 +66,7 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import i18n, labels, login, metrics, outages, transactions, validation, web
+    from mediation import assets, i18n, labels, login, metrics, outages, transactions, validation, web
 
     validation.init_app(app)  # first: its `int` converter bounds every route added later
     outages.init_app(app)
@@ -81,6 +81,7 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     labels.init_app(app)
     web.init_app(app)
+    assets.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearerAuth": []}]})
     if not getattr(db.session, "_mediation_hooks", False):

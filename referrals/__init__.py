@@ -152,6 +152,26 @@ class _SessionProviders:
                               user_ids=tuple(m.user_id for m in provider.members),
                               region_prefixes=tuple(r.region_prefix for r in provider.regions))
 
+    def mediating_provider(self, case_id: int, user_id: int):
+        """The mediator provider through which the user holds an accepted referral on the
+        case (the first by referral id when several), or None."""
+        import sqlalchemy as sa
+
+        from mediation.extensions import db
+        from mediation.sessions.sources import MEDIATOR_KINDS, DirectoryEntry
+        from referrals.models import Provider, ProviderMember, Referral, ReferralStatus
+
+        provider = db.session.execute(
+            sa.select(Provider).join(Referral, Referral.provider_id == Provider.id)
+            .join(ProviderMember, ProviderMember.provider_id == Provider.id)
+            .where(Referral.case_id == case_id, Referral.status == ReferralStatus.ACCEPTED,
+                   ProviderMember.user_id == user_id, Provider.kind.in_(MEDIATOR_KINDS))
+            .order_by(Referral.id).limit(1)).scalar()
+        if provider is None:
+            return None
+        return DirectoryEntry(id=provider.id, name=provider.name, kind=provider.kind,
+                              active=provider.active, mediation_type=provider.mediation_type)
+
     def invitable(self, region_code: str):
         """Active deputies, CPPCC members and worthies serving the region (sessions' form)."""
         import sqlalchemy as sa

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import redirect, url_for
+from flask import redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -210,7 +210,10 @@ def withdraw(referral_id: int):
     referral = lifecycle.get_referral(current_user, referral_id)
     outcome = web.submit(WithdrawIn(), lambda data: lifecycle.withdraw(
         current_user, referral_id, data["reason"], data["reroute"]))
-    web.report(outcome, _("转介已撤回"))
+    rerouted = outcome.ok and bool(request.form.get("reroute") not in (None, "", "0"))
+    # Say what happened to the need too: withdrawing without rerouting cancels it.
+    web.report(outcome, _("转介已撤回；这项需求已改派下一位候选人（暂无空闲人员时排队等候）") if rerouted
+               else _("转介已撤回；这项需求已取消，如仍需要请重新发起转介"))
     return _back(referral.case_id)
 
 

@@ -19,11 +19,12 @@ from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.events import EventType
 from mediation.extensions import db
 from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case
-from mediation.sessions import events, sources, visit_schedule
+from mediation.sessions import events, numbering, sources, visit_schedule
 from mediation.sessions.models import (
     SESSION_TRANSITIONS,
     STATUTORY_PARTS,
     Agreement,
+    AgreementKind,
     AgreementSignature,
     AgreementStatus,
     MediationSession,
@@ -440,7 +441,9 @@ def agreement_view(a: Agreement) -> dict[str, Any]:
         **{name: getattr(a, name) for name in CONTENT_FIELDS},
         "missing": sorted(missing_parts(a)) if a.status == AgreementStatus.DRAFT else [],
         "finalised_at": a.finalised_at, "effective_at": effective,
-        "judicial_confirmation_until": judicial_confirmation_until(effective) if effective else None,
+        "kind": a.kind, "issuer": a.issuer, "document_no": a.document_no,
+        "judicial_confirmation_until": judicial_confirmation_until(effective)
+        if effective and a.kind != AgreementKind.ADMINISTRATIVE else None,
         **{name: getattr(a, name) for name in JUDICIAL_FIELDS},
         "signers": [{"signer": key, "name": name, "signed": key in signed} for key, name, _ in signers(a)],
         "signatures": [{"signer": s.signer, "signer_name": s.signer_name, "method": s.method,
@@ -585,10 +588,15 @@ def finalise(actor: User, agreement_id: int) -> Agreement:
     if moved != 1:
         raise Conflict("the draft was changed meanwhile", current_state=db.session.execute(
             sa.select(Agreement.status).where(Agreement.id == agreement.id)).scalar_one())
+    # Only the finalisation that won the update above takes a number (文号).
+    db.session.execute(sa.update(Agreement).where(Agreement.id == agreement.id)
+                       .values(**numbering.assign(agreement))
+                       .execution_options(synchronize_session=False))
     db.session.refresh(agreement)
     # The event carries the whole text: the timeline's hash chain then vouches for it.
     timeline.append(db.session, case.id, events.AGREEMENT_FINALISED, {
-        "agreement_id": agreement.id, "version": agreement.version, "content": _content(agreement)},
+        "agreement_id": agreement.id, "version": agreement.version, "content": _content(agreement),
+        "kind": agreement.kind, "issuer": agreement.issuer, "document_no": agreement.document_no},
         actor.id)
     return agreement
 

@@ -157,6 +157,9 @@ def apply_for_confirmation(actor: User, agreement_id: int, applied_on: dt.date, 
         raise Conflict("only an agreement in effect can be confirmed", current_state=agreement.status)
     if agreement.judicial_applied_on is not None:
         raise Conflict("the application is recorded already", current_state="applied")
+    if agreement.kind == "administrative":
+        raise Conflict("an administrative mediation agreement is not confirmed by a court under "
+                       "the People's Mediation Law", current_state=agreement.kind)
     start, until = _window(agreement)
     if applied_on > today():
         raise Invalid({"applied_on": ["cannot be in the future"]})

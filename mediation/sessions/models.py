@@ -117,7 +117,10 @@ class Agreement(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default=AgreementStatus.DRAFT.value)
     # Optimistic concurrency: an edit names the version it was made on.
     version: Mapped[int] = mapped_column(default=1)
-    # [{"name", "role": "petitioner" | "respondent", "details", "user_id"?}]
+    # [{"name", "role": "petitioner" | "respondent" | "organ", "details", "user_id"?}];
+    # "organ": the respondent is an administrative organ (行政机关), which makes the agreement
+    # an administrative one (行政调解协议书), not a people's mediation agreement.
+
     parties: Mapped[list[dict]] = mapped_column(sa.JSON, default=list)
     facts: Mapped[str] = mapped_column(sa.Text, default="")
     matters_in_dispute: Mapped[str] = mapped_column(sa.Text, default="")
@@ -133,12 +136,33 @@ class Agreement(db.Model):
     judicial_decided_on: Mapped[dt.date | None]
     judicial_note: Mapped[str | None] = mapped_column(sa.Text)
     finalised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Fixed when the agreement is finalised (`commands.finalise`): which document it is
+    # (AgreementKind), the committee or organ that issues it, and its number (文号).
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
+    issuer: Mapped[str | None] = mapped_column(sa.String(200))
+    document_no: Mapped[str | None] = mapped_column(sa.String(64))
     effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     signatures: Mapped[list[AgreementSignature]] = relationship(
         order_by="AgreementSignature.id", cascade="all, delete-orphan")
+
+
+class AgreementKind(enum.StrEnum):
+    PEOPLE = "people"  # 人民调解协议书, under the People's Mediation Law
+    ADMINISTRATIVE = "administrative"  # 行政调解协议书: a party is an administrative organ
+
+
+class AgreementNumber(db.Model):
+    """The last document number (文号) given by one issuer in one year: the next agreement
+    it finalises takes last + 1, by a conditional update in the finalising transaction."""
+
+    __tablename__ = "agreement_numbers"
+
+    issuer_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(default=0)
 
 
 class SignMethod(enum.StrEnum):

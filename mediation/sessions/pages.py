@@ -661,20 +661,64 @@ def sessions_in_progress(user: User, limit: int = 50) -> list[dict[str, Any]]:
 
 # --- the printable agreement ----------------------------------------------------------------
 
+# A signer's title is printed once, by the block: a display name that starts with one
+# ("人民调解员 孙调解") is shown by its bare name ("孙调解").
+_TITLES = ("人民调解员", "行政调解员", "调解员")
+PRINT_ROLE = {"petitioner": "信访人", "respondent": "被反映方", "organ": "行政机关"}
+
+
+def bare_name(name: str | None) -> str:
+    """A person's name without a leading title the printed block already says."""
+    name = (name or "").strip()
+    for title in _TITLES:
+        if name.startswith(title) and name[len(title):].strip():
+            return name[len(title):].strip()
+    return name
+
+
+def chinese_date(moment: dt.datetime | dt.date | None) -> str:
+    """"2026年11月30日": a moment's day in the service's zone (the Beijing day)."""
+    if moment is None:
+        return ""
+    day = clock.local_date(moment) if isinstance(moment, dt.datetime) else moment
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 @bp.get("/agreements/<int:agreement_id>/print")
 @login_required
 def print_agreement(agreement_id: int):
-    """The agreement laid out for A4 printing, with every statutory part and signature lines."""
+    """The agreement laid out for A4 printing: the issuer and document number, every
+    statutory part, and a signature block for every party, the mediator and the issuer."""
+    from mediation.sessions.models import AgreementKind
+    from mediation.sessions.numbering import KINDS, SERVICE_ISSUER, issuer_of, kind_of
+
     try:
         agreement, case = commands.get_agreement(current_user, agreement_id, read_only=True)
     except NotFound:
         abort(404)
     view = commands.agreement_view(agreement)
     signed = {sig["signer"]: sig for sig in view["signatures"]}
+    if agreement.kind:  # fixed at finalisation
+        kind, issuer = AgreementKind(agreement.kind), agreement.issuer or SERVICE_ISSUER
+    else:  # a draft: what it would be if finalised now, unnumbered
+        entry = issuer_of(agreement.case_id, agreement.mediator_id)
+        kind = kind_of(agreement.parties or [], getattr(entry, "mediation_type", None))
+        issuer = entry.name if entry is not None else SERVICE_ISSUER
+    words = KINDS[kind]
     mediator = db.session.get(User, agreement.mediator_id)
-    lines = [{"key": key, "label": f"当事人（{p.get('name') or ''}）", "signature": signed.get(key)}
-             for key, p in ((f"party:{i}", p) for i, p in enumerate(agreement.parties or []))]
-    lines.append({"key": "mediator", "label": f"人民调解员（{mediator.display_name or mediator.username}）",
-                  "signature": signed.get("mediator")})
-    return render_template("sessions/agreement_print.html", agreement=view, case=case, parts=STATUTORY_PARTS,
-                           lines=lines, methods=METHODS, status=STATUS.get(agreement.status, ""))
+
+    def block(key: str, role: str, name: str) -> dict[str, Any]:
+        sig = signed.get(key)
+        return {"key": key, "role": role, "name": bare_name(name),
+                "method": METHODS.get(sig["method"], "") if sig else "",
+                "date": chinese_date(sig["signed_at"]) if sig else ""}
+
+    blocks = [block(f"party:{i}", PRINT_ROLE.get(p.get("role") or "", "当事人"), p.get("name") or "")
+              for i, p in enumerate(agreement.parties or [])]
+    blocks.append(block("mediator", words["mediator"], mediator.display_name or mediator.username))
+    return render_template(
+        "sessions/agreement_print.html", agreement=view, case=case, parts=STATUTORY_PARTS,
+        blocks=blocks, words=words, issuer=issuer, roles=PRINT_ROLE,
+        status=STATUS.get(agreement.status, ""),
+        effective_on=chinese_date(agreement.effective_at),
+        confirm_until=chinese_date(view["judicial_confirmation_until"]))

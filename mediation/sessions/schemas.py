@@ -96,7 +96,9 @@ class SessionOut(ma.Schema):
 
 class PartyIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(max=200))
-    role = fields.String(load_default="petitioner", validate=validate.OneOf(["petitioner", "respondent"]))
+    role = fields.String(load_default="petitioner", validate=validate.OneOf(["petitioner", "respondent", "organ"]),
+                         metadata={"description": "organ: the respondent is an administrative organ "
+                                                  "(行政机关), which makes a 行政调解协议书"})
     details = fields.String(load_default="", validate=validate.Length(max=2000), metadata={
         "description": "basic details: sex, age, ethnicity, occupation, unit, address"})
     user_id = fields.Integer(load_default=None, metadata={
@@ -170,8 +172,14 @@ class AgreementOut(ma.Schema):
     missing = fields.List(fields.String())
     finalised_at = fields.DateTime(allow_none=True)
     effective_at = fields.DateTime(allow_none=True)
+    kind = fields.String(allow_none=True, metadata={
+        "description": "fixed when finalised: people (人民调解协议书) or administrative (行政调解协议书)"})
+    issuer = fields.String(allow_none=True, metadata={"description": "the committee or organ that issues it"})
+    document_no = fields.String(allow_none=True, metadata={
+        "description": "文号, given when finalised, e.g. 〔2026〕人调字第12号 (per issuer per year)"})
     judicial_confirmation_until = fields.Date(allow_none=True, metadata={
-        "description": "the last day to apply for judicial confirmation (30 days from effect)"})
+        "description": "the last day to apply for judicial confirmation (30 days from effect); "
+                       "none for an administrative agreement"})
     judicial_applied_on = fields.Date(allow_none=True)
     judicial_court = fields.String(allow_none=True)
     judicial_decision = fields.String(allow_none=True)

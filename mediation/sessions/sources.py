@@ -22,6 +22,7 @@ class DirectoryEntry:
     user_ids: tuple[int, ...] = field(default=())
     # GB/T 2260 prefixes of the regions it serves: an invitation stays in the case's region.
     region_prefixes: tuple[str, ...] = field(default=())
+    mediation_type: str | None = None  # a mediator's: people, administrative, industry, professional
 
     def serves(self, region_code: str) -> bool:
         return any(region_code.startswith(p) for p in self.region_prefixes)
@@ -35,6 +36,9 @@ class ProviderSource(Protocol):
     def directory_entry(self, provider_id: int) -> DirectoryEntry | None:
         """The provider with that id, or None."""
 
+    # Optional: `mediating_provider(case_id, user_id) -> DirectoryEntry | None`, the mediator
+    # provider through which the user holds an accepted referral on the case (the issuer of
+    # its agreements: `numbering.issuer_of`).
     # Optional: `invitable(region_code) -> list[DirectoryEntry]`, the active deputies, CPPCC
     # members and worthies serving a region, for the scheduling form to offer (`invitable`);
     # `mediation_types(case_id, user_id) -> set[str]`, the mediation types (people,
