@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from mediation import labels, regions, web
 from mediation.cases import board_pages, commands, merge, rules
-from mediation.cases.models import Case, CaseLink, Group, LivelihoodField
+from mediation.cases.models import TRANSITIONS, Case, CaseLink, Group, LivelihoodField, Status
 from mediation.cases.present import case_view
 from mediation.cases.queries import filtered_cases, page_of, sorted_cases
 from mediation.cases.rules import CATEGORY_NAMES
@@ -488,7 +488,9 @@ def _actions_section(user: User, case: Case) -> dict[str, Any] | None:
     if not can(user, Action.CASE_EDIT, case):
         return None if not can(user, Action.CASE_RECORD_CONTACT, case) else {"contact_only": True}
     return {"contact_only": False, "officials": _lead_officials(case),
-            "statuses": [(c, w) for c, w in labels.choices("case_status") if c != case.status],
+            # Only the states the case may move to now: offering others invites a refusal.
+            "statuses": [(c, w) for c, w in labels.choices("case_status")
+                         if c in TRANSITIONS.get(Status(case.status), ())],
             "can_reveal": can(user, Action.CASE_REVEAL_PII, case)}
 
 

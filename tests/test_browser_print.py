@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 import pytest
+from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from tests.browser import SHOTS, DemoServer, shot, sign_in
@@ -162,7 +163,8 @@ WIDER_THAN_VIEWPORT = """() => {
     document.querySelectorAll('body *').forEach(e => {
         const r = e.getBoundingClientRect();
         if (r.right > w + 1 && getComputedStyle(e).position !== 'fixed') {
-            out.push((e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className) + ' ' + Math.round(r.right - w));
+            const name = e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className;
+            out.push(name + ' ' + Math.round(r.right - w));
         }
     });
     return {over: document.documentElement.scrollWidth - w, culprits: out.slice(0, 12)};
@@ -179,3 +181,42 @@ def test_the_english_board_fits_a_tablet(contexts, demo_server, width):
     assert page.locator("html").get_attribute("lang") == "en"
     found = page.evaluate(WIDER_THAN_VIEWPORT)
     assert found["over"] <= 0, found
+
+
+def test_actions_ask_first_saying_what_will_happen_and_answer_where_the_user_is(
+        contexts, demo_server, agreement):
+    """Withdrawing a referral names what happens to the need; a status change names the new
+    status; "no" sends nothing; "yes" acts, and the result appears in the section acted on,
+    in view, not at the top of the page."""
+    base = demo_server.base
+    page = contexts().new_page()
+    sign_in(page, base, "officer")
+    page.goto(f"{base}/cases/{agreement['case_id']}")
+    row = page.locator("#part-case_referrals tr[data-referral]").first
+    row.locator("input[name=reason]").fill("承接方人手不足")
+    row.locator("button", has_text="撤回并取消此需求").click()
+    dialog = page.locator("dialog.confirm-dialog")
+    expect(dialog).to_be_visible()
+    assert "取消" in dialog.inner_text() and "不再邀请任何人" in dialog.inner_text()
+    dialog.locator("button", has_text="不，返回").click()
+    expect(dialog).to_have_count(0)
+    assert page.url == f"{base}/cases/{agreement['case_id']}"  # nothing was sent
+
+    actions = page.locator("#part-case_actions")
+    actions.locator("summary", has_text="变更状态").click()
+    select = actions.locator("#f-status-status")
+    chosen = select.locator("option").nth(1)
+    words = chosen.inner_text()
+    select.select_option(chosen.get_attribute("value"))
+    actions.locator("#f-status-reason").fill("与信访人达成一致，进入下一阶段")
+    actions.locator("button", has_text="变更").click()
+    expect(dialog).to_be_visible()
+    assert f"“{words}”" in dialog.inner_text()
+    dialog.locator("button[data-confirm-ok]").click()
+    page.wait_for_load_state("load")
+    result = page.locator("#part-case_actions .action-result")
+    expect(result).to_be_visible()
+    assert result.locator(".flash.ok").count() == 1, result.inner_text()
+    box = result.bounding_box()
+    assert box is not None and 0 <= box["y"] <= page.viewport_size["height"] - box["height"], box
+    shot(page, "case-page-action-result", full_page=False)

@@ -98,11 +98,12 @@ def test_an_agreement_with_an_administrative_organ_is_an_administrative_one(app,
     content["parties"][1]["role"] = "organ"  # 锦江区自然资源局, an organ of government
     mediator = w.users["mediator"]
     a = w.api.post(f"/api/cases/{w.case_id}/agreements", mediator, content).get_json()
-    html = browser_of(app, w.users["officer"].username).get(f"/agreements/{a['id']}/print").get_data(as_text=True)
+    officer = browser_of(app, w.users["officer"].username)
+    html = officer.get(f"/agreements/{a['id']}/print").get_data(as_text=True)
     assert "行政调解协议书" in html and "（定稿后编号）" in html  # a draft: what it will be
     fin = w.api.post(f"/api/agreements/{a['id']}/finalise", mediator).get_json()
     assert fin["kind"] == "administrative" and "行调字" in fin["document_no"]
-    html = browser_of(app, w.users["officer"].username).get(f"/agreements/{a['id']}/print").get_data(as_text=True)
+    html = officer.get(f"/agreements/{a['id']}/print").get_data(as_text=True)
     assert "<h1 id=\"doc-title\">行政调解协议书</h1>" in html and fin["document_no"] in html
     assert "行政机关：锦江区自然资源局" in html and "信访工作条例" in html
     assert "人民调解法》第三十三条" not in html and "人民调解协议书" not in html

@@ -96,7 +96,8 @@ class SessionOut(ma.Schema):
 
 class PartyIn(InputSchema):
     name = fields.String(required=True, validate=validate.Length(max=200))
-    role = fields.String(load_default="petitioner", validate=validate.OneOf(["petitioner", "respondent", "organ"]),
+    role = fields.String(load_default="petitioner",
+                         validate=validate.OneOf(["petitioner", "respondent", "organ"]),
                          metadata={"description": "organ: the respondent is an administrative organ "
                                                   "(行政机关), which makes a 行政调解协议书"})
     details = fields.String(load_default="", validate=validate.Length(max=2000), metadata={
