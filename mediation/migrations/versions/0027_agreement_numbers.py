@@ -1,8 +1,8 @@
 """agreement numbers: each final agreement's kind, issuer and document number (文号),
 numbered per issuer per year
 
-Revision ID: 0026_agreement_numbers
-Revises: 0025_saved_views
+Revision ID: 0027_agreement_numbers
+Revises: 0026_party_channels
 Create Date: 2026-11-30 02:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0026_agreement_numbers'
-down_revision = '0025_saved_views'
+revision = '0027_agreement_numbers'
+down_revision = '0026_party_channels'
 branch_labels = None
 depends_on = None
 
