@@ -145,6 +145,12 @@ CORE: dict[str, dict[str, Any]] = {
         "flags": _l("归类事项"), "background": _l("案件背景"), "demand_basis": _l("诉求依据"),
         "focal_conflict": _l("矛盾焦点"), "assessment": _l("研判结论"), "strategy_note": _l("一案一策说明"),
         "needs": _l("化解需求"), "strategy": _l("一案一策"),
+        # the evaluators' dataset (mediation/supervision/evaluation.py COLUMNS)
+        "case_pseudonym": _l("案件化名"), "region_code": _l("行政区划代码"), "status": _l("状态"),
+        "categories": _l("六类积案类别"), "resolved": _l("是否已化解"),
+        "petitioning_ceased": _l("是否已息诉罢访"),
+        "reopened_after_resolution": _l("化解后是否再次信访"), "petitioners": _l("信访人数"),
+        "events": _l("时间线事件数"), "survey_answers": _l("满意度评价份数"), "mean_rating": _l("平均评分"),
     },
     "case_flag": {
         "policy_change": _l("政策调整"), "historical_legacy": _l("历史遗留"),
