@@ -1,9 +1,11 @@
 """The board with a real backlog, in Chromium against `mediation serve` (demo data plus 2,000
 cases in 锦江区): paging with counts, sorting by a column, a saved view, the header search,
 the keyboard shortcuts with their `?` help, and the ticked rows exported to xlsx (the file
-downloaded and read) — at desktop size in Chinese and at tablet size in English.
+downloaded and read) — at desktop size in Chinese, and paging, sorting, help and search at tablet and desktop
+sizes in both languages.
 
-Screenshot kept: test-artifacts/screenshots/board-2000-cases.png (and the tablet, English one).
+Screenshots kept: test-artifacts/screenshots/board-2000-cases.png (desktop, Chinese, whole
+page) and board-2000-cases-<width>-<language>.png.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from mediation.cases.models import Case
-from tests.browser import TABLET, shot, sign_in
+from tests.browser import DESKTOP, TABLET, shot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -146,25 +148,34 @@ def test_an_officer_works_a_backlog_of_2000_cases(contexts, demo_server, backlog
     page.wait_for_url(base + "/board")
 
 
-def test_the_board_on_a_tablet_in_english(contexts, demo_server, backlog):
-    base = demo_server.base
-    page = contexts(locale="en", viewport=TABLET).new_page()
+WORDS = {
+    "en": {"lang": "en", "count": "Cases {a}–{b} of {n}", "help": "Keyboard shortcuts", "found": "1 found"},
+    "zh-CN": {"lang": "zh_CN", "count": "第 {a}–{b} 件，共 {n} 件", "help": "键盘快捷键",
+              "found": "找到 1 件"},
+}
+
+
+@pytest.mark.parametrize("viewport,locale", [(TABLET, "en"), (TABLET, "zh-CN"), (DESKTOP, "en")],
+                         ids=["tablet-en", "tablet-zh", "desktop-en"])
+def test_the_board_at_each_size_in_each_language(contexts, demo_server, backlog, viewport, locale):
+    base, words = demo_server.base, WORDS[locale]
+    page = contexts(locale=locale, viewport=viewport).new_page()
     sign_in(page, base, "officer_jj")
-    page.goto(base + "/lang/en?next=/board")
+    page.goto(base + f"/lang/{words['lang']}?next=/board")
     count = page.locator("[data-count]").first
-    expect(count).to_have_text(f"Cases 1–50 of {backlog}")
+    expect(count).to_have_text(words["count"].format(a=1, b=50, n=backlog))
     page.locator("a[rel=next]").first.click()
-    expect(count).to_have_text(f"Cases 51–100 of {backlog}")
+    expect(count).to_have_text(words["count"].format(a=51, b=100, n=backlog))
     page.click("a[data-sort=deadline]")
     expect(page.locator("th[aria-sort] a[data-sort=deadline]")).to_be_visible()
-    shot(page, "board-2000-cases-tablet-en", full_page=False)
+    shot(page, f"board-2000-cases-{viewport['width']}-{locale}", full_page=False)
     page.locator("h1").click()
     page.keyboard.press("?")
-    expect(page.locator("#shortcuts-help")).to_contain_text("Keyboard shortcuts")
+    expect(page.locator("#shortcuts-help")).to_contain_text(words["help"])
     page.keyboard.press("Escape")
     page.keyboard.press("/")
     page.keyboard.type("物业 积案0007")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/search\?q="))
-    expect(page.locator("[data-count]")).to_contain_text("1 found")
+    expect(page.locator("[data-count]")).to_contain_text(words["found"])
     expect(page.locator("table[data-rows] tbody tr[data-case]")).to_have_count(1)
