@@ -1,7 +1,7 @@
 """saved board views per user; indexes for sorting the board by received and updated
 
-Revision ID: 0025_saved_views
-Revises: 0024_provider_capacity_requests
+Revision ID: 0028_saved_views
+Revises: 0027_agreement_numbers
 Create Date: 2026-11-30 02:00:00.000000
 
 """
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0025_saved_views'
-down_revision = '0024_provider_capacity_requests'
+revision = '0028_saved_views'
+down_revision = '0027_agreement_numbers'
 branch_labels = None
 depends_on = None
 
