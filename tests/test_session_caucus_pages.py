@@ -6,6 +6,8 @@ no way in (404). In Chromium, with the other side's socket frames checked, in
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.factories import call, session_body
@@ -61,7 +63,8 @@ def test_the_mediator_talks_with_one_side_on_the_page(app, w, room, csrf_on):
     # The lawyer's room shows the channel (the live part as pages.js fetches it) and answers.
     side = as_(app, w, "lawyer")
     mine = part(side, f"/sessions/{room}")
-    assert SECRET in mine and f'action="/sessions/{room}/caucus/{lawyer}"' in mine
+    assert SECRET in mine
+    assert f'action="/sessions/{room}/caucus/{lawyer}"' in side.text(f"/sessions/{room}")
     r = side.post(f"/sessions/{room}/caucus/{lawyer}", {"body": REPLY}, f"/sessions/{room}")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/sessions/{room}#caucus")
     # The minutes name the channel.
@@ -73,7 +76,8 @@ def test_the_mediator_talks_with_one_side_on_the_page(app, w, room, csrf_on):
     for path in (f"/sessions/{room}", f"/sessions/{room}?caucus={lawyer}"):
         seen = other.text(path)
         assert SECRET not in seen and REPLY not in seen
-        assert 'id="caucus-form"' not in seen
+        assert f'/caucus/{lawyer}"' not in seen  # only its own channel's form, hidden until opened
+        assert f'/caucus/{counsellor}"' in seen and re.search(r'id="caucus"[^>]*\shidden', seen)
     assert other.post(f"/sessions/{room}/caucus/{lawyer}", {"body": "插话"},
                       f"/sessions/{room}").status_code == 404
     # The officer watching the case: no panel at all, and no way in.

@@ -265,14 +265,14 @@ def _caucus_panel(me: User, session: MediationSession, side: int | None) -> dict
         if not sides:
             return None
         chosen = side if side in {s["user_id"] for s in sides} else None
-        return {"mediator": True, "sides": sides, "side": chosen,
+        return {"mediator": True, "sides": sides, "side": chosen, "form_side": chosen,
                 "with": names.get(chosen, "") if chosen else "",
                 "messages": chat.caucus_messages(me, session.id, chosen) if chosen else [],
                 "open": session.status == SessionStatus.IN_PROGRESS}
     if me.id not in names:
         return None
     messages = chat.caucus_messages(me, session.id, me.id)
-    return {"mediator": False, "sides": [], "side": me.id if messages else None,
+    return {"mediator": False, "sides": [], "side": me.id if messages else None, "form_side": me.id,
             "with": _names([session.mediator_id]).get(session.mediator_id, ""),
             "messages": messages, "open": session.status == SessionStatus.IN_PROGRESS}
 
@@ -381,7 +381,8 @@ def post_caucus(session_id: int, user_id: int):
     schema and command; 404 for anyone but the two)."""
     outcome = _attempt(lambda: chat.post_caucus(_me(), session_id, user_id, _load(s.ChatIn())["body"]))
     if outcome.ok:
-        web.report(outcome, _("背靠背谈话已发送"))
+        if request.headers.get("X-Requested-With") != "fetch":  # the room's script shows it itself
+            web.report(outcome, _("背靠背谈话已发送"))
         mine = _me().id != user_id
         return redirect(url_for("session_pages.room", session_id=session_id,
                                 **({"caucus": user_id} if mine else {})) + "#caucus")

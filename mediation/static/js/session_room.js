@@ -89,6 +89,42 @@ function setup(live) {
   });
   scrollChat();
 
+  // The caucus (背靠背谈话): its section shows once a message of this session's channel
+  // arrives (a side's section is hidden until the mediator opens it); its form is posted in
+  // the background and the messages part fetched again, so the room stays open. A refused
+  // post (422, 409) is sent again as a plain form, which shows the refusal beside the field;
+  // nothing was written the first time.
+  const caucusSection = document.querySelector("[data-caucus]");
+  const caucusForm = document.getElementById("caucus-form");
+  document.addEventListener("live:event", (e) => {
+    const env = e.detail;
+    if (!env || env.case_id !== caseId || !env.data || env.data.session_id !== sessionId) return;
+    if (env.type === "session.caucus.posted" && caucusSection) caucusSection.hidden = false;
+    if ((env.type === "session.ended" || env.type === "session.cancelled") && caucusForm) caucusForm.hidden = true;
+  });
+  if (caucusForm) {
+    caucusForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const box = caucusForm.querySelector("textarea[name=body]");
+      const button = caucusForm.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      let ok = false;
+      try {
+        const response = await fetch(caucusForm.action, {
+          method: "POST", body: new FormData(caucusForm), credentials: "same-origin",
+          headers: { "X-Requested-With": "fetch" } });
+        ok = response.ok && response.redirected;
+      } catch (err) {
+        ok = false;
+      }
+      if (!ok) { caucusForm.submit(); return; }
+      if (button) button.disabled = false;
+      if (box) { box.value = ""; box.focus(); }
+      const part = document.querySelector('[data-part="session_caucus"]');
+      if (part) refresh(part).catch(() => {});
+    });
+  }
+
   if (!form) return;
   const box = form.querySelector("textarea[name=body]");
   const status = document.getElementById("chat-status");
