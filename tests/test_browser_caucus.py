@@ -43,6 +43,10 @@ def room(demo_server: DemoServer) -> dict:
         "scheduled_at": when, "place": "锦江区人民调解委员会第一调解室", "topic": "附着物补偿款差额",
         "respondents": [{"name": "李科长", "unit": "区自然资源局"}],
         "user_ids": [ids["lawyer"], ids["counsellor"]]}), 201)
+    for p in case.get("petitioners", []):  # people's mediation: the parties' consent first
+        r = demo.api("POST", f"/api/cases/{case['id']}/consents", "officer",
+                     {"petitioner_id": p["id"], "method": "written"})
+        assert r.status_code in (201, 409), r.text
     ok(demo.api("POST", f"/api/sessions/{session['id']}/start", "mediator", {}))
     return {"case_id": case["id"], "session_id": session["id"], **ids}
 

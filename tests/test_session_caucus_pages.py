@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.factories import call, session_body
+from tests.factories import call, consent, session_body
 from tests.page_client import PageClient
 
 SECRET = "私下说：对方底线是四万"
@@ -43,6 +43,7 @@ def room(app, w):
         w, user_ids=[w.users["lawyer"].id, w.users["counsellor"].id]))
     assert r.status_code == 201, r.get_json()
     sid = r.get_json()["id"]
+    consent(w)  # people's mediation starts with the parties' consent
     assert call(w, "POST", f"/api/sessions/{sid}/start", "mediator").status_code == 200
     return sid
 
