@@ -115,7 +115,7 @@ CORE: dict[str, dict[str, Any]] = {
     "contact_kind": {"progress_hearing": _l("听取汇报"), "petitioner_meeting": _l("接访约谈")},
     "clock_state": {
         "not_started": _l("未开始"), "running": _l("计时中"), "overdue": _l("已超期"),
-        "done": _l("已完成"), "open": _l("可申请"), "lapsed": _l("已过期"),
+        "done": _l("已完成"), "ended": _l("已随办结终止"), "open": _l("可申请"), "lapsed": _l("已过期"),
     },
     "clock": {
         "acceptance_decision": _l("受理告知"), "handling": _l("办理答复"),

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from mediation import labels, regions, web
+from mediation import clock, labels, regions, web
 from mediation.cases import board_pages, commands, merge, rules
 from mediation.cases.models import TRANSITIONS, Case, CaseLink, Group, LivelihoodField, Status
 from mediation.cases.present import case_view
@@ -35,6 +35,8 @@ from mediation.permissions import Action, can, require_case, role_may, roles_for
 from mediation.regions import covers, region_level, region_prefix
 from mediation.registry import registry
 from mediation.schemas.cases import (
+    ActionListingIn,
+    ActionUnlistingIn,
     CandidatesIn,
     CaseIn,
     CasePatch,
@@ -162,6 +164,7 @@ def _categories_section(user: User, case: Case) -> dict[str, Any]:
     present = {f.category for f in rules.effective_categories(case)}
     return {"can_flag": can(user, Action.CASE_EDIT, case),
             "can_override": can(user, Action.CASE_CLASSIFY, case),
+            "action": commands.listing_view(case), "today": clock.today().isoformat(),
             "flag_choices": flag_choices(),
             "flags": [f for f in case.flags or [] if f in CLASSIFYING_FLAGS],
             "addable": [(str(n), _("第%(n)s类", n=n) + "：" + labels.label(str(n), "category"))
@@ -408,6 +411,10 @@ _ACTIONS: dict[str, tuple[Callable[[], ma.Schema], Callable[[User, int, dict], A
     "flags": (lambda: CasePatch(only=("flags",)), _set_flags, _l("归类事项已更新")),
     "category": (CategoryOverrideIn, lambda u, cid, d: commands.override_category(
         u, cid, d["category"], d["action"], d["reason"]), _l("案件类别已调整")),
+    "listing": (ActionListingIn, lambda u, cid, d: commands.list_in_action(
+        u, cid, d.get("listed_on"), d["reason"]), _l("已纳入专项行动")),
+    "unlisting": (ActionUnlistingIn, lambda u, cid, d: commands.unlist_from_action(u, cid, d["reason"]),
+                  _l("已移出专项行动")),
     "dossier": (lambda: CasePatch(only=DOSSIER_FIELDS), lambda u, cid, d: commands.update(u, cid, d),
                 _l("一案一档已更新")),
     # Follow-up (mediation.sessions.followup): resolution, cessation, a new petition.

@@ -13,6 +13,7 @@ README's table (a test keeps the two equal).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
@@ -130,6 +131,16 @@ def _rate(raw: Any) -> str:
     if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
         raise _Bad(f"must be count/seconds such as 20/60, not {value!r}")
     return value
+
+
+def _iso_day(raw: Any) -> dt.date:
+    """A calendar day as YYYY-MM-DD."""
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise _Bad(f"must be a day as YYYY-MM-DD, not {str(raw)!r}") from None
 
 
 def _quiet_hours(raw: Any) -> str:
@@ -352,6 +363,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIATION_STALL_DAYS", _integer(1, 3660), 14,
             "an open case with no progress event for this many days is stalled (周调度)",
             area="supervision"),
+    Setting("MEDIATION_ACTION_BACKLOG_UNTIL", _iso_day, dt.date(2025, 3, 31),
+            "the special action's cut-off: cases listed (纳入专项行动) on or before this day are "
+            "its backlog (存量), cases listed later its increment (增量); after changing it run "
+            "`mediation reports rebuild`", area="supervision", default_doc="`2025-03-31`"),
     Setting("MEDIATION_REOPEN_WINDOW_DAYS", _integer(1, 3660), 180,
             "a case reopened within this many days of being resolved or closed is flagged "
             "(possible fake resolution)", area="supervision"),

@@ -56,6 +56,11 @@ _MESSAGES = {
     "Unknown field.": _l("未知字段"),
     "Not a valid list.": _l("格式不正确"),
     "cannot be in the future": _l("不能晚于今天"),
+    "a case with no category is listed only with the officer's reason":
+        _l("未归入六类积案的案件，须填写纳入理由"),
+    "say why the case leaves the action": _l("请填写移出专项行动的理由"),
+    "the case is already in the action": _l("本案已纳入专项行动"),
+    "the case is not in the action": _l("本案未纳入专项行动"),
     "an 18-character resident identity number": _l("请填写18位居民身份证号码"),
     "a mobile (11 digits) or landline number": _l("请填写11位手机号码或固定电话号码"),
     "a GB/T 2260 code: 2, 4 or 6 digits, e.g. 51, 5101, 510104": _l("请填写2、4或6位行政区划代码，如510104"),

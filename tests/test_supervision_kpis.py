@@ -183,7 +183,9 @@ def test_as_of_a_date_the_timeline_decides_for_cases_changed_since(api, app, clo
     with app.app_context():
         clock("2025-01-10")
         actor = db.session.get(User, officer.id)
-        case = commands.intake(actor, {"title": "x", "region_code": "510104", "reference": "AS-OF-1"})
+        # listed in the action on intake, with the reason an uncategorised case needs
+        case = commands.intake(actor, {"title": "x", "region_code": "510104", "reference": "AS-OF-1",
+                                       "action_listed_on": dt.date(2025, 1, 10), "action_reason": "上级交办"})
         case_id = case.id
         db.session.execute(db.update(Case).where(Case.id == case_id).values(created_at=at("2025-01-10")))
         db.session.commit()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from mediation import clock as service_clock
 from mediation import timeline
 from mediation.cases import events as case_events
@@ -32,7 +34,22 @@ NOT_WORK = [
     (case_events.CASE_CLASSIFIED, {"categories": [], "needs": []}),
     (realtime_events.MESSAGE_POSTED, {"channel": "case", "body": "有人吗"}),
     (supervision_events.SURVEY_SENT, {"invite_id": 1}),
+    (supervision_events.INSPECTED, {"inspection_id": 1}),
+    (supervision_events.DEDUCTED, {"deduction_id": 1, "kind": "idle_handling"}),
+    (supervision_events.RECTIFICATION_ORDERED, {"rectification_id": 1}),
+    (case_events.CASE_ACTION_LISTED, {"listed_on": "2025-01-01", "reason": "", "source": "ledger"}),
 ]
+
+# Every type of the system's own doing, presence, views, talk and derived facts, by name.
+NOT_PROGRESS = {
+    "reminder.due", "case.escalated", "case.escalation_cleared", "referral.expired",
+    "session.entered", "session.left", "session.message.posted", "session.message.edited",
+    "session.message.deleted", "session.caucus.posted", "pii.revealed", "case.classified",
+    "message.posted", "message.edited", "message.deleted", "survey.sent", "survey.answered",
+    "supervision.inspected", "supervision.deducted", "supervision.rectification_ordered",
+    "agreement.in_effect", "agreement.superseded", "performance.completed", "document.purged",
+    "case.action_listed", "case.action_unlisted", "petitioner.receipt_issued",
+}
 
 
 def _old_case(app) -> int:
@@ -84,3 +101,20 @@ def test_progress_is_declared_in_the_catalogue(app):
     assert {"case.updated", "dossier.investigation_added", "owner.contact_recorded",
             "session.started", "agreement.signed", "referral.accepted", "opinion.posted",
             "internal_note.posted", "supervision.rectified"} <= counted
+
+
+@pytest.mark.parametrize("item", NOT_WORK, ids=[t.name for t, _ in NOT_WORK])
+def test_each_system_event_alone_keeps_an_idle_case_stalled(api, app, item):
+    """Thirty days idle and then one event of this type, today: still stalled."""
+    case_id = _old_case(app)
+    _append(app, case_id, [item])
+    assert case_id in _stalled(api)
+
+
+def test_every_named_system_type_is_declared_as_no_progress(app):
+    with app.app_context():
+        declared = {t.name: t for t in registry().event_types.values()}
+        counted = set(progress_types())
+    assert set(declared) >= NOT_PROGRESS
+    assert {name for name in NOT_PROGRESS if declared[name].progress} == set()
+    assert NOT_PROGRESS.isdisjoint(counted)

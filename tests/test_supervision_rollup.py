@@ -48,15 +48,22 @@ def clock():
     service_clock.unfreeze()
 
 
+def listed() -> dict:
+    """Intake fields that list the case in the action today (纳入专项行动), with the reason
+    an uncategorised case needs to count."""
+    return {"action_listed_on": service_clock.today(), "action_reason": "纳入专项行动"}
+
+
 def assert_rollup_matches_definitions(dates=DATES) -> None:
     """Every scope, grouping and date: the rollup's counts equal the base tables'."""
     db.session.rollback()
     for scope in SCOPES:
         for grouping in (None, *kpis.GROUPINGS):
-            fast = kpis.counts_many(scope, dates, grouping)
-            live = kpis.counts_many_live(scope, dates, grouping)
-            for day, f, v in zip(dates, fast, live, strict=True):
-                assert f == v, (scope.prefix, grouping, day)
+            for segment in (None, *kpis.SEGMENTS):
+                fast = kpis.counts_many(scope, dates, grouping, segment)
+                live = kpis.counts_many_live(scope, dates, grouping, segment)
+                for day, f, v in zip(dates, fast, live, strict=True):
+                    assert f == v, (scope.prefix, grouping, segment, day)
     db.session.rollback()
 
 
@@ -89,7 +96,8 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
 
     def intake(region: str, **fields) -> int:
         case_id = commands.intake(admin, {
-            "title": "t", "region_code": region, "reference": f"R-{seq():05d}", **fields}).id
+            "title": "t", "region_code": region, "reference": f"R-{seq():05d}",
+            "action_listed_on": service_clock.today(), "action_reason": "纳入", **fields}).id
         # the row's created_at default is the real clock: date it as the history says
         db.session.execute(sa.update(Case).where(Case.id == case_id).values(created_at=timeline.utcnow()))
         db.session.commit()
@@ -139,10 +147,12 @@ def test_a_history_on_past_dates_gives_the_definitions_figures(ctx, clock):
     # a row written directly (the ledger as it stood), and a bulk ORM update of its date
     e = Case(reference=f"R-{seq():05d}", title="t", region_code="510104", status="resolved",
              status_changed_at=at("2025-05-31"), created_at=at("2025-03-01"), assessment="reasonable",
-             flags=[], departments=["民政局"], last_seq=0)
+             flags=[], departments=["民政局"], last_seq=0, category_mask=1,
+             action_listed_on=dt.date(2025, 3, 1))
     db.session.add(e)
     db.session.commit()
-    db.session.execute(sa.update(Case).where(Case.id == e.id).values(created_at=at("2025-01-09", 0)))
+    db.session.execute(sa.update(Case).where(Case.id == e.id).values(
+        created_at=at("2025-01-09", 0), action_listed_on=dt.date(2025, 1, 9)))
     db.session.commit()
 
     assert_rollup_matches_definitions()
@@ -179,7 +189,8 @@ def test_a_rolled_back_change_leaves_the_rollup_as_it_was(ctx, clock):
 def test_writes_that_bypass_the_session_are_repaired_by_the_rebuild_command(app, ctx, clock):
     officer = make_user("case_officer", "510104")
     case_id = commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
-                                        "assessment": "reasonable"}).id
+                                        "assessment": "reasonable", "action_listed_on": service_clock.today(),
+                                        "action_reason": "纳入"}).id
     runner = app.test_cli_runner()
     ok = runner.invoke(args=["reports", "check"])
     assert ok.exit_code == 0, ok.output
@@ -203,7 +214,7 @@ def test_concurrent_writers_in_one_county_and_department_add_up(pg):
     admin = make_user("admin", None)
     n = 12
     ids = [commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
-                                     "assessment": "reasonable"}).id for _ in range(n)]
+                                     "assessment": "reasonable", **listed()}).id for _ in range(n)]
     tokens = []
     for case_id in ids[::2]:
         token, _ = sup_commands.send_survey(db.session.get(User, admin.id), case_id)
@@ -218,7 +229,7 @@ def test_concurrent_writers_in_one_county_and_department_add_up(pg):
         if i < n + len(tokens):
             return sup_commands.answer_survey(tokens[i - n], 5, "").rating
         return commands.intake(user, {"title": "new", "region_code": "510104",
-                                      "departments": ["民政局", "住建局"]}).id
+                                      "departments": ["民政局", "住建局"], **listed()}).id
 
     folders = 3  # folds running among the writers: a delta is folded once or left for later
 
@@ -248,7 +259,7 @@ def test_figures_are_exact_before_during_and_after_the_fold(ctx, clock):
     admin = make_user("admin", None)
     today = [service_clock.today()]
     ids = [commands.intake(officer, {"title": "t", "region_code": "510104", "departments": ["民政局"],
-                                     "assessment": "reasonable"}).id for _ in range(3)]
+                                     "assessment": "reasonable", **listed()}).id for _ in range(3)]
     assert pending_deltas() > 0  # nothing folded yet, and the figures already count them
     assert kpis.counts(Scope("51"), today[0])["all"]["cases"] == 3
     assert_rollup_matches_definitions(today)

@@ -111,6 +111,24 @@ class CaseCategories(MethodView):
         return case_view(commands.override_category(current(), case_id, **data))
 
 
+@blp.route("/cases/<int:case_id>/action-listing")
+class CaseActionListing(MethodView):
+    @authenticated
+    @blp.arguments(s.ActionListingIn)
+    @blp.response(200, s.CaseOut)
+    def post(self, data, case_id):
+        """纳入专项行动: the case counts in the KPIs from the list date (a case with no category
+        needs the reason); 409 with the current listing if it is listed already."""
+        return case_view(commands.list_in_action(current(), case_id, data.get("listed_on"), data["reason"]))
+
+    @authenticated
+    @blp.arguments(s.ActionUnlistingIn)
+    @blp.response(200, s.CaseOut)
+    def delete(self, data, case_id):
+        """移出专项行动 (a listing made in error), with the reason; 409 if it is not listed."""
+        return case_view(commands.unlist_from_action(current(), case_id, data["reason"]))
+
+
 @blp.route("/cases/<int:case_id>/owner")
 class CaseOwner(MethodView):
     @authenticated

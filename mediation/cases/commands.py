@@ -160,6 +160,9 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
     timeline.start_case(db.session, case)
+    listing = None
+    if data.get("action_listed_on") is not None:  # checked before any event is written
+        listing = listing_checked(case, data["action_listed_on"], data.get("action_reason") or "")
     first = petitions.record_petition(case, petition | {"summary": case.summary}, actor,
                                       repeat=False, event=False)
     timeline.append_many(db.session, case.id, [
@@ -174,6 +177,8 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
             "categories": [f.as_dict() for f in rules.effective_categories(case)],
             "needs": rules.effective_needs(case)}),
     ], actor.id)
+    if listing is not None:
+        record_listing(case, *listing, actor, "intake")
     if candidates:
         # (b) a new case of the same person, on purpose: each names the other
         for other in candidates:
@@ -323,6 +328,88 @@ def override_category(actor: User, case_id: int, category: int, action: str, rea
         CategoryOverride(category=category, action=action, reason=reason, by_id=actor.id))
     db.session.flush()
     refresh(case, actor)
+    return case
+
+
+def listing_checked(case: Case, listed_on: dt.date | None, reason: str) -> tuple[dt.date, str]:
+    """The list date (default: today, the service's day; never in the future) and the
+    reason, required for a case that has no category (it counts only with one)."""
+    from mediation.validation import EARLIEST
+
+    day = listed_on or today()
+    errors: dict[str, list[str]] = {}
+    if day > today():
+        errors["action_listed_on"] = ["cannot be in the future"]
+    elif day < EARLIEST:
+        errors["action_listed_on"] = [f"not before {EARLIEST.isoformat()}"]
+    reason = (reason or "").strip()
+    if not case.category_mask and len(reason) < 2:
+        errors["action_reason"] = ["a case with no category is listed only with the officer's reason"]
+    if errors:
+        raise Invalid(errors)
+    return day, reason
+
+
+def listing_view(case: Case) -> dict[str, Any]:
+    """The case's place in the special action, as the case page and the API show it."""
+    from mediation.supervision.rollup import backlog_until
+
+    listed = case.action_listed_on
+    return {"listed_on": listed, "reason": case.action_reason or "",
+            "segment": None if listed is None else ("increment" if listed > backlog_until() else "stock"),
+            "counted": listed is not None and bool(case.category_mask or (case.action_reason or "").strip())}
+
+
+def _listing_state(case: Case) -> dict[str, Any]:
+    view = listing_view(case)
+    return view | {"listed_on": view["listed_on"].isoformat() if view["listed_on"] else None}
+
+
+def record_listing(case: Case, listed_on: dt.date, reason: str, actor: User | None, source: str) -> None:
+    """Set the listing on a case not listed (its caller has decided it) and say so."""
+    case.action_listed_on = listed_on
+    case.action_reason = reason
+    db.session.flush()
+    timeline.append(db.session, case.id, events.CASE_ACTION_LISTED,
+                    {"listed_on": listed_on.isoformat(), "reason": reason, "source": source},
+                    actor.id if actor else None)
+
+
+@transactional
+def list_in_action(actor: User, case_id: int, listed_on: dt.date | None, reason: str) -> Case:
+    """纳入专项行动: the officer's decision that the case counts in the action from
+    `listed_on`. A case already listed is a 409 with its listing (unlist it to correct)."""
+    case = require_case(actor, case_id, Action.CASE_CLASSIFY)
+    day, reason = listing_checked(case, listed_on, reason)
+    done = db.session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.action_listed_on.is_(None))
+        .values(action_listed_on=day, action_reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(case)
+    if not done:
+        raise Conflict("the case is already in the action", current_state=_listing_state(case))
+    timeline.append(db.session, case.id, events.CASE_ACTION_LISTED,
+                    {"listed_on": day.isoformat(), "reason": reason, "source": "officer"}, actor.id)
+    return case
+
+
+@transactional
+def unlist_from_action(actor: User, case_id: int, reason: str) -> Case:
+    """移出专项行动 (a listing made in error): the case no longer counts, on any date."""
+    case = require_case(actor, case_id, Action.CASE_CLASSIFY)
+    reason = (reason or "").strip()
+    if len(reason) < 2:
+        raise Invalid({"reason": ["say why the case leaves the action"]})
+    before = case.action_listed_on
+    done = db.session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.action_listed_on.is_not(None))
+        .values(action_listed_on=None, action_reason="", updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(case)
+    if not done:
+        raise Conflict("the case is not in the action", current_state=_listing_state(case))
+    timeline.append(db.session, case.id, events.CASE_ACTION_UNLISTED,
+                    {"listed_on": before.isoformat() if before else None, "reason": reason}, actor.id)
     return case
 
 

@@ -33,7 +33,12 @@ CASE_LINKED = EventType("case.linked", _l("关联案件"))
 CASE_MERGED = EventType("case.merged", _l("并入其他案件"))
 CASE_ABSORBED = EventType("case.absorbed", _l("合并案件"))
 
+# 纳入专项行动 and its correction: who decided that the case counts in the action, from
+# which day, and why (a decision about counting, no work on the matter itself).
+CASE_ACTION_LISTED = EventType("case.action_listed", _l("纳入专项行动"), progress=False)
+CASE_ACTION_UNLISTED = EventType("case.action_unlisted", _l("移出专项行动"), progress=False)
+
 ALL = (CASE_CREATED, CASE_UPDATED, CASE_CLASSIFIED, CASE_STATUS_CHANGED, CASE_RESOLVED, CASE_CLOSED,
        CASE_REOPENED, CASE_OWNER_ASSIGNED, CLOCK_EXTENDED, PETITIONER_ADDED, INVESTIGATION_ADDED,
        OWNER_CONTACT_RECORDED, PII_REVEALED, PETITION_RECEIVED, CASE_LINKED, CASE_MERGED,
-       CASE_ABSORBED)
+       CASE_ABSORBED, CASE_ACTION_LISTED, CASE_ACTION_UNLISTED)

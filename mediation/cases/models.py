@@ -162,6 +162,11 @@ class Case(db.Model):
     # the petitions: a visit of six counts six), kept in step by the petition commands.
     petition_count: Mapped[int] = mapped_column(default=0)
     person_count: Mapped[int] = mapped_column(default=0)
+    # 纳入专项行动: the day the case was listed in the special action (the ledger's date, not
+    # the row's insert time; NULL: not in the action), and the officer's reason, required to
+    # count a case that has no category (kpis.py: who is counted).
+    action_listed_on: Mapped[dt.date | None] = mapped_column(index=True)
+    action_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     # Set once when the case is absorbed by another (closed as merged): the survivor.
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation.cases import petitions, rules
-from mediation.cases.commands import limits, petitioner_view
+from mediation.cases.commands import limits, listing_view, petitioner_view
 from mediation.cases.models import Case, CaseLink
 from mediation.clock import today
 from mediation.extensions import db
@@ -49,7 +49,7 @@ def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
         "needs_source": "officer" if case.needs_set is not None else "derived",
         "owner": owner,
         "clocks": [c.as_dict() for c in clocks],
-        "overdue": any(c.state == "overdue" for c in clocks + duties),
+        "overdue": rules.is_overdue(clocks + duties),
         "next_deadline_on": case.next_deadline_on,
         "extension": {"days": case.extension_days, "approver": case.extension_approver,
                       "reason": case.extension_reason} if case.extension_days else None,
@@ -57,6 +57,7 @@ def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
         "last_seq": case.last_seq, "created_at": case.created_at, "updated_at": case.updated_at,
         "petition_count": case.petition_count or 0, "person_count": case.person_count or 0,
         "merged_into": case.merged_into_id,
+        "action": listing_view(case),
     }
     if detail:
         view["petitions"] = [petitions.petition_view(p) for p in petitions.petitions_of(case.id)]

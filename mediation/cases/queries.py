@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from mediation import audit
+from mediation.cases import rules
 from mediation.cases.models import Case, Petitioner
 from mediation.clock import today
 from mediation.extensions import db
@@ -78,8 +80,7 @@ def filtered_cases(user: User, args: dict[str, Any]) -> sa.Select:
     if args.get("owner"):
         query = query.where(Case.lead_official_id == args["owner"])
     if args.get("overdue") is not None:
-        late = Case.next_deadline_on < today()
-        query = query.where(late if args["overdue"] else sa.or_(Case.next_deadline_on.is_(None), ~late))
+        query = query.where(overdue() if args["overdue"] else not_overdue())
     if args.get("q"):
         query = query.where(search_condition(user, args["q"]))
     return query
@@ -93,6 +94,25 @@ def search_condition(user: User, q: str):
         return text_match(user, q)
     terms = q.split()[:5]
     return sa.and_(*[text_match(user, t) for t in terms]) if len(terms) > 1 else text_match(user, q)
+
+
+def deadline_by(day: dt.date) -> Any:
+    """SQL: the case has an open deadline (a running duty clock or owner duty) due on or
+    before `day`. A concluded case (resolved, closed) has none: its clocks ended with it."""
+    return sa.and_(Case.next_deadline_on <= day, Case.status.not_in(rules.CONCLUDED))
+
+
+def overdue(day: dt.date | None = None) -> Any:
+    """SQL: THE definition of overdue (rules.is_overdue in SQL): an open deadline due before
+    `day` (default: today, the service's day) on a case not concluded. The board's filter,
+    `GET /api/cases?overdue=`, the weekly report and the reminders all use it."""
+    return sa.and_(Case.next_deadline_on < (day or today()), Case.status.not_in(rules.CONCLUDED))
+
+
+def not_overdue(day: dt.date | None = None) -> Any:
+    """SQL: the complement of `overdue` (no deadline counts as not overdue)."""
+    return sa.or_(Case.next_deadline_on.is_(None), Case.next_deadline_on >= (day or today()),
+                  Case.status.in_(rules.CONCLUDED))
 
 
 def number_kind(q: str) -> str | None:

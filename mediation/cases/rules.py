@@ -248,7 +248,7 @@ class Clock:
     started_on: dt.date | None
     due_on: dt.date | None
     done_on: dt.date | None
-    state: str  # not_started | running | overdue | done | open | lapsed
+    state: str  # not_started | running | overdue | done | ended | open | lapsed
     days_left: int | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -271,9 +271,25 @@ def _clock(name: str, kind: str, start: dt.date | None, days: int, done: dt.date
     return Clock(name, kind, start, due, None, "running" if left >= 0 else "overdue", left)
 
 
+# A concluded case (化解 or 办结): its statutory duties have ended with the matter. The one
+# definition of "overdue" (a duty clock or an owner duty past due on a case not concluded)
+# follows from it: `next_deadline` is None for such a case, and `mediation.cases.queries.
+# overdue` is the same rule in SQL for the board, the case API, the weekly report and the
+# reminders. A review request on a resolved case reopens it to put the review clocks back on.
+CONCLUDED = (Status.RESOLVED.value, Status.CLOSED.value)
+
+
+def _ended(clock: Clock) -> Clock:
+    """A duty still open when its matter was concluded: it no longer runs."""
+    if clock.kind == "duty" and clock.state in ("running", "overdue"):
+        return Clock(clock.name, clock.kind, clock.started_on, clock.due_on, None, "ended", None)
+    return clock
+
+
 def statutory_clocks(case: Case, limits: dict[str, int], today: dt.date) -> list[Clock]:
-    """The 信访工作条例 clocks of one case, from the configured limits."""
-    return [
+    """The 信访工作条例 clocks of one case, from the configured limits; on a concluded case
+    (resolved or closed) the duties not done have ended (state `ended`, never overdue)."""
+    clocks = [
         _clock("acceptance_decision", "duty", case.received_on, limits["acceptance_decision"],
                case.accepted_on, today),
         _clock("handling", "duty", case.accepted_on, limits["handling"] + (case.extension_days or 0),
@@ -287,6 +303,7 @@ def statutory_clocks(case: Case, limits: dict[str, int], today: dt.date) -> list
         _clock("rereview_answer", "duty", case.rereview_requested_on, limits["rereview_answer"],
                case.rereview_answered_on, today),
     ]
+    return [_ended(c) for c in clocks] if case.status in CONCLUDED else clocks
 
 
 def owner_duties(case: Case, limits: dict[str, int], today: dt.date) -> list[Clock]:
@@ -302,6 +319,11 @@ def owner_duties(case: Case, limits: dict[str, int], today: dt.date) -> list[Clo
         last = max(held + [case.owner_assigned_on])
         duties.append(_clock(kind.value, "duty", last, limits[limit], None, today))
     return duties
+
+
+def is_overdue(clocks: list[Clock]) -> bool:
+    """Overdue: a duty clock or owner duty past its due date (never one that has ended)."""
+    return any(c.state == "overdue" for c in clocks)
 
 
 def next_deadline(clocks: list[Clock]) -> dt.date | None:

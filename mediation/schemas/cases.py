@@ -147,6 +147,13 @@ class CaseIn(CaseFieldsMixin, StrictSchema):
         "description": "A new case despite strong matches (a different matter of the same "
                        "person): the cases are cross-referenced with this reason"})
 
+    action_listed_on = fields.Date(metadata={
+        "description": "纳入专项行动: the case counts in the action from this day (the ledger's "
+                       "date; not in the future). Omitted: the case is not in the action until "
+                       "an officer lists it (POST /api/cases/<id>/action-listing)"})
+    action_reason = fields.String(validate=validate.Length(max=2000), metadata={
+        "description": "why the case is in the action; required for a case with no category"})
+
     @validates_schema
     def one_decision(self, data, **kwargs):
         if data.get("repeat_of") is not None and data.get("new_case_reason"):
@@ -187,6 +194,26 @@ class CasePatch(CaseFieldsMixin, StrictSchema):
 class TransitionIn(StrictSchema):
     status = fields.String(required=True, validate=one_of(Status))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ActionListingOut(ma.Schema):
+    listed_on = fields.Date(allow_none=True, metadata={
+        "description": "the list date; null: not in the action"})
+    reason = fields.String()
+    segment = fields.String(allow_none=True, metadata={
+        "description": "stock (存量: listed by MEDIATION_ACTION_BACKLOG_UNTIL) or increment (增量)"})
+    counted = fields.Boolean(metadata={
+        "description": "counted in the KPIs: listed, and categorised or listed with a reason"})
+
+
+class ActionListingIn(StrictSchema):
+    listed_on = fields.Date(metadata={"description": "the list date (default today); not in the future"})
+    reason = fields.String(load_default="", validate=validate.Length(max=2000), metadata={
+        "description": "required for a case with no category"})
+
+
+class ActionUnlistingIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=2000))
 
 
 class CategoryOverrideIn(StrictSchema):
@@ -335,6 +362,8 @@ class CaseOut(ma.Schema):
     petition_count = fields.Integer(metadata={"description": "件次: petitions on the case"})
     person_count = fields.Integer(metadata={"description": "人次: people over all its petitions"})
     merged_into = fields.Integer(allow_none=True, metadata={"description": "the survivor, once merged"})
+    action = fields.Nested(lambda: ActionListingOut(), metadata={
+        "description": "纳入专项行动: listed on, reason, segment (stock/increment), counted"})
     petitions = fields.List(fields.Nested(PetitionRecordOut))
     links = fields.List(fields.Dict())
 

@@ -107,13 +107,15 @@ AGREEMENT_DRAFTED = EventType("agreement.drafted", _l("起草调解协议"))
 AGREEMENT_REVISED = EventType("agreement.revised", _l("修改调解协议"))
 AGREEMENT_FINALISED = EventType("agreement.finalised", _l("调解协议定稿"))
 AGREEMENT_SIGNED = EventType("agreement.signed", _l("调解协议签署"))
-AGREEMENT_IN_EFFECT = EventType("agreement.in_effect", _l("调解协议生效"))
-AGREEMENT_SUPERSEDED = EventType("agreement.superseded", _l("调解协议被取代"))
+# Derived in the transaction of the signature or revision that caused them (which count).
+AGREEMENT_IN_EFFECT = EventType("agreement.in_effect", _l("调解协议生效"), progress=False)
+AGREEMENT_SUPERSEDED = EventType("agreement.superseded", _l("调解协议被取代"), progress=False)
 CONFIRMATION_APPLIED = EventType("agreement.confirmation_applied", _l("申请司法确认"))
 CONFIRMATION_DECIDED = EventType("agreement.confirmation_decided", _l("司法确认结果"))
 PERFORMANCE_ITEM_ADDED = EventType("performance.item_added", _l("添加履行事项"))
 PERFORMANCE_ITEM_DONE = EventType("performance.item_done", _l("履行事项完成"))
-PERFORMANCE_COMPLETED = EventType("performance.completed", _l("协议履行完毕"))
+# Derived when the last item is done (the item's own event counts).
+PERFORMANCE_COMPLETED = EventType("performance.completed", _l("协议履行完毕"), progress=False)
 PETITIONING_CEASED = EventType("case.petitioning_ceased", _l("息诉罢访"))
 PETITIONING_RESUMED = EventType("case.petitioning_resumed", _l("再次信访"))
 # What a follow-up visit found (honoured or not, satisfaction) is for the officials.

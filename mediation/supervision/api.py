@@ -79,6 +79,11 @@ class KpiReportOut(ma.Schema):
     definitions = fields.List(fields.Dict())
     kpis = fields.Dict(metadata={"description": "key -> numerator, denominator, value, target, met"})
     groups = fields.List(fields.Dict())
+    backlog_until = fields.String(metadata={
+        "description": "the action's cut-off (MEDIATION_ACTION_BACKLOG_UNTIL): cases listed by "
+                       "then are its backlog (存量), later ones its increment (增量)"})
+    segments = fields.Dict(metadata={
+        "description": "stock and increment: each with cases and kpis as above"})
 
 
 def _from() -> fields.String:

@@ -30,9 +30,12 @@ def reminder_recipients(_session: Any, envelope: dict) -> list[int]:
 # The system's daily nudge: a case that receives only these is still idle (空转).
 REMINDER_DUE = EventType("reminder.due", _l("到期提醒"), audience=REMINDED,
                          recipients=(reminder_recipients,), progress=False)
-INSPECTED = EventType("supervision.inspected", _l("督查检查"))
-DEDUCTED = EventType("supervision.deducted", _l("考核扣分"))
-RECTIFICATION_ORDERED = EventType("supervision.rectification_ordered", _l("责令整改"))
+# Supervisors' records about the case judge the handling; they are not handling: a
+# deduction for idle handling (空转) must not make the case look worked on. The handlers'
+# rectification is work.
+INSPECTED = EventType("supervision.inspected", _l("督查检查"), progress=False)
+DEDUCTED = EventType("supervision.deducted", _l("考核扣分"), progress=False)
+RECTIFICATION_ORDERED = EventType("supervision.rectification_ordered", _l("责令整改"), progress=False)
 RECTIFIED = EventType("supervision.rectified", _l("整改完成"))
 # Asking the petitioner, and the answer, say how the case went, not that anyone worked on it.
 SURVEY_SENT = EventType("survey.sent", _l("发送满意度评价"), progress=False)

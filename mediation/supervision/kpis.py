@@ -1,8 +1,14 @@
 """The plan's figures, each defined once here (numerator, denominator, date measured on)
 and computed by SQL aggregates (GROUP BY), never by a loop over cases.
 
-"As of D" means at the end of day D (the service's day, MEDIATION_TIMEZONE): a case counts
-if it was in the ledger by then, and as resolved if its status at that moment was resolved
+"As of D" means at the end of day D (the service's day, MEDIATION_TIMEZONE). A case is in
+the action (纳入专项行动) on D when it was listed by an explicit decision (the ledger import,
+an intake that says so, an officer's listing: `cases.action_listed_on`, the ledger's date,
+not the row's insert time) on or before D, and — a case with no category (category_mask 0)
+— only with the officer's reason (`action_reason`). Cases listed on or before
+MEDIATION_ACTION_BACKLOG_UNTIL are the action's backlog (存量), later ones its increment
+(增量): every figure is also given for each (`segments`). A case counts as resolved if its
+status at that moment was resolved
 or closed. The status at D comes from `Case.status` when its last change
 (`status_changed_at`) was before the end of D, and otherwise from the timeline: the last
 `case.resolved`/`case.closed` before then with no `case.reopened` after it. A case
@@ -61,9 +67,10 @@ MEASURED = ("the end of the requested date (a day in the service's time zone, Be
 KPIS: tuple[Kpi, ...] = (
     Kpi("resolution_rate", "积案化解率", "resolution rate",
         "cases whose status at the end of the date was resolved or closed",
-        "cases in the action: cases in the ledger (created) by the end of the date and not "
-        "merged into another by then (a merged case is not a second case; a repeat petition "
-        "linked to a case adds a petition, never a case)",
+        "cases in the action: listed (纳入专项行动: the ledger import, an intake or an officer's "
+        "decision) with a list date on or before the date, categorised or listed with the "
+        "officer's reason, and not merged into another by the end of the date (a merged case "
+        "is not a second case; a repeat petition linked to a case adds a petition, never a case)",
         MEASURED, 0.98),
     Kpi("reasonable_demand_resolution_rate", "群众合理诉求解决率",
         "resolution rate of reasonable demands",
@@ -81,7 +88,8 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("satisfaction_rate", "群众满意率", "satisfaction",
         f"survey answers rating {SATISFIED_MIN_RATING} or 5 (满意、非常满意) received by the end "
         "of the date",
-        "survey answers received by the end of the date for cases in the action",
+        "survey answers received by the end of the date for cases in the action (an answer "
+        "counts from the day its case was listed)",
         MEASURED, None),
 )
 KPI_KEYS = tuple(k.key for k in KPIS)
@@ -168,12 +176,35 @@ def short_query_settings() -> None:
         db.session.execute(sa.text("SET LOCAL jit = off"))
 
 
-def counts(scope: Scope, day: dt.date, grouping: str | None = None) -> dict[str, dict[str, int]]:
+SEGMENTS = ("stock", "increment")
+
+
+def counted() -> Any:
+    """SQL: the case is counted in the action once listed (see the module docstring): listed
+    (纳入专项行动), and categorised or included by an officer with a reason."""
+    return sa.and_(Case.action_listed_on.is_not(None),
+                   sa.or_(Case.category_mask != 0, sa.func.coalesce(Case.action_reason, "") != ""))
+
+
+def in_segment(segment: str | None) -> Any:
+    """SQL: the case's listing falls in the segment (存量 stock: listed by
+    MEDIATION_ACTION_BACKLOG_UNTIL; 增量 increment: later); None: both."""
+    if segment is None:
+        return sa.true()
+    if segment not in SEGMENTS:
+        raise ValueError(f"segment must be one of {SEGMENTS}")
+    later = Case.action_listed_on > rollup.backlog_until()
+    return later if segment == "increment" else ~later
+
+
+def counts(scope: Scope, day: dt.date, grouping: str | None = None,
+           segment: str | None = None) -> dict[str, dict[str, int]]:
     """Numerators and denominators of every KPI per group key, as of the end of `day`."""
-    return counts_many(scope, [day], grouping)[0]
+    return counts_many(scope, [day], grouping, segment)[0]
 
 
-def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) -> list[dict[str, dict]]:
+def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None,
+                segment: str | None = None) -> list[dict[str, dict]]:
     """`counts` for several dates in one scan of the rollup (the bulletin wants this month
     and last): for each date, the month rows of the months before its month plus the day
     rows of its month up to it, as conditional sums over the same rows (of the rollup and
@@ -187,18 +218,23 @@ def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) 
         key = r.department
     else:
         raise ValueError(f"grouping must be one of {GROUPINGS}")
-    dim = rollup.DEPT_DIM if grouping == "department" else rollup.CASE_DIM
+    dept = grouping == "department"
+    dim, new_dim = ((rollup.DEPT_DIM, rollup.NEW_DEPT_DIM) if dept
+                    else (rollup.CASE_DIM, rollup.NEW_CASE_DIM))
+    # increment: its own rows; stock: all rows minus the increment's.
+    dims = {None: {dim: 1}, "increment": {new_dim: 1}, "stock": {dim: 1, new_dim: -1}}[segment]
+    sign = sa.case(*((r.dim == d, k) for d, k in dims.items()), else_=0)
 
     def window(day: dt.date):
         first = day.replace(day=1)
         return sa.or_(sa.and_(r.grain == rollup.MONTH, r.day < first),
                       sa.and_(r.grain == rollup.DAY, r.day >= first, r.day <= day))
 
-    cols = [sa.func.coalesce(sa.func.sum(sa.case((window(day), getattr(r, m)), else_=0)), 0)
+    cols = [sa.func.coalesce(sa.func.sum(sa.case((window(day), sign * getattr(r, m)), else_=0)), 0)
             .label(f"{m}_{i}") for i, day in enumerate(days) for m in rollup.METRICS]
     region = (r.region_code.startswith(scope.prefix, autoescape=True) if scope.prefix else sa.true())
     q = (sa.select(key.label("key"), *cols)
-         .where(r.dim == dim, region, sa.or_(*(window(day) for day in days))).group_by(key))
+         .where(r.dim.in_(list(dims)), region, sa.or_(*(window(day) for day in days))).group_by(key))
     out: list[dict[str, dict[str, int]]] = [{} for _ in days]
     for row in db.session.execute(q).mappings():
         for i in range(len(days)):
@@ -207,7 +243,8 @@ def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None) 
     return out
 
 
-def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = None) -> list[dict[str, dict]]:
+def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = None,
+                     segment: str | None = None) -> list[dict[str, dict]]:
     """The same numbers as `counts_many`, from the base tables by the definitions above (one
     scan of the cases with correlated EXISTS over the timeline: seconds on a large ledger).
     The reference that the rollup is held to by the tests and `mediation reports check`."""
@@ -216,7 +253,7 @@ def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = N
     cols, answer_cols = [], []
     for i, day in enumerate(days):
         cutoff = end_of(day)
-        created = Case.created_at < cutoff
+        created = Case.action_listed_on <= day
         in_action = sa.and_(created, ~merged_as_of(cutoff))
         resolved = sa.and_(in_action, resolved_as_of(cutoff))
         ceased = ceased_as_of(cutoff)
@@ -231,7 +268,7 @@ def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = N
                         count_if(sa.and_(answered, SurveyAnswer.rating >= SATISFIED_MIN_RATING))
                         .label(f"satisfied_{i}")]
     latest = end_of(max(days))
-    where = [scope.condition(), Case.created_at < latest]
+    where = [scope.condition(), counted(), in_segment(segment), Case.action_listed_on <= max(days)]
     out: list[dict[str, dict[str, int]]] = [{} for _ in days]
     for row in db.session.execute(_grouped(cols, grouping, where)).mappings():
         for i in range(len(days)):
@@ -281,7 +318,11 @@ def report(scope: Scope, day: dt.date, grouping: str | None = None) -> dict[str,
     body: dict[str, Any] = {
         "as_of": day.isoformat(), "region": scope.region_code, "definitions": definitions(),
         "cases": overall["cases"], "kpis": figures(overall), "level": grouping, "groups": [],
+        "backlog_until": rollup.backlog_until().isoformat(), "segments": {},
     }
+    for segment in SEGMENTS:  # 存量 and 增量: the same figures for each part of the action
+        part = counts(scope, day, None, segment).get("all", dict(EMPTY))
+        body["segments"][segment] = {"cases": part["cases"], "kpis": figures(part)}
     if grouping:
         for key, c in sorted(counts(scope, day, grouping).items()):
             row: dict[str, Any] = {"key": key, "cases": c["cases"], "kpis": figures(c)}

@@ -56,6 +56,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("petition_head_count", "来访人数", "int"),
     ("repeat_of_reference", "重复件关联编号", "text"),
     ("new_case_reason", "另立新案理由", "text"),
+    # 纳入专项行动: the ledger's date for the row (blank: the date given for the whole import)
+    # and the reason, which a row without a category needs to be counted.
+    ("action_listed_on", "纳入专项行动日期", "date"),
+    ("action_reason", "纳入理由", "text"),
 ]
 PETITION_KEYS = {"petition_channel": "channel", "petition_level": "level",
                  "petition_head_count": "head_count"}
@@ -65,7 +69,7 @@ KIND = {k: kind for k, _, kind in COLUMNS}
 SPLIT = re.compile(r"\s*[,，、;；\n]\s*")
 EXAMPLE = ["XF-2025-000001", "征地拆迁补偿纠纷", "成都市锦江区", "区自然资源局、区住建局", "2025-03-01",
            "2025年3月8日", 1, "征地拆迁", 2, 0, "历史遗留", "部分合理", "补偿款未足额发放",
-           "（示例，导入前删除此行）", "", "", "来信", "县级", 1, "", ""]
+           "（示例，导入前删除此行）", "", "", "来信", "县级", 1, "", "", "2025-03-31", ""]
 
 # The coded columns take what a clerk types: the code, the words the pages show (Chinese,
 # or English), or the short forms in use in petition offices; the export writes the words.
@@ -207,6 +211,8 @@ def _write_template(path: Path | io.BytesIO) -> None:
                  ["", "同一信访人已有案件（身份证号、电话一致，或同县姓名相近且事项相同）时，须填写"
                       "重复件关联编号（作为该案的重复信访件，不另立案件）或另立新案理由，否则该行报错并列出疑似案件。"],
                  ["", "案件编号必填且唯一：同一编号再次导入时跳过，不会重复。"],
+                 ["", "纳入专项行动日期：该案列入台账（纳入专项行动）的日期，未填时取导入时选定的日期；"
+                      "未归入六类积案的案件须填写纳入理由才纳入统计，否则只登记、不纳入。"],
                  ["", "整表校验：任何一行有错则全部不导入，错误按行号和列名列出。"]]
     write_workbook(path, {"台账": [[HEADERS[k] for k in KEYS], EXAMPLE], "填写说明": help_rows})
 
@@ -218,6 +224,8 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)  # references already in the ledger
     # rows taken as repeat petitions of an existing case (重复件关联编号): no case of their own
     linked: list[str] = field(default_factory=list)
+    # cases created but not in the action: no category and no reason (纳入理由)
+    unlisted: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # {row, column, message}
     dry_run: bool = False
 
@@ -363,18 +371,23 @@ def _case_id(reference: str) -> int:
     return found if found is not None else 0
 
 
-def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False) -> ImportResult:
+def import_ledger(path: Path | bytes, actor: User, dry_run: bool = False,
+                  listed_on: dt.date | None = None) -> ImportResult:
     """Validate every row, then import all rows or none, in one transaction.
+
+    Importing the ledger is the decision to list its cases in the action (纳入专项行动) on
+    the ledger's date: the row's 纳入专项行动日期, else `listed_on` (default: today, the
+    service's day). A case with no category and no 纳入理由 is created but not listed.
 
     A row whose reference is already in the ledger is skipped (idempotent: importing the
     same file twice adds nothing). A dry run does the whole import and rolls it back."""
     if not can(actor, Action.CASE_CREATE):
         raise Forbidden("your role may not take cases in")
     with words_context():
-        return _import(path, actor, dry_run)
+        return _import(path, actor, dry_run, listed_on)
 
 
-def _import(path: Path | bytes, actor: User, dry_run: bool) -> ImportResult:
+def _import(path: Path | bytes, actor: User, dry_run: bool, listed_on: dt.date | None) -> ImportResult:
     result = ImportResult(dry_run=dry_run)
     rows, result.errors = parse(path)
     result.rows = len(rows)
@@ -429,7 +442,15 @@ def _import(path: Path | bytes, actor: User, dry_run: bool) -> ImportResult:
             try:
                 if repeat_ref:
                     data = data | {"repeat_of": _case_id(repeat_ref)}
-                intake(actor, data)
+                day = data.pop("action_listed_on", None) or listed_on or clock.today()
+                why = (data.pop("action_reason", None) or "").strip()
+                case = intake(actor, data)
+                if not data.get("repeat_of"):
+                    if case.category_mask or len(why) >= 2:
+                        checked = commands.listing_checked(case, day, why)
+                        commands.record_listing(case, *checked, actor, "ledger")
+                    else:
+                        result.unlisted.append(data["reference"])
             except Conflict as exc:
                 if not exc.extra.get("candidates"):
                     raise
@@ -448,7 +469,7 @@ def _import(path: Path | bytes, actor: User, dry_run: bool) -> ImportResult:
         if result.errors or dry_run:
             db.session.rollback()
             if result.errors:
-                result.created, result.linked = [], []
+                result.created, result.linked, result.unlisted = [], [], []
         else:
             db.session.commit()
     except BaseException:
@@ -491,6 +512,7 @@ def _export_rows(scope: Scope | None = None, batch: int = 1000) -> Iterator[list
                    "；".join(mask_id_number(p.id_number_tail) or "" for p in people),
                    "；".join(mask_phone(p.phone_tail) or "" for p in people),
                    None, None, None, None, None,  # petition and repeat decision: for import
+                   c.action_listed_on, c.action_reason or "",
                    region_words(c.region_code, full=True), c.id, say("case_status", [c.status]),
                    "、".join(f"第{ordinals[n - 1]}类" for n in sorted(CATEGORY_NAMES)
                             if (c.category_mask or 0) & (1 << (n - 1))),

@@ -153,11 +153,12 @@ KPI_NUMERATOR = {
     "satisfaction_rate": _l("截至统计日结束时收到的评价中评为 4 分或 5 分（满意、非常满意）的份数"),
 }
 KPI_DENOMINATOR = {
-    "resolution_rate": _l("统计日结束前已列入台账、且未并入其他案件的案件数（纳入专项行动的案件；"
-                          "并入其他案件的自合并之日起不再计入，重复信访件计入原案件的件次，不另计案件）"),
+    "resolution_rate": _l("纳入专项行动的案件数：纳入日期（台账日期，而非录入系统的时间）不晚于统计日、"
+                          "且截至统计日结束时未并入其他案件；未归入六类积案的案件须有纳入理由才计入"
+                          "（并入其他案件的自合并之日起不再计入，重复信访件计入原案件的件次，不另计案件）"),
     "reasonable_demand_resolution_rate": _l("纳入专项行动、经评估诉求合理且有政策依据的案件数"),
     "ceased_petitioning_rate": _l("纳入专项行动的案件数"),
-    "satisfaction_rate": _l("截至统计日结束时纳入专项行动的案件收到的评价份数"),
+    "satisfaction_rate": _l("截至统计日结束时纳入专项行动的案件收到的评价份数（评价自其案件纳入之日起计入）"),
 }
 
 # What the commands and parsers say in English, in the pages' languages.
@@ -301,6 +302,8 @@ def overview():
     scope = _scope(user, errors)
     report = kpis.report(scope, day)
     tiles = [{"key": d["key"], "figure": report["kpis"][d["key"]],
+              "stock": report["segments"]["stock"]["kpis"][d["key"]],
+              "increment": report["segments"]["increment"]["kpis"][d["key"]],
               "numerator": KPI_NUMERATOR[d["key"]], "denominator": KPI_DENOMINATOR[d["key"]]}
              for d in report["definitions"]]
     today = _today()
@@ -311,7 +314,9 @@ def overview():
     return web.render_page("supervision/overview.html", 422 if errors else 200, tiles=tiles, report=report,
                            day=day, region=scope.region_code, errors=errors, values=request.args,
                            signals=signals, signal_days=SIGNAL_DAYS, stall_days=week["stall_days"],
-                           reopen_days=setting("MEDIATION_REOPEN_WINDOW_DAYS"))
+                           reopen_days=setting("MEDIATION_REOPEN_WINDOW_DAYS"),
+                           zone_words=_("北京时间") if clock.zone_name() == clock.DEFAULT_TIMEZONE
+                           else _("本地时间"))
 
 
 # --- monthly bulletin --------------------------------------------------------------------------

@@ -43,14 +43,13 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session, selectinload
 
 from mediation import timeline
-from mediation.cases import rules
+from mediation.cases import queries, rules
 from mediation.cases.models import Case
 from mediation.clock import local, today
 from mediation.extensions import db
 from mediation.regions import region_prefix
 from mediation.settings import get as setting
 from mediation.supervision import events
-from mediation.supervision.kpis import RESOLVED_STATUSES
 from mediation.supervision.models import Reminder
 from mediation.timeline import utcnow
 from mediation.users import Role, User
@@ -139,9 +138,9 @@ def due_items(session: Session, day: dt.date) -> list[Due]:
 
     # Clocks and duties: only cases whose earliest open deadline (kept on the row, indexed)
     # falls within the horizon can have one due, so only those are read.
+    # (the one definition of an open deadline, mediation.cases.queries: none on a concluded case)
     ids = session.execute(sa.select(Case.id).where(
-        Case.next_deadline_on.is_not(None), Case.next_deadline_on <= max(duty_until, clock_until),
-        Case.status.not_in(RESOLVED_STATUSES)).order_by(Case.id)).scalars().all()
+        queries.deadline_by(max(duty_until, clock_until))).order_by(Case.id)).scalars().all()
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         cases = session.execute(sa.select(Case).options(selectinload(Case.contacts))

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from mediation import clock
-from mediation.cases import rules
+from mediation.cases import queries, rules
 from mediation.cases.models import GROUP_VISIT_MIN, Case, Channel, Petition
 from mediation.documents import checklist
 from mediation.events import progress_types
@@ -104,8 +104,8 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
     stalled = [_case_brief(r) for r in db.session.execute(stalled_q.order_by(Case.id).limit(LIST_LIMIT))]
 
     soon = as_of + dt.timedelta(days=setting("MEDIATION_DUE_SOON_DAYS"))
-    due_q = sa.select(Case).where(where, Case.next_deadline_on.is_not(None), Case.next_deadline_on <= soon,
-                                  Case.status.not_in(OPEN_STATUSES_EXCLUDE))
+    # Overdue and due soon by the one definition (mediation.cases.queries.overdue).
+    due_q = sa.select(Case).where(where, queries.deadline_by(soon))
     overdue, due_soon, duties_overdue = [], [], []
     limits = current_app.config["MEDIATION_CLOCKS"]
     # Only the listed cases (overdue or close, at most LIST_LIMIT) are read one by one, to
@@ -127,7 +127,7 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
             duties_overdue.append(brief | {"lead_official_id": case.lead_official_id,
                                            "duties": [c.as_dict() for c in owner_late]})
     overdue_total = db.session.execute(sa.select(sa.func.count()).select_from(Case).where(
-        where, Case.next_deadline_on < as_of, Case.status.not_in(OPEN_STATUSES_EXCLUDE))).scalar_one()
+        where, queries.overdue(as_of))).scalar_one()
 
     return {
         "week": f"{monday.isocalendar().year}-W{monday.isocalendar().week:02d}",

@@ -56,11 +56,15 @@ CEASED_EVENT, RESUMED_EVENT = session_events.PETITIONING_CEASED.name, session_ev
 MERGED_EVENT = case_events.CASE_MERGED.name
 TIMELINE_TYPES = (*RESOLVED_EVENTS, REOPENED_EVENT, CEASED_EVENT, RESUMED_EVENT, MERGED_EVENT)
 CASE_COLUMNS = frozenset({"status", "status_changed_at", "created_at", "assessment", "flags",
-                          "region_code", "departments"})
+                          "region_code", "departments", "action_listed_on", "action_reason",
+                          "category_mask"})
 SATISFIED_MIN_RATING = 4  # 4 满意 and 5 非常满意 out of 1..5
 REASONABLE = Assessment.REASONABLE.value
 CEASED_FLAG = CaseFlag.PETITIONING_CEASED.value
 CASE_DIM, DEPT_DIM = "case", "dept"
+# The same counts for the action's increment only (cases listed after
+# MEDIATION_ACTION_BACKLOG_UNTIL): the backlog (存量) is case − increment.
+NEW_CASE_DIM, NEW_DEPT_DIM = "newc", "newd"
 DAY, MONTH = "d", "m"
 
 
@@ -86,6 +90,8 @@ class KpiCaseStep(_Metrics, db.Model):
     day: Mapped[dt.date] = mapped_column(primary_key=True)
     region_code: Mapped[str] = mapped_column(sa.String(6))
     departments: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Listed after the backlog cut-off (增量): its steps also count in the NEW_* dims.
+    increment: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class KpiRollup(_Metrics, db.Model):
@@ -152,6 +158,26 @@ def _day(dialect: str, col: str) -> str:
     return f"local_date({col}, '{zone}')"
 
 
+def backlog_until() -> dt.date:
+    """The action's cut-off between backlog (存量) and increment (增量): the setting, or its
+    default outside an app."""
+    from flask import has_app_context
+
+    from mediation.settings import DECLARED
+    from mediation.settings import get as setting
+
+    name = "MEDIATION_ACTION_BACKLOG_UNTIL"
+    return setting(name) if has_app_context() else DECLARED[name].default
+
+
+def counted_listing_sql(alias: str = "c") -> str:
+    """SQL: the day a case joined the action, NULL when it is not counted. A case is in the
+    action by an explicit decision (`action_listed_on`, the ledger's date); one with no
+    category counts only when the officer gave a reason (`action_reason`)."""
+    return (f"CASE WHEN {alias}.action_listed_on IS NOT NULL AND ({alias}.category_mask <> 0 "
+            f"OR COALESCE({alias}.action_reason, '') <> '') THEN {alias}.action_listed_on END")
+
+
 def _month(dialect: str, col: str) -> str:
     if dialect == "postgresql":
         return f"CAST(date_trunc('month', {col}) AS DATE)"
@@ -181,11 +207,12 @@ def _steps_sql(dialect: str, where: str) -> str:
 
     return f"""
 WITH cs AS (
-  SELECT c.id, c.region_code, c.departments, c.status, {d('c.created_at')} AS created_day,
+  SELECT c.id, c.region_code, c.departments, c.status, {counted_listing_sql()} AS listed_day,
+    (c.action_listed_on > '{backlog_until().isoformat()}') AS increment,
     {d('c.status_changed_at')} AS changed_day,
     CASE WHEN c.assessment = '{REASONABLE}' THEN 1 ELSE 0 END AS reasonable,
     CASE WHEN {flags} LIKE '%"{CEASED_FLAG}"%' THEN 1 ELSE 0 END AS flag_ceased
-  FROM cases c WHERE {where}
+  FROM cases c WHERE ({where}) AND {counted_listing_sql()} IS NOT NULL
 ),
 ev AS (
   SELECT e.case_id, e.seq, e.type, {d('e.at')} AS day
@@ -196,7 +223,7 @@ dated AS (
   SELECT case_id FROM ev WHERE type IN ('{CEASED_EVENT}', '{RESUMED_EVENT}') GROUP BY case_id
 ),
 cand AS (
-  SELECT id AS case_id, created_day AS day FROM cs
+  SELECT id AS case_id, listed_day AS day FROM cs
   UNION SELECT id, changed_day FROM cs
   UNION SELECT case_id, day FROM ev
 ),
@@ -210,12 +237,12 @@ hist AS (
 ),
 val AS (
   SELECT h.case_id, h.day, c.reasonable,
-    CASE WHEN c.created_day <= h.day AND h.merged_seq IS NULL THEN 1 ELSE 0 END AS in_action,
-    CASE WHEN c.created_day > h.day OR h.merged_seq IS NOT NULL THEN 0
+    CASE WHEN c.listed_day <= h.day AND h.merged_seq IS NULL THEN 1 ELSE 0 END AS in_action,
+    CASE WHEN c.listed_day > h.day OR h.merged_seq IS NOT NULL THEN 0
          WHEN c.changed_day <= h.day THEN
            CASE WHEN c.status IN ({_q(RESOLVED_STATUSES)}) THEN 1 ELSE 0 END
          WHEN h.done_seq > COALESCE(h.reopen_seq, 0) THEN 1 ELSE 0 END AS resolved,
-    CASE WHEN c.created_day > h.day OR h.merged_seq IS NOT NULL THEN 0
+    CASE WHEN c.listed_day > h.day OR h.merged_seq IS NOT NULL THEN 0
          WHEN dated.case_id IS NULL THEN c.flag_ceased
          WHEN h.ceased_seq > COALESCE(h.resumed_seq, 0) THEN 1 ELSE 0 END AS ceased
   FROM hist h JOIN cs c ON c.id = h.case_id LEFT JOIN dated ON dated.case_id = h.case_id
@@ -232,7 +259,7 @@ stepped AS (
 ),
 answered AS (
   SELECT a.case_id,
-    CASE WHEN {d('a.answered_at')} > c.created_day THEN {d('a.answered_at')} ELSE c.created_day END AS day,
+    CASE WHEN {d('a.answered_at')} > c.listed_day THEN {d('a.answered_at')} ELSE c.listed_day END AS day,
     0 AS cases, 0 AS resolved, 0 AS reasonable, 0 AS reasonable_resolved, 0 AS ceased,
     1 AS answers, CASE WHEN a.rating >= {SATISFIED_MIN_RATING} THEN 1 ELSE 0 END AS satisfied
   FROM survey_answers a JOIN cs c ON c.id = a.case_id
@@ -242,7 +269,8 @@ summed AS (
   FROM (SELECT * FROM stepped UNION ALL SELECT * FROM answered) u
   GROUP BY case_id, day
 )
-SELECT s.case_id, s.day, c.region_code, c.departments, {", ".join(f"s.{m}" for m in METRICS)}
+SELECT s.case_id, s.day, c.region_code, c.departments, c.increment,
+  {", ".join(f"s.{m}" for m in METRICS)}
 FROM summed s JOIN cs c ON c.id = s.case_id
 WHERE {" OR ".join(f"s.{m} <> 0" for m in METRICS)}
 """
@@ -271,7 +299,7 @@ def rebuild(conn: sa.Connection, chunk: int = 1_000_000) -> dict[str, int]:
     top = conn.execute(sa.text("SELECT max(id) FROM cases")).scalar() or 0
     for lo in range(0, top + 1, chunk):  # chunks of case ids: bounded memory per statement
         conn.execute(sa.text(
-            f"INSERT INTO kpi_case_steps (case_id, day, region_code, departments, {cols}) "
+            f"INSERT INTO kpi_case_steps (case_id, day, region_code, departments, increment, {cols}) "
             + _steps_sql(dialect, "c.id >= :lo AND c.id < :hi")), {"lo": lo, "hi": lo + chunk})
     sums = ", ".join(f"SUM(s.{m})" for m in METRICS)
     conn.execute(sa.text(f"""
@@ -280,7 +308,14 @@ def rebuild(conn: sa.Connection, chunk: int = 1_000_000) -> dict[str, int]:
         FROM kpi_case_steps s GROUP BY s.day, s.region_code
         UNION ALL
         SELECT '{DAY}', s.day, '{DEPT_DIM}', s.region_code, dept.value, {sums}
-        FROM kpi_case_steps s, {_dept_from(dialect)} GROUP BY s.day, s.region_code, dept.value"""))
+        FROM kpi_case_steps s, {_dept_from(dialect)} GROUP BY s.day, s.region_code, dept.value
+        UNION ALL
+        SELECT '{DAY}', s.day, '{NEW_CASE_DIM}', s.region_code, '', {sums}
+        FROM kpi_case_steps s WHERE s.increment GROUP BY s.day, s.region_code
+        UNION ALL
+        SELECT '{DAY}', s.day, '{NEW_DEPT_DIM}', s.region_code, dept.value, {sums}
+        FROM kpi_case_steps s, {_dept_from(dialect)} WHERE s.increment
+        GROUP BY s.day, s.region_code, dept.value"""))
     msums = ", ".join(f"SUM({m})" for m in METRICS)
     conn.execute(sa.text(f"""
         INSERT INTO kpi_rollup (grain, day, dim, region_code, department, {cols})
@@ -364,11 +399,14 @@ def _as_date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
-def _keys(day: dt.date, region: str, departments: list) -> list[tuple[str, dt.date, str, str, str]]:
+def _keys(day: dt.date, region: str, departments: list,
+          increment: bool = False) -> list[tuple[str, dt.date, str, str, str]]:
     out = []
+    dims = ((CASE_DIM, DEPT_DIM), (NEW_CASE_DIM, NEW_DEPT_DIM)) if increment else ((CASE_DIM, DEPT_DIM),)
     for grain, when in ((DAY, day), (MONTH, day.replace(day=1))):
-        out.append((grain, when, CASE_DIM, region, ""))
-        out += [(grain, when, DEPT_DIM, region, str(dept)) for dept in departments]
+        for case_dim, dept_dim in dims:
+            out.append((grain, when, case_dim, region, ""))
+            out += [(grain, when, dept_dim, region, str(dept)) for dept in departments]
     return out
 
 
@@ -388,14 +426,14 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
         # inserted for the case), which wait for us in turn: a deadlock.
         conn.execute(sa.text("SELECT id FROM cases WHERE id IN :ids ORDER BY id FOR NO KEY UPDATE")
                      .bindparams(param), {"ids": ids})
-    cols = ("case_id", "day", "region_code", "departments", *METRICS)
+    cols = ("case_id", "day", "region_code", "departments", "increment", *METRICS)
     old = conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM kpi_case_steps WHERE case_id IN :ids")
                        .bindparams(param), {"ids": ids}).all()
     new = conn.execute(sa.text(_steps_sql(dialect, "c.id IN :ids")).bindparams(param), {"ids": ids}).all()
     delta: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(METRICS))
     for rows, sign in ((old, -1), (new, 1)):
         for r in rows:
-            for key in _keys(_as_date(r.day), r.region_code, _as_list(r.departments)):
+            for key in _keys(_as_date(r.day), r.region_code, _as_list(r.departments), bool(r.increment)):
                 acc = delta[key]
                 for i, m in enumerate(METRICS):
                     acc[i] += sign * int(getattr(r, m))
@@ -407,7 +445,8 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
     if new:
         conn.execute(KpiCaseStep.__table__.insert(), [
             {"case_id": r.case_id, "day": _as_date(r.day), "region_code": r.region_code,
-             "departments": _as_list(r.departments), **{m: int(getattr(r, m)) for m in METRICS}}
+             "departments": _as_list(r.departments), "increment": bool(r.increment),
+             **{m: int(getattr(r, m)) for m in METRICS}}
             for r in new])
     return len(changes)
 

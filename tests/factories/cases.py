@@ -3,6 +3,7 @@ the past (for reports), and a case's events."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +44,11 @@ def case_row(region: str = "510104", status: str = "in_progress", changed: str =
              created: str = "2025-01-10", *, title: str = "t", flags: list[str] | tuple = (),
              departments: list[str] | tuple = (), **columns: Any) -> int:
     """A case row as an imported ledger holds it — no intake, no events — whose status
-    changed on `changed` and which was created on `created` (noon UTC). Committed; its id."""
+    changed on `changed` and which was created and listed in the action on `created` (noon
+    UTC). Committed; its id."""
+    # As the ledger holds it: listed in the action (纳入专项行动) on the day it was entered,
+    # with a category (category 6 unless the caller says otherwise).
+    columns = {"action_listed_on": dt.date.fromisoformat(created), "category_mask": 1 << 5} | columns
     case = Case(reference=f"T-{seq():05d}", title=title, region_code=region, status=status,
                 status_changed_at=at(changed), created_at=at(created), flags=list(flags),
                 departments=list(departments), last_seq=0, **columns)
