@@ -18,8 +18,14 @@ ALLOWED: dict[str, tuple[str, bool]] = {
     "audio/mp4": (".m4a", False),
     "audio/wav": (".wav", False),
     "video/mp4": (".mp4", False),
+    # Phone photos (HEIF/HEIC) and China's fixed-layout format (OFD, GB/T 33190-2016): known
+    # from their bytes alone, kept and downloaded as they are — no browser but Safari shows
+    # HEIC and none shows OFD, so neither is served inline nor shown as a thumbnail.
+    "image/heic": (".heic", False),
+    "application/ofd": (".ofd", False),
 }
-READABLE = "PDF, JPEG, PNG, WebP, DOCX, XLSX, MP3, M4A, WAV, MP4"
+READABLE = "PDF, JPEG, PNG, WebP, HEIC, DOCX, XLSX, OFD, MP3, M4A, WAV, MP4"
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
 _OOXML = {
     "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -33,10 +39,15 @@ _OOXML_MAIN = {
 
 
 def _zip_type(path: Path) -> str | None:
-    """DOCX or XLSX: a zip whose [Content_Types].xml declares the main part of one."""
+    """DOCX or XLSX: a zip whose [Content_Types].xml declares the main part of one; OFD: a
+    zip whose entry file OFD.xml at the root is an `ofd:OFD` document (GB/T 33190)."""
     try:
         with zipfile.ZipFile(path) as z:
-            if "[Content_Types].xml" not in z.namelist():
+            names = z.namelist()
+            if "OFD.xml" in names and z.getinfo("OFD.xml").file_size <= 1024 * 1024:
+                entry = z.read("OFD.xml").decode("utf-8", "replace")
+                return "application/ofd" if ":OFD" in entry or "<OFD" in entry else None
+            if "[Content_Types].xml" not in names:
                 return None
             info = z.getinfo("[Content_Types].xml")
             if info.file_size > 1024 * 1024:
@@ -73,6 +84,12 @@ def sniff(path: Path) -> str | None:
             return "audio/mp4"
         if brand in (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"MSNV", b"dash", b"M4V "):
             return "video/mp4"
+        # HEIF: an HEVC-coded brand, or the generic mif1/msf1 listing one among its compatibles.
+        size = int.from_bytes(head[:4], "big")
+        compatible = head[16:min(size, len(head))]
+        if brand in _HEIC_BRANDS or (brand in (b"mif1", b"msf1") and any(
+                compatible[i:i + 4] in _HEIC_BRANDS for i in range(0, len(compatible) - 3, 4))):
+            return "image/heic"
         return None
     if head.startswith(b"PK\x03\x04"):
         return _zip_type(path)

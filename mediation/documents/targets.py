@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 
@@ -37,6 +38,10 @@ class AttachTarget:
     name: str
     load: Callable[[User, int], Attachment]
     doc: str = ""
+    title: Any = ""  # the record's kind in words (lazily translated), for the pages
+    # The case's records of this kind the user may attach to, as (id, words): offered by the
+    # case page's upload form. None: attached through the API or the record's own page.
+    choices: Callable[[User, Any], list[tuple[int, str]]] | None = None
 
 
 def register_target(app: Flask, target: AttachTarget) -> None:
@@ -77,4 +82,6 @@ def investigation_target() -> AttachTarget:
         case = require_case(user, record.case_id)
         return Attachment(case.id, "case", can(user, Action.DOCUMENT_ADD, case))
 
-    return AttachTarget("investigation", load, "an investigation record of the dossier")
+    from flask_babel import lazy_gettext as _l
+
+    return AttachTarget("investigation", load, "an investigation record of the dossier", _l("调查记录"))

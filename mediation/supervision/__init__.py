@@ -20,6 +20,10 @@ def init_app(app: Flask) -> None:
     register_rules(app, *RULES)
     declare(app, *events.ALL)
     api.init_app(app)
+    from mediation.documents.targets import register_target
+    from mediation.supervision.documents import TARGET
+
+    register_target(app, TARGET)  # a survey's papers
     register_rollup_fold(app)
 
 

@@ -19,6 +19,8 @@ export function upload(zone, files) {
   if (!files.length) return;
   const form = new FormData();
   form.append("kind", zone.querySelector("[data-upload-kind]").value);
+  const attach = zone.querySelector("[data-upload-attach]");
+  if (attach && attach.value) form.append("attach_to", attach.value);
   for (const file of files) form.append("files", file, file.name);
   const progress = zone.querySelector("[data-upload-progress]");
   progress.hidden = false;
