@@ -3,7 +3,7 @@
 to parties without an account (receipt and survey SMS)
 
 Revision ID: 0026_party_channels
-Revises: 0025_saved_views
+Revises: 0024_provider_capacity_requests
 Create Date: 2026-11-30 02:00:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0026_party_channels'
-down_revision = '0025_saved_views'
+down_revision = '0024_provider_capacity_requests'
 branch_labels = None
 depends_on = None
 
