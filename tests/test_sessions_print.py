@@ -108,6 +108,9 @@ def test_an_agreement_with_an_administrative_organ_is_an_administrative_one(app,
     assert "行政机关：锦江区自然资源局" in html and "信访工作条例" in html
     assert "人民调解法》第三十三条" not in html and "人民调解协议书" not in html
     assert "行政调解员：" in html
+    # The mediator says so on the drafting form: the party's role "被反映方（行政机关）".
+    form = browser_of(app, mediator.username).get(f"/cases/{w.case_id}/agreements/new").get_data(as_text=True)
+    assert '<option value="organ"' in form and "被反映方（行政机关）" in form
 
 
 def test_no_title_is_printed_twice():

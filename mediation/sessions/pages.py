@@ -64,7 +64,9 @@ LABELS: dict[str, dict[str, Any]] = {
         "account": _l("本人账户签署"), "hand": _l("签名"), "seal": _l("盖章"), "fingerprint": _l("按指印"),
     },
     "performance_kind": {"payment": _l("给付款项"), "action": _l("履行行为")},
-    "party_role": {"petitioner": _l("信访人一方"), "respondent": _l("被反映方")},
+    # "organ": the respondent is an administrative organ, which makes a 行政调解协议书.
+    "party_role": {"petitioner": _l("信访人一方"), "respondent": _l("被反映方"),
+                   "organ": _l("被反映方（行政机关）")},
     "invited_kind": {"deputy": _l("人大代表"), "cppcc_member": _l("政协委员"),
                      "worthy": _l("乡贤")},
     "statutory_part": {
