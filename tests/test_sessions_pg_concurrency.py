@@ -91,3 +91,23 @@ def test_pg_the_last_signatures_arriving_together_put_it_in_effect_once(pg):
         Event.case_id == w.case_id, Event.type.in_(
             ["agreement.signed", "agreement.in_effect", "case.status_changed"]))).scalars())
     assert counts == {"agreement.signed": 3, "agreement.in_effect": 1, "case.status_changed": 2}
+
+
+def test_pg_concurrent_finalisations_take_distinct_numbers_in_sequence(pg):
+    """Eight drafts of one committee finalised at once, the first of its year among them
+    (its counter row made in the race): numbers 1 to 8, each once (文号)."""
+    w = sessions_world(pg)
+    mediator_id = w.users["mediator"].id
+    with pg.app_context():
+        actor = db.session.get(User, mediator_id)
+        ids = [commands.draft(actor, w.case_id, complete_content(w)).id for _ in range(8)]
+        db.session.remove()
+
+    def finalise(i: int):
+        return commands.finalise(db.session.get(User, mediator_id), ids[i]).document_no
+
+    outcomes = run_threads(pg, 8, finalise)
+    assert all(isinstance(o, str) for o in outcomes), outcomes
+    numbers = sorted(int(o.split("第")[1].rstrip("号")) for o in outcomes)
+    assert numbers == list(range(1, 9)), outcomes
+    db.session.remove()
