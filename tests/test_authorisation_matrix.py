@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from mediation import clock
 from mediation.cases.models import Case
+from mediation.departments.models import Handover
 from mediation.extensions import db
 from mediation.permissions import Action, can, can_view_case, roles_for
 from mediation.users import Role, User, issue_token
@@ -149,6 +150,13 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                                                                   "role": "leader"})
     order = call("POST", f"/api/cases/{cid}/orders", "supervisor", {"requirement": "限期办结",
                                                                     "due_on": _day(5)})
+    with app.app_context():  # a hand-over to the department, two days late
+        late = Handover(case_id=cid, department_id=department["id"], matter="核实补偿标准",
+                        due_on=clock.today() - dt.timedelta(days=2), status="sent")
+        db.session.add(late)
+        db.session.commit()
+        late_handover_id = late.id
+        db.session.remove()
     visit = call("GET", f"/api/cases/{cid}/visits", "case_officer")[0]  # scheduled by the effect
     handover = call("POST", f"/api/cases/{cid}/handovers", "case_officer", {
         "department_ids": [department["id"]], "matter": "住房安置", "ask": "核实安置房交付",
@@ -162,7 +170,7 @@ def _side(api: Api, region: str, people: dict[str, User] | None) -> World:
                  document_id=document["id"], visit_id=visit["id"], lawyer_id=u["lawyer"].id,
                  department_id=department["id"], region_code=region, kind="direct",
                  member_id=u["lead_official"].id, order_id=order["id"],
-                 handover_id=handover["id"])
+                 handover_id=handover["id"], late_handover_id=late_handover_id)
 
 
 
@@ -387,6 +395,11 @@ OPS: dict[str, Op] = {
                                                           ids={"user_id": "member_id"}),
     "POST /api/cases/{case_id}/orders": Op(201, lambda s, w: {"requirement": "限期办结", "due_on": _day(3)},
                                            action=Action.ORDER_ISSUE),
+    # (the world's hand-over is two days late: an order may be issued on it)
+    "POST /api/handovers/{handover_id}/orders": Op(201, lambda s, w: {"requirement": "限期答复",
+                                                                      "due_on": _day(3)},
+                                                   action=Action.ORDER_ISSUE,
+                                                   ids={"handover_id": "late_handover_id"}),
     # Everyone has a list (the orders addressed to them); readers of figures see their
     # jurisdiction's orders, the addressee theirs; to anyone else an order does not exist.
     "GET /api/orders": Op(200, scope="none", allow=EVERYONE),

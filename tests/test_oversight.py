@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mediation import clock
+from mediation.departments.models import Handover
 from mediation.extensions import db
 from mediation.oversight import commands
 from mediation.registry import registry
@@ -242,3 +243,55 @@ def test_case_officers_read_the_figures_of_their_own_jurisdiction(api):
         "case_id": case_id, "kind": "idle_handling", "points": 1, "reason": "空转"}).status_code == 403
     # Other roles still read nothing.
     assert api.get("/api/reports/kpis", api.user("lead_official", "510104")).status_code == 403
+
+
+def test_an_order_on_an_overdue_hand_over_goes_to_the_department_then_up(api, app):
+    p = _people(api)
+    sup = p["supervisor"]
+    case = api.case(p["officer"], region_code="510104")
+    clerk = api.user("department", "510104", "住建局办事员")
+    other_clerk = api.user("department", "510104", "民政局办事员")
+    dept = api.post("/api/departments", sup, {"name": "区住建局", "kind": "housing",
+                                              "region_code": "510104", "user_ids": [clerk.id]}).get_json()
+    api.post("/api/departments", sup, {"name": "区民政局", "kind": "civil_affairs",
+                                       "region_code": "510104", "user_ids": [other_clerk.id]})
+    today = clock.today()
+    with app.app_context():
+        late = Handover(case_id=case["id"], department_id=dept["id"], matter="核实补偿标准",
+                        due_on=today - dt.timedelta(days=1), status="acknowledged")
+        early = Handover(case_id=case["id"], department_id=dept["id"], matter="出具意见",
+                         due_on=today + dt.timedelta(days=3), status="sent")
+        db.session.add_all([late, early])
+        db.session.commit()
+        late_id, early_id = late.id, early.id
+    due = today + dt.timedelta(days=2)
+    body = {"requirement": "请立即核实并答复", "due_on": due.isoformat()}
+    # Not late yet: 409 with the hand-over's state; an officer does not issue orders.
+    r = api.post(f"/api/handovers/{early_id}/orders", sup, body)
+    assert r.status_code == 409 and r.get_json()["current_state"] == "sent"
+    assert api.post(f"/api/handovers/{late_id}/orders", p["officer"], body).status_code == 403
+    assert api.post(f"/api/handovers/{late_id}/orders", p["other"], body).status_code == 404
+    r = api.post(f"/api/handovers/{late_id}/orders", sup, body)
+    assert r.status_code == 201, r.get_json()
+    order = r.get_json()
+    assert order["department_id"] == dept["id"] and order["addressee_id"] is None
+    assert order["addressee_name"] == "区住建局" and order["addressee_capacity"] == "department"
+    assert order["subject"] == "handover" and order["handover_id"] == late_id
+    # The department's users read it (they still see no case) and have it in their list;
+    # another department's do not.
+    assert api.get(f"/api/orders/{order['id']}", clerk).get_json()["sees_case"] is False
+    assert api.get(f"/api/cases/{case['id']}", clerk).status_code == 404
+    assert [o["id"] for o in api.get("/api/orders", clerk).get_json()] == [order["id"]]
+    assert api.get(f"/api/orders/{order['id']}", other_clerk).status_code == 404
+    assert api.post(f"/api/orders/{order['id']}/answer", other_clerk, {"answer": "x"}).status_code == 404
+    # Late again: up to the person responsible for the department's region.
+    api.put("/api/regions/510104/responsibles/first", sup, {"user_id": p["county"].id})
+    with clock.frozen(_beijing(due + dt.timedelta(days=1), 9)):
+        assert _sweep(app) == 1
+    escalated = api.get(f"/api/orders/{order['id']}", sup).get_json()
+    assert escalated["state"] == "escalated"
+    up = api.get(f"/api/orders/{escalated['escalated_to']}", sup).get_json()
+    assert up["addressee_id"] == p["county"].id and up["department_id"] is None and up["level"] == 1
+    assert api.post(f"/api/orders/{order['id']}/answer", clerk, {"answer": "已答复"}).status_code == 409
+    r = api.post(f"/api/orders/{up['id']}/answer", p["county"], {"answer": "已督促住建局办结"})
+    assert r.status_code == 200

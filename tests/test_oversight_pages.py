@@ -50,7 +50,8 @@ def test_task_force_and_orders_on_the_case_page(api, app, csrf_on):
     html = boss.text(order_url)
     assert "待回复" in html and 'id="answer-form"' not in html
     printed = boss.text(order_url + "/print")
-    assert "督办单" in printed and "赵区长（直接责任人" in printed and "限期化解并书面回复" in printed
+    assert "督办单" in printed and "限期化解并书面回复" in printed
+    assert "赵区长（四川省成都市锦江区直接责任人）" in printed
     assert "oversight_print.css" in printed
     # The addressee finds it in the list and answers; a second answer is a 409 in words.
     addressee = PageClient(app).sign_in(county)
@@ -104,3 +105,37 @@ def test_the_responsibility_page(api, app, csrf_on):
     html = reader.text("/oversight/responsibility")
     assert "区住建局" in html and 'id="record-form"' not in html and 'id="responsible-form"' not in html
     assert PageClient(app).sign_in(county).get("/oversight/responsibility").status_code == 404
+
+
+def test_an_order_on_an_overdue_hand_over_from_the_case_page_answered_by_the_department(api, app, csrf_on):
+    from mediation.departments.models import Handover
+    from mediation.extensions import db
+
+    officer, sup, county, outsider, case = _setup(api)
+    clerk = api.user("department", "510104", "住建局办事员")
+    dept = api.post("/api/departments", sup, {"name": "区住建局", "kind": "housing",
+                                              "region_code": "510104", "user_ids": [clerk.id]}).get_json()
+    with app.app_context():
+        late = Handover(case_id=case["id"], department_id=dept["id"], matter="核实补偿标准",
+                        due_on=clock.today() - dt.timedelta(days=3), status="sent")
+        db.session.add(late)
+        db.session.commit()
+        late_id = late.id
+    url = f"/cases/{case['id']}"
+    boss = PageClient(app).sign_in(sup)
+    html = boss.text(url + "?part=case_oversight")
+    assert "核实补偿标准" in html and "已超期 3 天" in html and "handover-order-form" in html
+    due = (clock.today() + dt.timedelta(days=2)).isoformat()
+    r = boss.post(f"/oversight/handovers/{late_id}/orders", {"requirement": "请三日内答复", "due_on": due},
+                  token_from=url)
+    assert r.status_code == 302 and "/oversight/orders/" in r.headers["Location"]
+    order_url = r.headers["Location"]
+    assert "区住建局" in boss.text(order_url + "/print")
+    desk = PageClient(app).sign_in(clerk)
+    listing = desk.text("/oversight/orders")
+    assert 'href="/oversight/orders"' in listing and order_url.rsplit("/", 1)[-1] in listing
+    html = desk.text(order_url)
+    assert 'id="answer-form"' in html and f'href="/cases/{case["id"]}"' not in html
+    r = desk.post(order_url + "/answer", {"answer": "已核实，标准符合规定"}, token_from=order_url)
+    assert r.status_code == 302
+    assert "已回复" in boss.text(order_url)

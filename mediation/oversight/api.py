@@ -15,6 +15,7 @@ from mediation.schemas.base import valid_region
 from mediation.schemas.oversight import (
     AccountabilityIn,
     AnswerOrderIn,
+    HandoverOrderIn,
     MemberIn,
     OrderIn,
     ResponsibleIn,
@@ -76,9 +77,12 @@ class OrderOut(ma.Schema):
     subject = fields.String()
     handover_id = fields.Integer(allow_none=True)
     region_code = fields.String()
-    addressee_id = fields.Integer()
-    addressee = fields.Nested(PersonOut)
-    addressee_capacity = fields.String()
+    addressee_id = fields.Integer(allow_none=True)
+    addressee = fields.Nested(PersonOut, allow_none=True)
+    department_id = fields.Integer(allow_none=True, metadata={"description": "an order to a department"})
+    department = fields.Dict(allow_none=True)
+    addressee_name = fields.String()
+    addressee_capacity = fields.String(metadata={"description": "first, direct or department"})
     requirement = fields.String()
     issued_on = fields.String()
     due_on = fields.String()
@@ -95,6 +99,7 @@ class OrderOut(ma.Schema):
     escalated_from = fields.List(fields.Dict())
     escalated_to = fields.Integer(allow_none=True)
     can_answer = fields.Boolean()
+    sees_case = fields.Boolean()
 
 
 class RecordOut(ma.Schema):
@@ -172,6 +177,16 @@ class CaseOrders(MethodView):
     def post(self, data, case_id):
         """Issue a supervision order (督办单) on the case to a region's responsible person."""
         return commands.issue_order(current(), case_id, data)
+
+
+@blp.route("/handovers/<int:handover_id>/orders")
+class HandoverOrders(MethodView):
+    @authenticated
+    @blp.arguments(HandoverOrderIn)
+    @blp.response(201, OrderOut)
+    def post(self, data, handover_id):
+        """Issue a supervision order on an overdue hand-over to its department (409 if not overdue)."""
+        return commands.issue_handover_order(current(), handover_id, data)
 
 
 @blp.route("/orders")

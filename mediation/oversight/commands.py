@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from mediation import access, clock, timeline
 from mediation.cases.models import Case
+from mediation.departments.models import OWING, Department, Handover
+from mediation.departments.rules import department_of
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.oversight import events
@@ -25,7 +27,7 @@ from mediation.oversight.models import (
     SupervisionOrder,
     TaskForceMember,
 )
-from mediation.permissions import OFFICIAL_ROLES, Action, can, require_case
+from mediation.permissions import OFFICIAL_ROLES, Action, can, can_view_case, require_case
 from mediation.regions import covers, normalize_region, region_prefix
 from mediation.supervision.scope import Scope, report_scope
 from mediation.timeline import iso, utcnow
@@ -207,8 +209,11 @@ def order_view(o: SupervisionOrder, today: dt.date | None = None) -> dict[str, A
         "id": o.id, "number": order_number(o), "case_id": o.case_id,
         "case_reference": case.reference if case else None, "case_title": case.title if case else None,
         "subject": o.subject, "handover_id": o.handover_id, "region_code": o.region_code,
-        "addressee_id": o.addressee_id, "addressee": _person(db.session.get(User, o.addressee_id)),
-        "addressee_capacity": o.addressee_capacity, "requirement": o.requirement,
+        "addressee_id": o.addressee_id,
+        "addressee": _person(db.session.get(User, o.addressee_id)) if o.addressee_id else None,
+        "department_id": o.department_id, "department": _department_view(o.department_id),
+        "addressee_name": _addressee_name(o), "addressee_capacity": o.addressee_capacity,
+        "requirement": o.requirement,
         "issued_on": o.issued_on.isoformat(), "due_on": o.due_on.isoformat(), "state": o.state,
         "overdue": o.state == "open" and o.due_on < today,
         "days_overdue": max(0, (today - o.due_on).days) if o.state == "open" else 0,
@@ -219,8 +224,22 @@ def order_view(o: SupervisionOrder, today: dt.date | None = None) -> dict[str, A
     }
 
 
+def _department_view(department_id: int | None) -> dict[str, Any] | None:
+    d = db.session.get(Department, department_id) if department_id else None
+    return {"id": d.id, "name": d.name, "region_code": d.region_code} if d else None
+
+
+def _addressee_name(o: SupervisionOrder) -> str:
+    if o.department_id:
+        d = db.session.get(Department, o.department_id)
+        return d.name if d else ""
+    user = db.session.get(User, o.addressee_id) if o.addressee_id else None
+    return (user.display_name or user.username) if user else ""
+
+
 def _event_data(o: SupervisionOrder) -> dict[str, Any]:
     return {"order_id": o.id, "number": order_number(o), "addressee_id": o.addressee_id,
+            "department_id": o.department_id, "handover_id": o.handover_id,
             "issued_by_id": o.issued_by_id, "region_code": o.region_code, "level": o.level,
             "due_on": o.due_on.isoformat(), "state": o.state}
 
@@ -250,9 +269,46 @@ def issue_order(actor: User, case_id: int, data: dict[str, Any]) -> dict[str, An
     return order_view(o, today)
 
 
+@transactional
+def issue_handover_order(actor: User, handover_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Issue a 督办单 on an overdue hand-over (交办) to the department that owes the reply:
+    sent, acknowledged or sent back, and past its deadline (409 with its state otherwise).
+    Any user of the department answers it; late, it goes to the person responsible for the
+    department's region (then up, as any order)."""
+    h = db.session.get(Handover, handover_id)
+    if h is None:
+        raise NotFound("hand-over")
+    case = db.session.get(Case, h.case_id)
+    if case is None or not can_view_case(actor, case):
+        raise NotFound("hand-over")
+    if not can(actor, Action.ORDER_ISSUE, case):
+        raise Forbidden("supervision orders are issued by supervisors of the case's region")
+    today = clock.today()
+    if h.status not in OWING or h.due_on is None or h.due_on >= today:
+        raise Conflict("the hand-over is not overdue", current_state=h.status)
+    if data["due_on"] <= today:
+        raise Invalid({"due_on": ["a day after today"]})
+    dept = db.session.get(Department, h.department_id)
+    o = SupervisionOrder(case_id=case.id, subject="handover", handover_id=h.id,
+                         region_code=dept.region_code, department_id=dept.id,
+                         addressee_capacity="department", requirement=data["requirement"],
+                         issued_on=today, due_on=data["due_on"], issued_by_id=actor.id)
+    db.session.add(o)
+    db.session.flush()
+    timeline.append(db.session, case.id, events.ORDER_ISSUED, _event_data(o), actor.id)
+    return order_view(o, today)
+
+
+def _addressed_to(actor: User, o: SupervisionOrder) -> bool:
+    """The order's person, or a user of its department."""
+    if o.department_id is not None:
+        return department_of(actor) == o.department_id
+    return o.addressee_id == actor.id
+
+
 def _readable(actor: User, o: SupervisionOrder) -> bool:
     """The addressee (any level of its chain) and readers of figures covering its case."""
-    if o.addressee_id == actor.id:
+    if _addressed_to(actor, o):
         return True
     if not can(actor, Action.REPORTS_READ):
         return False
@@ -275,13 +331,13 @@ def get_order(actor: User, order_id: int) -> dict[str, Any]:
     while up.parent_id is not None:
         up = db.session.get(SupervisionOrder, up.parent_id)
         chain.append({"id": up.id, "number": order_number(up), "state": up.state,
-                      "addressee": _person(db.session.get(User, up.addressee_id)),
-                      "due_on": up.due_on.isoformat()})
+                      "addressee_name": _addressee_name(up), "due_on": up.due_on.isoformat()})
     view["escalated_from"] = chain
     nxt = db.session.execute(sa.select(SupervisionOrder.id).where(
         SupervisionOrder.parent_id == o.id)).scalar_one_or_none()
     view["escalated_to"] = nxt
-    view["can_answer"] = o.addressee_id == actor.id and o.state == "open"
+    view["can_answer"] = _addressed_to(actor, o) and o.state == "open"
+    view["sees_case"] = can_view_case(actor, db.session.get(Case, o.case_id))
     return view
 
 
@@ -290,11 +346,14 @@ def orders(actor: User, state: str | None = None, region: str | None = None,
     """Orders addressed to the reader, and (for readers of figures) every order on the
     cases of their jurisdiction; newest first."""
     q = sa.select(SupervisionOrder).join(Case, Case.id == SupervisionOrder.case_id)
+    dept = department_of(actor)
+    own = (SupervisionOrder.department_id == dept if dept is not None
+           else SupervisionOrder.addressee_id == actor.id)
     if mine or not can(actor, Action.REPORTS_READ):
-        q = q.where(SupervisionOrder.addressee_id == actor.id)
+        q = q.where(own)
     else:
         scope = report_scope(actor, region)
-        q = q.where(sa.or_(scope.condition(), SupervisionOrder.addressee_id == actor.id))
+        q = q.where(sa.or_(scope.condition(), own))
     if state == "overdue":
         q = q.where(SupervisionOrder.state == "open", SupervisionOrder.due_on < clock.today())
     elif state:
@@ -310,13 +369,12 @@ def orders(actor: User, state: str | None = None, region: str | None = None,
 def answer_order(actor: User, order_id: int, answer: str) -> dict[str, Any]:
     """The addressee answers the order (办理情况); once, while it is theirs (open)."""
     o = order_for(actor, order_id)
-    if o.addressee_id != actor.id:
+    if not _addressed_to(actor, o):
         raise Forbidden("only the order's addressee answers it")
     today = clock.today()
     res = db.session.execute(
         sa.update(SupervisionOrder)
-        .where(SupervisionOrder.id == o.id, SupervisionOrder.state == "open",
-               SupervisionOrder.addressee_id == actor.id)
+        .where(SupervisionOrder.id == o.id, SupervisionOrder.state == "open")
         .values(state="answered", answer=answer, answered_on=today, answered_at=utcnow())
         .execution_options(synchronize_session=False))
     db.session.refresh(o)
@@ -364,7 +422,9 @@ def _escalate(order_id: int, today: dt.date) -> int:
     o = db.session.get(SupervisionOrder, order_id)
     if o is None or o.state != "open":
         return 0
-    named = _next_level(o.region_code)
+    # A department's order goes to the person responsible for the department's region
+    # first; a person's, to the region above theirs.
+    named = (responsible_for(o.region_code) if o.department_id else None) or _next_level(o.region_code)
     if named is None:
         return 0
     res = db.session.execute(
@@ -383,7 +443,8 @@ def _escalate(order_id: int, today: dt.date) -> int:
     db.session.flush()
     timeline.append(db.session, o.case_id, events.ORDER_ESCALATED,
                     _event_data(new) | {"from_order_id": o.id, "from_number": order_number(o),
-                                        "from_addressee_id": o.addressee_id}, None)
+                                        "from_addressee_id": o.addressee_id,
+                                        "from_department_id": o.department_id}, None)
     return 1
 
 

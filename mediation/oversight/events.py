@@ -7,7 +7,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from mediation.events import OFFICIALS, EventType
+from mediation.events import OFFICIALS, Audience, EventType, per_context
+from mediation.permissions import OFFICIAL_ROLES
+from mediation.users import User
 
 
 def _named(key: str):
@@ -18,6 +20,38 @@ def _named(key: str):
     return rule
 
 
+def _department(user: User) -> int | None:
+    from mediation.departments.rules import department_of
+
+    return per_context(f"oversight.department:{user.id}", lambda: department_of(user))
+
+
+def _admits_order(user: User, case: Any, data: dict) -> bool:
+    # Officials who see the case; an order to a department reaches that department's users
+    # (who see no case: in their inbox only, by the recipient rule below).
+    if user.role in OFFICIAL_ROLES:
+        return True
+    dept = data.get("department_id") or data.get("from_department_id")
+    return dept is not None and _department(user) == dept
+
+
+ORDER_PARTIES = Audience("order_parties", _admits_order, admits_region=lambda u: u.role in OFFICIAL_ROLES,
+                         doc="officials who see the case, and the users of the department an order "
+                             "is addressed to")
+
+
+def department_recipients(session: Any, envelope: dict) -> list[int]:
+    import sqlalchemy as sa
+
+    from mediation.departments.models import DepartmentMember
+
+    dept = (envelope.get("data") or {}).get("department_id")
+    if dept is None:
+        return []
+    return list(session.execute(sa.select(DepartmentMember.user_id)
+                                .where(DepartmentMember.department_id == dept)).scalars())
+
+
 # Joining or leaving a task force gives or takes the sight of the case: live connections
 # are re-checked (`mediation/access.py`).
 MEMBER_ADDED = EventType("taskforce.member_added", _l("加入工作专班"), audience=OFFICIALS,
@@ -25,12 +59,12 @@ MEMBER_ADDED = EventType("taskforce.member_added", _l("加入工作专班"), aud
 MEMBER_REMOVED = EventType("taskforce.member_removed", _l("退出工作专班"), audience=OFFICIALS,
                            changes_access=True)
 # An order gives its addressee the sight of the case, for as long as it is theirs.
-ORDER_ISSUED = EventType("oversight.order_issued", _l("下发督办单"), audience=OFFICIALS,
-                         recipients=(_named("addressee_id"),), changes_access=True)
-ORDER_ANSWERED = EventType("oversight.order_answered", _l("督办单已回复"), audience=OFFICIALS,
+ORDER_ISSUED = EventType("oversight.order_issued", _l("下发督办单"), audience=ORDER_PARTIES,
+                         recipients=(_named("addressee_id"), department_recipients), changes_access=True)
+ORDER_ANSWERED = EventType("oversight.order_answered", _l("督办单已回复"), audience=ORDER_PARTIES,
                            recipients=(_named("issued_by_id"),))
 # The system's doing, not anyone's work on the case.
-ORDER_ESCALATED = EventType("oversight.order_escalated", _l("督办单逾期升级"), audience=OFFICIALS,
+ORDER_ESCALATED = EventType("oversight.order_escalated", _l("督办单逾期升级"), audience=ORDER_PARTIES,
                             recipients=(_named("addressee_id"), _named("issued_by_id")),
                             progress=False, changes_access=True)
 ACCOUNTABILITY_RECORDED = EventType("oversight.accountability_recorded", _l("约谈问责记录"),

@@ -64,10 +64,13 @@ class SupervisionOrder(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     subject: Mapped[str] = mapped_column(sa.String(12), default="case")
-    handover_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    handover_id: Mapped[int | None] = mapped_column(sa.ForeignKey("handovers.id"), index=True)
     region_code: Mapped[str] = mapped_column(sa.String(6), index=True)  # the addressee's region
-    addressee_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    addressee_capacity: Mapped[str] = mapped_column(sa.String(12))  # first | direct
+    # A person (a region's responsible person), or a department (on an overdue hand-over:
+    # any of its users answers).
+    addressee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"), index=True)
+    addressee_capacity: Mapped[str] = mapped_column(sa.String(12))  # first | direct | department
     requirement: Mapped[str] = mapped_column(sa.Text)
     issued_on: Mapped[dt.date]
     due_on: Mapped[dt.date] = mapped_column(index=True)

@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 
 from mediation import clock, labels, web
 from mediation.cases.models import Case
+from mediation.departments.models import OWING, Department, Handover
 from mediation.errors import Invalid, NotFound
 from mediation.extensions import db
 from mediation.oversight import commands, counting
@@ -29,15 +30,25 @@ from mediation.oversight.models import (
 from mediation.pages import Section, register_case_section
 from mediation.permissions import OFFICIAL_ROLES, Action, can, role_may, roles_for
 from mediation.regions import region_prefix
-from mediation.schemas.oversight import AccountabilityIn, AnswerOrderIn, MemberIn, OrderIn, ResponsibleIn
+from mediation.schemas.oversight import (
+    AccountabilityIn,
+    AnswerOrderIn,
+    HandoverOrderIn,
+    MemberIn,
+    OrderIn,
+    ResponsibleIn,
+)
 from mediation.supervision import reports
 from mediation.supervision.scope import report_scope
-from mediation.users import User
+from mediation.users import Role, User
 
 bp = web.page_blueprint("oversight_pages", __name__, url_prefix="/oversight")
+# Who may be addressed by an order (and so has the list of orders): officials, departments.
+_ADDRESSEES = OFFICIAL_ROLES | {Role.DEPARTMENT}
 
 LABELS: dict[str, dict[str, Any]] = {
-    "responsible_kind": {"first": _l("第一责任人"), "direct": _l("直接责任人")},
+    "responsible_kind": {"first": _l("第一责任人"), "direct": _l("直接责任人"),
+                         "department": _l("责任单位")},
     "task_force_role": {"leader": _l("分管领导"), "backbone": _l("业务骨干"),
                         "petition_cadre": _l("信访干部")},
     "order_state": {"open": _l("待回复"), "answered": _l("已回复"), "escalated": _l("已逾期升级"),
@@ -49,6 +60,7 @@ LABELS: dict[str, dict[str, Any]] = {
 # What the commands say in English, in the pages' languages.
 _MESSAGES = {
     "a day after today": _l("办理时限须晚于今天"),
+    "the hand-over is not overdue": _l("该交办事项未逾期"),
     "a region that covers the case's region": _l("须为案件所在地区或其上级地区"),
     "not an active official in the directory of users": _l("请选择在岗的工作人员"),
     "already on the task force": _l("该人员已在工作专班中"),
@@ -113,11 +125,18 @@ def oversight_section(user: User, case: Case) -> dict[str, Any] | None:
     can_manage = can(user, Action.TASKFORCE_MANAGE, case)
     can_issue = can(user, Action.ORDER_ISSUE, case)
     named = commands.responsible_for(case.region_code) if can_issue else None
+    late = db.session.execute(
+        sa.select(Handover, Department.name).join(Department, Department.id == Handover.department_id)
+        .where(Handover.case_id == case.id, Handover.status.in_(OWING), Handover.due_on < today)
+        .order_by(Handover.due_on, Handover.id)).all()
+    overdue_handovers = [{"id": h.id, "matter": h.matter, "department": name, "due_on": h.due_on.isoformat(),
+                          "days": (today - h.due_on).days} for h, name in late]
     return {"members": members, "orders": orders, "can_manage": can_manage, "can_issue": can_issue,
             "people": _officials(region_prefix(case.region_code)) if can_manage else [],
             "roles": [(r, labels.label(r, "task_force_role")) for r in MEMBER_ROLES],
             "capacities": [(k, labels.label(k, "responsible_kind")) for k in RESPONSIBLE_KINDS],
             "addressee": commands.responsible_view(named) if named else None,
+            "overdue_handovers": overdue_handovers,
             "today": today.isoformat()}
 
 
@@ -155,6 +174,21 @@ def issue_order(case_id: int):
     return _back(case_id)
 
 
+@bp.post("/handovers/<int:handover_id>/orders")
+@login_required
+def issue_handover_order(handover_id: int):
+    handover = db.session.get(Handover, handover_id)
+    if handover is None:
+        raise NotFound("hand-over")
+    outcome = _localised(web.submit(HandoverOrderIn(), lambda d: commands.issue_handover_order(
+        current_user, handover_id, d)))
+    if outcome.ok:
+        web.report(outcome, _("督办单已下发"))
+        return redirect(url_for("oversight_pages.order_page", order_id=outcome.value["id"]))
+    web.report(outcome)
+    return _back(handover.case_id)
+
+
 # --- orders ----------------------------------------------------------------------------------
 
 @bp.get("/orders")
@@ -162,7 +196,7 @@ def issue_order(case_id: int):
 def orders_page():
     """The orders addressed to me, and for readers of figures those of their jurisdiction."""
     user = _me()
-    if user.role not in OFFICIAL_ROLES:
+    if user.role not in _ADDRESSEES:
         raise NotFound("page")
     state = request.args.get("state") or None
     if state not in (None, "open", "answered", "escalated", "overdue"):
@@ -205,7 +239,7 @@ def order_print(order_id: int):
     """The order as issued, on A4, in Chinese (an official paper)."""
     order = commands.get_order(_me(), order_id)
     return web.render_page("oversight/order_print.html", order=order,
-                           capacity={"first": "第一责任人", "direct": "直接责任人"},
+                           capacity={"first": "第一责任人", "direct": "直接责任人", "department": "责任单位"},
                            issued=_chinese_day(order["issued_on"]), due=_chinese_day(order["due_on"]),
                            answered=_chinese_day(order["answered_on"]) if order["answered_on"] else None)
 
@@ -298,7 +332,7 @@ def init_app(app: Flask) -> None:
     labels.register_groups(app, LABELS)
     register_case_section(app, Section("case_oversight", _l("工作专班与督办"), oversight_section,
                                        "taskforce.,oversight.", 56, wide=True))
-    web.add_nav(app, "oversight_pages.orders_page", _l("督办单"), OFFICIAL_ROLES, 32)
+    web.add_nav(app, "oversight_pages.orders_page", _l("督办单"), _ADDRESSEES, 32)
     web.add_nav(app, "oversight_pages.responsibility_page", _l("责任落实"),
                 roles_for(Action.REPORTS_READ, app), 33)
 

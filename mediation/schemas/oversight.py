@@ -29,6 +29,12 @@ class OrderIn(StrictSchema):
         "description": "first (第一责任人) or direct (直接责任人); default direct, else first"})
 
 
+class HandoverOrderIn(StrictSchema):
+    requirement = fields.String(required=True, validate=validate.Length(min=1, max=5000),
+                                metadata={"description": "督办事项: what the department must do and answer"})
+    due_on = fields.Date(required=True, metadata={"description": "办理时限: a local day after today"})
+
+
 class AnswerOrderIn(StrictSchema):
     answer = fields.String(required=True, validate=validate.Length(min=1, max=10000),
                            metadata={"description": "办理情况: what was done"})
