@@ -1,8 +1,8 @@
 """supervision orders to departments: an order on an overdue hand-over is addressed to the
 department (department_id) rather than to a person; handover_id becomes a foreign key
 
-Revision ID: 0028_order_departments
-Revises: 0027_agreement_numbers
+Revision ID: 0030_order_departments
+Revises: 0029_action_listing
 Create Date: 2026-11-30 02:25:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0028_order_departments'
-down_revision = '0027_agreement_numbers'
+revision = '0030_order_departments'
+down_revision = '0029_action_listing'
 branch_labels = None
 depends_on = None
 
