@@ -67,6 +67,8 @@ FIXED: dict[str, Any] = {
     "the session changed meanwhile": _l("调解安排刚刚被他人修改，请刷新后重试"),
     "the session is over": _l("调解已结束"),
     "this visit is recorded already": _l("该次回访已记录"),
+    "this petitioner has consented already": _l("该信访人已同意调解"),
+    "this respondent has consented already": _l("该被申请人已同意调解"),
     # 403
     "a satisfaction survey is answered by the petitioner, not from a staff account":
         _l("满意度评价须由信访人本人填写，工作人员账户不能代填"),
@@ -112,6 +114,7 @@ THINGS: dict[str, Any] = {
     "performance item": _l("履行事项"), "investigation": _l("调查核实记录"), "rectification": _l("整改记录"),
     "caucus": _l("背靠背谈话"), "task force member": _l("工作专班成员"), "format": _l("格式"),
     "action": _l("操作"), "responsibility": _l("责任人"), "handover reply": _l("交办答复"),
+    "survey": _l("满意度评价"),
 }
 
 
@@ -156,6 +159,8 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^region (\d+) is outside your jurisdiction (\d*)$"),
      lambda m: _("该地区不在您的辖区内")),
     (re.compile(r"^outside your jurisdiction"), lambda m: _("该地区不在您的辖区内")),
+    (re.compile(r"^people's mediation needs every party's consent; missing: (.+)$"),
+     lambda m: _("人民调解须经各方当事人同意，尚未同意调解的当事人：%(who)s", who=m[1])),
     (re.compile(r"^only a (\w+) with an accepted referral on this case may do this$"),
      lambda m: _("只有已接受本案转介的%(who)s可以这样操作", who=label(m[1], "role"))),
 ]
