@@ -152,6 +152,11 @@ CORE: dict[str, dict[str, Any]] = {
         "reopened_after_resolution": _l("化解后是否再次信访"), "petitioners": _l("信访人数"),
         "events": _l("时间线事件数"), "survey_answers": _l("满意度评价份数"), "mean_rating": _l("平均评分"),
     },
+    "delivery_status": {
+        "pending": _l("待发送"), "sending": _l("发送中"), "retry": _l("等待重试"), "sent": _l("已发送"),
+        "failed": _l("发送失败"),
+    },
+    "delivery_channel": {"email": _l("电子邮件"), "wecom": _l("企业微信"), "sms": _l("短信")},
     "case_flag": {
         "policy_change": _l("政策调整"), "historical_legacy": _l("历史遗留"),
         "assigned_from_above": _l("上级交办"), "leader_instruction": _l("领导批示"),

@@ -228,6 +228,7 @@ def init_app(app: Flask) -> None:
     """The case page's own sections and the core pages' links in the top bar."""
     app.add_template_global(owner_choices, "owner_choices")  # user pickers, by name
     app.add_template_global(party_accounts, "party_accounts")
+    app.add_template_global(user_names, "user_names")  # {id: name} for "who" columns
     for section in (
         Section("case_dossier", _l("一案一档"),
                 lambda user, case: {"can_edit": can(user, Action.CASE_EDIT, case)},
