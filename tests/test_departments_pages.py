@@ -84,6 +84,14 @@ def test_the_department_acknowledges_and_replies_with_a_file(app, w):
     assert "我的案件" not in inbox  # no cases for a department
     assert me.get(f"/cases/{w.case}").status_code == 404
     page = f"/handovers/{hid}"
+    assert "交办成都市民政局：低保申请" in me.text(page)  # the steps said as sentences
+    # the notification leads to the hand-over's page
+    with app.app_context():
+        from mediation.notifications.models import Notification
+
+        nid = db.session.query(Notification.id).filter_by(user_id=w.mz.id).scalar()
+    r = me.post(f"/notifications/{nid}/open", {}, "/notifications")
+    assert r.status_code == 302 and r.headers["Location"].endswith(page), r.headers.get("Location")
     assert me.post(page, {"action": "acknowledge"}).status_code == 302
     assert status(app, hid) == "acknowledged"
     # a second click (another tab) loses the race: 409 in words, with the state now

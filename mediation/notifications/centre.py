@@ -104,7 +104,13 @@ def link(user: User, n: Notification) -> str:
         return url_for("pages.case_page", case_id=n.case_id)
     if can(user, Action.REFERRALS_RESPOND):
         return url_for("provider_pages.inbox")
-    if user.role == "department":  # a hand-over's news: the department's list of hand-overs
+    if user.role == "department":  # a hand-over's news: that hand-over's page
+        from mediation.timeline import Event
+
+        event = db.session.get(Event, n.event_id)
+        handover_id = event.payload.get("handover_id") if event is not None else None
+        if handover_id:
+            return url_for("department_pages.handover", handover_id=handover_id)
         return url_for("department_pages.handovers")
     return url_for("notification_pages.index")
 
