@@ -170,6 +170,11 @@ def load_demo() -> list[User]:
     admin = users["admin"]
     cases = [commands.intake(admin, dict(c)) for c in CASES]
     today = clock.today()
+    # The demo's ledger: every case listed in the action (纳入专项行动) on its acceptance
+    # (else registration) day, as an imported backlog would be; uncategorised ones with a reason.
+    for case, c in zip(cases, CASES, strict=True):
+        listed = min(c.get("accepted_on") or c.get("received_on") or today, today)
+        commands.list_in_action(admin, case.id, listed, "" if case.category_mask else "示范台账所列案件")
     # Ownership: province for the cross-region case, city and county for others.
     commands.assign_owner(admin, cases[6].id, users["lead_province"].id, "province", None)
     commands.assign_owner(admin, cases[3].id, users["lead_city"].id, "city", None)
