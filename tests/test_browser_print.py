@@ -154,7 +154,12 @@ def test_the_case_page_in_chinese(contexts, demo_server, agreement):
         const seen = {}; document.querySelectorAll('[id]').forEach(e => seen[e.id] = (seen[e.id] || 0) + 1);
         return Object.entries(seen).filter(([k, n]) => n > 1).map(([k]) => k); }""")
     assert ids == [], f"duplicate ids on the case page: {ids}"
+    # The head's facts read as one line of words (a sessions stylesheet once laid them out
+    # as a two-column grid: "区划：" on one side, the region under the status badge).
+    assert page.eval_on_selector("p.facts", "e => getComputedStyle(e).display") == "block"
     shot(page, "case-page-zh")
+    shot(page, "case-page-zh-top", full_page=False)  # what the officer sees first
+    page.locator("#part-case_referrals").screenshot(path=str(SHOTS / "case-page-zh-referrals.png"))
 
 
 WIDER_THAN_VIEWPORT = """() => {
