@@ -1,7 +1,7 @@
 """The board with a real backlog, in Chromium against `mediation serve` (demo data plus 2,000
 cases in 锦江区): paging with counts, sorting by a column, a saved view, the header search,
-the keyboard shortcuts with their `?` help, and the ticked rows exported to xlsx (the file
-downloaded and read) — at desktop size in Chinese, and paging, sorting, help and search at tablet and desktop
+the keyboard shortcuts with their `?` help, ticks kept across a live update, and the ticked
+rows exported to xlsx (the file downloaded and read) — at desktop size in Chinese, and paging, sorting, help and search at tablet and desktop
 sizes in both languages.
 
 Screenshots kept: test-artifacts/screenshots/board-2000-cases.png (desktop, Chinese, whole
@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from mediation.cases.models import Case
-from tests.browser import DESKTOP, TABLET, shot, sign_in
+from tests.browser import DESKTOP, LIVE_WAIT_MS, TABLET, shot, sign_in, wait_live
 
 pytestmark = pytest.mark.slow
 
@@ -112,11 +112,22 @@ def test_an_officer_works_a_backlog_of_2000_cases(contexts, demo_server, backlog
     page.keyboard.press("x")
     expect(page.locator("[data-bulk-count]")).to_have_text("已选 2 件")
     ticked = [rows.nth(i).get_attribute("data-case") for i in (0, 1)]
+    shown = [rows.nth(i).locator("td:nth-child(2) a").inner_text() for i in (0, 1)]
     page.keyboard.press("?")
     expect(page.locator("#shortcuts-help")).to_be_visible()
     expect(page.locator("#shortcuts-help")).to_contain_text("转到案件看板")
     page.keyboard.press("Escape")
     expect(page.locator("#shortcuts-help")).to_be_hidden()
+
+    # a change on a shown case re-renders the rows live: the ticks stay
+    wait_live(page)
+    other = rows.nth(2).get_attribute("data-case")
+    r = demo_server.api("PATCH", f"/api/cases/{other}", "officer_jj", {"summary": "物业费已部分退还"})
+    assert r.status_code == 200, r.text
+    expect(page.locator("[data-part=board_cases][data-refreshed]")).to_have_count(1, timeout=LIVE_WAIT_MS)
+    expect(page.locator("[data-bulk-count]")).to_have_text("已选 2 件")
+    for case_id in ticked:
+        expect(page.locator(f"tr[data-case='{case_id}'] input[name=case]")).to_be_checked()
 
     # the ticked rows to xlsx: downloaded and read
     with page.expect_download() as download:
@@ -125,7 +136,6 @@ def test_an_officer_works_a_backlog_of_2000_cases(contexts, demo_server, backlog
     download.value.save_as(path)
     sheet = load_workbook(io.BytesIO(path.read_bytes())).active
     refs = [r[0].value for r in sheet.iter_rows(min_row=2)]
-    shown = [rows.nth(i).locator("td:nth-child(2) a").inner_text() for i in (0, 1)]
     assert sorted(refs) == sorted(shown) and len(ticked) == 2
     assert sheet.cell(1, 1).value == "编号"
 
