@@ -1,8 +1,8 @@
 """The board with a real backlog, in Chromium against `mediation serve` (demo data plus 2,000
 cases in 锦江区): paging with counts, sorting by a column, a saved view, the header search,
 the keyboard shortcuts with their `?` help, ticks kept across a live update, and the ticked
-rows exported to xlsx (the file downloaded and read) — at desktop size in Chinese, and paging, sorting, help and search at tablet and desktop
-sizes in both languages.
+rows exported to xlsx (the file downloaded and read) — at desktop size in Chinese; and
+paging, sorting, help and search at tablet and desktop sizes in both languages.
 
 Screenshots kept: test-artifacts/screenshots/board-2000-cases.png (desktop, Chinese, whole
 page) and board-2000-cases-<width>-<language>.png.
