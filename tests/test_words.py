@@ -213,3 +213,17 @@ def test_refusals_and_404_pages_are_said_in_words(web, ctx):
     refresh()
     missing = web.get("/cases/999999").get_data(as_text=True)
     assert "does not exist, or is not yours to see" in missing and "not found" not in missing
+
+
+def test_the_areas_events_are_said_from_their_data(app):
+    from mediation.cases.sentences import event_sentence
+
+    with app.test_request_context():
+        said = event_sentence({"type": "agreement.confirmation_applied",
+                               "data": {"applied_on": "2025-03-10", "court": "锦江区人民法院"}})
+        assert said == "2025年3月10日向锦江区人民法院申请司法确认"
+        said = event_sentence({"type": "referral.offered",
+                               "data": {"provider_name": "锦江调解室", "need": "legal_opinion"}})
+        assert said == "邀请锦江调解室承接“法律意见”"
+        # an event whose data the sentence does not know still reads as its words
+        assert event_sentence({"type": "agreement.confirmation_decided", "data": None}) is not None

@@ -158,7 +158,29 @@ def _linked(d: dict[str, Any]) -> str:
     return _("与案件 %(ref)s 关联。理由：%(r)s", ref=d.get("other_reference") or "", r=d.get("reason") or "")
 
 
+def _applied(d: dict[str, Any]) -> str:
+    return _("%(date)s向%(court)s申请司法确认", date=long_date(d.get("applied_on")),
+             court=d.get("court") or "")
+
+
+def _decided(d: dict[str, Any]) -> str:
+    return _("%(date)s法院%(decision)s", date=long_date(d.get("decided_on")),
+             decision=label(d.get("decision"), "judicial_decision"))
+
+
+def _offered(d: dict[str, Any]) -> str:
+    return _("邀请%(who)s承接“%(need)s”", who=d.get("provider_name") or "",
+             need=label(d.get("need"), "need"))
+
+
+def _ceased(d: dict[str, Any]) -> str:
+    text = label(d.get("basis"), "cessation_basis")
+    return text + (f"：{d['note']}" if d.get("note") else "")
+
+
 SENTENCES = {
+    "agreement.confirmation_applied": _applied, "agreement.confirmation_decided": _decided,
+    "referral.offered": _offered, "case.petitioning_ceased": _ceased,
     "case.created": _created, "case.classified": _classified,
     "case.status_changed": _status_move, "case.resolved": _status_move,
     "case.closed": _status_move, "case.reopened": _status_move,
