@@ -229,6 +229,24 @@ def test_a_new_owner_ends_the_former_lead_officials_live_view(live):
         c.close()
 
 
+def test_leaving_a_task_force_ends_the_members_live_view(live):
+    """A member of a case's 工作专班 sees it live while a member; taken off, nothing more."""
+    server, w = live.server, world(live.app)
+    lost, kept = w.case_ids
+    for case_id in (lost, kept):
+        r = post(server, f"/api/cases/{case_id}/task-force", w.tokens["officer"],
+                 {"user_id": w.other_lead.id, "role": "leader"})
+        assert r.status_code == 201, r.text
+    c = subscribed(server.base, w.tokens["other_lead"], lost, kept)
+    try:
+        r = requests.delete(f"{server.base}/api/cases/{lost}/task-force/{w.other_lead.id}", timeout=WAIT,
+                            headers={"Authorization": f"Bearer {w.tokens['officer']}"})
+        assert r.status_code == 204, r.text
+        assert_case_is_gone(c, server, w, lost, kept)
+    finally:
+        c.close()
+
+
 @pytest.mark.parametrize("how", ["deactivate", "revoke-tokens", "own-logout"])
 def test_a_deactivated_user_or_a_revoked_token_is_disconnected(live, how):
     server, w = live.server, world(live.app)
