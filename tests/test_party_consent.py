@@ -175,6 +175,13 @@ def test_the_officer_records_consent_and_enters_a_respondent_on_the_case_page(ap
     li = re.search(rf'<li data-petitioner="{w.petitioner_id}">(.*?)</li>', part, re.S).group(1)
     assert "书面同意" in li and "data-consented" in li and "data-record-consent" not in li
     assert re.search(r'<li data-respondent="\d+">李四（物业公司）', part)
+    # The respondent's printable notice of mediation, with its code.
+    rid = int(re.search(r'<li data-respondent="(\d+)">', part).group(1))
+    r = page.post(f"{case_path}/receipt", {"respondent_id": str(rid)}, token_from=case_path)
+    assert r.status_code == 200
+    notice = r.get_data(as_text=True)
+    assert "调解告知书" in notice and "受理告知书" not in notice and 'id="receipt-code"' in notice
+    assert "李四" in notice
     # Someone who may not edit the case has no such section, nor the forms.
     lawyer = PageClient(app).sign_in(w.users["lawyer"].username)
     assert lawyer.get(f"{case_path}?part=case_receipt").status_code == 404
