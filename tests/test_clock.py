@@ -98,7 +98,8 @@ def test_a_case_resolved_at_23_30_utc_counts_on_the_next_beijing_day(ctx, frozen
 
     admin = make_user("admin", None)
     frozen(LATE - dt.timedelta(days=2))
-    case_id = commands.intake(admin, {"title": "t", "region_code": "510104"}).id
+    case_id = commands.intake(admin, {"title": "t", "region_code": "510104",  # in the action
+                                      "action_listed_on": clock.today(), "action_reason": "纳入"}).id
     commands.transition(db.session.get(User, admin.id), case_id, "in_progress", "test")
     frozen(LATE)
     commands.transition(db.session.get(User, admin.id), case_id, "resolved", "test")
