@@ -265,7 +265,8 @@ def test_a_merged_case_leaves_the_kpi_denominator_from_the_merge_on(app, ctx):
         officer = make_user("case_officer", "510104")
         a, b = (commands.intake(officer, {
             "title": f"案件{n}", "region_code": "510104", "departments": ["区住建局"],
-            "assessment": "reasonable", "petitioners": [{"name": n}]}).id for n in ("冯一", "陈二"))
+            "assessment": "reasonable", "petitioners": [{"name": n}],
+            "action_listed_on": dt.date(2025, 3, 1), "action_reason": "纳入"}).id for n in ("冯一", "陈二"))
         clock.freeze(local_at("2025-03-15"))
         merge.merge(officer, b, a, "同一人同一事项")
     finally:
