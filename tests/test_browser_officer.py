@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def take_case_in(page: Page, base: str, title: str) -> int:
     page.goto(base + "/cases/new")
-    page.fill("#f-region_code", "510104")
+    page.select_option("#f-region_code", "510104")
     page.fill("#f-petitioners-0-name", "赵大爷")
     page.fill("#f-petitioners-0-id_number", "12345")  # not an identity number
     page.click("#intake-form button[type=submit]")

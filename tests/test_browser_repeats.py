@@ -21,7 +21,7 @@ def test_intake_shows_the_candidates_and_links_the_petition(contexts, demo_serve
     total = demo_server.api("GET", "/api/cases", "officer_jj").json()["total"]
     page.goto(base + "/cases/new")
     page.fill("#f-title", "再次反映征地补偿款")
-    page.fill("#f-region_code", "510104")
+    page.select_option("#f-region_code", "510104")
     page.fill("#f-departments", "区自然资源局")
     page.fill("#f-summary", "村民反映集体土地征收后补偿款未足额发放")
     page.fill("#f-petitioners-0-name", "张建囯")
