@@ -66,7 +66,18 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from mediation import assets, i18n, labels, login, metrics, outages, transactions, validation, web
+    from mediation import (
+        assets,
+        i18n,
+        labels,
+        login,
+        metrics,
+        outages,
+        refusals,
+        transactions,
+        validation,
+        web,
+    )
 
     validation.init_app(app)  # first: its `int` converter bounds every route added later
     outages.init_app(app)
@@ -80,6 +91,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
+    refusals.init_app(app)  # 403/404/409 messages in words: {{ error.message|refusal }}
     web.init_app(app)
     assets.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {

@@ -63,9 +63,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(region_html, "region")  # {{ code|region }}: 成都市锦江区, code on hover
     app.add_template_global(region_choices, "region_choices")
     app.add_template_filter(region_words, "region_text")  # plain words: prints, <svg>, titles
-    from mediation import refusals
-
-    refusals.init_app(app)  # 403/404/409 messages in words: {{ error.message|refusal }}
     register_groups(app, CORE)
 
 
