@@ -24,6 +24,15 @@ from tests.page_client import PageClient, csrf_token
 from tests.test_sessions_visits import in_effect
 
 
+@pytest.fixture(autouse=True)
+def _empty_store(app):
+    """The store is the instance folder's, shared by the session's tests: left empty."""
+    yield
+    with app.app_context():
+        for key, _ in list(store().listing()):
+            store().delete(key)
+
+
 @pytest.fixture
 def visit_id(app, w) -> int:
     in_effect(w)
