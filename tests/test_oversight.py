@@ -295,3 +295,34 @@ def test_an_order_on_an_overdue_hand_over_goes_to_the_department_then_up(api, ap
     assert api.post(f"/api/orders/{order['id']}/answer", clerk, {"answer": "已答复"}).status_code == 409
     r = api.post(f"/api/orders/{up['id']}/answer", p["county"], {"answer": "已督促住建局办结"})
     assert r.status_code == 200
+
+
+def test_overdue_orders_in_the_weekly_report_by_beijing_day_and_jurisdiction(api, app):
+    """An open order is overdue from the first minute of the Beijing day after its deadline;
+    an answered one is not; another province's reader sees none of it."""
+    p = _people(api)
+    case = api.case(p["officer"], region_code="510104")
+    sup = p["supervisor"]
+    api.put("/api/regions/510104/responsibles/direct", sup, {"user_id": p["county"].id})
+    due = clock.today() + dt.timedelta(days=2)
+    orders = f"/api/cases/{case['id']}/orders"
+    late = api.post(orders, sup, {"requirement": "限期化解", "due_on": due.isoformat()}).get_json()
+    done = api.post(orders, sup, {"requirement": "书面说明", "due_on": due.isoformat()}).get_json()
+    assert api.post(f"/api/orders/{done['id']}/answer", p["county"], {"answer": "已说明"}).status_code == 200
+    # (readers made inside each frozen moment: their API tokens are of that moment)
+    with clock.frozen(_beijing(due, 23, 59)):
+        sup_now = api.user("supervisor", "51")
+        got = api.get("/api/reports/weekly", sup_now).get_json()["orders_overdue"]
+        assert got == {"total": 0, "orders": []}
+    with clock.frozen(_beijing(due + dt.timedelta(days=1), 0, 1)):
+        sup_now, other_now = api.user("supervisor", "51"), api.user("supervisor", "520000")
+        got = api.get("/api/reports/weekly", sup_now).get_json()["orders_overdue"]
+        assert got["total"] == 1 and [o["id"] for o in got["orders"]] == [late["id"]]
+        first = got["orders"][0]
+        assert first["reference"] == case["reference"] and first["addressee_name"] == "赵区长"
+        assert first["addressee_capacity"] == "direct" and first["due_on"] == due.isoformat()
+        assert first["days_overdue"] == 1 and first["number"] == late["number"]
+        assert api.get("/api/reports/weekly", other_now).get_json()["orders_overdue"]["total"] == 0
+        # the county officer reads the figures of the county (case officers: issue 13 §8)
+        officer = api.user("case_officer", "510104")
+        assert api.get("/api/reports/weekly", officer).get_json()["orders_overdue"]["total"] == 1

@@ -139,3 +139,66 @@ def test_an_order_on_an_overdue_hand_over_from_the_case_page_answered_by_the_dep
     r = desk.post(order_url + "/answer", {"answer": "已核实，标准符合规定"}, token_from=order_url)
     assert r.status_code == 302
     assert "已回复" in boss.text(order_url)
+
+
+def test_overdue_orders_beside_the_board_and_in_the_weekly_page(api, app, csrf_on):
+    from mediation.extensions import db
+    from mediation.oversight.models import SupervisionOrder
+
+    officer, sup, county, outsider, case = _setup(api)
+    due = (clock.today() + dt.timedelta(days=3)).isoformat()
+    order = api.post(f"/api/cases/{case['id']}/orders", sup,
+                     {"requirement": "限期化解", "due_on": due}).get_json()
+    board = PageClient(app).sign_in(officer).text("/board")
+    assert 'data-part="board_orders"' in board and "督办超期" in board and "没有超期未回复的督办单" in board
+    with app.app_context():  # its deadline two days past (the commands refuse a past day)
+        db.session.get(SupervisionOrder, order["id"]).due_on = clock.today() - dt.timedelta(days=2)
+        db.session.commit()
+    board = PageClient(app).sign_in(officer).text("/board")
+    assert f'data-order="{order["id"]}"' in board and order["number"] in board
+    assert "赵区长（直接责任人）" in board and "已超期 2 天" in board
+    assert 'href="/oversight/orders?state=overdue"' in board
+    weekly = PageClient(app).sign_in(sup).text("/supervision/weekly")
+    assert 'id="orders-overdue"' in weekly and f'data-order="{order["id"]}"' in weekly
+    assert case["reference"] in weekly and "赵区长" in weekly
+    # another province's board and weekly list do not have it
+    far = api.user("supervisor", "52")
+    assert f'data-order="{order["id"]}"' not in PageClient(app).sign_in(far).text("/supervision/weekly")
+    # answered, it leaves the list
+    assert api.post(f"/api/orders/{order['id']}/answer", county, {"answer": "已办"}).status_code == 200
+    assert f'data-order="{order["id"]}"' not in PageClient(app).sign_in(officer).text("/board")
+
+
+def test_the_timeline_says_oversight_events_as_sentences_in_chinese_and_english(api, app, csrf_on):
+    officer, sup, county, outsider, case = _setup(api)
+    cid = case["id"]
+    assert api.post(f"/api/cases/{cid}/task-force", officer,
+                    {"user_id": outsider.id, "role": "backbone"}).status_code == 201
+    due = clock.today() + dt.timedelta(days=3)
+    order = api.post(f"/api/cases/{cid}/orders", sup, {"requirement": "限期化解",
+                                                       "due_on": due.isoformat()}).get_json()
+    r = api.post(f"/api/orders/{order['id']}/answer", county, {"answer": "已约见信访人"})
+    assert r.status_code == 200
+    r = api.post("/api/accountability", sup, {"kind": "warning_talk", "subject_kind": "person",
+                                              "user_id": county.id, "decided_on": clock.today().isoformat(),
+                                              "reason": "化解不力", "case_ids": [cid]})
+    assert r.status_code == 201, r.get_json()
+    page = PageClient(app).sign_in(sup)
+    html = page.text(f"/cases/{cid}?part=case_timeline")
+    day = f"{due.year}年{due.month}月{due.day}日"
+    assert "外省领导加入工作专班，任业务骨干" in html
+    assert f"{order['number']}：督办赵区长（直接责任人），{day}前回复" in html
+    assert f"赵区长回复{order['number']}：已约见信访人" in html
+    assert "对赵区长约谈提醒" in html
+    for code in ("taskforce.member_added", "oversight.order_issued", "oversight.order_answered",
+                 "oversight.accountability_recorded"):
+        assert f">{code}<" not in html and f"：{code}" not in html
+    page.get("/lang/en")
+    html = page.text(f"/cases/{cid}?part=case_timeline")
+    english_day = f"{due.day} {due.strftime('%B')} {due.year}"
+    assert "外省领导 joined the task force as Core staff" in html
+    assert (f"{order['number']}: supervision of Directly responsible person (直接责任人) 赵区长, "
+            f"reply by {english_day}") in html
+    assert f"赵区长 answered {order['number']}: 已约见信访人" in html
+    assert "Warning talks (约谈提醒): 赵区长, " in html
+    assert "督办赵区长" not in html and "加入工作专班，" not in html

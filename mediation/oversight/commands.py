@@ -241,7 +241,9 @@ def _event_data(o: SupervisionOrder) -> dict[str, Any]:
     return {"order_id": o.id, "number": order_number(o), "addressee_id": o.addressee_id,
             "department_id": o.department_id, "handover_id": o.handover_id,
             "issued_by_id": o.issued_by_id, "region_code": o.region_code, "level": o.level,
-            "due_on": o.due_on.isoformat(), "state": o.state}
+            "due_on": o.due_on.isoformat(), "state": o.state,
+            # for the timeline's sentence (events.py): who, by name, in what capacity
+            "addressee_name": _addressee_name(o), "addressee_capacity": o.addressee_capacity}
 
 
 @transactional
@@ -365,6 +367,30 @@ def orders(actor: User, state: str | None = None, region: str | None = None,
     return [order_view(o, today) for o in rows]
 
 
+OVERDUE_LIMIT = 200
+
+
+def overdue_in(where: Any, as_of: dt.date, limit: int = OVERDUE_LIMIT) -> dict[str, Any]:
+    """The open 督办单 on the cases `where` selects whose deadline (a Beijing day) has passed
+    as of `as_of` without an answer: the weekly report's list and the board's panel. An
+    escalated order is no longer owed (its successor is, and is listed if late). Most
+    overdue first; `total` counts them all, `orders` has at most `limit`."""
+    cond = sa.and_(where, SupervisionOrder.state == "open", SupervisionOrder.due_on < as_of)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(SupervisionOrder)
+                               .join(Case, Case.id == SupervisionOrder.case_id).where(cond)).scalar_one()
+    rows = db.session.execute(
+        sa.select(SupervisionOrder, Case.reference, Case.region_code)
+        .join(Case, Case.id == SupervisionOrder.case_id)
+        .where(cond).order_by(SupervisionOrder.due_on, SupervisionOrder.id).limit(limit)).all()
+    return {"total": total, "orders": [
+        {"id": o.id, "number": order_number(o), "case_id": o.case_id, "reference": ref,
+         "case_region_code": region, "addressee_name": _addressee_name(o),
+         "addressee_capacity": o.addressee_capacity, "level": o.level,
+         "issued_on": o.issued_on.isoformat(), "due_on": o.due_on.isoformat(),
+         "days_overdue": (as_of - o.due_on).days}
+        for o, ref, region in rows]}
+
+
 @transactional
 def answer_order(actor: User, order_id: int, answer: str) -> dict[str, Any]:
     """The addressee answers the order (办理情况); once, while it is theirs (open)."""
@@ -443,6 +469,7 @@ def _escalate(order_id: int, today: dt.date) -> int:
     db.session.flush()
     timeline.append(db.session, o.case_id, events.ORDER_ESCALATED,
                     _event_data(new) | {"from_order_id": o.id, "from_number": order_number(o),
+                                        "from_addressee_name": _addressee_name(o),
                                         "from_addressee_id": o.addressee_id,
                                         "from_department_id": o.department_id}, None)
     return 1
@@ -512,8 +539,20 @@ def record_accountability(actor: User, data: dict[str, Any]) -> dict[str, Any]:
     for c in case_ids:
         timeline.append(db.session, c, events.ACCOUNTABILITY_RECORDED,
                         {"record_id": r.id, "kind": r.kind, "subject_kind": subject,
+                         "subject_name": _subject_name(r),
                          "region_code": code, "decided_on": view["decided_on"]}, actor.id)
     return view
+
+
+def _subject_name(r: AccountabilityRecord) -> str:
+    """Whom a record is against, by name (the person, the department; a region by its code,
+    said as its name by the timeline's sentence)."""
+    if r.subject_kind == "person":
+        person = db.session.get(User, r.subject_user_id) if r.subject_user_id else None
+        return (person.display_name or person.username) if person else ""
+    if r.subject_kind == "department":
+        return r.department or ""
+    return ""
 
 
 def _department(data: dict[str, Any]) -> str | None:

@@ -27,8 +27,8 @@ from mediation.oversight.models import (
     SUBJECT_KINDS,
     SupervisionOrder,
 )
-from mediation.pages import Section, register_case_section
-from mediation.permissions import OFFICIAL_ROLES, Action, can, role_may, roles_for
+from mediation.pages import BoardPanel, Section, register_board_panel, register_case_section
+from mediation.permissions import OFFICIAL_ROLES, Action, can, role_may, roles_for, visible_cases_filter
 from mediation.regions import region_prefix
 from mediation.schemas.oversight import (
     AccountabilityIn,
@@ -191,6 +191,14 @@ def issue_handover_order(handover_id: int):
 
 # --- orders ----------------------------------------------------------------------------------
 
+def board_panel(user: User) -> dict[str, Any] | None:
+    """Beside the board: the open orders past their deadline on the cases the user sees (the
+    link lists them on the orders page)."""
+    if not can(user, Action.BOARD_VIEW):
+        return None
+    return {"overdue": commands.overdue_in(visible_cases_filter(user), clock.today(), 50)}
+
+
 @bp.get("/orders")
 @login_required
 def orders_page():
@@ -332,6 +340,8 @@ def init_app(app: Flask) -> None:
     labels.register_groups(app, LABELS)
     register_case_section(app, Section("case_oversight", _l("工作专班与督办"), oversight_section,
                                        "taskforce.,oversight.", 56, wide=True))
+    register_board_panel(app, BoardPanel("board_orders", _l("督办超期"), board_panel,
+                                         on="oversight.order"))
     web.add_nav(app, "oversight_pages.orders_page", _l("督办单"), _ADDRESSEES, 32)
     web.add_nav(app, "oversight_pages.responsibility_page", _l("责任落实"),
                 roles_for(Action.REPORTS_READ, app), 33)

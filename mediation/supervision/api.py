@@ -137,6 +137,10 @@ class WeeklyOut(ma.Schema):
     handovers_overdue = fields.Dict(metadata={
         "description": "hand-overs (交办) whose department owes its reply past the due day: "
                        "total and handovers (case, matter, department, due_on, days_overdue)"})
+    orders_overdue = fields.Dict(metadata={
+        "description": "supervision orders (督办单) open past their deadline (a Beijing day) without "
+                       "an answer, on the cases of the reader's jurisdiction: total and orders "
+                       "(number, reference, addressee_name, addressee_capacity, due_on, days_overdue)"})
 
 
 class MonthlyOut(ma.Schema):

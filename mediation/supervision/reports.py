@@ -143,6 +143,8 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
         "missing_papers": checklist.missing_in(where, LIST_LIMIT),
         # 交办 whose department owes its reply past the due day (mediation/departments/)
         "handovers_overdue": _overdue_handovers(where, as_of),
+        # 督办单 not answered past their deadline (mediation/oversight/)
+        "orders_overdue": _overdue_orders(where, as_of),
         "signals": {
             "reopened_after_resolution": reopened_signals(scope, start, end),
             "no_meaningful_progress": stalled,
@@ -153,6 +155,12 @@ def weekly(scope: Scope, monday: dt.date, today: dt.date) -> dict[str, Any]:
 
 def _overdue_handovers(where: Any, as_of: dt.date) -> dict[str, Any]:
     from mediation.departments.commands import overdue_in
+
+    return overdue_in(where, as_of, LIST_LIMIT)
+
+
+def _overdue_orders(where: Any, as_of: dt.date) -> dict[str, Any]:
+    from mediation.oversight.commands import overdue_in
 
     return overdue_in(where, as_of, LIST_LIMIT)
 
