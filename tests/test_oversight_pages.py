@@ -202,3 +202,19 @@ def test_the_timeline_says_oversight_events_as_sentences_in_chinese_and_english(
     assert f"赵区长 answered {order['number']}: 已约见信访人" in html
     assert "Warning talks (约谈提醒): 赵区长, " in html
     assert "督办赵区长" not in html and "加入工作专班，" not in html
+
+
+def test_the_timeline_says_an_escalation_with_the_new_addressee(api, app):
+    from mediation.registry import registry
+
+    officer, sup, county, outsider, case = _setup(api)
+    city = api.user("lead_official", "510100", "刘副市长")
+    assert api.put("/api/regions/5101/responsibles/first", sup, {"user_id": city.id}).status_code == 200
+    due = clock.today() + dt.timedelta(days=1)
+    order = api.post(f"/api/cases/{case['id']}/orders", sup, {"requirement": "限期化解",
+                                                               "due_on": due.isoformat()}).get_json()
+    later = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(9), tzinfo=clock.zone())
+    with clock.frozen(later.astimezone(dt.UTC)), app.app_context():
+        assert registry(app).periodic_jobs.get("oversight-order-escalation")() == 1
+    html = PageClient(app).sign_in(sup).text(f"/cases/{case['id']}?part=case_timeline")
+    assert f"{order['number']}逾期未回复，升级为督办〔" in html and "督办刘副市长（第一责任人）" in html
