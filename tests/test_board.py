@@ -274,3 +274,17 @@ def test_my_cases_pages_too(web, ctx):
     assert "第 1–50 件，共 60 件" in html and f'data-case="{ids[-1]}"' in html
     html = web.text("/?page=2")
     assert "第 51–60 件，共 60 件" in html and f'data-case="{ids[0]}"' in html
+
+
+def test_the_category_filter_names_each_category_and_the_bar_groups_less_used_links(web, ctx):
+    """Issue 15: the filter says what each category is, its number first; the bar shows
+    the first three links and the rest under "更多" (tests/test_browser_header.py measures it)."""
+    web.sign_in(make_user("supervisor", "510000"))
+    html = web.text("/board")
+    select = html.split('id="f-category"')[1].split("</select>")[0]
+    options = re.findall(r'<option value="(\d)"[^>]*>([^<]*)</option>', select)
+    assert [v for v, _ in options] == ["1", "2", "3", "4", "5", "6"]
+    assert options[1][1] == "第2类：征地拆迁、劳动保障、教育、医疗、物业管理等民生领域复杂疑难", options
+    bar = html.split('class="menu"')[1].split("</nav>")[0]
+    shown, more = bar.split('<details class="more">')
+    assert shown.count("<a ") == 3 and "更多" in more and more.count("<a ") >= 3

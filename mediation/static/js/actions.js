@@ -11,6 +11,7 @@
  *   minute, that section is scrolled back into view, and the result of the action (the
  *   flash messages, or the form's own error) is shown there, not out of view at the top.
  * - [data-print] buttons print the page.
+ * - The bar's "更多" menu closes on Esc and on a click or focus outside it.
  */
 (function () {
   "use strict";
@@ -119,6 +120,23 @@
     const el = event.target instanceof Element && event.target.closest("[data-print]");
     if (el) window.print();
   });
+
+  // The bar's "更多" menu is a <details> (keyboard: Tab to it, Enter or Space opens it):
+  // Esc closes it and puts the focus back on it; a click or focus elsewhere closes it.
+  function closeMenus(except, refocus) {
+    document.querySelectorAll("details.more[open]").forEach((menu) => {
+      if (except && menu.contains(except)) return;
+      menu.open = false;
+      if (refocus) menu.querySelector("summary").focus();
+    });
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.querySelector("details.more[open]")) {
+      closeMenus(null, event.target instanceof Element && !!event.target.closest("details.more"));
+    }
+  });
+  document.addEventListener("click", (event) => closeMenus(event.target instanceof Element ? event.target : null, false));
+  document.addEventListener("focusin", (event) => closeMenus(event.target instanceof Element ? event.target : null, false));
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showResult);
   else showResult();
