@@ -124,6 +124,16 @@ def shot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
+def nav_link(page: Page, words: str):
+    """The top bar's link of these words; when it is under "更多" (web.nav_groups), the menu
+    is opened first, as a user would."""
+    menu = page.get_by_role("navigation", name="主菜单")
+    link = menu.get_by_role("link", name=words, exact=True)
+    if not link.count() and menu.locator("details.more").count():
+        menu.locator("details.more > summary").click()
+    return link
+
+
 def sign_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
     page.goto(base + "/login")
     page.fill("#username", username)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import shot, sign_in
+from tests.browser import nav_link, shot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_self_service_and_the_directory_pages(contexts, demo_server):
     base = demo_server.base
     me = contexts().new_page()
     sign_in(me, base, "mediator")
-    me.click("text=我的服务设置")
+    nav_link(me, "我的服务设置").click()
     expect(me.locator("h1")).to_have_text("我的服务设置")
     assert PROVIDER in me.inner_text("#provider-summary")
     me.uncheck("#f-available")
@@ -37,7 +37,7 @@ def test_self_service_and_the_directory_pages(contexts, demo_server):
 
     admin = contexts().new_page()
     sign_in(admin, base, "admin")
-    admin.click("text=服务力量名录")
+    nav_link(admin, "服务力量名录").click()
     expect(admin.locator("#pending-requests")).to_contain_text("1")
     admin.fill("#f-q", "锦江区人民调解")
     admin.click("#directory-search button[type=submit]")

@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser import LIVE_WAIT_MS, shot, sign_in, wait_live
+from tests.browser import LIVE_WAIT_MS, nav_link, shot, sign_in, wait_live
 
 
 def test_a_supervisor_issues_an_order_and_the_addressee_answers_it(contexts, demo_server):
@@ -57,7 +57,7 @@ def test_a_supervisor_issues_an_order_and_the_addressee_answers_it(contexts, dem
     # The addressee finds it in the top bar's 督办单 and answers.
     them = contexts().new_page()
     sign_in(them, base, "lead_county")
-    them.get_by_role("navigation", name="主菜单").get_by_role("link", name="督办单").click()
+    nav_link(them, "督办单").click()
     them.wait_for_url(re.compile(r"/oversight/orders$"))
     them.locator(f'a[href$="{order_url.removeprefix(base)}"]').click()
     them.locator("#answer").fill("已于本周约见信访人，补偿款已拨付到位")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser import LIVE_WAIT_MS, shot, sign_in, wait_live
+from tests.browser import LIVE_WAIT_MS, nav_link, shot, sign_in, wait_live
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_an_offer_appears_live_in_the_mediators_inbox_and_is_accepted_there(cont
     mediator = provider_id(demo_server, "mediator")
     page = contexts().new_page()
     sign_in(page, base, "mediator")
-    page.get_by_role("link", name="待办邀请").click()
+    nav_link(page, "待办邀请").click()
     page.wait_for_url(base + "/inbox")
     wait_live(page)
     assert "暂无待答复的邀请" in page.inner_text("#part-inbox_offers")
@@ -155,7 +155,7 @@ def test_the_lead_official_records_a_meeting_on_the_duties_page(contexts, demo_s
     land = case_id(demo_server, LAND_CASE)
     page = contexts().new_page()
     sign_in(page, base, "lead_county")
-    page.get_by_role("link", name="包案职责").click()
+    nav_link(page, "包案职责").click()
     page.wait_for_url(base + "/duties")
     meeting = page.locator(f'#case-{land} tr[data-duty="petitioner_meeting"]')
     assert meeting.get_attribute("data-state") == "overdue"  # last met 20 days ago, due every 15

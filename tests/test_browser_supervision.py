@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from tests.browser import shot, sign_in
+from tests.browser import nav_link, shot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def signed_in(contexts, demo_server, username: str = "supervisor"):
 
 def test_overview_shows_the_kpi_tiles_against_their_targets_and_the_signals(contexts, demo_server):
     page = signed_in(contexts, demo_server)
-    page.get_by_role("navigation", name="主菜单").get_by_role("link", name="督查统计").click()
+    nav_link(page, "督查统计").click()
     page.wait_for_url(re.compile(r"/supervision$"))
     tiles = page.locator("[data-kpi]")
     expect(tiles).to_have_count(4)
@@ -182,7 +182,7 @@ def test_the_ledger_page_downloads_the_template_and_an_officer_checks_then_impor
 def test_the_evaluator_sees_the_export_and_nothing_else(contexts, demo_server, tmp_path):
     page = signed_in(contexts, demo_server, "evaluator")
     menu = page.get_by_role("navigation", name="主菜单")
-    expect(menu.get_by_role("link", name="评估数据")).to_be_visible()
+    expect(nav_link(page, "评估数据")).to_be_visible()
     expect(menu.get_by_role("link", name="督查统计")).to_have_count(0)
     menu.get_by_role("link", name="评估数据").click()
     with page.expect_download() as info:
