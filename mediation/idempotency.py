@@ -87,9 +87,13 @@ def _fingerprint() -> str:
                       .encode() if data is not None else request.get_data())
     elif request.files or request.form:
         # A multipart body's boundary is new on each try: compare the fields and the files.
-        for name, value in sorted(request.form.items(multi=True)):
+        # A part whose name the parser cannot read comes back named None: sort it first.
+        def by_name(kv: tuple[str | None, Any]) -> tuple[bool, str]:
+            return kv[0] is not None, kv[0] or ""
+
+        for name, value in sorted(request.form.items(multi=True), key=lambda kv: (*by_name(kv), kv[1])):
             digest.update(f"form {name}={value}\n".encode())
-        for name, storage in sorted(request.files.items(multi=True), key=lambda kv: kv[0]):
+        for name, storage in sorted(request.files.items(multi=True), key=by_name):
             content = storage.stream.read()
             storage.stream.seek(0)
             digest.update(f"file {name} {storage.filename} ".encode())

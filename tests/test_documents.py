@@ -43,12 +43,19 @@ def in_flight(app) -> list[str]:
     return sorted(os.listdir(folder)) if folder.exists() else []
 
 
-@pytest.fixture(autouse=True)
-def _empty_store(app):
-    yield
+def _empty(app) -> None:
     with app.app_context():
         for key, _ in list(store().listing()):
             store().delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _empty_store(app):
+    # Before too: the suite's app (and its store) is shared, and other modules' uploads
+    # stay in it (the store listing here must hold this test's objects alone).
+    _empty(app)
+    yield
+    _empty(app)
 
 
 def timeline(w, user, case_id):
