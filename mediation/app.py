@@ -185,11 +185,13 @@ def register_areas(app: Flask) -> None:
 def register_idempotency(app: Flask) -> None:
     """Every POST under /api honours an Idempotency-Key; its sweep runs as a job."""
     from mediation import idempotency
+    from mediation.pii import register_encrypted
     from mediation.server import add_periodic_job
     from mediation.tasks import add_beat
 
     with app.app_context():
         idempotency.init_app(app)
+    register_encrypted(app, idempotency.IdempotencyKey, "body")
     add_periodic_job(app, "idempotency-sweep", idempotency.sweep_expired)
     add_beat(app, "idempotency-sweep", "mediation.idempotency_sweep", 3600.0)
 

@@ -200,10 +200,14 @@ def pii_group() -> None:
 @pii_group.command("rotate")
 @with_appcontext
 def pii_rotate() -> None:
-    """Re-encrypt all numbers under the newest MEDIATION_PII_KEY and rebuild the indexes."""
+    """Re-encrypt all personal data under the newest MEDIATION_PII_KEY and rebuild the indexes."""
     from mediation.cases.commands import rotate_pii
 
-    click.echo(f"re-encrypted {rotate_pii()} petitioner record(s)")
+    done = rotate_pii()
+    click.echo(f"re-encrypted {done['petitioners']} petitioner record(s)")
+    for column, n in done.items():
+        if column != "petitioners":
+            click.echo(f"re-encrypted {n} value(s) of {column}")
 
 
 # --- serving -------------------------------------------------------------------------------

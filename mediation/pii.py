@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
+from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -87,3 +88,33 @@ def mask_phone(tail: str | None) -> str | None:
     (`138****5678` would leave only four unknown digits); always 11 characters, so a
     landline's length is hidden too."""
     return None if tail is None else "*" * 7 + tail[-PHONE_CLEAR_DIGITS:]
+
+
+def register_encrypted(app: Any, model: Any, *attributes: str) -> None:
+    """Columns of `model` holding text encrypted with the PII keys: `mediation pii rotate`
+    re-encrypts them under the newest key (so that an old key can then be retired)."""
+    from mediation.registry import registry
+
+    for name in attributes:
+        registry(app).encrypted_columns.register(f"{model.__tablename__}.{name}", (model, name))
+
+
+def rotate_registered() -> dict[str, int]:
+    """Re-encrypt every registered column's values under the newest key (the caller
+    commits): values per column."""
+    import sqlalchemy as sa
+
+    from mediation.extensions import db
+    from mediation.registry import registry
+
+    c = cipher()
+    done: dict[str, int] = {}
+    for key, (model, name) in registry().encrypted_columns.items():
+        column = getattr(model, name)
+        pk = sa.inspect(model).primary_key[0]
+        rows = db.session.execute(sa.select(pk, column).where(column.is_not(None))).all()
+        for ident, token in rows:
+            db.session.execute(sa.update(model).where(pk == ident).values({name: c.rotate(token)})
+                               .execution_options(synchronize_session=False))
+        done[key] = len(rows)
+    return done

@@ -120,6 +120,7 @@ STORES: dict[str, str] = {
     "access_listeners": "re-check live connections when access changes: name -> fn(user_ids, case_ids)",
     "append_hooks": "called in each append's transaction with the new events: name -> fn(session, events)",
     "document_targets": "records documents attach to: name -> documents.targets.AttachTarget",
+    "encrypted_columns": "columns encrypted with the PII keys: 'table.column' -> (model, attribute name)",
 }
 
 
@@ -152,6 +153,7 @@ class Registry:
     access_listeners: Store[Any]
     append_hooks: Store[Any]
     document_targets: Store[Any]
+    encrypted_columns: Store[tuple[Any, str]]
 
     def __init__(self) -> None:
         for name, doc in STORES.items():

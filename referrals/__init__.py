@@ -40,6 +40,9 @@ def init_app(app: Flask) -> None:
     seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
     register_rules(app, *RULES)
+    from mediation.pii import register_encrypted
+
+    register_encrypted(app, models.CounsellingNote, "content_enc")
     declare(app, *events.ALL)
     from mediation.documents.targets import register_target
     from referrals.documents import TARGETS as DOCUMENT_TARGETS

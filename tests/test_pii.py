@@ -182,6 +182,10 @@ def test_search_by_number_finds_only_cases_where_numbers_may_be_revealed(api, of
 def test_key_rotation_keeps_numbers_readable_and_searchable(api, app, officer, case, database_url,
                                                              tmp_path):
     new_key = Fernet.generate_key().decode()
+    # A respondent's phone is encrypted by another area: the rotation reaches it too.
+    r = api.post(f"/api/cases/{case['id']}/respondents", officer,
+                 {"name": "某物业公司", "unit": "某物业公司", "phone": "13912345678"})
+    assert r.status_code == 201, r.get_json()
     before = raw_database_text(app)
     rotated = create_app({"MEDIATION_DATABASE_URL": database_url, "MEDIATION_SECRET_KEY": SECRET,
                           "MEDIATION_PII_KEY": f"{new_key},{PII_KEY}",
@@ -206,6 +210,11 @@ def test_key_rotation_keeps_numbers_readable_and_searchable(api, app, officer, c
         assert Fernet(new_key).decrypt(enc.encode()).decode() == ID  # under the new key now
         with pytest.raises(Exception):  # noqa: B017 - any failure: the old key alone can't read it
             Fernet(PII_KEY).decrypt(enc.encode())
+        assert "re-encrypted 1 value(s) of case_respondents.phone_enc" in result.output
+        phone = db.session.execute(sa.text("SELECT phone_enc FROM case_respondents")).scalar_one()
+        assert Fernet(new_key).decrypt(phone.encode()).decode() == "13912345678"
+        with pytest.raises(Exception):  # noqa: B017 - the respondent's phone is off the old key too
+            Fernet(PII_KEY).decrypt(phone.encode())
         db.session.remove()
     after = raw_database_text(app)
     assert after != before

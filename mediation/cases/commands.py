@@ -559,8 +559,13 @@ def find_petitioners(actor: User, kind: str, value: str, reason: str) -> list[Pe
     return found
 
 
-def rotate_pii() -> int:
-    """Re-encrypt every number under the newest key and recompute the blind indexes."""
+def rotate_pii() -> dict[str, int]:
+    """Re-encrypt every petitioner's numbers under the newest key and recompute their blind
+    indexes, then every other column the areas registered as encrypted (respondents'
+    phones, users' channel addresses, counselling notes, messages waiting to go, stored
+    responses): records per kind, in one transaction."""
+    from mediation.pii import rotate_registered
+
     c = cipher()
     count = 0
     for p in db.session.execute(sa.select(Petitioner)).scalars():
@@ -570,5 +575,6 @@ def rotate_pii() -> int:
                 setattr(p, f"{kind}_enc", c.rotate(enc))
                 setattr(p, f"{kind}_index", c.blind_index(kind, c.decrypt(enc)))
         count += 1
+    done = {"petitioners": count, **rotate_registered()}
     db.session.commit()
-    return count
+    return done

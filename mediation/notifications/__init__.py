@@ -22,6 +22,11 @@ def init_app(app: Flask) -> None:
 
     settings.get("MEDIATION_NOTIFY_QUIET_HOURS", app)  # checked with the others at start-up
     registry(app).append_hooks.register("notifications", centre.record)
+    from mediation.pii import register_encrypted
+
+    register_encrypted(app, models.Preference, "phone_cipher", "wecom_mobile_cipher")
+    register_encrypted(app, models.Delivery, "message_cipher")
+    register_encrypted(app, models.Respondent, "phone_enc")
     register_rules(app, *centre.RULES)
     add_periodic_job(app, "notifications-deliver-due", outbound.sweep_due)
     add_beat(app, "notifications-deliver-due", outbound.SWEEP_TASK, 30.0)
