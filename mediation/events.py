@@ -64,6 +64,15 @@ PARTICIPANTS = Audience("participants", lambda u, c, d: True, admits_region=lamb
 OFFICIALS = Audience("officials", lambda u, c, d: _official(u), admits_region=_official,
                      doc="officials who see the case (admin, supervisor, case officer, lead official)")
 
+
+def officials_and(name: str, members: Callable[[dict], frozenset[int]], doc: str) -> Audience:
+    """An audience of the officials who see the case and the users `members(data)` names
+    for an event (a referral's provider, a session's participants, a hand-over's
+    department). Officials join its case rooms (admitted with no data); the members get
+    each event in their `user:<id>` inbox, so its types name them with recipient rules."""
+    return Audience(name, lambda user, case, data: _official(user) or user.id in members(data),
+                    admits_region=_official, doc=doc)
+
 # (db session, envelope) -> ids of the users the event concerns (they get it in `user:<id>`).
 RecipientRule = Callable[[Any, dict], Iterable[int]]
 

@@ -15,10 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from mediation.events import OFFICIALS, Audience, EventType, per_context
+from mediation.events import OFFICIALS, EventType, officials_and, per_context
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES
-from mediation.users import User
 
 
 def provider_users(provider_id: int, session: Any = None) -> list[int]:
@@ -41,14 +39,10 @@ def referral_members(data: dict) -> frozenset[int]:
                        lambda: frozenset(provider_users(int(provider_id))))
 
 
-def _admits(user: User, case: Any, data: dict) -> bool:
-    return user.role in OFFICIAL_ROLES or user.id in referral_members(data)
-
-
 # Officials join the case's `#referral` room (admitted with no data); the provider's users
 # get each event in their `user:<id>` inbox, named by `referral_recipients`.
-REFERRAL_PARTIES = Audience(
-    "referral", _admits, admits_region=lambda user: user.role in OFFICIAL_ROLES,
+REFERRAL_PARTIES = officials_and(
+    "referral", referral_members,
     doc="the officials who see the case, and the users acting for the referral's provider")
 
 

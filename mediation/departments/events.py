@@ -17,21 +17,15 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from mediation.events import Audience, EventType
-from mediation.permissions import OFFICIAL_ROLES
-from mediation.users import User
+from mediation.events import EventType, officials_and
 
 
 def _members(data: dict) -> frozenset[int]:
     return frozenset(int(u) for u in data.get("audience") or ())
 
 
-def _admits(user: User, case: Any, data: dict) -> bool:
-    return user.role in OFFICIAL_ROLES or user.id in _members(data)
-
-
-HANDOVER_PARTIES = Audience(
-    "handover", _admits, admits_region=lambda user: user.role in OFFICIAL_ROLES,
+HANDOVER_PARTIES = officials_and(
+    "handover", _members,
     doc="the officials who see the case, and the users of the department the hand-over went to")
 
 

@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from mediation.events import OFFICIALS, Audience, EventType, per_context
+from mediation.events import OFFICIALS, Audience, EventType, officials_and, per_context
 from mediation.extensions import db
-from mediation.permissions import OFFICIAL_ROLES
 from mediation.users import User
 
 
@@ -41,14 +40,10 @@ def session_members(data: dict) -> frozenset[int]:
     return per_context(f"session-members:{session_id}", lambda: _members_now(int(session_id)))
 
 
-def _admits(user: User, case: Any, data: dict) -> bool:
-    return user.role in OFFICIAL_ROLES or user.id in session_members(data)
-
-
 # Officials join the case's `#session_participants` room (admitted with no data); the
 # participants get each event in their `user:<id>` inbox, named by `session_recipients`.
-SESSION_PARTICIPANTS = Audience(
-    "session_participants", _admits, admits_region=lambda user: user.role in OFFICIAL_ROLES,
+SESSION_PARTICIPANTS = officials_and(
+    "session_participants", session_members,
     doc="the session's participants (their accounts) and the officials who see the case")
 
 
