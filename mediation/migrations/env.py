@@ -1,7 +1,12 @@
 import logging
 
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
+
+# Revisions that change what the KPIs count: once one of them has run, the KPI rollup is
+# derived again from the base tables before the upgrade commits (see run_migrations_online).
+KPI_ROLLUP_REBUILT_AFTER = frozenset({"0029_action_listing"})
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -88,11 +93,17 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    applied = []
+
+    def on_version_apply(ctx, step, heads, run_args):
+        if step.is_upgrade:
+            applied.append(step.up_revision_id)
 
     with connectable.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            on_version_apply=on_version_apply,
             **conf_args
         )
 
@@ -102,6 +113,15 @@ def run_migrations_online():
                 # migrates while the others wait here, then find nothing left to do.
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(1835361385)")
             context.run_migrations()
+            if KPI_ROLLUP_REBUILT_AFTER.intersection(applied) and connection.execute(
+                    sa.text("SELECT count(*) FROM cases")).scalar():
+                # A migration changed what the KPIs count: derive the rollup again from the
+                # base tables, in the migration's transaction. Here (live code, run at the
+                # head of the chain) and not in the migration: a migration imports no
+                # application code (tests/test_operations.py).
+                from mediation.supervision import rollup
+
+                rollup.rebuild(connection)
 
 
 if context.is_offline_mode():

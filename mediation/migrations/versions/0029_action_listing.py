@@ -12,7 +12,8 @@ Existing rows (decided here, documented in mediation/supervision/README.md):
   an officer lists it with a reason;
 - a resolved or closed case's statutory clocks have ended: its next_deadline_on is cleared
   (one definition of overdue, mediation/cases/rules.py);
-- the KPI rollup is derived again from the base tables (mediation.supervision.rollup.rebuild).
+- the KPI rollup is derived again from the base tables (by env.py after this revision:
+  KPI_ROLLUP_REBUILT_AFTER).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -41,10 +42,8 @@ def upgrade():
         listed = f"min(COALESCE(accepted_on, received_on, {entered}), {entered})"
     op.execute(f"UPDATE cases SET action_listed_on = {listed} WHERE category_mask <> 0")
     op.execute("UPDATE cases SET next_deadline_on = NULL WHERE status IN ('resolved', 'closed')")
-    if conn.execute(sa.text("SELECT count(*) FROM cases")).scalar():
-        from mediation.supervision import rollup
-
-        rollup.rebuild(conn)
+    # The KPI rollup is then derived again from the base tables by env.py, in this same
+    # transaction (KPI_ROLLUP_REBUILT_AFTER): a migration imports no application code.
 
 
 def downgrade():
