@@ -1,6 +1,6 @@
 """Static files sent small and kept long: fingerprinted URLs, gzip, and the favicon.
 
-Decisions (issue 15 item 9):
+Decisions:
 - Every `url_for('static', filename=…)` carries `v=<the first 12 hex digits of the file's
   SHA-256>`. A request naming the file's current fingerprint is answered with
   `Cache-Control: public, max-age=31536000, immutable`: the browser never asks again, and a

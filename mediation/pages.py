@@ -301,7 +301,7 @@ def board():
     return web.render_page(
         "cases/board.html", status, cases=[case_view(c, detail=False) for c in rows],
         columns=columns, panels=panels, regions=_board_regions(current_user, rows),
-        # The filter names each category (issue 15), its number first as on the case page.
+        # The filter names each category, its number first as on the case page.
         categories=[(str(n), _("第%(n)s类", n=n) + "：" + labels.label(str(n), "category"))
                     for n in sorted(CATEGORY_NAMES)],
         statuses=labels.choices("case_status"),

@@ -286,8 +286,9 @@ def nav_for(user: Any) -> list[tuple[str, str]]:
 
 
 # The bar shows the first links (by their order); the rest go under "更多" (a <details>
-# menu), so that the header stays one line at 1280 px for every role, in both languages
-# (issue 15; tests/test_browser_header.py measures it). Even a fourth link alone goes
+# menu), so that the header stays one line at 1280 px for every role in Chinese (English
+# takes two: its site title alone is some 420 px)
+# (tests/test_browser_header.py measures it). Even a fourth link alone goes
 # under "更多": the mediator's four links do not fit beside the search box otherwise.
 NAV_SHOWN = 3
 

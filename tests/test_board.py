@@ -1,4 +1,4 @@
-"""Every case reachable (issue 15, items 1 and 7), through the pages and the API, on SQLite
+"""Every case reachable, through the pages and the API, on SQLite
 and (MEDIATION_TEST_DB=postgresql) PostgreSQL:
 
 - the board pages through its cases with counts, sorts by its columns on the server (stable
@@ -277,7 +277,7 @@ def test_my_cases_pages_too(web, ctx):
 
 
 def test_the_category_filter_names_each_category_and_the_bar_groups_less_used_links(web, ctx):
-    """Issue 15: the filter says what each category is, its number first; the bar shows
+    """The filter says what each category is, its number first; the bar shows
     the first three links and the rest under "更多" (tests/test_browser_header.py measures it)."""
     web.sign_in(make_user("supervisor", "510000"))
     html = web.text("/board")

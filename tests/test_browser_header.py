@@ -1,4 +1,4 @@
-"""The top bar on one line (issue 15 item 1): at 1280 px every demo role's header holds its
+"""The top bar on one line: at 1280 px every demo role's header holds its
 links, the "更多" menu, the search box, the language links, the user's name and the logout
 button on one line, nothing wider than the window. In English (longer words) the bar of
 the two roles with the most links may take two lines, but nothing overflows and the logout

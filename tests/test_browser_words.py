@@ -1,4 +1,4 @@
-"""One Chromium smoke for words, not codes (issue 15 item 2): the case page a county officer
+"""One Chromium smoke for words, not codes: the case page a county officer
 opens shows the region by name with its code on hover, categories by name, the timeline
 as sentences, and the flags that decide categories; the same page in English glosses the
 Chinese terms. The full check over every page runs on the test client

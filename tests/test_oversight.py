@@ -323,6 +323,6 @@ def test_overdue_orders_in_the_weekly_report_by_beijing_day_and_jurisdiction(api
         assert first["addressee_capacity"] == "direct" and first["due_on"] == due.isoformat()
         assert first["days_overdue"] == 1 and first["number"] == late["number"]
         assert api.get("/api/reports/weekly", other_now).get_json()["orders_overdue"]["total"] == 0
-        # the county officer reads the figures of the county (case officers: issue 13 §8)
+        # the county officer reads the figures of the county (case officers read their jurisdiction's figures)
         officer = api.user("case_officer", "510104")
         assert api.get("/api/reports/weekly", officer).get_json()["orders_overdue"]["total"] == 1

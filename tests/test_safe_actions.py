@@ -1,4 +1,4 @@
-"""Safe and visible actions, and the small things users notice (issue 15, items 6 and 9),
+"""Safe and visible actions, and the small things users notice,
 through the served pages: confirmations that say what will happen, withdrawals that say
 what becomes of the need, clocks that never show a negative number, one word per date,
 no duplicate ids on rendered pages, the favicon, and static files fingerprinted, cached and

@@ -1,4 +1,4 @@
-"""Words, not codes (issue 15 item 2): region names from the shipped GB/T 2260 table, …"""
+"""Words, not codes: region names from the shipped GB/T 2260 table, …"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Words, not codes, on every page (issue 15 item 2): for each role of the demo, every page
+"""Words, not codes, on every page: for each role of the demo, every page
 reachable by following the links from the start page (the test client renders them; no
 browser) is read as its reader reads it — the visible text, not the markup — in Chinese
 and in English.

@@ -1,6 +1,6 @@
 """What a finalised agreement is and who issues it under which number (文号).
 
-Decisions (issue 15):
+Decisions:
 - An agreement one of whose parties is an administrative organ (role "organ", 行政机关), or
   mediated by a mediator of administrative mediation, is a 行政调解协议书: a dispute between
   a petitioner and an organ of government is not a civil dispute that a people's mediation
