@@ -38,6 +38,35 @@ def robot():
     yield from _serve(_WecomRobot)
 
 
+def deliver_each_twice_by_two_workers(world, broker, client, queue, ids: list[int], name: str) -> None:
+    """Two real workers; each delivery's task sent twice (a duplicated or redelivered task);
+    returns once every row is sent and the duplicates have had their chance."""
+    workers = [Worker(world, broker, f"{name}{i}", queue) for i in range(2)]
+    try:
+        for w in workers:
+            w.wait_ready(client)
+        for did in ids:
+            client.send_task(DELIVER_TASK, args=[did])
+            client.send_task(DELIVER_TASK, args=[did])
+        deadline = time.monotonic() + WAIT
+        while True:
+            db.session.rollback()
+            done = db.session.execute(sa.select(sa.func.count()).select_from(Delivery)
+                                      .where(Delivery.status == "sent")).scalar_one()
+            if done == len(ids):
+                break
+            for w in workers:
+                if w.proc.poll() is not None:
+                    pytest.fail(f"worker exited: {w.log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {done} of {len(ids)} delivered: {workers[0].log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        time.sleep(1.0)  # the duplicates have had their chance (they find the rows claimed)
+    finally:
+        for w in workers:
+            w.stop()
+
+
 def test_two_workers_deliver_each_notification_once(world, broker, client, queue, robot, monkeypatch):
     base, recorder = robot
     officer = make_user("case_officer", "510104")
@@ -57,30 +86,7 @@ def test_two_workers_deliver_each_notification_once(world, broker, client, queue
     db.session.commit()
 
     monkeypatch.setitem(os.environ, "MEDIATION_WECOM_WEBHOOK", f"{base}/cgi-bin/webhook/send?key=k")
-    workers = [Worker(world, broker, f"courier{i}", queue) for i in range(2)]
-    try:
-        for w in workers:
-            w.wait_ready(client)
-        for did in ids:  # twice each: a duplicated or redelivered task
-            client.send_task(DELIVER_TASK, args=[did])
-            client.send_task(DELIVER_TASK, args=[did])
-        deadline = time.monotonic() + WAIT
-        while True:
-            db.session.rollback()
-            done = db.session.execute(sa.select(sa.func.count()).select_from(Delivery)
-                                      .where(Delivery.status == "sent")).scalar_one()
-            if done == len(ids):
-                break
-            for w in workers:
-                if w.proc.poll() is not None:
-                    pytest.fail(f"worker exited: {w.log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"only {done} of {len(ids)} delivered")
-            time.sleep(0.2)
-        time.sleep(1.0)  # the duplicates have had their chance (they find the rows claimed)
-    finally:
-        for w in workers:
-            w.stop()
+    deliver_each_twice_by_two_workers(world, broker, client, queue, ids, "courier")
     rows = db.session.execute(sa.select(Delivery)).scalars().all()
     assert {(d.status, d.attempts, d.via) for d in rows} == {("sent", 1, "wecom")}
     assert len(recorder.requests) == len(ids)  # once per (notification, channel)
@@ -129,30 +135,7 @@ def test_two_workers_send_each_partys_sms_once(world, broker, client, queue, sms
                         "MEDIATION_ALIYUN_SMS_TEMPLATE": "SMS_123",
                         "MEDIATION_NOTIFY_QUIET_HOURS": "00:00-00:01"}.items():
         monkeypatch.setitem(os.environ, name, value)
-    workers = [Worker(world, broker, f"party{i}", queue) for i in range(2)]
-    try:
-        for w in workers:
-            w.wait_ready(client)
-        for did in ids:  # twice each, to both workers
-            client.send_task(DELIVER_TASK, args=[did])
-            client.send_task(DELIVER_TASK, args=[did])
-        deadline = time.monotonic() + WAIT
-        while True:
-            db.session.rollback()
-            done = db.session.execute(sa.select(sa.func.count()).select_from(Delivery)
-                                      .where(Delivery.status == "sent")).scalar_one()
-            if done == len(ids):
-                break
-            for w in workers:
-                if w.proc.poll() is not None:
-                    pytest.fail(f"worker exited: {w.log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"only {done} of {len(ids)} delivered: {workers[0].log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        time.sleep(1.0)
-    finally:
-        for w in workers:
-            w.stop()
+    deliver_each_twice_by_two_workers(world, broker, client, queue, ids, "party")
     rows = db.session.execute(sa.select(Delivery)).scalars().all()
     assert {(d.status, d.attempts, d.via, d.message_cipher) for d in rows} == {("sent", 1, "sms", None)}
     assert len(recorder.requests) == len(ids)  # once per (subject, party, channel)
