@@ -16,30 +16,14 @@ from mediation.departments.models import Handover, HandoverReply
 from mediation.errors import Conflict
 from mediation.extensions import db
 from mediation.users import User
-from tests.conftest import build_app, clean_database, drop_pg_database, make_pg_database
 from tests.factories import make_case, make_department, make_user
+
+# The referrals' races' app (own database, a pool of 30) and threads serve these too.
+from tests.test_referrals_pg_concurrency import pg as _pg  # noqa: F401 - fixture `pg`
+from tests.test_referrals_pg_concurrency import race_app as _race_app  # noqa: F401 - fixture `race_app`
 from tests.test_referrals_pg_concurrency import run_threads
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def race_app(tmp_path_factory):
-    """An app on its own PostgreSQL database, a pool of 30 connections (as the referrals' races)."""
-    url = make_pg_database()
-    try:
-        yield build_app(url, tmp_path_factory.mktemp("race"), SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_size": 30, "max_overflow": 0, "pool_timeout": 120})
-    finally:
-        drop_pg_database(url)
-
-
-@pytest.fixture
-def pg(race_app):
-    with race_app.app_context():
-        yield race_app
-        db.session.remove()
-    clean_database(race_app)
 
 
 def _world():
