@@ -489,14 +489,40 @@ def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
 RESULT_PREFIX = "BENCH-RESULT "
 
 
-def result(measure: str, figure: float, unit: str, baseline: float | None = None,
+def result(measure: str, figure: float | str, unit: str, baseline: float | None = None,
            target: str = "", met: bool | None = None, ratio: float | None = None,
            note: str = "") -> None:
     """One line that bench/run collects into its table (printed as JSON after a prefix).
-    `ratio` defaults to figure ÷ baseline; `target` says it in words ("≥ 0.5× baseline")."""
-    if ratio is None and baseline:
+    `ratio` defaults to figure ÷ baseline; `target` says it in words ("≥ 0.5× baseline").
+    A figure may be a word ("passed") for a check."""
+    if ratio is None and baseline and not isinstance(figure, str):
         ratio = figure / baseline
     line = {"measure": measure, "figure": figure, "unit": unit, "baseline": baseline,
             "ratio": ratio, "target": target, "met": met, "note": note,
             "load": os.getloadavg()[0]}
     print(RESULT_PREFIX + json.dumps(line, ensure_ascii=False), flush=True)
+
+
+REPORTS_CHECK = "`mediation reports check`"
+
+
+def reports_check_result(after: str, passed: bool, took: float) -> None:
+    """The row saying whether the KPI rollup still agreed with the base tables after a
+    bench script's writes."""
+    result(f"{REPORTS_CHECK} after {after}", "passed" if passed else "FAILED", "", None,
+           "passes", passed, note=f"checked in {took:.1f} s")
+
+
+def reports_check(app: Any, after: str) -> bool:
+    """Run `mediation reports check` on the app's database in this process (every grouping
+    and segment of the rollup compared with the base tables), print what it says and its
+    BENCH-RESULT row; return whether it passed."""
+    t0 = time.perf_counter()
+    out = app.test_cli_runner().invoke(args=["reports", "check"])
+    took = time.perf_counter() - t0
+    passed = out.exit_code == 0
+    print(f"{REPORTS_CHECK} after {after} ({took:.1f} s): {out.output.strip()}"
+          + (f" ({out.exception!r})" if out.exception and not isinstance(out.exception, SystemExit) else ""),
+          flush=True)
+    reports_check_result(after, passed, took)
+    return passed

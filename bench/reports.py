@@ -4,9 +4,12 @@ PostgreSQL, beside the raw SQL GROUP BY that computes the same numbers.
     .venv/bin/python bench/reports.py [--cases 1000000] [--events 5000000] [--repeat 5]
 
 It creates a fresh PostgreSQL database (dropped at the end), upgrades it with the app's
-migrations, bulk-loads --cases cases (in 240 counties of 3 provinces, 20 departments) and
---events events (INSERT ... SELECT FROM generate_series, in the database; dated cessations
-and resumptions among them), survey answers for a tenth of the cases, and ANALYZEs. The
+migrations, bulk-loads --cases cases (in 240 counties of 3 provinces, 20 departments; most
+listed in the action on the day they came in, about a quarter after the backlog cut-off,
+some not listed or uncategorised) and --events events (INSERT ... SELECT FROM
+generate_series, in the database; dated resolutions, reopenings, cessations, resumptions
+and merges among them), a petition per case (and repeats), survey answers for a tenth of
+the cases, and ANALYZEs. The
 load bypasses the app, so it then builds the KPI rollup in bulk (`rollup.rebuild`, what
 `mediation reports rebuild` runs: SQL over the base tables), timed on its own. Then, for the
 current month (most cases' last status change before its end) and a past month (many
@@ -21,7 +24,9 @@ changed since: the timeline decides), it times, median of --repeat runs after on
 
 checks that all three give equal figures, and prints the times and the ratio app ÷ raw SQL
 over the base tables (targets: ≤ 0.5 s and ≤ 1.5×), with app ÷ raw SQL over the rollup
-beside it. Exit status 0 when the run and its checks succeeded.
+beside it. Last, `mediation reports check` (the rollup against the base tables in every
+grouping and segment) gives a row of its own. Exit status 0 when the run and its figure
+checks succeeded (a target not met, or the reports check failing, is a row saying so).
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ LOAD_SQL = """
 INSERT INTO cases (reference, title, summary, region_code, departments, times_handled,
   livelihood_fields, visits_in_person, online_complaints, flags, background, demand_basis,
   focal_conflict, assessment, strategy_note, category_mask, status, status_changed_at,
-  created_at, updated_at, last_seq, extension_days, received_on, accepted_on)
+  created_at, updated_at, last_seq, extension_days, received_on, accepted_on, action_listed_on,
+  action_reason)
 SELECT 'B-' || i, '案件 ' || i, '', r.code,
   CASE WHEN i %% 3 = 0 THEN json_build_array(d1.name, d2.name) ELSE json_build_array(d1.name) END,
   i %% 4, '[]'::json, 0, 0,
@@ -74,9 +80,12 @@ SELECT 'B-' || i, '案件 ' || i, '', r.code,
   '', i %% 64,
   (ARRAY['resolved','resolved','resolved','resolved','resolved','resolved','closed','in_progress',
          'in_progress','reopened','intake'])[1 + i %% 11],
-  timestamptz '2025-01-01' + ((i * 7919) %% 330) * interval '1 day',
-  timestamptz '2024-06-01' + ((i * 104729) %% 200) * interval '1 day',
-  now(), %(per_case)s, 0, date '2024-06-01', date '2024-06-08'
+  timestamptz '2024-06-01' + ((i * 104729) %% 400 + (i * 7919) %% 330) * interval '1 day',
+  timestamptz '2024-06-01' + ((i * 104729) %% 400) * interval '1 day',
+  now(), %(per_case)s, 0, date '2024-06-01' + ((i * 104729) %% 400)::int,
+  date '2024-06-01' + ((i * 104729) %% 400)::int,
+  CASE WHEN i %% 50 <> 0 THEN date '2024-06-01' + ((i * 104729) %% 400)::int END,
+  CASE WHEN i %% 128 = 0 THEN '领导批示纳入' ELSE '' END
 FROM generate_series(1::bigint, %(cases)s) AS i
 JOIN (SELECT row_number() OVER () - 1 AS n, code FROM (
         SELECT p || lpad(ci::text, 2, '0') || lpad(co::text, 2, '0') AS code
@@ -89,8 +98,9 @@ JOIN (SELECT row_number() OVER () - 1 AS n, name FROM unnest(%(depts)s::text[]) 
 
 # Event i goes to case 1 + (i-1) % N with seq 1 + (i-1) / N: per-case sequences with no gaps.
 # A resolved or closed case's last event is its case.resolved / case.closed at its
-# status_changed_at; a reopened case's is case.reopened; every 7th case ceased petitioning
-# (its 2nd event) and every 14th petitioned again (its 3rd); the rest are progress.
+# status_changed_at; a reopened case's is case.reopened; every 101st case was merged into
+# another (its 2nd event), every 7th other case ceased petitioning (its 2nd) and every 14th
+# petitioned again (its 3rd); the rest are progress.
 EVENTS_SQL = """
 INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash)
 SELECT c.id, s.seq,
@@ -98,6 +108,7 @@ SELECT c.id, s.seq,
        WHEN s.seq = c.last_seq AND c.status IN ('resolved', 'closed') THEN 'case.' || c.status
        WHEN s.seq = c.last_seq AND c.status = 'reopened' THEN 'case.reopened'
        WHEN s.seq = c.last_seq - 1 AND c.status = 'reopened' THEN 'case.resolved'
+       WHEN s.seq = 2 AND c.id %% 101 = 0 THEN 'case.merged'
        WHEN s.seq = 2 AND c.id %% 7 = 0 THEN 'case.petitioning_ceased'
        WHEN s.seq = 3 AND c.id %% 14 = 0 THEN 'case.petitioning_resumed'
        ELSE (ARRAY['case.updated','referral.offered','referral.accepted','opinion.posted',
@@ -110,6 +121,20 @@ FROM cases c CROSS JOIN LATERAL generate_series(1, c.last_seq) AS s(seq)
 WHERE c.id BETWEEN %(lo)s AND %(hi)s
 """
 
+# One petition per case on the day it came in (the monthly bulletin counts them), a repeat
+# for every 5th case a month later, some of them visits by a group or above the level.
+PETITIONS_SQL = """
+INSERT INTO petitions (case_id, received_on, channel, level, head_count, repeat, skip_level, summary,
+  recorded_at)
+SELECT id, received_on, (ARRAY['letter','visit','online','phone'])[1 + id % 4], 'county',
+  CASE WHEN id % 40 = 1 THEN 6 ELSE 1 END, false, id % 30 = 0, '', created_at
+FROM cases;
+INSERT INTO petitions (case_id, received_on, channel, level, head_count, repeat, skip_level, summary,
+  recorded_at)
+SELECT id, received_on + 30, 'visit', 'city', 1, true, true, '', created_at + interval '30 days'
+FROM cases WHERE id % 5 = 0;
+"""
+
 SURVEY_SQL = """
 INSERT INTO survey_invites (case_id, token_hash, created_at, expires_at, used_at)
 SELECT id, md5('t' || id) || md5('u' || id), status_changed_at, status_changed_at + interval '14 days',
@@ -120,29 +145,34 @@ SELECT id, case_id, 1 + (case_id / 10) % 5, '', used_at FROM survey_invites;
 """
 
 # The raw SQL over the base tables: the definitions of mediation/supervision/kpis.py by hand,
-# as one GROUP BY over the cases joined to their few dated events aggregated per case. "A
+# as one GROUP BY over the counted cases (listed in the action by the date, categorised or
+# listed with a reason) joined to their few dated events aggregated per case. "A
 # resolution/closure before the cutoff with no reopening after it (by seq) before the cutoff"
 # is "the last resolution/closure before the cutoff comes after the last reopening before
-# it", and likewise cessation/resumption (a case with neither event counts by its flag).
+# it", and likewise cessation/resumption (a case with neither event counts by its flag); a
+# case merged into another before the cutoff is out of the action (its answers still count).
 EV_PER_DAY = """, max(seq) FILTER (WHERE type IN ('case.resolved', 'case.closed') AND at < {cut}) AS done{i},
   max(seq) FILTER (WHERE type = 'case.reopened' AND at < {cut}) AS reopen{i},
   max(seq) FILTER (WHERE type = 'case.petitioning_ceased' AND at < {cut}) AS ceased{i},
-  max(seq) FILTER (WHERE type = 'case.petitioning_resumed' AND at < {cut}) AS resumed{i}"""
+  max(seq) FILTER (WHERE type = 'case.petitioning_resumed' AND at < {cut}) AS resumed{i},
+  bool_or(type = 'case.merged' AND at < {cut}) AS merged{i}"""
 EV = """WITH ev AS (SELECT case_id, bool_or(type IN ('case.petitioning_ceased', 'case.petitioning_resumed'))
   AS dated{per_day} FROM events WHERE type IN ('case.resolved', 'case.closed', 'case.reopened',
-  'case.petitioning_ceased', 'case.petitioning_resumed') GROUP BY case_id) """
+  'case.petitioning_ceased', 'case.petitioning_resumed', 'case.merged') GROUP BY case_id) """
+IN_ACTION = "c.action_listed_on <= {day} AND NOT coalesce(ev.merged{i}, false)"
 RESOLVED = """CASE WHEN c.status_changed_at < {cut} THEN c.status IN ('resolved', 'closed')
   ELSE coalesce(ev.done{i} > coalesce(ev.reopen{i}, 0), false) END"""
 CEASED = """CASE WHEN coalesce(ev.dated, false)
   THEN coalesce(ev.ceased{i} > coalesce(ev.resumed{i}, 0), false)
   ELSE c.flags::text LIKE '%%"petitioning_ceased"%%' END"""
-PER_DAY = """, sum(CASE WHEN c.created_at < {cut} THEN 1 ELSE 0 END),
-  sum(CASE WHEN c.created_at < {cut} AND {resolved} THEN 1 ELSE 0 END),
-  sum(CASE WHEN c.created_at < {cut} AND c.assessment = 'reasonable' THEN 1 ELSE 0 END),
-  sum(CASE WHEN c.created_at < {cut} AND c.assessment = 'reasonable' AND {resolved} THEN 1 ELSE 0 END),
-  sum(CASE WHEN c.created_at < {cut} AND {ceased} THEN 1 ELSE 0 END)"""
-PER_DAY_ANSWERS = """, sum(CASE WHEN c.created_at < {cut} AND a.answered_at < {cut} THEN 1 ELSE 0 END),
-  sum(CASE WHEN c.created_at < {cut} AND a.answered_at < {cut} AND a.rating >= 4 THEN 1 ELSE 0 END)"""
+PER_DAY = """, sum(CASE WHEN {inside} THEN 1 ELSE 0 END),
+  sum(CASE WHEN {inside} AND {resolved} THEN 1 ELSE 0 END),
+  sum(CASE WHEN {inside} AND c.assessment = 'reasonable' THEN 1 ELSE 0 END),
+  sum(CASE WHEN {inside} AND c.assessment = 'reasonable' AND {resolved} THEN 1 ELSE 0 END),
+  sum(CASE WHEN {inside} AND {ceased} THEN 1 ELSE 0 END)"""
+PER_DAY_ANSWERS = """, sum(CASE WHEN c.action_listed_on <= {day} AND a.answered_at < {cut} THEN 1 ELSE 0 END),
+  sum(CASE WHEN c.action_listed_on <= {day} AND a.answered_at < {cut} AND a.rating >= 4 THEN 1 ELSE 0 END)"""
+COUNTED = "(c.category_mask <> 0 OR c.action_reason <> '') AND c.action_listed_on <= %(latest)s"
 KEYS = {"all": ("'all'", ""), "county": ("substr(c.region_code, 1, 6)", ""),
         "department": ("dept.value", ", json_array_elements_text(c.departments) AS dept(value)")}
 
@@ -155,27 +185,27 @@ ROLLUP_WINDOW = """((grain = 'm' AND day < date_trunc('month', {d}::date)::date)
 METRICS = ("cases", "resolved", "reasonable", "reasonable_resolved", "ceased", "answers", "satisfied")
 
 
-def raw(conn, grouping: str, days: list[dt.date]) -> list[dict[str, tuple]]:
+def raw(conn, grouping: str, days: list[dt.date], day_end) -> list[dict[str, tuple]]:
     """From the base tables, per date: key -> (cases, resolved, reasonable, reasonable
-    resolved, ceased, answers, satisfied)."""
+    resolved, ceased, answers, satisfied). `day_end(d)`: the end of the service's day d."""
     key, join = KEYS[grouping]
-    cutoffs = {f"c{i}": dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-               for i, d in enumerate(days)}
-    marks = [f"%({k})s" for k in cutoffs]
-    latest = f"%(c{days.index(max(days))})s"
-    ev = EV.format(per_day="".join(EV_PER_DAY.format(cut=m, i=i) for i, m in enumerate(marks)))
-    counts = "".join(PER_DAY.format(cut=m, resolved=RESOLVED.format(cut=m, i=i), ceased=CEASED.format(i=i))
-                     for i, m in enumerate(marks))
-    answers = "".join(PER_DAY_ANSWERS.format(cut=m) for m in marks)
+    params: dict[str, object] = {"latest": max(days)}
+    for i, d in enumerate(days):
+        params |= {f"d{i}": d, f"c{i}": day_end(d)}
+    ev = EV.format(per_day="".join(EV_PER_DAY.format(cut=f"%(c{i})s", i=i) for i in range(len(days))))
+    counts = "".join(PER_DAY.format(inside=IN_ACTION.format(day=f"%(d{i})s", i=i),
+                                    resolved=RESOLVED.format(cut=f"%(c{i})s", i=i), ceased=CEASED.format(i=i))
+                     for i in range(len(days)))
+    answers = "".join(PER_DAY_ANSWERS.format(day=f"%(d{i})s", cut=f"%(c{i})s") for i in range(len(days)))
+    latest_cut = f"%(c{days.index(max(days))})s"
     out: list[dict[str, tuple]] = [{} for _ in days]
     for row in conn.execute(f"{ev}SELECT {key}{counts} FROM cases c LEFT JOIN ev ON ev.case_id = c.id "
-                            f"{join} WHERE c.created_at < {latest} GROUP BY 1", cutoffs):
+                            f"{join} WHERE {COUNTED} GROUP BY 1", params):
         for i in range(len(days)):
             if row[1 + 5 * i]:
                 out[i][row[0]] = tuple(int(v) for v in row[1 + 5 * i: 6 + 5 * i]) + (0, 0)
     for row in conn.execute(f"SELECT {key}{answers} FROM cases c JOIN survey_answers a ON a.case_id = c.id "
-                            f"{join} WHERE c.created_at < {latest} AND a.answered_at < {latest} GROUP BY 1",
-                            cutoffs):
+                            f"{join} WHERE {COUNTED} AND a.answered_at < {latest_cut} GROUP BY 1", params):
         for i in range(len(days)):
             if row[0] in out[i]:
                 out[i][row[0]] = out[i][row[0]][:5] + (int(row[1 + 2 * i]), int(row[2 + 2 * i]))
@@ -206,12 +236,12 @@ def raw_rollup_monthly(conn, last, prev_last):
     return {g: raw_rollup(conn, g, [last, prev_last]) for g in ("county", "department")}
 
 
-def raw_kpis(conn, day):
-    return raw(conn, "all", [day])[0]
+def raw_kpis(conn, day, day_end):
+    return raw(conn, "all", [day], day_end)[0]
 
 
-def raw_monthly(conn, last, prev_last):
-    return {g: raw(conn, g, [last, prev_last]) for g in ("county", "department")}
+def raw_monthly(conn, last, prev_last, day_end):
+    return {g: raw(conn, g, [last, prev_last], day_end) for g in ("county", "department")}
 
 
 def median_time(fn, repeat: int):
@@ -238,6 +268,7 @@ def load(url: str, cases: int, events: int) -> None:
         step = 100_000
         for lo in range(1, cases + 1, step):
             conn.execute(EVENTS_SQL, {"lo": lo, "hi": lo + step - 1})
+        conn.execute(PETITIONS_SQL)
         conn.execute(SURVEY_SQL)
         conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
         conn.execute("ANALYZE")
@@ -261,7 +292,7 @@ def main() -> int:
     c.install_signal_handlers()
     import psycopg
 
-    from mediation import create_app
+    from mediation import clock, create_app
     from mediation.cli import upgrade_database
     from mediation.extensions import db
     from mediation.supervision import rollup
@@ -288,7 +319,13 @@ def main() -> int:
               f"{built['rollup_rows']:,} rollup rows")
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
-        today = dt.date.today()
+
+        def day_end(d: dt.date) -> dt.datetime:  # the end of the service's day d, in UTC
+            with app.app_context():
+                return clock.day_end(d)
+
+        with app.app_context():
+            today = clock.today()
         rows = [["measure", "app (s)", "raw SQL, base tables (s)", "ratio app÷raw", "≤ 0.5 s", "≤ 1.5×",
                  "raw SQL, rollup (s)", "app÷rollup SQL"]]
         ok = True
@@ -320,7 +357,7 @@ def main() -> int:
                     return r.get_json()
 
                 t_app, body = median_time(lambda d=day: get(f"/api/reports/kpis?date={d}"), args.repeat)
-                t_raw, ref = median_time(lambda d=day: raw_kpis(conn, d), args.repeat)
+                t_raw, ref = median_time(lambda d=day: raw_kpis(conn, d, day_end), args.repeat)
                 t_roll, ref_roll = median_time(lambda d=day: raw_rollup_kpis(conn, d), args.repeat)
                 want = ref["all"]
                 got = body["kpis"]
@@ -336,7 +373,8 @@ def main() -> int:
                 row(f"KPIs as of {day}", t_app, t_raw, t_roll)
 
                 t_app, body = median_time(lambda m=month: get(f"/api/reports/monthly?month={m}"), args.repeat)
-                t_raw, ref = median_time(lambda a=last, b=prev_last: raw_monthly(conn, a, b), args.repeat)
+                t_raw, ref = median_time(lambda a=last, b=prev_last: raw_monthly(conn, a, b, day_end),
+                                         args.repeat)
                 t_roll, ref_roll = median_time(lambda a=last, b=prev_last: raw_rollup_monthly(conn, a, b),
                                                args.repeat)
                 if ref_roll != ref:
@@ -359,6 +397,7 @@ def main() -> int:
               "the ratio is app ÷ raw SQL over the base tables")
         c.print_table(rows)
         print(f"\ntargets met: {'all' if ok else 'not all'} (figures, not pass/fail)")
+        c.reports_check(app, "the reports bench")  # a goal: its row says whether it passed
         with app.app_context():
             db.engine.dispose()
     return 0
