@@ -72,9 +72,11 @@ def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[list[dict], int,
     return results, rc, took
 
 
-def fmt(x: float | None) -> str:
+def fmt(x: float | str | None) -> str:
     if x is None:
         return "—"
+    if isinstance(x, str):  # a check's outcome ("passed")
+        return x
     if abs(x) >= 100:
         return f"{x:,.0f}"
     if abs(x) >= 10:
