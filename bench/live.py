@@ -151,13 +151,18 @@ class Receiver:
             return self.arrived[seq]
 
 
-def result(*args, **kwargs) -> None:
+def bench_common():
+    """bench/_common.py (BENCH-RESULT lines for bench/run, the reports check)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import _common
     finally:
         sys.path.pop(0)
-    _common.result(*args, **kwargs)
+    return _common
+
+
+def result(*args, **kwargs) -> None:
+    bench_common().result(*args, **kwargs)
 
 
 def measure_live(args, base_two: str, token: str | None, room: int, post, pid: int, label: str) -> dict:
@@ -308,6 +313,7 @@ def main() -> None:
         result(f"catch-up of {total} events", took * 1000, "ms", None, f"≤ {limit * 1000:.0f} ms",
                took <= limit)
         catch.eio.ws.shutdown()
+        bench_common().reports_check(app, "the live bench")
     finally:
         for p in procs:
             p.terminate()

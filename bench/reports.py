@@ -59,6 +59,7 @@ def bench_module(name: str):
 
 c = bench_module("_common")
 TARGET_SECONDS = 0.5
+GOAL_CASES = 1_000_000  # the ledger size the ≤ 0.5 s goal is stated at
 TARGET_RATIO = 1.5
 
 DEPARTMENTS = ["民政局", "住建局", "人社局", "自然资源局", "教育局", "卫健委", "公安局", "市场监管局",
@@ -333,10 +334,12 @@ def main() -> int:
         def row(label, t_app, t_raw, t_roll):
             nonlocal ok
             ok &= t_app <= TARGET_SECONDS and t_app / t_raw <= TARGET_RATIO
+            size = "" if args.cases >= GOAL_CASES else f"; the goal is at {GOAL_CASES:,} cases (--full)"
             c.result(f"{label} ({args.cases:,} cases)", t_app * 1000, "ms", t_raw * 1000,
-                     f"≤ {TARGET_SECONDS * 1000:.0f} ms, ≤ {TARGET_RATIO}× baseline",
-                     t_app <= TARGET_SECONDS and t_app / t_raw <= TARGET_RATIO,
-                     note="baseline: raw SQL GROUP BY over the base tables")
+                     f"≤ {TARGET_SECONDS * 1000:.0f} ms", t_app <= TARGET_SECONDS,
+                     note=f"baseline: raw SQL GROUP BY over the base tables (≤ {TARGET_RATIO}×: "
+                          f"{'yes' if t_app / t_raw <= TARGET_RATIO else 'no'}); raw SQL over the rollup "
+                          f"{t_roll * 1000:.1f} ms{size}")
             rows.append([label, f"{t_app:.3f}", f"{t_raw:.3f}", f"{t_app / t_raw:.3f}",
                          "yes" if t_app <= TARGET_SECONDS else "NO",
                          "yes" if t_app / t_raw <= TARGET_RATIO else "NO", f"{t_roll:.3f}",

@@ -2,13 +2,16 @@
 ONE table of the goals: measure, figure, baseline measured in the same run, ratio, target,
 met or not.
 
-    bench/run [--full] [--only intake,live,routing,reports,thread] [--log-dir DIR]
+    bench/run [--full] [--only intake,live,routing,reports,thread] [--log-dir DIR] [--markdown FILE]
 
 Each script prints `BENCH-RESULT {json}` lines (bench/_common.py `result`); this collects
 them, keeps each script's whole output in --log-dir, and prints the load average (uptime)
 at the start and the end, since figures on a shared machine move with it. `--full` uses
 the sizes the goals are stated at (10,000 providers and offers, 1 M cases, 1,000
-subscribers, …). Exit 1 if a script failed (a goal not met is a figure, not a failure).
+subscribers, …). The table has a row for every goal of the scripts run, a "not measured"
+one when a script printed no figure for it, and a row per script that writes saying whether
+`mediation reports check` passed after it. `--markdown FILE` writes the same report to a
+file, for the README. Exit 1 if a script failed (a goal not met is a figure, not a failure).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[list[dict], int,
                 item = json.loads(line[len(PREFIX):])
                 item["bench"] = name
                 results.append(item)
-                print(f"    {item['measure']}: {fmt(item['figure'])} {item['unit']}", flush=True)
+                print(f"    {item['measure']}: {fmt(item['figure'])} {item['unit']}".rstrip(), flush=True)
         rc = proc.wait()
     took = time.monotonic() - t0
     if rc:
@@ -84,17 +87,63 @@ def fmt(x: float | str | None) -> str:
     return f"{x:.2f}"
 
 
+CHECK = "`mediation reports check` after "
+
+# Every goal of the speed work: (the run that measures it, the start of its measure, the goal
+# in words). A goal whose run printed no such figure gets a "not measured" row, so the table
+# always shows every goal of the runs chosen.
+GOALS: list[tuple[str, str, str]] = [
+    ("intake", "intake/s (1 process", "intake ≥ 0.5× the bare insert, one process"),
+    ("intake-2p", "intake/s (2 processes", "intake ≥ 0.5× the bare insert, several processes"),
+    ("live", "live write→receive p99", "live write → receive p99 ≤ 3× a bare Flask-SocketIO app"),
+    ("live", "live fan-out to", "fan-out of one event to 1,000 subscribers ≤ 1.5× the bare app"),
+    ("live", "memory per idle connection", "memory per idle connection ≤ 1.5× the bare app"),
+    ("live", "catch-up of", "catch-up of 10,000 events ≤ 0.5 s"),
+    ("routing", "routing ranking p99", "routing ranking p99 ≤ 10 ms among 10,000 providers"),
+    ("routing", "sweep per expired offer", "sweep ≤ 5 ms per expired offer"),
+    ("reports", "KPIs as of", "KPIs ≤ 0.5 s over 1 M cases"),
+    ("reports", "monthly league", "monthly league ≤ 0.5 s over 1 M cases"),
+    *((name, CHECK + after, CHECK + after + " passes") for name, after in (
+        ("intake", "intake (1 process)"), ("intake-2p", "intake (2 processes)"),
+        ("live", "the live bench"), ("routing", "the routing bench"),
+        ("reports", "the reports bench"), ("thread", "the thread bench"))),
+]
+
+
+def missing_goals(results: list[dict], ran: dict[str, int]) -> list[dict]:
+    """A row for each goal of the runs in `ran` (name -> exit status) that no figure
+    answered: "not measured", saying why."""
+    rows = []
+    for name, start, goal in GOALS:
+        if name not in ran or any(r["bench"] == name and r["measure"].startswith(start) for r in results):
+            continue
+        why = f"{name} failed (exit {ran[name]})" if ran[name] else f"{name} printed no such figure"
+        rows.append({"bench": name, "measure": goal, "figure": "not measured", "unit": "", "baseline": None,
+                     "ratio": None, "target": "", "met": None, "note": why, "load": None})
+    return rows
+
+
+def cell(text: str) -> str:
+    """A markdown table cell: a `|` of the text would end it."""
+    return text.replace("|", "\\|")
+
+
 def table(results: list[dict]) -> list[str]:
+    """The markdown table: the figures in the order they came, then the reports checks."""
+    ordered = ([r for r in results if not r["measure"].startswith(CHECK)]
+               + [r for r in results if r["measure"].startswith(CHECK)])
     lines = ["| measure | figure | baseline (same run) | ratio | target | met | load | note |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in results:
+    for r in ordered:
         unit = r["unit"]
         met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
-        base = f"{fmt(r['baseline'])} {unit}" if r["baseline"] is not None else "—"
+        base = f"{fmt(r['baseline'])} {unit}".rstrip() if r["baseline"] is not None else "—"
         target = r["target"] or "—"
-        lines.append(f"| {r['measure']} | {fmt(r['figure'])} {unit} | {base} | {ratio} | {target} "
-                     f"| {met} | {r['load']:.1f} | {r.get('note') or ''} |")
+        load = f"{r['load']:.1f}" if r.get("load") is not None else "—"
+        cells = [r["measure"], f"{fmt(r['figure'])} {unit}".rstrip(), base, ratio, target, met, load,
+                 r.get("note") or ""]
+        lines.append("| " + " | ".join(cell(str(c)) for c in cells) + " |")
     return lines
 
 
@@ -103,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full", action="store_true", help="the sizes the goals are stated at")
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(RUNS)}")
     p.add_argument("--log-dir", type=Path, default=None, help="each script's output (default: a temp dir)")
+    p.add_argument("--markdown", type=Path, default=None,
+                   help="also write the command, times, load and table to this file (for the README)")
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(RUNS)
     unknown = set(names) - set(RUNS)
@@ -112,24 +163,34 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     started = uptime()
     print(f"bench/run {'--full ' if args.full else ''}— started {started}", flush=True)
-    results, failed = [], []
+    results, failed, ran = [], [], {}
     for name in names:
         got, rc, _took = run_one(name, RUNS[name][1 if args.full else 0], log_dir)
         results += got
+        ran[name] = rc
         if rc:
             failed.append(name)
+    rows = results + missing_goals(results, ran)
+    met = [r for r in rows if r["met"] is True]
+    unmet = [r for r in rows if r["met"] is False]
+    unmeasured = [r for r in rows if r["figure"] == "not measured"]
+    report = [
+        f"command: bench/run {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip(),
+        f"started {started}; ended {uptime()}; {os.cpu_count()} CPUs",
+        "load = the 1-minute load average when the figure was taken",
+        "",
+        *table(rows),
+        "",
+        f"goals met: {len(met)}; not met: {len(unmet)}; not measured: {len(unmeasured)}"
+        + (f"; failed to run: {', '.join(failed)}" if failed else ""),
+    ]
     print()
-    print(f"command: bench/run {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"started {started}; ended {uptime()}; {os.cpu_count()} CPUs; logs in {log_dir}")
-    print("load = the 1-minute load average when the figure was taken")
-    print()
-    for line in table(results):
-        print(line)
-    met = [r for r in results if r["met"] is True]
-    unmet = [r for r in results if r["met"] is False]
-    print(f"\ngoals met: {len(met)}; not met: {len(unmet)}"
-          + (f"; failed to run: {', '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+    print(f"logs in {log_dir}")
+    print("\n".join(report))
+    if args.markdown:
+        args.markdown.write_text("\n".join(report) + "\n")
+        print(f"(written to {args.markdown})")
+    return 1 if failed else 0  # a goal not met is a figure, not a failure
 
 
 if __name__ == "__main__":

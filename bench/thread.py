@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, times in (("first", first), ("tail", tail)):
             c.result(f"messages API, {name} page of {args.messages}", statistics.median(times) * 1000,
                      "ms", None, "—", None)
+        c.reports_check(app, "the thread bench")
     return 0
 
 
