@@ -246,7 +246,15 @@ def _post_case_message(actor: User, case_id: int, body: Any, ch: Channel) -> dic
     ev = timeline.append(db.session, case.id, ch.posted,
                          {"channel": ch.name, "body": text}, actor.id)
     _advance_marker(actor.id, case.id, ev.seq)
-    return message_state(case.id, ev.seq)
+    return posted_state(ev, actor)
+
+
+def posted_state(ev: Event, author: User) -> dict[str, Any]:
+    """A message just posted in this transaction, as `message_state` would read it back:
+    nothing can name it yet (its seq is not committed), so its event alone is its state."""
+    message = _fold([ev])[ev.seq]
+    message["author"] = author.display_name
+    return message
 
 
 def _carried(original: Event) -> dict[str, Any]:

@@ -61,6 +61,14 @@ def test_a_message_is_a_timeline_event_and_the_thread_shows_it(api, officer, cas
     assert got["read_seq"] == msg["seq"] and got["unread"] == 0  # one's own message is read
 
 
+@pytest.mark.parametrize("channel", ["case", "internal"])
+def test_a_post_answers_the_message_as_the_thread_reads_it_back(api, officer, case_id, channel):
+    posted = post(api, officer, case_id, " 第一条 ", channel).get_json()
+    assert posted["author"] == officer.display_name and posted["edits"] == 0
+    read = [m for m in thread(api, officer, case_id, channel)["messages"] if m["seq"] == posted["seq"]]
+    assert read == [posted]
+
+
 @pytest.mark.parametrize("payload,field", [
     ({"body": ""}, "body"),
     ({"body": "   \n "}, "body"),
