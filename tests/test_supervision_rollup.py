@@ -288,3 +288,40 @@ def test_figures_are_exact_before_during_and_after_the_fold(ctx, clock):
         "answers": 0, "satisfied": 0}
     assert_rollup_matches_definitions(today)
     rebuilt_equals_incremental()
+
+
+def test_a_case_born_in_the_transaction_is_derived_without_reading_old_steps(ctx, clock):
+    """A case inserted by the transaction has no steps to lock, read or delete, and one not
+    listed in the action has none to add; but a statement that lists it behind its object's
+    back, in the same transaction, still counts it."""
+    officer = make_user("case_officer", "510104")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        commands.intake(officer, {"title": "unlisted", "region_code": "510104"})
+        assert not any("kpi_case_steps" in s or "kpi_deltas" in s for s in seen), seen
+        seen.clear()
+        listed_id = commands.intake(officer, {"title": "listed", "region_code": "510104", **listed()}).id
+        assert not any(s.lstrip().upper().startswith(("DELETE FROM KPI_CASE_STEPS", "SELECT CASE_ID, DAY"))
+                       for s in seen), seen
+        assert any("INSERT INTO kpi_case_steps" in s for s in seen)
+
+        # Born unlisted, then listed by a statement in the same transaction: counted.
+        case = Case(title="raw", region_code="510104", reference=f"R-{seq():05d}", status="intake",
+                    created_by_id=officer.id, last_seq=0)
+        db.session.add(case)
+        db.session.flush()
+        db.session.execute(sa.update(Case).where(Case.id == case.id).values(
+            action_listed_on=service_clock.today(), action_reason="纳入专项行动"))
+        db.session.commit()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    counted = {r[0] for r in steps()}
+    assert listed_id in counted and case.id in counted
+    assert kpis.counts(Scope("510104"), service_clock.today())["all"]["cases"] == 2
+    assert_rollup_matches_definitions([service_clock.today()])
+    rebuilt_equals_incremental()

@@ -414,22 +414,40 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
     """Derive the cases' steps again and append (new − old) to the deltas, in the session's
     transaction. Returns the number of rollup rows changed."""
     ids = sorted({int(i) for i in case_ids})
+    born = session.info.get(_BORN, set())
+    # A case inserted by this transaction has no steps yet and no other transaction can see
+    # it: nothing to lock, read or delete; and one not counted in the action has none to add.
+    ids = [i for i in ids if i not in born or not _surely_uncounted(session, i)]
     if not ids:
         return 0
     conn = session.connection()
     dialect = conn.dialect.name
     param = sa.bindparam("ids", expanding=True)
-    if dialect == "postgresql":  # one refresher of a case at a time; the later one reads the
-        # earlier's committed steps (READ COMMITTED: each statement sees the latest commits).
-        # NO KEY UPDATE, the lock an UPDATE of the row takes: FOR UPDATE would also wait for
-        # the KEY SHARE locks of foreign-key checks (a survey answer or an event being
-        # inserted for the case), which wait for us in turn: a deadlock.
-        conn.execute(sa.text("SELECT id FROM cases WHERE id IN :ids ORDER BY id FOR NO KEY UPDATE")
-                     .bindparams(param), {"ids": ids})
-    cols = ("case_id", "day", "region_code", "departments", "increment", *METRICS)
-    old = conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM kpi_case_steps WHERE case_id IN :ids")
-                       .bindparams(param), {"ids": ids}).all()
-    new = conn.execute(sa.text(_steps_sql(dialect, "c.id IN :ids")).bindparams(param), {"ids": ids}).all()
+    stored = [i for i in ids if i not in born]  # the cases that may have steps stored
+    old: list = []
+    if stored:
+        if dialect == "postgresql":  # one refresher of a case at a time; the later one reads
+            # the earlier's committed steps (READ COMMITTED: each statement sees the latest
+            # commits). NO KEY UPDATE, the lock an UPDATE of the row takes: FOR UPDATE would
+            # also wait for the KEY SHARE locks of foreign-key checks (a survey answer or an
+            # event being inserted for the case), which wait for us in turn: a deadlock.
+            conn.execute(sa.text("SELECT id FROM cases WHERE id IN :ids ORDER BY id FOR NO KEY UPDATE")
+                         .bindparams(param), {"ids": stored})
+        cols = ("case_id", "day", "region_code", "departments", "increment", *METRICS)
+        old = conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM kpi_case_steps WHERE case_id IN :ids")
+                           .bindparams(param), {"ids": stored}).all()
+    return _apply(conn, old, _derive(conn, dialect, ids), stored)
+
+
+def _derive(conn: sa.Connection, dialect: str, ids: list[int]) -> list:
+    """The cases' steps as the definitions give them now (one statement)."""
+    return conn.execute(sa.text(_steps_sql(dialect, "c.id IN :ids"))
+                        .bindparams(sa.bindparam("ids", expanding=True)), {"ids": ids}).all()
+
+
+def _apply(conn: sa.Connection, old: list, new: list, stored: list[int]) -> int:
+    """Append (new − old) to the deltas and replace the steps stored for `stored` (the
+    cases whose old steps were read) and the new cases by `new`."""
     delta: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(METRICS))
     for rows, sign in ((old, -1), (new, 1)):
         for r in rows:
@@ -441,7 +459,9 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
                 **dict(zip(METRICS, v, strict=True))} for k, v in sorted(delta.items()) if any(v)]
     if changes:  # appended, never updated: writers of one county and day do not queue
         conn.execute(KpiDelta.__table__.insert(), changes)
-    conn.execute(sa.text("DELETE FROM kpi_case_steps WHERE case_id IN :ids").bindparams(param), {"ids": ids})
+    if stored:
+        conn.execute(sa.text("DELETE FROM kpi_case_steps WHERE case_id IN :ids")
+                     .bindparams(sa.bindparam("ids", expanding=True)), {"ids": stored})
     if new:
         conn.execute(KpiCaseStep.__table__.insert(), [
             {"case_id": r.case_id, "day": _as_date(r.day), "region_code": r.region_code,
@@ -454,6 +474,22 @@ def refresh(session: Session, case_ids: Iterable[int]) -> int:
 # --- the session hooks ---------------------------------------------------------------------
 
 _DIRTY = "kpi_rollup_dirty"
+_BORN = "kpi_rollup_born"  # cases inserted by the transaction
+_RAW = "kpi_rollup_raw"  # cases an UPDATE statement changed (their objects may not show it)
+
+
+def _surely_uncounted(session: Session, case_id: int) -> bool:
+    """True when the case, inserted by this transaction, is certainly not counted in the
+    action (counted_listing_sql is NULL), by its object in the session: no steps at all.
+    False when unsure (no loaded object, or a statement changed the row behind it)."""
+    from mediation.cases.models import Case
+
+    if case_id in session.info.get(_RAW, ()):
+        return False
+    case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
+    if case is None or "action_listed_on" in sa.inspect(case).unloaded:
+        return False
+    return case.action_listed_on is None
 
 
 def mark(session: Session, case_ids: Iterable[int | None]) -> None:
@@ -491,7 +527,9 @@ def _on_execute(state) -> None:
 
             where = state.statement.whereclause
             q = sa.select(Case.id)
-            mark(state.session, state.session.execute(q.where(where) if where is not None else q).scalars())
+            ids = list(state.session.execute(q.where(where) if where is not None else q).scalars())
+            state.session.info.setdefault(_RAW, set()).update(ids)
+            mark(state.session, ids)
     elif table == "events" and state.is_insert:
         rows = _params(state) + [_values_dict(state.statement)]
         mark(state.session, [r.get("case_id") for r in rows if r.get("type") in TIMELINE_TYPES])
@@ -514,6 +552,9 @@ def _after_flush(session: Session, _ctx) -> None:
     from mediation.timeline import Event
 
     ids: list[int | None] = []
+    born = [obj.id for obj in session.new if isinstance(obj, Case)]
+    if born:
+        session.info.setdefault(_BORN, set()).update(born)
     for obj in (*session.new, *session.deleted):
         if isinstance(obj, Case):
             ids.append(obj.id)
@@ -534,10 +575,12 @@ def _before_commit(session: Session) -> None:
     ids = session.info.pop(_DIRTY, None)
     if ids:
         refresh(session, ids)
+    _forget(session)
 
 
 def _forget(session: Session, *_args) -> None:
-    session.info.pop(_DIRTY, None)
+    for key in (_DIRTY, _BORN, _RAW):
+        session.info.pop(key, None)
 
 
 def install(target: Any = Session) -> None:
