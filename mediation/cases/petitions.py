@@ -143,37 +143,40 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     if exclude is not None:
         live = sa.and_(live, Case.id != exclude)
     c = cipher()
-    for kind, weight in (("id_number", ID_MATCH), ("phone", PHONE_MATCH)):
-        indexes = [i for p in people if p.get(kind) for i in c.blind_indexes(kind, p[kind])]
-        if not indexes:
-            continue
-        column = getattr(Petitioner, f"{kind}_index")
-        for p, case in db.session.execute(sa.select(Petitioner, Case).join(Case)
-                                          .where(column.in_(indexes), live)).all():
-            # A match by number confirms the number: only where the officer may read it.
-            if can(actor, Action.CASE_REVEAL_PII, case):
-                note(case, p, kind, weight, {"name": p.name})
+    by_number = {kind: {i for p in people if p.get(kind) for i in c.blind_indexes(kind, p[kind])}
+                 for kind in ("id_number", "phone")}
     names = [p["name"] for p in people if p.get("name")]
+    name_matches: dict[int, tuple[float, str]] = {}
     if names:
         county = region_prefix(region)
         # The names alone are compared (thousands of rows); only the matches are loaded.
         rows = db.session.execute(
-            sa.select(Petitioner.id, Petitioner.name, Case.id).join(Case)
+            sa.select(Petitioner.id, Petitioner.name).join(Case)
             .where(Case.region_code.startswith(county, autoescape=True), live)
             .order_by(Case.id.desc()).limit(5000)).all()
-        matches = []
-        for pid, pname, case_id in rows:
+        for pid, pname in rows:
             best = max((m for m in (_name_match(n, pname) for n in names) if m),
                        default=None, key=lambda m: m[0])
             if best:
-                matches.append((pid, case_id, best))
-        if matches:
-            loaded = {p.id: (p, case) for p, case in db.session.execute(
-                sa.select(Petitioner, Case).join(Case)
-                .where(Petitioner.id.in_([m[0] for m in matches]))).all()}
-            for pid, _case_id, best in matches:
-                p, case = loaded[pid]
-                note(case, p, best[1], best[0], {"name": p.name})
+                name_matches[pid] = best
+    # One query loads every petitioner matched by number (blind index) or by name.
+    wanted = [getattr(Petitioner, f"{kind}_index").in_(sorted(indexes))
+              for kind, indexes in by_number.items() if indexes]
+    if name_matches:
+        wanted.append(Petitioner.id.in_(sorted(name_matches)))
+    loaded = db.session.execute(
+        sa.select(Petitioner, Case).join(Case).where(sa.or_(*wanted), live)
+        .order_by(Petitioner.id)).all() if wanted else []
+    for kind, weight in (("id_number", ID_MATCH), ("phone", PHONE_MATCH)):
+        for p, case in loaded:
+            # A match by number confirms the number: only where the officer may read it.
+            if (getattr(p, f"{kind}_index") in by_number[kind]
+                    and can(actor, Action.CASE_REVEAL_PII, case)):
+                note(case, p, kind, weight, {"name": p.name})
+    for p, case in loaded:
+        best = name_matches.get(p.id)
+        if best:
+            note(case, p, best[1], best[0], {"name": p.name})
     summary = normalise_name(data.get("summary") or "")
     units, fields_ = set(data.get("departments") or []), set(data.get("livelihood_fields") or [])
     out = []
