@@ -27,7 +27,9 @@ computes the same numbers from the base tables (the reference the tests hold the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -176,6 +178,22 @@ def short_query_settings() -> None:
         db.session.execute(sa.text("SET LOCAL jit = off"))
 
 
+@contextlib.contextmanager
+def serial_reads() -> Iterator[None]:
+    """The rollup reads sum a few thousand rows: PostgreSQL's parallel workers cost more to
+    start than they save (and on a busy machine they wait for a core), so these statements
+    run in the backend alone; the setting is back to the server's for the rest of the
+    transaction."""
+    pg = db.session.get_bind().dialect.name == "postgresql"
+    if pg:
+        db.session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    try:
+        yield
+    finally:
+        if pg:
+            db.session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather TO DEFAULT"))
+
+
 SEGMENTS = ("stock", "increment")
 
 
@@ -236,11 +254,36 @@ def counts_many(scope: Scope, days: list[dt.date], grouping: str | None = None,
     q = (sa.select(key.label("key"), *cols)
          .where(r.dim.in_(list(dims)), region, sa.or_(*(window(day) for day in days))).group_by(key))
     out: list[dict[str, dict[str, int]]] = [{} for _ in days]
-    for row in db.session.execute(q).mappings():
+    with serial_reads():
+        rows = db.session.execute(q).mappings().all()
+    for row in rows:
         for i in range(len(days)):
             if row[f"cases_{i}"]:
                 out[i][str(row["key"])] = {m: int(row[f"{m}_{i}"]) for m in rollup.METRICS}
     return out
+
+
+def counts_by_segment(scope: Scope, day: dt.date) -> dict[str | None, dict[str, int]]:
+    """The scope's counts as of `day` for the whole action (key None) and each of its
+    segments, in one read of the rollup: the whole action's rows and the increment's are
+    summed side by side, the backlog is their difference (as `counts_many` takes it). A
+    part with no case in it is EMPTY, as `counts` leaves such a group out."""
+    r = rollup.rollup_rows().c
+    first = day.replace(day=1)
+    window = sa.or_(sa.and_(r.grain == rollup.MONTH, r.day < first),
+                    sa.and_(r.grain == rollup.DAY, r.day >= first, r.day <= day))
+    dims = {"all": rollup.CASE_DIM, "increment": rollup.NEW_CASE_DIM}
+    cols = [sa.func.coalesce(sa.func.sum(sa.case((r.dim == dim, getattr(r, m)), else_=0)), 0)
+            .label(f"{m}_{part}") for part, dim in dims.items() for m in rollup.METRICS]
+    region = (r.region_code.startswith(scope.prefix, autoescape=True) if scope.prefix else sa.true())
+    q = sa.select(*cols).where(r.dim.in_(list(dims.values())), region, window)
+    with serial_reads():
+        row = db.session.execute(q).mappings().one()
+    whole = {m: int(row[f"{m}_all"]) for m in rollup.METRICS}
+    increment = {m: int(row[f"{m}_increment"]) for m in rollup.METRICS}
+    stock = {m: whole[m] - increment[m] for m in rollup.METRICS}
+    return {part: (c if c["cases"] else dict(EMPTY))
+            for part, c in ((None, whole), ("stock", stock), ("increment", increment))}
 
 
 def counts_many_live(scope: Scope, days: list[dt.date], grouping: str | None = None,
@@ -314,14 +357,15 @@ EMPTY = {"cases": 0, "resolved": 0, "reasonable": 0, "reasonable_resolved": 0, "
 
 def report(scope: Scope, day: dt.date, grouping: str | None = None) -> dict[str, Any]:
     """The KPI report: definitions, the figures for the scope, and per group if asked."""
-    overall = counts(scope, day).get("all", dict(EMPTY))
+    parts = counts_by_segment(scope, day)
+    overall = parts[None]
     body: dict[str, Any] = {
         "as_of": day.isoformat(), "region": scope.region_code, "definitions": definitions(),
         "cases": overall["cases"], "kpis": figures(overall), "level": grouping, "groups": [],
         "backlog_until": rollup.backlog_until().isoformat(), "segments": {},
     }
     for segment in SEGMENTS:  # 存量 and 增量: the same figures for each part of the action
-        part = counts(scope, day, None, segment).get("all", dict(EMPTY))
+        part = parts[segment]
         body["segments"][segment] = {"cases": part["cases"], "kpis": figures(part)}
     if grouping:
         for key, c in sorted(counts(scope, day, grouping).items()):
