@@ -156,10 +156,27 @@ def _touch_session() -> None:
         session["seen_at"] = now
 
 
+def _unhook(app: Flask, limiter: Limiter) -> None:
+    """Take flask-limiter's own per-request hooks off the app when no limit is declared for
+    routes (none is: sign-in and the public codes count through `limiter.limiter`, the
+    strategy, themselves). They would look for limits on every request and find none."""
+    if any(app.config.get(key) for key in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION")):
+        return
+
+    def ours(fn: Any) -> bool:  # a bound method of the limiter, or a partial on it
+        return (getattr(fn, "__self__", None) is limiter
+                or any(arg is limiter for arg in getattr(fn, "args", ())))
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        if None in hooks:
+            hooks[None] = [fn for fn in hooks[None] if not ours(fn)]
+
+
 def init_app(app: Flask) -> None:
     # One Limiter per app: flask-limiter keeps its storage on the instance, and a process
     # that builds several apps (tests, tools) must not share counts between them. Its
     # storage is RATELIMIT_STORAGE_URI: Redis when the deployment has it, else memory.
-    app.extensions[LIMITER] = Limiter(get_remote_address, app=app)
+    limiter = app.extensions[LIMITER] = Limiter(get_remote_address, app=app)
+    _unhook(app, limiter)
     login_manager.user_loader(load_user)
     app.before_request(_touch_session)

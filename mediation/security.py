@@ -20,7 +20,26 @@ from flask_talisman import Talisman
 
 from mediation.about import template_folder
 
-talisman = Talisman()
+
+class FixedPolicyTalisman(Talisman):
+    """Talisman writing each policy's header text once. The policies here are fixed dicts
+    and no nonce is made (`content_security_policy_nonce_in` is unset), so the text of a
+    policy never changes; Talisman itself would build it again on every response."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._policy_texts: dict[int, tuple[Any, str]] = {}
+        super().__init__(*args, **kwargs)
+
+    def _parse_policy(self, policy: Any) -> str:
+        if not isinstance(policy, dict) or getattr(request, "csp_nonce", None):
+            return super()._parse_policy(policy)
+        known = self._policy_texts.get(id(policy))
+        if known is None or known[0] is not policy:
+            known = self._policy_texts[id(policy)] = (policy, super()._parse_policy(policy))
+        return known[1]
+
+
+talisman = FixedPolicyTalisman()
 
 SELF = "'self'"
 CSP = {

@@ -169,15 +169,19 @@ def user_for_token(token: str) -> User | None:
     return seen[digest]
 
 
+# The token's user and what decides whether the token is live, in one statement built once
+# (its cache key is computed once too): every API request runs it.
+_TOKEN_USER = (sa.select(User, ApiToken.revoked_at, ApiToken.expires_at)
+               .join(ApiToken, ApiToken.user_id == User.id)
+               .where(ApiToken.token_hash == sa.bindparam("digest")))
+
+
 def _user_for_hash(digest: str) -> User | None:
-    row = db.session.execute(
-        sa.select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest)
-    ).first()
+    row = db.session.execute(_TOKEN_USER, {"digest": digest}).first()
     if row is None:
         return None
-    tok, user = row
-    if tok.revoked_at is not None or clock.as_utc(tok.expires_at) <= clock.now() or not user.active:
+    user, revoked_at, expires_at = row
+    if revoked_at is not None or clock.as_utc(expires_at) <= clock.now() or not user.active:
         return None
     return user
 
