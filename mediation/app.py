@@ -104,6 +104,9 @@ def register_extensions(app: Flask) -> None:
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
         elif db.engine.dialect.name == "postgresql":
             sa.event.listen(db.engine, "handle_error", _postgres_terse)
+            options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+            if options.get("pool_pre_ping") and db.engine.dialect.driver == "psycopg":
+                outages.quick_pre_ping(db.engine)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -6,13 +6,25 @@ API, a short page on the pages), and logged as one line with a running count of 
 since the database last answered — not a traceback per request. The engine's pool pings
 a connection before lending it (`pool_pre_ping`, in the config), so once the database is
 back the first request after it gets a fresh connection.
+
+The ping is a round trip, and a request may take a connection from the pool twice (once
+more after its commit): on PostgreSQL a connection that came back to the pool less than
+`RECENT_CHECKIN` seconds ago and has nothing waiting on its socket is lent without one
+(`quick_pre_ping`). A server that ended the connection since — a restart, a failover, a
+terminated backend — has said so on that socket (its last message, then the end of the
+stream), so such a connection still gets the full ping, fails it and is replaced; so does
+any connection idle for longer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import threading
+import time
+import weakref
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify, request
@@ -97,6 +109,49 @@ def _answered(*_args) -> None:
             log.warning("database answers again after %d failure(s)", was)
 
 
+RECENT_CHECKIN = 5.0  # seconds
+
+
+def _quiet(dbapi_connection: Any) -> bool:
+    """Nothing to read on the connection's socket (no goodbye from the server, no end of
+    stream) and libpq holds it open and idle."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return False
+    pgconn = dbapi_connection.pgconn
+    try:
+        fd = pgconn.socket
+    except Exception:  # no socket any more
+        return False
+    from psycopg import pq
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poller.poll(0) and pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+def quick_pre_ping(engine: sa.Engine) -> None:
+    """Skip the pool's ping round trip for a PostgreSQL (psycopg) connection checked in
+    less than RECENT_CHECKIN seconds ago whose socket is quiet; ping every other."""
+    dialect = engine.dialect
+    if getattr(dialect, "_mediation_quick_ping", False):
+        return
+    checked_in: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            checked_in[dbapi_connection] = time.monotonic()
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        at = checked_in.pop(dbapi_connection, None)
+        if at is not None and time.monotonic() - at < RECENT_CHECKIN and _quiet(dbapi_connection):
+            return True
+        return type(dialect).do_ping(dialect, dbapi_connection)  # SQLAlchemy's: a round trip
+
+    sa.event.listen(engine, "checkin", _checked_in)
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
+    dialect._mediation_quick_ping = True  # type: ignore[attr-defined]
+
+
 def init_app(app: Flask) -> None:
     for exc_type in UNAVAILABLE:
         app.register_error_handler(exc_type, _database_unavailable)
@@ -104,4 +159,4 @@ def init_app(app: Flask) -> None:
         sa.event.listen(sa.pool.Pool, "checkout", _answered)
 
 
-__all__ = ["init_app", "is_unavailable", "record_failure", "RETRY_AFTER"]
+__all__ = ["init_app", "is_unavailable", "quick_pre_ping", "record_failure", "RETRY_AFTER"]

@@ -44,3 +44,52 @@ def test_requests_answer_503_with_retry_after_while_the_database_is_down(tmp_pat
     assert [rec.getMessage().split("; ")[-1] for rec in lines] == [
         f"{n} failure(s) since it last answered" for n in (1, 2, 3)]  # a running count
     assert not any(rec.exc_info for rec in caplog.records if rec.levelno >= logging.ERROR)
+
+
+def test_the_pool_pings_a_connection_unless_it_came_back_a_moment_ago_and_its_server_is_still_there(
+        pg, monkeypatch):
+    """On PostgreSQL the pool pings a connection before lending it (a round trip), except
+    one checked in less than RECENT_CHECKIN seconds ago with nothing on its socket. One whose
+    backend the server ended since is still pinged, fails it and is replaced: the statement
+    runs on a new connection, no error."""
+    import sqlalchemy as sa
+
+    from mediation import outages
+    from mediation.extensions import db
+
+    engine = db.engine
+    pings: list[int] = []
+    full_ping = type(engine.dialect).do_ping
+
+    def counted(dialect, dbapi_connection):
+        pings.append(1)
+        return full_ping(dialect, dbapi_connection)
+
+    monkeypatch.setattr(type(engine.dialect), "do_ping", counted)
+    engine.dispose()  # one connection from here on: each checkout gets the one checked in
+
+    def backend() -> int:
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        db.session.commit()  # back to the pool
+        return pid
+
+    first = backend()
+    assert backend() == first and pings == []  # back a moment ago, quiet: no ping
+
+    other = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)  # not from the pool
+    try:
+        with other.connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            deadline = time.monotonic() + 10
+            while admin.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                {"pid": first}).scalar_one():
+                assert time.monotonic() < deadline, "the backend did not end"
+                time.sleep(0.05)
+    finally:
+        other.dispose()
+    second = backend()  # the ended one is pinged, found dead and replaced by a new one
+    assert second != first and pings == [1]
+
+    monkeypatch.setattr(outages, "RECENT_CHECKIN", 0.0)  # every connection counts as idle
+    pings.clear()
+    assert backend() == second and pings == [1]
