@@ -154,15 +154,28 @@ def append_many(
     fresh = tx.get("fresh_cases", {}).get(case_id)
     last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})
     n = len(items)
+    returned_prev: str | None = None
     if fresh is not None:
         first = fresh.last_seq + 1
         fresh.last_seq += n  # flushed with the case's own row
     else:
         session.flush()
-        last = session.execute(
-            sa.update(Case).where(Case.id == case_id).values(last_seq=Case.last_seq + n)
-            .returning(Case.last_seq).execution_options(synchronize_session=False)
-        ).scalar_one()
+        update = sa.update(Case).where(Case.id == case_id).values(last_seq=Case.last_seq + n)
+        if session.get_bind().dialect.name == "postgresql":
+            # The predecessor's hash in the same round trip: RETURNING sees the new
+            # last_seq, so the event before this batch is at last_seq - n. Its subquery
+            # reads the statement's snapshot: after waiting for another writer of the case,
+            # that writer's event is not in it (NULL), and the SELECT below reads it.
+            before = (sa.select(Event.hash)
+                      .where(Event.case_id == Case.id, Event.seq == Case.last_seq - n)
+                      .correlate(Case).scalar_subquery())
+            last, returned_prev = session.execute(
+                update.returning(Case.last_seq, before).execution_options(synchronize_session=False)
+            ).one()
+        else:
+            last = session.execute(
+                update.returning(Case.last_seq).execution_options(synchronize_session=False)
+            ).scalar_one()
         first = last - n + 1
         # Keep the in-memory case in step with the row without another round trip.
         case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
@@ -173,6 +186,8 @@ def append_many(
         prev = GENESIS
     elif known is not None and known[0] == first - 1:
         prev = known[1]
+    elif returned_prev is not None:
+        prev = returned_prev
     else:
         prev = session.execute(
             sa.select(Event.hash).where(Event.case_id == case_id, Event.seq == first - 1)

@@ -202,6 +202,47 @@ def test_postgresql_tamper_bypassing_the_trigger_is_still_caught(pg):
     assert result.exit_code == 1
 
 
+def test_postgresql_a_writer_that_waited_for_another_links_to_its_event(pg):
+    """A second writer of a case waits on the case row for the first; its predecessor's hash
+    (read in the same statement as its seq, from a snapshot taken before the wait) is the
+    first writer's event, not an older one."""
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session
+
+    officer, case_id = _case_with_events(1)
+    assert timeline.drain()
+    db.session.remove()
+    first = Session(db.engine)
+    first_ev = timeline.append(first, case_id, "message.posted", {"body": "1"}, officer.id)
+    second: list[Event] = []
+
+    def write_second() -> None:
+        with pg.app_context(), Session(db.engine) as s:
+            second.append(timeline.append(s, case_id, "message.posted", {"body": "2"}, officer.id))
+            s.commit()
+
+    t = threading.Thread(target=write_second)
+    t.start()
+    with db.engine.connect() as watcher:  # the second writer is queued behind the first's lock
+        for _ in range(200):
+            waiting = watcher.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'UPDATE cases%'")).scalar_one()
+            watcher.rollback()  # the statistics views keep one snapshot per transaction
+            if waiting:
+                break
+            time.sleep(0.05)
+    first.commit()
+    first.close()
+    assert waiting
+    t.join(30)
+    assert [e.seq for e in (first_ev, *second)] == [first_ev.seq, first_ev.seq + 1]
+    assert second[0].prev_hash == first_ev.hash
+    assert timeline.verify(case_id) == (1, [])
+
+
 # --- publication after commit -------------------------------------------------------------
 
 class Recorder:
