@@ -24,6 +24,7 @@ from realtime import (
     messaging,
     models,  # noqa: F401 - the tables, for migrations and metadata
 )
+from realtime.packets import LivePacket
 from realtime.queue import ListeningRedisManager, ensure_listening, listener_status
 from realtime.stall import StallGuard
 
@@ -38,7 +39,8 @@ def init_app(app: Flask) -> None:
 
     url = app.config.get("MEDIATION_REDIS_URL")
     options: dict = {"async_mode": "threading", "ping_interval": PING_INTERVAL,
-                     "ping_timeout": PING_TIMEOUT, "logger": False, "engineio_logger": False}
+                     "ping_timeout": PING_TIMEOUT, "logger": False, "engineio_logger": False,
+                     "serializer": LivePacket}
     if url:
         options["client_manager"] = ListeningRedisManager(url)
     socketio = SocketIO(app, **options)  # sets app.extensions["socketio"]
