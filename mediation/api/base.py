@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from flask_smorest import Api
+from flask_smorest.arguments import ArgumentsMixin
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+
+
+class SchemaOnceParser(FlaskParser):
+    """flask-smorest's argument parser, building each argument schema once.
+
+    `@blp.arguments(SomeSchema)` hands webargs the class, and webargs would build an
+    instance of it (binding and hardening every field) on every request. A schema instance
+    keeps no state between loads (marshmallow 4: no per-instance context), so one serves
+    every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type[ma.Schema], ma.Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> ma.Schema:
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
+
+
+# Every flask-smorest Blueprint decorates its views with this parser (the blueprints import
+# this module, through mediation.extensions, before they decorate anything).
+ArgumentsMixin.ARGUMENTS_PARSER = SchemaOnceParser()
 
 
 class ErrorSchema(ma.Schema):
