@@ -32,11 +32,14 @@ def init_app(app: Flask) -> None:
     from mediation.tasks import add_beat
     from referrals import events, models, rules, tasks  # noqa: F401 - models and tasks register themselves
     from referrals.api import blp
+    from referrals.directory_cache import DirectoryCache
     from referrals.permissions import RULES
     from referrals.routing import on_needs_changed as route_on_needs_changed
 
     path = rules.rules_path(settings.get("MEDIATION_ROUTING_RULES", app) or "", Path(app.instance_path))
     app.extensions["referrals.rules"] = rules.load(path)
+    # The provider directory held in the process for ranking (PostgreSQL; see the module).
+    app.extensions["referrals.directory"] = DirectoryCache()
     seconds = float(settings.get("MEDIATION_REFERRAL_SWEEP_SECONDS", app))
 
     register_rules(app, *RULES)

@@ -127,6 +127,11 @@ class Provider(db.Model):
     last_offered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # PostgreSQL: the transaction that last changed the provider, its regions or the answers
+    # to its referrals, stamped by triggers; the routing's directory cache
+    # (`referrals.directory_cache`) re-reads what changed since it last looked. 0 on SQLite.
+    change_xid: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0",
+                                            index=True)
 
     regions: Mapped[list[ProviderRegion]] = relationship(
         order_by="ProviderRegion.region_prefix", cascade="all, delete-orphan")

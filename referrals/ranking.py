@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mediation.clock import as_utc, local_date
@@ -62,19 +62,55 @@ class Ineligible:
     message: str
 
 
-@dataclass
-class Candidate:
-    """An eligible provider, where it ranks, and (built when asked) why."""
+PART_NAMES = ("speciality", "mediation_type", "load", "acceptance", "idle")
 
-    provider: ProviderFacts
-    distance: int
-    served: str
-    score: float
-    tie_break: str
-    parts: dict[str, float]
-    facts: dict[str, Any]
-    rank: int = 0
-    _reasons: dict[str, Any] | None = field(default=None, repr=False)
+
+class Candidate:
+    """An eligible provider, where it ranks, and (worked out when asked) why: the score's
+    parts, the facts that explain them and the tie-break are built on first use, since a
+    ranking of thousands reads them for a few."""
+
+    __slots__ = ("provider", "distance", "served", "score", "rank", "_values", "_why",
+                 "_tie_of", "_tie_break", "_parts", "_facts", "_reasons")
+
+    def __init__(self, provider: ProviderFacts, distance: int, served: str, score: float,
+                 values: tuple[float, ...], why: tuple[Any, ...], tie_of: tuple[int, str]) -> None:
+        self.provider = provider
+        self.distance = distance
+        self.served = served
+        self.score = score
+        self.rank = 0
+        self._values = values  # the parts, in PART_NAMES order
+        # (fields matched, speciality mode, preferred types, place, load ratio, idle hours)
+        self._why = why
+        self._tie_of = tie_of  # (case id, need)
+        self._tie_break: str | None = None
+        self._parts: dict[str, float] | None = None
+        self._facts: dict[str, Any] | None = None
+        self._reasons: dict[str, Any] | None = None
+
+    @property
+    def tie_break(self) -> str:
+        if self._tie_break is None:
+            self._tie_break = _tie_break_of(self._tie_of[0], self._tie_of[1], self.provider.id)
+        return self._tie_break
+
+    @property
+    def parts(self) -> dict[str, float]:
+        """The score's parts, each in [0, 1]."""
+        if self._parts is None:
+            self._parts = dict(zip(PART_NAMES, self._values, strict=True))
+        return self._parts
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The facts that explain the parts."""
+        if self._facts is None:
+            matched, mode, preferred, place, ratio, idle_hours = self._why
+            self._facts = {"matched": sorted(matched), "speciality_mode": mode,
+                           "preferred": preferred, "place": place, "load_ratio": ratio,
+                           "idle_hours": idle_hours}
+        return self._facts
 
     @property
     def reasons(self) -> dict[str, Any]:
@@ -212,11 +248,14 @@ def _parts(ctx: _Context, provider: ProviderFacts) -> tuple[dict[str, float], di
             place = index + 1
             mediation = 1.0 - index / len(ctx.preferred)
     ratio = provider.load / provider.capacity if provider.capacity else 1.0
-    if provider.last_offered_at is None:
+    last = provider.last_offered_at
+    if last is None:
         idle_hours = None
         idle = 1.0
     else:
-        idle_hours = max((ctx.now - as_utc(provider.last_offered_at)).total_seconds() / 3600, 0.0)
+        if last.tzinfo is None:  # naive (SQLite): UTC already
+            last = as_utc(last)
+        idle_hours = max((ctx.now - last).total_seconds() / 3600, 0.0)
         idle = min(idle_hours / IDLE_SATURATION_HOURS, 1.0)
     parts = {
         "speciality": 1.0 if matched and ctx.rule.speciality != "ignored" else 0.0,
@@ -238,30 +277,84 @@ def score(case: CaseFacts, provider: ProviderFacts, rule: NeedRule, weights: dic
     return round(sum(weights.get(k, 0.0) * v for k, v in parts.items()), 6)
 
 
-def _tie_break(case: CaseFacts, need: str, provider_id: int) -> str:
-    return hashlib.blake2b(f"{case.case_id}:{need}:{provider_id}".encode(),
-                           digest_size=8).hexdigest()
+def _tie_break_of(case_id: int, need: str, provider_id: int) -> str:
+    return hashlib.blake2b(f"{case_id}:{need}:{provider_id}".encode(), digest_size=8).hexdigest()
 
 
 def rank(case: CaseFacts, providers: list[ProviderFacts], rule: NeedRule,
          weights: dict[str, float], now: dt.datetime,
          history: dict[int, str] | None = None) -> tuple[list[Candidate], dict[int, list[Ineligible]]]:
-    """(eligible candidates best first, each with its reasons; the others with theirs)."""
+    """(eligible candidates best first, each with its reasons; the others with theirs).
+
+    A provider that passes every check at a glance is scored at once (the parts as `_parts`
+    works them out); any other is asked `_ineligibility` for its reasons (which may still
+    find none). The tie-break is worked out only where (distance, score) tie."""
     ctx = _Context(case, rule, now)
     names = tuple(weights)
+    in_order = names == PART_NAMES
+    w_spec, w_type, w_load, w_acc, w_idle = (weights.get(k, 0.0) for k in PART_NAMES)
     ranked: list[Candidate] = []
     excluded: dict[int, list[Ineligible]] = {}
+    own, today, kinds, fields = ctx.own, ctx.today, ctx.kinds_for_groups, ctx.fields
+    mode = rule.speciality
+    speciality_required = mode == "required" and bool(fields)
+    speciality_counts = mode != "ignored"
+    preferred, place_of, n_preferred = ctx.preferred, ctx.place, len(ctx.preferred)
+    parties = case.parties
+    moment = ctx.now
+    tie_of = (case.case_id, rule.need)
     for p in providers:
-        why_not = _ineligibility(ctx, p, history)
-        if why_not:
-            excluded[p.id] = why_not
-            continue
-        distance, served = _distance(ctx.own, p)  # type: ignore[misc]  # eligible: covered
-        parts, facts = _parts(ctx, p)
-        total = round(sum(weights[k] * parts[k] for k in names), 6)
-        ranked.append(Candidate(p, distance, served, total, _tie_break(case, rule.need, p.id),
-                                parts, facts))
-    ranked.sort(key=lambda c: (c.distance, -c.score, c.tie_break, c.provider.id))
-    for place, c in enumerate(ranked, 1):
-        c.rank = place
+        found = _distance(own, p)
+        if (found is None or not p.active or p.kind not in kinds or not p.available
+                or (p.away_until is not None and p.away_until >= today)
+                or p.load >= p.capacity
+                or (speciality_required and fields.isdisjoint(p.specialities))
+                or (p.conflicts and parties)
+                or (history and p.id in history)):
+            why_not = _ineligibility(ctx, p, history)
+            if why_not:
+                excluded[p.id] = why_not
+                continue
+        matched = fields.intersection(p.specialities) if fields and p.specialities else ()
+        place = None
+        mediation = 0.0
+        if p.kind == ProviderKind.MEDIATOR and preferred:
+            index = place_of.get(p.mediation_type)
+            if index is not None:
+                place = index + 1
+                mediation = 1.0 - index / n_preferred
+        ratio = p.load / p.capacity if p.capacity else 1.0
+        last = p.last_offered_at
+        if last is None:
+            idle_hours = None
+            idle = 1.0
+        else:
+            if last.tzinfo is None:  # naive (SQLite): UTC already
+                last = as_utc(last)
+            idle_hours = max((moment - last).total_seconds() / 3600, 0.0)
+            idle = min(idle_hours / IDLE_SATURATION_HOURS, 1.0)
+        values = (1.0 if matched and speciality_counts else 0.0, mediation,
+                  1.0 - min(ratio, 1.0), (p.offers_accepted + 1) / (p.offers_decided + 2), idle)
+        if in_order:  # the same additions, in the same order, as the sum below
+            total = round(w_spec * values[0] + w_type * values[1] + w_load * values[2]
+                          + w_acc * values[3] + w_idle * values[4], 6)
+        else:
+            parts = dict(zip(PART_NAMES, values, strict=True))
+            total = round(sum(weights[k] * parts[k] for k in names), 6)
+        distance, served = found  # type: ignore[misc]  # eligible: covered
+        ranked.append(Candidate(p, distance, served, total, values,
+                                (matched, mode, preferred if p.kind == ProviderKind.MEDIATOR
+                                 and preferred else None, place, ratio, idle_hours), tie_of))
+    ranked.sort(key=lambda c: (c.distance, -c.score, c.provider.id))
+    start, n = 0, len(ranked)
+    while start < n:  # runs of equal (distance, score): by tie-break, then id
+        first = ranked[start]
+        end = start + 1
+        while end < n and ranked[end].distance == first.distance and ranked[end].score == first.score:
+            end += 1
+        if end - start > 1:
+            ranked[start:end] = sorted(ranked[start:end], key=lambda c: (c.tie_break, c.provider.id))
+        start = end
+    for place_, c in enumerate(ranked, 1):
+        c.rank = place_
     return ranked, excluded

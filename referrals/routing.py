@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,10 @@ from mediation.tasks import enqueue_after_commit
 from mediation.timeline import utcnow
 from mediation.users import User
 from referrals import events
+from referrals.directory_cache import DirectoryCache
+from referrals.directory_cache import accepted_filter as _accepted
+from referrals.directory_cache import decided_filter as _decided
+from referrals.directory_cache import json_list as _json_list
 from referrals.models import (
     LIVE,
     NeedState,
@@ -76,25 +79,6 @@ def case_facts(case: Case) -> CaseFacts:
     parties |= {normalise_party(d) for d in case.departments or []}
     return CaseFacts(case.id, case.region_code, tuple(case.livelihood_fields or []),
                      frozenset(groups), frozenset(parties - {""}))
-
-
-def _accepted(r) -> sa.ColumnElement[bool]:
-    return sa.or_(r.status.in_((ReferralStatus.ACCEPTED, ReferralStatus.COMPLETED)),
-                  sa.and_(r.status == ReferralStatus.WITHDRAWN, r.responded_at.is_not(None)))
-
-
-def _decided(r) -> sa.ColumnElement[bool]:
-    """An answered offer. One withdrawn before any answer is the officer's doing."""
-    return sa.and_(r.status != ReferralStatus.OFFERED,
-                   sa.or_(r.status != ReferralStatus.WITHDRAWN, r.responded_at.is_not(None)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _json_list(text: str | None) -> tuple[str, ...]:
-    """Decode a JSON list column read as text. Few distinct values occur (most providers
-    declare no conflict; specialities come in a few combinations), so decoding is cached:
-    it would otherwise cost more than the ranking itself."""
-    return tuple(json.loads(text)) if text and text != "[]" else ()
 
 
 @functools.cache
@@ -158,6 +142,25 @@ def provider_pool(case: CaseFacts, need: str, kinds: tuple[str, ...], open_only:
     return list(facts.values()), before
 
 
+def directory() -> DirectoryCache | None:
+    """The app's in-process directory (PostgreSQL), or None (SQLite reads the pool)."""
+    return current_app.extensions.get("referrals.directory")
+
+
+def directory_pool(case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool = False,
+                   now: dt.datetime | None = None) -> tuple[list[ProviderFacts], dict[int, str]]:
+    """`provider_pool`, from the in-process directory where there is one (PostgreSQL): the
+    same providers and facts, in id order, and the case's history with the need, from one
+    indexed look at what changed."""
+    cache = directory()
+    conn = db.session.connection()
+    if cache is None or conn.dialect.name != "postgresql":
+        return provider_pool(case, need, kinds, open_only, now)
+    now = now or utcnow()
+    since = now - dt.timedelta(days=routing_rules().acceptance_window_days)
+    return cache.pool(conn, case, need, kinds, open_only, local_date(now), since)
+
+
 def offer_history(case_id: int, need: str) -> dict[int, str]:
     """Providers who declined this need of this case or let an offer of it expire."""
     rows = db.session.execute(
@@ -204,7 +207,7 @@ class PoolCache:
             history = self.histories[(case.case_id, need)] = offer_history(case.case_id, need)
         key = (tuple(case_prefixes(case.region_code)), kinds, open_only)
         if key not in self.pools:
-            facts, _ = provider_pool(case, need, kinds, open_only, self.now)
+            facts, _ = directory_pool(case, need, kinds, open_only, self.now)
             self.pools[key] = {p.id: p for p in facts}
         return list(self.pools[key].values()), history
 
@@ -244,7 +247,7 @@ def candidates(case: Case, need: str, now: dt.datetime | None = None,
     elif cache is not None:
         pool, history = cache.pool(facts, need, kinds, open_only)
     else:
-        pool, history = provider_pool(facts, need, kinds, open_only, now)
+        pool, history = directory_pool(facts, need, kinds, open_only, now)
     ranked, excluded = rank(facts, pool, rule, rules.weights, now, history)
     return Candidates(need, kinds, ranked, excluded, {p.id: p for p in pool})
 
@@ -350,9 +353,12 @@ def take_capacity(provider_id: int, now: dt.datetime) -> bool:
 
 def release_capacity(provider_id: int, offer_waiting_after: bool = True) -> None:
     """Give back one unit; once committed, needs waiting for such a provider are offered."""
+    # The row is written even at load 0, so the answer that gave the place back stamps the
+    # provider for the directory cache (`referrals.directory_cache`).
     db.session.execute(
-        sa.update(Provider).where(Provider.id == provider_id, Provider.load > 0)
-        .values(load=Provider.load - 1).execution_options(synchronize_session=False)
+        sa.update(Provider).where(Provider.id == provider_id)
+        .values(load=sa.case((Provider.load > 0, Provider.load - 1), else_=Provider.load))
+        .execution_options(synchronize_session=False)
     )
     if offer_waiting_after:
         enqueue_after_commit("referrals.offer_waiting", provider_id=provider_id)

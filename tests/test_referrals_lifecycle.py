@@ -176,7 +176,7 @@ def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ct
     for r in first.values():
         expire_now(r.id)
     pool_reads, refused_takes = [], []
-    real_pool, real_take = routing.provider_pool, routing.take_capacity
+    real_pool, real_take = routing.directory_pool, routing.take_capacity
 
     def counted_pool(*a, **kw):
         pool_reads.append(1)
@@ -188,7 +188,7 @@ def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ct
             refused_takes.append(provider_id)
         return took
 
-    monkeypatch.setattr(routing, "provider_pool", counted_pool)
+    monkeypatch.setattr(routing, "directory_pool", counted_pool)
     monkeypatch.setattr(routing, "take_capacity", counted_take)
     result = routing.sweep()
     assert (result.expired, result.rerouted) == (3, 3)
