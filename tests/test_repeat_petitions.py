@@ -125,6 +125,16 @@ def test_new_case_with_a_reason_is_cross_referenced_both_ways(api, officer):
     again = api.get(f"/api/cases/{first['id']}", officer).get_json()
     assert again["links"] == [{"case_id": second["id"], "kind": "related",
                                "reason": "同一人的另一件事", "at": again["links"][0]["at"]}]
+    # The intake's answer shows its petitions and links without reading them back: the
+    # same as a later read of the case gives.
+    reread = api.get(f"/api/cases/{second['id']}", officer).get_json()
+    assert second["petitions"] == reread["petitions"] and len(reread["petitions"]) == 1
+    assert second["links"] == reread["links"] and len(reread["links"]) == 1
+    # A repeat petition later moves the timeline on: the view reads its petitions again.
+    linked = api.post("/api/cases", officer, case_payload(
+        repeat_of=second["id"], petition={"channel": "visit", "head_count": 3}))
+    assert linked.status_code == 200, linked.get_json()
+    assert [p["repeat"] for p in linked.get_json()["petitions"]] == [False, True]
 
 
 def test_linking_to_an_invisible_case_is_404(api, officer):
@@ -449,3 +459,18 @@ def test_weekly_and_bulletin_pages_show_the_petition_counts(app, api, officer, c
     bulletin = web.text("/supervision/bulletin?month=2025-03")
     assert "data-petitions>2<" in bulletin and "data-repeat>1<" in bulletin
     assert "合并与重复信访" in bulletin
+
+
+def test_a_case_object_kept_across_commands_shows_what_came_after_its_intake(ctx):
+    from mediation.cases import commands
+    from mediation.cases.present import case_view
+    from tests.factories import make_user
+
+    officer = make_user("case_officer", "510104")
+    case = commands.intake(officer, {"title": "t", "region_code": "510104",
+                                     "petitioners": [{"name": "王建国"}]})
+    assert len(case_view(case)["petitions"]) == 1
+    same = commands.link_petition(officer, case.id, {"channel": "letter"}, "再次来信")
+    db.session.commit()
+    assert same is case  # one session, one object: what intake remembered no longer holds
+    assert [p["repeat"] for p in case_view(case)["petitions"]] == [False, True]

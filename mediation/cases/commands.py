@@ -179,23 +179,47 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     ], actor.id)
     if listing is not None:
         record_listing(case, *listing, actor, "intake")
+    links: list[CaseLink] = []
     if candidates:
         # (b) a new case of the same person, on purpose: each names the other
         for other in candidates:
-            cross_reference(actor, case, db.session.get(Case, other["case_id"]), reason,
-                            score=other["score"])
+            links.append(cross_reference(actor, case, db.session.get(Case, other["case_id"]),
+                                         reason, score=other["score"]))
     _needs_changed(case, [], actor)
+    remember_detail(case, [first], links)
     return case
 
 
-def cross_reference(actor: User, case: Case, other: Case, reason: str, **extra: Any) -> None:
-    """Record on both cases that they concern one person but stay apart, with the reason."""
+_DETAIL = "mediation_case_detail"
+
+
+def remember_detail(case: Case, petitions_: list, links: list[CaseLink]) -> None:
+    """Keep with the case object the petitions and links this command wrote, which are all
+    it has: its view needs no query for them while its timeline has not moved on (every
+    petition and link appends an event, so a later one invalidates this)."""
+    sa.inspect(case).info[_DETAIL] = (case.last_seq, list(petitions_), list(links))
+
+
+def remembered_detail(case: Case) -> tuple[list, list[CaseLink]] | None:
+    """The petitions and links remember_detail kept, if the case's timeline is where it was."""
+    kept = sa.inspect(case).info.get(_DETAIL)
+    if kept is None or kept[0] != case.last_seq:
+        return None
+    return kept[1], kept[2]
+
+
+def cross_reference(actor: User, case: Case, other: Case, reason: str, **extra: Any) -> CaseLink:
+    """Record on both cases that they concern one person but stay apart, with the reason;
+    returns the link on `case`."""
+    made = []
     for a, b in ((case, other), (other, case)):
-        db.session.add(CaseLink(case_id=a.id, other_id=b.id, kind="related", reason=reason,
-                                by_id=actor.id))
+        made.append(CaseLink(case_id=a.id, other_id=b.id, kind="related", reason=reason,
+                             by_id=actor.id))
+        db.session.add(made[-1])
         timeline.append(db.session, a.id, events.CASE_LINKED, {
             "other_case_id": b.id, "other_reference": b.reference, "kind": "related",
             "reason": reason, **extra}, actor.id)
+    return made[0]
 
 
 def reopen_on_petition(case: Case, actor: User, received_on: dt.date, summary: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediation.cases import petitions, rules
-from mediation.cases.commands import limits, listing_view, petitioner_view
+from mediation.cases.commands import limits, listing_view, petitioner_view, remembered_detail
 from mediation.cases.models import Case, CaseLink
 from mediation.clock import today
 from mediation.extensions import db
@@ -60,10 +60,13 @@ def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
         "action": listing_view(case),
     }
     if detail:
-        view["petitions"] = [petitions.petition_view(p) for p in petitions.petitions_of(case.id)]
+        known = remembered_detail(case)
+        if known is None:
+            known = (petitions.petitions_of(case.id), db.session.execute(
+                sa.select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.id)).scalars())
+        view["petitions"] = [petitions.petition_view(p) for p in known[0]]
         view["links"] = [{"case_id": link.other_id, "kind": link.kind, "reason": link.reason,
-                          "at": iso(link.at)} for link in db.session.execute(
-            sa.select(CaseLink).where(CaseLink.case_id == case.id).order_by(CaseLink.id)).scalars()]
+                          "at": iso(link.at)} for link in known[1]]
         view["dossier"] = {
             "background": case.background, "demand_basis": case.demand_basis,
             "focal_conflict": case.focal_conflict,
