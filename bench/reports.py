@@ -16,8 +16,9 @@ current month (most cases' last status change before its end) and a past month (
 changed since: the timeline decides), it times, median of --repeat runs after one warm-up:
 
 - the KPIs: GET /api/reports/kpis?date=... through the app (test client, admin token);
-- the monthly league table: GET /api/reports/monthly?month=... (regions and departments,
-  this month and last);
+- the monthly league tables (`reports.league`, in process: regions and departments, this
+  month and last), and the whole monthly bulletin: GET /api/reports/monthly?month=... (the
+  same tables and the month's petition counts);
 - the raw SQL over the base tables: the same definitions as one hand-written GROUP BY over
   cases joined to their dated events, run by psycopg;
 - the raw SQL over the rollup: the same figures by hand from kpi_rollup;
@@ -60,6 +61,7 @@ def bench_module(name: str):
 c = bench_module("_common")
 TARGET_SECONDS = 0.5
 GOAL_CASES = 1_000_000  # the ledger size the ≤ 0.5 s goal is stated at
+LEAGUES = (("regions", "county"), ("departments", "department"))  # the bulletin's two tables
 TARGET_RATIO = 1.5
 
 DEPARTMENTS = ["民政局", "住建局", "人社局", "自然资源局", "教育局", "卫健委", "公安局", "市场监管局",
@@ -338,7 +340,8 @@ def main() -> int:
     from mediation import clock, create_app
     from mediation.cli import upgrade_database
     from mediation.extensions import db
-    from mediation.supervision import rollup
+    from mediation.supervision import reports, rollup
+    from mediation.supervision.scope import Scope
     from mediation.users import create_user, issue_token
 
     with c.fresh_database("bench_reports") as url, c.temp_dir("bench-reports-") as tmp:
@@ -435,8 +438,30 @@ def main() -> int:
                             raise c.BenchError(f"league row {k}: last month's rate differs from raw SQL")
                     if len(body[name]) != len(now):
                         raise c.BenchError(f"league {name} has {len(body[name])} rows, raw SQL {len(now)}")
+                # The league tables alone (what the rollup serves), beside the whole bulletin
+                # (the league tables and the month's petition counts, over HTTP).
+                def league_tables(a=last, b=prev_last):
+                    with app.app_context():
+                        try:
+                            return {name: reports.league(Scope(""), [a, b], grouping)[0]
+                                    for name, grouping in LEAGUES}
+                        finally:
+                            db.session.rollback()
+
+                t_league, tables = median_time(league_tables, args.repeat)
+                for name in ("regions", "departments"):
+                    if [(r["key"], r["cases"], r["resolved"], r["rank"]) for r in tables[name]] != [
+                            (r["key"], r["cases"], r["resolved"], r["rank"]) for r in body[name]]:
+                        raise c.BenchError(f"the league table of {name} differs from the bulletin's")
+                petitions = body["petitions"]["total"]
+                want = conn.execute("SELECT count(*), coalesce(sum(head_count), 0) FROM petitions "
+                                    "WHERE received_on BETWEEN %s AND %s", (first, last)).fetchone()
+                if (petitions["petitions"], petitions["persons"]) != tuple(want):
+                    raise c.BenchError(f"the bulletin's petitions {petitions} differ from raw SQL {want}")
                 row(f"monthly league {month} ({len(body['regions'])} counties, "
-                    f"{len(body['departments'])} departments)", t_app, t_raw, t_roll)
+                    f"{len(body['departments'])} departments, this month and last)", t_league, t_raw, t_roll)
+                row(f"monthly bulletin {month} (the league and {petitions['petitions']:,} petitions, HTTP)",
+                    t_app, t_raw, t_roll)
         print(f"\n{args.cases:,} cases, {args.events:,} events; median of {args.repeat} runs after a "
               "warm-up; figures checked equal to the raw SQL over the base tables and over the rollup; "
               "the ratio is app ÷ raw SQL over the base tables")
