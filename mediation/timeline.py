@@ -11,6 +11,7 @@ published. The event row itself is never updated or deleted by any code path.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -455,6 +456,25 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     return [(e.id, e.envelope()) for e in events]
 
 
+# While the publishers run on PostgreSQL: the session whose transaction holds the claimed
+# outbox rows. A publisher reads through it rather than checking out a connection of its own
+# (one connection per publishing thread, and no connect, BEGIN and ROLLBACK before each emit).
+_claiming: contextvars.ContextVar[Session | None] = contextvars.ContextVar("timeline_claiming",
+                                                                         default=None)
+# Every statement of a claim's transaction gives up after this long behind a lock: the rows
+# it holds may be what a pending ACCESS EXCLUSIVE lock (DDL, TRUNCATE) waits for, while its
+# reads wait behind that lock — a deadlock PostgreSQL cannot see, as one link is a thread.
+CLAIM_LOCK_TIMEOUT = "5s"
+
+
+def claiming_session() -> Session | None:
+    """The session holding the outbox rows being published (PostgreSQL, while the publishers
+    run; None elsewhere). Reads through it see committed data, and wait at most
+    CLAIM_LOCK_TIMEOUT behind a lock; a failed read there fails the batch, which stays
+    pending for the sweep."""
+    return _claiming.get()
+
+
 def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500) -> int:
     """Claim the pending rows (the given ids, or the oldest), hand their envelopes to the
     publishers, then clear their rows (or count a failure): one publisher per row.
@@ -465,16 +485,20 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     the next step: two connections held by one thread at once would starve the pool under
     load (every thread holding one, waiting for another)."""
     with Session(db.engine) as s:
+        pg = s.get_bind().dialect.name == "postgresql"
+        if pg:
+            s.execute(sa.text(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'"))
         claimed = _claim(s, ids, envelopes, limit)
         if not claimed:
             return 0
         ids = [i for i, _ in claimed]
         envelopes = [env for _, env in claimed]
-        if s.get_bind().dialect.name != "postgresql":
+        if not pg:
             s.commit()  # SQLite: no lock to hold, and an open transaction would block writers
         session = db.session()
         idle = not session.in_transaction()
         done, failure = len(ids), None
+        claiming = _claiming.set(s if pg else None)
         try:
             for fn in registry().publishers.values():
                 fn(envelopes)
@@ -484,14 +508,18 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
             done, failure = 0, f"{exc.__class__.__name__}: {exc}"
             log.exception("publishing %d events failed; they stay pending", len(ids))
         finally:
+            _claiming.reset(claiming)
             if idle and session.in_transaction():
                 session.rollback()
-        if done:
-            s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids[:done])))
-        if failure is not None:
-            s.execute(sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids[done:]))
-                      .values(attempts=EventOutbox.attempts + 1))
-        s.commit()
+        try:
+            _settle(s, ids, done, failure)
+        except sa.exc.DBAPIError:
+            # A publisher's read failed inside the claim's transaction (a lock timeout):
+            # PostgreSQL refuses anything more in it. Settle in a new one.
+            if failure is None or not pg:
+                raise
+            s.rollback()
+            _settle(s, ids, done, failure)
     if failure is None:
         if _failures["count"]:
             log.info("publishing works again after %d failed batch(es)", _failures["count"])
@@ -501,6 +529,16 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
         log.warning("published %d of %d events; the rest stay pending for the sweep (%s; "
                     "failed batches in a row: %d)", done, len(ids), failure, _failures["count"])
     return done
+
+
+def _settle(s: Session, ids: list[int], done: int, failure: str | None) -> None:
+    """Clear the rows of the first `done` events, count a failed attempt for the rest, commit."""
+    if done:
+        s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids[:done])))
+    if failure is not None:
+        s.execute(sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids[done:]))
+                  .values(attempts=EventOutbox.attempts + 1))
+    s.commit()
 
 
 def pending_count() -> int:

@@ -15,6 +15,7 @@ processes exist is not published: `NotPublished` says how many went out before i
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 import redis
@@ -26,7 +27,7 @@ from mediation import access
 from mediation.cases.models import Case
 from mediation.events import event_audience, event_recipients
 from mediation.extensions import db
-from mediation.timeline import NotPublished
+from mediation.timeline import NotPublished, claiming_session
 from mediation.users import User
 from realtime import eviction, rooms
 from realtime.queue import NotDelivered, listener_here, shared_emitter
@@ -71,16 +72,12 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
     app = current_app._get_current_object()
     if "socketio" not in app.extensions:
         return
-    # A session of its own, closed here: running after a commit, the request's session
-    # would begin a new transaction and hold its connection until the request ends.
-    with Session(db.engine) as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # The caller holds the outbox rows' locks while this runs (one publisher per
-            # row). A read here waits only behind a pending ACCESS EXCLUSIVE lock (DDL,
-            # TRUNCATE), which may itself wait for those outbox locks: a deadlock that
-            # PostgreSQL cannot see, as one link is this thread. Give up instead; the
-            # rows stay pending and the next sweep sends them.
-            session.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+    # Not the request's session: running after a commit, it would begin a new transaction
+    # and hold its connection until the request ends. On PostgreSQL, the transaction that
+    # claimed the outbox rows (its reads give up behind a lock: see `claiming_session`);
+    # elsewhere a session of its own, closed here.
+    claiming = claiming_session()
+    with nullcontext(claiming) if claiming is not None else Session(db.engine) as session:
         case_ids = {e["case_id"] for e in envelopes}
         cases = {c.id: c for c in session.execute(
             sa.select(Case).where(Case.id.in_(case_ids))).scalars()}
