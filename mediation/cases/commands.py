@@ -163,8 +163,8 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     listing = None
     if data.get("action_listed_on") is not None:  # checked before any event is written
         listing = listing_checked(case, data["action_listed_on"], data.get("action_reason") or "")
-    first = petitions.record_petition(case, petition | {"summary": case.summary}, actor,
-                                      repeat=False, event=False)
+    first = petitions.new_petition(case, petition | {"summary": case.summary}, actor, repeat=False)
+    petitions.insert_petition(first)  # the case's reference and counts go with its next UPDATE
     timeline.append_many(db.session, case.id, [
         (events.CASE_CREATED, {
             "reference": case.reference,

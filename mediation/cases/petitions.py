@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
-from mediation import timeline
+from mediation import clock, timeline
 from mediation.cases import events
 from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
 from mediation.clock import today
@@ -71,6 +71,18 @@ def record_petition(case: Case, data: dict[str, Any], actor: User | None, *, rep
                     event: bool = True) -> Petition:
     """Add a petition to the case in the caller's transaction, with its event (the first
     petition's goes into `case.created` instead: event=False); keeps 件次 and 人次 in step."""
+    petition = new_petition(case, data, actor, repeat=repeat)
+    db.session.add(petition)
+    db.session.flush()
+    if event:
+        timeline.append(db.session, case.id, events.PETITION_RECEIVED, petition_view(petition)
+                        | {"petition_count": case.petition_count, "person_count": case.person_count},
+                        actor.id if actor else None)
+    return petition
+
+
+def new_petition(case: Case, data: dict[str, Any], actor: User | None, *, repeat: bool) -> Petition:
+    """A petition on the case, checked, with the case's 件次 and 人次 counted; not written."""
     channel = data.get("channel") or Channel.LETTER.value
     level = data.get("level") or region_level(case.region_code)
     head_count = int(data.get("head_count") or 1)
@@ -84,16 +96,20 @@ def record_petition(case: Case, data: dict[str, Any], actor: User | None, *, rep
                         head_count=head_count, repeat=repeat, skip_level=skip,
                         summary=data.get("summary") or "",
                         source_reference=data.get("source_reference"),
-                        recorded_by_id=actor.id if actor else None)
-    db.session.add(petition)
+                        recorded_by_id=actor.id if actor else None, recorded_at=clock.now())
     case.petition_count = (case.petition_count or 0) + 1
     case.person_count = (case.person_count or 0) + head_count
-    db.session.flush()
-    if event:
-        timeline.append(db.session, case.id, events.PETITION_RECEIVED, petition_view(petition)
-                        | {"petition_count": case.petition_count, "person_count": case.person_count},
-                        actor.id if actor else None)
     return petition
+
+
+def insert_petition(petition: Petition) -> None:
+    """Write a petition of new_petition (its case's row written already) by one INSERT on
+    the session's connection: the case's pending changes wait for the next flush instead
+    of being flushed for it. The object stays outside the session."""
+    table = Petition.__table__
+    petition.id = db.session.connection().execute(
+        table.insert().returning(table.c.id),
+        {c.key: getattr(petition, c.key) for c in table.columns if c.key != "id"}).scalar_one()
 
 
 def petition_view(p: Petition) -> dict[str, Any]:
