@@ -253,26 +253,50 @@ class DirectoryCache:
         of these kinds serving a region that covers the case, with their counts of offers
         since `since` (`open_only` also leaves out the unavailable and the full), and the
         case's history with the need among them."""
-        history_of = (case.case_id, need)
+        view = self.view(conn, since, (case.case_id, need))
+        pool = view.pool(case, kinds, open_only, today)
+        return pool, {p.id: view.history[p.id] for p in pool if p.id in view.history}
+
+    def view(self, conn: sa.Connection, since: dt.datetime,
+             history_of: tuple[int, str] = (0, "")) -> DirectoryView:
+        """The directory as this transaction sees it now, for one ranking or for a batch
+        of them (which keeps track of what it changes itself: `routing.PoolCache`)."""
         passing, history = self._refresh(conn, since, history_of)
+        return DirectoryView(self, conn, since, passing, history)
+
+
+@dataclass
+class DirectoryView:
+    """The cache as one transaction sees it: the kept entries, with those that hold for
+    this transaction alone over them."""
+
+    cache: DirectoryCache
+    conn: sa.Connection
+    since: dt.datetime
+    passing: dict[int, _Entry]
+    history: dict[int, str]  # of the (case, need) the view was taken for
+
+    def pool(self, case: CaseFacts, kinds: tuple[str, ...], open_only: bool,
+             today: dt.date) -> list[ProviderFacts]:
+        cache, since = self.cache, self.since
         prefixes = case_prefixes(case.region_code)
         while True:
             stale: list[int] = []
             pool: list[ProviderFacts] = []
-            with self._lock:
+            with cache._lock:
                 ids: set[int] = set()
                 for prefix in prefixes:
                     for kind in kinds:
-                        ids |= self._index.get((prefix, kind), set())
-                for pid, entry in passing.items():
+                        ids |= cache._index.get((prefix, kind), set())
+                for pid, entry in self.passing.items():
                     if entry.facts.kind in kinds and any(
                             p in prefixes for p in entry.facts.region_prefixes):
                         ids.add(pid)
                     else:
                         ids.discard(pid)
-                entries = self._entries
+                entries = cache._entries
                 for pid in sorted(ids):
-                    entry = passing.get(pid) or entries[pid]
+                    entry = self.passing.get(pid) or entries[pid]
                     p = entry.facts
                     if not p.active or open_only and (
                             not p.available or p.load >= p.capacity
@@ -282,10 +306,10 @@ class DirectoryCache:
                         stale.append(pid)
                     pool.append(p)
             if not stale:
-                return pool, {p.id: history[p.id] for p in pool if p.id in history}
+                return pool
             # Counts that no longer hold (an offer left the window, or a ranking as of an
             # earlier time): these providers are read again, counted from `since`.
-            look = self._read(conn, since, history_of, ids=stale)
-            with self._lock:
-                self._absorb(look)
-            passing = passing | {pid: entry for pid, (entry, _stamp) in look.rows.items()}
+            look = cache._read(self.conn, since, (0, ""), ids=stale)
+            with cache._lock:
+                cache._absorb(look)
+            self.passing = self.passing | {pid: entry for pid, (entry, _s) in look.rows.items()}

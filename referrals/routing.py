@@ -30,7 +30,7 @@ from mediation.tasks import enqueue_after_commit
 from mediation.timeline import utcnow
 from mediation.users import User
 from referrals import events
-from referrals.directory_cache import DirectoryCache
+from referrals.directory_cache import DirectoryCache, DirectoryView
 from referrals.directory_cache import accepted_filter as _accepted
 from referrals.directory_cache import decided_filter as _decided
 from referrals.directory_cache import json_list as _json_list
@@ -199,6 +199,10 @@ class PoolCache:
     now: dt.datetime
     histories: dict[tuple[int, str], dict[int, str]]
     pools: dict[tuple, dict[int, ProviderFacts]] = dataclasses.field(default_factory=dict)
+    # The in-process directory as the batch saw it first (PostgreSQL), and the places the
+    # batch took since, applied to the pools built from it later.
+    view: DirectoryView | None = None
+    taken: dict[int, int] = dataclasses.field(default_factory=dict)
 
     def pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
              ) -> tuple[list[ProviderFacts], dict[int, str]]:
@@ -207,12 +211,34 @@ class PoolCache:
             history = self.histories[(case.case_id, need)] = offer_history(case.case_id, need)
         key = (tuple(case_prefixes(case.region_code)), kinds, open_only)
         if key not in self.pools:
-            facts, _ = directory_pool(case, need, kinds, open_only, self.now)
-            self.pools[key] = {p.id: p for p in facts}
+            self.pools[key] = {p.id: p for p in self._read_pool(case, need, kinds, open_only)}
         return list(self.pools[key].values()), history
+
+    def _read_pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
+                   ) -> list[ProviderFacts]:
+        """From the batch's view of the directory, with what the batch took since; or, on
+        SQLite, from the pool query (which sees the batch's own writes)."""
+        cache = directory()
+        conn = db.session.connection()
+        if cache is None or conn.dialect.name != "postgresql":
+            return directory_pool(case, need, kinds, open_only, self.now)[0]
+        if self.view is None:
+            self.view = cache.view(conn, self.now - dt.timedelta(
+                days=routing_rules().acceptance_window_days))
+            self.taken.clear()  # the view sees what the batch took before it
+        out = []
+        for p in self.view.pool(case, kinds, open_only, local_date(self.now)):
+            n = self.taken.get(p.id)
+            if n:
+                if open_only and p.load + n >= p.capacity:
+                    continue
+                p = dataclasses.replace(p, load=p.load + n, last_offered_at=self.now)
+            out.append(p)
+        return out
 
     def took(self, provider_id: int) -> None:
         """The batch took one unit of this provider's capacity."""
+        self.taken[provider_id] = self.taken.get(provider_id, 0) + 1
         for (_prefixes, _kinds, open_only), pool in self.pools.items():
             p = pool.get(provider_id)
             if p is None:
