@@ -25,6 +25,7 @@ from mediation.cases import rules as case_rules
 from mediation.cases.models import Case, CaseFlag, Need
 from mediation.clock import local_date
 from mediation.errors import Conflict, Invalid
+from mediation.events import EventType
 from mediation.extensions import db
 from mediation.tasks import enqueue_after_commit
 from mediation.timeline import utcnow
@@ -327,6 +328,20 @@ def _claim(row: RoutingNeed, expected: str, to: str, **values: Any) -> bool:
     return True
 
 
+# Session info key: {case id: [(event type, data)]} held for one `timeline.append_many`.
+HELD_EVENTS = "referrals.held_events"
+
+
+def _append(case_id: int, type_: EventType, data: dict[str, Any], actor_id: int | None) -> None:
+    """Append an event of the case, or add it to the events held for the case (the sweep
+    appends an expiry and what follows it at once)."""
+    held = db.session.info.get(HELD_EVENTS)
+    if held is not None and case_id in held and actor_id is None:
+        held[case_id].append((type_, data))
+    else:
+        timeline.append(db.session, case_id, type_, data, actor_id)
+
+
 def set_case_flag(case: Case, flag: CaseFlag, on: bool) -> bool:
     flags = set(case.flags or [])
     if (flag.value in flags) == on:
@@ -343,7 +358,7 @@ def escalate(case: Case, row: RoutingNeed, reason: str, actor_id: int | None) ->
         return
     row.escalated_at = utcnow()
     set_case_flag(case, CaseFlag.ESCALATED, True)
-    timeline.append(db.session, case.id, events.CASE_ESCALATED, {
+    _append(case.id, events.CASE_ESCALATED, {
         "need": row.need, "reason": reason, "failed_offers": row.failed_offers}, actor_id)
 
 
@@ -404,7 +419,7 @@ def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
         reasons=cand.reasons)
     db.session.add(referral)
     db.session.flush()
-    timeline.append(db.session, case.id, events.REFERRAL_OFFERED, {
+    _append(case.id, events.REFERRAL_OFFERED, {
         "referral_id": referral.id, "need": row.need, "provider_id": provider.id,
         "audience": events.provider_users(provider.id),
         "provider_name": provider.name, "provider_kind": provider.kind, "attempt": attempt,
@@ -558,15 +573,21 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
         release_capacity(provider_id, offer_waiting_after=False)  # the sweep offers them itself
     cache = PoolCache(utcnow(), offer_histories({(r[1], r[4]) for r in rows}))
     for rid, case_id, provider_id, need_id, need in sorted(rows):
-        timeline.append(db.session, case_id, events.REFERRAL_EXPIRED, {
+        # The expiry and what follows it (the next offer, or the escalation) are appended
+        # to the case's timeline in one go.
+        held = db.session.info[HELD_EVENTS] = {case_id: [(events.REFERRAL_EXPIRED, {
             "referral_id": rid, "need": need, "provider_id": provider_id,
-            "audience": events.provider_users(provider_id)}, None)
-        result.expired += 1
-        case, row = cases[case_id], needs[need_id]
-        if after_failed_offer(case, row, None, cache) is not None:
-            result.rerouted += 1
-        else:
-            result.escalated_or_waiting += 1
+            "audience": events.provider_users(provider_id)})]}
+        try:
+            result.expired += 1
+            case, row = cases[case_id], needs[need_id]
+            if after_failed_offer(case, row, None, cache) is not None:
+                result.rerouted += 1
+            else:
+                result.escalated_or_waiting += 1
+        finally:
+            db.session.info.pop(HELD_EVENTS, None)
+        timeline.append_many(db.session, case_id, held[case_id], None)
 
 
 def sweep(now: dt.datetime | None = None, batch: int = 100) -> SweepResult:
