@@ -572,12 +572,17 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
     for _rid, _case_id, provider_id, _need_id, _need in rows:
         release_capacity(provider_id, offer_waiting_after=False)  # the sweep offers them itself
     cache = PoolCache(utcnow(), offer_histories({(r[1], r[4]) for r in rows}))
+    members: dict[int, list[int]] = {r[2]: [] for r in rows}  # the expired offers' audiences
+    for provider_id, user_id in db.session.execute(
+            sa.select(ProviderMember.provider_id, ProviderMember.user_id)
+            .where(ProviderMember.provider_id.in_(members)).order_by(ProviderMember.user_id)):
+        members[provider_id].append(user_id)
     for rid, case_id, provider_id, need_id, need in sorted(rows):
         # The expiry and what follows it (the next offer, or the escalation) are appended
         # to the case's timeline in one go.
         held = db.session.info[HELD_EVENTS] = {case_id: [(events.REFERRAL_EXPIRED, {
             "referral_id": rid, "need": need, "provider_id": provider_id,
-            "audience": events.provider_users(provider_id)})]}
+            "audience": members[provider_id]})]}
         try:
             result.expired += 1
             case, row = cases[case_id], needs[need_id]
