@@ -416,3 +416,14 @@ def test_an_answer_before_the_sweep_still_counts(world):
     lifecycle.decline(member(world, r), r.id, "unavailable")
     assert routing.sweep().expired == 0
     assert referral(r.id).status == "declined"
+
+
+def test_release_places_gives_back_many_places_at_once_never_below_zero(ctx):
+    """The sweep gives back a batch's places in one statement, as that many single
+    releases would."""
+    a = make_provider("mediator", capacity=5, load=5)
+    b = make_provider("mediator", capacity=5, load=2)
+    c = make_provider("mediator", capacity=5, load=4)
+    routing.release_places({a.id: 2, b.id: 3})
+    db.session.commit()
+    assert (provider(a.id).load, provider(b.id).load, provider(c.id).load) == (3, 0, 4)
