@@ -2,7 +2,8 @@
 ONE table of the goals: measure, figure, baseline measured in the same run, ratio, target,
 met or not.
 
-    bench/run [--full] [--only intake,live,routing,reports,thread] [--log-dir DIR] [--markdown FILE]
+    bench/run [--full] [--only intake,live,routing,reports,thread,overhead] [--log-dir DIR]
+              [--markdown FILE]
 
 Each script prints `BENCH-RESULT {json}` lines (bench/_common.py `result`); this collects
 them, keeps each script's whole output in --log-dir, and prints the load average (uptime)
@@ -43,6 +44,9 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
                 ["reports.py", "--cases", "1000000", "--events", "5000000", "--repeat", "3"]),
     "thread": (["thread.py", "--messages", "10000", "--runs", "10"],
                ["thread.py", "--messages", "10000", "--runs", "20"]),
+    # the fixed cost of an authenticated request (figures without a goal of their own)
+    "overhead": (["overhead.py", "--requests", "500", "--warmup", "50"],
+                 ["overhead.py", "--requests", "2000", "--warmup", "200"]),
 }
 
 

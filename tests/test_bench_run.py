@@ -80,6 +80,6 @@ def test_every_goal_names_a_run_that_exists():
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert {name for name, _start, _goal in module.GOALS} == set(module.RUNS)
+    assert {name for name, _start, _goal in module.GOALS} <= set(module.RUNS)
     for name, (modest, full) in module.RUNS.items():
         assert (REPO / "bench" / modest[0]).exists() and modest[0] == full[0], name
