@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib.util
 import json
 import os
 import secrets
@@ -30,25 +29,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 BENCH = Path(__file__).resolve().parent
-# A script here may share its name with a project package (say bench/realtime.py and realtime/):
-# keep bench/ off sys.path so that the packages import, and load our helpers by path.
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH]
+# bench/ last on the path: the project's packages come first, the bench's own modules
+# (_common, baseline_app) still import by name.
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH] + [str(BENCH)]
 sys.path.insert(0, str(BENCH.parent))  # the project root: tests.factories has the body
 
+import _common as c  # noqa: E402
+import baseline_app  # noqa: E402
 
-def bench_module(name: str):
-    """bench/<name>.py as module `name` (loaded once)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-c = bench_module("_common")
-baseline_app = bench_module("baseline_app")
 TARGET_RATIO = 0.5
 
 

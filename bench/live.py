@@ -39,6 +39,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _common  # noqa: E402  (bench/, the script's directory, is on the path)
+
 PG = os.environ.get("MEDIATION_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("MEDIATION_BENCH_REDIS", "redis://127.0.0.1:6379/6")
 SECRET = "bench-secret-key-0123456789abcdef-0123456789"
@@ -158,18 +160,8 @@ class Receiver:
             return self.arrived[seq]
 
 
-def bench_common():
-    """bench/_common.py (BENCH-RESULT lines for bench/run, the reports check)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import _common
-    finally:
-        sys.path.pop(0)
-    return _common
-
-
 def result(*args, **kwargs) -> None:
-    bench_common().result(*args, **kwargs)
+    _common.result(*args, **kwargs)
 
 
 def measure_live(args, base_two: str, token: str | None, room: int, post, pid: int, label: str) -> dict:
@@ -320,7 +312,7 @@ def main() -> None:
         result(f"catch-up of {total} events", took * 1000, "ms", None, f"≤ {limit * 1000:.0f} ms",
                took <= limit)
         catch.eio.ws.shutdown()
-        bench_common().reports_check(app, "the live bench")
+        _common.reports_check(app, "the live bench")
     finally:
         for p in procs:
             p.terminate()

@@ -35,6 +35,8 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import _common  # noqa: E402  (bench/, the script's directory, is on the path)
+
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "bench-routing-secret-key-0123456789abcdef"
 FIELDS = ["land_demolition", "labour_social_security", "education", "healthcare",
@@ -189,22 +191,9 @@ def _count(values: list[int]) -> dict[int, int]:
     return out
 
 
-def bench_common():
-    """bench/_common.py (BENCH-RESULT lines for bench/run, the reports check)."""
-    import importlib.util
-
-    if "_common" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("_common", REPO / "bench" / "_common.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_common"] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-    return sys.modules["_common"]
-
-
 def bench_result(*args, **kwargs) -> None:
     """A BENCH-RESULT line for bench/run (bench/_common.py)."""
-    bench_common().result(*args, **kwargs)
+    _common.result(*args, **kwargs)
 
 
 def main() -> int:
@@ -285,7 +274,7 @@ def main() -> int:
             bench_result(f"sweep per expired offer ({result.expired})", per, "ms", None, "≤ 5 ms", per <= 5)
             again = sweep(batch=200)
             print(f"second sweep: {again.expired} expired (exactly once)")
-            bench_common().reports_check(app, "the routing bench")
+            _common.reports_check(app, "the routing bench")
             db.session.remove()
             db.engine.dispose()
     finally:

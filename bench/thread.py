@@ -23,19 +23,12 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH]
+# bench/ last on the path: the project's packages come first, the bench's own modules
+# (_common) still import by name.
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH] + [str(BENCH)]
 sys.path.insert(0, str(BENCH.parent))
 
-
-def _common():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_common", BENCH / "_common.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_common"] = module
-    spec.loader.exec_module(module)
-    return module
+import _common as c  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--runs", type=int, default=20)
     args = p.parse_args(argv)
-    c = _common()
     c.install_signal_handlers()
 
     import sqlalchemy as sa
