@@ -204,6 +204,8 @@ class PoolCache:
     # batch took since, applied to the pools built from it later.
     view: DirectoryView | None = None
     taken: dict[int, int] = dataclasses.field(default_factory=dict)
+    # Offers made so far of each need the batch routes (read once; counted on as it offers).
+    offers: dict[int, int] = dataclasses.field(default_factory=dict)
 
     def pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
              ) -> tuple[list[ProviderFacts], dict[int, str]]:
@@ -420,12 +422,17 @@ def release_places(places: dict[int, int]) -> None:
 
 
 def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
-           now: dt.datetime, how: str) -> Referral:
+           now: dt.datetime, how: str, cache: PoolCache | None = None) -> Referral:
     provider = cand.provider
     hours = routing_rules().response_hours_for(provider.kind)
-    attempt = db.session.execute(
-        sa.select(sa.func.count()).select_from(Referral).where(Referral.routing_need_id == row.id)
-    ).scalar_one() + 1
+    offers = cache.offers.get(row.id) if cache is not None else None
+    if offers is None:
+        offers = db.session.execute(
+            sa.select(sa.func.count()).select_from(Referral)
+            .where(Referral.routing_need_id == row.id)).scalar_one()
+    attempt = offers + 1
+    if cache is not None:
+        cache.offers[row.id] = attempt
     referral = Referral(
         case_id=case.id, routing_need_id=row.id, need=row.need, provider_id=provider.id,
         status=ReferralStatus.OFFERED.value, attempt=attempt, live_key=f"{case.id}:{row.need}",
@@ -474,7 +481,7 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
         if take_capacity(cand.provider.id, now):
             if cache is not None:
                 cache.took(cand.provider.id)
-            return _offer(case, row, cand, actor_id, now, how)
+            return _offer(case, row, cand, actor_id, now, how, cache)
     if provider_id is not None:  # it was eligible a moment ago: someone took its last slot
         raise Invalid({"provider_id": ["capacity: the provider's last free place was just taken"]})
     _claim(row, NeedState.OFFERED.value, NeedState.WAITING.value,
@@ -588,6 +595,9 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
         places[provider_id] = places.get(provider_id, 0) + 1
     release_places(places)  # the sweep offers the waiting needs itself
     cache = PoolCache(utcnow(), offer_histories({(r[1], r[4]) for r in rows}))
+    cache.offers = {need_id: 0 for need_id in needs} | dict(db.session.execute(
+        sa.select(Referral.routing_need_id, sa.func.count()).where(
+            Referral.routing_need_id.in_(list(needs))).group_by(Referral.routing_need_id)).all())
     members: dict[int, list[int]] = {r[2]: [] for r in rows}  # the expired offers' audiences
     for provider_id, user_id in db.session.execute(
             sa.select(ProviderMember.provider_id, ProviderMember.user_id)

@@ -207,6 +207,7 @@ def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ct
     assert sorted(r.case_id for r in live) == sorted(first)
     for r in live:
         assert r.provider_id != first[r.case_id].provider_id
+        assert r.attempt == 2  # the need's second offer
     assert all(provider(p.id).load <= 1 for p in providers)
     assert sum(provider(p.id).load for p in providers) == 3
 
