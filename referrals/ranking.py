@@ -145,6 +145,16 @@ class Candidate:
                 "kind": self.provider.kind, "score": self.score, "reasons": self.reasons}
 
 
+def idleness(last: dt.datetime | None, now: dt.datetime) -> tuple[float | None, float]:
+    """Hours since a provider's last offer (None: never offered) and its idleness, 0..1."""
+    if last is None:
+        return None, 1.0
+    if last.tzinfo is None:  # naive (SQLite): UTC already
+        last = as_utc(last)
+    hours = max((now - last).total_seconds() / 3600, 0.0)
+    return hours, min(hours / IDLE_SATURATION_HOURS, 1.0)
+
+
 def normalise_party(name: str) -> str:
     """Compare names of parties and organisations without case or spacing differences."""
     return "".join((name or "").split()).casefold()
@@ -248,15 +258,7 @@ def _parts(ctx: _Context, provider: ProviderFacts) -> tuple[dict[str, float], di
             place = index + 1
             mediation = 1.0 - index / len(ctx.preferred)
     ratio = provider.load / provider.capacity if provider.capacity else 1.0
-    last = provider.last_offered_at
-    if last is None:
-        idle_hours = None
-        idle = 1.0
-    else:
-        if last.tzinfo is None:  # naive (SQLite): UTC already
-            last = as_utc(last)
-        idle_hours = max((ctx.now - last).total_seconds() / 3600, 0.0)
-        idle = min(idle_hours / IDLE_SATURATION_HOURS, 1.0)
+    idle_hours, idle = idleness(provider.last_offered_at, ctx.now)
     parts = {
         "speciality": 1.0 if matched and ctx.rule.speciality != "ignored" else 0.0,
         "mediation_type": mediation,
@@ -324,15 +326,7 @@ def rank(case: CaseFacts, providers: list[ProviderFacts], rule: NeedRule,
                 place = index + 1
                 mediation = 1.0 - index / n_preferred
         ratio = p.load / p.capacity if p.capacity else 1.0
-        last = p.last_offered_at
-        if last is None:
-            idle_hours = None
-            idle = 1.0
-        else:
-            if last.tzinfo is None:  # naive (SQLite): UTC already
-                last = as_utc(last)
-            idle_hours = max((moment - last).total_seconds() / 3600, 0.0)
-            idle = min(idle_hours / IDLE_SATURATION_HOURS, 1.0)
+        idle_hours, idle = idleness(p.last_offered_at, moment)
         values = (1.0 if matched and speciality_counts else 0.0, mediation,
                   1.0 - min(ratio, 1.0), (p.offers_accepted + 1) / (p.offers_decided + 2), idle)
         if in_order:  # the same additions, in the same order, as the sum below
