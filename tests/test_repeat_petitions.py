@@ -474,3 +474,19 @@ def test_a_case_object_kept_across_commands_shows_what_came_after_its_intake(ctx
     db.session.commit()
     assert same is case  # one session, one object: what intake remembered no longer holds
     assert [p["repeat"] for p in case_view(case)["petitions"]] == [False, True]
+
+
+def test_an_intake_whose_petition_is_refused_leaves_no_case_and_no_event(app, api, officer):
+    from mediation.cases.models import Case, Petition
+
+    def counts() -> tuple[int, int, int]:
+        with app.app_context():
+            return (db.session.query(Case).count(), db.session.query(Petition).count(),
+                    db.session.query(timeline.Event).count())
+
+    before = counts()
+    r = api.post("/api/cases", officer, case_payload(
+        petitioners=[person()], petition={"channel": "letter", "head_count": 3}))
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["errors"] == {"petition": {"head_count": ["only a visit has a head count"]}}
+    assert counts() == before
