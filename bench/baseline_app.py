@@ -130,7 +130,7 @@ def serve_with_gunicorn(app, host: str, port: int) -> None:
 
     class Baseline(BaseApplication):
         def load_config(self) -> None:
-            for key in ("worker_class", "workers", "threads", "graceful_timeout"):
+            for key in ("worker_class", "workers", "threads", "worker_connections", "graceful_timeout"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{host}:{port}")
 

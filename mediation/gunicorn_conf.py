@@ -3,7 +3,8 @@ mediation.wsgi:app` (what `mediation serve` runs outside the embedded mode).
 
 One worker per process, with threads: Socket.IO keeps its sessions in one process's
 memory, and in threading mode each open WebSocket holds a thread, so size
-`MEDIATION_THREADS` to the connections one process should hold. Scale out with more
+`MEDIATION_THREADS` to the connections one process should hold (the worker accepts that
+many connections plus idle keep-alive ones). Scale out with more
 processes behind a sticky load balancer (deploy/). Lines from gunicorn go through the
 app's logging (time, level, logger; JSON with MEDIATION_LOG_FORMAT=json).
 Anything here can be overridden on gunicorn's command line.
@@ -13,12 +14,17 @@ from __future__ import annotations
 
 from gunicorn import glogging
 
-from mediation import logs
+from mediation import logs, server
 from mediation.settings import from_env
 
 worker_class = "gthread"
 workers = 1
 threads = from_env("MEDIATION_THREADS")
+# Room for a connection per thread: gunicorn's default cap (1,000 connections, WebSockets
+# included) would otherwise hold the connections past it unaccepted, whatever the threads.
+# (`gunicorn --threads N` by hand: pass `--worker-connections` too; `mediation serve
+# --threads N` does.)
+worker_connections = server.worker_connections(threads)
 # Open WebSockets are requests that never finish: do not wait long for them on a stop.
 graceful_timeout = from_env("MEDIATION_GRACEFUL_TIMEOUT")
 # The app logs one access line per request, with its request id.

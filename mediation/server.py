@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 15.0
 APP_SPEC = "mediation.wsgi:app"  # checks the settings and the database first
 GUNICORN_CONF = "python:mediation.gunicorn_conf"
+# Idle keep-alive HTTP connections a web process keeps beside its threads' connections
+# (gunicorn's own default share: 1,000 connections minus 100 threads).
+KEEPALIVE_CONNECTIONS = 900
 
 # Jobs the embedded loop runs; the areas add theirs (referral deadlines, reminders) to the
 # registry's `periodic_jobs`.
@@ -70,11 +73,19 @@ def serving_started(app: Flask) -> threading.Event:
     return stop
 
 
+def worker_connections(threads: int) -> int:
+    """How many connections the gthread worker may hold at once with `threads` threads: one
+    per thread (an open WebSocket holds its thread for as long as it lasts) plus the idle
+    keep-alive ones. gunicorn's fixed default (1,000) would leave every connection past it
+    waiting unaccepted in the listen backlog, WebSockets included, whatever the threads."""
+    return threads + KEEPALIVE_CONNECTIONS
+
+
 def gunicorn_argv(host: str, port: int, threads: int | None = None) -> list[str]:
     """The gunicorn command line that serves this app on host:port."""
     argv = ["gunicorn", "-c", GUNICORN_CONF, "-b", f"{host}:{port}"]
     if threads:
-        argv += ["--threads", str(threads)]
+        argv += ["--threads", str(threads), "--worker-connections", str(worker_connections(threads))]
     return [*argv, APP_SPEC]
 
 

@@ -353,7 +353,8 @@ SETTINGS: tuple[Setting, ...] = (
             "1); 0 trusts none", area="operations"),
     Setting("MEDIATION_THREADS", _integer(1, 10000), 100,
             "gunicorn threads per web process (`mediation serve` outside the embedded mode): "
-            "each open WebSocket holds one", area="operations"),
+            "each open WebSocket holds one; the process accepts that many connections plus 900 "
+            "idle keep-alive ones", area="operations"),
     Setting("MEDIATION_GRACEFUL_TIMEOUT", _integer(1, 3600), 10,
             "seconds a stopping web process waits for open requests (WebSockets never end "
             "by themselves)", area="operations"),

@@ -317,3 +317,34 @@ def test_without_redis_gunicorn_runs_the_sweeps_itself(tmp_path):
     finally:
         server.stop()
         drop_pg_database(url)
+
+
+@pytest.mark.parametrize(("env_threads", "cli_threads"), [("1500", None), (None, 2000), (None, None)])
+def test_gunicorn_accepts_a_connection_for_every_thread(monkeypatch, env_threads, cli_threads):
+    """gunicorn's gthread worker accepts at most `worker_connections` connections at once,
+    open WebSockets included (its default, 1,000, would leave the ones past it unanswered
+    whatever the threads): the app's gunicorn settings, as gunicorn itself reads them from
+    the command line `mediation serve` runs, leave room for one per thread plus the idle
+    keep-alive ones, with the threads from the setting or from `--threads`."""
+    import importlib
+
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    from mediation import gunicorn_conf
+    from mediation.server import KEEPALIVE_CONNECTIONS, gunicorn_argv
+
+    if env_threads is None:
+        monkeypatch.delenv("MEDIATION_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("MEDIATION_THREADS", env_threads)
+    argv = gunicorn_argv("127.0.0.1", 8001, cli_threads)
+    monkeypatch.setattr(sys, "argv", argv)
+    try:
+        importlib.reload(gunicorn_conf)  # it reads the environment when gunicorn loads it
+        cfg = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
+    finally:
+        monkeypatch.undo()
+        importlib.reload(gunicorn_conf)
+    threads = cli_threads or int(env_threads or 100)
+    assert (cfg.worker_class_str, cfg.threads) == ("gthread", threads)
+    assert cfg.worker_connections == threads + KEEPALIVE_CONNECTIONS
