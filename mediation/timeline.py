@@ -109,6 +109,10 @@ class EventOutbox(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
 
 
+_EVENTS = Event.__table__
+_OUTBOX = EventOutbox.__table__
+
+
 def event_hash(
     case_id: int, seq: int, type_: str, actor_id: int | None, at: dt.datetime, data: str, prev: str
 ) -> str:
@@ -202,12 +206,8 @@ def append_many(
                      "at": at, "data": text, "prev_hash": prev, "hash": digest})
         prev = digest
     last_hashes[case_id] = (rows[-1]["seq"], prev)
-    ids = session.execute(
-        sa.insert(Event).returning(Event.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
+    ids = _insert_with_outbox(session, rows, at)
     events = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
-    session.execute(sa.insert(EventOutbox),
-                    [{"event_id": e.id, "created_at": at, "attempts": 0} for e in events])
     # In the same transaction: what the events leave behind (a user's notifications) stands
     # or falls with them.
     for hook in declared.append_hooks.values():
@@ -215,6 +215,20 @@ def append_many(
     for ev in events:
         after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
     return events
+
+
+def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime) -> list[int]:
+    """Insert the events and their outbox rows; their ids in the rows' order.
+
+    Core statements on the session (what depends on events hears of them through the
+    append hooks, not by inspecting statements): no autoflush, as the case row is there
+    (flushed by the caller, or inserted before `start_case`), and none of the ORM's
+    per-row bookkeeping."""
+    ids = session.execute(
+        _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    session.execute(_OUTBOX.insert(), [{"event_id": i, "created_at": at, "attempts": 0} for i in ids])
+    return list(ids)
 
 
 def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:

@@ -29,10 +29,12 @@ def init_app(app: Flask) -> None:
 
 def register_rollup_fold(app: Flask) -> None:
     """The KPI deltas folded into the rollup in the background (embedded loop and beat)."""
+    from mediation.registry import registry
     from mediation.server import add_periodic_job
     from mediation.supervision import rollup, tasks  # noqa: F401 - the beat task
     from mediation.tasks import add_beat
 
+    registry(app).append_hooks.register("supervision.rollup", rollup.on_append)
     add_periodic_job(app, "kpi-rollup-fold", rollup.fold_pending)
     add_beat(app, "kpi-rollup-fold", rollup.FOLD_TASK, FOLD_SECONDS)
 

@@ -530,12 +530,15 @@ def _on_execute(state) -> None:
             ids = list(state.session.execute(q.where(where) if where is not None else q).scalars())
             state.session.info.setdefault(_RAW, set()).update(ids)
             mark(state.session, ids)
-    elif table == "events" and state.is_insert:
-        rows = _params(state) + [_values_dict(state.statement)]
-        mark(state.session, [r.get("case_id") for r in rows if r.get("type") in TIMELINE_TYPES])
     elif table == "survey_answers" and state.is_insert:
         rows = _params(state) + [_values_dict(state.statement)]
         mark(state.session, [r.get("case_id") for r in rows])
+
+
+def on_append(session: Session, events: list) -> None:
+    """The timeline's append hook: events that date a case's state change its steps (the
+    timeline writes events with Core statements that no statement hook inspects)."""
+    mark(session, [e.case_id for e in events if e.type in TIMELINE_TYPES])
 
 
 def _values_dict(stmt) -> dict:
