@@ -93,6 +93,25 @@ def connection_holds(user: User | None, saved: dict) -> bool:
     return generation is None or generation == user.session_generation
 
 
+def rooms_by_sid(server) -> dict[str, list[str]]:
+    """The rooms of every connection of this process, from one copy of the namespace's
+    rooms. (The manager's `rooms(sid)` walks its live dict of rooms, once per connection: a
+    room made or emptied meanwhile by another thread's join or leave breaks the walk with
+    a RuntimeError, and N connections cost N walks of every room.)"""
+    manager = server.manager
+    found: dict[str, list[str]] = {}
+    for name in list(manager.rooms.get(NAMESPACE, {})):
+        if name is None:
+            continue
+        try:
+            members = list(manager.get_participants(NAMESPACE, name))  # (a copy)
+        except KeyError:  # emptied meanwhile
+            continue
+        for sid, _ in members:
+            found.setdefault(sid, []).append(name)
+    return found
+
+
 def recheck(app: Flask, sids: Iterable[str]) -> dict[str, int]:
     """Re-check connections of this process: disconnect those whose user or token no longer
     holds, take the others out of the rooms they may no longer be in."""
@@ -101,6 +120,7 @@ def recheck(app: Flask, sids: Iterable[str]) -> dict[str, int]:
     with app.app_context():
         try:
             cases: dict[int, Case | None] = {}
+            holding: list[tuple[str, User]] = []
             for sid in sids:
                 if not server.manager.is_connected(sid, NAMESPACE):
                     continue
@@ -114,7 +134,10 @@ def recheck(app: Flask, sids: Iterable[str]) -> dict[str, int]:
                     server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
                     outcome["disconnected"] += 1
                     continue
-                for room in server.rooms(sid, namespace=NAMESPACE):
+                holding.append((sid, user))
+            rooms_of = rooms_by_sid(server)  # (after the checks above: as late as it can be)
+            for sid, user in holding:
+                for room in rooms_of.get(sid, ()):
                     if room != sid and not _admitted(user, room, cases):
                         server.leave_room(sid, room, namespace=NAMESPACE)
                         outcome["left"] += 1
