@@ -231,6 +231,97 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
     return list(ids)
 
 
+def append_batch(
+    session: Session, items: dict[int, list[tuple[EventType, dict[str, Any]]]],
+    actor_id: int | None,
+) -> dict[int, list[Event]]:
+    """`append_many` for many cases at once (never commits): each case's events get the
+    seq and hash chain that `append_many` would give them, case after case, in a few
+    statements for the whole batch instead of three or four per case — one UPDATE of the
+    cases' `last_seq` (a CASE by id, RETURNING the new values and, on PostgreSQL, each
+    predecessor's hash), one SELECT of the predecessors not known otherwise, one INSERT of
+    the events and one of their outbox rows. Each case row is still locked by its update
+    until the commit, so concurrent writers of a case queue as they do for `append_many`.
+    The events are inserted case by case, in `items` order."""
+    from mediation import writes
+    from mediation.cases.models import Case
+    declared = registry()
+    batch = {case_id: [(declared.event_type(type_).name, data) for type_, data in events]
+             for case_id, events in items.items() if events}
+    if not batch:
+        return {}
+    writes.count(session, actor_id)
+    tx = scratch(session)
+    fresh_cases = tx.get("fresh_cases", {})
+    last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})
+    first: dict[int, int] = {}
+    prevs: dict[int, str] = {}
+    stored = sorted(case_id for case_id in batch if case_id not in fresh_cases)
+    for case_id in batch:
+        fresh = fresh_cases.get(case_id)
+        if fresh is not None:
+            first[case_id] = fresh.last_seq + 1
+            fresh.last_seq += len(batch[case_id])  # flushed with the case's own row
+    if stored:
+        session.flush()
+        n = sa.case({case_id: len(batch[case_id]) for case_id in stored}, value=Case.id)
+        update = (sa.update(Case).where(Case.id.in_(stored)).values(last_seq=Case.last_seq + n)
+                  .execution_options(synchronize_session=False))
+        if session.get_bind().dialect.name == "postgresql":
+            # As in `append_many`: the predecessor's hash in the same round trip, or NULL
+            # when the statement waited for another writer of the case (read below).
+            before = (sa.select(Event.hash)
+                      .where(Event.case_id == Case.id, Event.seq == Case.last_seq - n)
+                      .correlate(Case).scalar_subquery())
+            returned = session.execute(update.returning(Case.id, Case.last_seq, before)).all()
+        else:
+            returned = [(i, last, None) for i, last in
+                        session.execute(update.returning(Case.id, Case.last_seq)).all()]
+        if len(returned) != len(stored):
+            raise LookupError(f"cases not found: {sorted(set(stored) - {r[0] for r in returned})}")
+        mapper = sa.inspect(Case)
+        for case_id, last, prev in returned:
+            first[case_id] = last - len(batch[case_id]) + 1
+            if prev is not None:
+                prevs[case_id] = prev
+            case = session.identity_map.get(mapper.identity_key_from_primary_key((case_id,)))
+            if case is not None:
+                sa.orm.attributes.set_committed_value(case, "last_seq", last)
+    missing = []
+    for case_id, seq in first.items():
+        known = last_hashes.get(case_id)
+        if seq == 1:
+            prevs[case_id] = GENESIS
+        elif known is not None and known[0] == seq - 1:
+            prevs[case_id] = known[1]
+        elif case_id not in prevs:
+            missing.append((case_id, seq - 1))
+    if missing:
+        prevs.update(session.execute(
+            sa.select(Event.case_id, Event.hash)
+            .where(sa.tuple_(Event.case_id, Event.seq).in_(missing))).all())
+    at = utcnow()
+    rows = []
+    for case_id, events in batch.items():
+        prev = prevs[case_id]
+        for offset, (type_, data) in enumerate(events):
+            seq, text = first[case_id] + offset, canonical_json(data)
+            digest = event_hash(case_id, seq, type_, actor_id, at, text, prev)
+            rows.append({"case_id": case_id, "seq": seq, "type": type_, "actor_id": actor_id,
+                         "at": at, "data": text, "prev_hash": prev, "hash": digest})
+            prev = digest
+        last_hashes[case_id] = (first[case_id] + len(events) - 1, prev)
+    ids = _insert_with_outbox(session, rows, at)
+    created = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+    for hook in declared.append_hooks.values():
+        hook(session, created)
+    out: dict[int, list[Event]] = {}
+    for ev in created:
+        after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
+        out.setdefault(ev.case_id, []).append(ev)
+    return out
+
+
 def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
     """Hand what this transaction committed to the process's publisher thread."""
     if not has_app_context():  # nothing to publish with: the sweep will

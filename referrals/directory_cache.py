@@ -278,8 +278,13 @@ class DirectoryView:
 
     def pool(self, case: CaseFacts, kinds: tuple[str, ...], open_only: bool,
              today: dt.date) -> list[ProviderFacts]:
+        return self.pool_of(case_prefixes(case.region_code), kinds, open_only, today)
+
+    def pool_of(self, prefixes: list[str] | tuple[str, ...], kinds: tuple[str, ...],
+                open_only: bool, today: dt.date) -> list[ProviderFacts]:
+        """The providers of these kinds serving one of these region prefixes, in id order
+        (`pool` for a case: the prefixes covering its region)."""
         cache, since = self.cache, self.since
-        prefixes = case_prefixes(case.region_code)
         while True:
             stale: list[int] = []
             pool: list[ProviderFacts] = []
