@@ -114,15 +114,18 @@ def _pool_query(open_only: bool) -> sa.Select:
 
 
 def provider_pool(case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool = False,
-                  now: dt.datetime | None = None) -> tuple[list[ProviderFacts], dict[int, str]]:
+                  now: dt.datetime | None = None, prefixes: list[str] | None = None
+                  ) -> tuple[list[ProviderFacts], dict[int, str]]:
     """Active providers of these kinds serving a region that covers the case, with their
     recent acceptance counts and their history with this need of this case, in one round
     trip: an indexed lookup by region prefix, correlated counts on indexed referrals, and
     the case's few earlier offers of the need joined once.
-    `open_only` also leaves out the unavailable and the full."""
+    `open_only` also leaves out the unavailable and the full; `prefixes` (rather than those
+    covering the case's region) asks for the providers serving these region prefixes."""
     now = now or utcnow()
     params = {"since": now - dt.timedelta(days=routing_rules().acceptance_window_days),
-              "case_id": case.case_id, "need": need, "prefixes": case_prefixes(case.region_code),
+              "case_id": case.case_id, "need": need,
+              "prefixes": prefixes if prefixes is not None else case_prefixes(case.region_code),
               "kinds": list(kinds), "today": local_date(now)}
     if not open_only:
         params.pop("today")
@@ -191,62 +194,90 @@ def offer_histories(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], dict[i
 
 @dataclass
 class PoolCache:
-    """The providers' facts fetched once for a batch of routings (the sweep re-routes a
-    hundred expired offers: one pool query per region and kinds, not one per offer), kept
-    current as the batch takes capacity. The histories of the batch's (case, need) pairs
-    are read once, after the batch's own expiries. Capacity is still taken by the
-    conditional update: the cache only ranks, the database decides."""
+    """The sweep's batch ranks its re-routings in memory before it writes any of them.
+
+    The open providers serving one region prefix are read once per prefix and kinds for the
+    whole batch (on PostgreSQL from one look at the in-process directory, taken after the
+    batch's expiries; on SQLite by the pool query), and the places the batch plans to take
+    are applied to them (`took`), so the next ranking of the batch sees them. The histories
+    of the batch's (case, need) pairs are read once, after its expiries. Capacity is still
+    taken by the conditional update: the cache only ranks, the database decides.
+
+    `best` is the first candidate `rank` would give over the whole pool of the case: the
+    order is nearer region first, so the providers serving the case's own prefix are ranked
+    first, and the farther ones only when none of the nearer ones may take the need."""
 
     now: dt.datetime
     histories: dict[tuple[int, str], dict[int, str]]
-    pools: dict[tuple, dict[int, ProviderFacts]] = dataclasses.field(default_factory=dict)
+    pools: dict[tuple[str, tuple[str, ...]], dict[int, ProviderFacts]] = dataclasses.field(
+        default_factory=dict)
     # The in-process directory as the batch saw it first (PostgreSQL), and the places the
-    # batch took since, applied to the pools built from it later.
+    # batch plans to take, applied to the pools read after they were planned.
     view: DirectoryView | None = None
     taken: dict[int, int] = dataclasses.field(default_factory=dict)
     # Offers made so far of each need the batch routes (read once; counted on as it offers).
     offers: dict[int, int] = dataclasses.field(default_factory=dict)
 
-    def pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
-             ) -> tuple[list[ProviderFacts], dict[int, str]]:
-        history = self.histories.get((case.case_id, need))
+    def history(self, case_id: int, need: str) -> dict[int, str]:
+        history = self.histories.get((case_id, need))
         if history is None:  # a pair the batch did not foresee: read it as `candidates` would
-            history = self.histories[(case.case_id, need)] = offer_history(case.case_id, need)
-        key = (tuple(case_prefixes(case.region_code)), kinds, open_only)
-        if key not in self.pools:
-            self.pools[key] = {p.id: p for p in self._read_pool(case, need, kinds, open_only)}
-        return list(self.pools[key].values()), history
+            history = self.histories[(case_id, need)] = offer_history(case_id, need)
+        return history
 
-    def _read_pool(self, case: CaseFacts, need: str, kinds: tuple[str, ...], open_only: bool
+    def best(self, case: Case, need: str) -> Candidate | None:
+        """The best open provider for the need of the case (None: nobody may take it), with
+        the reasons and rank (1) that `candidates(..., open_only=True)` would give it as of
+        the batch's instant."""
+        rules = routing_rules()
+        rule = rules.rule(need)
+        facts = case_facts(case)
+        kinds = rule.kinds_for(set(facts.groups))
+        if not kinds:
+            return None
+        history = self.history(case.id, need)
+        # A provider serving a nearer prefix too is ranked at its nearest: if it may take the
+        # need, it was found there; if not, it is excluded here as well.
+        for prefix in reversed(case_prefixes(facts.region_code)):
+            pool = self.pools.get((prefix, kinds))
+            if pool is None:
+                pool = self.pools[(prefix, kinds)] = {
+                    p.id: p for p in self._read_pool(facts, need, prefix, kinds)}
+            ranked, _ = rank(facts, list(pool.values()), rule, rules.weights, self.now, history)
+            if ranked:
+                return ranked[0]
+        return None
+
+    def _read_pool(self, case: CaseFacts, need: str, prefix: str, kinds: tuple[str, ...]
                    ) -> list[ProviderFacts]:
-        """From the batch's view of the directory, with what the batch took since; or, on
-        SQLite, from the pool query (which sees the batch's own writes)."""
+        """The open providers serving `prefix`, from the batch's view of the directory (or
+        the pool query on SQLite), with the places the batch plans to take."""
         cache = directory()
         conn = db.session.connection()
         if cache is None or conn.dialect.name != "postgresql":
-            return directory_pool(case, need, kinds, open_only, self.now)[0]
-        if self.view is None:
-            self.view = cache.view(conn, self.now - dt.timedelta(
-                days=routing_rules().acceptance_window_days))
-            self.taken.clear()  # the view sees what the batch took before it
+            found = provider_pool(case, need, kinds, True, self.now, prefixes=[prefix])[0]
+        else:
+            if self.view is None:
+                self.view = cache.view(conn, self.now - dt.timedelta(
+                    days=routing_rules().acceptance_window_days))
+            found = self.view.pool_of([prefix], kinds, True, local_date(self.now))
         out = []
-        for p in self.view.pool(case, kinds, open_only, local_date(self.now)):
+        for p in found:
             n = self.taken.get(p.id)
             if n:
-                if open_only and p.load + n >= p.capacity:
+                if p.load + n >= p.capacity:
                     continue
                 p = dataclasses.replace(p, load=p.load + n, last_offered_at=self.now)
             out.append(p)
         return out
 
     def took(self, provider_id: int) -> None:
-        """The batch took one unit of this provider's capacity."""
+        """The batch plans to take one unit of this provider's capacity."""
         self.taken[provider_id] = self.taken.get(provider_id, 0) + 1
-        for (_prefixes, _kinds, open_only), pool in self.pools.items():
+        for pool in self.pools.values():
             p = pool.get(provider_id)
             if p is None:
                 continue
-            if open_only and p.load + 1 >= p.capacity:
+            if p.load + 1 >= p.capacity:
                 del pool[provider_id]  # full: no longer in an open pool
             else:
                 pool[provider_id] = dataclasses.replace(p, load=p.load + 1, last_offered_at=self.now)
@@ -262,9 +293,8 @@ class Candidates:
 
 
 def candidates(case: Case, need: str, now: dt.datetime | None = None,
-               open_only: bool = False, cache: PoolCache | None = None) -> Candidates:
-    """The providers who may take this need of the case, best first, each with reasons.
-    With `cache`, the pool comes from the batch's cache (see `PoolCache`)."""
+               open_only: bool = False) -> Candidates:
+    """The providers who may take this need of the case, best first, each with reasons."""
     check_need(need)
     now = now or utcnow()
     rules = routing_rules()
@@ -273,8 +303,6 @@ def candidates(case: Case, need: str, now: dt.datetime | None = None,
     kinds = rule.kinds_for(set(facts.groups))
     if not kinds:
         pool, history = [], {}
-    elif cache is not None:
-        pool, history = cache.pool(facts, need, kinds, open_only)
     else:
         pool, history = directory_pool(facts, need, kinds, open_only, now)
     ranked, excluded = rank(facts, pool, rule, rules.weights, now, history)
@@ -328,6 +356,25 @@ def _claim(row: RoutingNeed, expected: str, to: str, **values: Any) -> bool:
     for name, value in {"state": to, **values}.items():
         sa.orm.attributes.set_committed_value(row, name, value)
     return True
+
+
+def _claim_many(rows: list[RoutingNeed], expected: str, to: str, now: dt.datetime,
+                **values: Any) -> set[int]:
+    """`_claim` of many needs in one statement: each row moves only from the state read
+    (a conditional update per row); returns the ids of those that moved, so a row that
+    lost a race is known and left alone."""
+    if not rows:
+        return set()
+    moved = set(db.session.execute(
+        sa.update(RoutingNeed)
+        .where(RoutingNeed.id.in_([r.id for r in rows]), RoutingNeed.state == expected)
+        .values(state=to, updated_at=now, **values)
+        .returning(RoutingNeed.id).execution_options(synchronize_session=False)).scalars())
+    for row in rows:
+        if row.id in moved:
+            for name, value in {"state": to, **values}.items():
+                sa.orm.attributes.set_committed_value(row, name, value)
+    return moved
 
 
 # Session info key: {case id: [(event type, data)]} held for one `timeline.append_many`.
@@ -394,6 +441,22 @@ def take_capacity(provider_id: int, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
+def take_places(places: dict[int, int], now: dt.datetime) -> set[int]:
+    """`places[id]` units of each provider's capacity in one statement: a provider gives
+    all of them (`load + n <= capacity`, and free as `take_capacity` asks) or none. Returns
+    the ids of the providers that gave them; the database decides between concurrent takers."""
+    if not places:
+        return set()
+    n = sa.case(places, value=Provider.id, else_=0)
+    return set(db.session.execute(
+        sa.update(Provider)
+        .where(Provider.id.in_(places), Provider.load + n <= Provider.capacity,
+               Provider.active.is_(True), Provider.available.is_(True),
+               sa.or_(Provider.away_until.is_(None), Provider.away_until < local_date(now)))
+        .values(load=Provider.load + n, last_offered_at=now)
+        .returning(Provider.id).execution_options(synchronize_session=False)).scalars())
+
+
 def release_capacity(provider_id: int, offer_waiting_after: bool = True) -> None:
     """Give back one unit; once committed, needs waiting for such a provider are offered."""
     # The row is written even at load 0, so the answer that gave the place back stamps the
@@ -421,18 +484,26 @@ def release_places(places: dict[int, int]) -> None:
     )
 
 
+def _offered_data(referral_id: int, need: str, provider: ProviderFacts, audience: list[int],
+                  attempt: int, respond_by: dt.datetime, how: str,
+                  reasons: dict[str, Any]) -> dict[str, Any]:
+    """The data of a `referral.offered` event."""
+    return {"referral_id": referral_id, "need": need, "provider_id": provider.id,
+            "audience": audience, "provider_name": provider.name,
+            "provider_kind": provider.kind, "attempt": attempt,
+            "respond_by": timeline.iso(respond_by), "how": how, "reasons": reasons}
+
+
 def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
-           now: dt.datetime, how: str, cache: PoolCache | None = None) -> Referral:
+           now: dt.datetime, how: str, attempt: int | None = None) -> Referral:
+    """Write the offer of the need to the candidate (its capacity taken) and its event.
+    `attempt`: the offer's number when the caller knows it (else counted)."""
     provider = cand.provider
     hours = routing_rules().response_hours_for(provider.kind)
-    offers = cache.offers.get(row.id) if cache is not None else None
-    if offers is None:
-        offers = db.session.execute(
+    if attempt is None:
+        attempt = db.session.execute(
             sa.select(sa.func.count()).select_from(Referral)
-            .where(Referral.routing_need_id == row.id)).scalar_one()
-    attempt = offers + 1
-    if cache is not None:
-        cache.offers[row.id] = attempt
+            .where(Referral.routing_need_id == row.id)).scalar_one() + 1
     referral = Referral(
         case_id=case.id, routing_need_id=row.id, need=row.need, provider_id=provider.id,
         status=ReferralStatus.OFFERED.value, attempt=attempt, live_key=f"{case.id}:{row.need}",
@@ -440,18 +511,14 @@ def _offer(case: Case, row: RoutingNeed, cand: Candidate, actor_id: int | None,
         reasons=cand.reasons)
     db.session.add(referral)
     db.session.flush()
-    _append(case.id, events.REFERRAL_OFFERED, {
-        "referral_id": referral.id, "need": row.need, "provider_id": provider.id,
-        "audience": events.provider_users(provider.id),
-        "provider_name": provider.name, "provider_kind": provider.kind, "attempt": attempt,
-        "respond_by": timeline.iso(referral.respond_by), "how": how,
-        "reasons": cand.reasons}, actor_id)
+    _append(case.id, events.REFERRAL_OFFERED, _offered_data(
+        referral.id, row.need, provider, events.provider_users(provider.id), attempt,
+        referral.respond_by, how, cand.reasons), actor_id)
     return referral
 
 
 def route(case: Case, need: str, actor: User | None, provider_id: int | None = None,
-          how: str = "routed", row: RoutingNeed | None = None,
-          cache: PoolCache | None = None) -> Referral | None:
+          how: str = "routed", row: RoutingNeed | None = None) -> Referral | None:
     """Offer a need of the case to the best free provider (or to `provider_id`).
 
     Returns the referral, or None when nobody is free: the need then waits (offered when
@@ -469,7 +536,7 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
         if why_not:
             raise Invalid({"provider_id": [f"{w.code}: {w.message}" for w in why_not]},
                           message=f"provider {provider_id} may not take this referral")
-    found = candidates(case, need, now, open_only=provider_id is None, cache=cache)
+    found = candidates(case, need, now, open_only=provider_id is None)
     order = found.ranked if provider_id is None else [
         c for c in found.ranked if c.provider.id == provider_id]
     expected = row.state
@@ -479,9 +546,7 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
         raise Conflict(f"the need {need} is being routed by someone else", current_state=None)
     for cand in order:
         if take_capacity(cand.provider.id, now):
-            if cache is not None:
-                cache.took(cand.provider.id)
-            return _offer(case, row, cand, actor_id, now, how, cache)
+            return _offer(case, row, cand, actor_id, now, how)
     if provider_id is not None:  # it was eligible a moment ago: someone took its last slot
         raise Invalid({"provider_id": ["capacity: the provider's last free place was just taken"]})
     _claim(row, NeedState.OFFERED.value, NeedState.WAITING.value,
@@ -490,8 +555,7 @@ def route(case: Case, need: str, actor: User | None, provider_id: int | None = N
     return None
 
 
-def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None,
-                       cache: PoolCache | None = None) -> Referral | None:
+def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None) -> Referral | None:
     """A declined or expired offer: count it, then re-route or escalate (same transaction)."""
     now = utcnow()
     failed = db.session.execute(
@@ -507,7 +571,7 @@ def after_failed_offer(case: Case, row: RoutingNeed, actor_id: int | None,
         _claim(row, NeedState.WAITING.value, NeedState.ESCALATED.value)
         escalate(case, row, "failed_offers", actor_id)
         return None
-    return route(case, row.need, None, how="rerouted", row=row, cache=cache)
+    return route(case, row.need, None, how="rerouted", row=row)
 
 
 # --- waiting needs, the sweep, and intake --------------------------------------------------
@@ -571,8 +635,27 @@ class SweepResult:
         return dict(self.__dict__)
 
 
+@dataclass
+class _Plan:
+    """What the sweep does about one expired offer: its need's next step and the events
+    it appends to the case's timeline (the expiry first)."""
+
+    case: Case
+    row: RoutingNeed
+    events: list[tuple[EventType, dict[str, Any]]]
+    step: str = "offer"  # "offer", "none" (nobody free: the need waits) or "escalate"
+    cand: Candidate | None = None
+    attempt: int = 0
+
+
 def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
-    """Expire these offers if they are still open, re-route each; the caller commits."""
+    """Expire these offers if they are still open and re-route each need; the caller
+    commits. The batch is ranked in memory first (`PoolCache`), then written in a few
+    statements for all its offers: the needs' failed offers counted, the needs claimed,
+    the places taken, the referrals inserted, the events appended (`timeline.append_batch`).
+    Every write that a race may lose is a conditional update whose rows are checked: a
+    provider that could not give the places planned on it (taken or closed meanwhile)
+    has its offers ranked again one by one, as `route` would."""
     rows = db.session.execute(
         sa.update(Referral)
         .where(Referral.id.in_(ids), Referral.status == ReferralStatus.OFFERED,
@@ -582,6 +665,10 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
                    Referral.need)
         .execution_options(synchronize_session=False)
     ).all()
+    if not rows:
+        return
+    if len({r[3] for r in rows}) != len(rows):  # one live offer per need: cannot happen
+        raise Conflict("two expired offers of one need in a batch", current_state=None)
     # Load the batch's cases (with their petitioners) and needs in two queries, not 2n.
     cases = {c.id: c for c in db.session.execute(
         sa.select(Case).where(Case.id.in_({r[1] for r in rows}))
@@ -594,31 +681,122 @@ def _expire(ids: list[int], now: dt.datetime, result: SweepResult) -> None:
     for _rid, _case_id, provider_id, _need_id, _need in rows:
         places[provider_id] = places.get(provider_id, 0) + 1
     release_places(places)  # the sweep offers the waiting needs itself
-    cache = PoolCache(utcnow(), offer_histories({(r[1], r[4]) for r in rows}))
+    at = utcnow()  # the batch's instant: its rankings, offers and need updates
+    cache = PoolCache(at, offer_histories({(r[1], r[4]) for r in rows}))
     cache.offers = {need_id: 0 for need_id in needs} | dict(db.session.execute(
         sa.select(Referral.routing_need_id, sa.func.count()).where(
             Referral.routing_need_id.in_(list(needs))).group_by(Referral.routing_need_id)).all())
-    members: dict[int, list[int]] = {r[2]: [] for r in rows}  # the expired offers' audiences
+    # Each expired offer counts as a failed offer of its need, which waits again
+    # (`after_failed_offer`), in one statement.
+    failed = dict(db.session.execute(
+        sa.update(RoutingNeed).where(RoutingNeed.id.in_(list(needs)))
+        .values(failed_offers=RoutingNeed.failed_offers + 1, state=NeedState.WAITING.value,
+                waiting_since=at, updated_at=at)
+        .returning(RoutingNeed.id, RoutingNeed.failed_offers)
+        .execution_options(synchronize_session=False)).all())
+    for need_id, row in needs.items():
+        for name, value in (("failed_offers", failed[need_id]), ("state", NeedState.WAITING.value),
+                            ("waiting_since", at)):
+            sa.orm.attributes.set_committed_value(row, name, value)
+    # Rank the batch in memory, in the order of the expired offers.
+    max_failed = routing_rules().max_failed_offers
+    plans: list[_Plan] = []
+    for rid, case_id, provider_id, need_id, need in sorted(rows):
+        plan = _Plan(cases[case_id], needs[need_id], [(events.REFERRAL_EXPIRED, {
+            "referral_id": rid, "need": need, "provider_id": provider_id, "audience": []})])
+        plans.append(plan)
+        if failed[need_id] >= max_failed:
+            plan.step = "escalate"
+            continue
+        plan.cand = cache.best(plan.case, need)
+        if plan.cand is None:
+            plan.step = "none"
+            continue
+        cache.took(plan.cand.provider.id)
+        plan.attempt = cache.offers[need_id] = cache.offers[need_id] + 1
+    # The users acting for the expired offers' providers and the chosen ones (the events'
+    # audiences), in one query.
+    members: dict[int, list[int]] = {r[2]: [] for r in rows}
+    members |= {p.cand.provider.id: [] for p in plans if p.cand is not None}
     for provider_id, user_id in db.session.execute(
             sa.select(ProviderMember.provider_id, ProviderMember.user_id)
             .where(ProviderMember.provider_id.in_(members)).order_by(ProviderMember.user_id)):
         members[provider_id].append(user_id)
-    for rid, case_id, provider_id, need_id, need in sorted(rows):
-        # The expiry and what follows it (the next offer, or the escalation) are appended
-        # to the case's timeline in one go.
-        held = db.session.info[HELD_EVENTS] = {case_id: [(events.REFERRAL_EXPIRED, {
-            "referral_id": rid, "need": need, "provider_id": provider_id,
-            "audience": members[provider_id]})]}
+    for plan in plans:
+        plan.events[0][1]["audience"] = members[plan.events[0][1]["provider_id"]]
+    # The needs that failed too often are handed back to their officers.
+    escalating = [p for p in plans if p.step == "escalate"]
+    _claim_many([p.row for p in escalating], NeedState.WAITING.value, NeedState.ESCALATED.value, at)
+    for plan in escalating:
+        _held_escalate(plan, "failed_offers")
+    # The others are claimed for routing: nobody may have moved them since the update above
+    # (its rows are locked), but a row that did not move is a conflict, as in `route`.
+    routing = [p for p in plans if p.step != "escalate"]
+    claimed = _claim_many([p.row for p in routing], NeedState.WAITING.value,
+                          NeedState.OFFERED.value, at)
+    if len(claimed) != len(routing):
+        raise Conflict("a need of the batch is being routed by someone else", current_state=None)
+    wanted: dict[int, int] = {}
+    for plan in routing:
+        if plan.cand is not None:
+            wanted[plan.cand.provider.id] = wanted.get(plan.cand.provider.id, 0) + 1
+    given = take_places(wanted, at)
+    hours = routing_rules().response_hours_for
+    offering = [p for p in routing if p.cand is not None and p.cand.provider.id in given]
+    if offering:
+        values = [{
+            "case_id": p.case.id, "routing_need_id": p.row.id, "need": p.row.need,
+            "provider_id": p.cand.provider.id, "status": ReferralStatus.OFFERED.value,
+            "attempt": p.attempt, "live_key": f"{p.case.id}:{p.row.need}", "offered_by_id": None,
+            "offered_at": at, "respond_by": at + dt.timedelta(hours=hours(p.cand.provider.kind)),
+            "reasons": p.cand.reasons} for p in offering]  # type: ignore[union-attr]
+        referral_ids = db.session.execute(
+            sa.insert(Referral).returning(Referral.id, sort_by_parameter_order=True), values
+        ).scalars().all()
+        for plan, rid, v in zip(offering, referral_ids, values, strict=True):
+            cand = plan.cand
+            assert cand is not None
+            plan.events.append((events.REFERRAL_OFFERED, _offered_data(
+                rid, plan.row.need, cand.provider, members[cand.provider.id], plan.attempt,
+                v["respond_by"], "rerouted", cand.reasons)))
+    for plan in routing:
+        if plan.cand is None or plan.cand.provider.id in given:
+            continue
+        # Its provider was taken or closed meanwhile: rank this need again, as `route` would.
+        db.session.info[HELD_EVENTS] = {plan.case.id: plan.events}
         try:
-            result.expired += 1
-            case, row = cases[case_id], needs[need_id]
-            if after_failed_offer(case, row, None, cache) is not None:
-                result.rerouted += 1
+            for cand in candidates(plan.case, plan.row.need, at, open_only=True).ranked:
+                if take_capacity(cand.provider.id, at):
+                    _offer(plan.case, plan.row, cand, None, at, "rerouted", plan.attempt)
+                    break
             else:
-                result.escalated_or_waiting += 1
+                plan.step = "none"
         finally:
             db.session.info.pop(HELD_EVENTS, None)
-        timeline.append_many(db.session, case_id, held[case_id], None)
+    # Nobody may take these: the need waits, and the case is escalated to its officer.
+    waiting = [p for p in routing if p.step == "none"]
+    _claim_many([p.row for p in waiting], NeedState.OFFERED.value, NeedState.WAITING.value, at,
+                waiting_since=at)
+    for plan in waiting:
+        _held_escalate(plan, "no_candidate")
+    by_case: dict[int, list[tuple[EventType, dict[str, Any]]]] = {}
+    for plan in plans:
+        by_case.setdefault(plan.case.id, []).extend(plan.events)
+        result.expired += 1
+        if plan.step == "offer":
+            result.rerouted += 1
+        else:
+            result.escalated_or_waiting += 1
+    timeline.append_batch(db.session, by_case, None)
+
+
+def _held_escalate(plan: _Plan, reason: str) -> None:
+    """`escalate` the plan's need, its event added to the plan's."""
+    db.session.info[HELD_EVENTS] = {plan.case.id: plan.events}
+    try:
+        escalate(plan.case, plan.row, reason, None)
+    finally:
+        db.session.info.pop(HELD_EVENTS, None)
 
 
 def sweep(now: dt.datetime | None = None, batch: int = 100) -> SweepResult:

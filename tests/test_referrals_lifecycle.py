@@ -176,19 +176,18 @@ def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ct
     for r in first.values():
         expire_now(r.id)
     pool_reads, refused_takes = [], []
-    real_pool, real_take = routing.directory_pool, routing.take_capacity
+    real_pool, real_take = routing.provider_pool, routing.take_places
 
     def counted_pool(*a, **kw):
         pool_reads.append(1)
         return real_pool(*a, **kw)
 
-    def counted_take(provider_id, now):
-        took = real_take(provider_id, now)
-        if not took:
-            refused_takes.append(provider_id)
+    def counted_take(places, now):
+        took = real_take(places, now)
+        refused_takes.extend(set(places) - took)
         return took
 
-    monkeypatch.setattr(routing, "directory_pool", counted_pool)
+    monkeypatch.setattr(routing, "provider_pool", counted_pool)
     cache = routing.directory()
     if cache is not None and db.session.connection().dialect.name == "postgresql":
         real_view = cache.view
@@ -198,7 +197,7 @@ def test_one_sweep_batch_reroutes_many_offers_from_one_pool_read_kept_current(ct
             return real_view(*a, **kw)
 
         monkeypatch.setattr(cache, "view", counted_view)
-    monkeypatch.setattr(routing, "take_capacity", counted_take)
+    monkeypatch.setattr(routing, "take_places", counted_take)
     result = routing.sweep()
     assert (result.expired, result.rerouted) == (3, 3)
     assert len(pool_reads) == 1  # one region, one kind: one read for the batch

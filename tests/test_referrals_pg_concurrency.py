@@ -4,6 +4,7 @@ whatever the suite's database)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -144,3 +145,112 @@ def test_pg_200_threads_offer_to_chosen_providers_never_above_capacity(pg, crowd
     assert len(refused) == 170
     assert all(o.extra["errors"]["provider_id"][0].startswith("capacity") for o in refused)
     assert assert_capacity_held(crowd) == 30
+
+
+# --- the sweep against a provider's answer: the offer's row decides -------------------------
+
+@pytest.fixture
+def due_offer(pg):
+    """An offer past its deadline, of one of two mediators (the other is free)."""
+    officer = make_user("case_officer", "510104")
+    users = [make_user("mediator") for _ in range(2)]
+    providers = [make_provider("mediator", members=(u,), capacity=2) for u in users]
+    case = make_case(officer, needs=["economic_compensation"])
+    ref = lifecycle.request_referral(officer, case.id, "economic_compensation")
+    db.session.execute(sa.update(Referral).where(Referral.id == ref.id)
+                       .values(respond_by=sa.func.now() - sa.text("interval '1 minute'")))
+    db.session.commit()
+    member = {p.id: u.id for p, u in zip(providers, users, strict=True)}[ref.provider_id]
+    out = dict(referral=ref.id, case=case.id, member=member, first=ref.provider_id,
+               other=next(p.id for p in providers if p.id != ref.provider_id))
+    db.session.remove()
+    return out
+
+
+def _lock_waiters() -> int:
+    n = db.session.execute(sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'")).scalar_one()
+    db.session.rollback()
+    return n
+
+
+def _race(app, first, second, monkeypatch, module, name):
+    """Run `first` until it holds the offer's row (it calls module.name next), then `second`
+    until it waits for that row lock, then let `first` finish. Returns both outcomes."""
+    holding, go = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def paused(*a, **kw):
+        holding.set()
+        assert go.wait(60)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(module, name, paused)
+    out: dict[str, object] = {}
+
+    def run(key, fn):
+        with app.app_context():
+            try:
+                out[key] = fn()
+            except Exception as exc:  # the outcome under test
+                out[key] = exc
+            finally:
+                db.session.remove()
+
+    a = threading.Thread(target=run, args=("first", first))
+    a.start()
+    assert holding.wait(60), out
+    b = threading.Thread(target=run, args=("second", second))
+    b.start()
+    deadline = time.monotonic() + 60
+    while _lock_waiters() < 1:  # the second now waits for the first's row lock
+        assert time.monotonic() < deadline, "the second never queued behind the first"
+        time.sleep(0.02)
+    go.set()
+    a.join(60)
+    b.join(60)
+    return out["first"], out["second"]
+
+
+def test_pg_an_accept_holding_the_offer_wins_over_the_sweep(pg, due_offer, monkeypatch):
+    from referrals import routing
+
+    def accept():
+        return lifecycle.accept(db.session.get(User, due_offer["member"]), due_offer["referral"]).status
+
+    accepted, swept = _race(pg, accept, routing.sweep, monkeypatch, lifecycle,
+                            "_set_need_state")
+    assert accepted == "accepted"
+    assert swept.expired == 0 and swept.rerouted == 0
+    db.session.expire_all()
+    assert db.session.get(Referral, due_offer["referral"]).status == "accepted"
+    assert db.session.get(Provider, due_offer["first"]).load == 1
+    assert db.session.get(Provider, due_offer["other"]).load == 0
+    types = db.session.execute(sa.select(timeline.Event.type).where(
+        timeline.Event.case_id == due_offer["case"]).where(
+        timeline.Event.type.startswith("referral.")).order_by(timeline.Event.seq)).scalars().all()
+    assert types == ["referral.offered", "referral.accepted"]
+    assert timeline.verify(due_offer["case"]) == (1, [])
+
+
+def test_pg_a_sweep_holding_the_offer_wins_over_an_accept(pg, due_offer, monkeypatch):
+    from referrals import routing
+
+    def accept():
+        return lifecycle.accept(db.session.get(User, due_offer["member"]), due_offer["referral"]).status
+
+    swept, refused = _race(pg, routing.sweep, accept, monkeypatch, routing, "release_places")
+    assert (swept.expired, swept.rerouted) == (1, 1)
+    assert isinstance(refused, Conflict) and refused.extra["current_state"] == "expired"
+    db.session.expire_all()
+    assert db.session.get(Referral, due_offer["referral"]).status == "expired"
+    live = db.session.execute(sa.select(Referral).where(Referral.status == "offered")).scalar_one()
+    assert (live.provider_id, live.attempt) == (due_offer["other"], 2)
+    assert db.session.get(Provider, due_offer["first"]).load == 0
+    assert db.session.get(Provider, due_offer["other"]).load == 1
+    types = db.session.execute(sa.select(timeline.Event.type).where(
+        timeline.Event.case_id == due_offer["case"]).where(
+        timeline.Event.type.startswith("referral.")).order_by(timeline.Event.seq)).scalars().all()
+    assert types == ["referral.offered", "referral.expired", "referral.offered"]
+    assert timeline.verify(due_offer["case"]) == (1, [])
