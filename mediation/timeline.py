@@ -542,10 +542,7 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     skipping rows another publisher holds: (event id, envelope) in (case, seq) order."""
     pg = s.get_bind().dialect.name == "postgresql"
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
-        query = sa.select(EventOutbox.event_id).where(EventOutbox.event_id.in_(ids))
-        if pg:
-            query = query.with_for_update(skip_locked=True)
-        pending = set(s.execute(query).scalars())
+        pending = set(s.connection().execute(_CLAIM_LOCKED if pg else _CLAIM, {"ids": ids}).scalars())
         return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending]
     query = sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
     if ids is not None:
@@ -592,7 +589,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     with Session(db.engine) as s:
         pg = s.get_bind().dialect.name == "postgresql"
         if pg:
-            s.execute(sa.text(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'"))
+            s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
         claimed = _claim(s, ids, envelopes, limit)
         if not claimed:
             return 0
@@ -638,12 +635,23 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
 
 def _settle(s: Session, ids: list[int], done: int, failure: str | None) -> None:
     """Clear the rows of the first `done` events, count a failed attempt for the rest, commit."""
+    conn = s.connection()
     if done:
-        s.execute(sa.delete(EventOutbox).where(EventOutbox.event_id.in_(ids[:done])))
+        conn.execute(_CLEAR, {"ids": ids[:done]})
     if failure is not None:
-        s.execute(sa.update(EventOutbox).where(EventOutbox.event_id.in_(ids[done:]))
-                  .values(attempts=EventOutbox.attempts + 1))
+        conn.execute(_RETRY_LATER, {"ids": ids[done:]})
     s.commit()
+
+
+# The publisher's statements, built once (Core, on the claim's connection): a batch is a
+# handful of statements, and building and compiling them again each time was a good part
+# of its cost.
+_IDS = sa.bindparam("ids", expanding=True)
+_CLAIM = sa.select(_OUTBOX.c.event_id).where(_OUTBOX.c.event_id.in_(_IDS))
+_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
+_RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
+                .values(attempts=_OUTBOX.c.attempts + 1))
 
 
 def pending_count() -> int:
