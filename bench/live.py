@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import selectors
 import subprocess
 import sys
@@ -186,13 +187,24 @@ class Subscribers:
 
     def __init__(self, base: str, tokens: list[str | None], room: int) -> None:
         url = base.replace("http://", "ws://", 1) + "/socket.io/?EIO=4&transport=websocket"
-        with ThreadPoolExecutor(CONNECTING_AT_ONCE) as pool:
-            self.conns = list(pool.map(lambda t: self._connect(url, t, room), tokens))
         self.arrived: dict[int, dict[int, float]] = {}  # seq -> subscriber -> first arrival
         self.cond = threading.Condition()
         self.stopping = False
+        self.closed = 0  # connections the server ended
+        # Each one is read from the moment it has subscribed: the server pings it meanwhile
+        # (a thousand take a minute to connect on a loaded machine; an unanswered ping for
+        # 45 s ends a connection).
+        self.joining: queue.SimpleQueue[websocket.WebSocket] = queue.SimpleQueue()
         self.reader = threading.Thread(target=self._read, name="fan-out-reader", daemon=True)
         self.reader.start()
+
+        def connect(token: str | None) -> websocket.WebSocket:
+            ws = self._connect(url, token, room)
+            self.joining.put(ws)
+            return ws
+
+        with ThreadPoolExecutor(CONNECTING_AT_ONCE) as pool:
+            self.conns = list(pool.map(connect, tokens))
 
     @staticmethod
     def _connect(url: str, token: str | None, room: int) -> websocket.WebSocket:
@@ -216,12 +228,16 @@ class Subscribers:
     def _read(self) -> None:
         sel = selectors.DefaultSelector()
         buffers: dict[websocket.WebSocket, bytearray] = {}
-        for ws in self.conns:
-            ws.sock.setblocking(False)
-            sel.register(ws.sock, selectors.EVENT_READ, ws)
-            buffers[ws] = bytearray()
         while not self.stopping:
-            for key, _ in sel.select(0.5):
+            while True:
+                try:
+                    ws = self.joining.get_nowait()
+                except queue.Empty:
+                    break
+                ws.sock.setblocking(False)
+                sel.register(ws.sock, selectors.EVENT_READ, ws)
+                buffers[ws] = bytearray()
+            for key, _ in sel.select(0.1):  # (a connection joins within 0.1 s)
                 ws = key.data
                 try:
                     data = ws.sock.recv(65536)
@@ -231,6 +247,7 @@ class Subscribers:
                     data = b""
                 if not data:
                     sel.unregister(ws.sock)
+                    self.closed += 1
                     continue
                 now = time.perf_counter()
                 buf = buffers[ws]
@@ -276,7 +293,7 @@ class Subscribers:
                                       timeout):
                 got = len(self.arrived.get(seq, ()))
                 raise SystemExit(f"event {seq} reached {got} of {len(self.conns)} subscribers "
-                                 f"within {timeout} s")
+                                 f"within {timeout} s ({self.closed} connections ended by the server)")
             return sorted(self.arrived[seq].values())
 
     def close(self) -> None:
@@ -284,6 +301,19 @@ class Subscribers:
         self.reader.join(5)
         for ws in self.conns:
             ws.shutdown()
+
+
+def settle(pid: int, limit: float = 60) -> None:
+    """Wait until a server is done with the connections just closed (at 1,000, their
+    disconnects take it seconds of CPU): until it spends under 5% of a core for half a
+    second, at most `limit` seconds. What is measured next is not measured beside them."""
+    deadline, last = time.monotonic() + limit, _common.process_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _common.process_cpu_seconds(pid)
+        if now - last < 0.025:
+            return
+        last = now
 
 
 def result(*args, **kwargs) -> None:
@@ -344,7 +374,10 @@ def measure_live(args, base_two: str, tokens: list[str] | None, room: int, post,
           f"({before:.0f} MB before them: {out['per_conn']:.0f} KiB per connection)")
     fans.close()
     rx.sio.eio.ws.shutdown()
-    time.sleep(1)  # (their server-side threads end before the next server starts)
+    t_settle = time.perf_counter()
+    settle(pid)
+    print(f"{label}: the server was done with the closed connections after "
+          f"{time.perf_counter() - t_settle:.1f} s")
     return out
 
 
