@@ -48,10 +48,12 @@ def utcnow() -> dt.datetime:
 
 def iso(moment: dt.datetime) -> str:
     """Canonical UTC text for a moment; naive values (SQLite) are taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    # isoformat is several times cheaper than strftime (a catch-up formats thousands)
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not dt.UTC:  # what the database hands back is UTC already
+        moment = (moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None
+                  else moment.astimezone(dt.UTC))
+    # isoformat is several times cheaper than strftime (a catch-up formats thousands); an
+    # aware UTC value ends in "+00:00", said "Z" here
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def canonical_json(data: Any) -> str:
@@ -416,19 +418,47 @@ def events_after(case_id: int, after: int = 0, limit: int = 500) -> list[Event]:
 
 class StoredEvent:
     """A stored event read for delivery: the columns an envelope needs, its JSON parsed
-    once, and no ORM identity to build or track (a catch-up reads thousands)."""
+    only when asked (once), and no ORM identity to build or track (a catch-up reads
+    thousands)."""
 
-    __slots__ = ("case_id", "seq", "type", "actor_id", "at", "payload")
+    __slots__ = ("case_id", "seq", "type", "actor_id", "at", "data", "_payload")
 
     def __init__(self, case_id: int, seq: int, type_: str, actor_id: int | None,
                  at: dt.datetime, data: str) -> None:
         self.case_id, self.seq, self.type, self.actor_id, self.at = case_id, seq, type_, actor_id, at
-        self.payload: dict[str, Any] = json.loads(data)
+        self.data = data  # the canonical JSON text, as stored and hashed
+        self._payload: dict[str, Any] | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            self._payload = json.loads(self.data)
+        return self._payload
 
     def envelope(self) -> dict[str, Any]:
         """The same shape as `Event.envelope`."""
         return {"case_id": self.case_id, "seq": self.seq, "type": self.type, "at": iso(self.at),
                 "actor": self.actor_id, "data": self.payload}
+
+    def envelope_json(self) -> str:
+        """`envelope()` as JSON text, composed around the stored data text rather than
+        parsing it and encoding it again: the same value once decoded."""
+        actor = "null" if self.actor_id is None else str(int(self.actor_id))
+        return (f'{{"case_id":{int(self.case_id)},"seq":{int(self.seq)},"type":{_json_text(self.type)},'
+                f'"at":"{iso(self.at)}","actor":{actor},"data":{self.data}}}')
+
+
+_type_texts: dict[str, str] = {}
+
+
+def _json_text(value: str) -> str:
+    """A string as JSON text (event types: a handful of values, encoded once each)."""
+    text = _type_texts.get(value)
+    if text is None:
+        text = json.dumps(value)
+        if len(_type_texts) < 1000:
+            _type_texts[value] = text
+    return text
 
 
 _STORED_COLUMNS = (Event.case_id, Event.seq, Event.type, Event.actor_id, Event.at, Event.data)

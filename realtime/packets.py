@@ -5,13 +5,31 @@ bytes (to send them as binary attachments); for a catch-up of a thousand envelop
 walk costs more than the JSON encoding itself. This packet encodes first: the JSON
 encoder refuses bytes, so a packet that encodes holds none, and the text is kept for
 `encode`; only one that does not is walked (and sent with attachments, as before).
+
+A value may also be `RawJSON`: JSON text already composed (a catch-up's envelopes, built
+around each event's stored JSON text), spliced into the packet's text as it is.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from socketio import packet
+
+
+class RawJSON:
+    """A value already encoded as JSON text, sent as it is. The text must be valid JSON:
+    the caller composes it (the receiver decodes it as any other value)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.text[:40]!r}...)"
 
 
 class LivePacket(packet.Packet):
@@ -21,10 +39,27 @@ class LivePacket(packet.Packet):
 
     def data_is_binary(self, data: Any) -> bool:  # type: ignore[override]
         # Called by the constructor (as self.data_is_binary) on the data to send.
+        raws: list[str] = []
+        marker = ""
+
+        def spliced(value: Any) -> str:
+            # Each RawJSON becomes a string holding a marker no other string can hold
+            # (NUL and a nonce drawn for this packet), replaced by its text afterwards.
+            nonlocal marker
+            if not isinstance(value, RawJSON):
+                raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+            if not marker:
+                marker = secrets.token_hex(8)
+            raws.append(value.text)
+            return f"\0{marker}:{len(raws) - 1}\0"
+
         try:
-            text = self.json.dumps(data, separators=(",", ":"))
+            text = self.json.dumps(data, separators=(",", ":"), default=spliced)
         except TypeError:  # bytes somewhere (or something else JSON refuses): the stock way
             return packet.Packet.data_is_binary(data)
+        if raws:
+            pattern = re.compile(r'"\\u0000' + marker + r':(\d+)\\u0000"')
+            text = pattern.sub(lambda m: raws[int(m.group(1))], text)
         self._text = (data, text)
         return False
 

@@ -27,6 +27,7 @@ from mediation.regions import normalize_region, region_prefix
 from mediation.users import User, token_hash, user_for_token
 from mediation.validation import INT_MAX, NUL_MESSAGE, nul_paths, refused_by_database
 from realtime import eviction, messaging, rooms
+from realtime.packets import RawJSON
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,9 @@ class LiveNamespace(Namespace):
                 join_room(rooms.case_room(case.id, audience.name))
         last_seq = case.last_seq
         events, more = visible_events(user, case, after, CATCH_UP_LIMIT)
-        missed = [e.envelope() for e in events if e.seq <= last_seq]
+        # The envelopes as one JSON text, composed around each event's stored JSON (not
+        # parsed and encoded again): the client decodes the same list of envelopes.
+        missed = RawJSON("[" + ",".join(e.envelope_json() for e in events if e.seq <= last_seq) + "]")
         return {"case_id": case.id, "missed": missed, "last_seq": last_seq, "more": more}
 
     @acknowledged

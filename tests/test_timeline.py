@@ -521,3 +521,30 @@ def test_a_partial_publication_clears_only_what_went_out(ctx):
     left = db.session.execute(sa.select(Event.seq).join(EventOutbox, EventOutbox.event_id == Event.id)
                               .where(Event.case_id == case_id)).scalars().all()
     assert left == [2]  # the first went out; the second waits for the sweep
+
+
+def test_a_stored_events_json_envelope_decodes_to_its_envelope(ctx, test_types):
+    officer = _officer()
+    case_id = _intake(officer)
+    data = {"body": '请于周五前补充材料 "引号" \\ \u2028', "n": [1, 2.5, None, True],
+            "nested": {"b": 1, "a": "é"}}
+    timeline.append(db.session, case_id, NOTED, data, officer.id)
+    timeline.append(db.session, case_id, NOTED, {}, None)
+    db.session.commit()
+    stored = timeline.stored_events_after(case_id)
+    assert [e.seq for e in stored] == [1, 2, 3, 4]
+    for ev in stored:
+        assert json.loads(ev.envelope_json()) == ev.envelope()
+    assert stored[2].envelope()["data"] == data and stored[3].envelope()["actor"] is None
+    assert stored[2].envelope() == timeline.events_after(case_id)[2].envelope()
+    assert stored[2].envelope()["at"].endswith("Z")
+
+
+@pytest.mark.parametrize("moment,text", [
+    (dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC), "2026-01-02T03:04:05.000006Z"),
+    (dt.datetime(2026, 1, 2, 3, 4, 5), "2026-01-02T03:04:05.000000Z"),  # naive: UTC (SQLite)
+    (dt.datetime(2026, 1, 2, 11, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+     "2026-01-02T03:04:05.000000Z"),
+])
+def test_iso_says_every_moment_in_utc_with_z(moment, text):
+    assert timeline.iso(moment) == text
