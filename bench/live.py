@@ -366,6 +366,7 @@ def measure_live(args, base_two: str, tokens: list[str] | None, room: int, post,
     if not lasts:
         raise SystemExit("no fan-out measured")
     out["fan"] = pct(lasts, 50)
+    out["fan_first"] = pct(firsts, 50)
     print(f"{label}: fan-out of one event to {args.clients} subscribers, median of {args.fanouts} "
           f"events (HTTP write included): last delivery after {out['fan']:.0f} ms (first "
           f"{pct(firsts, 50):.0f} ms, median subscriber {pct(medians, 50):.0f} ms; each event's "
@@ -478,7 +479,10 @@ def main() -> None:
         result("live write→receive p99", med["p99"], "ms", bare["p99"], "≤ 3× baseline",
                med["p99"] <= 3 * bare["p99"], note=f"p50 {med['p50']:.1f} vs {bare['p50']:.1f} ms")
         result(f"live fan-out to {args.clients} clients", med["fan"], "ms", bare["fan"],
-               "≤ 1.5× baseline", med["fan"] <= 1.5 * bare["fan"])
+               "≤ 1.5× baseline", med["fan"] <= 1.5 * bare["fan"],
+               note=f"first delivery (the write and the relay) {med['fan_first']:.0f} vs "
+                    f"{bare['fan_first']:.0f} ms, the rest {med['fan'] - med['fan_first']:.0f} vs "
+                    f"{bare['fan'] - bare['fan_first']:.0f} ms")
         result("memory per idle connection", med["per_conn"], "KiB", bare["per_conn"],
                "≤ 1.5× baseline", med["per_conn"] <= 1.5 * bare["per_conn"],
                note=f"{med['idle']:.0f} MB vs {bare['idle']:.0f} MB with {args.clients + 1} connections")
