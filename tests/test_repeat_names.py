@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from mediation.cases.petitions import _name_match, _plausible
 
 # Equal names, width and space variants, the interpunct, same-sound characters, a name
@@ -34,3 +36,118 @@ def test_the_sieve_keeps_every_pair_the_rule_matches_and_the_rule_decides():
 def test_several_incoming_names_take_the_union():
     for a, b in itertools.combinations(["王建国", "张三", "欧阳娜娜"], 2):
         assert set(_plausible([a, b], NAMES)) == set(_plausible([a], NAMES)) | set(_plausible([b], NAMES))
+
+
+# --- the county's names as the repeat check sees them: never stale --------------------------
+
+def _found(officer, name: str) -> set[tuple[int, str]]:
+    """(case id, petitioner's name) of the candidates for a petitioner of that name, in a
+    transaction of its own."""
+    from mediation.cases import petitions
+    from mediation.extensions import db
+
+    found = petitions.find_candidates(officer, {"region_code": "510104", "petitioners": [{"name": name}]})
+    db.session.rollback()
+    return {(c["case_id"], c["petitioner"]["name"]) for c in found}
+
+
+def _other(statement, **values) -> None:
+    """One statement committed on another connection than the session's."""
+    from mediation.extensions import db
+
+    with db.engine.begin() as conn:
+        conn.execute(statement, values)
+
+
+def test_names_written_edited_moved_and_deleted_elsewhere_are_seen_at_once(ctx):
+    """On PostgreSQL through the in-process copy of the county's names, on SQLite by reading
+    them: either way each look sees what the database holds at that moment."""
+    from mediation.cases.models import Case, Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    here = make_case(officer, petitioners=[{"name": "王建国"}]).id
+    away = make_case(make_user("case_officer", "510105"), region_code="510105",
+                     petitioners=[{"name": "诸葛亮"}]).id
+    db.session.commit()
+    assert _found(officer, "王建国") == {(here, "王建国")}  # the copy is taken here
+    assert _found(officer, "诸葛亮") == set()  # another county
+
+    pets = Petitioner.__table__
+    _other(pets.insert(), case_id=here, name="欧阳娜娜", groups=[], address="")
+    assert _found(officer, "欧阳娜娜") == {(here, "欧阳娜娜")}
+    _other(pets.update().where(pets.c.name == "欧阳娜娜").values(name="司马相如"))
+    assert _found(officer, "欧阳娜娜") == set()
+    assert _found(officer, "司马相如") == {(here, "司马相如")}
+    _other(pets.delete().where(pets.c.name == "司马相如"))
+    assert _found(officer, "司马相如") == set()
+    _other(Case.__table__.update().where(Case.__table__.c.id == away).values(region_code="510104"))
+    assert _found(officer, "诸葛亮") == {(away, "诸葛亮")}
+    _other(Case.__table__.update().where(Case.__table__.c.id == here).values(merged_into_id=away))
+    assert _found(officer, "王建国") == set()
+
+
+@pytest.mark.postgres
+def test_a_transactions_own_rows_serve_it_alone_and_count_once_committed(pg):
+    import sqlalchemy as sa
+
+    from mediation.cases import petitions
+    from mediation.cases.models import Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    case_id = make_case(officer, petitioners=[{"name": "王建国"}]).id
+    db.session.commit()
+    assert _found(officer, "王建国") == {(case_id, "王建国")}
+
+    def add_in_this_transaction(name: str) -> set[tuple[int, str]]:
+        db.session.add(Petitioner(case_id=case_id, name=name, groups=[], address=""))
+        db.session.flush()
+        own = db.session.execute(sa.text("SELECT txid_current()")).scalar_one()
+        _other(sa.text("SELECT txid_current()"))  # a later transaction finishes first
+        found = petitions.find_candidates(officer, {"region_code": "510104",
+                                                    "petitioners": [{"name": name}]})
+        # this transaction's row is read again until it is seen finished
+        assert pg.extensions["mediation.county_names"].horizon("510104") <= own
+        return {(c["case_id"], c["petitioner"]["name"]) for c in found}
+
+    assert add_in_this_transaction("诸葛亮") == {(case_id, "诸葛亮")}
+    db.session.rollback()
+    assert _found(officer, "诸葛亮") == set()  # rolled back: not kept
+    assert add_in_this_transaction("欧阳娜娜") == {(case_id, "欧阳娜娜")}
+    db.session.commit()
+    assert _found(officer, "欧阳娜娜") == {(case_id, "欧阳娜娜")}  # committed: found from now on
+
+
+@pytest.mark.postgres
+def test_a_snapshot_older_than_the_copy_reads_the_names_itself(pg):
+    """Under repeatable read, a transaction whose snapshot predates the copy (which another
+    look has moved on) sees the names as they were when it began, as a scan would."""
+    import sqlalchemy as sa
+
+    from mediation.cases import petitions
+    from mediation.cases.models import Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    case_id = make_case(officer, petitioners=[{"name": "张三丰"}]).id
+    db.session.commit()
+    assert _found(officer, "张三丰") == {(case_id, "张三丰")}
+
+    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    db.session.execute(sa.select(1))  # the snapshot is taken
+    pets = Petitioner.__table__
+    _other(pets.update().where(pets.c.case_id == case_id).values(name="李四"))
+    with db.engine.connect() as conn:  # another look moves the copy on
+        assert petitions._county_names(conn, "510104") is not None
+        conn.rollback()
+    assert petitions._county_names(db.session.connection(), "510104") is None  # too old
+    found = petitions.find_candidates(officer, {"region_code": "510104",
+                                                "petitioners": [{"name": "张三丰"}]})
+    assert [(c["case_id"], c["petitioner"]["name"]) for c in found] == [(case_id, "张三丰")]
+    db.session.rollback()
+    assert _found(officer, "张三丰") == set()
+    assert _found(officer, "李四") == {(case_id, "李四")}

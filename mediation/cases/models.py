@@ -204,6 +204,11 @@ class Petitioner(db.Model):
     phone_tail: Mapped[str | None] = mapped_column(sa.String(4))
     groups: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     address: Mapped[str] = mapped_column(sa.String(200), default="")
+    # PostgreSQL: the transaction that last wrote the row, set by a trigger (migration
+    # 0032) for the repeat check's copy of the county's names (cases/name_cache.py);
+    # never read or written by the application otherwise.
+    change_xid: Mapped[int | None] = mapped_column(sa.BigInteger, server_default="0", index=True,
+                                                   deferred=True)
 
     case: Mapped[Case] = relationship(back_populates="petitioners")
 

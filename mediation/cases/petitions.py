@@ -18,15 +18,18 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
 
 from mediation import clock, timeline
 from mediation.cases import events
 from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
+from mediation.cases.name_cache import Look, NameCache
 from mediation.clock import today
 from mediation.errors import Invalid
 from mediation.extensions import db
@@ -125,6 +128,11 @@ def petitions_of(case_id: int) -> list[Petition]:
 
 # --- detection ---------------------------------------------------------------------------
 
+def _best_name_match(names: list[str], stored: str) -> tuple[float, str] | None:
+    return max((m for m in (_name_match(n, stored) for n in names) if m),
+               default=None, key=lambda m: m[0])
+
+
 def _name_match(a: str, b: str) -> tuple[float, str] | None:
     na, nb = normalise_name(a), normalise_name(b)
     if not na or not nb:
@@ -147,14 +155,20 @@ _SIEVE_MARGIN = 0.5
 
 def _plausible(names: list[str], stored: list[str]) -> list[int]:
     """The positions in `stored` of the names that may match one of `names` by
-    _name_match: each of its matches scores at least its similar-name threshold (an equal
-    normalised name or pinyin scores 100), so comparing the normalised names and the
-    pinyin of all of them in one batch each (rapidfuzz, in C) finds every one of them, and
-    a few more that _name_match then turns down. Sorted, each position once."""
-    if not stored:
+    _name_match (see _sieve)."""
+    return _sieve(names, list(map(normalise_name, stored)), lambda: list(map(name_pinyin, stored)))
+
+
+def _sieve(names: list[str], normalised: list[str], pinyin: Callable[[], list[str]]) -> list[int]:
+    """The positions of the stored names (given normalised, and their pinyin when asked)
+    that may match one of `names` by _name_match: each of its matches scores at least its
+    similar-name threshold (an equal normalised name or pinyin scores 100), so comparing
+    the normalised names and the pinyin of all of them in one batch each (rapidfuzz, in
+    C) finds every one of them, and a few more that _name_match then turns down. Sorted,
+    each position once."""
+    if not normalised:
         return []
-    normalised = list(map(normalise_name, stored))
-    pinyin: list[str] | None = None
+    stored_pinyin: list[str] | None = None
     hits: set[int] = set()
     for name in names:
         na = normalise_name(name)
@@ -165,12 +179,33 @@ def _plausible(names: list[str], stored: list[str]) -> list[int]:
             score_cutoff=SIMILAR_NAME_RATIO - _SIEVE_MARGIN))
         pa = name_pinyin(name)
         if pa:
-            if pinyin is None:
-                pinyin = list(map(name_pinyin, stored))
+            if stored_pinyin is None:
+                stored_pinyin = pinyin()
             hits.update(i for _, _, i in process.extract(
-                pa, pinyin, scorer=fuzz.ratio, limit=None,
+                pa, stored_pinyin, scorer=fuzz.ratio, limit=None,
                 score_cutoff=SIMILAR_NAME_RATIO + 10 - _SIEVE_MARGIN))
     return sorted(hits)
+
+
+def _name_keys(name: str) -> tuple[str, str]:
+    return normalise_name(name), name_pinyin(name)
+
+
+def _county_names(conn: sa.Connection, county: str) -> Look | None:
+    """The county's names from the app's in-process copy (PostgreSQL); None on SQLite, or
+    when this transaction's snapshot is older than the copy."""
+    if conn.dialect.name != "postgresql":
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cache = app.extensions.get(_NAME_CACHE)
+    if cache is None:
+        cache = app.extensions.setdefault(_NAME_CACHE, NameCache(_name_keys))
+    return cache.look(conn, county)
+
+
+_NAME_CACHE = "mediation.county_names"
+# The name scan looks at the petitioners of the county's latest cases, at most this many.
+SCAN_LIMIT = 5000
 
 
 def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = None) -> list[dict[str, Any]]:
@@ -197,31 +232,55 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                  for kind in ("id_number", "phone")}
     names = [p["name"] for p in people if p.get("name")]
     name_matches: dict[int, tuple[float, str]] = {}
+    # Petitioners the sieve kept from the in-process copy of the county's names: decided
+    # below on the rows loaded, if in the county (among its latest SCAN_LIMIT) and live.
+    sieved: set[int] = set()
+    in_scan = sa.true()
+    cutoff: int | None = None
+    county = region_prefix(region)
     if names:
-        county = region_prefix(region)
         # The names alone are compared (thousands of rows); only the matches are loaded.
         # Plain rows read on the session's connection (after the flush the session would
         # make) skip the ORM's handling of each row.
         if db.session.autoflush:
             db.session.flush()
-        rows = db.session.connection().execute(
-            sa.select(Petitioner.id, Petitioner.name).join(Case)
-            .where(Case.region_code.startswith(county, autoescape=True), live)
-            .order_by(Case.id.desc()).limit(5000)).all()
-        for i in _plausible(names, [pname for _, pname in rows]):
-            pid, pname = rows[i]
-            best = max((m for m in (_name_match(n, pname) for n in names) if m),
-                       default=None, key=lambda m: m[0])
-            if best:
-                name_matches[pid] = best
+        conn = db.session.connection()
+        look = _county_names(conn, county)
+        if look is not None:
+            sieved = {look.ids[i] for i in _sieve(names, look.normalised, lambda: look.pinyin)}
+            in_scan = Case.region_code.startswith(county, autoescape=True)
+            if sieved and len(look.ids) > SCAN_LIMIT:  # the copy holds at least the county
+                cutoff = conn.execute(
+                    sa.select(Case.id).select_from(Petitioner).join(Case).where(in_scan, live)
+                    .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar()
+                if cutoff is not None:
+                    in_scan = sa.and_(in_scan, Case.id >= cutoff)
+        else:
+            rows = conn.execute(
+                sa.select(Petitioner.id, Petitioner.name).join(Case)
+                .where(Case.region_code.startswith(county, autoescape=True), live)
+                .order_by(Case.id.desc()).limit(SCAN_LIMIT)).all()
+            for i in _plausible(names, [pname for _, pname in rows]):
+                pid, pname = rows[i]
+                best = _best_name_match(names, pname)
+                if best:
+                    name_matches[pid] = best
     # One query loads every petitioner matched by number (blind index) or by name.
     wanted = [getattr(Petitioner, f"{kind}_index").in_(sorted(indexes))
               for kind, indexes in by_number.items() if indexes]
     if name_matches:
         wanted.append(Petitioner.id.in_(sorted(name_matches)))
+    if sieved:
+        wanted.append(sa.and_(Petitioner.id.in_(sorted(sieved)), in_scan))
     loaded = db.session.execute(
         sa.select(Petitioner, Case).join(Case).where(sa.or_(*wanted), live)
         .order_by(Petitioner.id)).all() if wanted else []
+    for p, case in loaded:
+        if (p.id in sieved and case.region_code.startswith(county)
+                and (cutoff is None or case.id >= cutoff)):
+            best = _best_name_match(names, p.name)
+            if best:
+                name_matches[p.id] = best
     for kind, weight in (("id_number", ID_MATCH), ("phone", PHONE_MATCH)):
         for p, case in loaded:
             # A match by number confirms the number: only where the officer may read it.

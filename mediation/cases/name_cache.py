@@ -1,0 +1,145 @@
+"""The petitioners' names of each county held in the process, so the repeat check reads no
+county's names from the database at each intake.
+
+PostgreSQL only (on SQLite the repeat check reads the county's names each time). A trigger
+stamps each petitioner row with the id of the transaction that last wrote it, and a case
+moved to another region touches its petitioners (migration 0032). Each look at a county
+asks, in one statement, for the snapshot it runs in (`xmin`: transactions below it had
+finished; `xmax` and `xip`: those from `xmax` on had not started, those listed were
+running) and for the county's rows stamped at or above the horizon of the previous look:
+- rows written by transactions that had finished by then were read by that look already;
+- every other row this snapshot sees is read now (its stamp is at or above the horizon).
+Rows written by this very transaction (not committed: it may still roll back) serve this
+look only and keep the horizon below their stamp. A look whose snapshot does not see
+everything the previous look saw (a transaction older than the copy, under repeatable
+read) gets None: the caller reads the names itself.
+
+The copy is a superset: a petitioner deleted, moved out of the county, merged away or out
+of the officer's sight stays in it. The caller therefore takes it only as a sieve: it loads
+the rows it kept, with their cases, in its own statement, and decides on what that reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from mediation.cases.models import Case, Petitioner
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a statement's snapshot says of the transactions."""
+
+    xmin: int
+    xmax: int
+    running: frozenset[int]  # the xip list, and this transaction if it has an id
+
+    def sees_all_of(self, other: Snapshot) -> bool:
+        """Whether every transaction `other` saw finished is finished for this one too."""
+        return self.xmax >= other.xmax and all(
+            t in other.running for t in self.running if t < other.xmax)
+
+
+@dataclass
+class CountyNames:
+    """The names of one county's petitioners as of `seen`; a row written since the horizon
+    is read again at every look until the horizon passes it."""
+
+    seen: Snapshot | None = None
+    horizon: int = 0
+    ids: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    normalised: list[str] = field(default_factory=list)
+    pinyin: list[str] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)
+
+    def put(self, pid: int, name: str, keys: Callable[[str], tuple[str, str]]) -> None:
+        normalised, pinyin = keys(name)
+        at = self.position.get(pid)
+        if at is None:
+            self.position[pid] = len(self.ids)
+            self.ids.append(pid)
+            self.names.append(name)
+            self.normalised.append(normalised)
+            self.pinyin.append(pinyin)
+        else:
+            self.names[at], self.normalised[at], self.pinyin[at] = name, normalised, pinyin
+
+
+@dataclass(frozen=True)
+class Look:
+    """The county's names for one statement's snapshot (copies: the shared lists move on)."""
+
+    ids: list[int]
+    normalised: list[str]
+    pinyin: list[str]
+
+
+def _query(county: str) -> sa.Select:
+    snap = sa.select(sa.func.txid_current_snapshot().label("s")).subquery()
+    horizon = sa.select(
+        sa.func.txid_snapshot_xmin(snap.c.s).label("xmin"),
+        sa.func.txid_snapshot_xmax(snap.c.s).label("xmax"),
+        sa.func.array(sa.select(sa.func.txid_snapshot_xip(snap.c.s)).scalar_subquery(),
+                      type_=ARRAY(sa.BigInteger)).label("xip"),
+        sa.func.txid_current_if_assigned().label("own"),
+    ).select_from(snap).subquery()
+    changed = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid)
+               .join(Case, Case.id == Petitioner.case_id)
+               .where(Case.region_code.startswith(county, autoescape=True),
+                      Petitioner.change_xid >= sa.bindparam("after"))
+               .subquery())
+    return (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
+                      changed.c.id, changed.c.name, changed.c.change_xid)
+            .select_from(horizon.outerjoin(changed, sa.true())))
+
+
+class NameCache:
+    """One per app (its database); shared by its threads. Looks at a county take turns."""
+
+    def __init__(self, keys: Callable[[str], tuple[str, str]]) -> None:
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._counties: dict[str, CountyNames] = {}
+        self._queries: dict[str, sa.Select] = {}
+
+    def look(self, conn: sa.Connection, county: str) -> Look | None:
+        """The county's names as the snapshot of one statement on `conn` sees them (and
+        possibly more, see the module's note); None when this snapshot is older than the
+        copy."""
+        with self._lock:
+            entry = self._counties.get(county)
+            if entry is None:
+                entry = self._counties[county] = CountyNames()
+                self._queries[county] = _query(county)
+            rows = conn.execute(self._queries[county], {"after": entry.horizon}).all()
+            first = rows[0]
+            own = first.own
+            snap = Snapshot(first.xmin, first.xmax,
+                            frozenset(first.xip or ()) | ({own} if own is not None else set()))
+            if entry.seen is not None and not snap.sees_all_of(entry.seen):
+                return None
+            mine: list[tuple[int, str]] = []
+            for row in rows:
+                if row.id is None:
+                    continue
+                if own is not None and row.change_xid == own:
+                    mine.append((row.id, row.name))
+                else:
+                    entry.put(row.id, row.name, self._keys)
+            entry.seen = snap
+            entry.horizon = min(snap.xmin, own) if own is not None else snap.xmin
+            extra = [self._keys(name) for _, name in mine]
+            return Look(entry.ids + [pid for pid, _ in mine],
+                        entry.normalised + [k[0] for k in extra],
+                        entry.pinyin + [k[1] for k in extra])
+
+    def horizon(self, county: str) -> int:
+        """The stamp from which the next look at the county reads rows again."""
+        entry = self._counties.get(county)
+        return entry.horizon if entry else 0
