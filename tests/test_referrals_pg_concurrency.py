@@ -254,3 +254,44 @@ def test_pg_a_sweep_holding_the_offer_wins_over_an_accept(pg, due_offer, monkeyp
         timeline.Event.type.startswith("referral.")).order_by(timeline.Event.seq)).scalars().all()
     assert types == ["referral.offered", "referral.expired", "referral.offered"]
     assert timeline.verify(due_offer["case"]) == (1, [])
+
+
+class _Then:
+    """A point a racing thread passes (the race helper pauses it there)."""
+
+    @staticmethod
+    def commit() -> None:
+        db.session.commit()
+
+
+def test_pg_append_batch_behind_another_writer_of_a_case_chains_after_it(pg, monkeypatch):
+    """A batch that waits for another writer of one of its cases numbers and chains that
+    case's events after the other writer's (its predecessor read once the lock is free)."""
+    from referrals import events as referral_events
+
+    officer = make_user("case_officer", "510104")
+    c, d = (make_case(officer).id for _ in range(2))
+    db.session.remove()
+    data = {"need": "economic_compensation", "reason": "r", "failed_offers": 0}
+
+    def single():
+        timeline.append(db.session, c, referral_events.CASE_ESCALATED, data, None)
+        _Then.commit()
+
+    def batch():
+        out = timeline.append_batch(db.session, {
+            d: [(referral_events.CASE_ESCALATED, data)],
+            c: [(referral_events.CASE_ESCALATION_CLEARED, {"need": "economic_compensation"})]},
+            None)
+        db.session.commit()
+        return {k: [(e.seq, e.prev_hash) for e in v] for k, v in out.items()}
+
+    first, second = _race(pg, single, batch, monkeypatch, _Then, "commit")
+    assert first is None and isinstance(second, dict), (first, second)
+    rows = db.session.execute(sa.select(timeline.Event.seq, timeline.Event.type, timeline.Event.hash)
+                              .where(timeline.Event.case_id == c)
+                              .order_by(timeline.Event.seq)).all()
+    assert [t for _s, t, _h in rows][-2:] == ["case.escalated", "case.escalation_cleared"]
+    assert second[c] == [(rows[-1][0], rows[-2][2])]  # after the other writer's event
+    for case_id in (c, d):
+        assert timeline.verify(case_id) == (1, [])
