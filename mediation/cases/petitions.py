@@ -249,7 +249,10 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         if look is not None:
             sieved = {look.ids[i] for i in _sieve(names, look.normalised, lambda: look.pinyin)}
             in_scan = Case.region_code.startswith(county, autoescape=True)
-            if sieved and len(look.ids) > SCAN_LIMIT:  # the copy holds at least the county
+            # The copy holds at least the county: below the limit, no cut-off applies. At
+            # it, every petitioner of the case at the cut-off is taken (the scan's order
+            # among one case's petitioners is unspecified).
+            if sieved and len(look.ids) > SCAN_LIMIT:
                 cutoff = conn.execute(
                     sa.select(Case.id).select_from(Petitioner).join(Case).where(in_scan, live)
                     .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar()
