@@ -151,3 +151,19 @@ def test_a_snapshot_older_than_the_copy_reads_the_names_itself(pg):
     db.session.rollback()
     assert _found(officer, "张三丰") == set()
     assert _found(officer, "李四") == {(case_id, "李四")}
+
+
+def test_the_name_scan_takes_the_latest_cases_up_to_its_limit(ctx, monkeypatch):
+    """The copy of the county's names holds every case; the limit of the scan (the latest
+    cases' petitioners) still applies to what it finds."""
+    from mediation.cases import petitions
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    ids = [make_case(officer, title=f"案件{i}", petitioners=[{"name": "王建国"}]).id for i in range(3)]
+    db.session.commit()
+    monkeypatch.setattr(petitions, "SCAN_LIMIT", 2)
+    assert {case for case, _ in _found(officer, "王建国")} == set(ids[1:])
+    monkeypatch.setattr(petitions, "SCAN_LIMIT", 3)
+    assert {case for case, _ in _found(officer, "王建国")} == set(ids)
