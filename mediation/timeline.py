@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation import clock, outages
@@ -324,11 +324,32 @@ def append_batch(
     return out
 
 
+# A request publishes its own events (this many at most) right after its commit when the
+# publisher thread has nothing to do: they reach the queue without waiting for that thread.
+DIRECT_MAX = 20
+
+
 def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
-    """Hand what this transaction committed to the process's publisher thread."""
+    """Publish what this transaction committed: a request's few events from this thread
+    when the publisher thread is idle and the last delivery went through (the claim, the
+    publishers and the clearing as that thread runs them: the sweep never sends them too),
+    else hand them to the publisher thread (batches under load; Redis trouble, tasks and
+    commands never wait in the committing thread)."""
     if not has_app_context():  # nothing to publish with: the sweep will
         return
-    _publisher.put(current_app._get_current_object(), items)
+    app = current_app._get_current_object()
+    if (has_request_context() and len(items) <= DIRECT_MAX and not _failures["count"]
+            and _publisher.idle()):
+        items = sorted(items, key=lambda item: (item[1]["case_id"], item[1]["seq"]))
+        try:
+            _deliver([i for i, _ in items], [env for _, env in items])
+        except Exception as exc:  # the outbox keeps them; the sweep retries
+            if outages.is_unavailable(exc):
+                outages.record_failure(exc, f"publishing a request's {len(items)} event(s)")
+            else:
+                log.exception("publishing a request's %d event(s) failed", len(items))
+        return
+    _publisher.put(app, items)
 
 
 class _BackgroundPublisher:
@@ -345,6 +366,10 @@ class _BackgroundPublisher:
         self._queue: queue.Queue = queue.Queue()
         self._pid: int | None = None
         self._lock = threading.Lock()
+
+    def idle(self) -> bool:
+        """Nothing queued and no batch being sent."""
+        return not self._queue.unfinished_tasks
 
     def put(self, app, items: list[tuple[int, dict[str, Any]]]) -> None:
         self._ensure_thread()

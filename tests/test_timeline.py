@@ -548,3 +548,62 @@ def test_a_stored_events_json_envelope_decodes_to_its_envelope(ctx, test_types):
 ])
 def test_iso_says_every_moment_in_utc_with_z(moment, text):
     assert timeline.iso(moment) == text
+
+
+def test_a_request_publishes_its_own_events_after_its_commit_when_the_thread_is_idle(ctx, test_types):
+    import threading
+
+    officer = _officer()
+    case_id = _intake(officer)
+    assert timeline.drain()
+    threads: list[str] = []
+
+    def recording(envelopes):
+        threads.append(threading.current_thread().name)
+        rec(envelopes)
+
+    rec = Recorder()
+    with registry(ctx).publishers.scoped("test.recording", recording), ctx.test_request_context():
+        timeline.append(db.session, case_id, NOTED, {"n": 1}, officer.id)
+        timeline.append(db.session, case_id, NOTED, {"n": 2}, officer.id)
+        db.session.commit()
+        # Published and cleared before the commit returned, by this thread: no drain needed.
+        assert [(e["seq"], e["data"]) for b in rec.batches for e in b] == [(3, {"n": 1}), (4, {"n": 2})]
+        assert rec.committed == [True, True]
+        assert threads == [threading.current_thread().name]
+        assert db.session.execute(sa.select(sa.func.count()).select_from(EventOutbox)).scalar_one() == 0
+        db.session.rollback()
+    assert timeline.publish() == 0  # nothing left for the sweep
+
+
+def test_a_request_whose_publication_failed_leaves_its_events_and_the_next_goes_to_the_thread(
+        ctx, test_types):
+    import threading
+
+    officer = _officer()
+    case_id = _intake(officer)
+    assert timeline.drain()
+    threads: list[str] = []
+
+    def broken(envelopes):
+        threads.append(threading.current_thread().name)
+        raise ConnectionError("redis is down")
+
+    here = threading.current_thread().name
+    with registry(ctx).publishers.scoped("test.broken", broken):
+        with ctx.test_request_context():
+            timeline.append(db.session, case_id, NOTED, {"n": 1}, officer.id)
+            db.session.commit()
+            assert threads == [here]  # tried at once, and failed: pending, counted
+            assert db.session.execute(sa.select(EventOutbox.attempts)).scalars().all() == [1]
+            db.session.rollback()
+            # After a failed delivery the next request does not wait on a broken queue.
+            timeline.append(db.session, case_id, NOTED, {"n": 2}, officer.id)
+            db.session.commit()
+            db.session.rollback()
+        assert timeline.drain()
+    assert threads[1:] == ["timeline-publisher"]
+    assert timeline.pending_count() == 2
+    with registry(ctx).publishers.scoped("test.recorder", Recorder()) as rec:
+        assert timeline.publish() == 2
+    assert [e["seq"] for e in rec.envelopes] == [3, 4]
