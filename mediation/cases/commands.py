@@ -142,7 +142,10 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     # autoflush it triggers) when the rules look at them before the commit.
     case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
                 created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0,
-                investigations=[], category_overrides=[], contacts=[])
+                investigations=[], category_overrides=[], contacts=[],
+                # said, not left unloaded: the KPI rollup then knows, without a query, that a
+                # case not listed in the action has no steps to derive
+                action_listed_on=None)
     for name in CASE_FIELDS:
         if name in data:
             setattr(case, name, data[name])
