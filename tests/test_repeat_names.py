@@ -110,7 +110,7 @@ def test_a_transactions_own_rows_serve_it_alone_and_count_once_committed(pg):
         found = petitions.find_candidates(officer, {"region_code": "510104",
                                                     "petitioners": [{"name": name}]})
         # this transaction's row is read again until it is seen finished
-        assert pg.extensions["mediation.county_names"].horizon("510104") <= own
+        assert pg.extensions["mediation.county_names"].rereads("510104", own)
         return {(c["case_id"], c["petitioner"]["name"]) for c in found}
 
     assert add_in_this_transaction("诸葛亮") == {(case_id, "诸葛亮")}

@@ -6,11 +6,13 @@ stamps each petitioner row with the id of the transaction that last wrote it, an
 moved to another region touches its petitioners (migration 0032). Each look at a county
 asks, in one statement, for the snapshot it runs in (`xmin`: transactions below it had
 finished; `xmax` and `xip`: those from `xmax` on had not started, those listed were
-running) and for the county's rows stamped at or above the horizon of the previous look:
-- rows written by transactions that had finished by then were read by that look already;
-- every other row this snapshot sees is read now (its stamp is at or above the horizon).
+running, this one's own added) and for the county's rows written by a transaction the
+previous look did not see finished (stamped from its `xmax` on, or by one it saw running):
+- rows written by transactions the previous look saw finished were read by it already;
+- every other row this snapshot sees is read now.
 Rows written by this very transaction (not committed: it may still roll back) serve this
-look only and keep the horizon below their stamp. A look whose snapshot does not see
+look only, and are read again by the next. A long transaction elsewhere costs no more than
+its own rows. A look whose snapshot does not see
 everything the previous look saw (a transaction older than the copy, under repeatable
 read) gets None: the caller reads the names itself.
 
@@ -47,11 +49,9 @@ class Snapshot:
 
 @dataclass
 class CountyNames:
-    """The names of one county's petitioners as of `seen`; a row written since the horizon
-    is read again at every look until the horizon passes it."""
+    """The names of one county's petitioners as of `seen` (None: not read yet)."""
 
     seen: Snapshot | None = None
-    horizon: int = 0
     ids: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     normalised: list[str] = field(default_factory=list)
@@ -92,7 +92,9 @@ def _query(county: str) -> sa.Select:
     changed = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid)
                .join(Case, Case.id == Petitioner.case_id)
                .where(Case.region_code.startswith(county, autoescape=True),
-                      Petitioner.change_xid >= sa.bindparam("after"))
+                      sa.or_(Petitioner.change_xid >= sa.bindparam("after"),
+                             Petitioner.change_xid == sa.any_(
+                                 sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
                .subquery())
     return (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
                       changed.c.id, changed.c.name, changed.c.change_xid)
@@ -117,7 +119,10 @@ class NameCache:
             if entry is None:
                 entry = self._counties[county] = CountyNames()
                 self._queries[county] = _query(county)
-            rows = conn.execute(self._queries[county], {"after": entry.horizon}).all()
+            seen = entry.seen
+            rows = conn.execute(self._queries[county], {
+                "after": seen.xmax if seen else 0,
+                "pending": sorted(seen.running) if seen else []}).all()
             first = rows[0]
             own = first.own
             snap = Snapshot(first.xmin, first.xmax,
@@ -133,13 +138,13 @@ class NameCache:
                 else:
                     entry.put(row.id, row.name, self._keys)
             entry.seen = snap
-            entry.horizon = min(snap.xmin, own) if own is not None else snap.xmin
             extra = [self._keys(name) for _, name in mine]
             return Look(entry.ids + [pid for pid, _ in mine],
                         entry.normalised + [k[0] for k in extra],
                         entry.pinyin + [k[1] for k in extra])
 
-    def horizon(self, county: str) -> int:
-        """The stamp from which the next look at the county reads rows again."""
+    def rereads(self, county: str, stamp: int) -> bool:
+        """Whether the next look at the county reads a row of that stamp again."""
         entry = self._counties.get(county)
-        return entry.horizon if entry else 0
+        seen = entry.seen if entry else None
+        return seen is None or stamp >= seen.xmax or stamp in seen.running
