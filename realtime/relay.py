@@ -15,6 +15,7 @@ processes exist is not published: `NotPublished` says how many went out before i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -40,14 +41,24 @@ NAMESPACE = "/"
 
 def rooms_for(envelope: dict[str, Any], case: Case, session) -> list[str]:
     """Every room the envelope goes to (no room: nobody may be told)."""
+    return _rooms(envelope, case.id, case.region_code, session, lambda: case)
+
+
+def _rooms(envelope: dict[str, Any], case_id: int, region_code: str, session,
+           load_case: Callable[[], Case | None]) -> list[str]:
+    """`rooms_for` from the case's id and region (what its rooms need); the case itself is
+    loaded only for an event whose recipient rules name someone."""
     audience = event_audience(envelope["type"])
     targets: list[str] = []
     if audience.case_rooms:
-        targets.append(rooms.case_room(case.id, audience.name))
+        targets.append(rooms.case_room(case_id, audience.name))
         targets.extend(rooms.region_room(p, audience.name)
-                       for p in rooms.region_prefixes(case.region_code))
+                       for p in rooms.region_prefixes(region_code))
     recipients = event_recipients(session, envelope)
     if recipients:
+        case = load_case()
+        if case is None:
+            return targets
         # A rule naming a user vouches that the event concerns them, even when they no
         # longer see the case (an offer withdrawn from a provider); the event's audience
         # still decides (an internal note never reaches a provider this way).
@@ -55,6 +66,13 @@ def rooms_for(envelope: dict[str, Any], case: Case, session) -> list[str]:
         targets.extend(rooms.user_room(u.id) for u in users
                        if u.active and audience.admits(u, case, envelope["data"]))
     return targets
+
+
+# The cases' ids and regions (all that the rooms of an event without recipients need),
+# read as plain rows rather than whole cases.
+_CASES = Case.__table__
+_REGIONS = (sa.select(_CASES.c.id, _CASES.c.region_code)
+            .where(_CASES.c.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def emit(app: Flask, envelope: dict[str, Any], to: list[str]) -> None:
@@ -78,19 +96,20 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
     # elsewhere a session of its own, closed here.
     claiming = claiming_session()
     with nullcontext(claiming) if claiming is not None else Session(db.engine) as session:
-        case_ids = {e["case_id"] for e in envelopes}
-        cases = {c.id: c for c in session.execute(
-            sa.select(Case).where(Case.id.in_(case_ids))).scalars()}
+        regions = dict(session.connection().execute(
+            _REGIONS, {"ids": sorted({e["case_id"] for e in envelopes})}).all())
         for done, envelope in enumerate(envelopes):
-            case = cases.get(envelope["case_id"])
-            if case is None:
+            case_id = envelope["case_id"]
+            region = regions.get(case_id)
+            if region is None:
                 continue
-            targets = rooms_for(envelope, case, session)
+            targets = _rooms(envelope, case_id, region, session,
+                             lambda case_id=case_id: session.get(Case, case_id))
             try:
                 if access.changes_access(envelope["type"]):
                     # Who sees the case may have changed: connections that lost it leave its
                     # rooms before this event and any later one go out (the same queue, in order).
-                    eviction.request_recheck(app, set(), {case.id})
+                    eviction.request_recheck(app, set(), {case_id})
                 if targets:
                     emit(app, envelope, targets)
             except (NotDelivered, redis.RedisError, OSError) as exc:

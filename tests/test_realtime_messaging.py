@@ -185,6 +185,27 @@ def test_the_relay_sends_each_event_to_those_who_may_see_it(api, app, officer, c
                                        f"user:{officer.id}"])
 
 
+def test_the_relay_loads_the_case_only_for_an_event_that_names_someone(api, app, officer, case_id,
+                                                                       mediator):
+    post(api, officer, case_id, "hello")
+    post(api, officer, case_id, f"@{mediator.username} please look")
+    loads: list[int] = []
+
+    def load() -> Case:
+        loads.append(1)
+        return db.session.get(Case, case_id)
+
+    with app.app_context():
+        plain, named = [e.envelope() for e in timeline.events_after(case_id)
+                        if e.type == "message.posted"]
+        rooms = relay._rooms(plain, case_id, "510104", db.session, load)
+        assert loads == []  # the id and the region are all its rooms need
+        assert sorted(rooms) == sorted([f"case:{case_id}", "region:51", "region:5101", "region:510104"])
+        assert f"user:{mediator.id}" in relay._rooms(named, case_id, "510104", db.session, load)
+        assert loads == [1]  # the audience's check for the named user needs the case
+        db.session.remove()
+
+
 def test_the_thread_reads_only_the_page_it_returns(api, app, officer, case_id, mediator):
     """Keyset pagination: the events loaded for a page are the page's messages (one more,
     to know there are more) and the edits and deletions naming them, whatever follows."""
