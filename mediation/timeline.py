@@ -340,16 +340,22 @@ def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
     app = current_app._get_current_object()
     if (has_request_context() and len(items) <= DIRECT_MAX and not _failures["count"]
             and _publisher.idle()):
-        items = sorted(items, key=lambda item: (item[1]["case_id"], item[1]["seq"]))
-        try:
-            _deliver([i for i, _ in items], [env for _, env in items])
-        except Exception as exc:  # the outbox keeps them; the sweep retries
-            if outages.is_unavailable(exc):
-                outages.record_failure(exc, f"publishing a request's {len(items)} event(s)")
-            else:
-                log.exception("publishing a request's %d event(s) failed", len(items))
+        _deliver_sorted(items, f"publishing a request's {len(items)} event(s)")
         return
     _publisher.put(app, items)
+
+
+def _deliver_sorted(items: list[tuple[int, dict[str, Any]]], what: str) -> None:
+    """Deliver (event id, envelope) pairs in (case, seq) order; a failure is logged as `what`
+    and leaves them in the outbox, for the sweep."""
+    items = sorted(items, key=lambda item: (item[1]["case_id"], item[1]["seq"]))
+    try:
+        _deliver([i for i, _ in items], [env for _, env in items])
+    except Exception as exc:
+        if outages.is_unavailable(exc):
+            outages.record_failure(exc, what)
+        else:
+            log.exception("%s failed", what)
 
 
 class _BackgroundPublisher:
@@ -399,14 +405,10 @@ class _BackgroundPublisher:
                 for app, items in batch:
                     by_app.setdefault(app, []).extend(items)
                 for app, items in by_app.items():
-                    items.sort(key=lambda item: (item[1]["case_id"], item[1]["seq"]))
                     with app.app_context():
-                        _deliver([i for i, _ in items], [env for _, env in items])
-            except Exception as exc:  # the outbox keeps them; the sweep retries
-                if outages.is_unavailable(exc):
-                    outages.record_failure(exc, f"the publisher thread (a batch of {len(batch)})")
-                else:
-                    log.exception("the publisher thread failed on a batch of %d", len(batch))
+                        _deliver_sorted(items, f"the publisher thread (a batch of {len(items)} event(s))")
+            except Exception:  # the thread must live on: the outbox keeps the events
+                log.exception("the publisher thread failed on a batch of %d", len(batch))
             finally:
                 for _ in batch:
                     q.task_done()
