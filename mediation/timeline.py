@@ -645,7 +645,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     load (every thread holding one, waiting for another)."""
     with Session(db.engine) as s:
         pg = s.get_bind().dialect.name == "postgresql"
-        if pg:
+        if pg and envelopes is None:  # (sent from memory: the claim sets it itself)
             s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
         claimed = _claim(s, ids, envelopes, limit)
         if not claimed:
@@ -705,7 +705,13 @@ def _settle(s: Session, ids: list[int], done: int, failure: str | None) -> None:
 # of its cost.
 _IDS = sa.bindparam("ids", expanding=True)
 _CLAIM = sa.select(_OUTBOX.c.event_id).where(_OUTBOX.c.event_id.in_(_IDS))
-_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+# On PostgreSQL the claim of events sent from memory also sets the transaction's
+# lock_timeout (SET LOCAL, in the same round trip): the rows it returns are evaluated by its
+# filter first, and without rows nothing else runs in the transaction.
+_CLAIM_LOCKED = sa.select(_OUTBOX.c.event_id).where(
+    _OUTBOX.c.event_id.in_(_IDS),
+    sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
+).with_for_update(skip_locked=True)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
                 .values(attempts=_OUTBOX.c.attempts + 1))

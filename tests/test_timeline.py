@@ -607,3 +607,33 @@ def test_a_request_whose_publication_failed_leaves_its_events_and_the_next_goes_
     with registry(ctx).publishers.scoped("test.recorder", Recorder()) as rec:
         assert timeline.publish() == 2
     assert [e["seq"] for e in rec.envelopes] == [3, 4]
+
+
+def test_postgresql_every_claim_sets_its_transactions_lock_timeout(pg):
+    """What the publishers read through the claiming transaction gives up behind a lock:
+    the claim of events sent from memory sets lock_timeout in its own statement, the sweep's
+    claim by SET LOCAL before it."""
+    officer = _officer()
+    seen: list[str] = []
+
+    def reading(envelopes):
+        session = timeline.claiming_session()
+        seen.append(session.execute(sa.text("SHOW lock_timeout")).scalar_one())
+
+    with registry(pg).publishers.scoped("test.reading", reading):
+        with pg.test_request_context():  # a request publishes its events itself, from memory
+            _intake(officer)
+            db.session.rollback()
+        assert timeline.drain()
+        assert seen and set(seen) == {timeline.CLAIM_LOCK_TIMEOUT}
+        _, case_id = _case_with_events(0)
+        assert timeline.drain()  # (outside a request: the publisher thread, from memory)
+        assert set(seen) == {timeline.CLAIM_LOCK_TIMEOUT}
+        seen.clear()
+        db.session.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
+                                   "SELECT id, 0, now() - interval '1 minute' FROM events "
+                                   "WHERE case_id = :c"), {"c": case_id})
+        db.session.commit()
+        assert timeline.publish() >= 1  # the sweep
+        assert seen == [timeline.CLAIM_LOCK_TIMEOUT]
+    assert db.session.execute(sa.text("SHOW lock_timeout")).scalar_one() != timeline.CLAIM_LOCK_TIMEOUT
