@@ -150,73 +150,9 @@ def append_many(
     concurrent writers of the case until the commit; the previous hash is then read (or
     known from an earlier append in this transaction). Each event gets its outbox row in
     the same transaction, so a session without the after-commit hook (a script, a task)
-    leaves them to the sweep rather than losing them.
+    leaves them to the sweep rather than losing them. (`append_batch` for one case.)
     """
-    from mediation import writes
-    from mediation.cases.models import Case  # the timeline hangs off cases
-    declared = registry()
-    items = [(declared.event_type(type_).name, data) for type_, data in items]
-    writes.count(session, actor_id)  # before the case row is locked: a refusal holds nothing
-    tx = scratch(session)
-    fresh = tx.get("fresh_cases", {}).get(case_id)
-    last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})
-    n = len(items)
-    returned_prev: str | None = None
-    if fresh is not None:
-        first = fresh.last_seq + 1
-        fresh.last_seq += n  # flushed with the case's own row
-    else:
-        session.flush()
-        update = sa.update(Case).where(Case.id == case_id).values(last_seq=Case.last_seq + n)
-        if session.get_bind().dialect.name == "postgresql":
-            # The predecessor's hash in the same round trip: RETURNING sees the new
-            # last_seq, so the event before this batch is at last_seq - n. Its subquery
-            # reads the statement's snapshot: after waiting for another writer of the case,
-            # that writer's event is not in it (NULL), and the SELECT below reads it.
-            before = (sa.select(Event.hash)
-                      .where(Event.case_id == Case.id, Event.seq == Case.last_seq - n)
-                      .correlate(Case).scalar_subquery())
-            last, returned_prev = session.execute(
-                update.returning(Case.last_seq, before).execution_options(synchronize_session=False)
-            ).one()
-        else:
-            last = session.execute(
-                update.returning(Case.last_seq).execution_options(synchronize_session=False)
-            ).scalar_one()
-        first = last - n + 1
-        # Keep the in-memory case in step with the row without another round trip.
-        case = session.identity_map.get(sa.inspect(Case).identity_key_from_primary_key((case_id,)))
-        if case is not None:
-            sa.orm.attributes.set_committed_value(case, "last_seq", last)
-    known = last_hashes.get(case_id)
-    if first == 1:
-        prev = GENESIS
-    elif known is not None and known[0] == first - 1:
-        prev = known[1]
-    elif returned_prev is not None:
-        prev = returned_prev
-    else:
-        prev = session.execute(
-            sa.select(Event.hash).where(Event.case_id == case_id, Event.seq == first - 1)
-        ).scalar_one()
-    at = utcnow()
-    rows = []
-    for offset, (type_, data) in enumerate(items):
-        seq, text = first + offset, canonical_json(data)
-        digest = event_hash(case_id, seq, type_, actor_id, at, text, prev)
-        rows.append({"case_id": case_id, "seq": seq, "type": type_, "actor_id": actor_id,
-                     "at": at, "data": text, "prev_hash": prev, "hash": digest})
-        prev = digest
-    last_hashes[case_id] = (rows[-1]["seq"], prev)
-    ids = _insert_with_outbox(session, rows, at)
-    events = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
-    # In the same transaction: what the events leave behind (a user's notifications) stands
-    # or falls with them.
-    for hook in declared.append_hooks.values():
-        hook(session, events)
-    for ev in events:
-        after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
-    return events
+    return append_batch(session, {case_id: items}, actor_id).get(case_id, [])
 
 
 def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime) -> list[int]:
@@ -237,9 +173,9 @@ def append_batch(
     session: Session, items: dict[int, list[tuple[EventType, dict[str, Any]]]],
     actor_id: int | None,
 ) -> dict[int, list[Event]]:
-    """`append_many` for many cases at once (never commits): each case's events get the
-    seq and hash chain that `append_many` would give them, case after case, in a few
-    statements for the whole batch instead of three or four per case — one UPDATE of the
+    """Append events to many cases at once (never commits; `append_many` is its one-case
+    form): each case's events numbered after its `last_seq` and chained to its previous
+    event, case after case, in a few statements for the whole batch — one UPDATE of the
     cases' `last_seq` (a CASE by id, RETURNING the new values and, on PostgreSQL, each
     predecessor's hash), one SELECT of the predecessors not known otherwise, one INSERT of
     the events and one of their outbox rows. Each case row is still locked by its update
