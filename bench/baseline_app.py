@@ -41,6 +41,15 @@ class Row(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+_ROWS = Row.__table__
+_BY_ID = sa.select(_ROWS.c.id, _ROWS.c.title).where(_ROWS.c.id == sa.bindparam("id"))
+_NEAR = (sa.select(_ROWS.c.id, _ROWS.c.title)
+         .where(_ROWS.c.id.between(sa.bindparam("lo"), sa.bindparam("hi")))
+         .order_by(_ROWS.c.id.desc()).limit(5))
+_INSERT = _ROWS.insert().returning(_ROWS.c.id)
+_CLEAR = sa.delete(_ROWS).where(_ROWS.c.id == sa.bindparam("id"))
+
+
 def create_baseline_app(database_url: str) -> Flask:
     app = Flask("bench_baseline")
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
@@ -60,6 +69,27 @@ def create_baseline_app(database_url: str) -> Flask:
         db.session.add(row)
         db.session.flush()  # INSERT ... RETURNING id
         row_id = row.id
+        db.session.commit()
+        return {"id": row_id}, 201
+
+    @app.post("/floor")
+    def floor():
+        """The round trips an intake cannot do without, and nothing else: the token's
+        lookup, the repeat check's lookup, the whole intake as if one INSERT, the commit,
+        then the publication's clearing of its outbox rows and its commit. No validation,
+        classification, encryption, hashing or answer beyond the bare one: the most an
+        intake could reach with this stack (`bench/intake.py --floor`)."""
+        data = request.get_json()
+        if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+            abort(400)
+        conn = db.session.connection()
+        conn.execute(_BY_ID, {"id": 1}).first()  # the token's user, by a unique key
+        conn.execute(_NEAR, {"lo": 1, "hi": 5}).all()  # the repeat check: a few rows by an index
+        row_id = conn.execute(_INSERT, {"title": data["title"][:200],
+                                        "body": json.dumps(data, ensure_ascii=False),
+                                        "created_at": dt.datetime.now(dt.UTC)}).scalar_one()
+        db.session.commit()
+        db.session.connection().execute(_CLEAR, {"id": -row_id})  # the outbox row cleared
         db.session.commit()
         return {"id": row_id}, 201
 

@@ -104,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "MEDIATION_SECRET_KEY are taken from the environment when set)")
     p.add_argument("--pg-admin-url", default=c.PG_ADMIN_URL,
                    help="database to connect to for CREATE/DROP DATABASE")
+    p.add_argument("--floor", action="store_true",
+                   help="also serve the baseline app's POST /floor the same way, after the checks: "
+                        "the round trips an intake cannot do without (token and repeat-check "
+                        "lookups, one INSERT, commit, the outbox's clearing and its commit) and no "
+                        "logic; its ratio to the bare insert is the most an intake could reach")
     p.add_argument("--time-limit", type=float, default=900,
                    help="seconds after which a load phase sends no new request")
     args = p.parse_args(argv)
@@ -175,7 +180,8 @@ def bench_mediation(args, db_url: str, env: dict[str, str], tmp: Path) -> tuple[
     return result, cases_before
 
 
-def bench_baseline(args, db_url: str, env: dict[str, str], tmp: Path) -> c.LoadResult:
+def bench_baseline(args, db_url: str, env: dict[str, str], tmp: Path, path: str = "/rows",
+                   label: str = "baseline") -> c.LoadResult:
     def cmd(port: int) -> list[str]:
         return [sys.executable, str(c.BENCH / "baseline_app.py"), "--host", c.LOOPBACK, "--port", str(port)]
 
@@ -187,10 +193,10 @@ def bench_baseline(args, db_url: str, env: dict[str, str], tmp: Path) -> c.LoadR
         server, ports = procs[0], [s.port for s in procs]
         common = {"concurrency": args.concurrency, "expect": 201, "time_limit": args.time_limit}
         if args.warmup:
-            check_load(c.run_load("baseline warm-up", ports, "POST", "/rows", encoded(10**7),
+            check_load(c.run_load(f"{label} warm-up", ports, "POST", path, encoded(10**7),
                                   args.warmup, **common), server)
         result, meter = measured(procs, db_url, lambda: c.run_load(
-            "baseline", ports, "POST", "/rows", encoded(0), args.cases, **common))
+            label, ports, "POST", path, encoded(0), args.cases, **common))
     meter.settle()
     result.pg = meter.pg
     return result
@@ -225,7 +231,7 @@ def verify(args, db_url: str, env: dict[str, str], cases_before: int) -> list[st
 
 
 def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], served_by: str,
-           checks: list[str]) -> None:
+           checks: list[str], floor: c.LoadResult | None = None) -> None:
     ratio = med.rps / base.rps if base.rps else float("nan")
     print()
     print("bench/intake.py — intake over HTTP vs a bare Flask + SQLAlchemy insert")
@@ -237,18 +243,21 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
           "keep-alive clients, loopback")
     print()
     rows = [["", "requests/s", "p50 ms", "p99 ms", "mean ms", "elapsed s"]]
-    for r in (med, base):
+    runs = (med, base) if floor is None else (med, base, floor)
+    for r in runs:
         mean = sum(r.latencies) / len(r.latencies) * 1000
         rows.append([f"{r.label}", f"{r.rps:.1f}", f"{r.pct_ms(50):.1f}", f"{r.pct_ms(99):.1f}",
                      f"{mean:.1f}", f"{r.elapsed:.1f}"])
     rows[1][0] = "mediation POST /api/cases"
     rows[2][0] = "baseline  POST /rows"
+    if floor is not None:
+        rows[3][0] = "floor     POST /floor"
     c.print_table(rows)
     print()
     print("cost per request (measured phase):")
     cost = [["", "server CPU ms", "client CPU ms", "PG commits", "PG rollbacks", "PG active ms",
              "PG rows inserted", "PG sessions opened"]]
-    for r in (med, base):
+    for r in runs:
         pg = {k: v / r.ok for k, v in r.pg.items()}
         cost.append([r.label, f"{r.cpu_ms_per_request('server'):.2f}",
                      f"{r.cpu_ms_per_request('client'):.2f}",
@@ -264,6 +273,11 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
              ratio >= TARGET_RATIO, note=f"p99 {med.pct_ms(99):.0f} ms vs {base.pct_ms(99):.0f} ms")
     c.result(f"server CPU per intake ({shape})", med.cpu_ms_per_request("server"), "ms",
              base.cpu_ms_per_request("server"), "—", None)
+    if floor is not None:
+        print(f"floor (the round trips alone) ÷ baseline: {floor.rps / base.rps:.2f} "
+              f"({floor.cpu_ms_per_request('server'):.2f} ms of server CPU per request)")
+        c.result(f"floor: an intake's round trips alone ({shape})", floor.rps, "req/s", base.rps,
+                 "—", None, note="the most an intake could reach on this stack")
     for line in checks:
         print(line)
 
@@ -297,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
             base = bench_baseline(args, db_url, env, tmp)
             print(f"  {base.rps:.1f} req/s; checking the database…", flush=True)
             checks = verify(args, db_url, env, cases_before)
-            report(args, med, base, info, served_by, checks)
+            floor = None
+            if args.floor:
+                print("floor: the same load on POST /floor…", flush=True)
+                floor = bench_baseline(args, db_url, env, tmp, "/floor", "floor")
+            report(args, med, base, info, served_by, checks, floor)
     except c.BenchError as exc:
         print(f"\nbench/intake.py failed: {exc}", file=sys.stderr)
         return 1
