@@ -263,12 +263,15 @@ def append_batch(
     last_hashes: dict[int, tuple[int, str]] = tx.setdefault("last_hashes", {})
     first: dict[int, int] = {}
     prevs: dict[int, str] = {}
+    # Each case's region, for the publishers (it never changes once the case is taken in)
+    regions: dict[int, str] = {}
     stored = sorted(case_id for case_id in batch if case_id not in fresh_cases)
     for case_id in batch:
         fresh = fresh_cases.get(case_id)
         if fresh is not None:
             first[case_id] = fresh.last_seq + 1
             fresh.last_seq += len(batch[case_id])  # flushed with the case's own row
+            regions[case_id] = fresh.region_code
     if stored:
         session.flush()
         n = sa.case({case_id: len(batch[case_id]) for case_id in stored}, value=Case.id)
@@ -280,15 +283,17 @@ def append_batch(
             before = (sa.select(Event.hash)
                       .where(Event.case_id == Case.id, Event.seq == Case.last_seq - n)
                       .correlate(Case).scalar_subquery())
-            returned = session.execute(update.returning(Case.id, Case.last_seq, before)).all()
+            returned = session.execute(
+                update.returning(Case.id, Case.last_seq, Case.region_code, before)).all()
         else:
-            returned = [(i, last, None) for i, last in
-                        session.execute(update.returning(Case.id, Case.last_seq)).all()]
+            returned = [(i, last, region, None) for i, last, region in session.execute(
+                update.returning(Case.id, Case.last_seq, Case.region_code)).all()]
         if len(returned) != len(stored):
             raise LookupError(f"cases not found: {sorted(set(stored) - {r[0] for r in returned})}")
         mapper = sa.inspect(Case)
-        for case_id, last, prev in returned:
+        for case_id, last, region, prev in returned:
             first[case_id] = last - len(batch[case_id]) + 1
+            regions[case_id] = region
             if prev is not None:
                 prevs[case_id] = prev
             case = session.identity_map.get(mapper.identity_key_from_primary_key((case_id,)))
@@ -324,17 +329,22 @@ def append_batch(
         hook(session, created)
     out: dict[int, list[Event]] = {}
     for ev in created:
-        after_commit(session, "timeline.publish", (ev.id, ev.envelope()), _publish_committed)
+        after_commit(session, "timeline.publish", (ev.id, ev.envelope(), regions[ev.case_id]),
+                     _publish_committed)
         out.setdefault(ev.case_id, []).append(ev)
     return out
 
+
+# What a transaction committed, for its publication from memory: (event id, envelope, the
+# case's region).
+Committed = tuple[int, dict[str, Any], str]
 
 # A request publishes its own events (this many at most) right after its commit when the
 # publisher thread has nothing to do: they reach the queue without waiting for that thread.
 DIRECT_MAX = 20
 
 
-def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
+def _publish_committed(items: list[Committed]) -> None:
     """Publish what this transaction committed: a request's few events from this thread
     when the publisher thread is idle and the last delivery went through (the claim, the
     publishers and the clearing as that thread runs them: the sweep never sends them too),
@@ -350,12 +360,14 @@ def _publish_committed(items: list[tuple[int, dict[str, Any]]]) -> None:
     _publisher.put(app, items)
 
 
-def _deliver_sorted(items: list[tuple[int, dict[str, Any]]], what: str) -> None:
-    """Deliver (event id, envelope) pairs in (case, seq) order; a failure is logged as `what`
-    and leaves them in the outbox, for the sweep."""
+def _deliver_sorted(items: list[Committed], what: str) -> None:
+    """Deliver what was committed in (case, seq) order, the cases' regions known to the
+    publishers (`case_regions`); a failure is logged as `what` and leaves them in the
+    outbox, for the sweep."""
     items = sorted(items, key=lambda item: (item[1]["case_id"], item[1]["seq"]))
     try:
-        _deliver([i for i, _ in items], [env for _, env in items])
+        _deliver([i for i, _, _ in items], [env for _, env, _ in items],
+                 regions={env["case_id"]: region for _, env, region in items})
     except Exception as exc:
         if outages.is_unavailable(exc):
             outages.record_failure(exc, what)
@@ -382,7 +394,7 @@ class _BackgroundPublisher:
         """Nothing queued and no batch being sent."""
         return not self._queue.unfinished_tasks
 
-    def put(self, app, items: list[tuple[int, dict[str, Any]]]) -> None:
+    def put(self, app, items: list[Committed]) -> None:
         self._ensure_thread()
         self._queue.put((app, items))
 
@@ -406,7 +418,7 @@ class _BackgroundPublisher:
                 except queue.Empty:
                     break
             try:
-                by_app: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+                by_app: dict[Any, list[Committed]] = {}
                 for app, items in batch:
                     by_app.setdefault(app, []).extend(items)
                 for app, items in by_app.items():
@@ -625,6 +637,9 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
 # (one connection per publishing thread, and no connect, BEGIN and ROLLBACK before each emit).
 _claiming: contextvars.ContextVar[Session | None] = contextvars.ContextVar("timeline_claiming",
                                                                          default=None)
+# While the publishers run: the regions of the events' cases, as their writer knew them.
+_regions: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
+    "timeline_regions", default=None)
 # Every statement of a claim's transaction gives up after this long behind a lock: the rows
 # it holds may be what a pending ACCESS EXCLUSIVE lock (DDL, TRUNCATE) waits for, while its
 # reads wait behind that lock — a deadlock PostgreSQL cannot see, as one link is a thread.
@@ -639,7 +654,15 @@ def claiming_session() -> Session | None:
     return _claiming.get()
 
 
-def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500) -> int:
+def case_regions() -> dict[int, str]:
+    """While the publishers run: the regions of the events' cases as their writer knew them
+    (for events sent from memory; empty for the sweep's). A case's region never changes
+    once it is taken in, so a publisher reads only the ones missing here."""
+    return _regions.get() or {}
+
+
+def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500,
+             regions: dict[int, str] | None = None) -> int:
     """Claim the pending rows (the given ids, or the oldest), hand their envelopes to the
     publishers, then clear their rows (or count a failure): one publisher per row.
 
@@ -663,6 +686,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
         idle = not session.in_transaction()
         done, failure = len(ids), None
         claiming = _claiming.set(s if pg else None)
+        known = _regions.set(regions)
         try:
             for fn in registry().publishers.values():
                 fn(envelopes)
@@ -673,6 +697,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
             log.exception("publishing %d events failed; they stay pending", len(ids))
         finally:
             _claiming.reset(claiming)
+            _regions.reset(known)
             if idle and session.in_transaction():
                 session.rollback()
         try:

@@ -28,7 +28,7 @@ from mediation import access
 from mediation.cases.models import Case
 from mediation.events import event_audience, event_recipients
 from mediation.extensions import db
-from mediation.timeline import NotPublished, claiming_session
+from mediation.timeline import NotPublished, case_regions, claiming_session
 from mediation.users import User
 from realtime import eviction, rooms
 from realtime.queue import NotDelivered, listener_here, shared_emitter
@@ -90,14 +90,19 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
     app = current_app._get_current_object()
     if "socketio" not in app.extensions:
         return
+    # The cases' regions: as their writer knew them (events sent from memory), else read.
+    known = case_regions()
+    wanted = {e["case_id"] for e in envelopes}
+    regions = {case_id: known[case_id] for case_id in wanted if case_id in known}
     # Not the request's session: running after a commit, it would begin a new transaction
     # and hold its connection until the request ends. On PostgreSQL, the transaction that
     # claimed the outbox rows (its reads give up behind a lock: see `claiming_session`);
-    # elsewhere a session of its own, closed here.
+    # elsewhere a session of its own (connected only if used), closed here.
     claiming = claiming_session()
     with nullcontext(claiming) if claiming is not None else Session(db.engine) as session:
-        regions = dict(session.connection().execute(
-            _REGIONS, {"ids": sorted({e["case_id"] for e in envelopes})}).all())
+        if len(regions) < len(wanted):
+            regions.update(session.connection().execute(
+                _REGIONS, {"ids": sorted(wanted - regions.keys())}).all())
         for done, envelope in enumerate(envelopes):
             case_id = envelope["case_id"]
             region = regions.get(case_id)

@@ -24,9 +24,9 @@ def _officer():
     return make_user("case_officer", "510104")
 
 
-def _intake(officer, title: str = "征地补偿纠纷") -> int:
+def _intake(officer, title: str = "征地补偿纠纷", region: str = "510104") -> int:
     case = commands.intake(officer, {
-        "title": title, "region_code": "510104", "received_on": dt.date(2025, 3, 1),
+        "title": title, "region_code": region, "received_on": dt.date(2025, 3, 1),
         "accepted_on": dt.date(2025, 3, 8), "livelihood_fields": ["land_demolition"],
         "petitioners": [{"name": "张三", "id_number": "510104198001011234", "phone": "13800138000"}],
     })
@@ -637,3 +637,44 @@ def test_postgresql_every_claim_sets_its_transactions_lock_timeout(pg):
         assert timeline.publish() >= 1  # the sweep
         assert seen == [timeline.CLAIM_LOCK_TIMEOUT]
     assert db.session.execute(sa.text("SHOW lock_timeout")).scalar_one() != timeline.CLAIM_LOCK_TIMEOUT
+
+
+def test_events_sent_from_memory_come_with_their_cases_regions_and_the_sweeps_without(
+        ctx, test_types):
+    """A new case's region from the case, a stored one's from the update that numbers its
+    events (nothing of it in the session), while the publishers run: the relay reads none."""
+    seen: list[dict[int, str]] = []
+    cases_read: list[str] = []
+
+    def recording(envelopes):
+        seen.append(dict(timeline.case_regions()))
+
+    def statement(conn, cursor, sql, params, context, many):
+        if "FROM cases" in sql:
+            cases_read.append(sql)
+
+    here, there = _officer(), make_user("case_officer", "440305")
+    with registry(ctx).publishers.scoped("test.regions", recording):
+        ours, theirs = _intake(here), _intake(there, region="440305")
+        assert timeline.drain()
+        assert {ours: "510104"} in seen and {theirs: "440305"} in seen
+        seen.clear()
+        db.session.expunge_all()
+        sa.event.listen(db.engine, "before_cursor_execute", statement)
+        try:
+            with ctx.test_request_context():  # published by this thread, through the relay
+                timeline.append_batch(db.session, {ours: [(NOTED, {})], theirs: [(NOTED, {})]}, None)
+                db.session.commit()
+                db.session.rollback()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", statement)
+        assert seen == [{ours: "510104", theirs: "440305"}]
+        assert cases_read == []
+        seen.clear()
+        db.session.execute(sa.insert(EventOutbox).from_select(
+            ["event_id", "created_at", "attempts"],
+            sa.select(Event.id, sa.literal(clock.now() - dt.timedelta(minutes=1)), sa.literal(1))
+            .where(Event.case_id == ours)))
+        db.session.commit()
+        assert timeline.publish() == 3  # the sweep: the relay reads the regions
+        assert seen == [{}]
