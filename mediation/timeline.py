@@ -610,14 +610,24 @@ def publish(event_ids: Iterable[int] | None = None, limit: int = 500) -> int:
     return _deliver(None, None, limit=limit)
 
 
+# The rows a claim of events sent from memory deleted on PostgreSQL: event id -> (created_at,
+# attempts), to put back those of the events that did not go out.
+Taken = dict[int, tuple[dt.datetime, int]]
+
+
 def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | None,
-           limit: int) -> list[tuple[int, dict[str, Any]]]:
+           limit: int) -> tuple[list[tuple[int, dict[str, Any]]], Taken | None]:
     """Lock the pending rows this publisher will send (the given ones, or the oldest),
-    skipping rows another publisher holds: (event id, envelope) in (case, seq) order."""
+    skipping rows another publisher holds: (event id, envelope) in (case, seq) order, and
+    the rows taken (deleted) by the claim itself (events sent from memory on PostgreSQL;
+    None elsewhere)."""
     pg = s.get_bind().dialect.name == "postgresql"
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
-        pending = set(s.connection().execute(_CLAIM_LOCKED if pg else _CLAIM, {"ids": ids}).scalars())
-        return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending]
+        if pg:
+            taken: Taken = {i: (at, n) for i, at, n in s.connection().execute(_TAKE, {"ids": ids})}
+            return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken], taken
+        pending = set(s.connection().execute(_CLAIM, {"ids": ids}).scalars())
+        return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending], None
     query = sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
     if ids is not None:
         query = query.where(EventOutbox.event_id.in_(ids))
@@ -629,7 +639,7 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     if pg:
         query = query.with_for_update(of=EventOutbox, skip_locked=True)
     events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
-    return [(e.id, e.envelope()) for e in events]
+    return [(e.id, e.envelope()) for e in events], None
 
 
 # While the publishers run on PostgreSQL: the session whose transaction holds the claimed
@@ -667,7 +677,8 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     publishers, then clear their rows (or count a failure): one publisher per row.
 
     On PostgreSQL the claim's transaction holds the rows' locks while the publishers run,
-    so the sweep and the publisher thread never send one event twice; the publishers use
+    so the sweep and the publisher thread never send one event twice (a claim of events
+    sent from memory has deleted them already: its commit clears them); the publishers use
     connections of their own. What they read through the app's session is ended before
     the next step: two connections held by one thread at once would starve the pool under
     load (every thread holding one, waiting for another)."""
@@ -675,7 +686,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
         pg = s.get_bind().dialect.name == "postgresql"
         if pg and envelopes is None:  # (sent from memory: the claim sets it itself)
             s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
-        claimed = _claim(s, ids, envelopes, limit)
+        claimed, taken = _claim(s, ids, envelopes, limit)
         if not claimed:
             return 0
         ids = [i for i, _ in claimed]
@@ -701,10 +712,11 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
             if idle and session.in_transaction():
                 session.rollback()
         try:
-            _settle(s, ids, done, failure)
+            _settle(s, ids, done, failure, taken)
         except sa.exc.DBAPIError:
             # A publisher's read failed inside the claim's transaction (a lock timeout):
-            # PostgreSQL refuses anything more in it. Settle in a new one.
+            # PostgreSQL refuses anything more in it. Settle in a new one (the rollback put
+            # back the rows the claim had taken).
             if failure is None or not pg:
                 raise
             s.rollback()
@@ -720,9 +732,18 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     return done
 
 
-def _settle(s: Session, ids: list[int], done: int, failure: str | None) -> None:
-    """Clear the rows of the first `done` events, count a failed attempt for the rest, commit."""
+def _settle(s: Session, ids: list[int], done: int, failure: str | None,
+            taken: Taken | None = None) -> None:
+    """Clear the rows of the first `done` events, count a failed attempt for the rest, commit.
+    Rows the claim `taken` (deleted) are clear already: those of the rest are put back, their
+    attempt counted, in the same transaction (their locks held until its commit)."""
     conn = s.connection()
+    if taken is not None:
+        if failure is not None and done < len(ids):
+            conn.execute(_PUT_BACK, [{"event_id": i, "created_at": taken[i][0],
+                                      "attempts": taken[i][1] + 1} for i in ids[done:]])
+        s.commit()
+        return
     if done:
         conn.execute(_CLEAR, {"ids": ids[:done]})
     if failure is not None:
@@ -742,6 +763,13 @@ _CLAIM_LOCKED = sa.select(_OUTBOX.c.event_id).where(
     _OUTBOX.c.event_id.in_(_IDS),
     sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
 ).with_for_update(skip_locked=True)
+# On PostgreSQL the claim of events sent from memory clears their rows in the same statement
+# (the rows the SKIP LOCKED subquery locked are deleted, still locked, until the commit): a
+# batch that goes out is settled by the commit alone; one that does not puts back the rows
+# of the events not sent (`_settle`), or rolls back.
+_TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_CLAIM_LOCKED))
+         .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
+_PUT_BACK = sa.insert(_OUTBOX)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
                 .values(attempts=_OUTBOX.c.attempts + 1))

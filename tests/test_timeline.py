@@ -678,3 +678,30 @@ def test_events_sent_from_memory_come_with_their_cases_regions_and_the_sweeps_wi
         db.session.commit()
         assert timeline.publish() == 3  # the sweep: the relay reads the regions
         assert seen == [{}]
+
+
+@pytest.mark.parametrize("read_fails", [False, True])
+def test_postgresql_a_partial_publication_from_memory_leaves_the_rest_as_it_was_plus_an_attempt(
+        pg, read_fails):
+    """The claim of events sent from memory deletes their rows: those of the events that did
+    not go out come back with their created_at and one more attempt, whether the claim's
+    transaction is still usable or a publisher's read there failed (rolled back, settled anew)."""
+    def half(envelopes):
+        if read_fails:
+            with pytest.raises(sa.exc.DBAPIError):
+                timeline.claiming_session().execute(sa.text("SELECT 1 / 0"))
+        raise timeline.NotPublished(1, "no listener")
+
+    officer = _officer()
+    with registry(pg).publishers.scoped("test.half", half):
+        case_id = _intake(officer)
+        assert timeline.drain()
+    left = db.session.execute(
+        sa.select(Event.seq, Event.at, EventOutbox.created_at, EventOutbox.attempts)
+        .join(EventOutbox, EventOutbox.event_id == Event.id).where(Event.case_id == case_id)).all()
+    assert [(seq, attempts) for seq, _, _, attempts in left] == [(2, 1)]
+    assert left[0].created_at == left[0].at
+    db.session.rollback()
+    with registry(pg).publishers.scoped("test.recorder", Recorder()) as rec:
+        assert timeline.publish() == 1
+    assert [e["seq"] for e in rec.envelopes] == [2]
