@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context, has_request_context
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mediation import clock, outages
@@ -756,19 +757,19 @@ def _settle(s: Session, ids: list[int], done: int, failure: str | None,
 # of its cost.
 _IDS = sa.bindparam("ids", expanding=True)
 _CLAIM = sa.select(_OUTBOX.c.event_id).where(_OUTBOX.c.event_id.in_(_IDS))
-# On PostgreSQL the claim of events sent from memory also sets the transaction's
-# lock_timeout (SET LOCAL, in the same round trip): the rows it returns are evaluated by its
-# filter first, and without rows nothing else runs in the transaction.
-_CLAIM_LOCKED = sa.select(_OUTBOX.c.event_id).where(
-    _OUTBOX.c.event_id.in_(_IDS),
-    sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
-).with_for_update(skip_locked=True)
-# On PostgreSQL the claim of events sent from memory clears their rows in the same statement
-# (the rows the SKIP LOCKED subquery locked are deleted, still locked, until the commit): a
-# batch that goes out is settled by the commit alone; one that does not puts back the rows
-# of the events not sent (`_settle`), or rolls back.
-_TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_CLAIM_LOCKED))
-         .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
+# On PostgreSQL the claim of events sent from memory locks their rows (SKIP LOCKED) and
+# deletes them in one statement: a batch that goes out is settled by the commit alone (the
+# rows stay locked until then); one that does not puts back the rows of the events not sent
+# (`_settle`). It also sets the transaction's lock_timeout (SET LOCAL, in the same round
+# trip): the rows it locks are evaluated by its filter first, and without rows nothing else
+# runs in the transaction. The ids go as one array (`= ANY`), not one parameter each: the
+# statement's text is the same for any batch, with no per-call expansion.
+_TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(
+    sa.select(_OUTBOX.c.event_id).where(
+        _OUTBOX.c.event_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))),
+        sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
+    ).with_for_update(skip_locked=True)))
+    .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
 _PUT_BACK = sa.insert(_OUTBOX)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
