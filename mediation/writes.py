@@ -13,13 +13,15 @@ several apps in one process (tests) never count into each other's storage.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import threading
 import time
 
 from flask import current_app, has_request_context
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, storage_from_string
+from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
@@ -38,43 +40,151 @@ class TooManyWrites(DomainError):
 
 def count(session: Session, actor_id: int | None) -> None:
     """Count this transaction's write for the actor (once per transaction), or refuse it."""
-    if actor_id is None or not has_request_context():
+    if not _counts_now(session, actor_id):
         return
-    counted: set[int] = scratch(session).setdefault("writes_counted", set())
-    if actor_id in counted:
-        return
-    counted.add(actor_id)
-    item = parse(setting("MEDIATION_WRITE_LIMIT"))
-    keys = (current_app.config["RATELIMIT_KEY_PREFIX"], SCOPE, str(actor_id))
+    item, keys = _write_item(actor_id)
     strategy = _strategy()
     try:
-        allowed = strategy.hit(item, *keys)
+        with _serial(strategy.storage):
+            allowed = strategy.hit(item, *keys)
     except Exception:  # the counter's storage is down: writes go on, the outage is logged
         log.exception("the write rate limiter could not count; the write is let through")
         return
     if not allowed:
-        reset = strategy.get_window_stats(item, *keys).reset_time
-        retry = max(1, math.ceil(reset - time.time()))
-        raise TooManyWrites(f"too many changes: at most {item.amount} per "
-                            f"{item.get_expiry()} seconds; try again in {retry} s",
-                            retry_after=retry)
+        _refuse(strategy, item, keys)
 
 
-def take(scope: str, item: RateLimitItem, actor_id: int) -> bool:
+def _counts_now(session: Session, actor_id: int | None) -> bool:
+    """Whether this transaction's write is still to be counted for the actor (a request's,
+    not yet counted); marks it counted."""
+    if actor_id is None or not has_request_context():
+        return False
+    counted: set[int] = scratch(session).setdefault("writes_counted", set())
+    if actor_id in counted:
+        return False
+    counted.add(actor_id)
+    return True
+
+
+def _write_item(actor_id: int) -> tuple[RateLimitItem, tuple[str, str, str]]:
+    return (parse(setting("MEDIATION_WRITE_LIMIT")),
+            (current_app.config["RATELIMIT_KEY_PREFIX"], SCOPE, str(actor_id)))
+
+
+def _refuse(strategy: FixedWindowRateLimiter, item: RateLimitItem, keys: tuple[str, ...]) -> None:
+    reset = strategy.get_window_stats(item, *keys).reset_time
+    retry = max(1, math.ceil(reset - time.time()))
+    raise TooManyWrites(f"too many changes: at most {item.amount} per "
+                        f"{item.get_expiry()} seconds; try again in {retry} s",
+                        retry_after=retry)
+
+
+def take(scope: str, item: RateLimitItem, actor_id: int, session: Session | None = None) -> bool:
     """Take one of the actor's `item` in a moving window of `scope` (e.g. messages), or say
     there is none left. Decided atomically by the same storage as the writes' counts (a Lua
     script on Redis, a lock in memory): concurrent requests never both take the last one.
-    If the storage is down the request is let through (and the outage logged)."""
+    If the storage is down the request is let through (and the outage logged).
+
+    With `session`, the write its transaction is about to make is counted in the same step
+    (what `count` does at its first append, which then counts nothing more): both limits are
+    checked before either is counted, in one round trip on Redis. A refused take (False)
+    counts no write; a refused write (`TooManyWrites`) takes nothing."""
     app = current_app._get_current_object()
     moving = app.extensions.get("mediation.writes.moving")
     if moving is None:
         moving = app.extensions.setdefault("mediation.writes.moving",
                                            MovingWindowRateLimiter(_strategy().storage))
+    keys = (current_app.config["RATELIMIT_KEY_PREFIX"], scope, str(actor_id))
+    write = None
+    if session is not None and _counts_now(session, actor_id):
+        write = _write_item(actor_id)
     try:
-        return moving.hit(item, current_app.config["RATELIMIT_KEY_PREFIX"], scope, str(actor_id))
+        if write is None:
+            with _serial(moving.storage):
+                return moving.hit(item, *keys)
+        verdict = _take_with_write(moving.storage, item, keys, *write)
     except Exception:
         log.exception("the %s rate limiter could not count; the request is let through", scope)
         return True
+    if verdict == WRITE_REFUSED:
+        _refuse(_strategy(), write[0], write[1])
+    return verdict == TAKEN
+
+
+TAKEN, REFUSED, WRITE_REFUSED = 1, 0, -1
+
+# `take` with a write: KEYS the moving window's list and the writes' fixed-window counter
+# (as `limits` keeps them); ARGV now, the window's limit and seconds, the writes' limit and
+# seconds. The window is checked first (its refusal wins), then the writes; only when both
+# admit is each counted, as `limits`' own scripts count them.
+_TAKE_WITH_WRITE = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local write_limit = tonumber(ARGV[4])
+local write_expiry = tonumber(ARGV[5])
+if limit < 1 then
+    return 0
+end
+local entry = redis.call('lindex', KEYS[1], limit - 1)
+if entry and tonumber(entry) >= now - expiry then
+    return 0
+end
+if tonumber(redis.call('get', KEYS[2]) or '0') >= write_limit then
+    return -1
+end
+if redis.call('incrby', KEYS[2], 1) == 1 then
+    redis.call('expire', KEYS[2], write_expiry)
+end
+redis.call('lpush', KEYS[1], now)
+redis.call('ltrim', KEYS[1], 0, limit - 1)
+redis.call('expire', KEYS[1], expiry)
+return 1
+"""
+
+
+def _take_with_write(storage, item: RateLimitItem, keys: tuple[str, ...],
+                     write: RateLimitItem, write_keys: tuple[str, ...]) -> int:
+    """TAKEN (both counted), REFUSED (the window is full; nothing counted) or WRITE_REFUSED
+    (the writes' limit is reached; nothing counted)."""
+    window_key, write_key = item.key_for(*keys), write.key_for(*write_keys)
+    if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
+        script = getattr(storage, "_mediation_take_with_write", None)
+        if script is None:
+            script = storage.get_connection().register_script(_TAKE_WITH_WRITE)
+            storage._mediation_take_with_write = script
+        return int(script([storage.prefixed_key(window_key), storage.prefixed_key(write_key)],
+                          [time.time(), item.amount, item.get_expiry(), write.amount,
+                           write.get_expiry()]))
+    # Memory (one process: every count of it goes through `_serial`), or a storage
+    # without the script: checked, then counted, under the lock.
+    with _serial(storage):
+        if storage.get_moving_window(window_key, item.amount, item.get_expiry())[1] >= item.amount:
+            return REFUSED
+        if storage.get(write_key) >= write.amount:
+            return WRITE_REFUSED
+        storage.incr(write_key, write.get_expiry())
+        storage.acquire_entry(window_key, item.amount, item.get_expiry())
+        return TAKEN
+
+
+_serial_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _serial(storage):
+    """In memory (one process), every count of the writes' storage made here, one at a
+    time: a check-then-count of `_take_with_write` is atomic with respect to the others.
+    Redis decides atomically by itself (each script is one step): no lock."""
+    if isinstance(storage, RedisStorage):
+        yield
+        return
+    lock = getattr(storage, "_mediation_serial", None)
+    if lock is None:
+        with _serial_guard:
+            lock = storage.__dict__.setdefault("_mediation_serial", threading.Lock())
+    with lock:
+        yield
 
 
 class QuietMemoryStorage(MemoryStorage):

@@ -114,9 +114,12 @@ def rate_limit() -> tuple[int, int]:
 def _check_rate(actor: User) -> None:
     # Taken atomically from the write limiter's storage (Redis when there is one: every
     # process counts together), just before the message is stored: counting events on the
-    # timeline let concurrent posts all see the same count and all pass.
+    # timeline let concurrent posts all see the same count and all pass. The transaction's
+    # write is counted in the same step (one round trip on Redis), only if the message is
+    # admitted too: a refused message is not a write, a refused write takes no message.
     limit, seconds = rate_limit()
-    if not writes.take("messages", RateLimitItemPerSecond(limit, seconds), actor.id):
+    if not writes.take("messages", RateLimitItemPerSecond(limit, seconds), actor.id,
+                       session=db.session):
         raise RateLimited(f"at most {limit} messages in {seconds} seconds; try again shortly",
                           retry_after=seconds)
 

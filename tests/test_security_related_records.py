@@ -272,3 +272,55 @@ def test_with_redis_every_process_counts_together_exactly(private_redis, tmp_pat
     finally:
         if DB_KIND == "postgresql":
             drop_pg_database(url)
+
+
+@pytest.fixture(scope="module")
+def redis_counted_app(private_redis, database_url, tmp_path_factory):
+    """An app on the suite's database whose limits are counted in Redis (one script decides
+    a message's rate and its write together)."""
+    return build_app(database_url, tmp_path_factory.mktemp("redis-limits"),
+                     MEDIATION_REDIS_URL=private_redis)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited(request, api) -> Iterator[Api]:
+    """The suite's app (limits counted in memory) or one counting them in Redis, with the
+    messages' rate and the writes' limit set by the test."""
+    target = api if request.param == "memory" else Api(
+        request.getfixturevalue("redis_counted_app"),
+        request.getfixturevalue("redis_counted_app").test_client())
+    saved = {k: target.app.config.get(k) for k in ("MEDIATION_MESSAGE_RATE", "MEDIATION_WRITE_LIMIT")}
+    with target.app.app_context():
+        from mediation import writes
+
+        writes.reset()
+    yield target
+    target.app.config.update(saved)
+
+
+def test_a_refused_message_counts_no_write(limited, app):
+    limited.app.config.update(MEDIATION_MESSAGE_RATE="2/60", MEDIATION_WRITE_LIMIT="4 per hour")
+    officer = limited.user("case_officer", "510104")
+    case = limited.case(officer)  # write 1 of 4
+    path = f"/api/cases/{case['id']}/messages"
+    assert [limited.post(path, officer, {"body": f"第{i}条"}).status_code for i in range(2)] == [201] * 2
+    r = limited.post(path, officer, {"body": "超出消息频率"})  # the messages' rate refuses it
+    assert r.status_code == 429 and r.get_json()["retry_after"] == 60
+    # Writes 2 and 3 were the messages: the refused one was not a fourth.
+    assert limited.patch(f"/api/cases/{case['id']}", officer, {"title": "改名"}).status_code == 200
+    r = limited.patch(f"/api/cases/{case['id']}", officer, {"title": "再改"})
+    assert r.status_code == 429 and "too many changes" in r.get_json()["message"]
+
+
+def test_a_refused_write_takes_no_message(limited, app):
+    limited.app.config.update(MEDIATION_MESSAGE_RATE="3/60", MEDIATION_WRITE_LIMIT="2 per hour")
+    officer = limited.user("case_officer", "510104")
+    case = limited.case(officer)  # write 1 of 2
+    path = f"/api/cases/{case['id']}/messages"
+    assert limited.post(path, officer, {"body": "一"}).status_code == 201  # message 1 of 3
+    r = limited.post(path, officer, {"body": "超出写入限额"})
+    assert r.status_code == 429 and "too many changes" in r.get_json()["message"]
+    assert events_of(limited.app, case["id"]) == 3  # created, classified, one message
+    # With room for writes again, two more messages go: the refused write took none of three.
+    limited.app.config["MEDIATION_WRITE_LIMIT"] = "100 per hour"
+    assert [limited.post(path, officer, {"body": f"再{i}"}).status_code for i in range(3)] == [201, 201, 429]
