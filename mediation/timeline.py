@@ -159,8 +159,9 @@ def append_many(
 def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime) -> list[int]:
     """Insert the events and their outbox rows; their ids in the rows' order.
 
-    Two statements of plain SQL on the session's connection, a multi-row VALUES each (in
-    chunks for a large batch), each value through its column type's bind processing as
+    Two statements of plain SQL on the session's connection (one on PostgreSQL, the outbox
+    rows inserted from the events' RETURNING), a multi-row VALUES each (in chunks for a
+    large batch), each value through its column type's bind processing as
     SQLAlchemy would: every write appends events, and the Core insert's executemany with
     ordered RETURNING cost three times as much CPU as the statements themselves (1.07 vs
     0.42 ms for a case's two events and outbox rows, measured in-process on PostgreSQL).
@@ -172,6 +173,19 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
     dialect = conn.dialect
     events, outbox = _raw_insert(dialect, _EVENTS), _raw_insert(dialect, _OUTBOX)
     ids: dict[tuple[int, int], int] = {}
+    if dialect.name == "postgresql":
+        # One statement per chunk: the outbox rows inserted from the events' RETURNING in
+        # the same statement (a data-modifying CTE), one round trip instead of two.
+        created_at = outbox.processors[1]
+        at_param = at if created_at is None else created_at(at)
+        for start in range(0, len(rows), _RAW_CHUNK):
+            chunk = rows[start:start + _RAW_CHUNK]
+            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk)),
+                                            (*events.params(chunk), at_param)).all()
+            ids.update(((case_id, seq), id_) for id_, case_id, seq in returned)
+            if len(returned) != len(chunk):
+                raise RuntimeError(f"inserted {len(returned)} of {len(chunk)} events")
+        return [ids[(row["case_id"], row["seq"])] for row in rows]
     for start in range(0, len(rows), _RAW_CHUNK):
         chunk = rows[start:start + _RAW_CHUNK]
         returned = conn.exec_driver_sql(events.sql(len(chunk)), events.params(chunk)).all()
@@ -184,6 +198,23 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
                  for i in ordered[start:start + _RAW_CHUNK]]
         conn.exec_driver_sql(outbox.sql(len(chunk)), outbox.params(chunk))
     return ordered
+
+
+_with_outbox: dict[int, str] = {}
+
+
+def _with_outbox_sql(events: _RawInsert, n: int) -> str:
+    """PostgreSQL: n events and their outbox rows in one statement (built once per n, up to
+    a few): WITH inserted AS (INSERT INTO events ... RETURNING id, case_id, seq), outboxed AS
+    (INSERT INTO event_outbox SELECT id, <at>, 0 FROM inserted) SELECT id, case_id, seq."""
+    text = _with_outbox.get(n)
+    if text is None:
+        text = (f"WITH inserted AS ({events.sql(n)}), outboxed AS (INSERT INTO event_outbox "
+                f"(event_id, created_at, attempts) SELECT id, {events.mark}, 0 FROM inserted) "
+                "SELECT id, case_id, seq FROM inserted")
+        if len(_with_outbox) < 32:
+            _with_outbox[n] = text
+    return text
 
 
 # Rows per statement of `_insert_with_outbox` (8 parameters each: under SQLite's and
