@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from limits import RateLimitItemPerSecond
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from mediation import settings, timeline, writes
@@ -198,24 +198,31 @@ def message_state(case_id: int, seq: int) -> dict[str, Any]:
 
 
 def _advance_marker(user_id: int, case_id: int, seq: int) -> int:
-    """Move the marker forward to `seq` (never back); the marker's value afterwards."""
-    moved = db.session.execute(
-        sa.update(ReadMarker)
-        .where(ReadMarker.user_id == user_id, ReadMarker.case_id == case_id, ReadMarker.seq < seq)
-        .values(seq=seq, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if moved == 0:
+    """Move the marker forward to `seq` (never back), creating it at the first read: one
+    upsert (concurrent first reads: one inserts, the other updates). The marker's value
+    afterwards."""
+    upsert = _ADVANCE[db.session.get_bind().dialect.name == "postgresql"]
+    moved = db.session.execute(upsert, {"user_id": user_id, "case_id": case_id, "seq": seq,
+                                        "updated_at": utcnow()}).scalar_one_or_none()
+    if moved is None:  # already at or past `seq`
         current = read_seq(user_id, case_id)
-        if current is not None:  # already at or past `seq`
-            return current
-        try:
-            with db.session.begin_nested():  # two first reads at once: one inserts
-                db.session.add(ReadMarker(user_id=user_id, case_id=case_id, seq=seq,
-                                          updated_at=utcnow()))
-        except IntegrityError:
-            return _advance_marker(user_id, case_id, seq)
+        return seq if current is None else current
     return seq
+
+
+def _advance_statement(insert: Any) -> Any:
+    markers = ReadMarker.__table__
+    upsert = insert(markers).values(
+        {c: sa.bindparam(c, type_=markers.c[c].type) for c in ("user_id", "case_id", "seq", "updated_at")})
+    return upsert.on_conflict_do_update(
+        index_elements=[markers.c.user_id, markers.c.case_id],
+        set_={"seq": upsert.excluded.seq, "updated_at": upsert.excluded.updated_at},
+        where=markers.c.seq < upsert.excluded.seq,
+    ).returning(markers.c.seq)
+
+
+# The marker's upsert, built once: {on PostgreSQL: its statement}.
+_ADVANCE = {True: _advance_statement(postgresql.insert), False: _advance_statement(sqlite.insert)}
 
 
 def read_seq(user_id: int, case_id: int) -> int | None:
