@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -172,49 +173,38 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
     conn = session.connection()
     dialect = conn.dialect
     events, outbox = _raw_insert(dialect, _EVENTS), _raw_insert(dialect, _OUTBOX)
+    # On PostgreSQL the outbox rows go in the same statement, inserted from the events'
+    # RETURNING (a data-modifying CTE): one round trip instead of two.
+    with_outbox = dialect.name == "postgresql"
+    at_param = outbox.bound("created_at", at)
     ids: dict[tuple[int, int], int] = {}
-    if dialect.name == "postgresql":
-        # One statement per chunk: the outbox rows inserted from the events' RETURNING in
-        # the same statement (a data-modifying CTE), one round trip instead of two.
-        created_at = outbox.processors[1]
-        at_param = at if created_at is None else created_at(at)
-        for start in range(0, len(rows), _RAW_CHUNK):
-            chunk = rows[start:start + _RAW_CHUNK]
-            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk)),
-                                            (*events.params(chunk), at_param)).all()
-            ids.update(((case_id, seq), id_) for id_, case_id, seq in returned)
-            if len(returned) != len(chunk):
-                raise RuntimeError(f"inserted {len(returned)} of {len(chunk)} events")
-        return [ids[(row["case_id"], row["seq"])] for row in rows]
     for start in range(0, len(rows), _RAW_CHUNK):
         chunk = rows[start:start + _RAW_CHUNK]
-        returned = conn.exec_driver_sql(events.sql(len(chunk)), events.params(chunk)).all()
-        ids.update(((case_id, seq), id_) for id_, case_id, seq in returned)
+        if with_outbox:
+            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk)),
+                                            (*events.params(chunk), at_param)).all()
+        else:
+            returned = conn.exec_driver_sql(events.sql(len(chunk)), events.params(chunk)).all()
         if len(returned) != len(chunk):
             raise RuntimeError(f"inserted {len(returned)} of {len(chunk)} events")
+        ids.update(((case_id, seq), id_) for id_, case_id, seq in returned)
     ordered = [ids[(row["case_id"], row["seq"])] for row in rows]
-    for start in range(0, len(ordered), _RAW_CHUNK):
-        chunk = [{"event_id": i, "created_at": at, "attempts": 0}
-                 for i in ordered[start:start + _RAW_CHUNK]]
-        conn.exec_driver_sql(outbox.sql(len(chunk)), outbox.params(chunk))
+    if not with_outbox:
+        for start in range(0, len(ordered), _RAW_CHUNK):
+            chunk = [{"event_id": i, "created_at": at, "attempts": 0}
+                     for i in ordered[start:start + _RAW_CHUNK]]
+            conn.exec_driver_sql(outbox.sql(len(chunk)), outbox.params(chunk))
     return ordered
 
 
-_with_outbox: dict[int, str] = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _with_outbox_sql(events: _RawInsert, n: int) -> str:
-    """PostgreSQL: n events and their outbox rows in one statement (built once per n, up to
-    a few): WITH inserted AS (INSERT INTO events ... RETURNING id, case_id, seq), outboxed AS
+    """PostgreSQL: n events and their outbox rows in one statement (built once per n, for a
+    few): WITH inserted AS (INSERT INTO events ... RETURNING id, case_id, seq), outboxed AS
     (INSERT INTO event_outbox SELECT id, <at>, 0 FROM inserted) SELECT id, case_id, seq."""
-    text = _with_outbox.get(n)
-    if text is None:
-        text = (f"WITH inserted AS ({events.sql(n)}), outboxed AS (INSERT INTO event_outbox "
-                f"(event_id, created_at, attempts) SELECT id, {events.mark}, 0 FROM inserted) "
-                "SELECT id, case_id, seq FROM inserted")
-        if len(_with_outbox) < 32:
-            _with_outbox[n] = text
-    return text
+    return (f"WITH inserted AS ({events.sql(n)}), outboxed AS (INSERT INTO event_outbox "
+            f"(event_id, created_at, attempts) SELECT id, {events.mark}, 0 FROM inserted) "
+            "SELECT id, case_id, seq FROM inserted")
 
 
 # Rows per statement of `_insert_with_outbox` (8 parameters each: under SQLite's and
@@ -224,36 +214,42 @@ _RAW_CHUNK = 500
 
 class _RawInsert:
     """A multi-row INSERT of one table as plain SQL in the driver's parameter style, the
-    values bound through the columns' types (`sql(n)` is built once per n, up to a few)."""
+    values bound through the columns' types (`sql(n)` is built once per n, for a few)."""
 
     def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
                  returning: tuple[str, ...]) -> None:
         quote = dialect.identifier_preparer.quote
         self.columns = columns
-        self.processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                           for name in columns]
+        self._processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                            for name in columns}
+        self._pairs = tuple(self._processors.items())
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.head = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES ")
-        self.tail = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
-        self._sql: dict[int, str] = {}
+        self._head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
+        self._tail = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
 
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (the instances live as long as the process)
     def sql(self, n: int) -> str:
-        text = self._sql.get(n)
-        if text is None:
-            one = "(" + ", ".join([self.mark] * len(self.columns)) + ")"
-            text = self.head + ", ".join([one] * n) + self.tail
-            if len(self._sql) < 32:
-                self._sql[n] = text
-        return text
+        one = "(" + ", ".join([self.mark] * len(self.columns)) + ")"
+        return self._head + ", ".join([one] * n) + self._tail
+
+    def bound(self, name: str, value: Any) -> Any:
+        """One column's value as bound (through its type's processing)."""
+        fn = self._processors[name]
+        return value if fn is None else fn(value)
 
     def params(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
         out: list[Any] = []
-        pairs = list(zip(self.columns, self.processors, strict=True))
         for row in rows:
-            out.extend(row[name] if fn is None else fn(row[name]) for name, fn in pairs)
+            out.extend(row[name] if fn is None else fn(row[name]) for name, fn in self._pairs)
         return tuple(out)
 
 
+# The columns each raw insert writes, and what it returns.
+_RAW_COLUMNS = {
+    "events": (("case_id", "seq", "type", "actor_id", "at", "data", "prev_hash", "hash"),
+               ("id", "case_id", "seq")),
+    "event_outbox": (("event_id", "created_at", "attempts"), ()),
+}
 _raw_inserts: dict[tuple[str, str, str], _RawInsert] = {}
 
 
@@ -261,12 +257,7 @@ def _raw_insert(dialect: sa.Dialect, table: sa.Table) -> _RawInsert:
     key = (dialect.name, dialect.driver, table.name)
     found = _raw_inserts.get(key)
     if found is None:
-        if table is _EVENTS:
-            found = _RawInsert(dialect, table, ("case_id", "seq", "type", "actor_id", "at", "data",
-                                                "prev_hash", "hash"), ("id", "case_id", "seq"))
-        else:
-            found = _RawInsert(dialect, table, ("event_id", "created_at", "attempts"), ())
-        found = _raw_inserts.setdefault(key, found)
+        found = _raw_inserts.setdefault(key, _RawInsert(dialect, table, *_RAW_COLUMNS[table.name]))
     return found
 
 

@@ -201,7 +201,7 @@ def _advance_marker(user_id: int, case_id: int, seq: int) -> int:
     """Move the marker forward to `seq` (never back), creating it at the first read: one
     upsert (concurrent first reads: one inserts, the other updates). The marker's value
     afterwards."""
-    upsert = _ADVANCE[db.session.get_bind().dialect.name == "postgresql"]
+    upsert = _ADVANCE[db.session.get_bind().dialect.name]
     moved = db.session.execute(upsert, {"user_id": user_id, "case_id": case_id, "seq": seq,
                                         "updated_at": utcnow()}).scalar_one_or_none()
     if moved is None:  # already at or past `seq`
@@ -221,8 +221,8 @@ def _advance_statement(insert: Any) -> Any:
     ).returning(markers.c.seq)
 
 
-# The marker's upsert, built once: {on PostgreSQL: its statement}.
-_ADVANCE = {True: _advance_statement(postgresql.insert), False: _advance_statement(sqlite.insert)}
+# The marker's upsert, built once for each database.
+_ADVANCE = {"postgresql": _advance_statement(postgresql.insert), "sqlite": _advance_statement(sqlite.insert)}
 
 
 def read_seq(user_id: int, case_id: int) -> int | None:
