@@ -82,6 +82,25 @@ def test_same_name_in_another_county_is_not_matched(api):
     assert [c["region_code"] for c in r.get_json()] == ["510105"]
 
 
+def test_candidates_by_number_leave_out_cases_merged_away_or_out_of_sight(api, officer):
+    """A match by number is found on the petitioners' index wherever it is, then kept only
+    where the officer may see its case and the case was not merged into another."""
+    kept = first_case(api, officer)
+    absorbed = api.post("/api/cases", officer, case_payload(
+        petitioners=[person(id_number=ID)], new_case_reason="另一事项")).get_json()
+    assert _merge(api, officer, absorbed["id"], kept["id"]).status_code == 200
+    neighbour = api.user("case_officer", "510105")
+    api.case(neighbour, region_code="510105", petitioners=[person("李四", id_number=ID)])
+    r = api.post("/api/cases/candidates", officer, {"region_code": "510104",
+                                                     "petitioners": [person("陈七", id_number=ID)]})
+    assert r.status_code == 200
+    assert [c["case_id"] for c in r.get_json()] == [kept["id"]]
+    city = api.user("case_officer", "510100")  # sees both counties: both live cases
+    r = api.post("/api/cases/candidates", city, {"region_code": "510104",
+                                                  "petitioners": [person("陈七", id_number=ID)]})
+    assert sorted(c["region_code"] for c in r.get_json()) == ["510104", "510105"]
+
+
 def test_same_name_alone_is_possible_not_strong(api, officer):
     api.case(officer, petitioners=[person("赵六")])
     body = {"region_code": "510104", "petitioners": [person("赵六")], "summary": "完全无关",

@@ -33,7 +33,7 @@ from mediation.cases.name_cache import Look, NameCache
 from mediation.clock import today
 from mediation.errors import Invalid
 from mediation.extensions import db
-from mediation.permissions import Action, can, visible_cases_filter
+from mediation.permissions import Action, can, can_view_case, visible_cases_filter
 from mediation.pii import cipher, mask_id_number, mask_phone
 from mediation.regions import region_level, region_prefix
 from mediation.users import User
@@ -208,6 +208,53 @@ _NAME_CACHE = "mediation.county_names"
 SCAN_LIMIT = 5000
 
 
+@functools.cache
+def _matches_statement(dialect: str) -> sa.Select:
+    """The statement of _load_matches, built once per dialect (its lists are bound)."""
+    matched = (sa.select(Petitioner).where(sa.or_(
+        Petitioner.id_number_index.in_(sa.bindparam("id_number", expanding=True)),
+        Petitioner.phone_index.in_(sa.bindparam("phone", expanding=True)),
+        Petitioner.id.in_(sa.bindparam("ids", expanding=True))))
+        .cte("matched").prefix_with("MATERIALIZED", dialect="postgresql"))
+    ids = sa.select(matched.c.case_id)
+    if dialect == "postgresql":
+        of_matches = Case.id == sa.any_(sa.func.array(ids.scalar_subquery()))  # an index scan
+    else:
+        of_matches = Case.id.in_(ids)
+    theirs = (sa.select(Case).where(of_matches).cte("theirs")
+              .prefix_with("MATERIALIZED", dialect="postgresql"))
+    person, case = sa.orm.aliased(Petitioner, matched), sa.orm.aliased(Case, theirs)
+    return sa.select(person, case).join(case, case.id == person.case_id).order_by(person.id)
+
+
+def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
+                  exclude: int | None) -> list[tuple[Petitioner, Case]]:
+    """The petitioners matched by number (blind indexes, by kind) or whose id is in `ids`,
+    with their cases, where the case is live (not merged away, not `exclude`) and the
+    actor may see it; by petitioner id.
+
+    One statement reads each table on its own, fenced on PostgreSQL: the matches on the
+    petitioners' indexes, then their cases by primary key alone; whether a case is live
+    and visible is decided on its row (`can_view_case`, the visibility filter's twin).
+    Any condition on the cases in the statement lets the planner drive it from the
+    county's cases, reading every petitioner of the county at each intake: it did
+    whenever the statistics were stale (always on a fresh database before its first
+    ANALYZE, where `merged_into_id IS NULL` looks rare). A sieved petitioner outside the
+    name scan may come back: the caller checks the scan on the row, and its numbers like
+    any other's."""
+    if not (ids or any(by_number.values())):
+        return []
+    statement = _matches_statement(db.session.get_bind().dialect.name)
+    rows = db.session.execute(statement, {
+        "id_number": sorted(by_number["id_number"]), "phone": sorted(by_number["phone"]),
+        "ids": sorted(ids)}).all()
+    seen: dict[int, bool] = {}
+    for _, c in rows:
+        if c.id not in seen:
+            seen[c.id] = c.merged_into_id is None and c.id != exclude and can_view_case(actor, c)
+    return [(p, c) for p, c in rows if seen[c.id]]
+
+
 def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = None) -> list[dict[str, Any]]:
     """Cases the incoming petition may repeat, ranked (strongest first)."""
     people = [p for p in data.get("petitioners") or [] if p.get("name") or p.get("id_number")
@@ -235,7 +282,6 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     # Petitioners the sieve kept from the in-process copy of the county's names: decided
     # below on the rows loaded, if in the county (among its latest SCAN_LIMIT) and live.
     sieved: set[int] = set()
-    in_scan = sa.true()
     cutoff: int | None = None
     county = region_prefix(region)
     if names:
@@ -248,16 +294,14 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         look = _county_names(conn, county)
         if look is not None:
             sieved = {look.ids[i] for i in _sieve(names, look.normalised, lambda: look.pinyin)}
-            in_scan = Case.region_code.startswith(county, autoescape=True)
             # The copy holds at least the county: below the limit, no cut-off applies. At
             # it, every petitioner of the case at the cut-off is taken (the scan's order
             # among one case's petitioners is unspecified).
             if sieved and len(look.ids) > SCAN_LIMIT:
                 cutoff = conn.execute(
-                    sa.select(Case.id).select_from(Petitioner).join(Case).where(in_scan, live)
+                    sa.select(Case.id).select_from(Petitioner).join(Case)
+                    .where(Case.region_code.startswith(county, autoescape=True), live)
                     .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar()
-                if cutoff is not None:
-                    in_scan = sa.and_(in_scan, Case.id >= cutoff)
         else:
             rows = conn.execute(
                 sa.select(Petitioner.id, Petitioner.name).join(Case)
@@ -269,15 +313,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 if best:
                     name_matches[pid] = best
     # One query loads every petitioner matched by number (blind index) or by name.
-    wanted = [getattr(Petitioner, f"{kind}_index").in_(sorted(indexes))
-              for kind, indexes in by_number.items() if indexes]
-    if name_matches:
-        wanted.append(Petitioner.id.in_(sorted(name_matches)))
-    if sieved:
-        wanted.append(sa.and_(Petitioner.id.in_(sorted(sieved)), in_scan))
-    loaded = db.session.execute(
-        sa.select(Petitioner, Case).join(Case).where(sa.or_(*wanted), live)
-        .order_by(Petitioner.id)).all() if wanted else []
+    loaded = _load_matches(actor, by_number, name_matches.keys() | sieved, exclude)
     for p, case in loaded:
         if (p.id in sieved and case.region_code.startswith(county)
                 and (cutoff is None or case.id >= cutoff)):
