@@ -271,9 +271,12 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         if weight > entry["person"]:
             entry["person"], entry["petitioner"] = weight, p
 
-    live = sa.and_(visible_cases_filter(actor), Case.merged_into_id.is_(None))
-    if exclude is not None:
-        live = sa.and_(live, Case.id != exclude)
+    def live() -> sa.ColumnElement[bool]:
+        """The cases a match may be found in, as SQL (built only where a statement needs it:
+        the rows _load_matches reads are decided in Python)."""
+        alive = sa.and_(visible_cases_filter(actor), Case.merged_into_id.is_(None))
+        return alive if exclude is None else sa.and_(alive, Case.id != exclude)
+
     c = cipher()
     by_number = {kind: {i for p in people if p.get(kind) for i in c.blind_indexes(kind, p[kind])}
                  for kind in ("id_number", "phone")}
@@ -300,12 +303,12 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
             if sieved and len(look.ids) > SCAN_LIMIT:
                 cutoff = conn.execute(
                     sa.select(Case.id).select_from(Petitioner).join(Case)
-                    .where(Case.region_code.startswith(county, autoescape=True), live)
+                    .where(Case.region_code.startswith(county, autoescape=True), live())
                     .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar()
         else:
             rows = conn.execute(
                 sa.select(Petitioner.id, Petitioner.name).join(Case)
-                .where(Case.region_code.startswith(county, autoescape=True), live)
+                .where(Case.region_code.startswith(county, autoescape=True), live())
                 .order_by(Case.id.desc()).limit(SCAN_LIMIT)).all()
             for i in _plausible(names, [pname for _, pname in rows]):
                 pid, pname = rows[i]
