@@ -273,6 +273,10 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
              ratio >= TARGET_RATIO, note=f"p99 {med.pct_ms(99):.0f} ms vs {base.pct_ms(99):.0f} ms")
     c.result(f"server CPU per intake ({shape})", med.cpu_ms_per_request("server"), "ms",
              base.cpu_ms_per_request("server"), "—", None)
+    if "active_time" in med.pg and "active_time" in base.pg:
+        # PostgreSQL's own time (executing, waits included) competes for the same cores
+        c.result(f"PostgreSQL active time per intake ({shape})", med.pg["active_time"] / med.ok,
+                 "ms", base.pg["active_time"] / base.ok, "—", None)
     if floor is not None:
         print(f"floor (the round trips alone) ÷ baseline: {floor.rps / base.rps:.2f} "
               f"({floor.cpu_ms_per_request('server'):.2f} ms of server CPU per request)")
