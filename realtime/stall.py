@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # Where simple-websocket finds the connection's socket in the WSGI environment.
 SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
+# As a plain int: `flags | socket.MSG_DONTWAIT` goes through the IntFlag's Python `__or__`
+# (0.44 us against 0.01 us), once per frame sent: a thousand times per fan-out.
+_DONTWAIT = int(socket.MSG_DONTWAIT)
 
 
 class SendStalled(ConnectionError):
@@ -45,7 +48,7 @@ class GuardedSocket:
         # Almost always the buffer takes it all at once: no selector then (making one per
         # send was a quarter of the writer threads' time in a fan-out to 1,000 connections).
         try:
-            sent = self._sock.send(data, flags | socket.MSG_DONTWAIT)
+            sent = self._sock.send(data, flags | _DONTWAIT)
         except (BlockingIOError, InterruptedError, TimeoutError):
             sent = 0
         if sent < len(data):
@@ -60,7 +63,7 @@ class GuardedSocket:
             sel.register(self._sock, selectors.EVENT_WRITE)
             while sent < len(view):
                 try:
-                    n = self._sock.send(view[sent:], flags | socket.MSG_DONTWAIT)
+                    n = self._sock.send(view[sent:], flags | _DONTWAIT)
                 except (BlockingIOError, InterruptedError, TimeoutError):
                     n = 0
                 if n:
