@@ -401,19 +401,19 @@ def _publish_committed(items: list[Committed]) -> None:
     app = current_app._get_current_object()
     if (has_request_context() and len(items) <= DIRECT_MAX and not _failures["count"]
             and _publisher.idle()):
-        _deliver_sorted(items, f"publishing a request's {len(items)} event(s)", direct=True)
+        _deliver_sorted(items, f"publishing a request's {len(items)} event(s)")
         return
     _publisher.put(app, items)
 
 
-def _deliver_sorted(items: list[Committed], what: str, direct: bool = False) -> None:
+def _deliver_sorted(items: list[Committed], what: str) -> None:
     """Deliver what was committed in (case, seq) order, the cases' regions known to the
     publishers (`case_regions`); a failure is logged as `what` and leaves them in the
-    outbox, for the sweep. `direct`: the committing request's own few events (`_deliver`)."""
+    outbox, for the sweep."""
     items = sorted(items, key=lambda item: (item[1]["case_id"], item[1]["seq"]))
     try:
         _deliver([i for i, _, _ in items], [env for _, env, _ in items],
-                 regions={env["case_id"]: region for _, env, region in items}, direct=direct)
+                 regions={env["case_id"]: region for _, env, region in items})
     except Exception as exc:
         if outages.is_unavailable(exc):
             outages.record_failure(exc, what)
@@ -635,10 +635,10 @@ class NotPublished(Exception):
         self.reason = reason
 
 
-# The sweep leaves rows not tried yet (attempts 0) and this young to the request or thread
-# sending them from memory: a sweep sending them too would deliver them twice. (On
-# PostgreSQL the publisher thread also claims its rows, FOR UPDATE SKIP LOCKED; a request
-# publishing its own few events does not: the claim's round trips came before the publish.)
+# On SQLite (one process: the embedded mode) the sweep leaves rows the publisher thread has
+# not tried yet (attempts 0) and that are this young to it, as it sends them from memory: a
+# sweep sending them too would deliver them twice. On PostgreSQL both claim their rows
+# (FOR UPDATE SKIP LOCKED) instead.
 SWEEP_MIN_AGE = dt.timedelta(seconds=10)
 # Consecutive failed batches, for one log line each with the count, not a traceback each.
 _failures = {"count": 0}
@@ -678,8 +678,10 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     if ids is not None:
         query = query.where(EventOutbox.event_id.in_(ids))
     else:
-        query = query.order_by(Event.id).limit(limit).where(
-            sa.or_(EventOutbox.attempts > 0, EventOutbox.created_at < utcnow() - SWEEP_MIN_AGE))
+        query = query.order_by(Event.id).limit(limit)
+        if not pg:
+            query = query.where(sa.or_(EventOutbox.attempts > 0,
+                                       EventOutbox.created_at < utcnow() - SWEEP_MIN_AGE))
     if pg:
         query = query.with_for_update(of=EventOutbox, skip_locked=True)
     events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
@@ -716,7 +718,7 @@ def case_regions() -> dict[int, str]:
 
 
 def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500,
-             regions: dict[int, str] | None = None, direct: bool = False) -> int:
+             regions: dict[int, str] | None = None) -> int:
     """Claim the pending rows (the given ids, or the oldest), hand their envelopes to the
     publishers, then clear their rows (or count a failure): one publisher per row.
 
@@ -725,31 +727,22 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     sent from memory has deleted them already: its commit clears them); the publishers use
     connections of their own. What they read through the app's session is ended before
     the next step: two connections held by one thread at once would starve the pool under
-    load (every thread holding one, waiting for another).
-
-    `direct`: the committing request's own few events, sent from memory. They are not
-    claimed (on PostgreSQL the claim's BEGIN and DELETE came before the publish, on every
-    message's way to the browser): the sweep leaves them alone while they are young and
-    untried (`SWEEP_MIN_AGE`), and they are cleared once they went out."""
+    load (every thread holding one, waiting for another)."""
     with Session(db.engine) as s:
         pg = s.get_bind().dialect.name == "postgresql"
-        if direct and ids is not None and envelopes is not None:
-            claimed, taken, holding = list(zip(ids, envelopes, strict=True)), None, False
-        else:
-            if pg and envelopes is None:  # (sent from memory: the claim sets it itself)
-                s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
-            claimed, taken = _claim(s, ids, envelopes, limit)
-            holding = pg  # (SQLite: no lock to hold, and an open transaction would block writers)
+        if pg and envelopes is None:  # (sent from memory: the claim sets it itself)
+            s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
+        claimed, taken = _claim(s, ids, envelopes, limit)
         if not claimed:
             return 0
         ids = [i for i, _ in claimed]
         envelopes = [env for _, env in claimed]
-        if not holding:
-            s.commit()
+        if not pg:
+            s.commit()  # SQLite: no lock to hold, and an open transaction would block writers
         session = db.session()
         idle = not session.in_transaction()
         done, failure = len(ids), None
-        claiming = _claiming.set(s if holding else None)
+        claiming = _claiming.set(s if pg else None)
         known = _regions.set(regions)
         try:
             for fn in registry().publishers.values():
@@ -770,7 +763,7 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
             # A publisher's read failed inside the claim's transaction (a lock timeout):
             # PostgreSQL refuses anything more in it. Settle in a new one (the rollback put
             # back the rows the claim had taken).
-            if failure is None or not holding:
+            if failure is None or not pg:
                 raise
             s.rollback()
             _settle(s, ids, done, failure)

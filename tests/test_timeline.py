@@ -612,27 +612,23 @@ def test_a_request_whose_publication_failed_leaves_its_events_and_the_next_goes_
 def test_postgresql_every_claim_sets_its_transactions_lock_timeout(pg):
     """What the publishers read through the claiming transaction gives up behind a lock:
     the claim of events sent from memory sets lock_timeout in its own statement, the sweep's
-    claim by SET LOCAL before it. A request publishing its own events claims nothing (the
-    sweep leaves young untried rows alone): no claiming transaction to read through."""
+    claim by SET LOCAL before it."""
     officer = _officer()
-    seen: list[str | None] = []
+    seen: list[str] = []
 
     def reading(envelopes):
         session = timeline.claiming_session()
-        seen.append(None if session is None else
-                    session.execute(sa.text("SHOW lock_timeout")).scalar_one())
+        seen.append(session.execute(sa.text("SHOW lock_timeout")).scalar_one())
 
     with registry(pg).publishers.scoped("test.reading", reading):
         with pg.test_request_context():  # a request publishes its events itself, from memory
             _intake(officer)
             db.session.rollback()
         assert timeline.drain()
-        assert seen and set(seen) == {None}
-        assert timeline.pending_count() == 0  # (cleared once they went out)
-        seen.clear()
+        assert seen and set(seen) == {timeline.CLAIM_LOCK_TIMEOUT}
         _, case_id = _case_with_events(0)
         assert timeline.drain()  # (outside a request: the publisher thread, from memory)
-        assert seen and set(seen) == {timeline.CLAIM_LOCK_TIMEOUT}
+        assert set(seen) == {timeline.CLAIM_LOCK_TIMEOUT}
         seen.clear()
         db.session.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
                                    "SELECT id, 0, now() - interval '1 minute' FROM events "
@@ -641,28 +637,6 @@ def test_postgresql_every_claim_sets_its_transactions_lock_timeout(pg):
         assert timeline.publish() >= 1  # the sweep
         assert seen == [timeline.CLAIM_LOCK_TIMEOUT]
     assert db.session.execute(sa.text("SHOW lock_timeout")).scalar_one() != timeline.CLAIM_LOCK_TIMEOUT
-
-
-def test_postgresql_the_sweep_leaves_young_untried_rows_to_their_publisher(pg):
-    """A request publishing its own events does not claim their rows: the sweep leaves rows
-    not tried yet while they are young (they would go out twice), and takes them later, or
-    at once once a publish has failed."""
-    _, case_id = _case_with_events(0)
-    assert timeline.drain()
-    ids = db.session.execute(sa.select(Event.id).where(Event.case_id == case_id)
-                             .order_by(Event.seq)).scalars().all()
-    assert len(ids) >= 2
-    db.session.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
-                               "VALUES (:a, 0, now()), (:b, 1, now())"), {"a": ids[0], "b": ids[1]})
-    db.session.commit()
-    with registry(pg).publishers.scoped("test.recorder", Recorder()) as rec:
-        assert timeline.publish() == 1  # the row already tried
-        assert [e["seq"] for e in rec.envelopes] == [2]
-        db.session.execute(sa.text("UPDATE event_outbox SET created_at = now() - interval '1 minute'"))
-        db.session.commit()
-        assert timeline.publish() == 1  # old enough now
-        assert [e["seq"] for e in rec.envelopes] == [2, 1]
-    assert timeline.pending_count() == 0
 
 
 def test_events_sent_from_memory_come_with_their_cases_regions_and_the_sweeps_without(
