@@ -295,32 +295,18 @@ def append_batch(
             first[case_id] = fresh.last_seq + 1
             fresh.last_seq += len(batch[case_id])  # flushed with the case's own row
             regions[case_id] = fresh.region_code
-    if len(stored) == 1:
-        # One case (every message, most writes): the same UPDATE as plain SQL built once;
-        # the ORM's bulk UPDATE with its CASE cost more CPU than the statement's round trip.
+    if stored:
+        # One UPDATE of the stored cases' `last_seq` (a CASE by id), as plain SQL built once
+        # per number of cases: the ORM's bulk UPDATE cost more CPU than the statement's
+        # round trip, on every message and most writes (one case).
         session.flush()
         conn = session.connection()
-        count, pg = len(batch[stored[0]]), conn.dialect.name == "postgresql"
-        sql = _one_case_update_sql(pg, "?" if conn.dialect.paramstyle == "qmark" else "%s")
-        rows = conn.exec_driver_sql(sql, (count, stored[0], count) if pg else (count, stored[0]))
+        pg = conn.dialect.name == "postgresql"
+        by_case = tuple(v for case_id in stored for v in (case_id, len(batch[case_id])))
+        rows = conn.exec_driver_sql(
+            _seq_update_sql(len(stored), pg, "?" if conn.dialect.paramstyle == "qmark" else "%s"),
+            by_case + tuple(stored) + (by_case if pg else ()))
         returned = [(row[0], row[1], row[2], row[3] if pg else None) for row in rows]
-    elif stored:
-        session.flush()
-        n = sa.case({case_id: len(batch[case_id]) for case_id in stored}, value=Case.id)
-        update = (sa.update(Case).where(Case.id.in_(stored)).values(last_seq=Case.last_seq + n)
-                  .execution_options(synchronize_session=False))
-        if session.get_bind().dialect.name == "postgresql":
-            # As in `append_many`: the predecessor's hash in the same round trip, or NULL
-            # when the statement waited for another writer of the case (read below).
-            before = (sa.select(Event.hash)
-                      .where(Event.case_id == Case.id, Event.seq == Case.last_seq - n)
-                      .correlate(Case).scalar_subquery())
-            returned = session.execute(
-                update.returning(Case.id, Case.last_seq, Case.region_code, before)).all()
-        else:
-            returned = [(i, last, region, None) for i, last, region in session.execute(
-                update.returning(Case.id, Case.last_seq, Case.region_code)).all()]
-    if stored:
         if len(returned) != len(stored):
             raise LookupError(f"cases not found: {sorted(set(stored) - {r[0] for r in returned})}")
         mapper = sa.inspect(Case)
@@ -368,16 +354,21 @@ def append_batch(
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _one_case_update_sql(pg: bool, mark: str) -> str:
-    """`append_batch`'s UPDATE of one case's `last_seq` as plain SQL: by `count` events,
-    RETURNING its id, new last_seq and region and, on PostgreSQL, the predecessor's hash
-    (NULL when the statement waited for another writer of the case: read afterwards)."""
-    sql = (f"UPDATE cases SET last_seq = cases.last_seq + {mark} WHERE cases.id = {mark} "
+@functools.lru_cache(maxsize=16)
+def _seq_update_sql(n: int, pg: bool, mark: str) -> str:
+    """`append_batch`'s UPDATE of n cases' `last_seq`, each by its count of events (bound as
+    n (id, count) pairs, then the n ids, then on PostgreSQL the pairs again), RETURNING each
+    case's id, new last_seq and region and, on PostgreSQL, its predecessor's hash in the same
+    round trip (NULL when the statement waited for another writer of the case: read
+    afterwards)."""
+    count = ("CASE cases.id "
+             + " ".join([f"WHEN {mark} THEN CAST({mark} AS INTEGER)"] * n) + " END")
+    sql = (f"UPDATE cases SET last_seq = cases.last_seq + {count} "
+           f"WHERE cases.id IN ({', '.join([mark] * n)}) "
            "RETURNING cases.id, cases.last_seq, cases.region_code")
     if pg:
         sql += (", (SELECT events.hash FROM events WHERE events.case_id = cases.id"
-                f" AND events.seq = cases.last_seq - {mark})")
+                f" AND events.seq = cases.last_seq - {count})")
     return sql
 
 
