@@ -208,30 +208,43 @@ _NAME_CACHE = "mediation.county_names"
 SCAN_LIMIT = 5000
 
 
+# What the repeat check reads of a matched petitioner and of its case, as plain columns:
+# one row per petitioner, its case's columns beside its own (the case's id as `id`, so a row
+# serves `can_view_case` and the rules' checks as the case does: id, region_code,
+# lead_official_id). ORM entities cost more to build than the whole of the rest of the load.
+_PERSON_COLUMNS = ("name", "id_number_index", "phone_index", "id_number_tail", "phone_tail")
+_CASE_COLUMNS = ("id", "reference", "title", "status", "region_code", "departments",
+                 "livelihood_fields", "summary", "merged_into_id", "lead_official_id")
+
+
 @functools.cache
 def _matches_statement(dialect: str) -> sa.Select:
     """The statement of _load_matches, built once per dialect (its lists are bound)."""
-    matched = (sa.select(Petitioner).where(sa.or_(
-        Petitioner.id_number_index.in_(sa.bindparam("id_number", expanding=True)),
-        Petitioner.phone_index.in_(sa.bindparam("phone", expanding=True)),
-        Petitioner.id.in_(sa.bindparam("ids", expanding=True))))
-        .cte("matched").prefix_with("MATERIALIZED", dialect="postgresql"))
+    pets, cases = Petitioner.__table__, Case.__table__
+    matched = (sa.select(pets.c.id, pets.c.case_id, *(pets.c[k] for k in _PERSON_COLUMNS))
+               .where(sa.or_(
+                   pets.c.id_number_index.in_(sa.bindparam("id_number", expanding=True)),
+                   pets.c.phone_index.in_(sa.bindparam("phone", expanding=True)),
+                   pets.c.id.in_(sa.bindparam("ids", expanding=True))))
+               .cte("matched").prefix_with("MATERIALIZED", dialect="postgresql"))
     ids = sa.select(matched.c.case_id)
     if dialect == "postgresql":
-        of_matches = Case.id == sa.any_(sa.func.array(ids.scalar_subquery()))  # an index scan
+        of_matches = cases.c.id == sa.any_(sa.func.array(ids.scalar_subquery()))  # an index scan
     else:
-        of_matches = Case.id.in_(ids)
-    theirs = (sa.select(Case).where(of_matches).cte("theirs")
+        of_matches = cases.c.id.in_(ids)
+    theirs = (sa.select(*(cases.c[k] for k in _CASE_COLUMNS)).where(of_matches).cte("theirs")
               .prefix_with("MATERIALIZED", dialect="postgresql"))
-    person, case = sa.orm.aliased(Petitioner, matched), sa.orm.aliased(Case, theirs)
-    return sa.select(person, case).join(case, case.id == person.case_id).order_by(person.id)
+    return (sa.select(matched.c.id.label("petitioner_id"), *(matched.c[k] for k in _PERSON_COLUMNS),
+                      *(theirs.c[k] for k in _CASE_COLUMNS))
+            .join_from(matched, theirs, theirs.c.id == matched.c.case_id).order_by(matched.c.id))
 
 
 def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
-                  exclude: int | None) -> list[tuple[Petitioner, Case]]:
+                  exclude: int | None) -> list[sa.Row[Any]]:
     """The petitioners matched by number (blind indexes, by kind) or whose id is in `ids`,
     with their cases, where the case is live (not merged away, not `exclude`) and the
-    actor may see it; by petitioner id.
+    actor may see it; by petitioner id. Plain rows (see _PERSON_COLUMNS), read on the
+    session's connection after the flush the session would make.
 
     One statement reads each table on its own, fenced on PostgreSQL: the matches on the
     petitioners' indexes, then their cases by primary key alone; whether a case is live
@@ -244,15 +257,17 @@ def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
     any other's."""
     if not (ids or any(by_number.values())):
         return []
-    statement = _matches_statement(db.session.get_bind().dialect.name)
-    rows = db.session.execute(statement, {
+    if db.session.autoflush:
+        db.session.flush()
+    conn = db.session.connection()
+    rows = conn.execute(_matches_statement(conn.dialect.name), {
         "id_number": sorted(by_number["id_number"]), "phone": sorted(by_number["phone"]),
         "ids": sorted(ids)}).all()
     seen: dict[int, bool] = {}
-    for _, c in rows:
-        if c.id not in seen:
-            seen[c.id] = c.merged_into_id is None and c.id != exclude and can_view_case(actor, c)
-    return [(p, c) for p, c in rows if seen[c.id]]
+    for r in rows:
+        if r.id not in seen:
+            seen[r.id] = r.merged_into_id is None and r.id != exclude and can_view_case(actor, r)
+    return [r for r in rows if seen[r.id]]
 
 
 def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = None) -> list[dict[str, Any]]:
@@ -264,12 +279,13 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     region = data["region_code"]
     found: dict[int, dict[str, Any]] = {}
 
-    def note(case: Case, p: Petitioner, kind: str, weight: float, detail: dict[str, Any]) -> None:
-        entry = found.setdefault(case.id, {"case": case, "person": 0.0, "reasons": [],
-                                           "petitioner": p})
+    def note(row: sa.Row[Any], kind: str, weight: float, detail: dict[str, Any]) -> None:
+        """A reason for the row's case; the row (its petitioner) of the strongest one kept."""
+        entry = found.setdefault(row.id, {"case": row, "person": 0.0, "reasons": [],
+                                          "petitioner": row})
         entry["reasons"].append({"kind": kind, "weight": weight, **detail})
         if weight > entry["person"]:
-            entry["person"], entry["petitioner"] = weight, p
+            entry["person"], entry["petitioner"] = weight, row
 
     def live() -> sa.ColumnElement[bool]:
         """The cases a match may be found in, as SQL (built only where a statement needs it:
@@ -317,27 +333,27 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                     name_matches[pid] = best
     # One query loads every petitioner matched by number (blind index) or by name.
     loaded = _load_matches(actor, by_number, name_matches.keys() | sieved, exclude)
-    for p, case in loaded:
-        if (p.id in sieved and case.region_code.startswith(county)
-                and (cutoff is None or case.id >= cutoff)):
-            best = _best_name_match(names, p.name)
+    for r in loaded:
+        if (r.petitioner_id in sieved and r.region_code.startswith(county)
+                and (cutoff is None or r.id >= cutoff)):
+            best = _best_name_match(names, r.name)
             if best:
-                name_matches[p.id] = best
+                name_matches[r.petitioner_id] = best
     for kind, weight in (("id_number", ID_MATCH), ("phone", PHONE_MATCH)):
-        for p, case in loaded:
+        for r in loaded:
             # A match by number confirms the number: only where the officer may read it.
-            if (getattr(p, f"{kind}_index") in by_number[kind]
-                    and can(actor, Action.CASE_REVEAL_PII, case)):
-                note(case, p, kind, weight, {"name": p.name})
-    for p, case in loaded:
-        best = name_matches.get(p.id)
+            if (getattr(r, f"{kind}_index") in by_number[kind]
+                    and can(actor, Action.CASE_REVEAL_PII, r)):
+                note(r, kind, weight, {"name": r.name})
+    for r in loaded:
+        best = name_matches.get(r.petitioner_id)
         if best:
-            note(case, p, best[1], best[0], {"name": p.name})
+            note(r, best[1], best[0], {"name": r.name})
     summary = normalise_name(data.get("summary") or "")
     units, fields_ = set(data.get("departments") or []), set(data.get("livelihood_fields") or [])
     out = []
     for entry in found.values():
-        case: Case = entry["case"]
+        case: sa.Row[Any] = entry["case"]
         matter = 0.0
         shared = sorted(units & set(case.departments or []))
         if shared:
@@ -355,7 +371,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 entry["reasons"].append({"kind": "summary_overlap", "weight": SUMMARY_OVERLAP,
                                          "overlap": round(overlap)})
         score = round(min(1.0, entry["person"] + matter), 2)
-        p: Petitioner = entry["petitioner"]
+        p: sa.Row[Any] = entry["petitioner"]
         out.append({
             "case_id": case.id, "reference": case.reference, "title": case.title,
             "status": case.status, "region_code": case.region_code, "score": score,
