@@ -141,7 +141,8 @@ def append(
 
 
 def append_many(
-    session: Session, case_id: int, items: list[tuple[EventType, dict[str, Any]]], actor_id: int | None
+    session: Session, case_id: int, items: list[tuple[EventType, dict[str, Any]]], actor_id: int | None,
+    beside: Callable[[], Beside] | None = None,
 ) -> list[Event]:
     """Append events to a case in the caller's transaction, in order (never commits).
 
@@ -154,11 +155,19 @@ def append_many(
     the same transaction, so a session without the after-commit hook (a script, a task)
     leaves them to the sweep rather than losing them. (`append_batch` for one case.)
     """
-    return append_batch(session, {case_id: items}, actor_id).get(case_id, [])
+    return append_batch(session, {case_id: items}, actor_id, beside).get(case_id, [])
 
 
-def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime) -> list[int]:
-    """Insert the events and their outbox rows; their ids in the rows' order.
+# Rows of other tables that a batch of events brings with it, written before the events
+# (a new case's own row and its parties, which the events refer to): (table, rows), each
+# row a dict of the same columns, every value given (no column defaults are applied).
+Beside = list[tuple[sa.Table, list[dict[str, Any]]]]
+
+
+def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime,
+                        beside: Beside = ()) -> list[int]:
+    """Insert the rows `beside` (see Beside), then the events and their outbox rows; the
+    events' ids in the rows' order.
 
     Two statements of plain SQL on the session's connection (one on PostgreSQL, the outbox
     rows inserted from the events' RETURNING), a multi-row VALUES each (in chunks for a
@@ -168,21 +177,37 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
     0.42 ms for a case's two events and outbox rows, measured in-process on PostgreSQL).
     The ids come back with (case, seq), which maps them to their rows on any database. What
     depends on events hears of them through the append hooks, not by inspecting statements;
-    no autoflush, as the case row is there (flushed by the caller, or inserted before
-    `start_case`)."""
+    no autoflush, as the case row is there (flushed by the caller, inserted before
+    `start_case`, or among the rows `beside`).
+
+    On PostgreSQL the rows `beside` go in the events' statement too, each table's rows a
+    data-modifying CTE of its own: PostgreSQL checks the events' foreign keys at the end of
+    the statement, when the rows they refer to are in. Elsewhere each table's rows are one
+    INSERT, in turn, before the events'."""
     conn = session.connection()
     dialect = conn.dialect
     events, outbox = _raw_insert(dialect, _EVENTS), _raw_insert(dialect, _OUTBOX)
     # On PostgreSQL the outbox rows go in the same statement, inserted from the events'
     # RETURNING (a data-modifying CTE): one round trip instead of two.
     with_outbox = dialect.name == "postgresql"
+    extra = [(_raw_insert(dialect, table, tuple(table_rows[0])), table_rows)
+             for table, table_rows in beside if table_rows]
+    if not with_outbox:
+        for insert, table_rows in extra:
+            for start in range(0, len(table_rows), _RAW_CHUNK):
+                chunk = table_rows[start:start + _RAW_CHUNK]
+                conn.exec_driver_sql(insert.sql(len(chunk)), insert.params(chunk))
+        extra = []
     at_param = outbox.bound("created_at", at)
     ids: dict[tuple[int, int], int] = {}
     for start in range(0, len(rows), _RAW_CHUNK):
         chunk = rows[start:start + _RAW_CHUNK]
         if with_outbox:
-            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk)),
-                                            (*events.params(chunk), at_param)).all()
+            shape = tuple((insert, len(table_rows)) for insert, table_rows in extra)
+            params = [p for insert, table_rows in extra for p in insert.params(table_rows)]
+            extra = []  # with the first chunk only
+            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk), shape),
+                                            (*params, *events.params(chunk), at_param)).all()
         else:
             returned = conn.exec_driver_sql(events.sql(len(chunk)), events.params(chunk)).all()
         if len(returned) != len(chunk):
@@ -198,11 +223,15 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
 
 
 @functools.lru_cache(maxsize=32)
-def _with_outbox_sql(events: _RawInsert, n: int) -> str:
+def _with_outbox_sql(events: _RawInsert, n: int, beside: tuple[tuple[_RawInsert, int], ...] = ()
+                     ) -> str:
     """PostgreSQL: n events and their outbox rows in one statement (built once per n, for a
-    few): WITH inserted AS (INSERT INTO events ... RETURNING id, case_id, seq), outboxed AS
+    few), after the rows of other tables `beside` ((insert, rows) pairs, each a CTE of its
+    own): WITH inserted AS (INSERT INTO events ... RETURNING id, case_id, seq), outboxed AS
     (INSERT INTO event_outbox SELECT id, <at>, 0 FROM inserted) SELECT id, case_id, seq."""
-    return (f"WITH inserted AS ({events.sql(n)}), outboxed AS (INSERT INTO event_outbox "
+    before = "".join(f"beside{k} AS ({insert.sql(count)}), "
+                     for k, (insert, count) in enumerate(beside))
+    return (f"WITH {before}inserted AS ({events.sql(n)}), outboxed AS (INSERT INTO event_outbox "
             f"(event_id, created_at, attempts) SELECT id, {events.mark}, 0 FROM inserted) "
             "SELECT id, case_id, seq FROM inserted")
 
@@ -250,20 +279,24 @@ _RAW_COLUMNS = {
                ("id", "case_id", "seq")),
     "event_outbox": (("event_id", "created_at", "attempts"), ()),
 }
-_raw_inserts: dict[tuple[str, str, str], _RawInsert] = {}
+_raw_inserts: dict[tuple[str, str, str, tuple[str, ...] | None], _RawInsert] = {}
 
 
-def _raw_insert(dialect: sa.Dialect, table: sa.Table) -> _RawInsert:
-    key = (dialect.name, dialect.driver, table.name)
+def _raw_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...] | None = None
+                ) -> _RawInsert:
+    """The raw insert of a table: of its columns in _RAW_COLUMNS, or of `columns` (no
+    RETURNING)."""
+    key = (dialect.name, dialect.driver, table.name, columns)
     found = _raw_inserts.get(key)
     if found is None:
-        found = _raw_inserts.setdefault(key, _RawInsert(dialect, table, *_RAW_COLUMNS[table.name]))
+        spec = _RAW_COLUMNS[table.name] if columns is None else (columns, ())
+        found = _raw_inserts.setdefault(key, _RawInsert(dialect, table, *spec))
     return found
 
 
 def append_batch(
     session: Session, items: dict[int, list[tuple[EventType, dict[str, Any]]]],
-    actor_id: int | None,
+    actor_id: int | None, beside: Callable[[], Beside] | None = None,
 ) -> dict[int, list[Event]]:
     """Append events to many cases at once (never commits; `append_many` is its one-case
     form): each case's events numbered after its `last_seq` and chained to its previous
@@ -272,13 +305,20 @@ def append_batch(
     predecessor's hash), one SELECT of the predecessors not known otherwise, one INSERT of
     the events and one of their outbox rows. Each case row is still locked by its update
     until the commit, so concurrent writers of a case queue as they do for `append_many`.
-    The events are inserted case by case, in `items` order."""
+    The events are inserted case by case, in `items` order.
+
+    `beside`, when given, is asked once the events are numbered for the rows of other
+    tables to write with them, before them (`Beside`): a new case's row, not yet written
+    (`start_case` said it is new), goes there with its `last_seq` final, one statement on
+    PostgreSQL for the case, its parties and its first events."""
     from mediation import writes
     from mediation.cases.models import Case
     declared = registry()
     batch = {case_id: [(declared.event_type(type_).name, data) for type_, data in events]
              for case_id, events in items.items() if events}
     if not batch:
+        if beside is not None:
+            raise ValueError("rows beside events need events to go with")
         return {}
     writes.count(session, actor_id)
     tx = scratch(session)
@@ -342,7 +382,7 @@ def append_batch(
                          "at": at, "data": text, "prev_hash": prev, "hash": digest})
             prev = digest
         last_hashes[case_id] = (first[case_id] + len(events) - 1, prev)
-    ids = _insert_with_outbox(session, rows, at)
+    ids = _insert_with_outbox(session, rows, at, beside() if beside is not None else ())
     created = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
     for hook in declared.append_hooks.values():
         hook(session, created)

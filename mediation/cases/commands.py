@@ -154,11 +154,15 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         case.needs_set = list(dict.fromkeys(data["needs"]))
     case.petitioners = [_new_petitioner(p) for p in data.get("petitioners") or []]
     refresh_silently(case)  # before the insert: one row written, not written then updated
-    db.session.add(case)
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
-        raise Invalid({"reference": ["already used by another case"]}) from exc
+    # PostgreSQL: the ids first, then the case, its petitioners, its first petition and its
+    # first events in one statement, with no UPDATE after. Elsewhere the ORM writes the case.
+    petition_id = _ids_taken(case) if db.session.connection().dialect.name == "postgresql" else None
+    if petition_id is None:
+        db.session.add(case)
+        try:
+            db.session.flush()
+        except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
+            raise Invalid({"reference": ["already used by another case"]}) from exc
     if not reference:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
@@ -167,19 +171,18 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     if data.get("action_listed_on") is not None:  # checked before any event is written
         listing = listing_checked(case, data["action_listed_on"], data.get("action_reason") or "")
     first = petitions.new_petition(case, petition | {"summary": case.summary}, actor, repeat=False)
-    petitions.insert_petition(first)  # the case's reference and counts go with its next UPDATE
-    timeline.append_many(db.session, case.id, [
-        (events.CASE_CREATED, {
-            "reference": case.reference,
-            "fields": {k: _json_value(getattr(case, k))
-                       for k in ("title", "region_code", *CASE_FIELDS) if k != "summary"}
-            | {"summary": case.summary},
-            "petitioners": [petitioner_view(p) for p in case.petitioners],
-            "petition": petitions.petition_view(first)}),
-        (events.CASE_CLASSIFIED, {
-            "categories": [f.as_dict() for f in rules.effective_categories(case)],
-            "needs": rules.effective_needs(case)}),
-    ], actor.id)
+    if petition_id is None:
+        petitions.insert_petition(first)  # the case's reference and counts go with its next UPDATE
+    else:
+        first.id = petition_id
+    try:
+        _first_events(case, first, actor, petition_id)
+    except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
+        if petition_id is None or _constraint(exc) != "uq_cases_reference":
+            raise
+        raise Invalid({"reference": ["already used by another case"]}) from exc
+    if petition_id is not None:
+        _inserted(case)
     if listing is not None:
         record_listing(case, *listing, actor, "intake")
     links: list[CaseLink] = []
@@ -191,6 +194,101 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     _needs_changed(case, [], actor)
     remember_detail(case, [first], links)
     return case
+
+
+def _first_events(case: Case, first: Any, actor: User, petition_id: int | None) -> None:
+    """Append a new case's first events; on PostgreSQL (`petition_id` taken) with the rows
+    of the case, its petitioners and its first petition, in the events' statement."""
+    beside = None
+    if petition_id is not None:
+        def beside() -> timeline.Beside:  # asked once the events are numbered: last_seq final
+            nulls = sa.inspect(case).info.pop(_NULLS)
+            return [(Case.__table__, [_insert_row(case, nulls[0])]),
+                    (Petitioner.__table__, [_insert_row(p, n)
+                                            for p, n in zip(case.petitioners, nulls[1:], strict=True)]),
+                    (first.__table__, [petitions.petition_row(first)])]
+    timeline.append_many(db.session, case.id, [
+        (events.CASE_CREATED, {
+            "reference": case.reference,
+            "fields": {k: _json_value(getattr(case, k))
+                       for k in ("title", "region_code", *CASE_FIELDS) if k != "summary"}
+            | {"summary": case.summary},
+            "petitioners": [petitioner_view(p) for p in case.petitioners],
+            "petition": petitions.petition_view(first)}),
+        (events.CASE_CLASSIFIED, {
+            "categories": [f.as_dict() for f in rules.effective_categories(case)],
+            "needs": rules.effective_needs(case)}),
+    ], actor.id, beside)
+
+
+# PostgreSQL: a new case's id, its first petition's and its petitioners', in one round trip.
+_TAKE_IDS = ("SELECT nextval(pg_get_serial_sequence('cases', 'id')), "
+             "nextval(pg_get_serial_sequence('petitions', 'id')), "
+             "ARRAY(SELECT nextval(pg_get_serial_sequence('petitioners', 'id')) "
+             "FROM generate_series(1, %s))")
+
+
+def _ids_taken(case: Case) -> int:
+    """Give the new case and its petitioners their ids from their sequences (PostgreSQL)
+    before anything is written; returns the id its first petition is to have."""
+    case_id, petition_id, ids = db.session.connection().exec_driver_sql(
+        _TAKE_IDS, (len(case.petitioners),)).one()
+    case.id = case_id
+    for p, id_ in zip(case.petitioners, ids, strict=True):
+        p.id, p.case_id = id_, case_id
+    # as the ORM's flush would, before anything reads them (the first event lists them)
+    sa.inspect(case).info[_NULLS] = [_take_defaults(obj) for obj in (case, *case.petitioners)]
+    return petition_id
+
+
+_NULLS = "mediation_insert_nulls"
+
+
+def _take_defaults(obj: Any) -> frozenset[str]:
+    """Give a new object the values the ORM's INSERT would give it: a column left unset,
+    or None where its type does not store None, takes its Python default (None without
+    one). Returns the columns of a type that stores None (JSON) that INSERT would leave out
+    (SQL NULL there; None would be JSON's null). Deferred columns are the database's (a trigger,
+    a server default)."""
+    nulls = []
+    for prop in sa.inspect(type(obj)).column_attrs:
+        if prop.deferred:
+            continue
+        col = prop.columns[0]
+        if obj.__dict__.get(prop.key) is None and (prop.key not in obj.__dict__
+                                                   or not col.type.should_evaluate_none):
+            default = col.default
+            if default is not None:
+                setattr(obj, prop.key, default.arg(None) if default.is_callable else default.arg)
+                continue
+            if prop.key not in obj.__dict__ and col.type.should_evaluate_none:
+                nulls.append(col.name)
+            setattr(obj, prop.key, None)
+    return frozenset(nulls)
+
+
+def _insert_row(obj: Any, nulls: frozenset[str]) -> dict[str, Any]:
+    """The row of a new object given its defaults (`_take_defaults`, which said `nulls`)."""
+    return {prop.columns[0].name: sa.null() if prop.columns[0].name in nulls
+            else obj.__dict__[prop.key]
+            for prop in sa.inspect(type(obj)).column_attrs if not prop.deferred}
+
+
+def _inserted(case: Case) -> None:
+    """Take the case and its petitioners, written by a statement, into the session as
+    loaded from the database (clean: nothing to UPDATE at the commit), and tell the KPI
+    rollup the case is new: it has no steps stored to lock, read or replace."""
+    from mediation.supervision import rollup
+
+    for p in case.petitioners:
+        sa.orm.make_transient_to_detached(p)
+    sa.orm.make_transient_to_detached(case)
+    db.session.add(case)
+    rollup.inserted(db.session, [case.id])
+
+
+def _constraint(exc: sa.exc.IntegrityError) -> str | None:
+    return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
 
 
 _DETAIL = "mediation_case_detail"

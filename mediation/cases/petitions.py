@@ -110,9 +110,14 @@ def insert_petition(petition: Petition) -> None:
     the session's connection: the case's pending changes wait for the next flush instead
     of being flushed for it. The object stays outside the session."""
     table = Petition.__table__
-    petition.id = db.session.connection().execute(
-        table.insert().returning(table.c.id),
-        {c.key: getattr(petition, c.key) for c in table.columns if c.key != "id"}).scalar_one()
+    row = petition_row(petition)
+    del row["id"]
+    petition.id = db.session.connection().execute(table.insert().returning(table.c.id), row).scalar_one()
+
+
+def petition_row(petition: Petition) -> dict[str, Any]:
+    """The row of a petition of new_petition (its id as set, None if not)."""
+    return {c.key: getattr(petition, c.key) for c in Petition.__table__.columns}
 
 
 def petition_view(p: Petition) -> dict[str, Any]:

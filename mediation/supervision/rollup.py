@@ -492,6 +492,14 @@ def _surely_uncounted(session: Session, case_id: int) -> bool:
     return case.action_listed_on is None
 
 
+def inserted(session: Session, case_ids: list[int]) -> None:
+    """Say that these cases were inserted by the session's transaction (by its flush, or by
+    a statement of its own): their KPI parts are new."""
+    if case_ids:
+        session.info.setdefault(_BORN, set()).update(case_ids)
+        mark(session, case_ids)
+
+
 def mark(session: Session, case_ids: Iterable[int | None]) -> None:
     """Say that these cases' KPI parts may have changed in the session's transaction."""
     ids = {int(i) for i in case_ids if i is not None}
@@ -555,9 +563,7 @@ def _after_flush(session: Session, _ctx) -> None:
     from mediation.timeline import Event
 
     ids: list[int | None] = []
-    born = [obj.id for obj in session.new if isinstance(obj, Case)]
-    if born:
-        session.info.setdefault(_BORN, set()).update(born)
+    inserted(session, [obj.id for obj in session.new if isinstance(obj, Case)])
     for obj in (*session.new, *session.deleted):
         if isinstance(obj, Case):
             ids.append(obj.id)

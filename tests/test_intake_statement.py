@@ -1,0 +1,110 @@
+"""On PostgreSQL an intake takes its ids from the sequences, then writes the case, its
+petitioners, its first petition and its first events in one statement (cases/commands.py,
+`_ids_taken` and `_first_events`). What it writes must be what the ORM's flush writes
+(the path SQLite takes), and a reference taken by a concurrent intake must still be a 422
+that leaves nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from mediation import timeline
+from mediation.cases import commands
+from mediation.errors import Invalid
+from mediation.extensions import db
+from mediation.users import User
+from tests.factories import make_user
+from tests.test_pg_concurrency import run_together
+
+# Columns that differ between two intakes of the same data by design: keys, the moment
+# written, the numbers' ciphertexts (a fresh IV each), the reference (from the id).
+_DIFFER = {"id", "case_id", "reference", "created_at", "updated_at", "status_changed_at",
+           "recorded_at", "id_number_enc", "phone_enc", "change_xid"}
+
+
+def _body(reference: str | None = None, **extra) -> dict:
+    body = {"title": "同一诉求", "region_code": "510104", "received_on": dt.date(2025, 3, 1),
+            "livelihood_fields": ["land_demolition"], "departments": ["区自然资源局"],
+            "summary": "征地补偿款未足额发放", "assessment": "reasonable",
+            "new_case_reason": "两次登记，比较写入的行",
+            "petitioners": [{"name": "王五", "id_number": "510104198001011234",
+                             "phone": "13900000001", "groups": ["worker"]},
+                            {"name": "赵六", "phone": "13900000002"}], **extra}
+    if reference:
+        body["reference"] = reference
+    return body
+
+
+def _rows(conn: sa.Connection, table: str, case_id: int) -> list[dict]:
+    """Each column as text and whether it is SQL NULL (JSON null is not)."""
+    cols = [c for c in sa.inspect(conn).get_columns(table) if c["name"] not in _DIFFER]
+    key = "id" if table == "cases" else "case_id"
+    names = [c["name"] for c in cols]
+    sql = (f"SELECT {', '.join(f'{n} IS NULL, {n}::text' for n in names)} "
+           f"FROM {table} WHERE {key} = :id ORDER BY id")
+    return [{c["name"]: (row[2 * k], row[2 * k + 1]) for k, c in enumerate(cols)}
+            for row in conn.execute(sa.text(sql), {"id": case_id})]
+
+
+def _events(conn: sa.Connection, case_id: int) -> list[tuple]:
+    out = []
+    for seq, type_, data in conn.execute(sa.text(
+            "SELECT seq, type, data FROM events WHERE case_id = :id ORDER BY seq"), {"id": case_id}):
+        data = json.loads(data)
+        data.pop("reference", None)
+        for p in data.get("petitioners", []):
+            p.pop("id")
+        data.get("petition", {}).pop("id", None)
+        out.append((seq, type_, data))
+    return out
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["plain", "listed in the action"])
+def test_the_one_statement_intake_writes_what_the_orm_writes(pg, monkeypatch, listed):
+    officer = make_user("case_officer", "510104")
+    extra = {"action_listed_on": dt.date(2025, 4, 1), "action_reason": "台账"} if listed else {}
+    fast = commands.intake(officer, _body(**extra)).id
+    db.session.remove()
+    monkeypatch.setattr(commands, "_ids_taken", lambda case: None)  # the ORM's flush, as on SQLite
+    slow = commands.intake(db.session.get(User, officer.id), _body(**extra)).id
+    db.session.remove()
+    with db.engine.connect() as conn:
+        for table in ("cases", "petitioners", "petitions"):
+            assert _rows(conn, table, fast) == _rows(conn, table, slow), table
+        assert len(_rows(conn, "petitioners", fast)) == 2
+        # the cross-references to the first case aside, the events are the same
+        linked = [e for e in _events(conn, slow) if e[1] == "case.linked"]
+        assert _events(conn, fast)[:len(_events(conn, slow)) - len(linked)] == [
+            e for e in _events(conn, slow) if e[1] != "case.linked"]
+        seqs = conn.execute(sa.text("SELECT id, last_seq FROM cases ORDER BY id")).all()
+        counts = dict(conn.execute(sa.text("SELECT case_id, max(seq) FROM events GROUP BY case_id")).all())
+    assert all(last == counts[case_id] for case_id, last in seqs)  # no UPDATE was needed for it
+    assert timeline.verify() == (2, [])
+    # the KPI rollup heard of the case inserted by a statement (listed: it counts)
+    checked = pg.test_cli_runner().invoke(args=["reports", "check"])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_a_reference_taken_by_a_concurrent_intake_is_a_422_and_leaves_nothing(pg):
+    officer = make_user("case_officer", "510104")
+
+    def take(user: User, i: int) -> int:
+        people = [{"name": f"并发{i}号", "phone": f"1390000{i:04d}"}]
+        return commands.intake(user, _body(reference="TZ-2025-0042", petitioners=people)).id
+
+    results = run_together(pg, 8, take, officer.id)
+    won = [r for r in results if isinstance(r, int)]
+    lost = [r for r in results if not isinstance(r, int)]
+    assert len(won) == 1, results
+    assert all(isinstance(r, Invalid) and r.extra["errors"] == {"reference": ["already used by another case"]}
+               for r in lost), lost
+    db.session.remove()
+    counts = {t: db.session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
+              for t in ("cases", "petitioners", "petitions", "events", "event_outbox")}
+    assert counts["cases"] == 1 and counts["petitioners"] == 1 and counts["petitions"] == 1
+    assert counts["events"] == 2  # the winner's created and classified, nothing of the others
+    assert timeline.verify() == (1, [])
