@@ -167,3 +167,59 @@ def test_the_name_scan_takes_the_latest_cases_up_to_its_limit(ctx, monkeypatch):
     assert {case for case, _ in _found(officer, "王建国")} == set(ids[1:])
     monkeypatch.setattr(petitions, "SCAN_LIMIT", 3)
     assert {case for case, _ in _found(officer, "王建国")} == set(ids)
+
+
+def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps():
+    """The county copy's sieve (exact keys, and only the lengths that may reach a threshold:
+    name_cache.KeyIndex) against the full scan (_sieve) on random names: short ones of few
+    characters (many equal and near names, same sounds), latin, spaces, full width, and
+    names renamed in the copy."""
+    import random
+
+    from mediation.cases.name_cache import Names, may_reach
+    from mediation.cases.petitions import _indexed_sieve, _name_keys, _sieve
+
+    rng = random.Random(20261130)
+    kept = similar = 0
+    alphabet = "王汪张章李黎刘柳欧阳建健国三丰山明铭娜纳京买提·艾力 ＡａBb" + "赵钱孙周吴郑冯陈"
+
+    def random_name() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 2, 2, 3, 3, 3, 4, 5, 6, 8])))
+
+    def near(name: str) -> str:
+        """The name with a character or two inserted, deleted or replaced."""
+        chars = list(name)
+        for _ in range(rng.choice([1, 1, 2])):
+            at = rng.randint(0, len(chars))
+            op = rng.choice("idr") if chars else "i"
+            if op == "i":
+                chars.insert(at, rng.choice(alphabet))
+            elif op == "d":
+                del chars[min(at, len(chars) - 1)]
+            else:
+                chars[min(at, len(chars) - 1)] = rng.choice(alphabet)
+        return "".join(chars)
+
+    for _ in range(100):
+        index, current = Names(), {}
+        for pid in range(rng.randint(0, 300)):
+            current[pid] = random_name()
+            index.put(pid, current[pid], _name_keys)
+        for pid in rng.sample(sorted(current), len(current) // 5):  # renamed, some to the same
+            current[pid] = random_name() if rng.random() < 0.8 else current[pid]
+            index.put(pid, current[pid], _name_keys)
+        ids = sorted(current)
+        stored = [current[pid] for pid in ids]
+        normalised = [_name_keys(n)[0] for n in stored]
+        pinyin = [_name_keys(n)[1] for n in stored]
+        for _ in range(30):
+            query = [near(current[rng.choice(ids)]) if ids and rng.random() < 0.7 else random_name()
+                     for _ in range(rng.choice([1, 1, 2]))]
+            full = {ids[i] for i in _sieve(query, normalised, lambda p=pinyin: p)}
+            assert _indexed_sieve(query)(index) == full, query
+            kept += len(full)
+            similar += sum(_name_keys(current[pid]) not in map(_name_keys, query) for pid in full)
+    assert kept > 1500 and similar > 1000, (kept, similar)  # near names (not equal keys) too
+    # the bound: an equal-length pair differs by two operations at least
+    assert not may_reach(3, 3, 79.5) and may_reach(5, 5, 79.5) and may_reach(2, 3, 79.5)
+    assert not may_reach(2, 1, 79.5) and not may_reach(0, 0, 79.5) and not may_reach(3, 0, 1)

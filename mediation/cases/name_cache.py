@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from rapidfuzz import fuzz, process
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from mediation.cases.models import Case, Petitioner
@@ -47,37 +48,102 @@ class Snapshot:
             t in other.running for t in self.running if t < other.xmax)
 
 
-@dataclass
-class CountyNames:
-    """The names of one county's petitioners as of `seen` (None: not read yet)."""
+def may_reach(n: int, m: int, cutoff: float) -> bool:
+    """Whether two different strings of lengths n and m can score `cutoff` or more by
+    rapidfuzz's fuzz.ratio.
 
-    seen: Snapshot | None = None
-    ids: list[int] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    normalised: list[str] = field(default_factory=list)
-    pinyin: list[str] = field(default_factory=list)
-    position: dict[int, int] = field(default_factory=dict)
+    fuzz.ratio is 100 * (1 - d / (n + m)), d the Indel distance (insertions and deletions
+    only). d >= |n - m|, since each operation changes the length by one; and when n == m
+    two different strings need at least one deletion and one insertion, d >= 2. So
+    100 * (n + m - dmin) / (n + m) bounds the score from above. The margin (1e-6, far
+    wider than a double's rounding of these small ratios and far narrower than the gap
+    between two of them, at least 100 / (n + m)^2) only keeps a length whose bound sits at
+    the cutoff itself."""
+    total = n + m
+    if total == 0:
+        return False
+    dmin = abs(n - m) or 2
+    return 100 * (total - dmin) / total >= cutoff - 1e-6
+
+
+class KeyIndex:
+    """One key space of a county's names (their normalised forms, or their pinyin): the
+    petitioners by exact key, and the keys by length, so that `similar` compares a key only
+    with the stored keys of the lengths that may reach the cutoff (see `may_reach`) instead
+    of with every name of the county. A county's names are mostly of two to four
+    characters, and an equal normalised name is found by its key: the normalised names of
+    a three-character name's own length are never compared one by one, nor those of lengths
+    two away; the pinyin of many lengths still are."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, set[int]] = {}
+        self.by_length: dict[int, tuple[list[str], list[int]]] = {}
+
+    def add(self, pid: int, key: str) -> None:
+        self.exact.setdefault(key, set()).add(pid)
+        keys, ids = self.by_length.setdefault(len(key), ([], []))
+        keys.append(key)
+        ids.append(pid)
+
+    def remove(self, pid: int, key: str) -> None:
+        same = self.exact[key]
+        same.discard(pid)
+        if not same:
+            del self.exact[key]
+        keys, ids = self.by_length[len(key)]
+        at = ids.index(pid)  # a rename only: rare
+        keys[at], ids[at] = keys[-1], ids[-1]
+        keys.pop()
+        ids.pop()
+
+    def similar(self, query: str, cutoff: float) -> set[int]:
+        """The petitioners whose key scores at least `cutoff` against `query` (not empty)
+        by fuzz.ratio: exactly those a scan of every key with process.extract keeps (an
+        equal key scores 100; rapidfuzz scores every other candidate itself)."""
+        hits = set(self.exact.get(query, ()))
+        n = len(query)
+        for m, (keys, ids) in self.by_length.items():
+            if keys and may_reach(n, m, cutoff):
+                hits.update(ids[i] for _, _, i in process.extract(
+                    query, keys, scorer=fuzz.ratio, limit=None, score_cutoff=cutoff))
+        return hits
+
+
+@dataclass
+class Names:
+    """Names of petitioners, indexed for a sieve: their normalised forms and their pinyin."""
+
+    normalised: KeyIndex = field(default_factory=KeyIndex)
+    pinyin: KeyIndex = field(default_factory=KeyIndex)
+    keys: dict[int, tuple[str, str]] = field(default_factory=dict)  # by petitioner id
 
     def put(self, pid: int, name: str, keys: Callable[[str], tuple[str, str]]) -> None:
         normalised, pinyin = keys(name)
-        at = self.position.get(pid)
-        if at is None:
-            self.position[pid] = len(self.ids)
-            self.ids.append(pid)
-            self.names.append(name)
-            self.normalised.append(normalised)
-            self.pinyin.append(pinyin)
-        else:
-            self.names[at], self.normalised[at], self.pinyin[at] = name, normalised, pinyin
+        old = self.keys.get(pid)
+        if old == (normalised, pinyin):
+            return
+        if old is not None:
+            self.normalised.remove(pid, old[0])
+            self.pinyin.remove(pid, old[1])
+        self.keys[pid] = normalised, pinyin
+        self.normalised.add(pid, normalised)
+        self.pinyin.add(pid, pinyin)
+
+
+@dataclass
+class CountyNames(Names):
+    """The names of one county's petitioners as of `seen` (None: not read yet)."""
+
+    seen: Snapshot | None = None
 
 
 @dataclass(frozen=True)
 class Look:
-    """The county's names for one statement's snapshot (copies: the shared lists move on)."""
+    """What a look found: the petitioners the sieve kept, and how many names it sieved (a
+    row this transaction wrote counted twice: once as the copy has it, once as written)."""
 
-    ids: list[int]
-    normalised: list[str]
-    pinyin: list[str]
+    ids: set[int]
+    count: int
 
 
 def _query(county: str, first: bool) -> sa.Select:
@@ -124,10 +190,12 @@ class NameCache:
         self._counties: dict[str, CountyNames] = {}
         self._queries: dict[tuple[str, bool], sa.Select] = {}
 
-    def look(self, conn: sa.Connection, county: str) -> Look | None:
-        """The county's names as the snapshot of one statement on `conn` sees them (and
-        possibly more, see the module's note); None when this snapshot is older than the
-        copy."""
+    def look(self, conn: sa.Connection, county: str,
+             sieve: Callable[[Names], set[int]]) -> Look | None:
+        """The petitioners of the county's names that `sieve` keeps, as the snapshot of one
+        statement on `conn` sees them (and possibly more, see the module's note); None when
+        this snapshot is older than the copy. The sieve runs under the lock, on the copy as
+        this snapshot sees it: no copy of the county's names is made for it."""
         with self._lock:
             entry = self._counties.get(county)
             if entry is None:
@@ -145,19 +213,16 @@ class NameCache:
                             frozenset(first.xip or ()) | ({own} if own is not None else set()))
             if entry.seen is not None and not snap.sees_all_of(entry.seen):
                 return None
-            mine: list[tuple[int, str]] = []
+            mine = Names()
             for row in rows:
                 if row.id is None:
                     continue
                 if own is not None and row.change_xid == own:
-                    mine.append((row.id, row.name))
+                    mine.put(row.id, row.name, self._keys)
                 else:
                     entry.put(row.id, row.name, self._keys)
             entry.seen = snap
-            extra = [self._keys(name) for _, name in mine]
-            return Look(entry.ids + [pid for pid, _ in mine],
-                        entry.normalised + [k[0] for k in extra],
-                        entry.pinyin + [k[1] for k in extra])
+            return Look(sieve(entry) | sieve(mine), len(entry.keys) + len(mine.keys))
 
     def rereads(self, county: str, stamp: int) -> bool:
         """Whether the next look at the county reads a row of that stamp again."""

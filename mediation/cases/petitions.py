@@ -29,7 +29,7 @@ from rapidfuzz import fuzz, process
 from mediation import clock, timeline
 from mediation.cases import events
 from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
-from mediation.cases.name_cache import Look, NameCache
+from mediation.cases.name_cache import Look, NameCache, Names
 from mediation.clock import today
 from mediation.errors import Invalid
 from mediation.extensions import db
@@ -170,7 +170,9 @@ def _sieve(names: list[str], normalised: list[str], pinyin: Callable[[], list[st
     similar-name threshold (an equal normalised name or pinyin scores 100), so comparing
     the normalised names and the pinyin of all of them in one batch each (rapidfuzz, in
     C) finds every one of them, and a few more that _name_match then turns down. Sorted,
-    each position once."""
+    each position once. The full scan, where there is no copy of the county's names (SQLite,
+    an old snapshot); _indexed_sieve keeps the same names from the copy's index."""
+
     if not normalised:
         return []
     stored_pinyin: list[str] | None = None
@@ -192,20 +194,39 @@ def _sieve(names: list[str], normalised: list[str], pinyin: Callable[[], list[st
     return sorted(hits)
 
 
+def _indexed_sieve(names: list[str]) -> Callable[[Names], set[int]]:
+    """_sieve on indexed names (name_cache.Names): the same petitioners, found by exact key
+    and by comparing only the stored keys of the lengths that may reach the thresholds
+    (name_cache.KeyIndex) instead of every name of the county."""
+    def sieve(index: Names) -> set[int]:
+        hits: set[int] = set()
+        for name in names:
+            na = normalise_name(name)
+            if not na:  # _name_match finds nothing for an empty name
+                continue
+            hits |= index.normalised.similar(na, SIMILAR_NAME_RATIO - _SIEVE_MARGIN)
+            pa = name_pinyin(name)
+            if pa:
+                hits |= index.pinyin.similar(pa, SIMILAR_NAME_RATIO + 10 - _SIEVE_MARGIN)
+        return hits
+    return sieve
+
+
 def _name_keys(name: str) -> tuple[str, str]:
     return normalise_name(name), name_pinyin(name)
 
 
-def _county_names(conn: sa.Connection, county: str) -> Look | None:
-    """The county's names from the app's in-process copy (PostgreSQL); None on SQLite, or
-    when this transaction's snapshot is older than the copy."""
+def _county_names(conn: sa.Connection, county: str, names: list[str] | None = None) -> Look | None:
+    """The petitioners of the county that the sieve keeps for `names`, from the app's
+    in-process copy of its names (PostgreSQL); None on SQLite, or when this transaction's
+    snapshot is older than the copy."""
     if conn.dialect.name != "postgresql":
         return None
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     cache = app.extensions.get(_NAME_CACHE)
     if cache is None:
         cache = app.extensions.setdefault(_NAME_CACHE, NameCache(_name_keys))
-    return cache.look(conn, county)
+    return cache.look(conn, county, _indexed_sieve(names or []))
 
 
 _NAME_CACHE = "mediation.county_names"
@@ -315,13 +336,13 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         if db.session.autoflush:
             db.session.flush()
         conn = db.session.connection()
-        look = _county_names(conn, county)
+        look = _county_names(conn, county, names)
         if look is not None:
-            sieved = {look.ids[i] for i in _sieve(names, look.normalised, lambda: look.pinyin)}
+            sieved = look.ids
             # The copy holds at least the county: below the limit, no cut-off applies. At
             # it, every petitioner of the case at the cut-off is taken (the scan's order
             # among one case's petitioners is unspecified).
-            if sieved and len(look.ids) > SCAN_LIMIT:
+            if sieved and look.count > SCAN_LIMIT:
                 cutoff = conn.execute(
                     sa.select(Case.id).select_from(Petitioner).join(Case)
                     .where(Case.region_code.startswith(county, autoescape=True), live())
