@@ -204,10 +204,11 @@ def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps():
         index, current = Names(), {}
         for pid in range(rng.randint(0, 300)):
             current[pid] = random_name()
-            index.put(pid, current[pid], _name_keys)
+            index.put(pid, current[pid], rng.randint(1, 50), _name_keys)
         for pid in rng.sample(sorted(current), len(current) // 5):  # renamed, some to the same
             current[pid] = random_name() if rng.random() < 0.8 else current[pid]
-            index.put(pid, current[pid], _name_keys)
+            index.put(pid, current[pid], rng.randint(1, 50), _name_keys)
+        assert index.case_ids == sorted(k[2] for k in index.keys.values())
         ids = sorted(current)
         stored = [current[pid] for pid in ids]
         normalised = [_name_keys(n)[0] for n in stored]
@@ -223,3 +224,36 @@ def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps():
     # the bound: an equal-length pair differs by two operations at least
     assert not may_reach(3, 3, 79.5) and may_reach(5, 5, 79.5) and may_reach(2, 3, 79.5)
     assert not may_reach(2, 1, 79.5) and not may_reach(0, 0, 79.5) and not may_reach(3, 0, 1)
+
+
+@pytest.mark.postgres
+def test_the_copys_floor_spares_the_cut_off_query_and_never_replaces_it(pg, monkeypatch):
+    """Past the scan limit, a case at or above the copy's floor (the limit-th of its rows
+    by case id) is within the scan without the cut-off query; below it, the query decides:
+    the copy also holds rows the scan does not count (here cases merged away)."""
+    import sqlalchemy as sa
+
+    from mediation.cases import petitions
+    from mediation.cases.models import Case
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    ids = [make_case(officer, title=f"案件{i}", petitioners=[{"name": "王建国"}]).id for i in range(3)]
+    db.session.commit()
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute",
+                    lambda conn, cur, statement, *_: statements.append(statement))
+    monkeypatch.setattr(petitions, "SCAN_LIMIT", 3)
+    assert {case for case, _ in _found(officer, "王建国")} == set(ids)
+    assert not [s for s in statements if "OFFSET" in s]  # all at or above the floor
+
+    merged = [make_case(officer, title=f"并案{i}", petitioners=[{"name": "王建国"}]).id
+              for i in range(2)]
+    db.session.execute(sa.update(Case).where(Case.id.in_(merged)).values(merged_into_id=ids[0]))
+    db.session.commit()
+    statements.clear()
+    assert {case for case, _ in _found(officer, "王建国")} == set(ids)  # the query took them
+    assert len([s for s in statements if "OFFSET" in s]) == 1  # once, for the two below
+    monkeypatch.setattr(petitions, "SCAN_LIMIT", 2)
+    assert {case for case, _ in _found(officer, "王建国")} == set(ids[1:])

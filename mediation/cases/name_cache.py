@@ -18,11 +18,13 @@ read) gets None: the caller reads the names itself.
 
 The copy is a superset: a petitioner deleted, moved out of the county, merged away or out
 of the officer's sight stays in it. The caller therefore takes it only as a sieve: it loads
-the rows it kept, with their cases, in its own statement, and decides on what that reads.
+the rows it kept, with their cases, in its own statement, and decides on what that reads;
+and the copy's case ids give an upper bound of the scan limit's cut-off (`Look.floor`).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,23 +113,31 @@ class KeyIndex:
 
 @dataclass
 class Names:
-    """Names of petitioners, indexed for a sieve: their normalised forms and their pinyin."""
+    """Names of petitioners, indexed for a sieve: their normalised forms and their pinyin;
+    and their cases' ids, sorted (one per petitioner), for the scan limit's cut-off."""
 
     normalised: KeyIndex = field(default_factory=KeyIndex)
     pinyin: KeyIndex = field(default_factory=KeyIndex)
-    keys: dict[int, tuple[str, str]] = field(default_factory=dict)  # by petitioner id
+    keys: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # by petitioner id
+    case_ids: list[int] = field(default_factory=list)
 
-    def put(self, pid: int, name: str, keys: Callable[[str], tuple[str, str]]) -> None:
+    def put(self, pid: int, name: str, case_id: int,
+            keys: Callable[[str], tuple[str, str]]) -> None:
         normalised, pinyin = keys(name)
         old = self.keys.get(pid)
-        if old == (normalised, pinyin):
+        if old == (normalised, pinyin, case_id):
             return
-        if old is not None:
-            self.normalised.remove(pid, old[0])
-            self.pinyin.remove(pid, old[1])
-        self.keys[pid] = normalised, pinyin
-        self.normalised.add(pid, normalised)
-        self.pinyin.add(pid, pinyin)
+        self.keys[pid] = normalised, pinyin, case_id
+        if old is None or old[:2] != (normalised, pinyin):
+            if old is not None:
+                self.normalised.remove(pid, old[0])
+                self.pinyin.remove(pid, old[1])
+            self.normalised.add(pid, normalised)
+            self.pinyin.add(pid, pinyin)
+        if old is None or old[2] != case_id:
+            if old is not None:
+                del self.case_ids[bisect.bisect_left(self.case_ids, old[2])]
+            bisect.insort(self.case_ids, case_id)
 
 
 @dataclass
@@ -139,11 +149,17 @@ class CountyNames(Names):
 
 @dataclass(frozen=True)
 class Look:
-    """What a look found: the petitioners the sieve kept, and how many names it sieved (a
-    row this transaction wrote counted twice: once as the copy has it, once as written)."""
+    """What a look found: the petitioners the sieve kept, and `floor`: the case id of the
+    `rank`-th of the names it sieved by case id, highest first (None with fewer names; a
+    row this transaction wrote counted twice: once as the copy has it, once as written).
+
+    The copy holds every row of the county this snapshot sees, with its case id, and
+    maybe more: so at most rank - 1 of the county's rows, however chosen, are of cases
+    above `floor`; a case at or above it is among the latest `rank` rows' cases of any
+    choice of the county's rows."""
 
     ids: set[int]
-    count: int
+    floor: int | None
 
 
 def _query(county: str, first: bool) -> sa.Select:
@@ -165,7 +181,8 @@ def _query(county: str, first: bool) -> sa.Select:
     ).select_from(snap).subquery()
     in_county = Case.region_code.startswith(county, autoescape=True)
     if first:
-        changed = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid)
+        changed = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid,
+                             Petitioner.case_id)
                    .join(Case, Case.id == Petitioner.case_id).where(in_county).subquery())
     else:
         recent = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid,
@@ -174,10 +191,10 @@ def _query(county: str, first: bool) -> sa.Select:
                                 Petitioner.change_xid == sa.any_(
                                     sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
                   .cte("recent").prefix_with("MATERIALIZED"))
-        changed = (sa.select(recent.c.id, recent.c.name, recent.c.change_xid)
+        changed = (sa.select(recent.c.id, recent.c.name, recent.c.change_xid, recent.c.case_id)
                    .join(Case, Case.id == recent.c.case_id).where(in_county).subquery())
     return (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
-                      changed.c.id, changed.c.name, changed.c.change_xid)
+                      changed.c.id, changed.c.name, changed.c.change_xid, changed.c.case_id)
             .select_from(horizon.outerjoin(changed, sa.true())))
 
 
@@ -190,8 +207,8 @@ class NameCache:
         self._counties: dict[str, CountyNames] = {}
         self._queries: dict[tuple[str, bool], sa.Select] = {}
 
-    def look(self, conn: sa.Connection, county: str,
-             sieve: Callable[[Names], set[int]]) -> Look | None:
+    def look(self, conn: sa.Connection, county: str, sieve: Callable[[Names], set[int]],
+             rank: int) -> Look | None:
         """The petitioners of the county's names that `sieve` keeps, as the snapshot of one
         statement on `conn` sees them (and possibly more, see the module's note); None when
         this snapshot is older than the copy. The sieve runs under the lock, on the copy as
@@ -218,11 +235,15 @@ class NameCache:
                 if row.id is None:
                     continue
                 if own is not None and row.change_xid == own:
-                    mine.put(row.id, row.name, self._keys)
+                    mine.put(row.id, row.name, row.case_id, self._keys)
                 else:
-                    entry.put(row.id, row.name, self._keys)
+                    entry.put(row.id, row.name, row.case_id, self._keys)
             entry.seen = snap
-            return Look(sieve(entry) | sieve(mine), len(entry.keys) + len(mine.keys))
+            case_ids = entry.case_ids
+            if mine.case_ids:  # rare: this transaction wrote petitioners of the county
+                case_ids = sorted(case_ids[-rank:] + mine.case_ids)
+            return Look(sieve(entry) | sieve(mine),
+                        case_ids[-rank] if rank <= len(case_ids) else None)
 
     def rereads(self, county: str, stamp: int) -> bool:
         """Whether the next look at the county reads a row of that stamp again."""

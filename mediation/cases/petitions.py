@@ -226,7 +226,7 @@ def _county_names(conn: sa.Connection, county: str, names: list[str] | None = No
     cache = app.extensions.get(_NAME_CACHE)
     if cache is None:
         cache = app.extensions.setdefault(_NAME_CACHE, NameCache(_name_keys))
-    return cache.look(conn, county, _indexed_sieve(names or []))
+    return cache.look(conn, county, _indexed_sieve(names or []), SCAN_LIMIT)
 
 
 _NAME_CACHE = "mediation.county_names"
@@ -327,7 +327,8 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     # Petitioners the sieve kept from the in-process copy of the county's names: decided
     # below on the rows loaded, if in the county (among its latest SCAN_LIMIT) and live.
     sieved: set[int] = set()
-    cutoff: int | None = None
+    floor: int | None = None  # see name_cache.Look
+    cutoff: list[int | None] = []  # the scan's, read once where the floor does not decide
     county = region_prefix(region)
     if names:
         # The names alone are compared (thousands of rows); only the matches are loaded.
@@ -338,15 +339,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         conn = db.session.connection()
         look = _county_names(conn, county, names)
         if look is not None:
-            sieved = look.ids
-            # The copy holds at least the county: below the limit, no cut-off applies. At
-            # it, every petitioner of the case at the cut-off is taken (the scan's order
-            # among one case's petitioners is unspecified).
-            if sieved and look.count > SCAN_LIMIT:
-                cutoff = conn.execute(
-                    sa.select(Case.id).select_from(Petitioner).join(Case)
-                    .where(Case.region_code.startswith(county, autoescape=True), live())
-                    .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar()
+            sieved, floor = look.ids, look.floor
         else:
             rows = conn.execute(
                 sa.select(Petitioner.id, Petitioner.name).join(Case)
@@ -357,11 +350,26 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 best = _best_name_match(names, pname)
                 if best:
                     name_matches[pid] = best
+
+    def in_scan(case_id: int) -> bool:
+        """Whether a case of the county is among the latest SCAN_LIMIT rows' cases of its
+        live cases the actor may see (a sieved petitioner's, loaded: so live and seen): a
+        case at or above the copy's floor is; below it, the cut-off decides, read once.
+        Every petitioner of the case at the cut-off is taken (the scan's order among one
+        case's petitioners is unspecified)."""
+        if floor is None or case_id >= floor:
+            return True
+        if not cutoff:
+            cutoff.append(db.session.connection().execute(
+                sa.select(Case.id).select_from(Petitioner).join(Case)
+                .where(Case.region_code.startswith(county, autoescape=True), live())
+                .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar())
+        return cutoff[0] is None or case_id >= cutoff[0]
+
     # One query loads every petitioner matched by number (blind index) or by name.
     loaded = _load_matches(actor, by_number, name_matches.keys() | sieved, exclude)
     for r in loaded:
-        if (r.petitioner_id in sieved and r.region_code.startswith(county)
-                and (cutoff is None or r.id >= cutoff)):
+        if r.petitioner_id in sieved and r.region_code.startswith(county) and in_scan(r.id):
             best = _best_name_match(names, r.name)
             if best:
                 name_matches[r.petitioner_id] = best
