@@ -21,7 +21,8 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, request, session
+from flask import Flask, Request, Response, current_app, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
@@ -156,6 +157,25 @@ def _touch_session() -> None:
         session["seen_at"] = now
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without their signing machinery on the requests that
+    carry no session cookie and leave the session empty (every API call: bearer tokens).
+    Flask builds a serializer (key derivation, signer) to open any session, even when there
+    is no cookie to read, and reads seven cookie settings to save an empty one."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()  # what Flask answers then, too
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:  # Flask would set and delete no cookie
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
 def _unhook(app: Flask, limiter: Limiter) -> None:
     """Take flask-limiter's own per-request hooks off the app when no limit is declared for
     routes (none is: sign-in and the public codes count through `limiter.limiter`, the
@@ -179,4 +199,5 @@ def init_app(app: Flask) -> None:
     limiter = app.extensions[LIMITER] = Limiter(get_remote_address, app=app)
     _unhook(app, limiter)
     login_manager.user_loader(load_user)
+    app.session_interface = CookieSessions()
     app.before_request(_touch_session)
