@@ -161,13 +161,23 @@ def init_app(app: Flask) -> None:
     def _start_timer() -> None:
         g.metrics_started = time.perf_counter()
 
+    # (method, endpoint, status) -> the two series' children: `labels()` checks and locks on
+    # every call. As many entries as the metrics have series.
+    children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
     @app.after_request
     def _observe(response):
         started = g.get("metrics_started")
         if started is not None:
+            method = request.method
             endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            requests_total.labels(request.method, endpoint, str(response.status_code)).inc()
-            latency.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            key = (method, endpoint, response.status_code)
+            pair = children.get(key)
+            if pair is None:
+                pair = children[key] = (requests_total.labels(method, endpoint, str(key[2])),
+                                        latency.labels(method, endpoint))
+            pair[0].inc()
+            pair[1].observe(time.perf_counter() - started)
         return response
 
     app.add_url_rule("/metrics", "metrics", _metrics)
