@@ -9,14 +9,17 @@ set SESSION_COOKIE_SECURE) in production.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import logging
 import re
+from types import SimpleNamespace
 from typing import Any
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask_talisman import Talisman
+from werkzeug.datastructures import Headers
 
 from mediation.about import template_folder
 
@@ -37,6 +40,48 @@ class FixedPolicyTalisman(Talisman):
         if known is None or known[0] is not policy:
             known = self._policy_texts[id(policy)] = (policy, super()._parse_policy(policy))
         return known[1]
+
+    # What Talisman works out per request from the view and its own settings (the options it
+    # merges, the headers it writes) is the same for every request to a view: it is kept on
+    # the view function, with the view's own options it came from (a change of them is seen).
+    # Not when a nonce is made or HSTS is on: those depend on the request.
+
+    def _view_record(self) -> list[Any] | None:
+        view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
+        if view is None:
+            return None
+        record = getattr(view, "_mediation_talisman", None)
+        source = getattr(view, "talisman_view_options", None)
+        if record is None or record[0] is not source:
+            record = [source, super()._get_local_options(), None]
+            with contextlib.suppress(AttributeError):  # a callable without attributes: not kept
+                view._mediation_talisman = record
+        return record
+
+    def _get_local_options(self) -> dict[str, Any]:
+        record = self._view_record()
+        return record[1] if record is not None else super()._get_local_options()
+
+    def _force_https(self) -> Any:
+        # Talisman redirects only where force_https is on (it is off here); what else it
+        # does then is to mark the session cookie Secure when asked to.
+        if self.session_cookie_secure or self._get_local_options()["force_https"]:
+            return super()._force_https()
+        return None
+
+    def _set_response_headers(self, response: Response) -> Response:
+        record = self._view_record()
+        if (record is None or self.strict_transport_security or record[1]["content_security_policy_nonce_in"]
+                or getattr(request, "csp_nonce", None)):
+            return super()._set_response_headers(response)
+        if record[2] is None:
+            scratch = SimpleNamespace(headers=Headers())
+            super()._set_response_headers(scratch)  # type: ignore[arg-type]
+            record[2] = list(scratch.headers.items())
+        headers = response.headers
+        for name, value in record[2]:  # in Talisman's order, set as it sets them
+            headers[name] = value
+        return response
 
 
 talisman = FixedPolicyTalisman()
