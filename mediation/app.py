@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from inspect import iscoroutinefunction
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,33 @@ from mediation.tasks import celery_init_app
 log = logging.getLogger(__name__)
 
 
+class MediationFlask(Flask):
+    """Flask, remembering which functions are coroutines.
+
+    Flask asks `inspect.iscoroutinefunction` of every hook, view and wrapper it calls, on
+    every request (18 times for an API call); the answer for a function never changes. A
+    bound method is remembered by its function (a view is a new instance per request). A few
+    thousand entries at most: past that (callables made per call) Flask's way is used."""
+
+    _SYNC_KNOWN_MAX = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._coroutine_functions: dict[Any, bool] = {}
+        super().__init__(*args, **kwargs)
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        key = getattr(func, "__func__", func)
+        try:
+            is_coroutine = self._coroutine_functions[key]
+        except KeyError:
+            is_coroutine = iscoroutinefunction(func)
+            if len(self._coroutine_functions) < self._SYNC_KNOWN_MAX:
+                self._coroutine_functions[key] = is_coroutine
+        except TypeError:  # not hashable
+            return super().ensure_sync(func)
+        return self.async_to_sync(func) if is_coroutine else func
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. `config` may hold MEDIATION_* settings (they take the place of the
     environment's) and Flask config keys."""
@@ -29,7 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logs.configure()  # first: what goes wrong while building the app is logged too
     instance = settings_table.instance_path(config)
     config.pop("INSTANCE_PATH", None)
-    app = Flask(
+    app = MediationFlask(
         "mediation",
         template_folder=str(template_folder()),
         static_folder=str(Path(__file__).parent / "static"),
