@@ -21,7 +21,7 @@ from mediation.cases.models import (
 from mediation.cases.queries import SORT_KEYS
 from mediation.cases.rules import date_order_errors
 from mediation.pii import ID_NUMBER_RE, PHONE_RE
-from mediation.schemas.base import StrictSchema, Text, not_future, one_of, valid_region
+from mediation.schemas.base import DumpSchema, StrictSchema, Text, not_future, one_of, valid_region
 
 # Flags an officer sets; the others are set by the system (escalation, reopening).
 OFFICER_FLAGS = [f.value for f in CaseFlag if f not in (
@@ -59,7 +59,7 @@ class PetitionerIn(StrictSchema):
     address = Text(200, load_default="")
 
 
-class PetitionerOut(ma.Schema):
+class PetitionerOut(DumpSchema):
     id = fields.Integer()
     case_id = fields.Integer()
     name = fields.String()
@@ -118,7 +118,7 @@ class PetitionRecordIn(StrictSchema):
             raise ma.ValidationError({"head_count": ["only a visit has a head count"]})
 
 
-class PetitionRecordOut(ma.Schema):
+class PetitionRecordOut(DumpSchema):
     id = fields.Integer()
     received_on = fields.String()
     channel = fields.String()
@@ -196,7 +196,7 @@ class TransitionIn(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class ActionListingOut(ma.Schema):
+class ActionListingOut(DumpSchema):
     listed_on = fields.Date(allow_none=True, metadata={
         "description": "the list date; null: not in the action"})
     reason = fields.String()
@@ -306,14 +306,14 @@ class TimelineOut(ma.Schema):
     has_more = fields.Boolean()
 
 
-class CategoryOut(ma.Schema):
+class CategoryOut(DumpSchema):
     category = fields.Integer()
     name = fields.String()
     source = fields.String()
     reason = fields.String()
 
 
-class ClockOut(ma.Schema):
+class ClockOut(DumpSchema):
     name = fields.String()
     kind = fields.String()
     started_on = fields.String(allow_none=True)
@@ -323,7 +323,7 @@ class ClockOut(ma.Schema):
     days_left = fields.Integer(allow_none=True)
 
 
-class CaseOut(ma.Schema):
+class CaseOut(DumpSchema):
     id = fields.Integer()
     reference = fields.String()
     title = fields.String()
@@ -368,7 +368,7 @@ class CaseOut(ma.Schema):
     links = fields.List(fields.Dict())
 
 
-class CasePage(ma.Schema):
+class CasePage(DumpSchema):
     items = fields.List(fields.Nested(CaseOut))
     total = fields.Integer()
     page = fields.Integer()
