@@ -1,0 +1,119 @@
+"""The per-request shortcuts answer exactly what the long way answers: the output schemas'
+dump of a dict, the request check's look at a JSON body's bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import marshmallow as ma
+import pytest
+from marshmallow import fields
+
+from mediation.schemas import cases as s
+from mediation.schemas.base import DumpSchema
+from mediation.validation import MAX_JSON_DEPTH, _may_offend, json_depth, nul_paths
+
+
+def _stock(schema: ma.Schema, obj, many: bool | None = None):
+    """marshmallow's own dump of `obj` by the same schema."""
+    original = DumpSchema._serialize
+    DumpSchema._serialize = ma.Schema._serialize  # type: ignore[method-assign]
+    try:
+        return schema.dump(obj, many=many)
+    finally:
+        DumpSchema._serialize = original  # type: ignore[method-assign]
+
+
+def _same(schema: ma.Schema, obj, many: bool | None = None) -> None:
+    fast, stock = schema.dump(obj, many=many), _stock(schema, obj, many)
+    # equal, and in the same key order (the JSON answer's order when keys are not sorted)
+    assert json.dumps(fast, default=str) == json.dumps(stock, default=str)
+
+
+def _case() -> dict:
+    return {
+        "id": 7, "reference": "XF-2025-000007", "title": "t", "summary": "s", "region_code": "510104",
+        "status": "intake", "departments": ["a"], "received_on": dt.date(2025, 3, 1), "accepted_on": None,
+        "times_handled": 1, "livelihood_fields": [], "visits_in_person": 0, "online_complaints": 0,
+        "flags": [], "categories": [{"category": 1, "name": "n", "source": "rule", "reason": "r"}],
+        "assessment": None, "strategy": {"k": 1}, "strategy_note": "", "needs": ["x"],
+        "needs_source": "derived", "dossier": {"background": ""},
+        "petitioners": [{"id": 1, "name": "张三", "id_number": "****1", "phone": None, "groups": ["worker"],
+                         "address": ""}],
+        "owner": {"level": None}, "clocks": [{"name": "handling", "kind": "duty", "started_on": "2025-03-01",
+                                              "due_on": None, "done_on": None, "state": "running",
+                                              "days_left": 3}],
+        "overdue": False, "next_deadline_on": dt.date(2025, 5, 7), "extension": None, "last_seq": 2,
+        "created_at": dt.datetime(2025, 3, 1, 8, tzinfo=dt.UTC),
+        "updated_at": dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC),
+        "petition_count": 1, "person_count": 1, "merged_into": None,
+        "action": {"listed_on": None, "reason": "", "segment": None, "counted": False},
+        "petitions": [], "links": [{"case_id": 3, "kind": "repeat"}], "not_in_the_schema": 1,
+    }
+
+
+def test_the_case_answer_dumps_as_marshmallow_dumps_it():
+    case = _case()
+    _same(s.CaseOut(), case)
+    _same(s.CasePage(), {"items": [case, case], "total": 2, "page": 1, "page_size": 20, "pages": 1})
+    _same(s.CaseOut(), [case, case], many=True)
+    partial = {k: v for k, v in case.items() if k not in ("title", "clocks", "action")}
+    _same(s.CaseOut(), partial | {"petitioners": None, "categories": [], "owner": None})
+    _same(s.PetitionerOut(many=True), case["petitioners"])
+    _same(s.CaseOut(), {})
+
+
+class _Thing:
+    id, name = 5, "an object, not a dict"
+
+
+class _Odd(DumpSchema):
+    id = fields.Integer()
+    name = fields.String(attribute="label", data_key="shown")
+    nested = fields.Integer(attribute="inner.value")
+    computed = fields.Method("compute")
+    fallback = fields.String(dump_default="none given")
+    keys = fields.Raw()  # a dict's method when the key is missing, as marshmallow reads it
+    pluck = fields.Pluck(s.CategoryOut, "name")
+
+    def compute(self, obj):
+        return "computed"
+
+
+@pytest.mark.parametrize("obj", [
+    {"id": 1, "label": "x", "inner": {"value": 3}, "pluck": {"name": "p"}},
+    {"id": None, "name": "not read: the attribute is label"},
+    {},
+    _Thing(),
+])
+def test_fields_that_read_otherwise_go_through_marshmallow(obj):
+    fast = _Odd().dump(obj)
+    stock = _stock(_Odd(), obj)
+    assert list(fast) == list(stock)
+    assert {k: v for k, v in fast.items() if k != "keys"} == {k: v for k, v in stock.items() if k != "keys"}
+    assert ("keys" in fast) == ("keys" in stock)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": "x"}', b'{"a": "\\u0000"}', b'{"\\u0000": 1}', b'{"a": "\\\\u0000"}',
+    json.dumps({"a": "b\x00"}).encode(), json.dumps({"a": "\x00"}).encode("utf-16"),
+    json.dumps([[1]] * 20).encode(), b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH,
+    b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1), b'{"s": "' + b"[{" * 40 + b'"}',
+    b"not json", "{\"名\": \"张三\"}".encode(),
+])
+def test_a_body_left_unparsed_holds_nothing_the_check_refuses(body):
+    if _may_offend(body):
+        return  # parsed and walked, as before
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        return
+    assert json_depth(loaded) <= MAX_JSON_DEPTH and not nul_paths(loaded)
+
+
+def test_a_nul_or_a_deep_body_is_always_parsed():
+    assert _may_offend(json.dumps({"a": "\x00"}).encode())
+    assert _may_offend(json.dumps({"a": "\x00"}).encode("utf-16"))
+    assert _may_offend(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
+    assert not _may_offend(b'{"a": [1, 2, {"b": "c"}]}')
