@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from mediation import timeline
 from mediation.cases import commands
+from mediation.cases.models import Case
 from mediation.errors import Invalid
 from mediation.extensions import db
 from mediation.users import User
@@ -67,7 +68,11 @@ def _events(conn: sa.Connection, case_id: int) -> list[tuple]:
 def test_the_one_statement_intake_writes_what_the_orm_writes(pg, monkeypatch, listed):
     officer = make_user("case_officer", "510104")
     extra = {"action_listed_on": dt.date(2025, 4, 1), "action_reason": "台账"} if listed else {}
-    fast = commands.intake(officer, _body(**extra)).id
+    made = commands.intake(officer, _body(**extra))
+    fast, kept = made.id, {c.key: getattr(made, c.key) for c in Case.__table__.columns}
+    db.session.remove()
+    # what the command's object holds is what was written (timestamps and dates included)
+    assert {c.key: getattr(db.session.get(Case, fast), c.key) for c in Case.__table__.columns} == kept
     db.session.remove()
     monkeypatch.setattr(commands, "_ids_taken", lambda case: None)  # the ORM's flush, as on SQLite
     slow = commands.intake(db.session.get(User, officer.id), _body(**extra)).id
