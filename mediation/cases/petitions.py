@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from mediation import clock, timeline
 from mediation.cases import events
@@ -247,11 +248,17 @@ _CASE_COLUMNS = ("id", "reference", "title", "status", "region_code", "departmen
 def _matches_statement(dialect: str) -> sa.Select:
     """The statement of _load_matches, built once per dialect (its lists are bound)."""
     pets, cases = Petitioner.__table__, Case.__table__
+
+    def among(column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
+        """column IN the bound list: on PostgreSQL an array (= ANY), one text for any
+        length, so nothing is rendered again at each execution as an expanding list is."""
+        if dialect == "postgresql":
+            return column == sa.any_(sa.bindparam(name, type_=ARRAY(column.type)))
+        return column.in_(sa.bindparam(name, expanding=True))
+
     matched = (sa.select(pets.c.id, pets.c.case_id, *(pets.c[k] for k in _PERSON_COLUMNS))
-               .where(sa.or_(
-                   pets.c.id_number_index.in_(sa.bindparam("id_number", expanding=True)),
-                   pets.c.phone_index.in_(sa.bindparam("phone", expanding=True)),
-                   pets.c.id.in_(sa.bindparam("ids", expanding=True))))
+               .where(sa.or_(among(pets.c.id_number_index, "id_number"),
+                             among(pets.c.phone_index, "phone"), among(pets.c.id, "ids")))
                .cte("matched").prefix_with("MATERIALIZED", dialect="postgresql"))
     ids = sa.select(matched.c.case_id)
     if dialect == "postgresql":
