@@ -4,6 +4,7 @@ once: a failure anywhere leaves no row and no event behind."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -244,34 +245,39 @@ def _ids_taken(case: Case) -> int:
 _NULLS = "mediation_insert_nulls"
 
 
+@functools.cache
+def _insert_columns(cls: type) -> tuple[tuple[str, str, Any, bool], ...]:
+    """A mapped class's columns as its INSERT writes them: (attribute, column, its Python
+    default or None, whether its type stores None: JSON), deferred ones left out (the
+    database's: a trigger, a server default)."""
+    return tuple((prop.key, prop.columns[0].name, prop.columns[0].default,
+                  prop.columns[0].type.should_evaluate_none)
+                 for prop in sa.inspect(cls).column_attrs if not prop.deferred)
+
+
 def _take_defaults(obj: Any) -> frozenset[str]:
     """Give a new object the values the ORM's INSERT would give it: a column left unset,
     or None where its type does not store None, takes its Python default (None without
     one). Returns the columns of a type that stores None (JSON) that INSERT would leave out
-    (SQL NULL there; None would be JSON's null). Deferred columns are the database's (a trigger,
-    a server default)."""
+    (SQL NULL there; None would be JSON's null)."""
     nulls = []
-    for prop in sa.inspect(type(obj)).column_attrs:
-        if prop.deferred:
-            continue
-        col = prop.columns[0]
-        if obj.__dict__.get(prop.key) is None and (prop.key not in obj.__dict__
-                                                   or not col.type.should_evaluate_none):
-            default = col.default
+    state = obj.__dict__
+    for key, name, default, stores_none in _insert_columns(type(obj)):
+        if state.get(key) is None and (key not in state or not stores_none):
             if default is not None:
-                setattr(obj, prop.key, default.arg(None) if default.is_callable else default.arg)
+                setattr(obj, key, default.arg(None) if default.is_callable else default.arg)
                 continue
-            if prop.key not in obj.__dict__ and col.type.should_evaluate_none:
-                nulls.append(col.name)
-            setattr(obj, prop.key, None)
+            if key not in state and stores_none:
+                nulls.append(name)
+            setattr(obj, key, None)
     return frozenset(nulls)
 
 
 def _insert_row(obj: Any, nulls: frozenset[str]) -> dict[str, Any]:
     """The row of a new object given its defaults (`_take_defaults`, which said `nulls`)."""
-    return {prop.columns[0].name: sa.null() if prop.columns[0].name in nulls
-            else obj.__dict__[prop.key]
-            for prop in sa.inspect(type(obj)).column_attrs if not prop.deferred}
+    state = obj.__dict__
+    return {name: sa.null() if name in nulls else state[key]
+            for key, name, _, _ in _insert_columns(type(obj))}
 
 
 def _inserted(case: Case) -> None:
