@@ -142,7 +142,7 @@ def append(
 
 def append_many(
     session: Session, case_id: int, items: list[tuple[EventType, dict[str, Any]]], actor_id: int | None,
-    beside: Callable[[], Beside] | None = None,
+    beside: RowsBeside | None = None,
 ) -> list[Event]:
     """Append events to a case in the caller's transaction, in order (never commits).
 
@@ -162,6 +162,19 @@ def append_many(
 # (a new case's own row and its parties, which the events refer to): (table, rows), each
 # row a dict of the same columns, every value given (no column defaults are applied).
 Beside = list[tuple[sa.Table, list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class RowsBeside:
+    """What `append_batch` writes with the events, and what its caller does once they are in.
+
+    `rows` is asked once the events are numbered (a new case's `last_seq` is final then);
+    `written` runs right after the statement, before the append hooks: what the hooks read
+    or change of those rows (a hook may load the new case, or append to it) must find
+    them where the caller's objects are kept (in the session)."""
+
+    rows: Callable[[], Beside]
+    written: Callable[[], None]
 
 
 def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.datetime,
@@ -296,7 +309,7 @@ def _raw_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...] |
 
 def append_batch(
     session: Session, items: dict[int, list[tuple[EventType, dict[str, Any]]]],
-    actor_id: int | None, beside: Callable[[], Beside] | None = None,
+    actor_id: int | None, beside: RowsBeside | None = None,
 ) -> dict[int, list[Event]]:
     """Append events to many cases at once (never commits; `append_many` is its one-case
     form): each case's events numbered after its `last_seq` and chained to its previous
@@ -307,10 +320,10 @@ def append_batch(
     until the commit, so concurrent writers of a case queue as they do for `append_many`.
     The events are inserted case by case, in `items` order.
 
-    `beside`, when given, is asked once the events are numbered for the rows of other
-    tables to write with them, before them (`Beside`): a new case's row, not yet written
-    (`start_case` said it is new), goes there with its `last_seq` final, one statement on
-    PostgreSQL for the case, its parties and its first events."""
+    `beside`, when given, gives the rows of other tables to write with the events, before
+    them (`RowsBeside`): a new case's row, not yet written (`start_case` said it is new),
+    goes there with its `last_seq` final, one statement on PostgreSQL for the case, its
+    parties and its first events."""
     from mediation import writes
     from mediation.cases.models import Case
     declared = registry()
@@ -382,7 +395,9 @@ def append_batch(
                          "at": at, "data": text, "prev_hash": prev, "hash": digest})
             prev = digest
         last_hashes[case_id] = (first[case_id] + len(events) - 1, prev)
-    ids = _insert_with_outbox(session, rows, at, beside() if beside is not None else ())
+    ids = _insert_with_outbox(session, rows, at, beside.rows() if beside is not None else ())
+    if beside is not None:
+        beside.written()
     created = [Event(id=i, **row) for i, row in zip(ids, rows, strict=True)]
     for hook in declared.append_hooks.values():
         hook(session, created)

@@ -113,3 +113,24 @@ def test_a_reference_taken_by_a_concurrent_intake_is_a_422_and_leaves_nothing(pg
     assert counts["cases"] == 1 and counts["petitioners"] == 1 and counts["petitions"] == 1
     assert counts["events"] == 2  # the winner's created and classified, nothing of the others
     assert timeline.verify() == (1, [])
+
+
+def test_an_append_hook_that_loads_and_appends_to_the_new_case_finds_it_written(pg):
+    # a hardship assessment makes the departments' append hook load the new case and suggest
+    # a hand-over on it (more events, in the same transaction): the case must be the
+    # session's object by then, and its last_seq counts those events too
+    from tests.factories import make_department
+
+    make_department("civil_affairs", "510100", name="成都市民政局")
+    officer = make_user("case_officer", "510104")
+    case_id = commands.intake(officer, _body(assessment="unreasonable_hardship")).id
+    db.session.remove()
+    types = db.session.execute(sa.text("SELECT type FROM events WHERE case_id = :id ORDER BY seq"),
+                               {"id": case_id}).scalars().all()
+    assert types[:2] == ["case.created", "case.classified"] and len(types) > 2, types
+    assert db.session.get(Case, case_id).last_seq == len(types)
+    assert timeline.verify() == (1, [])
+    # the next write numbers its event after them
+    commands.update(db.session.get(User, officer.id), case_id, {"title": "改了标题"})
+    db.session.remove()
+    assert db.session.get(Case, case_id).last_seq == len(types) + 1

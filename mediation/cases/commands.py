@@ -182,8 +182,6 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         if petition_id is None or _constraint(exc) != "uq_cases_reference":
             raise
         raise Invalid({"reference": ["already used by another case"]}) from exc
-    if petition_id is not None:
-        _inserted(case)
     if listing is not None:
         record_listing(case, *listing, actor, "intake")
     links: list[CaseLink] = []
@@ -202,12 +200,14 @@ def _first_events(case: Case, first: Any, actor: User, petition_id: int | None) 
     of the case, its petitioners and its first petition, in the events' statement."""
     beside = None
     if petition_id is not None:
-        def beside() -> timeline.Beside:  # asked once the events are numbered: last_seq final
+        def rows() -> timeline.Beside:  # asked once the events are numbered: last_seq final
             nulls = sa.inspect(case).info.pop(_NULLS)
             return [(Case.__table__, [_insert_row(case, nulls[0])]),
                     (Petitioner.__table__, [_insert_row(p, n)
                                             for p, n in zip(case.petitioners, nulls[1:], strict=True)]),
                     (first.__table__, [petitions.petition_row(first)])]
+        # in the session before the append hooks run: one may load the case or append to it
+        beside = timeline.RowsBeside(rows, lambda: _inserted(case))
     timeline.append_many(db.session, case.id, [
         (events.CASE_CREATED, {
             "reference": case.reference,
