@@ -27,6 +27,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import Flask, request
 from marshmallow import fields, validate
+from marshmallow.utils import set_value
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter
 
@@ -130,6 +131,50 @@ class InputSchema(ma.Schema):
 
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
         harden(field_obj)
+
+    def _load_plan(self) -> tuple[list[tuple[str, fields.Field, str, bool]], frozenset[str]]:
+        """(key in the input, field, key in the output, whether that key is a dotted path)
+        per loaded field, and the input's known keys; made once per schema instance."""
+        known = self.__dict__.get("_mediation_load_plan")
+        if known is not None and known[0] is self.load_fields:
+            return known[1], known[2]
+        plan = []
+        for attr_name, field in self.load_fields.items():
+            key = field.attribute or attr_name
+            plan.append((field.data_key if field.data_key is not None else attr_name, field, key, "." in key))
+        names = frozenset(name for name, *_ in plan)
+        self.__dict__["_mediation_load_plan"] = (self.load_fields, plan, names)
+        return plan, names
+
+    def _deserialize(self, data: Any, *, error_store: Any, many: bool = False, partial: Any = None,
+                     unknown: Any = ma.RAISE, index: int | None = None) -> Any:
+        """marshmallow's, with less machinery around each field while nothing is wrong.
+
+        For one dict with no unknown key to refuse and no `partial`, each field deserializes
+        its value in marshmallow's order, with the same arguments, without the closure, the
+        error-store call and the checks of `partial` marshmallow makes around each. At the
+        first error the dict is loaded again by marshmallow itself, so that every message
+        (and the valid data kept with them) is exactly marshmallow's."""
+        if many or partial is not None or type(data) is not dict or unknown not in (ma.RAISE, ma.EXCLUDE):
+            return super()._deserialize(data, error_store=error_store, many=many, partial=partial,
+                                        unknown=unknown, index=index)
+        plan, names = self._load_plan()
+        if unknown == ma.RAISE and not names.issuperset(data):
+            return super()._deserialize(data, error_store=error_store, many=many, partial=partial,
+                                        unknown=unknown, index=index)
+        loaded = self.dict_class()
+        try:
+            for name, field, key, dotted in plan:
+                value = field.deserialize(data.get(name, ma.missing), name, data)
+                if value is not ma.missing:
+                    if dotted:
+                        set_value(loaded, key, value)
+                    else:
+                        loaded[key] = value
+        except ma.ValidationError:
+            return super()._deserialize(data, error_store=error_store, many=many, partial=partial,
+                                        unknown=unknown, index=index)
+        return loaded
 
 
 # --- path ids --------------------------------------------------------------------------------

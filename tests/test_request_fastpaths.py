@@ -12,7 +12,7 @@ from marshmallow import fields
 
 from mediation.schemas import cases as s
 from mediation.schemas.base import DumpSchema
-from mediation.validation import MAX_JSON_DEPTH, _may_offend, json_depth, nul_paths
+from mediation.validation import MAX_JSON_DEPTH, InputSchema, _may_offend, json_depth, nul_paths
 
 
 def _stock(schema: ma.Schema, obj, many: bool | None = None):
@@ -117,3 +117,64 @@ def test_a_nul_or_a_deep_body_is_always_parsed():
     assert _may_offend(json.dumps({"a": "\x00"}).encode("utf-16"))
     assert _may_offend(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
     assert not _may_offend(b'{"a": [1, 2, {"b": "c"}]}')
+
+
+# --- loading: InputSchema._deserialize -----------------------------------------------------------
+
+def _input_schemas() -> list[type]:
+    """Every input schema of the app (they all derive from InputSchema)."""
+    found, todo = [], [InputSchema]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith(("mediation", "referrals", "realtime")):
+                found.append(sub)
+    return found
+
+
+def _samples(schema: ma.Schema) -> list:
+    """Inputs good and bad: nothing, an unknown key, and each field given a value of each kind."""
+    kinds = [None, "x", "", 1, -1, 2**40, 1.5, True, [], ["x"], [{}], {}, {"x": 1}, "2025-03-01",
+             "2025-03-01T08:00:00+08:00", "510104", "\u5f20\u4e09"]
+    names = [f.data_key or n for n, f in schema.load_fields.items()]
+    out: list = [{}, {"surely_unknown": 1}, [], "x", None]
+    for name in names:
+        for kind in kinds:
+            out.append({name: kind})
+    out.append({name: "x" for name in names})
+    out.append({name: 1 for name in names} | {"surely_unknown": 1})
+    return out
+
+
+def _outcome(schema: ma.Schema, data) -> tuple:
+    try:
+        return ("ok", json.dumps(schema.load(data), default=str, sort_keys=False))
+    except ma.ValidationError as exc:
+        return ("invalid", json.dumps(exc.messages, default=str, sort_keys=False),
+                json.dumps(exc.valid_data, default=str, sort_keys=False))
+    except Exception as exc:  # noqa: BLE001 - the same exception either way
+        return ("error", type(exc).__name__)
+
+
+def test_every_input_schema_loads_as_marshmallow_loads(app):
+    schemas = _input_schemas()
+    assert len(schemas) > 50
+    compared = 0
+    with app.test_request_context():
+        for cls in schemas:
+            try:
+                schema = cls()
+            except TypeError:  # needs arguments: not an endpoint's schema
+                continue
+            for data in _samples(schema):
+                fast = _outcome(schema, data)
+                original = InputSchema._deserialize
+                InputSchema._deserialize = ma.Schema._deserialize  # type: ignore[method-assign]
+                try:
+                    stock = _outcome(schema, data)
+                finally:
+                    InputSchema._deserialize = original  # type: ignore[method-assign]
+                assert fast == stock, (cls.__name__, data)
+                compared += 1
+    assert compared > 1000
