@@ -143,12 +143,13 @@ def live(tmp_path_factory) -> Iterator[World]:
     app = build_app(url, work / "seed-instance")
     # Re-check every connection each second, for changes no queue carries (a command line
     # on the embedded database): the bound of the wait below, not something asserted.
-    SERVER = LiveServer(work, url, MEDIATION_ACCESS_RECHECK_SECONDS="1",
-                        MEDIATION_MAX_SOCKETS_PER_USER="3").start()
+    # kept here as well: the cluster's tests point SERVER at one of their own servers
+    server = SERVER = LiveServer(work, url, MEDIATION_ACCESS_RECHECK_SECONDS="1",
+                                 MEDIATION_MAX_SOCKETS_PER_USER="3").start()
     try:
-        yield World(server=SERVER, app=app)
+        yield World(server=server, app=app)
     finally:
-        SERVER.stop()
+        server.stop()  # not SERVER: stopping the cluster's server again left this one running
         with app.app_context():
             db.engine.dispose()
         if DB_KIND == "postgresql":
