@@ -705,3 +705,34 @@ def test_postgresql_a_partial_publication_from_memory_leaves_the_rest_as_it_was_
     with registry(pg).publishers.scoped("test.recorder", Recorder()) as rec:
         assert timeline.publish() == 1
     assert [e["seq"] for e in rec.envelopes] == [2]
+
+
+def test_rows_beside_the_events_are_written_before_them_on_either_database(ctx):
+    # timeline.RowsBeside: a new case's row goes with its first events (one statement on
+    # PostgreSQL, an INSERT before the events' elsewhere); `written` runs before the hooks
+    from mediation.cases.commands import _insert_row, _take_defaults
+
+    officer = _officer()
+    case = Case(id=4242, region_code="510104", reference="XF-2025-004242", title="同写",
+                created_by_id=officer.id, last_seq=0, action_listed_on=None)
+    nulls = _take_defaults(case)
+    timeline.start_case(db.session, case)
+    heard: list[str] = []
+
+    def hook(session, events) -> None:
+        heard.extend(f"{e.type} {sa.inspect(case).persistent}" for e in events)
+
+    def written() -> None:
+        sa.orm.make_transient_to_detached(case)
+        db.session.add(case)
+
+    with registry().append_hooks.scoped("test.heard", hook):
+        timeline.append_many(db.session, case.id, [("case.created", {"n": 1}), ("case.classified", {})],
+                             officer.id, timeline.RowsBeside(
+                                 lambda: [(Case.__table__, [_insert_row(case, nulls)])], written))
+    db.session.commit()
+    assert heard == ["case.created True", "case.classified True"]  # in the session by then
+    db.session.remove()
+    stored = db.session.get(Case, 4242)
+    assert (stored.title, stored.last_seq, stored.departments) == ("同写", 2, [])
+    assert timeline.verify() == (1, [])
