@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -138,7 +138,7 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     if reference and db.session.execute(
         sa.select(Case.id).where(Case.reference == reference)
     ).first():
-        raise Invalid({"reference": ["already used by another case"]})
+        raise _reference_taken()
     # A new case has none of these yet: saying so spares a lazy-load SELECT (and the
     # autoflush it triggers) when the rules look at them before the commit.
     case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
@@ -157,13 +157,13 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     refresh_silently(case)  # before the insert: one row written, not written then updated
     # PostgreSQL: the ids first, then the case, its petitioners, its first petition and its
     # first events in one statement, with no UPDATE after. Elsewhere the ORM writes the case.
-    petition_id = _ids_taken(case) if db.session.connection().dialect.name == "postgresql" else None
-    if petition_id is None:
+    taken = _ids_taken(case) if db.session.connection().dialect.name == "postgresql" else None
+    if taken is None:
         db.session.add(case)
         try:
             db.session.flush()
         except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
-            raise Invalid({"reference": ["already used by another case"]}) from exc
+            raise _reference_taken() from exc
     if not reference:
         year = (case.accepted_on or case.received_on or today()).year
         case.reference = f"XF-{year}-{case.id:06d}"
@@ -172,16 +172,16 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     if data.get("action_listed_on") is not None:  # checked before any event is written
         listing = listing_checked(case, data["action_listed_on"], data.get("action_reason") or "")
     first = petitions.new_petition(case, petition | {"summary": case.summary}, actor, repeat=False)
-    if petition_id is None:
+    if taken is None:
         petitions.insert_petition(first)  # the case's reference and counts go with its next UPDATE
     else:
-        first.id = petition_id
+        first.id = taken.petition_id
     try:
-        _first_events(case, first, actor, petition_id)
+        _first_events(case, first, actor, taken)
     except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
-        if petition_id is None or _constraint(exc) != "uq_cases_reference":
+        if taken is None or _constraint(exc) != "uq_cases_reference":
             raise
-        raise Invalid({"reference": ["already used by another case"]}) from exc
+        raise _reference_taken() from exc
     if listing is not None:
         record_listing(case, *listing, actor, "intake")
     links: list[CaseLink] = []
@@ -195,16 +195,20 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     return case
 
 
-def _first_events(case: Case, first: Any, actor: User, petition_id: int | None) -> None:
-    """Append a new case's first events; on PostgreSQL (`petition_id` taken) with the rows
-    of the case, its petitioners and its first petition, in the events' statement."""
+def _reference_taken() -> Invalid:
+    """The refusal of a reference another case has (found before the insert, or by it)."""
+    return Invalid({"reference": ["already used by another case"]})
+
+
+def _first_events(case: Case, first: Any, actor: User, taken: Taken | None) -> None:
+    """Append a new case's first events; on PostgreSQL (its ids `taken`) with the rows of
+    the case, its petitioners and its first petition, in the events' statement."""
     beside = None
-    if petition_id is not None:
+    if taken is not None:
         def rows() -> timeline.Beside:  # asked once the events are numbered: last_seq final
-            nulls = sa.inspect(case).info.pop(_NULLS)
-            return [(Case.__table__, [_insert_row(case, nulls[0])]),
-                    (Petitioner.__table__, [_insert_row(p, n)
-                                            for p, n in zip(case.petitioners, nulls[1:], strict=True)]),
+            return [(Case.__table__, [_insert_row(case, taken.nulls[0])]),
+                    (Petitioner.__table__, [_insert_row(p, n) for p, n in
+                                            zip(case.petitioners, taken.nulls[1:], strict=True)]),
                     (first.__table__, [petitions.petition_row(first)])]
         # in the session before the append hooks run: one may load the case or append to it
         beside = timeline.RowsBeside(rows, lambda: _inserted(case))
@@ -229,20 +233,24 @@ _TAKE_IDS = ("SELECT nextval(pg_get_serial_sequence('cases', 'id')), "
              "FROM generate_series(1, %s))")
 
 
-def _ids_taken(case: Case) -> int:
+class Taken(NamedTuple):
+    """What `_ids_taken` gave a new case: its first petition's id, and for the case's row
+    then each petitioner's, the columns it writes as SQL NULL (`_take_defaults`)."""
+
+    petition_id: int
+    nulls: list[frozenset[str]]
+
+
+def _ids_taken(case: Case) -> Taken:
     """Give the new case and its petitioners their ids from their sequences (PostgreSQL)
-    before anything is written; returns the id its first petition is to have."""
+    and their defaults, before anything is written."""
     case_id, petition_id, ids = db.session.connection().exec_driver_sql(
         _TAKE_IDS, (len(case.petitioners),)).one()
     case.id = case_id
     for p, id_ in zip(case.petitioners, ids, strict=True):
         p.id, p.case_id = id_, case_id
     # as the ORM's flush would, before anything reads them (the first event lists them)
-    sa.inspect(case).info[_NULLS] = [_take_defaults(obj) for obj in (case, *case.petitioners)]
-    return petition_id
-
-
-_NULLS = "mediation_insert_nulls"
+    return Taken(petition_id, [_take_defaults(obj) for obj in (case, *case.petitioners)])
 
 
 @functools.cache

@@ -165,6 +165,20 @@ def _plausible(names: list[str], stored: list[str]) -> list[int]:
     return _sieve(names, list(map(normalise_name, stored)), lambda: list(map(name_pinyin, stored)))
 
 
+def _sieve_keys(names: list[str]) -> list[tuple[str, str | None, float, float]]:
+    """What each sieve compares for `names`: per name, its normalised form and its pinyin
+    (None without one), with the cutoff each must reach against a stored one (its
+    similar-name threshold, less a margin). A name with nothing to compare is left out
+    (_name_match finds nothing for an empty name)."""
+    out = []
+    for name in names:
+        na = normalise_name(name)
+        if na:
+            out.append((na, name_pinyin(name) or None, SIMILAR_NAME_RATIO - _SIEVE_MARGIN,
+                        SIMILAR_NAME_RATIO + 10 - _SIEVE_MARGIN))
+    return out
+
+
 def _sieve(names: list[str], normalised: list[str], pinyin: Callable[[], list[str]]) -> list[int]:
     """The positions of the stored names (given normalised, and their pinyin when asked)
     that may match one of `names` by _name_match: each of its matches scores at least its
@@ -173,25 +187,18 @@ def _sieve(names: list[str], normalised: list[str], pinyin: Callable[[], list[st
     C) finds every one of them, and a few more that _name_match then turns down. Sorted,
     each position once. The full scan, where there is no copy of the county's names (SQLite,
     an old snapshot); _indexed_sieve keeps the same names from the copy's index."""
-
     if not normalised:
         return []
     stored_pinyin: list[str] | None = None
     hits: set[int] = set()
-    for name in names:
-        na = normalise_name(name)
-        if not na:  # _name_match finds nothing for an empty name
-            continue
+    for na, pa, name_cutoff, pinyin_cutoff in _sieve_keys(names):
         hits.update(i for _, _, i in process.extract(
-            na, normalised, scorer=fuzz.ratio, limit=None,
-            score_cutoff=SIMILAR_NAME_RATIO - _SIEVE_MARGIN))
-        pa = name_pinyin(name)
+            na, normalised, scorer=fuzz.ratio, limit=None, score_cutoff=name_cutoff))
         if pa:
             if stored_pinyin is None:
                 stored_pinyin = pinyin()
             hits.update(i for _, _, i in process.extract(
-                pa, stored_pinyin, scorer=fuzz.ratio, limit=None,
-                score_cutoff=SIMILAR_NAME_RATIO + 10 - _SIEVE_MARGIN))
+                pa, stored_pinyin, scorer=fuzz.ratio, limit=None, score_cutoff=pinyin_cutoff))
     return sorted(hits)
 
 
@@ -199,16 +206,14 @@ def _indexed_sieve(names: list[str]) -> Callable[[Names], set[int]]:
     """_sieve on indexed names (name_cache.Names): the same petitioners, found by exact key
     and by comparing only the stored keys of the lengths that may reach the thresholds
     (name_cache.KeyIndex) instead of every name of the county."""
+    keys = _sieve_keys(names)
+
     def sieve(index: Names) -> set[int]:
         hits: set[int] = set()
-        for name in names:
-            na = normalise_name(name)
-            if not na:  # _name_match finds nothing for an empty name
-                continue
-            hits |= index.normalised.similar(na, SIMILAR_NAME_RATIO - _SIEVE_MARGIN)
-            pa = name_pinyin(name)
+        for na, pa, name_cutoff, pinyin_cutoff in keys:
+            hits |= index.normalised.similar(na, name_cutoff)
             if pa:
-                hits |= index.pinyin.similar(pa, SIMILAR_NAME_RATIO + 10 - _SIEVE_MARGIN)
+                hits |= index.pinyin.similar(pa, pinyin_cutoff)
         return hits
     return sieve
 

@@ -42,8 +42,6 @@ class StrictSchema(InputSchema):
     database's, dates within the service's calendar (see mediation.validation)."""
 
 
-
-
 _PLAIN_GET_VALUE = fields.Field.get_value
 _PLAIN_SERIALIZE = fields.Field.serialize
 _PLAIN_GET_ATTRIBUTE = ma.Schema.get_attribute
