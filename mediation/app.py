@@ -136,6 +136,33 @@ def register_extensions(app: Flask) -> None:
             options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
             if options.get("pool_pre_ping") and db.engine.dialect.driver == "psycopg":
                 outages.quick_pre_ping(db.engine)
+            if db.engine.dialect.driver == "psycopg":
+                cache_long_statements()
+
+
+# What psycopg's cache of parsed queries takes (see cache_long_statements).
+STATEMENT_CACHE_PARAMS = 1000
+STATEMENT_CACHE_LENGTH = 16384
+
+
+def cache_long_statements() -> None:
+    """Let psycopg keep the parsing of our statements with many parameters.
+
+    psycopg parses a query's placeholders once and keeps the result in an LRU of 128
+    queries, but only for queries of at most 50 parameters and 4,096 bytes: an ORM's
+    multi-row VALUES of every length would otherwise crowd out the rest. This service's
+    longer statements have a few fixed shapes (an intake's one statement writes the case,
+    its petitioners, its first petition, its events and their outbox rows: one shape per
+    number of petitioners), and parsing that statement afresh on every intake was about a
+    tenth of an intake's CPU. The LRU stays bounded (128 entries of at most 16 KiB). The
+    limits are psycopg's module constants, read at each execution; if a later psycopg
+    renames them this sets nothing and only the saving is lost."""
+    from psycopg import _queries
+
+    for name, value in (("MAX_CACHED_STATEMENT_PARAMS", STATEMENT_CACHE_PARAMS),
+                        ("MAX_CACHED_STATEMENT_LENGTH", STATEMENT_CACHE_LENGTH)):
+        if hasattr(_queries, name):
+            setattr(_queries, name, max(getattr(_queries, name), value))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

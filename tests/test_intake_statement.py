@@ -134,3 +134,37 @@ def test_an_append_hook_that_loads_and_appends_to_the_new_case_finds_it_written(
     commands.update(db.session.get(User, officer.id), case_id, {"title": "改了标题"})
     db.session.remove()
     assert db.session.get(Case, case_id).last_seq == len(types) + 1
+
+
+def test_the_intake_statement_is_parsed_once_then_taken_from_psycopg_cache(pg, monkeypatch):
+    # The intake's one statement has more parameters than psycopg caches the parsing of by
+    # default (50); the app raises the limit (app.cache_long_statements), so a second intake
+    # of the same shape parses nothing. psycopg's uncached entry point is called only for
+    # what its cache refuses.
+    from psycopg import _queries
+
+    refused: list[int] = []
+    parse = _queries._query2pg_nocache
+
+    def uncached(query: bytes, encoding: str):
+        refused.append(len(query))
+        return parse(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", uncached)
+    officer = make_user("case_officer", "510104")
+    written: list[int] = []
+
+    def seen(_conn, _cursor, statement, params, *_) -> None:
+        if "INSERT INTO cases" in statement:
+            written.append(len(params or ()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for i in range(2):
+            people = [{"name": f"缓存{i}号", "phone": f"1390001{i:04d}"}]
+            commands.intake(db.session.get(User, officer.id), _body(petitioners=people))
+            db.session.remove()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(written) == 2 and min(written) > 50  # the shape the default would refuse
+    assert refused == []
