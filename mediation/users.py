@@ -175,14 +175,43 @@ _TOKEN_USER = (sa.select(User, ApiToken.revoked_at, ApiToken.expires_at)
                .join(ApiToken, ApiToken.user_id == User.id)
                .where(ApiToken.token_hash == sa.bindparam("digest")))
 
+# The same row as plain columns, for a session that holds nothing yet (every API request's
+# lookup is its first statement): the ORM's query machinery around one row (compile state,
+# loading context, row processors, identity map merge) costs more than the statement.
+_TOKEN_ROW = (sa.select(*User.__table__.c, ApiToken.revoked_at, ApiToken.expires_at)
+              .join_from(User, ApiToken, ApiToken.user_id == User.id)
+              .where(ApiToken.token_hash == sa.bindparam("digest")))
+_USER_BIND = {"mapper": sa.inspect(User)}  # the connection the ORM's query would take
+_USER_KEYS = tuple(sa.inspect(User).get_property_by_column(c).key for c in User.__table__.c)
+
 
 def _user_for_hash(digest: str) -> User | None:
-    row = db.session.execute(_TOKEN_USER, {"digest": digest}).first()
-    if row is None:
-        return None
-    user, revoked_at, expires_at = row
+    session = db.session()
+    if session.identity_map or session.new or session.deleted:
+        # Objects in the session: the ORM's query, which flushes first and hands back the
+        # User the session may hold already.
+        row = session.execute(_TOKEN_USER, {"digest": digest}).first()
+        if row is None:
+            return None
+        user, revoked_at, expires_at = row
+    else:
+        found = session.connection(bind_arguments=_USER_BIND).execute(_TOKEN_ROW, {"digest": digest}).first()
+        if found is None:
+            return None
+        *values, revoked_at, expires_at = found
+        user = _loaded_user(session, values)
     if revoked_at is not None or clock.as_utc(expires_at) <= clock.now() or not user.active:
         return None
+    return user
+
+
+def _loaded_user(session: sa.orm.Session, values: list) -> User:
+    """A User in the session as if the ORM had loaded it from this row: every column
+    loaded, no change pending, the same identity (the session holds no other copy)."""
+    user = User.__mapper__.class_manager.new_instance()
+    user.__dict__.update(zip(_USER_KEYS, values, strict=True))
+    sa.orm.make_transient_to_detached(user)  # its identity from the primary key, all loaded
+    session.add(user)  # detached -> persistent: in the identity map, nothing to flush
     return user
 
 

@@ -8,8 +8,10 @@ import json
 
 import marshmallow as ma
 import pytest
+import sqlalchemy as sa
 from marshmallow import fields
 
+from mediation.extensions import db
 from mediation.schemas import cases as s
 from mediation.schemas.base import DumpSchema
 from mediation.validation import MAX_JSON_DEPTH, InputSchema, _may_offend, json_depth, nul_paths
@@ -178,3 +180,100 @@ def test_every_input_schema_loads_as_marshmallow_loads(app):
                 assert fast == stock, (cls.__name__, data)
                 compared += 1
     assert compared > 1000
+
+
+# --- the bearer token's user: users._user_for_hash -----------------------------------------------
+
+def _orm_lookup(digest: str):
+    """The ORM's query of the token's user (the path a session holding objects takes)."""
+    from mediation import users
+
+    row = db.session.execute(users._TOKEN_USER, {"digest": digest}).first()
+    return None if row is None else row[0]
+
+
+def _columns(user) -> dict:
+    from mediation.users import User
+
+    return {c.key: getattr(user, c.key) for c in sa.inspect(User).column_attrs}
+
+
+def test_the_token_user_of_an_empty_session_is_the_one_the_orm_loads(ctx):
+    from mediation import users
+
+    user = users.create_user("fast_officer", "profile-pass-2025-x", "case_officer", "510104", "Fast")
+    db.session.commit()
+    token, _ = users.issue_token(user)
+    db.session.commit()
+    digest = users._hash_token(token)
+    db.session.remove()
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        found = users._user_for_hash(digest)
+        assert len(statements) == 1  # one statement, and no lazy load of any column below
+        state = sa.inspect(found)
+        assert state.persistent and not state.expired_attributes and not state.modified
+        assert found in db.session and not db.session.dirty and not db.session.new
+        assert db.session.get(users.User, found.id) is found  # the session's one copy
+        fast = _columns(found)
+        assert len(statements) == 1
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    db.session.remove()
+    stock = _columns(_orm_lookup(digest))
+    assert fast == stock and fast["created_at"].tzinfo is not None
+    assert [type(v) for v in fast.values()] == [type(v) for v in stock.values()]
+    db.session.remove()
+
+    # a change to it is written as a change to an ORM-loaded user is
+    found = users._user_for_hash(digest)
+    found.display_name = "Renamed"
+    db.session.commit()
+    db.session.remove()
+    assert _orm_lookup(digest).display_name == "Renamed"
+    db.session.remove()
+
+
+def test_a_session_holding_objects_gets_its_own_copy_of_the_token_user(ctx):
+    from mediation import users
+
+    user = users.create_user("held_officer", "profile-pass-2025-x", "case_officer", "510104", "")
+    db.session.commit()
+    token, _ = users.issue_token(user)
+    db.session.commit()
+    digest = users._hash_token(token)
+    # the session still holds `user`: the ORM's query answers with that very object
+    assert users._user_for_hash(digest) is user
+    db.session.remove()
+    assert users._user_for_hash("0" * 64) is None  # no such token: nothing built
+
+
+def test_a_dead_token_finds_no_user_on_either_path(ctx):
+    from mediation import clock, users
+
+    user = users.create_user("dead_officer", "profile-pass-2025-x", "case_officer", "510104", "")
+    db.session.commit()
+    tokens = [users.issue_token(user)[0] for _ in range(3)]
+    db.session.commit()
+    users.revoke_token(tokens[0])
+    db.session.execute(sa.update(users.ApiToken).where(
+        users.ApiToken.token_hash == users._hash_token(tokens[1])).values(expires_at=clock.now()))
+    db.session.commit()
+    for held in (True, False):
+        if not held:
+            db.session.remove()
+        assert users._user_for_hash(users._hash_token(tokens[0])) is None
+        assert users._user_for_hash(users._hash_token(tokens[1])) is None
+        assert users._user_for_hash(users._hash_token(tokens[2])) is not None
+    db.session.remove()
+    db.session.execute(sa.update(users.User).where(users.User.id == user.id).values(active=False))
+    db.session.commit()
+    db.session.remove()
+    assert users._user_for_hash(users._hash_token(tokens[2])) is None
+    db.session.remove()
