@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from mediation import driver
 from mediation.cases.models import Case, Petitioner
 
 
@@ -205,7 +206,7 @@ class NameCache:
         self._keys = keys
         self._lock = threading.Lock()
         self._counties: dict[str, CountyNames] = {}
-        self._queries: dict[tuple[str, bool], sa.Select] = {}
+        self._queries: dict[tuple[str, bool], driver.Prepared] = {}
 
     def look(self, conn: sa.Connection, county: str, sieve: Callable[[Names], set[int]],
              rank: int) -> Look | None:
@@ -221,23 +222,21 @@ class NameCache:
             key = (county, seen is None)
             query = self._queries.get(key)
             if query is None:
-                query = self._queries[key] = _query(county, seen is None)
-            rows = conn.execute(query, {} if seen is None else {
-                "after": seen.xmax, "pending": sorted(seen.running)}).all()
-            first = rows[0]
-            own = first.own
-            snap = Snapshot(first.xmin, first.xmax,
-                            frozenset(first.xip or ()) | ({own} if own is not None else set()))
+                query = self._queries[key] = driver.Prepared(_query(county, seen is None), conn.dialect)
+            rows = driver.rows(conn, query, {} if seen is None else {
+                "after": seen.xmax, "pending": sorted(seen.running)})
+            xmin, xmax, xip, own = rows[0][:4]
+            snap = Snapshot(xmin, xmax, frozenset(xip or ()) | ({own} if own is not None else set()))
             if entry.seen is not None and not snap.sees_all_of(entry.seen):
                 return None
             mine = Names()
-            for row in rows:
-                if row.id is None:
+            for *_, pid, name, change_xid, case_id in rows:
+                if pid is None:
                     continue
-                if own is not None and row.change_xid == own:
-                    mine.put(row.id, row.name, row.case_id, self._keys)
+                if own is not None and change_xid == own:
+                    mine.put(pid, name, case_id, self._keys)
                 else:
-                    entry.put(row.id, row.name, row.case_id, self._keys)
+                    entry.put(pid, name, case_id, self._keys)
             entry.seen = snap
             case_ids = entry.case_ids
             if mine.case_ids:  # rare: this transaction wrote petitioners of the county

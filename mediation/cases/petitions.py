@@ -27,7 +27,7 @@ from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from mediation import clock, timeline
+from mediation import clock, driver, timeline
 from mediation.cases import events
 from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
 from mediation.cases.name_cache import Look, NameCache, Names
@@ -277,8 +277,20 @@ def _matches_statement(dialect: str) -> sa.Select:
             .join_from(matched, theirs, theirs.c.id == matched.c.case_id).order_by(matched.c.id))
 
 
+_PREPARED: dict[str, driver.Prepared] = {}
+
+
+def _matches_prepared(dialect: sa.Dialect) -> driver.Prepared:
+    """_matches_statement compiled for the dialect (once)."""
+    key = f"{dialect.name}+{dialect.driver}"
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        prepared = _PREPARED[key] = driver.Prepared(_matches_statement(dialect.name), dialect)
+    return prepared
+
+
 def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
-                  exclude: int | None) -> list[sa.Row[Any]]:
+                  exclude: int | None) -> list[Any]:
     """The petitioners matched by number (blind indexes, by kind) or whose id is in `ids`,
     with their cases, where the case is live (not merged away, not `exclude`) and the
     actor may see it; by petitioner id. Plain rows (see _PERSON_COLUMNS), read on the
@@ -298,9 +310,9 @@ def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
     if db.session.autoflush:
         db.session.flush()
     conn = db.session.connection()
-    rows = conn.execute(_matches_statement(conn.dialect.name), {
+    rows = driver.rows(conn, _matches_prepared(conn.dialect), {
         "id_number": sorted(by_number["id_number"]), "phone": sorted(by_number["phone"]),
-        "ids": sorted(ids)}).all()
+        "ids": sorted(ids)}, named=True)
     seen: dict[int, bool] = {}
     for r in rows:
         if r.id not in seen:

@@ -1,0 +1,102 @@
+"""Statements run on the driver's cursor (mediation.driver): the same rows as SQLAlchemy's
+execution gives, SQLAlchemy's exceptions for the driver's errors, and SQLAlchemy's path
+itself while anyone listens to the statements."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.postgres
+
+
+def _matches_both_ways(conn: sa.Connection, params: dict) -> tuple[list, list]:
+    from mediation import driver
+    from mediation.cases import petitions
+
+    prepared = petitions._matches_prepared(conn.dialect)
+    raw = driver.rows(conn, prepared, params, named=True)
+    via_sa = conn.execute(prepared.statement, params).all()
+    return raw, via_sa
+
+
+def test_the_driver_gives_the_rows_sqlalchemy_gives(pg):
+    from mediation import driver
+    from mediation.cases import name_cache
+    from mediation.extensions import db
+    from mediation.pii import cipher
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    case = make_case(officer, departments=["区住建局"], livelihood_fields=["education"],
+                     petitioners=[{"name": "王建国", "id_number": "510104198001011234",
+                                   "phone": "13900000001"}, {"name": "赵四"}])
+    db.session.commit()
+    conn = db.session.connection()
+    c = cipher()
+    ids = [p.id for p in case.petitioners]
+    for params in ({"id_number": c.blind_indexes("id_number", "510104198001011234"), "phone": [],
+                    "ids": []},
+                   {"id_number": [], "phone": c.blind_indexes("phone", "13900000001"), "ids": ids},
+                   {"id_number": [], "phone": [], "ids": ids[:1]}):
+        raw, via_sa = _matches_both_ways(conn, params)
+        assert raw and not isinstance(raw[0], sa.Row)  # the driver's rows
+        assert [tuple(r) for r in raw] == [tuple(r) for r in via_sa]
+        assert [r._fields for r in raw[:1]] == [tuple(r._fields) for r in via_sa[:1]]
+    raw, _ = _matches_both_ways(conn, {"id_number": [], "phone": [], "ids": ids})
+    assert [(r.name, r.departments, r.livelihood_fields) for r in raw] == [
+        ("王建国", ["区住建局"], ["education"]), ("赵四", ["区住建局"], ["education"])]
+
+    for first in (True, False):  # the name copy's look, either form
+        prepared = driver.Prepared(name_cache._query("510104", first), conn.dialect)
+        params = {} if first else {"after": 1, "pending": [2, 3]}
+        raw = driver.rows(conn, prepared, params)
+        assert not isinstance(raw[0], sa.Row)
+        via_sa = conn.execute(prepared.statement, params).all()
+        assert [tuple(r)[4:] for r in raw] == [tuple(r)[4:] for r in via_sa]
+        assert {r[4] for r in raw} == set(ids)
+        # the snapshot (other transactions of the cluster may finish between the two)
+        assert all(isinstance(v, int) for v in raw[0][:2]) and raw[0][1] <= via_sa[0][1]
+        assert isinstance(raw[0][2], list) and raw[0][3] is None
+    db.session.rollback()
+
+
+def test_a_driver_error_is_sqlalchemys_and_the_transaction_fails_as_it_would(pg):
+    from mediation import driver
+    from mediation.extensions import db
+
+    conn = db.session.connection()
+    prepared = driver.Prepared(sa.select(sa.cast(sa.bindparam("v", type_=sa.String), sa.Integer)),
+                               conn.dialect)
+    assert [tuple(r) for r in driver.rows(conn, prepared, {"v": "7"})] == [(7,)]
+    with pytest.raises(sa.exc.DataError) as caught:  # wrapped, as Connection.execute does
+        driver.rows(conn, prepared, {"v": "seven"})
+    assert "seven" in str(caught.value.orig) or caught.value.statement == prepared.sql
+    with pytest.raises(sa.exc.InternalError):  # the transaction is aborted, as it would be
+        conn.execute(sa.select(1))
+    db.session.rollback()
+    assert db.session.execute(sa.select(1)).scalar_one() == 1
+
+
+def test_listeners_see_the_statement(pg):
+    """While anyone listens to the engine's statements, they go through SQLAlchemy."""
+    from mediation import driver
+    from mediation.extensions import db
+
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    conn = db.session.connection()
+    prepared = driver.Prepared(sa.select(sa.literal_column("41") + sa.bindparam("v", type_=sa.Integer)),
+                               conn.dialect)
+    assert [tuple(r) for r in driver.rows(conn, prepared, {"v": 1})] == [(42,)]
+    assert seen == []
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert [tuple(r) for r in driver.rows(conn, prepared, {"v": 2})] == [(43,)]
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert seen == [prepared.sql]
+    db.session.rollback()
