@@ -436,18 +436,27 @@ Committed = tuple[int, dict[str, Any], str]
 DIRECT_MAX = 20
 
 
+# Held by the one request publishing its own events (see _publish_committed).
+_direct = threading.Lock()
+
+
 def _publish_committed(items: list[Committed]) -> None:
     """Publish what this transaction committed: a request's few events from this thread
-    when the publisher thread is idle and the last delivery went through (the claim, the
-    publishers and the clearing as that thread runs them: the sweep never sends them too),
-    else hand them to the publisher thread (batches under load; Redis trouble, tasks and
-    commands never wait in the committing thread)."""
+    when no other request is doing so, the publisher thread is idle and the last delivery
+    went through (the claim, the publishers and the clearing as that thread runs them: the
+    sweep never sends them too), else hand them to the publisher thread. A quiet service
+    delivers each write at once; under load the writes that overlap go out together, one
+    claim and one commit for many (each request's own claim was about a tenth of an
+    intake's CPU); Redis trouble, tasks and commands never wait in the committing thread."""
     if not has_app_context():  # nothing to publish with: the sweep will
         return
     app = current_app._get_current_object()
     if (has_request_context() and len(items) <= DIRECT_MAX and not _failures["count"]
-            and _publisher.idle()):
-        _deliver_sorted(items, f"publishing a request's {len(items)} event(s)")
+            and _publisher.idle() and _direct.acquire(blocking=False)):
+        try:
+            _deliver_sorted(items, f"publishing a request's {len(items)} event(s)")
+        finally:
+            _direct.release()
         return
     _publisher.put(app, items)
 

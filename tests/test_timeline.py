@@ -510,6 +510,37 @@ def test_the_sweep_never_sends_what_the_publisher_thread_is_sending(ctx):
     assert timeline.pending_count() == 0
 
 
+def test_a_request_publishes_its_own_events_unless_another_request_is_publishing(ctx):
+    # A quiet service delivers a request's events from the request's own thread; while
+    # another request is doing so, they go to the publisher thread (writes that overlap go
+    # out together). Either way each goes out once and the outbox is cleared.
+    import threading
+
+    sent: list[tuple[str, int, int]] = []
+
+    def record(envelopes):
+        sent.extend((threading.current_thread().name, e["case_id"], e["seq"]) for e in envelopes)
+
+    officer = _officer()
+    here = threading.current_thread().name
+    with registry(ctx).publishers.scoped("test.where", record):
+        with ctx.test_request_context("/api/cases", method="POST"):
+            first = _intake(officer)
+        assert timeline.drain()
+        assert sent == [(here, first, 1), (here, first, 2)]
+        sent.clear()
+        assert timeline._direct.acquire(blocking=False)  # another request is publishing
+        try:
+            with ctx.test_request_context("/api/cases", method="POST"):
+                second = _intake(officer, title="另一件")
+            assert timeline.drain()
+        finally:
+            timeline._direct.release()
+    assert sent == [("timeline-publisher", second, 1), ("timeline-publisher", second, 2)]
+    assert timeline.pending_count() == 0
+    assert timeline.publish() == 0  # nothing left for the sweep
+
+
 def test_a_partial_publication_clears_only_what_went_out(ctx):
     def half(envelopes):
         raise timeline.NotPublished(1, "no listener")
