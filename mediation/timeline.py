@@ -30,7 +30,7 @@ from flask import current_app, has_app_context, has_request_context
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mediation import clock, outages
+from mediation import clock, driver, outages
 from mediation.extensions import UTCDateTime, db
 from mediation.registry import registry
 from mediation.transactions import after_commit, scratch
@@ -725,7 +725,8 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     pg = s.get_bind().dialect.name == "postgresql"
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
         if pg:
-            taken: Taken = {i: (at, n) for i, at, n in s.connection().execute(_TAKE, {"ids": ids})}
+            conn = s.connection()
+            taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, _take(conn.dialect), {"ids": ids})}
             return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken], taken
         pending = set(s.connection().execute(_CLAIM, {"ids": ids}).scalars())
         return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending], None
@@ -871,6 +872,13 @@ _TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(
     ).with_for_update(skip_locked=True)))
     .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
 _PUT_BACK = sa.insert(_OUTBOX)
+
+
+@functools.cache
+def _take(dialect: sa.Dialect) -> driver.Prepared:
+    """_TAKE compiled once, for the driver's cursor: it runs after every write that
+    publishes its own events (a tenth of its Python cost was SQLAlchemy's execution)."""
+    return driver.Prepared(_TAKE, dialect)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
                 .values(attempts=_OUTBOX.c.attempts + 1))
