@@ -164,9 +164,17 @@ class CookieSessions(SecureCookieSessionInterface):
     is no cookie to read, and reads seven cookie settings to save an empty one."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and not self._cookie(app, request):
             return self.session_class()  # what Flask answers then, too
         return super().open_session(app, request)
+
+    def _cookie(self, app: Flask, request: Request) -> str | None:
+        # No Cookie header (a program's call): no cookie to parse. `cookies.get` of a
+        # missing name raises and catches werkzeug's BadRequestKeyError inside; `in` does not.
+        if not request.environ.get("HTTP_COOKIE"):
+            return None
+        cookies, name = request.cookies, self.get_cookie_name(app)
+        return cookies[name] if name in cookies else None  # noqa: SIM401 (get raises inside)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not session and not session.modified:  # Flask would set and delete no cookie

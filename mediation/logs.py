@@ -63,10 +63,16 @@ class _StderrHandler(logging.StreamHandler):
 
 class UTCFormatter(logging.Formatter):
     converter = time.gmtime
+    # The last second formatted and its text: every access line of that second reuses it
+    # (a pair replaced whole, so a thread reads a second with its own text).
+    _second: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        moment = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
-        return f"{moment}.{int(record.msecs):03d}Z"
+        second = int(record.created)  # what gmtime takes of it
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second)))
+        return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
 def make_formatter(kind: str) -> logging.Formatter:
@@ -76,6 +82,7 @@ def make_formatter(kind: str) -> logging.Formatter:
 
         class UTCJsonFormatter(JsonFormatter):
             converter = time.gmtime
+            _second = UTCFormatter._second
             formatTime = UTCFormatter.formatTime  # noqa: N815
 
         return UTCJsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level",

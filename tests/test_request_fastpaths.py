@@ -277,3 +277,43 @@ def test_a_dead_token_finds_no_user_on_either_path(ctx):
     db.session.remove()
     assert users._user_for_hash(users._hash_token(tokens[2])) is None
     db.session.remove()
+
+
+# --- the session cookie: login.CookieSessions.open_session ---------------------------------------
+
+def test_a_request_opens_the_session_flask_would_open(app):
+    from flask.sessions import SecureCookieSessionInterface
+
+    from mediation.login import CookieSessions
+
+    ours, flask_own = CookieSessions(), SecureCookieSessionInterface()
+    signed = flask_own.get_signing_serializer(app).dumps({"x": 1})
+    name = ours.get_cookie_name(app)
+    for cookie in (None, "", "other=1", f"{name}=", f"{name}={signed}", f"other=1; {name}={signed}",
+                   f"{name}=garbage", f"{name}={signed}; {name}=garbage", f"{name.upper()}={signed}"):
+        headers = {} if cookie is None else {"Cookie": cookie}
+        with app.test_request_context("/api/cases", headers=headers) as rc:
+            mine, stock = ours.open_session(app, rc.request), flask_own.open_session(app, rc.request)
+            assert type(mine) is type(stock) and dict(mine) == dict(stock), cookie
+    assert dict(stock) == {}  # the upper-cased name is another cookie
+    with app.test_request_context("/", headers={"Cookie": f"{name}={signed}"}) as rc:
+        assert dict(ours.open_session(app, rc.request)) == {"x": 1}
+
+
+# --- the log line's time: logs.UTCFormatter.formatTime -------------------------------------------
+
+@pytest.mark.parametrize("kind", ["text", "json"])
+def test_the_log_time_is_the_seconds_own_text_whatever_came_before(kind):
+    import logging
+    import time
+
+    from mediation.logs import make_formatter
+
+    formatter = make_formatter(kind)
+    moments = [1764535632.0, 1764535632.999, 1764535633.0005, 1764535632.5, 0.25, 1764535633.0005,
+               1893456000.0 - 0.001, 1893456000.0, 951782400.75]  # a new year, a 29 February
+    for created in moments:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        stock = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(record.msecs):03d}Z"
+        assert formatter.formatTime(record) == stock
