@@ -179,7 +179,10 @@ class CookieSessions(SecureCookieSessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not session and not session.modified:  # Flask would set and delete no cookie
             if session.accessed:
-                response.vary.add("Cookie")
+                if "Vary" in response.headers:
+                    response.vary.add("Cookie")
+                else:  # what adding to the empty set writes, without parsing the header
+                    response.headers["Vary"] = "Cookie"
             return
         super().save_session(app, session, response)
 

@@ -317,3 +317,24 @@ def test_the_log_time_is_the_seconds_own_text_whatever_came_before(kind):
         record.created, record.msecs = created, (created - int(created)) * 1000
         stock = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(record.msecs):03d}Z"
         assert formatter.formatTime(record) == stock
+
+
+def test_an_empty_session_varies_the_response_as_flask_would(app):
+    from flask import Response
+    from flask.sessions import SecureCookieSessionInterface
+
+    from mediation.login import CookieSessions
+
+    for vary in (None, "Accept", "Cookie", "accept, cookie", "Origin, Accept-Encoding"):
+        for accessed in (True, False):
+            answers = []
+            for interface in (CookieSessions(), SecureCookieSessionInterface()):
+                response = Response("x", headers={"X-Before": "1"} if vary is None else
+                                    {"X-Before": "1", "Vary": vary})
+                response.headers["X-After"] = "2"
+                session = interface.session_class()
+                session.accessed = accessed
+                with app.test_request_context("/api/cases"):
+                    interface.save_session(app, session, response)
+                answers.append(list(response.headers.items()))
+            assert answers[0] == answers[1], (vary, accessed)
