@@ -257,3 +257,25 @@ def test_the_copys_floor_spares_the_cut_off_query_and_never_replaces_it(pg, monk
     assert len([s for s in statements if "OFFSET" in s]) == 1  # once, for the two below
     monkeypatch.setattr(petitions, "SCAN_LIMIT", 2)
     assert {case for case, _ in _found(officer, "王建国")} == set(ids[1:])
+
+
+def test_the_pinyin_is_pypinyins_lazy_pinyin():
+    """name_pinyin's converter remembers each word's conversion (petitions._lazy_pinyin):
+    the same as pypinyin.lazy_pinyin with its defaults, for phrases of polyphonic characters
+    (segmented as words), compound surnames, latin, digits, width variants and spaces."""
+    import random
+
+    from pypinyin import lazy_pinyin
+
+    from mediation.cases.petitions import _lazy_pinyin
+
+    rng = random.Random(7)
+    alphabet = ([chr(c) for c in range(0x4E00, 0x4E00 + 400)]
+                + list("长行重乐单解朝曾查区仇朴盖尉迟孙于 ab·・Ｚ1２,"))
+    words = ["重庆", "银行", "长大", "单于", "尉迟", "长孙", "朝阳", "音乐", "曾经", "重要"]
+    for _ in range(5000):
+        text = "".join(rng.choice(words) if rng.random() < 0.3 else rng.choice(alphabet)
+                       for _ in range(rng.randint(0, 7)))
+        assert _lazy_pinyin(text) == lazy_pinyin(text), text
+        assert _lazy_pinyin(text) == lazy_pinyin(text), text  # remembered now
+    assert _lazy_pinyin("重庆银行") == ["chong", "qing", "yin", "hang"]

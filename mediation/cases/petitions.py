@@ -23,7 +23,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from pypinyin import lazy_pinyin
+from pypinyin import Style
+from pypinyin.converter import UltimateConverter
+from pypinyin.core import Pinyin
 from rapidfuzz import fuzz, process
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -60,9 +62,37 @@ def normalise_name(name: str) -> str:
     return name.replace("•", "·").replace("・", "·").lower()
 
 
+class _RememberingConverter(UltimateConverter):
+    """pypinyin's converter of `lazy_pinyin` (its default options), remembering what it
+    made of each word its segmentation gives: a name is new at each intake, but made of a
+    few thousand characters seen before, and converting a word (its readings, then the
+    style, in Python) costs three times what segmenting the name does. The conversion of
+    a word depends on the word and the options alone."""
+
+    def __init__(self) -> None:
+        super().__init__(v_to_u=False, neutral_tone_with_five=False, tone_sandhi=False)
+        self._made: dict[tuple[Any, ...], tuple[tuple[str, ...], ...]] = {}
+
+    def convert(self, words: str, style: Any, heteronym: bool, errors: Any, strict: bool,
+                **kwargs: Any) -> list[list[str]]:
+        key = (words, style, heteronym, errors, strict)
+        made = self._made.get(key)
+        if made is None:
+            made = tuple(map(tuple, super().convert(words, style, heteronym, errors, strict, **kwargs)))
+            if len(self._made) >= 1 << 16:  # bounded: a text of any length is a word of its own
+                self._made.clear()
+            self._made[key] = made
+        return [list(p) for p in made]
+
+
+# pypinyin.lazy_pinyin with its defaults, built once (it builds its converter at each call).
+_lazy_pinyin = functools.partial(Pinyin(_RememberingConverter()).lazy_pinyin, style=Style.NORMAL,
+                                 errors="default", strict=True)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def name_pinyin(name: str) -> str:
-    return " ".join(p for p in lazy_pinyin(normalise_name(name)) if p.strip())
+    return " ".join(p for p in _lazy_pinyin(normalise_name(name)) if p.strip())
 
 
 def responsible_level(case: Case) -> str:
