@@ -169,12 +169,19 @@ def test_the_name_scan_takes_the_latest_cases_up_to_its_limit(ctx, monkeypatch):
     assert {case for case, _ in _found(officer, "王建国")} == set(ids)
 
 
-def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps():
-    """The county copy's sieve (exact keys, and only the lengths that may reach a threshold:
-    name_cache.KeyIndex) against the full scan (_sieve) on random names: short ones of few
-    characters (many equal and near names, same sounds), latin, spaces, full width, and
-    names renamed in the copy."""
+@pytest.mark.parametrize("lookup_cost", [0, None])
+def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps(lookup_cost, monkeypatch):
+    """The county copy's sieve (exact keys, and only the lengths and bags that may reach a
+    threshold: name_cache.KeyIndex) against the full scan (_sieve) on random names: short
+    ones of few characters (many equal and near names, same sounds), latin, spaces, full
+    width, and names renamed in the copy. With a lookup cost of 0 every length that may be
+    is compared by its bags (at the default, small indexes compare most lengths whole)."""
     import random
+
+    from mediation.cases import name_cache
+
+    if lookup_cost is not None:
+        monkeypatch.setattr(name_cache, "BAG_LOOKUP_COST", lookup_cost)
 
     from mediation.cases.name_cache import Names, may_reach
     from mediation.cases.petitions import _indexed_sieve, _name_keys, _sieve
@@ -279,3 +286,43 @@ def test_the_pinyin_is_pypinyins_lazy_pinyin():
         assert _lazy_pinyin(text) == lazy_pinyin(text), text
         assert _lazy_pinyin(text) == lazy_pinyin(text), text  # remembered now
     assert _lazy_pinyin("重庆银行") == ["chong", "qing", "yin", "hang"]
+
+
+def test_the_bags_near_a_key_hold_every_key_within_reach():
+    """name_cache.max_distance is the largest distance `may_reach`'s test lets through, and
+    bag_offsets(change, d) leads from a key's bag to the bag of every key of that change in
+    length within Indel distance d (rapidfuzz's), on random pairs of near strings."""
+    import random
+
+    from rapidfuzz.distance import Indel
+
+    from mediation.cases.name_cache import bag, bag_offsets, max_distance
+
+    for cutoff in (79.5, 89.5, 50, 99.9):
+        for n in range(0, 30):
+            for m in range(0, 30):
+                if n + m == 0:
+                    continue
+                d = max_distance(n, m, cutoff)
+                assert d < 0 or 100 * (n + m - d) / (n + m) >= cutoff - 1e-6
+                assert not 100 * (n + m - d - 1) / (n + m) >= cutoff - 1e-6
+    rng = random.Random(3)
+    alphabet = "abcdefghijklmnopqrstuvwxyz 王张李·"
+    checked = 0
+    for _ in range(3000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        b = list(a)
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randint(0, len(b))
+            if b and rng.random() < 0.5:
+                del b[min(at, len(b) - 1)]
+            else:
+                b.insert(at, rng.choice(alphabet))
+        b = "".join(b)
+        d = Indel.distance(a, b)
+        for slack in (0, 1):
+            offsets = bag_offsets(len(b) - len(a), d + slack)
+            if offsets is not None:
+                assert bag(b) - bag(a) in offsets, (a, b)
+                checked += 1
+    assert checked > 5000

@@ -25,6 +25,8 @@ and the copy's case ids give an upper bound of the scan limit's cut-off (`Look.f
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,35 +71,97 @@ def may_reach(n: int, m: int, cutoff: float) -> bool:
     return 100 * (total - dmin) / total >= cutoff - 1e-6
 
 
+def max_distance(n: int, m: int, cutoff: float) -> int:
+    """The largest Indel distance at which strings of lengths n and m (n + m > 0) may still
+    score `cutoff` by fuzz.ratio: decided by `may_reach`'s own test (and margin), so the
+    two never disagree; -1 when none may."""
+    total = n + m
+    d = int(total * (100 - cutoff) / 100)
+    while d < total and 100 * (total - (d + 1)) / total >= cutoff - 1e-6:
+        d += 1
+    while d >= 0 and not 100 * (total - d) / total >= cutoff - 1e-6:
+        d -= 1
+    return d
+
+
+# The bag of a key: how many of its characters fall in each of BAG_CLASSES classes (by code
+# point), one integer of BAG_BITS bits per class. An insertion or a deletion changes one
+# class's count by one, so the Indel distance of two keys is at least the sum of their
+# bags' differences: a key can reach the cutoff only if its bag is within max_distance of
+# the query's. Eight classes leave about one pinyin key in twenty of a county's to compare
+# (measured on the bench's names); a class's count never reaches 2^BAG_BITS (a name is at
+# most 100 characters; its pinyin a few hundred).
+BAG_CLASSES = 8
+BAG_BITS = 20
+# Past this many bags to look up for one length, the length's keys are all compared; and
+# where a length has fewer keys than its bags to look up times this (a bag's lookup costs
+# about as much as rapidfuzz comparing a few keys).
+MAX_BAG_LOOKUPS = 400
+BAG_LOOKUP_COST = 3
+
+
+def bag(key: str) -> int:
+    counts = [0] * BAG_CLASSES
+    for ch in key:
+        counts[ord(ch) % BAG_CLASSES] += 1
+    out = 0
+    for k, count in enumerate(counts):
+        out |= count << (BAG_BITS * k)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def bag_offsets(change: int, distance: int) -> tuple[int, ...] | None:
+    """What to add to a query's bag to get every bag of length len(query) + change within
+    `distance` of it (None past MAX_BAG_LOOKUPS): the bags whose counts sum to `change`
+    and whose counts' absolute values sum to at most `distance`. A negative count borrows
+    from the next class and may name a bag no key has, or one of a count no key reaches:
+    a lookup of nothing, or of keys compared for nothing; never a bag left out."""
+    found: set[int] = set()
+    for plus in range(max(change, 0), distance + 1):
+        minus = plus - change
+        if minus < 0 or plus + minus > distance:
+            continue
+        for up in itertools.combinations_with_replacement(range(BAG_CLASSES), plus):
+            for down in itertools.combinations_with_replacement(range(BAG_CLASSES), minus):
+                found.add(sum(1 << (BAG_BITS * k) for k in up) - sum(1 << (BAG_BITS * k) for k in down))
+                if len(found) > MAX_BAG_LOOKUPS:
+                    return None
+    return tuple(sorted(found))
+
+
 class KeyIndex:
     """One key space of a county's names (their normalised forms, or their pinyin): the
-    petitioners by exact key, and the keys by length, so that `similar` compares a key only
-    with the stored keys of the lengths that may reach the cutoff (see `may_reach`) instead
-    of with every name of the county. A county's names are mostly of two to four
+    petitioners by exact key, and the keys by length and by bag (see `bag`), so that
+    `similar` compares a key only with the stored keys of the lengths that may reach the
+    cutoff (see `may_reach`) and, within them, of the bags that may (see `bag_offsets`),
+    instead of with every name of the county. A county's names are mostly of two to four
     characters, and an equal normalised name is found by its key: the normalised names of
     a three-character name's own length are never compared one by one, nor those of lengths
-    two away; the pinyin of many lengths still are."""
+    two away; of the pinyin of several lengths, those of a near bag alone are."""
 
     def __init__(self) -> None:
         self.exact: dict[str, set[int]] = {}
         self.by_length: dict[int, tuple[list[str], list[int]]] = {}
+        self.by_bag: dict[int, tuple[list[str], list[int]]] = {}
 
     def add(self, pid: int, key: str) -> None:
         self.exact.setdefault(key, set()).add(pid)
-        keys, ids = self.by_length.setdefault(len(key), ([], []))
-        keys.append(key)
-        ids.append(pid)
+        for group in (self.by_length.setdefault(len(key), ([], [])),
+                      self.by_bag.setdefault(bag(key), ([], []))):
+            group[0].append(key)
+            group[1].append(pid)
 
     def remove(self, pid: int, key: str) -> None:
         same = self.exact[key]
         same.discard(pid)
         if not same:
             del self.exact[key]
-        keys, ids = self.by_length[len(key)]
-        at = ids.index(pid)  # a rename only: rare
-        keys[at], ids[at] = keys[-1], ids[-1]
-        keys.pop()
-        ids.pop()
+        for keys, ids in (self.by_length[len(key)], self.by_bag[bag(key)]):
+            at = ids.index(pid)  # a rename only: rare
+            keys[at], ids[at] = keys[-1], ids[-1]
+            keys.pop()
+            ids.pop()
 
     def similar(self, query: str, cutoff: float) -> set[int]:
         """The petitioners whose key scores at least `cutoff` against `query` (not empty)
@@ -105,10 +169,27 @@ class KeyIndex:
         equal key scores 100; rapidfuzz scores every other candidate itself)."""
         hits = set(self.exact.get(query, ()))
         n = len(query)
+        near_keys: list[str] = []
+        near_ids: list[int] = []
+        query_bag: int | None = None
         for m, (keys, ids) in self.by_length.items():
-            if keys and may_reach(n, m, cutoff):
-                hits.update(ids[i] for _, _, i in process.extract(
-                    query, keys, scorer=fuzz.ratio, limit=None, score_cutoff=cutoff))
+            if not keys or not may_reach(n, m, cutoff):
+                continue
+            offsets = bag_offsets(m - n, max_distance(n, m, cutoff))
+            if offsets is None or len(offsets) * BAG_LOOKUP_COST > len(keys):
+                near_keys += keys  # fewer keys than bags to look up: the whole length
+                near_ids += ids
+                continue
+            if query_bag is None:
+                query_bag = bag(query)
+            get = self.by_bag.get
+            for group in [get(query_bag + offset) for offset in offsets]:
+                if group is not None:
+                    near_keys += group[0]
+                    near_ids += group[1]
+        if near_keys:
+            hits.update(near_ids[i] for _, _, i in process.extract(
+                query, near_keys, scorer=fuzz.ratio, limit=None, score_cutoff=cutoff))
         return hits
 
 
