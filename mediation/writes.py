@@ -14,6 +14,7 @@ several apps in one process (tests) never count into each other's storage.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -67,8 +68,15 @@ def _counts_now(session: Session, actor_id: int | None) -> bool:
 
 
 def _write_item(actor_id: int) -> tuple[RateLimitItem, tuple[str, str, str]]:
-    return (parse(setting("MEDIATION_WRITE_LIMIT")),
+    return (_parsed(setting("MEDIATION_WRITE_LIMIT")),
             (current_app.config["RATELIMIT_KEY_PREFIX"], SCOPE, str(actor_id)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(limit: str) -> RateLimitItem:
+    """A limit's text parsed (once per text: every counted write asks; an item is never
+    changed by its users)."""
+    return parse(limit)
 
 
 def _refuse(strategy: FixedWindowRateLimiter, item: RateLimitItem, keys: tuple[str, ...]) -> None:

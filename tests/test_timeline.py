@@ -767,3 +767,46 @@ def test_rows_beside_the_events_are_written_before_them_on_either_database(ctx):
     stored = db.session.get(Case, 4242)
     assert (stored.title, stored.last_seq, stored.departments) == ("同写", 2, [])
     assert timeline.verify() == (1, [])
+
+
+@pytest.mark.parametrize("actor_id, type_, data, prev", [
+    (7, "case.created", '{"a":"张三","b":[1,2]}', "ab" * 32),
+    (None, "case.classified", '{"q":"say \\"hi\\"\\n","u":"\\u2028"}', timeline.GENESIS),
+    (0, "x\ty", 'é"\\\u0000\u2028', ""),
+])
+def test_an_events_hash_is_that_of_its_canonical_material(actor_id, type_, data, prev):
+    # event_hash composes the material's text itself: it must be canonical_json's, byte for
+    # byte, or stored chains stop verifying
+    import hashlib
+
+    at = dt.datetime(2025, 3, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)
+    material = timeline.canonical_json({"case": 42, "seq": 3, "type": type_, "actor": actor_id,
+                                        "at": timeline.iso(at), "data": data, "prev": prev})
+    assert timeline.event_hash(42, 3, type_, actor_id, at, data, prev) == \
+        hashlib.sha256(material.encode()).hexdigest()
+    assert material == json.dumps(json.loads(material), sort_keys=True, separators=(",", ":"),
+                                  ensure_ascii=False)
+
+
+def test_canonical_json_is_json_dumps_with_its_options():
+    data = {"b": [dt.date(2025, 1, 2), None, True, 1.5], "a": {"z": "张三", "y": '"\n'}}
+    assert timeline.canonical_json(data) == json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def test_the_events_the_append_hooks_hear_carry_the_stored_rows(ctx):
+    # append_batch builds the hooks' Event objects without their constructor: each must
+    # read as its stored row does, and stay out of the session
+    officer = _officer()
+    heard: list[Event] = []
+    with registry().append_hooks.scoped("test.heard", lambda _s, events: heard.extend(events)):
+        case_id = _intake(officer)
+    db.session.commit()
+    assert heard and all(ev not in db.session for ev in heard)
+    stored = {ev.seq: ev for ev in db.session.execute(
+        sa.select(Event).where(Event.case_id == case_id)).scalars()}
+    assert [ev.seq for ev in heard] == sorted(stored)
+    for ev in heard:
+        row = stored[ev.seq]
+        assert ev.envelope() == row.envelope()
+        assert (ev.id, ev.prev_hash, ev.hash, ev.data) == (row.id, row.prev_hash, row.hash, row.data)
