@@ -139,14 +139,17 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         sa.select(Case.id).where(Case.reference == reference)
     ).first():
         raise _reference_taken()
-    # A new case has none of these yet: saying so spares a lazy-load SELECT (and the
-    # autoflush it triggers) when the rules look at them before the commit.
     case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
                 created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0,
-                investigations=[], category_overrides=[], contacts=[],
                 # said, not left unloaded: the KPI rollup then knows, without a query, that a
                 # case not listed in the action has no steps to derive
                 action_listed_on=None)
+    # A new case has none of these yet: saying so spares a lazy-load SELECT (and the
+    # autoflush it triggers) when the rules look at them before the commit. Loaded empty,
+    # as a read would leave them: an empty collection has nothing to flush, and setting
+    # one through its attribute events cost more than the case's other columns together.
+    for name in _EMPTY_AT_INTAKE:
+        sa.orm.attributes.set_committed_value(case, name, ())
     for name in CASE_FIELDS:
         if name in data:
             setattr(case, name, data[name])
@@ -193,6 +196,9 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     _needs_changed(case, [], actor)
     remember_detail(case, [first], links)
     return case
+
+
+_EMPTY_AT_INTAKE = ("investigations", "category_overrides", "contacts")
 
 
 def _reference_taken() -> Invalid:
@@ -246,9 +252,11 @@ def _ids_taken(case: Case) -> Taken:
     and their defaults, before anything is written."""
     case_id, petition_id, ids = db.session.connection().exec_driver_sql(
         _TAKE_IDS, (len(case.petitioners),)).one()
-    case.id = case_id
+    # into the objects' dicts, not through their attribute events: the statement writes
+    # them, and `_inserted` makes them loaded (no history to keep until then)
+    case.__dict__["id"] = case_id
     for p, id_ in zip(case.petitioners, ids, strict=True):
-        p.id, p.case_id = id_, case_id
+        p.__dict__.update(id=id_, case_id=case_id)
     # as the ORM's flush would, before anything reads them (the first event lists them)
     return Taken(petition_id, [_take_defaults(obj) for obj in (case, *case.petitioners)])
 
@@ -269,15 +277,15 @@ def _take_defaults(obj: Any) -> frozenset[str]:
     one). Returns the columns of a type that stores None (JSON) that INSERT would leave out
     (SQL NULL there; None would be JSON's null)."""
     nulls = []
-    state = obj.__dict__
+    state = obj.__dict__  # written directly: see _ids_taken
     for key, name, default, stores_none in _insert_columns(type(obj)):
         if state.get(key) is None and (key not in state or not stores_none):
             if default is not None:
-                setattr(obj, key, default.arg(None) if default.is_callable else default.arg)
+                state[key] = default.arg(None) if default.is_callable else default.arg
                 continue
             if key not in state and stores_none:
                 nulls.append(name)
-            setattr(obj, key, None)
+            state[key] = None
     return frozenset(nulls)
 
 

@@ -19,6 +19,7 @@ from mediation import clock
 from mediation.events import event_audience, event_recipients, event_type
 from mediation.notifications.models import Notification
 from mediation.permissions import Action, Rule  # noqa: E402 - after the models
+from mediation.registry import registry
 from mediation.users import (
     Role,  # noqa: E402
     User,
@@ -35,8 +36,12 @@ def record(session: Any, events: Sequence[Any]) -> int:
     """Add a notification for each user each event concerns (in the caller's transaction)."""
     from mediation.cases.models import Case
 
+    types = registry().event_types
     rows = []
     for ev in events:
+        found = types.get(ev.type)
+        if found is None or not found.recipients:  # no rule names anyone (most events):
+            continue  # no envelope to build, its data decoded, for nobody
         envelope = ev.envelope()
         recipients = event_recipients(session, envelope) - {ev.actor_id}
         if not recipients:
