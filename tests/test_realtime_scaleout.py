@@ -188,3 +188,21 @@ def test_channel_names_carry_the_redis_database():
 
     assert channel_for("redis://h:6379/0") == channel_for("redis://h:6379") == "mediation-socketio"
     assert channel_for("redis://h:6379/5") == "mediation-socketio.db5"
+
+
+def test_the_queue_parses_redis_replies_with_hiredis():
+    # Every web process parses every event published to the queue (its listener) and the
+    # emitter's and limiter's replies: redis-py's C parser (hiredis, a dependency) does it,
+    # not the pure-Python one, on a real connection to the test Redis.
+    from realtime.queue import QueueEmitter
+
+    emitter = QueueEmitter(redis_url(0))
+    emitter._redis_connect()
+    conn = emitter.redis.connection_pool.get_connection()
+    try:
+        assert type(conn._parser).__name__ == "_HiredisParser"
+        conn.send_command("PING")
+        assert conn.read_response() in (b"PONG", "PONG", True)
+    finally:
+        emitter.redis.connection_pool.release(conn)
+        emitter.redis.close()
