@@ -74,7 +74,7 @@ def test_the_one_statement_intake_writes_what_the_orm_writes(pg, monkeypatch, li
     # what the command's object holds is what was written (timestamps and dates included)
     assert {c.key: getattr(db.session.get(Case, fast), c.key) for c in Case.__table__.columns} == kept
     db.session.remove()
-    monkeypatch.setattr(commands, "_ids_taken", lambda case: None)  # the ORM's flush, as on SQLite
+    monkeypatch.setattr(commands, "_one_statement", lambda: False)  # the ORM's flush, as on SQLite
     slow = commands.intake(db.session.get(User, officer.id), _body(**extra)).id
     db.session.remove()
     with db.engine.connect() as conn:
@@ -168,3 +168,20 @@ def test_the_intake_statement_is_parsed_once_then_taken_from_psycopg_cache(pg, m
         sa.event.remove(db.engine, "before_cursor_execute", seen)
     assert len(written) == 2 and min(written) > 50  # the shape the default would refuse
     assert refused == []
+
+
+def test_the_one_statement_intake_leaves_its_objects_loaded_and_linked(pg):
+    # the case's parties go on it as loaded (not through the collection's events) and the
+    # statement writes them: in the session, clean, each naming its case
+    officer = make_user("case_officer", "510104")
+    made = commands.intake(officer, _body())
+    session = db.session()
+    assert not session.new and not session.dirty
+    assert len(made.petitioners) == 2
+    for p in made.petitioners:
+        assert sa.inspect(p).persistent and p.case_id == made.id and p.case is made
+    assert (made.investigations, made.category_overrides, made.contacts) == ([], [], [])
+    db.session.commit()
+    db.session.remove()
+    stored = db.session.get(Case, made.id)
+    assert [p.name for p in stored.petitioners] == [p["name"] for p in _body()["petitioners"]]

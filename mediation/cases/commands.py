@@ -156,11 +156,19 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     case.flags = sorted(set(case.flags or []))
     if data.get("needs") is not None:
         case.needs_set = list(dict.fromkeys(data["needs"]))
-    case.petitioners = [_new_petitioner(p) for p in data.get("petitioners") or []]
-    refresh_silently(case)  # before the insert: one row written, not written then updated
     # PostgreSQL: the ids first, then the case, its petitioners, its first petition and its
     # first events in one statement, with no UPDATE after. Elsewhere the ORM writes the case.
-    taken = _ids_taken(case) if db.session.connection().dialect.name == "postgresql" else None
+    one_statement = _one_statement()
+    parties = [_new_petitioner(p) for p in data.get("petitioners") or []]
+    if one_statement:
+        # as loaded, not through the collection's events (and each one's backref): the
+        # statement writes them with the case_id _ids_taken gives, and _inserted takes them
+        # into the session with the case
+        sa.orm.attributes.set_committed_value(case, "petitioners", parties)
+    else:
+        case.petitioners = parties  # the ORM's flush gives each its case_id
+    refresh_silently(case)  # before the insert: one row written, not written then updated
+    taken = _ids_taken(case) if one_statement else None
     if taken is None:
         db.session.add(case)
         try:
@@ -199,6 +207,12 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
 
 
 _EMPTY_AT_INTAKE = ("investigations", "category_overrides", "contacts")
+
+
+def _one_statement() -> bool:
+    """Whether the intake writes the case, its parties, its first petition and its first
+    events in one statement (PostgreSQL), or lets the ORM's flush write the case."""
+    return db.session.connection().dialect.name == "postgresql"
 
 
 def _reference_taken() -> Invalid:
@@ -385,8 +399,9 @@ def intake_candidates(actor: User, data: dict[str, Any]) -> list[dict[str, Any]]
 
 def refresh_silently(case: Case) -> None:
     case.category_mask = rules.category_mask(rules.effective_categories(case))
+    day, clocks = today(), limits()  # one day for both (and the zone's conversion once)
     case.next_deadline_on = rules.next_deadline(
-        rules.statutory_clocks(case, limits(), today()) + rules.owner_duties(case, limits(), today())
+        rules.statutory_clocks(case, clocks, day) + rules.owner_duties(case, clocks, day)
     )
 
 
