@@ -29,7 +29,11 @@ from psycopg.rows import namedtuple_row, tuple_row
 
 def _listened(conn: sa.Connection) -> bool:
     """Whether anyone listens to the statements run on `conn` (its engine's listeners
-    included, as they are now: an engine's `_has_events` stays set once any was added)."""
+    included, as they are now: an engine's `_has_events` stays set once any was added).
+    Where none was ever added (served), the flags alone answer: asking the connection's
+    dispatch builds its joined listener collections, for each new connection."""
+    if not (conn._has_events or conn.engine._has_events):
+        return False
     d = conn.dispatch
     return bool(d.before_execute or d.after_execute or d.before_cursor_execute
                 or d.after_cursor_execute)

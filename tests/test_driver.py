@@ -99,4 +99,8 @@ def test_listeners_see_the_statement(pg):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert seen == [prepared.sql]
+    # none listens any more (the engine's flag stays set): the driver's path again
+    again = driver.rows(conn, prepared, {"v": 3})
+    assert [tuple(r) for r in again] == [(44,)] and not isinstance(again[0], sa.Row)
+    assert seen == [prepared.sql]
     db.session.rollback()
