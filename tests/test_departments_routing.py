@@ -8,7 +8,8 @@ import datetime as dt
 
 import pytest
 
-from mediation import clock
+from mediation import clock, timeline
+from mediation.departments import routing
 from mediation.extensions import db
 from tests.factories import World, make_department
 
@@ -76,3 +77,16 @@ def test_law_related_goes_to_the_court_first_and_a_suggestion_may_be_cancelled(a
 def test_policy_gap_without_a_policy_department_suggests_nothing(api, r):
     case = api.case(r.officer, assessment="policy_gap")
     assert api.get(f"/api/cases/{case['id']}/handovers", r.officer).get_json() == []
+
+
+@pytest.mark.parametrize("assessment", [*routing.ROUTES, None, "reasonable", "law_related_x",
+                                        "policy", "unreasonable_hardship "])
+@pytest.mark.parametrize("summary", ["", '"assessment":"law_related"', "assessment:policy_gap"])
+def test_a_created_case_is_decoded_for_its_route_only_when_its_text_may_name_one(assessment, summary):
+    # on_append's substring test must let through every case.created whose data names a
+    # route (else its suggestion is lost), and spares the decoding of the others
+    data = timeline.canonical_json({"reference": "XF-2025-000001", "fields": {
+        "assessment": assessment, "summary": summary, "title": "同一诉求"}, "petitioners": []})
+    ev = timeline.StoredEvent(1, 1, "case.created", 1, dt.datetime(2025, 3, 1, tzinfo=dt.UTC), data)
+    named = routing._assessment(ev) in routing.ROUTES
+    assert routing._may_name_a_route(ev) == named

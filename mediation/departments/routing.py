@@ -25,6 +25,7 @@ assessment), in the command's own transaction, so the cases area knows nothing o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,10 +74,20 @@ def _assessment(ev: Any) -> str | None:
     return None
 
 
+# A created case's data names a route only if its canonical JSON text holds one of these
+# (no spaces in it, a string's quotes escaped): one substring test instead of decoding its
+# data, for the cases whose assessment has no route (most of them).
+_ROUTE_TEXTS = tuple(f'"assessment":{json.dumps(key)}' for key in ROUTES)
+
+
+def _may_name_a_route(ev: Any) -> bool:
+    return ev.type != "case.created" or any(text in ev.data for text in _ROUTE_TEXTS)
+
+
 def on_append(session: Any, events: list[Any]) -> None:
     """The timeline's append hook: suggest the hand-over a new assessment's strategy needs."""
     for ev in events:
-        if ev.type not in ("case.updated", "case.created"):
+        if ev.type not in ("case.updated", "case.created") or not _may_name_a_route(ev):
             continue
         route = ROUTES.get(_assessment(ev) or "")
         if route is None:
