@@ -198,14 +198,21 @@ def _columns(user) -> dict:
     return {c.key: getattr(user, c.key) for c in sa.inspect(User).column_attrs}
 
 
-def test_the_token_user_of_an_empty_session_is_the_one_the_orm_loads(ctx):
+def _officer_with_token(username: str):
+    """A new case officer and the stored hash of a token of theirs (both committed)."""
     from mediation import users
 
-    user = users.create_user("fast_officer", "profile-pass-2025-x", "case_officer", "510104", "Fast")
+    user = users.create_user(username, "profile-pass-2025-x", "case_officer", "510104", "")
     db.session.commit()
     token, _ = users.issue_token(user)
     db.session.commit()
-    digest = users._hash_token(token)
+    return user, users._hash_token(token)
+
+
+def test_the_token_user_of_an_empty_session_is_the_one_the_orm_loads(ctx):
+    from mediation import users
+
+    _, digest = _officer_with_token("fast_officer")
     db.session.remove()
 
     statements: list[str] = []
@@ -243,11 +250,7 @@ def test_the_token_user_of_an_empty_session_is_the_one_the_orm_loads(ctx):
 def test_a_session_holding_objects_gets_its_own_copy_of_the_token_user(ctx):
     from mediation import users
 
-    user = users.create_user("held_officer", "profile-pass-2025-x", "case_officer", "510104", "")
-    db.session.commit()
-    token, _ = users.issue_token(user)
-    db.session.commit()
-    digest = users._hash_token(token)
+    user, digest = _officer_with_token("held_officer")
     # the session still holds `user`: the ORM's query answers with that very object
     assert users._user_for_hash(digest) is user
     db.session.remove()
