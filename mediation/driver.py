@@ -51,6 +51,19 @@ class Prepared:
         self.dialect = dialect.name
 
 
+_COMPILED: dict[tuple[int, str], Prepared] = {}
+
+
+def prepared(statement: sa.Executable, dialect: sa.Dialect) -> Prepared:
+    """`statement` compiled for this dialect and driver, once per process (for statements
+    that live as long as the process: module constants, or built once per dialect)."""
+    key = (id(statement), f"{dialect.name}+{dialect.driver}")
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = Prepared(statement, dialect)
+    return found
+
+
 def rows(conn: sa.Connection, prepared: Prepared, params: dict[str, Any], *,
          named: bool = False) -> list[Any]:
     """The statement's rows on `conn` with `params` (besides its literals): tuples, or with

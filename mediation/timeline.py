@@ -757,7 +757,8 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
         if pg:
             conn = s.connection()
-            taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, _take(conn.dialect), {"ids": ids})}
+            claim = driver.prepared(_TAKE, conn.dialect)  # on the driver's cursor: a hot path
+            taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, claim, {"ids": ids})}
             return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken], taken
         pending = set(s.connection().execute(_CLAIM, {"ids": ids}).scalars())
         return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending], None
@@ -903,13 +904,6 @@ _TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(
     ).with_for_update(skip_locked=True)))
     .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
 _PUT_BACK = sa.insert(_OUTBOX)
-
-
-@functools.cache
-def _take(dialect: sa.Dialect) -> driver.Prepared:
-    """_TAKE compiled once, for the driver's cursor: it runs after every write that
-    publishes its own events (a tenth of its Python cost was SQLAlchemy's execution)."""
-    return driver.Prepared(_TAKE, dialect)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
                 .values(attempts=_OUTBOX.c.attempts + 1))

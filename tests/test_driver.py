@@ -104,3 +104,15 @@ def test_listeners_see_the_statement(pg):
     assert [tuple(r) for r in again] == [(44,)] and not isinstance(again[0], sa.Row)
     assert seen == [prepared.sql]
     db.session.rollback()
+
+
+def test_a_statement_is_compiled_once_per_dialect_and_driver(pg):
+    from mediation import driver
+    from mediation.extensions import db
+    from mediation.timeline import _TAKE
+
+    first = driver.prepared(_TAKE, db.engine.dialect)
+    assert driver.prepared(_TAKE, db.engine.dialect) is first
+    assert first.sql == _TAKE.compile(dialect=db.engine.dialect).string
+    other = sa.select(sa.literal(1))
+    assert driver.prepared(other, db.engine.dialect) is not first

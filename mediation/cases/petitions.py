@@ -307,16 +307,9 @@ def _matches_statement(dialect: str) -> sa.Select:
             .join_from(matched, theirs, theirs.c.id == matched.c.case_id).order_by(matched.c.id))
 
 
-_PREPARED: dict[str, driver.Prepared] = {}
-
-
 def _matches_prepared(dialect: sa.Dialect) -> driver.Prepared:
     """_matches_statement compiled for the dialect (once)."""
-    key = f"{dialect.name}+{dialect.driver}"
-    prepared = _PREPARED.get(key)
-    if prepared is None:
-        prepared = _PREPARED[key] = driver.Prepared(_matches_statement(dialect.name), dialect)
-    return prepared
+    return driver.prepared(_matches_statement(dialect.name), dialect)
 
 
 def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
