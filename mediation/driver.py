@@ -51,13 +51,14 @@ class Prepared:
         self.dialect = dialect.name
 
 
-_COMPILED: dict[tuple[int, str], Prepared] = {}
+# Keyed by the statement itself (held here: a key's statement can never be another's).
+_COMPILED: dict[tuple[sa.Executable, str], Prepared] = {}
 
 
 def prepared(statement: sa.Executable, dialect: sa.Dialect) -> Prepared:
     """`statement` compiled for this dialect and driver, once per process (for statements
     that live as long as the process: module constants, or built once per dialect)."""
-    key = (id(statement), f"{dialect.name}+{dialect.driver}")
+    key = (statement, f"{dialect.name}+{dialect.driver}")
     found = _COMPILED.get(key)
     if found is None:
         found = _COMPILED[key] = Prepared(statement, dialect)

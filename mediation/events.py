@@ -145,6 +145,13 @@ def can_see_event(user: User, case: Any, type_: EventType | str, data: dict | No
     return admits(user, case, str(type_), data or {})
 
 
+def has_recipient_rules(type_: str) -> bool:
+    """Whether the type has recipient rules: without any, `event_recipients` names nobody
+    (a caller skips building the envelope it would ask with)."""
+    found = registry().event_types.get(type_)
+    return found is not None and bool(found.recipients)
+
+
 def event_recipients(session: Any, envelope: dict) -> set[int]:
     """Every user the type's recipient rules say the event concerns (visibility unchecked)."""
     found = registry().event_types.get(envelope["type"])

@@ -16,10 +16,9 @@ import sqlalchemy as sa
 from flask import url_for
 
 from mediation import clock
-from mediation.events import event_audience, event_recipients, event_type
+from mediation.events import event_audience, event_recipients, event_type, has_recipient_rules
 from mediation.notifications.models import Notification
 from mediation.permissions import Action, Rule  # noqa: E402 - after the models
-from mediation.registry import registry
 from mediation.users import (
     Role,  # noqa: E402
     User,
@@ -36,12 +35,10 @@ def record(session: Any, events: Sequence[Any]) -> int:
     """Add a notification for each user each event concerns (in the caller's transaction)."""
     from mediation.cases.models import Case
 
-    types = registry().event_types
     rows = []
     for ev in events:
-        found = types.get(ev.type)
-        if found is None or not found.recipients:  # no rule names anyone (most events):
-            continue  # no envelope to build, its data decoded, for nobody
+        if not has_recipient_rules(ev.type):  # most events: no envelope to build for nobody
+            continue
         envelope = ev.envelope()
         recipients = event_recipients(session, envelope) - {ev.actor_id}
         if not recipients:
