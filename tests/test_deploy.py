@@ -301,3 +301,54 @@ def test_every_dependency_is_pinned_in_the_constraints():
                      not in ("setuptools", "wheel"))  # pip freeze leaves out its own tools
     assert missing == [], ("not in constraints.txt (regenerate it as its header says): "
                            f"{missing}")
+
+
+def test_the_apps_imports_are_runtime_dependencies():
+    """Every third-party module the installed packages import is provided by a runtime
+    dependency (pyproject's `dependencies`, or what they require in turn), not only by
+    the test extras: `pip install -e .` (the Quick start, the Dockerfile) must run the app.
+    `requests` was once imported by the outbound channels while only the tests asked for it."""
+    import ast
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    provided: set[str] = set()
+    todo = [Requirement(r) for r in project["dependencies"]]
+    while todo:  # the runtime closure, with the extras asked for
+        req = todo.pop()
+        name = norm(req.name)
+        extras = set(req.extras)
+        if (name, frozenset(extras)) in provided:
+            continue
+        provided.add((name, frozenset(extras)))
+        for sub in metadata.requires(req.name) or ():
+            r = Requirement(sub)
+            # no marker, or one this platform and the extras asked for meet
+            if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in extras | {""}):
+                todo.append(r)
+    distributions = {name for name, _ in provided}
+    owners = metadata.packages_distributions()
+    own = {"mediation", "realtime", "referrals"}
+    missing: dict[str, str] = {}
+    for package in own:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for top in {n.split(".")[0] for n in names} - own - set(sys.stdlib_module_names):
+                    dists = {norm(d) for d in owners.get(top, ())}
+                    if dists and not dists & distributions:
+                        missing[top] = str(path.relative_to(ROOT))
+    assert missing == {}, f"imported but not a runtime dependency: {missing}"
