@@ -71,17 +71,29 @@ def rows(conn: sa.Connection, prepared: Prepared, params: dict[str, Any], *,
     `named` rows whose columns are attributes too, as SQLAlchemy's rows."""
     if prepared.dialect != "postgresql" or conn.dialect.name != "postgresql" or _listened(conn):
         return list(conn.execute(prepared.statement, params).all())
-    values = prepared.literals | params
+    return _on_cursor(conn, prepared.sql, prepared.literals | params, named)
+
+
+def sql_rows(conn: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows (tuples) of plain SQL in the driver's parameter style, its values bound
+    already (as `Connection.exec_driver_sql` takes them): on PostgreSQL on the driver's
+    cursor, unless someone listens; elsewhere through `exec_driver_sql`."""
+    if conn.dialect.name != "postgresql" or _listened(conn):
+        return [tuple(row) for row in conn.exec_driver_sql(sql, params)]
+    return _on_cursor(conn, sql, params, False)
+
+
+def _on_cursor(conn: sa.Connection, sql: str, values: Any, named: bool) -> list[Any]:
     cursor = None
     try:
         cursor = conn.connection.driver_connection.cursor(  # type: ignore[union-attr]
             row_factory=namedtuple_row if named else tuple_row)
-        cursor.execute(prepared.sql, values)
+        cursor.execute(sql, values)
         out = cursor.fetchall()
         cursor.close()
         return out
     except Exception as exc:
         # SQLAlchemy's own handling of a driver's error: wrapped (DBAPIError), the
         # connection invalidated when lost, the cursor closed; raises.
-        conn._handle_dbapi_exception(exc, prepared.sql, values, cursor, None)
+        conn._handle_dbapi_exception(exc, sql, values, cursor, None)
         raise  # not reached: the handler raises

@@ -235,8 +235,9 @@ def _insert_with_outbox(session: Session, rows: list[dict[str, Any]], at: dt.dat
             shape = tuple((insert, len(table_rows)) for insert, table_rows in extra)
             params = [p for insert, table_rows in extra for p in insert.params(table_rows)]
             extra = []  # with the first chunk only
-            returned = conn.exec_driver_sql(_with_outbox_sql(events, len(chunk), shape),
-                                            (*params, *events.params(chunk), at_param)).all()
+            # on the driver's cursor (mediation.driver): every write's statement
+            returned = driver.sql_rows(conn, _with_outbox_sql(events, len(chunk), shape),
+                                       (*params, *events.params(chunk), at_param))
         else:
             returned = conn.exec_driver_sql(events.sql(len(chunk)), events.params(chunk)).all()
         if len(returned) != len(chunk):

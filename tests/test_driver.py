@@ -116,3 +116,25 @@ def test_a_statement_is_compiled_once_per_dialect_and_driver(pg):
     assert first.sql == _TAKE.compile(dialect=db.engine.dialect).string
     other = sa.select(sa.literal(1))
     assert driver.prepared(other, db.engine.dialect) is not first
+
+
+def test_plain_sql_on_the_driver_gives_what_exec_driver_sql_gives(pg):
+    """driver.sql_rows (the events' statement at every write): the same tuples as
+    exec_driver_sql, SQLAlchemy's exception for a constraint (the intake reads its name),
+    and the transaction aborted as it would be."""
+    from mediation import driver
+    from mediation.extensions import db
+
+    conn = db.session.connection()
+    sql = "SELECT %s::int + 1, %s::text, ARRAY[%s::int]"
+    raw = driver.sql_rows(conn, sql, (41, "七", 3))
+    assert raw == [tuple(r) for r in conn.exec_driver_sql(sql, (41, "七", 3))] == [(42, "七", [3])]
+    assert type(raw[0]) is tuple
+    conn.exec_driver_sql("CREATE TEMP TABLE t_driver (k int CONSTRAINT uq_t_driver UNIQUE)")
+    assert driver.sql_rows(conn, "INSERT INTO t_driver VALUES (%s) RETURNING k", (1,)) == [(1,)]
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        driver.sql_rows(conn, "INSERT INTO t_driver VALUES (%s) RETURNING k", (1,))
+    assert caught.value.orig.diag.constraint_name == "uq_t_driver"
+    with pytest.raises(sa.exc.InternalError):
+        conn.exec_driver_sql("SELECT 1")
+    db.session.rollback()
