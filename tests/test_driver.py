@@ -22,7 +22,7 @@ def _matches_both_ways(conn: sa.Connection, params: dict) -> tuple[list, list]:
 
 def test_the_driver_gives_the_rows_sqlalchemy_gives(pg):
     from mediation import driver
-    from mediation.cases import name_cache
+    from mediation.cases import name_cache, petitions
     from mediation.extensions import db
     from mediation.pii import cipher
     from tests.factories import make_case, make_user
@@ -58,6 +58,17 @@ def test_the_driver_gives_the_rows_sqlalchemy_gives(pg):
         # the snapshot (other transactions of the cluster may finish between the two)
         assert all(isinstance(v, int) for v in raw[0][:2]) and raw[0][1] <= via_sa[0][1]
         assert isinstance(raw[0][2], list) and raw[0][3] is None
+    # the look with the matches read beside it (one UNION ALL: the matches' rows after)
+    beside = petitions._matches_beside(conn.dialect.name)
+    prepared = driver.Prepared(name_cache._query("510104", False, beside), conn.dialect)
+    params = {"after": 1, "pending": [2, 3], "id_number": [], "phone": [], "ids": ids}
+    raw = driver.rows(conn, prepared, params)
+    via_sa = conn.execute(prepared.statement, params).all()
+    width = name_cache._LOOK_COLUMNS
+    assert sorted(tuple(r)[width:] for r in raw if r[0] is None) == sorted(
+        tuple(r)[width:] for r in via_sa if r[0] is None) == [
+        tuple(r) for r in _matches_both_ways(conn, {"id_number": [], "phone": [], "ids": ids})[0]]
+    assert {r[4] for r in raw if r[0] is not None} == set(ids)
     db.session.rollback()
 
 

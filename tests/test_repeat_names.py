@@ -153,6 +153,76 @@ def test_a_snapshot_older_than_the_copy_reads_the_names_itself(pg):
     assert _found(officer, "李四") == {(case_id, "李四")}
 
 
+@pytest.mark.postgres
+def test_the_matches_read_in_the_looks_statement_are_those_read_after_it(pg, monkeypatch):
+    """The look reads the matches by number and by the names the copy held before it
+    (petitions.find_candidates' Beside) in its own statement; the names it adds are read
+    after it when the sieve keeps them. The candidates are those of the look and the load
+    apart, in one statement fewer."""
+    import sqlalchemy as sa
+
+    from mediation.cases import petitions
+    from mediation.cases.models import Case, Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    first = make_case(officer, departments=["区住建局"], summary="拖欠工资三个月",
+                      petitioners=[{"name": "王建国", "id_number": "510104198001011234",
+                                    "phone": "13900000001"}, {"name": "赵四"}]).id
+    second = make_case(officer, petitioners=[{"name": "王健国", "phone": "13900000002"}]).id
+    merged = make_case(officer, petitioners=[{"name": "王建国"}]).id
+    db.session.execute(sa.update(Case).where(Case.id == merged).values(merged_into_id=first))
+    db.session.commit()
+    assert _found(officer, "王建国")  # the copy is taken here
+
+    apart = petitions._county_names
+    monkeypatch.setattr(petitions, "_county_names",
+                        lambda conn, county, names=None, beside=None: apart(conn, county, names))
+    loads = []
+    prepared = petitions._matches_prepared
+    monkeypatch.setattr(petitions, "_matches_prepared", lambda d: loads.append(1) or prepared(d))
+
+    def both(data: dict, exclude: int | None = None) -> list[dict]:
+        statements: list[str] = []
+        listen = lambda conn, cur, statement, *_: statements.append(statement)  # noqa: E731
+        sa.event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(petitions, "_county_names", apart)  # with the Beside
+                combined = petitions.find_candidates(officer, data | {"region_code": "510104"}, exclude)
+            db.session.rollback()
+            n_combined, after = len(statements), len(loads)  # a load after the look: one more
+            statements.clear()
+            separate = petitions.find_candidates(officer, data | {"region_code": "510104"}, exclude)
+            db.session.rollback()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", listen)
+        assert combined == separate
+        assert n_combined == len(statements) - 1 + after
+        return combined
+
+    pets = Petitioner.__table__
+    datas = [{"petitioners": [{"name": "王建国"}]},
+             {"petitioners": [{"name": "王建国", "id_number": "510104198001011234"}],
+              "departments": ["区住建局"], "summary": "拖欠工资"},
+             {"petitioners": [{"name": "李四", "phone": "13900000002"}, {"name": "赵四"}]},
+             {"petitioners": [{"id_number": "510104198001011234"}]}]
+    for i, data in enumerate(datas):
+        for exclude in (None, first):
+            loads.clear()
+            # written elsewhere since the last look: read by the look, not asked by it
+            _other(pets.insert(), case_id=second, name="赵 四" if i % 2 else "王建国", groups=[],
+                   address="")
+            found = both(data, exclude)
+            assert found or exclude == first
+            if i == 0:  # the added 王建国, read after the look
+                assert {(c["case_id"], c["petitioner"]["name"]) for c in found} == {
+                    (second, "王建国")} | ({(first, "王建国")} if exclude is None else set())
+                assert loads  # the load of what the look added
+    assert {case for case, _ in _found(officer, "赵四")} == {first, second}
+
+
 def test_the_name_scan_takes_the_latest_cases_up_to_its_limit(ctx, monkeypatch):
     """The copy of the county's names holds every case; the limit of the scan (the latest
     cases' petitioners) still applies to what it finds."""

@@ -30,6 +30,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from rapidfuzz import fuzz, process
@@ -238,13 +239,35 @@ class Look:
     The copy holds every row of the county this snapshot sees, with its case id, and
     maybe more: so at most rank - 1 of the county's rows, however chosen, are of cases
     above `floor`; a case at or above it is among the latest `rank` rows' cases of any
-    choice of the county's rows."""
+    choice of the county's rows.
+
+    With a `Beside` statement: `rows`, what it read in the look's own statement (None
+    when it was not run), given `asked`, the petitioners the sieve kept from the copy as
+    it stood before the statement (a part of `ids`: the rest were read by this look)."""
 
     ids: set[int]
     floor: int | None
+    rows: list[tuple[Any, ...]] | None = None
+    asked: frozenset[int] = frozenset()
 
 
-def _query(county: str, first: bool) -> sa.Select:
+@dataclass(frozen=True)
+class Beside:
+    """A statement of the caller's read in the look's own, one round trip instead of two:
+    its rows come after the look's in one UNION ALL, its columns after the look's (the
+    look's rows have its columns NULL, and its rows the look's). `params` gives its
+    parameters for the petitioners the sieve keeps from the copy as it stands before the
+    look's statement (the copy's rows read before: most of a county's), or None where it
+    need not run. Its parameters must be named apart from the look's (`after`, `pending`)."""
+
+    statement: sa.Select
+    params: Callable[[set[int]], dict[str, Any] | None]
+
+
+_LOOK_COLUMNS = 8  # xmin, xmax, xip, own, then a changed row's id, name, change_xid, case_id
+
+
+def _query(county: str, first: bool, beside: sa.Select | None = None) -> sa.Select | sa.CompoundSelect:
     """The look's statement: the snapshot, and the county's rows written since the last look.
 
     The first look reads the whole county, driven by its cases. Every later one finds the
@@ -275,9 +298,18 @@ def _query(county: str, first: bool) -> sa.Select:
                   .cte("recent").prefix_with("MATERIALIZED"))
         changed = (sa.select(recent.c.id, recent.c.name, recent.c.change_xid, recent.c.case_id)
                    .join(Case, Case.id == recent.c.case_id).where(in_county).subquery())
-    return (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
+    look = (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
                       changed.c.id, changed.c.name, changed.c.change_xid, changed.c.case_id)
             .select_from(horizon.outerjoin(changed, sa.true())))
+    if beside is None:
+        return look
+    # One statement, so one snapshot for both (a look's xmin is never NULL: its rows come
+    # first in the UNION's columns; the beside's rows have them NULL).
+    width = len(beside.selected_columns)
+    return sa.union_all(
+        look.add_columns(*(sa.null().label(f"beside_{i}") for i in range(width))),
+        beside.with_only_columns(*(sa.null().label(f"look_{i}") for i in range(_LOOK_COLUMNS)),
+                                 *beside.selected_columns))
 
 
 class NameCache:
@@ -290,40 +322,65 @@ class NameCache:
         self._queries: dict[tuple[str, bool], driver.Prepared] = {}
 
     def look(self, conn: sa.Connection, county: str, sieve: Callable[[Names], set[int]],
-             rank: int) -> Look | None:
+             rank: int, beside: Beside | None = None) -> Look | None:
         """The petitioners of the county's names that `sieve` keeps, as the snapshot of one
         statement on `conn` sees them (and possibly more, see the module's note); None when
         this snapshot is older than the copy. The sieve runs under the lock, on the copy as
-        this snapshot sees it: no copy of the county's names is made for it."""
+        this snapshot sees it: no copy of the county's names is made for it.
+
+        With `beside`, once the copy was read (not at a county's first look): the copy's
+        rows are sieved before the statement, `beside` reads what the caller needs of
+        them in the same statement, and after it only the rows it read are sieved (a
+        petitioner both sieves keep, renamed meanwhile, is in `ids` as either keeps it:
+        a superset still, as the module's note allows)."""
         with self._lock:
             entry = self._counties.get(county)
             if entry is None:
                 entry = self._counties[county] = CountyNames()
             seen = entry.seen
-            key = (county, seen is None)
+            asked: set[int] | None = None
+            params: dict[str, Any] | None = None
+            if seen is not None and beside is not None:
+                asked = sieve(entry)
+                params = beside.params(asked)
+            with_beside = beside if params is not None else None
+            key = (county, seen is None, with_beside.statement if with_beside else None)
             query = self._queries.get(key)
             if query is None:
-                query = self._queries[key] = driver.Prepared(_query(county, seen is None), conn.dialect)
-            rows = driver.rows(conn, query, {} if seen is None else {
-                "after": seen.xmax, "pending": sorted(seen.running)})
+                query = self._queries[key] = driver.Prepared(
+                    _query(county, seen is None, with_beside.statement if with_beside else None),
+                    conn.dialect)
+            look_params = {} if seen is None else {"after": seen.xmax, "pending": sorted(seen.running)}
+            rows = driver.rows(conn, query, look_params if params is None else look_params | params)
+            beside_rows = None
+            if params is not None:
+                beside_rows = [r[_LOOK_COLUMNS:] for r in rows if r[0] is None]
+                rows = [r for r in rows if r[0] is not None]
             xmin, xmax, xip, own = rows[0][:4]
             snap = Snapshot(xmin, xmax, frozenset(xip or ()) | ({own} if own is not None else set()))
             if entry.seen is not None and not snap.sees_all_of(entry.seen):
                 return None
             mine = Names()
-            for *_, pid, name, change_xid, case_id in rows:
+            read = Names() if asked is not None else None  # the rows read now, sieved alone
+            for row in rows:
+                pid, name, change_xid, case_id = row[4:_LOOK_COLUMNS]
                 if pid is None:
                     continue
                 if own is not None and change_xid == own:
                     mine.put(pid, name, case_id, self._keys)
                 else:
                     entry.put(pid, name, case_id, self._keys)
+                    if read is not None:
+                        read.put(pid, name, case_id, self._keys)
             entry.seen = snap
             case_ids = entry.case_ids
             if mine.case_ids:  # rare: this transaction wrote petitioners of the county
                 case_ids = sorted(case_ids[-rank:] + mine.case_ids)
-            return Look(sieve(entry) | sieve(mine),
-                        case_ids[-rank] if rank <= len(case_ids) else None)
+            floor = case_ids[-rank] if rank <= len(case_ids) else None
+            if asked is None or read is None:
+                return Look(sieve(entry) | sieve(mine), floor)
+            return Look(asked | sieve(read) | sieve(mine), floor, beside_rows,
+                        frozenset(asked) if beside_rows is not None else frozenset())
 
     def rereads(self, county: str, stamp: int) -> bool:
         """Whether the next look at the county reads a row of that stamp again."""

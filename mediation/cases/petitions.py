@@ -15,6 +15,7 @@ come ranked with why each matched and how strongly, never with a number in clear
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import unicodedata
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from mediation import clock, driver, timeline
 from mediation.cases import events
 from mediation.cases.models import LEVEL_ORDER, Case, Channel, Petition, Petitioner
-from mediation.cases.name_cache import Look, NameCache, Names
+from mediation.cases.name_cache import Beside, Look, NameCache, Names
 from mediation.clock import today
 from mediation.errors import Invalid
 from mediation.extensions import db
@@ -252,17 +253,19 @@ def _name_keys(name: str) -> tuple[str, str]:
     return normalise_name(name), name_pinyin(name)
 
 
-def _county_names(conn: sa.Connection, county: str, names: list[str] | None = None) -> Look | None:
+def _county_names(conn: sa.Connection, county: str, names: list[str] | None = None,
+                  beside: Beside | None = None) -> Look | None:
     """The petitioners of the county that the sieve keeps for `names`, from the app's
-    in-process copy of its names (PostgreSQL); None on SQLite, or when this transaction's
-    snapshot is older than the copy."""
+    in-process copy of its names (PostgreSQL), with what `beside` read in the same
+    statement (see NameCache.look); None on SQLite, or when this transaction's snapshot
+    is older than the copy."""
     if conn.dialect.name != "postgresql":
         return None
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     cache = app.extensions.get(_NAME_CACHE)
     if cache is None:
         cache = app.extensions.setdefault(_NAME_CACHE, NameCache(_name_keys))
-    return cache.look(conn, county, _indexed_sieve(names or []), SCAN_LIMIT)
+    return cache.look(conn, county, _indexed_sieve(names or []), SCAN_LIMIT, beside)
 
 
 _NAME_CACHE = "mediation.county_names"
@@ -307,6 +310,21 @@ def _matches_statement(dialect: str) -> sa.Select:
             .join_from(matched, theirs, theirs.c.id == matched.c.case_id).order_by(matched.c.id))
 
 
+@functools.cache
+def _matches_beside(dialect: str) -> sa.Select:
+    """_matches_statement unordered, read in the name copy's look (a UNION's part): the
+    caller orders its rows."""
+    return _matches_statement(dialect).order_by(None)
+
+
+def _matches_params(by_number: dict[str, set[str]], ids: set[int]) -> dict[str, Any] | None:
+    """The parameters of _matches_statement; None where it would find nothing."""
+    if not (ids or any(by_number.values())):
+        return None
+    return {"id_number": sorted(by_number["id_number"]), "phone": sorted(by_number["phone"]),
+            "ids": sorted(ids)}
+
+
 def _matches_prepared(dialect: sa.Dialect) -> driver.Prepared:
     """_matches_statement compiled for the dialect (once)."""
     return driver.prepared(_matches_statement(dialect.name), dialect)
@@ -328,14 +346,24 @@ def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
     ANALYZE, where `merged_into_id IS NULL` looks rare). A sieved petitioner outside the
     name scan may come back: the caller checks the scan on the row, and its numbers like
     any other's."""
-    if not (ids or any(by_number.values())):
+    params = _matches_params(by_number, ids)
+    if params is None:
         return []
     if db.session.autoflush:
         db.session.flush()
     conn = db.session.connection()
-    rows = driver.rows(conn, _matches_prepared(conn.dialect), {
-        "id_number": sorted(by_number["id_number"]), "phone": sorted(by_number["phone"]),
-        "ids": sorted(ids)}, named=True)
+    return _kept(actor, driver.rows(conn, _matches_prepared(conn.dialect), params, named=True),
+                 exclude)
+
+
+# A row of _matches_statement read in the name copy's look, as the driver's named rows are.
+_Match = collections.namedtuple(  # type: ignore[misc]
+    "_Match", ["petitioner_id", *_PERSON_COLUMNS, *_CASE_COLUMNS])
+
+
+def _kept(actor: User, rows: list[Any], exclude: int | None) -> list[Any]:
+    """The rows of _matches_statement whose case is live (not merged away, not `exclude`)
+    and which the actor may see."""
     seen: dict[int, bool] = {}
     for r in rows:
         if r.id not in seen:
@@ -376,6 +404,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
     sieved: set[int] = set()
     floor: int | None = None  # see name_cache.Look
     cutoff: list[int | None] = []  # the scan's, read once where the floor does not decide
+    preloaded: list[Any] | None = None  # the matches the name copy's look read
     county = region_prefix(region)
     if names:
         # The names alone are compared (thousands of rows); only the matches are loaded.
@@ -384,9 +413,22 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
         if db.session.autoflush:
             db.session.flush()
         conn = db.session.connection()
-        look = _county_names(conn, county, names)
+        # The matches by number and by the names the copy's rows read before keep are
+        # read in the look's statement: one round trip
+        look = _county_names(conn, county, names, Beside(
+            _matches_beside(conn.dialect.name), lambda kept: _matches_params(by_number, kept)))
         if look is not None:
             sieved, floor = look.ids, look.floor
+            if look.rows is not None:
+                read = [_Match._make(r) for r in look.rows]
+                # the petitioners the look's rows added, not read with it (rare)
+                rest = sieved - look.asked - {r.petitioner_id for r in read}
+                if rest:
+                    read += driver.rows(conn, _matches_prepared(conn.dialect),
+                                        _matches_params({"id_number": set(), "phone": set()}, rest),
+                                        named=True)
+                read.sort(key=lambda r: r.petitioner_id)  # as _matches_statement orders them
+                preloaded = _kept(actor, read, exclude)
         else:
             rows = conn.execute(
                 sa.select(Petitioner.id, Petitioner.name).join(Case)
@@ -413,8 +455,10 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 .order_by(Case.id.desc()).offset(SCAN_LIMIT - 1).limit(1)).scalar())
         return cutoff[0] is None or case_id >= cutoff[0]
 
-    # One query loads every petitioner matched by number (blind index) or by name.
-    loaded = _load_matches(actor, by_number, name_matches.keys() | sieved, exclude)
+    # One query loads every petitioner matched by number (blind index) or by name (unless
+    # the look read them).
+    loaded = (preloaded if preloaded is not None
+              else _load_matches(actor, by_number, name_matches.keys() | sieved, exclude))
     for r in loaded:
         if r.petitioner_id in sieved and r.region_code.startswith(county) and in_scan(r.id):
             best = _best_name_match(names, r.name)
