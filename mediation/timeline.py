@@ -749,20 +749,14 @@ Taken = dict[int, tuple[dt.datetime, int]]
 
 
 def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | None,
-           limit: int) -> tuple[list[tuple[int, dict[str, Any]]], Taken | None]:
+           limit: int) -> list[tuple[int, dict[str, Any]]]:
     """Lock the pending rows this publisher will send (the given ones, or the oldest),
-    skipping rows another publisher holds: (event id, envelope) in (case, seq) order, and
-    the rows taken (deleted) by the claim itself (events sent from memory on PostgreSQL;
-    None elsewhere)."""
+    skipping rows another publisher holds: (event id, envelope) in (case, seq) order. (On
+    PostgreSQL events sent from memory are claimed by `_deliver_taken` instead.)"""
     pg = s.get_bind().dialect.name == "postgresql"
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
-        if pg:
-            conn = s.connection()
-            claim = driver.prepared(_TAKE, conn.dialect)  # on the driver's cursor: a hot path
-            taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, claim, {"ids": ids})}
-            return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken], taken
         pending = set(s.connection().execute(_CLAIM, {"ids": ids}).scalars())
-        return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending], None
+        return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending]
     query = sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
     if ids is not None:
         query = query.where(EventOutbox.event_id.in_(ids))
@@ -774,14 +768,37 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     if pg:
         query = query.with_for_update(of=EventOutbox, skip_locked=True)
     events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
-    return [(e.id, e.envelope()) for e in events], None
+    return [(e.id, e.envelope()) for e in events]
 
 
-# While the publishers run on PostgreSQL: the session whose transaction holds the claimed
+class _ClaimReads:
+    """What the publishers read through while a claim's transaction holds its rows: its
+    session, or for a claim made on a bare connection a session bound to it, built on
+    first use (most batches read nothing)."""
+
+    __slots__ = ("conn", "session")
+
+    def __init__(self, conn: sa.Connection | None = None, session: Session | None = None) -> None:
+        self.conn = conn
+        self.session = session
+
+    def get(self) -> Session:
+        if self.session is None:
+            # Joins the connection's transaction: its reads see the claim's lock_timeout,
+            # and closing it leaves that transaction to the claim.
+            self.session = Session(bind=self.conn)
+        return self.session
+
+    def close(self) -> None:
+        if self.conn is not None and self.session is not None:
+            self.session.close()
+
+
+# While the publishers run on PostgreSQL: what reaches the transaction holding the claimed
 # outbox rows. A publisher reads through it rather than checking out a connection of its own
 # (one connection per publishing thread, and no connect, BEGIN and ROLLBACK before each emit).
-_claiming: contextvars.ContextVar[Session | None] = contextvars.ContextVar("timeline_claiming",
-                                                                         default=None)
+_claiming: contextvars.ContextVar[_ClaimReads | None] = contextvars.ContextVar(
+    "timeline_claiming", default=None)
 # While the publishers run: the regions of the events' cases, as their writer knew them.
 _regions: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
     "timeline_regions", default=None)
@@ -796,7 +813,8 @@ def claiming_session() -> Session | None:
     run; None elsewhere). Reads through it see committed data, and wait at most
     CLAIM_LOCK_TIMEOUT behind a lock; a failed read there fails the batch, which stays
     pending for the sweep."""
-    return _claiming.get()
+    claim = _claiming.get()
+    return claim.get() if claim is not None else None
 
 
 def case_regions() -> dict[int, str]:
@@ -804,6 +822,33 @@ def case_regions() -> dict[int, str]:
     (for events sent from memory; empty for the sweep's). A case's region never changes
     once it is taken in, so a publisher reads only the ones missing here."""
     return _regions.get() or {}
+
+
+def _run_publishers(envelopes: list[dict[str, Any]], claim: _ClaimReads | None,
+                    regions: dict[int, str] | None) -> tuple[int, str | None]:
+    """Hand the envelopes to every publisher: (how many went out, the failure if not all).
+    What they read through the app's session is ended before the next step: two
+    connections held by one thread at once would starve the pool under load (every thread
+    holding one, waiting for another)."""
+    session = db.session()
+    idle = not session.in_transaction()
+    done, failure = len(envelopes), None
+    claiming = _claiming.set(claim)
+    known = _regions.set(regions)
+    try:
+        for fn in registry().publishers.values():
+            fn(envelopes)
+    except NotPublished as exc:
+        done, failure = exc.done, exc.reason
+    except Exception as exc:
+        done, failure = 0, f"{exc.__class__.__name__}: {exc}"
+        log.exception("publishing %d events failed; they stay pending", len(envelopes))
+    finally:
+        _claiming.reset(claiming)
+        _regions.reset(known)
+        if idle and session.in_transaction():
+            session.rollback()
+    return done, failure
 
 
 def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limit: int = 500,
@@ -814,48 +859,76 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     On PostgreSQL the claim's transaction holds the rows' locks while the publishers run,
     so the sweep and the publisher thread never send one event twice (a claim of events
     sent from memory has deleted them already: its commit clears them); the publishers use
-    connections of their own. What they read through the app's session is ended before
-    the next step: two connections held by one thread at once would starve the pool under
-    load (every thread holding one, waiting for another)."""
+    connections of their own."""
+    if ids is not None and envelopes is not None and db.engine.dialect.name == "postgresql":
+        return _deliver_taken(ids, envelopes, regions)
     with Session(db.engine) as s:
         pg = s.get_bind().dialect.name == "postgresql"
-        if pg and envelopes is None:  # (sent from memory: the claim sets it itself)
+        if pg:
             s.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
-        claimed, taken = _claim(s, ids, envelopes, limit)
+        claimed = _claim(s, ids, envelopes, limit)
         if not claimed:
             return 0
         ids = [i for i, _ in claimed]
         envelopes = [env for _, env in claimed]
         if not pg:
             s.commit()  # SQLite: no lock to hold, and an open transaction would block writers
-        session = db.session()
-        idle = not session.in_transaction()
-        done, failure = len(ids), None
-        claiming = _claiming.set(s if pg else None)
-        known = _regions.set(regions)
+        done, failure = _run_publishers(envelopes, _ClaimReads(session=s) if pg else None, regions)
         try:
-            for fn in registry().publishers.values():
-                fn(envelopes)
-        except NotPublished as exc:
-            done, failure = exc.done, exc.reason
-        except Exception as exc:
-            done, failure = 0, f"{exc.__class__.__name__}: {exc}"
-            log.exception("publishing %d events failed; they stay pending", len(ids))
+            _settle(s.connection(), ids, done, failure)
+            s.commit()
+        except sa.exc.DBAPIError:
+            # A publisher's read failed inside the claim's transaction (a lock timeout):
+            # PostgreSQL refuses anything more in it. Settle in a new one.
+            if failure is None or not pg:
+                raise
+            s.rollback()
+            _settle(s.connection(), ids, done, failure)
+            s.commit()
+    return _counted(done, len(ids), failure)
+
+
+def _deliver_taken(ids: list[int], envelopes: list[dict[str, Any]],
+                   regions: dict[int, str] | None) -> int:
+    """`_deliver` of events sent from memory on PostgreSQL: the claim takes (deletes) their
+    rows, so a batch that goes out is settled by the commit alone. On a bare connection
+    rather than an ORM session: the claim is one statement on the driver's cursor, and a
+    session's transaction, flush checks and events cost more than it (every intake
+    publishes; the publishers' rare reads get a session bound to it)."""
+    with db.engine.connect() as conn:
+        conn.begin()
+        claim = driver.prepared(_TAKE, conn.dialect)  # on the driver's cursor: a hot path
+        taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, claim, {"ids": ids})}
+        if len(taken) < len(ids):
+            kept = [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken]
+            if not kept:
+                return 0
+            ids, envelopes = [i for i, _ in kept], [env for _, env in kept]
+        reads = _ClaimReads(conn)
+        try:
+            done, failure = _run_publishers(envelopes, reads, regions)
         finally:
-            _claiming.reset(claiming)
-            _regions.reset(known)
-            if idle and session.in_transaction():
-                session.rollback()
+            reads.close()
         try:
-            _settle(s, ids, done, failure, taken)
+            if failure is not None and done < len(ids):
+                conn.execute(_PUT_BACK, [{"event_id": i, "created_at": taken[i][0],
+                                          "attempts": taken[i][1] + 1} for i in ids[done:]])
+            conn.commit()
         except sa.exc.DBAPIError:
             # A publisher's read failed inside the claim's transaction (a lock timeout):
             # PostgreSQL refuses anything more in it. Settle in a new one (the rollback put
             # back the rows the claim had taken).
-            if failure is None or not pg:
+            if failure is None:
                 raise
-            s.rollback()
-            _settle(s, ids, done, failure)
+            conn.rollback()
+            _settle(conn, ids, done, failure)
+            conn.commit()
+    return _counted(done, len(ids), failure)
+
+
+def _counted(done: int, n: int, failure: str | None) -> int:
+    """Log a failed batch (one line, with the count of failed batches in a row) or the end
+    of a run of them; `done`."""
     if failure is None:
         if _failures["count"]:
             log.info("publishing works again after %d failed batch(es)", _failures["count"])
@@ -863,27 +936,17 @@ def _deliver(ids: list[int] | None, envelopes: list[dict[str, Any]] | None, limi
     else:
         _failures["count"] += 1
         log.warning("published %d of %d events; the rest stay pending for the sweep (%s; "
-                    "failed batches in a row: %d)", done, len(ids), failure, _failures["count"])
+                    "failed batches in a row: %d)", done, n, failure, _failures["count"])
     return done
 
 
-def _settle(s: Session, ids: list[int], done: int, failure: str | None,
-            taken: Taken | None = None) -> None:
-    """Clear the rows of the first `done` events, count a failed attempt for the rest, commit.
-    Rows the claim `taken` (deleted) are clear already: those of the rest are put back, their
-    attempt counted, in the same transaction (their locks held until its commit)."""
-    conn = s.connection()
-    if taken is not None:
-        if failure is not None and done < len(ids):
-            conn.execute(_PUT_BACK, [{"event_id": i, "created_at": taken[i][0],
-                                      "attempts": taken[i][1] + 1} for i in ids[done:]])
-        s.commit()
-        return
+def _settle(conn: sa.Connection, ids: list[int], done: int, failure: str | None) -> None:
+    """Clear the rows of the first `done` events, count a failed attempt for the rest (the
+    caller commits)."""
     if done:
         conn.execute(_CLEAR, {"ids": ids[:done]})
     if failure is not None:
         conn.execute(_RETRY_LATER, {"ids": ids[done:]})
-    s.commit()
 
 
 # The publisher's statements, built once (Core, on the claim's connection): a batch is a

@@ -670,6 +670,31 @@ def test_postgresql_every_claim_sets_its_transactions_lock_timeout(pg):
     assert db.session.execute(sa.text("SHOW lock_timeout")).scalar_one() != timeline.CLAIM_LOCK_TIMEOUT
 
 
+def test_postgresql_a_publisher_reads_inside_the_claim_of_events_sent_from_memory(pg):
+    """The claim of events sent from memory runs on a bare connection; the session a
+    publisher reads through is bound to that connection's transaction: it sees the outbox
+    rows taken (deleted, not yet committed) while another connection still sees them, and
+    after the commit they are gone for all."""
+    officer = _officer()
+    seen: list[tuple[int, int]] = []
+
+    def reading(envelopes):
+        assert envelopes
+        inside = timeline.claiming_session().execute(
+            sa.text("SELECT count(*) FROM event_outbox")).scalar_one()
+        with db.engine.connect() as other:
+            outside = other.execute(sa.text("SELECT count(*) FROM event_outbox")).scalar_one()
+        seen.append((inside, outside))
+
+    with registry(pg).publishers.scoped("test.reading", reading):
+        with pg.test_request_context():  # the request publishes its own events
+            _intake(officer)
+            db.session.rollback()
+        assert timeline.drain()
+    assert seen and seen[0][0] == seen[0][1] - 2  # the case's two first events, taken
+    assert timeline.pending_count() == 0
+
+
 def test_events_sent_from_memory_come_with_their_cases_regions_and_the_sweeps_without(
         ctx, test_types):
     """A new case's region from the case, a stored one's from the update that numbers its
