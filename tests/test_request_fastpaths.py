@@ -247,6 +247,31 @@ def test_the_token_user_of_an_empty_session_is_the_one_the_orm_loads(ctx):
     db.session.remove()
 
 
+def test_the_token_user_read_on_the_drivers_cursor_is_the_one_the_orm_loads(ctx, monkeypatch):
+    """With no statement listener (served), PostgreSQL's lookup runs on the driver's cursor:
+    the same columns, types and UTC times as the ORM's load, the user in the session."""
+    from mediation import driver, users
+
+    _, digest = _officer_with_token("driver_officer")
+    db.session.remove()
+    on_cursor: list[str] = []
+    real = driver._on_cursor
+    monkeypatch.setattr(driver, "_on_cursor",
+                        lambda conn, sql, *rest: on_cursor.append(sql) or real(conn, sql, *rest))
+    found = users._user_for_hash(digest)
+    state = sa.inspect(found)
+    assert state.persistent and not state.expired_attributes and not state.modified
+    assert db.session.get(users.User, found.id) is found
+    fast = _columns(found)
+    db.session.remove()
+    stock = _columns(_orm_lookup(digest))
+    assert fast == stock
+    assert [type(v) for v in fast.values()] == [type(v) for v in stock.values()]
+    assert fast["created_at"].tzinfo == stock["created_at"].tzinfo == dt.UTC
+    assert len(on_cursor) == (1 if db.engine.dialect.name == "postgresql" else 0)
+    db.session.remove()
+
+
 def test_a_session_holding_objects_gets_its_own_copy_of_the_token_user(ctx):
     from mediation import users
 
