@@ -9,7 +9,6 @@ derived (HKDF) from the newest key; `mediation pii rotate` recomputes the indexe
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from typing import Any
@@ -45,13 +44,24 @@ class PiiCipher:
 
     def blind_index(self, kind: str, value: str) -> str:
         """The index stored with a number: made with the newest key."""
-        return self.blind_indexes(kind, value)[0]
+        return _index(self._index_keys[0], kind, normalize(kind, value))
 
     def blind_indexes(self, kind: str, value: str) -> list[str]:
         """The number's index under every key, newest first: what a lookup matches."""
         norm = normalize(kind, value)
-        return [hmac.new(k, f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
-                for k in self._index_keys]
+        return [_index(k, kind, norm) for k in self._index_keys]
+
+    def sealed(self, kind: str, value: str) -> tuple[str, str, str]:
+        """A number as a row stores it: encrypted, its index (newest key) and its last four
+        characters, all of the normalized number (normalized once)."""
+        norm = normalize(kind, value)
+        return self.encrypt(norm), _index(self._index_keys[0], kind, norm), norm[-4:]
+
+
+def _index(key: bytes, kind: str, norm: str) -> str:
+    # hmac.digest by the digest's name: the one-shot OpenSSL path, the same bytes as
+    # hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, f"{kind}:{norm}".encode(), "sha256").hex()
 
 
 def cipher() -> PiiCipher:
@@ -61,13 +71,17 @@ def cipher() -> PiiCipher:
     return ext["mediation.pii"]
 
 
+_SEPARATORS = re.compile(r"[\s\-]")
+# +86 or 86 before a mobile number is the country code: the same phone
+_COUNTRY_CODE = re.compile(r"^\+?86(?=1\d{10}$)")
+
+
 def normalize(kind: str, value: str) -> str:
-    value = re.sub(r"[\s\-]", "", value or "")
+    value = _SEPARATORS.sub("", value or "")
     if kind == "id_number":
         return value.upper()
     if kind == "phone":
-        # +86 or 86 before a mobile number is the country code: the same phone
-        return re.sub(r"^\+?86(?=1\d{10}$)", "", value)
+        return _COUNTRY_CODE.sub("", value)
     return value
 
 

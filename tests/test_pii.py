@@ -54,6 +54,26 @@ def test_masking_helpers():
     assert normalize("phone", "028-8555 1234") == "02885551234"
 
 
+
+def test_a_sealed_number_is_its_encryption_index_and_tail_of_the_normalized_number():
+    """PiiCipher.sealed (normalized once, the index by hmac.digest) stores what encrypt,
+    blind_index (hmac.new over the normalized number) and the last four characters give."""
+    import hashlib
+    import hmac
+
+    from mediation.pii import PiiCipher
+
+    c = PiiCipher((Fernet.generate_key().decode(), PII_KEY))
+    for kind, typed, norm in (("id_number", ID2.lower(), ID2), ("phone", "+86 139-0013-9000", PHONE2),
+                              ("phone", "028-8555 1234", "02885551234")):
+        enc, index, tail = c.sealed(kind, typed)
+        assert c.decrypt(enc) == norm and tail == norm[-4:]
+        assert index == c.blind_index(kind, typed) == c.blind_indexes(kind, norm)[0]
+        assert index == hmac.new(c._index_keys[0], f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
+        assert c.blind_indexes(kind, typed)[1] == hmac.new(
+            c._index_keys[1], f"{kind}:{norm}".encode(), hashlib.sha256).hexdigest()
+
+
 def test_the_database_holds_no_number_in_clear(api, app, officer, case):
     api.post(f"/api/cases/{case['id']}/petitioners", officer,
              {"name": "王五", "id_number": "510104199912319999", "phone": "02885551234"})

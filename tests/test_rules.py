@@ -330,3 +330,99 @@ def test_next_deadline_is_the_earliest_open_duty():
     # it never makes the case late; the half-monthly meeting (due 03-16) does.
     assert rules.next_deadline(clocks) == D("2025-03-16")
     assert rules.next_deadline(rules.statutory_clocks(case, DEFAULT_CLOCKS, today)) is None
+
+
+# --- the rules read texts: the same findings as read through the enums ---------------------
+
+def _categories_by_enums(case: Case) -> list[rules.CategoryFinding]:
+    """computed_categories as written before it read the flags and fields as texts (each
+    text made a member, the members' own names and sets): the oracle of the test below."""
+    from mediation.cases.models import CaseFlag, LivelihoodField
+
+    flags = set(case.flags or [])
+    found = []
+    if (case.accepted_on is not None and case.accepted_on < rules.CATEGORY1_ACCEPTED_BEFORE
+            and (case.times_handled or 0) >= rules.CATEGORY1_MIN_TIMES_HANDLED
+            and CaseFlag.PETITIONING_CEASED not in flags):
+        found.append(rules.CategoryFinding(1, "rule", (
+            f"{rules.zh_date(case.accepted_on)}受理（{rules.zh_date(rules.CATEGORY1_ACCEPTED_BEFORE)}前），"
+            f"已办理{case.times_handled}次，信访人仍未息诉罢访"),
+            {"accepted_on": case.accepted_on.isoformat(), "times_handled": case.times_handled}))
+    fields = [f for f in (case.livelihood_fields or []) if f in rules.LIVELIHOOD_NAMES]
+    if fields:
+        names = "、".join(rules.LIVELIHOOD_NAMES[LivelihoodField(f)] for f in fields)
+        found.append(rules.CategoryFinding(2, "rule", f"属{names}民生领域", {"fields": list(fields)}))
+    cross = sorted(flags & {CaseFlag.CROSS_REGION, CaseFlag.CROSS_DEPARTMENT, CaseFlag.CROSS_LEVEL})
+    departments = len(case.departments or [])
+    several = departments >= 2 and CaseFlag.CROSS_DEPARTMENT not in cross
+    if (cross or several) and CaseFlag.RESPONSIBILITY_UNCLEAR in flags:
+        words = ([rules.FLAG_NAMES[CaseFlag(c)] for c in cross]
+                 + ([f"涉及{departments}个部门"] if several else []))
+        found.append(rules.CategoryFinding(3, "rule", f"{'、'.join(words)}，责任主体不明确或职责交叉",
+                                           {"flags": [str(c) for c in cross],
+                                            "departments": departments if several else 0}))
+    repeats = max(case.visits_in_person or 0, case.online_complaints or 0)
+    if repeats >= rules.CATEGORY4_MIN_REPEATS and CaseFlag.TYPICAL_PROBLEM in flags:
+        found.append(rules.CategoryFinding(4, "rule", (
+            f"走访{case.visits_in_person or 0}次、网上投诉{case.online_complaints or 0}次，"
+            f"属典型性、代表性问题"),
+            {"visits_in_person": case.visits_in_person or 0,
+             "online_complaints": case.online_complaints or 0}))
+    origin = sorted(flags & {CaseFlag.POLICY_CHANGE, CaseFlag.HISTORICAL_LEGACY})
+    if origin:
+        found.append(rules.CategoryFinding(5, "rule", (
+            f"因{'、'.join(rules.FLAG_NAMES[CaseFlag(c)] for c in origin)}形成，需政策解决或统筹协调"),
+            {"flags": [str(c) for c in origin]}))
+    attention = sorted(flags & {CaseFlag.ASSIGNED_FROM_ABOVE, CaseFlag.LEADER_INSTRUCTION,
+                                CaseFlag.HIGH_ATTENTION})
+    if attention:
+        found.append(rules.CategoryFinding(6, "rule",
+                                           "、".join(rules.FLAG_NAMES[CaseFlag(c)] for c in attention),
+                                           {"flags": [str(c) for c in attention]}))
+    return found
+
+
+def _needs_by_enums(case: Case) -> list[str]:
+    """derived_needs as written before it read texts (the oracle of the test below)."""
+    from mediation.cases.models import Assessment, Group, Need
+
+    needs = []
+    if case.assessment:
+        needs.extend(rules.NEEDS_BY_ASSESSMENT[Assessment(case.assessment)])
+    for p in case.petitioners:
+        for g in p.groups or []:
+            need = rules.NEEDS_BY_GROUP.get(Group(g)) if g in Group._value2member_map_ else None
+            if need:
+                needs.append(need)
+    order = list(Need)
+    return [n.value for n in sorted(set(needs), key=order.index)]
+
+
+def test_findings_and_needs_are_those_read_through_the_enums():
+    import random
+
+    from mediation.cases.models import Assessment, CaseFlag, Group, LivelihoodField
+
+    rng = random.Random(19)
+    flags = [f.value for f in CaseFlag]
+    fields = [f.value for f in LivelihoodField] + ["not_a_field"]
+    groups = [g.value for g in Group] + ["not_a_group"]
+    assessments = [None, *(a.value for a in Assessment)]
+    seen = set()
+    for _ in range(3000):
+        case = make_case(
+            flags=rng.sample(flags, rng.randint(0, 5)),
+            livelihood_fields=rng.sample(fields, rng.randint(0, 3)),
+            departments=["d"] * rng.randint(0, 3),
+            accepted_on=rng.choice([None, D("2020-05-01"), D("2022-12-31"), D("2023-01-01")]),
+            times_handled=rng.choice([None, 0, 1, 2, 5]),
+            visits_in_person=rng.choice([None, 0, 1, 2, 3]), online_complaints=rng.choice([None, 0, 2]),
+            assessment=rng.choice(assessments),
+            petitioners=[Petitioner(name="p", groups=rng.sample(groups, rng.randint(0, 3)))
+                         for _ in range(rng.randint(0, 2))])
+        found = rules.computed_categories(case)
+        assert found == _categories_by_enums(case)
+        assert [f.as_dict() for f in found] == [f.as_dict() for f in _categories_by_enums(case)]
+        assert rules.derived_needs(case) == _needs_by_enums(case)
+        seen.update(f.category for f in found)
+    assert seen == {1, 2, 3, 4, 5, 6}  # every rule was reached

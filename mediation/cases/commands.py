@@ -29,7 +29,7 @@ from mediation.clock import today
 from mediation.errors import Conflict, Forbidden, Invalid, NotFound
 from mediation.extensions import db
 from mediation.permissions import Action, can, require_case
-from mediation.pii import cipher, mask_id_number, mask_phone, normalize
+from mediation.pii import cipher, mask_id_number, mask_phone
 from mediation.regions import covers, normalize_region, region_level
 from mediation.settings import get as setting
 from mediation.timeline import utcnow
@@ -42,10 +42,14 @@ from mediation.users import Role, User
 NeedsHook = Callable[[Case, list[str], list[str], User | None], None]
 
 
-def _needs_changed(case: Case, before: list[str], actor: User | None) -> None:
+def _needs_changed(case: Case, before: list[str], actor: User | None,
+                   after: list[str] | None = None) -> None:
+    """Run the needs hooks if the case's needs moved from `before` (to `after`, its
+    effective needs, when the caller has them already)."""
     from mediation.registry import registry
 
-    after = rules.effective_needs(case)
+    if after is None:
+        after = rules.effective_needs(case)
     if after != before:
         for fn in registry().needs_hooks.values():
             fn(case, before, after, actor)
@@ -62,24 +66,19 @@ def petitioner_view(p: Petitioner) -> dict[str, Any]:
             "address": p.address}
 
 
-def _set_pii(p: Petitioner, kind: str, value: str | None) -> None:
-    if not value:
-        setattr(p, f"{kind}_enc", None)
-        setattr(p, f"{kind}_index", None)
-        setattr(p, f"{kind}_tail", None)
-        return
-    c = cipher()
-    norm = normalize(kind, value)
-    setattr(p, f"{kind}_enc", c.encrypt(norm))
-    setattr(p, f"{kind}_index", c.blind_index(kind, norm))
-    setattr(p, f"{kind}_tail", norm[-4:])
-
-
 def _new_petitioner(data: dict[str, Any]) -> Petitioner:
-    p = Petitioner(name=data["name"], groups=list(data.get("groups") or []),
-                   address=data.get("address") or "")
-    _set_pii(p, "id_number", data.get("id_number"))
-    _set_pii(p, "phone", data.get("phone"))
+    """A new petitioner (not yet in a session) from an input's petitioner."""
+    c = cipher()
+    id_number, phone = data.get("id_number"), data.get("phone")
+    id_enc, id_index, id_tail = c.sealed("id_number", id_number) if id_number else (None, None, None)
+    ph_enc, ph_index, ph_tail = c.sealed("phone", phone) if phone else (None, None, None)
+    p = Petitioner()
+    # Into its dict, not through the attribute events: a new object has no history to keep,
+    # and its INSERT (the flush's, or the intake's statement) reads its dict
+    p.__dict__.update(
+        name=data["name"], groups=list(data.get("groups") or []), address=data.get("address") or "",
+        id_number_enc=id_enc, id_number_index=id_index, id_number_tail=id_tail,
+        phone_enc=ph_enc, phone_index=ph_index, phone_tail=ph_tail)
     return p
 
 
@@ -139,26 +138,31 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         sa.select(Case.id).where(Case.reference == reference)
     ).first():
         raise _reference_taken()
-    case = Case(region_code=region, reference=reference or f"pending-{uuid.uuid4().hex[:24]}",
-                created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0,
-                # said, not left unloaded: the KPI rollup then knows, without a query, that a
-                # case not listed in the action has no steps to derive
-                action_listed_on=None)
+    # PostgreSQL: the ids first, then the case, its petitioners, its first petition and its
+    # first events in one statement, with no UPDATE after. Elsewhere the ORM writes the case.
+    one_statement = _one_statement()
+    values = {name: data[name] for name in CASE_FIELDS if name in data}
+    values.update(
+        region_code=region,
+        # on PostgreSQL a case without one gets its final reference before it is written
+        # (its id comes first); the ORM's flush needs a unique one meanwhile
+        reference=reference or (None if one_statement else f"pending-{uuid.uuid4().hex[:24]}"),
+        created_by_id=actor.id, status=Status.INTAKE.value, last_seq=0,
+        # said, not left unloaded: the KPI rollup then knows, without a query, that a
+        # case not listed in the action has no steps to derive
+        action_listed_on=None, flags=sorted(set(values.get("flags") or [])))
+    if data.get("needs") is not None:
+        values["needs_set"] = list(dict.fromkeys(data["needs"]))
+    case = Case()
+    # Into its dict, not through some twenty attribute events: a new case has no history to
+    # keep, and its INSERT (the flush's, or the intake's statement) reads its dict
+    case.__dict__.update(values)
     # A new case has none of these yet: saying so spares a lazy-load SELECT (and the
     # autoflush it triggers) when the rules look at them before the commit. Loaded empty,
     # as a read would leave them: an empty collection has nothing to flush, and setting
     # one through its attribute events cost more than the case's other columns together.
     for name in _EMPTY_AT_INTAKE:
         sa.orm.attributes.set_committed_value(case, name, ())
-    for name in CASE_FIELDS:
-        if name in data:
-            setattr(case, name, data[name])
-    case.flags = sorted(set(case.flags or []))
-    if data.get("needs") is not None:
-        case.needs_set = list(dict.fromkeys(data["needs"]))
-    # PostgreSQL: the ids first, then the case, its petitioners, its first petition and its
-    # first events in one statement, with no UPDATE after. Elsewhere the ORM writes the case.
-    one_statement = _one_statement()
     parties = [_new_petitioner(p) for p in data.get("petitioners") or []]
     if one_statement:
         # as loaded, not through the collection's events (and each one's backref): the
@@ -167,7 +171,10 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         sa.orm.attributes.set_committed_value(case, "petitioners", parties)
     else:
         case.petitioners = parties  # the ORM's flush gives each its case_id
-    refresh_silently(case)  # before the insert: one row written, not written then updated
+    # before the insert: one row written, not written then updated. The categories found
+    # here are the first events' too: nothing they read changes before those are written
+    # (the defaults _ids_taken or the flush gives are what the rules read for None)
+    categories = refresh_silently(case)
     taken = _ids_taken(case) if one_statement else None
     if taken is None:
         db.session.add(case)
@@ -188,7 +195,7 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
     else:
         first.id = taken.petition_id
     try:
-        _first_events(case, first, actor, taken)
+        needs = _first_events(case, first, actor, taken, categories)
     except sa.exc.IntegrityError as exc:  # a concurrent intake took the same reference
         if taken is None or _constraint(exc) != "uq_cases_reference":
             raise
@@ -201,7 +208,7 @@ def intake(actor: User, data: dict[str, Any]) -> Case:
         for other in candidates:
             links.append(cross_reference(actor, case, db.session.get(Case, other["case_id"]),
                                          reason, score=other["score"]))
-    _needs_changed(case, [], actor)
+    _needs_changed(case, [], actor, needs)
     remember_detail(case, [first], links)
     return case
 
@@ -220,9 +227,12 @@ def _reference_taken() -> Invalid:
     return Invalid({"reference": ["already used by another case"]})
 
 
-def _first_events(case: Case, first: Any, actor: User, taken: Taken | None) -> None:
-    """Append a new case's first events; on PostgreSQL (its ids `taken`) with the rows of
-    the case, its petitioners and its first petition, in the events' statement."""
+def _first_events(case: Case, first: Any, actor: User, taken: Taken | None,
+                  categories: list[rules.CategoryFinding]) -> list[str]:
+    """Append a new case's first events (`categories`: the case's effective ones); on
+    PostgreSQL (its ids `taken`) with the rows of the case, its petitioners and its first
+    petition, in the events' statement. Returns the case's effective needs."""
+    needs = rules.effective_needs(case)
     beside = None
     if taken is not None:
         def rows() -> timeline.Beside:  # asked once the events are numbered: last_seq final
@@ -241,9 +251,10 @@ def _first_events(case: Case, first: Any, actor: User, taken: Taken | None) -> N
             "petitioners": [petitioner_view(p) for p in case.petitioners],
             "petition": petitions.petition_view(first)}),
         (events.CASE_CLASSIFIED, {
-            "categories": [f.as_dict() for f in rules.effective_categories(case)],
-            "needs": rules.effective_needs(case)}),
+            "categories": [f.as_dict() for f in categories],
+            "needs": list(needs)}),
     ], actor.id, beside)
+    return needs
 
 
 # PostgreSQL: a new case's id, its first petition's and its petitioners', in one round trip,
@@ -399,12 +410,16 @@ def intake_candidates(actor: User, data: dict[str, Any]) -> list[dict[str, Any]]
     return petitions.find_candidates(actor, data | {"region_code": normalize_region(data["region_code"])})
 
 
-def refresh_silently(case: Case) -> None:
-    case.category_mask = rules.category_mask(rules.effective_categories(case))
+def refresh_silently(case: Case) -> list[rules.CategoryFinding]:
+    """Store what follows from the case's data (its categories' mask, its next deadline);
+    returns its effective categories."""
+    categories = rules.effective_categories(case)
+    case.category_mask = rules.category_mask(categories)
     day, clocks = today(), limits()  # one day for both (and the zone's conversion once)
     case.next_deadline_on = rules.next_deadline(
         rules.statutory_clocks(case, clocks, day) + rules.owner_duties(case, clocks, day)
     )
+    return categories
 
 
 @transactional

@@ -76,49 +76,62 @@ class CategoryFinding:
         return d
 
 
+# What the rules read, keyed by the texts a case stores (a StrEnum member hashes and
+# compares as its value): the same lookups without building a member for each text.
+_CROSS_FLAGS = frozenset({CaseFlag.CROSS_REGION.value, CaseFlag.CROSS_DEPARTMENT.value,
+                          CaseFlag.CROSS_LEVEL.value})
+_ORIGIN_FLAGS = frozenset({CaseFlag.POLICY_CHANGE.value, CaseFlag.HISTORICAL_LEGACY.value})
+_ATTENTION_FLAGS = frozenset({CaseFlag.ASSIGNED_FROM_ABOVE.value, CaseFlag.LEADER_INSTRUCTION.value,
+                              CaseFlag.HIGH_ATTENTION.value})
+_FLAG_WORDS = {flag.value: words for flag, words in FLAG_NAMES.items()}
+_FIELD_WORDS = {field.value: words for field, words in LIVELIHOOD_NAMES.items()}
+
+
 def computed_categories(case: Case) -> list[CategoryFinding]:
     """The categories the case's own data puts it in, each with the rule's reason as a
     sentence ("2021年3月10日受理，已办理3次，信访人仍未息诉") and the facts it read."""
     flags = set(case.flags or [])
     found: list[CategoryFinding] = []
+    accepted_on = case.accepted_on
     if (
-        case.accepted_on is not None
-        and case.accepted_on < CATEGORY1_ACCEPTED_BEFORE
+        accepted_on is not None
+        and accepted_on < CATEGORY1_ACCEPTED_BEFORE
         and (case.times_handled or 0) >= CATEGORY1_MIN_TIMES_HANDLED
-        and CaseFlag.PETITIONING_CEASED not in flags
+        and CaseFlag.PETITIONING_CEASED.value not in flags
     ):
         found.append(CategoryFinding(1, "rule", (
-            f"{zh_date(case.accepted_on)}受理（{zh_date(CATEGORY1_ACCEPTED_BEFORE)}前），"
+            f"{zh_date(accepted_on)}受理（{zh_date(CATEGORY1_ACCEPTED_BEFORE)}前），"
             f"已办理{case.times_handled}次，信访人仍未息诉罢访"),
-            {"accepted_on": case.accepted_on.isoformat(), "times_handled": case.times_handled}))
-    fields = [f for f in (case.livelihood_fields or []) if f in LIVELIHOOD_NAMES]
+            {"accepted_on": accepted_on.isoformat(), "times_handled": case.times_handled}))
+    fields = [f for f in (case.livelihood_fields or []) if f in _FIELD_WORDS]
     if fields:
-        names = "、".join(LIVELIHOOD_NAMES[LivelihoodField(f)] for f in fields)
+        names = "、".join(_FIELD_WORDS[f] for f in fields)
         found.append(CategoryFinding(2, "rule", f"属{names}民生领域", {"fields": list(fields)}))
-    cross = sorted(flags & {CaseFlag.CROSS_REGION, CaseFlag.CROSS_DEPARTMENT, CaseFlag.CROSS_LEVEL})
+    if not flags:  # every rule below reads a flag
+        return found
+    cross = sorted(flags & _CROSS_FLAGS)
     departments = len(case.departments or [])
-    several = departments >= 2 and CaseFlag.CROSS_DEPARTMENT not in cross
-    if (cross or several) and CaseFlag.RESPONSIBILITY_UNCLEAR in flags:
-        words = [FLAG_NAMES[CaseFlag(c)] for c in cross] + ([f"涉及{departments}个部门"] if several else [])
+    several = departments >= 2 and CaseFlag.CROSS_DEPARTMENT.value not in cross
+    if (cross or several) and CaseFlag.RESPONSIBILITY_UNCLEAR.value in flags:
+        words = [_FLAG_WORDS[c] for c in cross] + ([f"涉及{departments}个部门"] if several else [])
         found.append(CategoryFinding(3, "rule", f"{'、'.join(words)}，责任主体不明确或职责交叉",
                                      {"flags": [str(c) for c in cross],
                                       "departments": departments if several else 0}))
     repeats = max(case.visits_in_person or 0, case.online_complaints or 0)
-    if repeats >= CATEGORY4_MIN_REPEATS and CaseFlag.TYPICAL_PROBLEM in flags:
+    if repeats >= CATEGORY4_MIN_REPEATS and CaseFlag.TYPICAL_PROBLEM.value in flags:
         found.append(CategoryFinding(4, "rule", (
             f"走访{case.visits_in_person or 0}次、网上投诉{case.online_complaints or 0}次，"
             f"属典型性、代表性问题"),
             {"visits_in_person": case.visits_in_person or 0,
              "online_complaints": case.online_complaints or 0}))
-    origin = sorted(flags & {CaseFlag.POLICY_CHANGE, CaseFlag.HISTORICAL_LEGACY})
+    origin = sorted(flags & _ORIGIN_FLAGS)
     if origin:
         found.append(CategoryFinding(5, "rule", (
-            f"因{'、'.join(FLAG_NAMES[CaseFlag(c)] for c in origin)}形成，需政策解决或统筹协调"),
+            f"因{'、'.join(_FLAG_WORDS[c] for c in origin)}形成，需政策解决或统筹协调"),
             {"flags": [str(c) for c in origin]}))
-    attention = sorted(flags & {CaseFlag.ASSIGNED_FROM_ABOVE, CaseFlag.LEADER_INSTRUCTION,
-                                CaseFlag.HIGH_ATTENTION})
+    attention = sorted(flags & _ATTENTION_FLAGS)
     if attention:
-        found.append(CategoryFinding(6, "rule", "、".join(FLAG_NAMES[CaseFlag(c)] for c in attention),
+        found.append(CategoryFinding(6, "rule", "、".join(_FLAG_WORDS[c] for c in attention),
                                      {"flags": [str(c) for c in attention]}))
     return found
 
@@ -182,17 +195,23 @@ def strategy_for(assessment: str | None) -> dict[str, str] | None:
     return STRATEGIES[Assessment(assessment)] if assessment else None
 
 
+# By the texts a case stores, as derived_needs reads them (see _CROSS_FLAGS above).
+_NEEDS_BY_ASSESSMENT_TEXT = {a.value: tuple(n.value for n in needs)
+                             for a, needs in NEEDS_BY_ASSESSMENT.items()}
+_NEED_BY_GROUP_TEXT = {g.value: n.value for g, n in NEEDS_BY_GROUP.items()}
+_NEED_ORDER = {n.value: i for i, n in enumerate(Need)}
+
+
 def derived_needs(case: Case) -> list[str]:
-    needs: list[Need] = []
+    needs: set[str] = set()
     if case.assessment:
-        needs.extend(NEEDS_BY_ASSESSMENT[Assessment(case.assessment)])
+        needs.update(_NEEDS_BY_ASSESSMENT_TEXT[Assessment(case.assessment).value])
     for p in case.petitioners:
         for g in p.groups or []:
-            need = NEEDS_BY_GROUP.get(Group(g)) if g in Group._value2member_map_ else None
+            need = _NEED_BY_GROUP_TEXT.get(g)
             if need:
-                needs.append(need)
-    order = list(Need)
-    return [n.value for n in sorted(set(needs), key=order.index)]
+                needs.add(need)
+    return sorted(needs, key=_NEED_ORDER.__getitem__)
 
 
 def effective_needs(case: Case) -> list[str]:
