@@ -16,10 +16,10 @@ from mediation.timeline import iso
 
 def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
     """The case as the API and pages show it; personal numbers are always masked."""
-    now = today()
+    now, clock_limits = today(), limits()
     cats = rules.effective_categories(case)
-    clocks = rules.statutory_clocks(case, limits(), now)
-    duties = rules.owner_duties(case, limits(), now)
+    clocks = rules.statutory_clocks(case, clock_limits, now)
+    duties = rules.owner_duties(case, clock_limits, now)
     suggested, why = rules.suggested_owner_level(case, cats)
     owner = {
         "lead_official_id": case.lead_official_id,
