@@ -89,6 +89,40 @@ def test_a_driver_error_is_sqlalchemys_and_the_transaction_fails_as_it_would(pg)
     assert db.session.execute(sa.select(1)).scalar_one() == 1
 
 
+def test_a_driver_connection_keeps_its_cursors_and_a_new_one_gets_its_own(pg):
+    """driver._cursor: one cursor per driver connection and kind of row, reused by every
+    statement; made again once closed (SQLAlchemy closes it on an error) and for the driver
+    connection a reconnected pool record holds."""
+    from mediation import driver
+    from mediation.extensions import db
+
+    conn = db.session.connection()
+    prepared = driver.Prepared(sa.select(sa.cast(sa.bindparam("v", type_=sa.String), sa.Integer)
+                                         .label("n")), conn.dialect)
+    tuples, named = driver._cursor(conn, False), driver._cursor(conn, True)
+    for v in ("1", "2"):
+        assert driver.rows(conn, prepared, {"v": v}) == [(int(v),)]
+        assert [r.n for r in driver.rows(conn, prepared, {"v": v}, named=True)] == [int(v)]
+        assert driver.sql_rows(conn, "SELECT %s::int + 1", (int(v),)) == [(int(v) + 1,)]
+    assert driver._cursor(conn, False) is tuples and driver._cursor(conn, True) is named
+    assert tuples is not named
+    with pytest.raises(sa.exc.DataError):
+        driver.rows(conn, prepared, {"v": "seven"})
+    db.session.rollback()
+    conn = db.session.connection()
+    assert driver.rows(conn, prepared, {"v": "3"}) == [(3,)]
+    if tuples.closed:  # closed by SQLAlchemy's handling of the error: made again
+        assert driver._cursor(conn, False) is not tuples
+    raw = conn.connection.driver_connection
+    conn.invalidate()
+    db.session.rollback()
+    conn = db.session.connection()
+    assert conn.connection.driver_connection is not raw
+    assert driver._cursor(conn, False).connection is conn.connection.driver_connection
+    assert driver.rows(conn, prepared, {"v": "4"}) == [(4,)]
+    db.session.rollback()
+
+
 def test_listeners_see_the_statement(pg):
     """While anyone listens to the engine's statements, they go through SQLAlchemy."""
     from mediation import driver
