@@ -304,7 +304,7 @@ def test_the_indexed_sieve_keeps_exactly_what_the_full_scan_keeps(lookup_cost, m
 
 
 @pytest.mark.postgres
-def test_the_copys_floor_spares_the_cut_off_query_and_never_replaces_it(pg, monkeypatch):
+def test_the_copys_floor_spares_the_cut_off_query_and_never_replaces_it(pg, monkeypatch, request):
     """Past the scan limit, a case at or above the copy's floor (the limit-th of its rows
     by case id) is within the scan without the cut-off query; below it, the query decides:
     the copy also holds rows the scan does not count (here cases merged away)."""
@@ -319,8 +319,11 @@ def test_the_copys_floor_spares_the_cut_off_query_and_never_replaces_it(pg, monk
     ids = [make_case(officer, title=f"案件{i}", petitioners=[{"name": "王建国"}]).id for i in range(3)]
     db.session.commit()
     statements: list[str] = []
-    sa.event.listen(db.engine, "before_cursor_execute",
-                    lambda conn, cur, statement, *_: statements.append(statement))
+    listen = lambda conn, cur, statement, *_: statements.append(statement)  # noqa: E731
+    sa.event.listen(db.engine, "before_cursor_execute", listen)
+    # removed at the end: a listener left on the engine sends later tests' statements
+    # through SQLAlchemy's path instead of the driver's cursor (mediation.driver)
+    request.addfinalizer(lambda: sa.event.remove(db.engine, "before_cursor_execute", listen))
     monkeypatch.setattr(petitions, "SCAN_LIMIT", 3)
     assert {case for case, _ in _found(officer, "王建国")} == set(ids)
     assert not [s for s in statements if "OFFSET" in s]  # all at or above the floor
