@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import redis
@@ -68,6 +67,36 @@ def _rooms(envelope: dict[str, Any], case_id: int, region_code: str, session,
     return targets
 
 
+class _Reads:
+    """The session the relay reads through, found on its first use: most batches read
+    nothing (their regions known, their types without recipient rules), and building a
+    session and closing it cost more than the rest of the relay's work on one event.
+    Not the request's session: running after a commit, it would begin a new transaction
+    and hold its connection until the request ends. On PostgreSQL, the transaction that
+    claimed the outbox rows (its reads give up behind a lock: see `claiming_session`);
+    elsewhere a session of its own, closed at the end."""
+
+    __slots__ = ("_session", "_own")
+
+    def __init__(self) -> None:
+        self._session: Session | None = None
+        self._own: Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._session = claiming_session()
+            if self._session is None:
+                self._session = self._own = Session(db.engine)
+        return getattr(self._session, name)
+
+    def __enter__(self) -> _Reads:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._own is not None:
+            self._own.close()
+
+
 # The cases' ids and regions (all that the rooms of an event without recipients need),
 # read as plain rows rather than whole cases.
 _CASES = Case.__table__
@@ -94,12 +123,7 @@ def publish(envelopes: list[dict[str, Any]]) -> None:
     known = case_regions()
     wanted = {e["case_id"] for e in envelopes}
     regions = {case_id: known[case_id] for case_id in wanted if case_id in known}
-    # Not the request's session: running after a commit, it would begin a new transaction
-    # and hold its connection until the request ends. On PostgreSQL, the transaction that
-    # claimed the outbox rows (its reads give up behind a lock: see `claiming_session`);
-    # elsewhere a session of its own (connected only if used), closed here.
-    claiming = claiming_session()
-    with nullcontext(claiming) if claiming is not None else Session(db.engine) as session:
+    with _Reads() as session:
         if len(regions) < len(wanted):
             regions.update(session.connection().execute(
                 _REGIONS, {"ids": sorted(wanted - regions.keys())}).all())

@@ -835,3 +835,27 @@ def test_the_events_the_append_hooks_hear_carry_the_stored_rows(ctx):
         row = stored[ev.seq]
         assert ev.envelope() == row.envelope()
         assert (ev.id, ev.prev_hash, ev.hash, ev.data) == (row.id, row.prev_hash, row.hash, row.data)
+
+
+def test_the_relay_reads_through_a_session_only_when_it_needs_to(ctx, monkeypatch):
+    """Events sent from memory carry their regions and a new case's have no recipient
+    rules: the relay asks for no session (building one cost more than its own work); the
+    sweep's events carry no regions, read through the claim's session (or one of its own)."""
+    from realtime import relay
+
+    assert "socketio" in ctx.extensions  # the relay publishes here
+    asked: list[int] = []
+    real = relay.claiming_session
+    monkeypatch.setattr(relay, "claiming_session", lambda: asked.append(1) or real())
+    with ctx.test_request_context():  # the request publishes its events through the relay
+        case_id = _intake(_officer())
+        db.session.rollback()
+    assert timeline.drain()
+    assert asked == [] and timeline.pending_count() == 0
+    db.session.execute(sa.insert(EventOutbox).from_select(
+        ["event_id", "created_at", "attempts"],
+        sa.select(Event.id, sa.literal(clock.now() - dt.timedelta(minutes=1)), sa.literal(1))
+        .where(Event.case_id == case_id)))
+    db.session.commit()
+    assert timeline.publish() == 2  # the sweep: the regions are read
+    assert asked == [1]
