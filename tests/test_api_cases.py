@@ -387,6 +387,26 @@ def test_category_override_conflicts_and_validation(api, officer, case):
 
 # --- owner and contacts ---------------------------------------------------------------------
 
+def test_the_owner_is_named_when_set_by_id_or_by_the_relationship(api, officer, case):
+    """case_view skips the lead official's relationship only when it has neither."""
+    from mediation.cases.models import Case
+    from mediation.cases.present import case_view
+    from mediation.extensions import db
+    from mediation.users import User
+
+    lead = api.user("lead_official", "510104")
+    with api.app.app_context():
+        c = db.session.get(Case, case["id"])
+        assert case_view(c, detail=False)["owner"]["name"] is None
+        with db.session.no_autoflush:
+            c.lead_official = db.session.get(User, lead.id)
+            assert c.lead_official_id is None  # not flushed: known by the relationship only
+            assert case_view(c, detail=False)["owner"]["name"] == lead.display_name
+        db.session.rollback()
+    r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": lead.id})
+    assert r.status_code == 200 and r.get_json()["owner"]["name"] == lead.display_name
+
+
 def test_assign_owner_at_the_suggested_level(api, officer, case):
     lead = api.user("lead_official", "510104")
     r = api.put(f"/api/cases/{case['id']}/owner", officer, {"lead_official_id": lead.id})

@@ -123,15 +123,19 @@ def new_petition(case: Case, data: dict[str, Any], actor: User | None, *, repeat
     head_count = int(data.get("head_count") or 1)
     if channel != Channel.VISIT.value and head_count != 1:
         raise Invalid({"petition": {"head_count": ["only a visit has a head count"]}})  # type: ignore[dict-item]
-    received_on = data.get("received_on") or case.received_on or today()
-    if received_on > today():
+    day = today()
+    received_on = data.get("received_on") or case.received_on or day
+    if received_on > day:
         raise Invalid({"petition": {"received_on": ["cannot be in the future"]}})  # type: ignore[dict-item]
     skip = LEVEL_ORDER[level] > LEVEL_ORDER[responsible_level(case)]
-    petition = Petition(case_id=case.id, received_on=received_on, channel=channel, level=level,
-                        head_count=head_count, repeat=repeat, skip_level=skip,
-                        summary=data.get("summary") or "",
-                        source_reference=data.get("source_reference"),
-                        recorded_by_id=actor.id if actor else None, recorded_at=clock.now())
+    petition = Petition()
+    # Into its dict, not through the attribute events: a new object has no history to keep,
+    # and its INSERT (the flush's, insert_petition's or the intake's statement) reads its dict
+    petition.__dict__.update(
+        case_id=case.id, received_on=received_on, channel=channel, level=level,
+        head_count=head_count, repeat=repeat, skip_level=skip, summary=data.get("summary") or "",
+        source_reference=data.get("source_reference"), recorded_by_id=actor.id if actor else None,
+        recorded_at=clock.now())
     case.petition_count = (case.petition_count or 0) + 1
     case.person_count = (case.person_count or 0) + head_count
     return petition

@@ -21,9 +21,13 @@ def case_view(case: Case, detail: bool = True) -> dict[str, Any]:
     clocks = rules.statutory_clocks(case, clock_limits, now)
     duties = rules.owner_duties(case, clock_limits, now)
     suggested, why = rules.suggested_owner_level(case, cats)
+    # Most cases have no lead official: with no id and nothing set, the relationship's lazy
+    # loader would answer None too, through its machinery (an attribute not yet loaded)
+    official = (None if case.lead_official_id is None and "lead_official" not in case.__dict__
+                else case.lead_official)
     owner = {
         "lead_official_id": case.lead_official_id,
-        "name": case.lead_official.display_name if case.lead_official else None,
+        "name": official.display_name if official else None,
         "level": case.owner_level,
         "assigned_on": case.owner_assigned_on.isoformat() if case.owner_assigned_on else None,
         "suggested_level": suggested,

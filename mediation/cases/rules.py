@@ -59,12 +59,19 @@ def zh_date(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CategoryFinding:
     category: int
     source: str  # "rule" or "officer"
     reason: str  # a Chinese sentence (the rule's) or the officer's own words
     facts: dict[str, Any] | None = None  # what the rule read, for the sentence in any language
+
+    def __init__(self, category: int, source: str, reason: str,
+                 facts: dict[str, Any] | None = None) -> None:
+        # One dict update instead of the frozen dataclass's object.__setattr__ per field
+        # (the answer and the intake build these each time): the same attributes, and
+        # assignment is still refused
+        self.__dict__.update(category=category, source=source, reason=reason, facts=facts)
 
     def as_dict(self) -> dict[str, Any]:
         # Written out rather than dataclasses.asdict, whose deep copy was most of the cost of
@@ -263,7 +270,7 @@ def date_order_errors(values: Any) -> dict[str, list[str]]:
 
 # --- clocks --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Clock:
     name: str
     kind: str  # "duty": must be done by due_on; "window": a right that lapses at due_on
@@ -272,6 +279,12 @@ class Clock:
     done_on: dt.date | None
     state: str  # not_started | running | overdue | done | ended | open | lapsed
     days_left: int | None
+
+    def __init__(self, name: str, kind: str, started_on: dt.date | None, due_on: dt.date | None,
+                 done_on: dt.date | None, state: str, days_left: int | None) -> None:
+        # as CategoryFinding's: a case's view and its refresh build six to eight each
+        self.__dict__.update(name=name, kind=kind, started_on=started_on, due_on=due_on,
+                             done_on=done_on, state=state, days_left=days_left)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind,
