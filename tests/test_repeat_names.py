@@ -399,3 +399,56 @@ def test_the_bags_near_a_key_hold_every_key_within_reach():
                 assert bag(b) - bag(a) in offsets, (a, b)
                 checked += 1
     assert checked > 5000
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_a_later_look_reads_the_new_rows_and_their_cases_by_index(pg, plan):
+    """At each intake the copy's look reads the few petitioners written since the last one,
+    and their cases, by their indexes: never every petitioner or case of the database. So
+    whether the server plans the prepared statement with the parameters' values (custom)
+    or keeps one plan made without them (generic), and here with no statistics at all (a
+    fresh database; this machine's PostgreSQL runs without autovacuum). With
+    `change_xid >= :after` alone the generic plan guesses a third of the table and reads
+    all of it; with a join to the cases the planner hashes every case."""
+    import sqlalchemy as sa
+
+    from mediation.cases.models import Case, Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    first = make_case(officer, petitioners=[{"name": "王建国"}]).id
+    db.session.commit()
+    # Thousands of cases of the county, each with a petitioner (copies of the first).
+    cases, pets = Case.__table__, Petitioner.__table__
+    case_cols = [c.name for c in cases.columns if c.name not in ("id", "reference")]
+    pet_cols = [c.name for c in pets.columns if c.name not in ("id", "case_id", "name", "change_xid")]
+    _other(sa.text(f"INSERT INTO cases (reference, {', '.join(case_cols)}) "
+                   f"SELECT reference || '-' || g, {', '.join(case_cols)} "
+                   "FROM cases, generate_series(1, 20000) g WHERE id = :id"), id=first)
+    _other(sa.text(f"INSERT INTO petitioners (case_id, name, {', '.join(pet_cols)}) "
+                   f"SELECT c.id, '路人' || c.id, {', '.join('p.' + c for c in pet_cols)} "
+                   "FROM cases c, petitioners p WHERE p.case_id = :id AND c.id <> :id"), id=first)
+    _found(officer, "王建国")  # the copy is taken (the first case is past the scan's limit)
+    newest = make_case(officer, petitioners=[{"name": "诸葛亮"}]).id
+    db.session.commit()
+
+    conn = db.session.connection()
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
+    conn.exec_driver_sql("DISCARD PLANS")  # none kept from when the tables were small
+    raw = conn.connection.driver_connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
+    try:
+        from mediation.cases import petitions
+
+        found = petitions.find_candidates(officer, {"region_code": "510104",
+                                                    "petitioners": [{"name": "诸葛亮"}]})
+        scans = dict(conn.exec_driver_sql(
+            "SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
+            "WHERE relname IN ('petitioners', 'cases')").all())
+    finally:
+        raw.prepare_threshold = threshold
+        db.session.rollback()
+    assert [(c["case_id"], c["petitioner"]["name"]) for c in found] == [(newest, "诸葛亮")]
+    assert scans == {"petitioners": 0, "cases": 0}

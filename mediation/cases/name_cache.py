@@ -272,10 +272,10 @@ def _query(county: str, first: bool, beside: sa.Select | None = None) -> sa.Sele
 
     The first look reads the whole county, driven by its cases. Every later one finds the
     few rows written since on the petitioners' `change_xid` index first, in a fenced CTE,
-    then keeps those of the county: a join the planner were free to drive from the
-    county's cases (as it does when the statistics are stale, and always on a fresh
-    database until it is analysed) would read every petitioner of the county at each
-    intake."""
+    then keeps those of the county, each row's case read by its key: a join the planner
+    were free to drive from the county's cases (as it does when the statistics are stale,
+    and always on a fresh database until it is analysed) would read every petitioner or
+    every case of the county at each intake (tests/test_repeat_names.py counts the scans)."""
     snap = sa.select(sa.func.txid_current_snapshot().label("s")).subquery()
     horizon = sa.select(
         sa.func.txid_snapshot_xmin(snap.c.s).label("xmin"),
@@ -290,14 +290,26 @@ def _query(county: str, first: bool, beside: sa.Select | None = None) -> sa.Sele
                              Petitioner.case_id)
                    .join(Case, Case.id == Petitioner.case_id).where(in_county).subquery())
     else:
+        # Bounded on both sides (no row this snapshot sees was written by a transaction
+        # from its xmax on), so that a plan made without statistics (a fresh database;
+        # autovacuum off) or without the parameters' values (the generic plan the server
+        # may keep for a prepared statement) takes the index: with `>= :after` alone it
+        # guesses a third of the table and reads all of it at each intake.
         recent = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid,
                             Petitioner.case_id)
-                  .where(sa.or_(Petitioner.change_xid >= sa.bindparam("after"),
+                  .where(sa.or_(Petitioner.change_xid.between(
+                                    sa.bindparam("after", type_=sa.BigInteger),
+                                    sa.func.txid_snapshot_xmax(sa.func.txid_current_snapshot())),
                                 Petitioner.change_xid == sa.any_(
                                     sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
                   .cte("recent").prefix_with("MATERIALIZED"))
+        # Each row's case by its key (a subquery per row, of which there are a few): a join
+        # leaves the planner free to hash the county's every case, which it does when its
+        # statistics are missing (a fresh database; autovacuum off).
+        region = (sa.select(Case.region_code).where(Case.id == recent.c.case_id)
+                  .scalar_subquery())
         changed = (sa.select(recent.c.id, recent.c.name, recent.c.change_xid, recent.c.case_id)
-                   .join(Case, Case.id == recent.c.case_id).where(in_county).subquery())
+                   .where(region.startswith(county, autoescape=True)).subquery())
     look = (sa.select(horizon.c.xmin, horizon.c.xmax, horizon.c.xip, horizon.c.own,
                       changed.c.id, changed.c.name, changed.c.change_xid, changed.c.case_id)
             .select_from(horizon.outerjoin(changed, sa.true())))
