@@ -264,6 +264,25 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(_own_cpu_seconds(p) for p in [pid, *_descendants(pid)])
 
 
+def _children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process's children that have ended and been reaped
+    (cutime, cstime), from /proc; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / _CLK_TCK
+
+
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """CPU time of a PostgreSQL server so far: the postmaster, every live process under it
+    (backends, WAL writer, checkpointer, ...) and those ended (a backend of a closed
+    connection: its time is added to the postmaster's children's once reaped). The
+    whole server, so other databases' work too; 0 where /proc does not show it."""
+    return (process_cpu_seconds(postmaster) + _children_cpu_seconds(postmaster)
+            + sum(_children_cpu_seconds(p) for p in _descendants(postmaster)))
+
+
 PG_COUNTERS = ("sessions", "xact_commit", "xact_rollback", "active_time", "tup_inserted")
 
 
@@ -272,6 +291,11 @@ class PhaseMeter:
     process, and the deltas of the database's PostgreSQL counters (pg_stat_database:
     sessions opened, commits, rollbacks, milliseconds backends spent executing statements,
     rows inserted).
+
+    Also the PostgreSQL server's own CPU seconds over the load (`postgres`: every process of
+    the server on this machine, `postgres_cpu_seconds`; None where its processes cannot be
+    read): the statements' execution and planning, the commits, the connections opened. It
+    counts whatever else the server did meanwhile, so run benchmarks alone.
 
     `start()` and `stop()` bracket the load; `settle()`, called once the server has stopped
     (its backends exit and so report every counter), reads the PostgreSQL deltas.
@@ -282,9 +306,18 @@ class PhaseMeter:
         self.db_url = db_url
         self.dbname = libpq_url(db_url).rpartition("/")[2].partition("?")[0]
         self.pg: dict[str, float] = {}
+        self.postmaster: int | None = None
+        self.postgres: float | None = None
 
     def _pg(self, wait_for_backends: float = 0.0) -> dict[str, float]:
         with psycopg.connect(libpq_url(self.db_url), autocommit=True, connect_timeout=10) as conn:
+            if self.postmaster is None:  # a backend's parent, where the server is on this machine
+                backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                try:
+                    fields = Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()
+                    self.postmaster = int(fields[1])
+                except OSError:
+                    self.postmaster = 0
             deadline = time.monotonic() + wait_for_backends
             while time.monotonic() < deadline and conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -298,12 +331,15 @@ class PhaseMeter:
     def start(self) -> None:
         time.sleep(1.2)  # an idle backend reports what it did within a second (PostgreSQL ≥ 15)
         self.pg0 = self._pg()
+        self.postgres0 = postgres_cpu_seconds(self.postmaster) if self.postmaster else 0.0
         self.server0 = sum(process_cpu_seconds(pid) for pid in self.server_pids)
         self.client0 = sum(os.times()[:2])
 
     def stop(self) -> None:
         self.server = sum(process_cpu_seconds(pid) for pid in self.server_pids) - self.server0
         self.client = sum(os.times()[:2]) - self.client0
+        if self.postmaster and self.postgres0:
+            self.postgres = postgres_cpu_seconds(self.postmaster) - self.postgres0
 
     def settle(self) -> None:
         pg1 = self._pg(wait_for_backends=15)

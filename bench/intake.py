@@ -136,6 +136,8 @@ def measured(procs: list[c.ServerProcess], db_url: str, load) -> tuple[c.LoadRes
     meter.stop()
     check_load(result, server)
     result.cpu = {"server": meter.server, "client": meter.client}
+    if meter.postgres is not None:
+        result.cpu["postgres"] = meter.postgres
     return result, meter
 
 
@@ -255,12 +257,13 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
     c.print_table(rows)
     print()
     print("cost per request (measured phase):")
-    cost = [["", "server CPU ms", "client CPU ms", "PG commits", "PG rollbacks", "PG active ms",
-             "PG rows inserted", "PG sessions opened"]]
+    cost = [["", "server CPU ms", "client CPU ms", "PG CPU ms", "PG commits", "PG rollbacks",
+             "PG active ms", "PG rows inserted", "PG sessions opened"]]
     for r in runs:
         pg = {k: v / r.ok for k, v in r.pg.items()}
         cost.append([r.label, f"{r.cpu_ms_per_request('server'):.2f}",
                      f"{r.cpu_ms_per_request('client'):.2f}",
+                     f"{r.cpu_ms_per_request('postgres'):.2f}",
                      f"{pg.get('xact_commit', 0):.2f}", f"{pg.get('xact_rollback', 0):.2f}",
                      f"{pg.get('active_time', float('nan')):.2f}", f"{pg.get('tup_inserted', 0):.2f}",
                      f"{pg.get('sessions', 0):.3f}"])
@@ -273,6 +276,10 @@ def report(args, med: c.LoadResult, base: c.LoadResult, info: dict[str, str], se
              ratio >= TARGET_RATIO, note=f"p99 {med.pct_ms(99):.0f} ms vs {base.pct_ms(99):.0f} ms")
     c.result(f"server CPU per intake ({shape})", med.cpu_ms_per_request("server"), "ms",
              base.cpu_ms_per_request("server"), "—", None)
+    if "postgres" in med.cpu and "postgres" in base.cpu:
+        # the PostgreSQL server's CPU (every process of it: the whole server, run alone)
+        c.result(f"PostgreSQL CPU per intake ({shape})", med.cpu_ms_per_request("postgres"), "ms",
+                 base.cpu_ms_per_request("postgres"), "—", None)
     if "active_time" in med.pg and "active_time" in base.pg:
         # PostgreSQL's own time (executing, waits included) competes for the same cores
         c.result(f"PostgreSQL active time per intake ({shape})", med.pg["active_time"] / med.ok,

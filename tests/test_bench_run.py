@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,35 @@ def test_every_goal_names_a_run_that_exists():
     assert {name for name, _start, _goal in module.GOALS} <= set(module.RUNS)
     for name, (modest, full) in module.RUNS.items():
         assert (REPO / "bench" / modest[0]).exists() and modest[0] == full[0], name
+
+
+@pytest.mark.postgres
+def test_the_meter_counts_postgresqls_cpu_of_connections_open_and_closed_since(monkeypatch):
+    """bench/_common.PhaseMeter's PostgreSQL CPU: every process of the server, a backend
+    that ended within the phase included (its time joins the postmaster's children's)."""
+    import time
+
+    import psycopg
+
+    from tests.conftest import PG_SERVER
+
+    spec = importlib.util.spec_from_file_location("bench_common", REPO / "bench" / "_common.py")
+    assert spec is not None and spec.loader is not None
+    common = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, common)  # its dataclasses look it up there
+    spec.loader.exec_module(common)
+    meter = common.PhaseMeter(12345, PG_SERVER)
+    meter.start()
+    assert meter.postmaster  # found from a backend's parent: the server runs on this machine
+    url = common.libpq_url(PG_SERVER)
+    with psycopg.connect(url, autocommit=True) as conn:
+        gone = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
+        mid = common.postgres_cpu_seconds(meter.postmaster)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{gone}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{gone}").exists()  # that backend has ended
+    meter.stop()
+    assert mid > meter.postgres0  # counted while it ran
+    assert meter.postgres is not None and meter.postgres0 + meter.postgres >= mid  # and kept once ended
