@@ -757,16 +757,27 @@ def _claim(s: Session, ids: list[int] | None, envelopes: list[dict[str, Any]] | 
     if ids is not None and envelopes is not None:  # the publisher thread: sent from memory
         pending = set(s.connection().execute(_CLAIM, {"ids": ids}).scalars())
         return [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in pending]
-    query = sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
-    if ids is not None:
-        query = query.where(EventOutbox.event_id.in_(ids))
+    if ids is None:
+        # The sweep: the oldest pending rows from the outbox alone (by its key), then their
+        # events by theirs. Joined and ordered by the event id, the planner may walk the
+        # events' key from the first event of the database to the few pending ones (a merge
+        # join: its pick with no statistics once the outbox's heap holds the dead rows of
+        # every event published, which it takes for live ones).
+        pending = sa.select(EventOutbox.event_id).order_by(EventOutbox.event_id).limit(limit)
+        if pg:
+            pending = pending.with_for_update(skip_locked=True)
+        else:
+            pending = pending.where(sa.or_(EventOutbox.attempts > 0,
+                                           EventOutbox.created_at < utcnow() - SWEEP_MIN_AGE))
+        claimed = list(s.execute(pending).scalars())
+        if not claimed:
+            return []
+        query = sa.select(Event).where(Event.id.in_(claimed))
     else:
-        query = query.order_by(Event.id).limit(limit)
-        if not pg:
-            query = query.where(sa.or_(EventOutbox.attempts > 0,
-                                       EventOutbox.created_at < utcnow() - SWEEP_MIN_AGE))
-    if pg:
-        query = query.with_for_update(of=EventOutbox, skip_locked=True)
+        query = (sa.select(Event).join(EventOutbox, EventOutbox.event_id == Event.id)
+                 .where(EventOutbox.event_id.in_(ids)))
+        if pg:
+            query = query.with_for_update(of=EventOutbox, skip_locked=True)
     events = sorted(s.execute(query).scalars(), key=lambda e: (e.case_id, e.seq))
     return [(e.id, e.envelope()) for e in events]
 

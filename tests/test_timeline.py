@@ -859,3 +859,48 @@ def test_the_relay_reads_through_a_session_only_when_it_needs_to(ctx, monkeypatc
     db.session.commit()
     assert timeline.publish() == 2  # the sweep: the regions are read
     assert asked == [1]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_the_sweep_reads_the_pending_rows_and_their_events_by_key(pg, plan):
+    """The sweep's claim reads the oldest pending outbox rows and their events by their
+    keys: never every event of the database. So whether the server plans the prepared
+    statement with the limit's value (custom) or without it (generic), and with no
+    statistics (this machine's PostgreSQL runs without autovacuum): there the outbox's heap
+    keeps a dead row of every event ever published, from which the planner guesses an
+    outbox as large as the timeline, and a join of the two ordered by the event id became
+    a merge join that walked the events' key from the first event to the few pending."""
+    _, case_id = _case_with_events(0)
+    assert timeline.drain()
+    with db.engine.begin() as conn:  # 20,000 more events, each once pending, then published
+        conn.execute(sa.text(
+            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
+            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
+            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": case_id})
+        conn.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
+                             "SELECT id, 0, now() - interval '1 minute' FROM events"))
+        newest = conn.execute(sa.text("SELECT id FROM events ORDER BY id DESC LIMIT 3")).scalars().all()
+        conn.execute(sa.text("DELETE FROM event_outbox WHERE event_id <> ALL(:ids)"), {"ids": newest})
+
+    conn = db.session.connection()
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
+    conn.exec_driver_sql("DISCARD PLANS")
+    raw = conn.connection.driver_connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
+    counts = ("SELECT relname, seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+              "WHERE relname IN ('events', 'event_outbox')")
+    try:
+        # The counts of this backend not yet flushed to the server's may hold those of its
+        # earlier transactions (PostgreSQL 15): the claim's are the difference.
+        before = {name: (seq, fetched) for name, seq, fetched in conn.exec_driver_sql(counts)}
+        claimed = timeline._claim(db.session, None, None, 500)
+        after = {name: (seq, fetched) for name, seq, fetched in conn.exec_driver_sql(counts)}
+    finally:
+        raw.prepare_threshold = threshold
+        db.session.rollback()
+    assert sorted(i for i, _ in claimed) == sorted(newest)
+    reads = {name: (after[name][0] - before.get(name, (0, 0))[0],
+                    after[name][1] - before.get(name, (0, 0))[1]) for name in after}
+    assert reads["events"] == (0, 3), reads  # (sequential scans, rows by index)
+    assert reads["event_outbox"][0] == 0, reads
