@@ -156,3 +156,54 @@ def test_a_mention_in_the_thread_notifies_who_sees_the_case_only(api):
     assert n["type"] == "message.posted" and n["link"] == f"/cases/{case['id']}"
     # The other lawyer does not see the case: the mention shows them nothing.
     assert api.get("/api/notifications", other).get_json()["items"] == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_a_users_list_reads_their_newest_rows_by_index(pg, plan):
+    """A user's list (newest first, a page at a time) reads that user's newest rows by the
+    index on (user_id, id): never the notifications of everyone else. With no statistics
+    (this machine's PostgreSQL runs without autovacuum) the planner guesses any user holds
+    1/200 of the table, so for `user_id = :me ORDER BY id DESC LIMIT n` it walked the
+    primary key backwards from the newest notification of anyone until it had met n of
+    this user's: every row written since their last one."""
+    from mediation.notifications import centre
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    me, busy = make_user("lawyer"), make_user("lawyer")
+    case_id = make_case(officer).id
+    db.session.commit()
+    with db.engine.begin() as conn:  # mine first (3), then 20,000 for another user
+        conn.execute(sa.text(
+            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
+            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
+            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": case_id})
+        ids = conn.execute(sa.text("SELECT id FROM events ORDER BY id")).scalars().all()
+        conn.execute(sa.text(
+            "INSERT INTO notifications (user_id, event_id, case_id, type, created_at) "
+            "SELECT :u, id, case_id, type, now() FROM events WHERE id = ANY(:ids) ORDER BY id"),
+            {"u": me.id, "ids": ids[:3]})
+        conn.execute(sa.text(
+            "INSERT INTO notifications (user_id, event_id, case_id, type, created_at) "
+            "SELECT :u, id, case_id, type, now() FROM events ORDER BY id"), {"u": busy.id})
+
+    conn = db.session.connection()
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
+    conn.exec_driver_sql("DISCARD PLANS")
+    raw = conn.connection.driver_connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
+    counts = ("SELECT seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+              "WHERE relname = 'notifications'")
+    try:
+        # The counts of this backend not yet flushed to the server's may hold those of its
+        # earlier transactions (PostgreSQL 15): the listing's are the difference.
+        before = conn.exec_driver_sql(counts).one()
+        page, more = centre.listing(db.session, me, limit=2)
+        after = conn.exec_driver_sql(counts).one()
+    finally:
+        raw.prepare_threshold = threshold
+        db.session.rollback()
+    assert [n.event_id for n in page] == [ids[2], ids[1]] and more
+    reads = (after[0] - before[0], after[1] - before[1])  # (sequential scans, rows by index)
+    assert reads == (0, 3), reads

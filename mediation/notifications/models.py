@@ -21,6 +21,9 @@ class Notification(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "event_id", name="uq_notifications_user_event"),
         sa.Index("ix_notifications_user_unread", "user_id", "read_at"),
+        # A user's list, newest first a page at a time (`centre.listing`): their newest
+        # rows by index, whatever the planner guesses of how many a user has.
+        sa.Index("ix_notifications_user_newest", "user_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
