@@ -189,12 +189,16 @@ class Referral(db.Model):
     __tablename__ = "referrals"
     __table_args__ = (
         sa.Index("ix_referrals_status_respond_by", "status", "respond_by"),
+        # A case's referrals (its foreign key), and those of a status: the history the
+        # ranking excludes (declined or expired) is read by the case, whatever the planner
+        # guesses of how many referrals have that status.
+        sa.Index("ix_referrals_case_id_status", "case_id", "status"),
         sa.Index("ix_referrals_provider_id_status", "provider_id", "status"),
         sa.Index("ix_referrals_provider_id_offered_at", "provider_id", "offered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
     routing_need_id: Mapped[int] = mapped_column(sa.ForeignKey("routing_needs.id"), index=True)
     need: Mapped[str] = mapped_column(sa.String(32))
     provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"))
