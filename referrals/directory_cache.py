@@ -85,8 +85,12 @@ def _read_query(by_ids: bool) -> sa.Select:
     regions = (sa.select(sa.func.array_agg(aggregate_order_by(ProviderRegion.region_prefix,
                                                               ProviderRegion.region_prefix)))
                .where(ProviderRegion.provider_id == Provider.id).scalar_subquery())
+    # The stamps bounded on both sides (no row this snapshot sees was written from its xmax
+    # on): with `>= :after` alone, a plan made without statistics or without the values
+    # (a generic plan) guesses a third of the table and reads every provider at each look.
     which = (Provider.id.in_(sa.bindparam("ids", expanding=True)) if by_ids else sa.or_(
-        Provider.change_xid >= sa.bindparam("after"),
+        Provider.change_xid.between(sa.bindparam("after", type_=sa.BigInteger),
+                                    sa.func.txid_snapshot_xmax(sa.func.txid_current_snapshot())),
         Provider.change_xid == sa.any_(sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
     changed = sa.select(
         Provider.id, Provider.name, Provider.kind, Provider.capacity, Provider.load,

@@ -225,3 +225,46 @@ def test_a_cases_history_with_a_need_is_read_by_the_case_not_by_every_refusal(pg
     assert cached == queried and cached[1] == {provider_id: "declined"}
     read, scans = after[0] - before[0], after[1] - before[1]
     assert read < 100 and scans == 0, (read, scans)
+
+
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_a_later_look_reads_the_changed_providers_by_index(pg, plan):
+    """After its first look the directory reads only the providers changed since, by the
+    index on their stamps, whatever plan the server makes: with `change_xid >= :after`
+    alone, a plan without statistics (this machine's PostgreSQL runs without autovacuum) or
+    without the values (generic) guesses a third of the table and reads every provider."""
+    officer = make_user("case_officer", "510104")
+    member = make_user("mediator")
+    provider_id = make_provider("mediator", capacity=3, members=(member,)).id
+    case_id = make_case(officer, needs=[NEED]).id
+    db.session.commit()
+    columns = [c.name for c in Provider.__table__.columns if c.name not in ("id", "change_xid")]
+    with db.engine.begin() as conn:  # 20,000 more providers (copies of the first)
+        conn.execute(sa.text(f"INSERT INTO providers ({', '.join(columns)}) "
+                             f"SELECT {', '.join(columns)} FROM providers, "
+                             "generate_series(1, 20000) WHERE id = :id"), {"id": provider_id})
+    open_ids(case_id)  # the first look reads them all
+    db.session.rollback()
+    with db.engine.begin() as conn:  # a provider changed elsewhere since
+        conn.execute(sa.update(Provider).where(Provider.id == provider_id).values(capacity=4))
+
+    conn = db.session.connection()
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
+    conn.exec_driver_sql("DISCARD PLANS")
+    raw = conn.connection.driver_connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
+    # The differences around the look: PostgreSQL 15 keeps a backend's unflushed counts of
+    # earlier transactions.
+    scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'providers'"
+    try:
+        before = conn.exec_driver_sql(scans).scalar()
+        case = db.session.get(Case, case_id)
+        facts = routing.case_facts(case)
+        kinds = routing.routing_rules().rule(NEED).kinds_for(set(facts.groups))
+        pool, _ = routing.directory_pool(facts, NEED, kinds, False, routing.utcnow())
+        after = conn.exec_driver_sql(scans).scalar()
+    finally:
+        raw.prepare_threshold = threshold
+        db.session.rollback()
+    assert [p.capacity for p in pool if p.id == provider_id] == [4]  # the change was read
+    assert after - before == 0
