@@ -188,22 +188,10 @@ def test_a_users_list_reads_their_newest_rows_by_index(pg, plan):
             "INSERT INTO notifications (user_id, event_id, case_id, type, created_at) "
             "SELECT :u, id, case_id, type, now() FROM events ORDER BY id"), {"u": busy.id})
 
-    conn = db.session.connection()
-    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
-    conn.exec_driver_sql("DISCARD PLANS")
-    raw = conn.connection.driver_connection
-    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
-    counts = ("SELECT seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
-              "WHERE relname = 'notifications'")
-    try:
-        # The counts of this backend not yet flushed to the server's may hold those of its
-        # earlier transactions (PostgreSQL 15): the listing's are the difference.
-        before = conn.exec_driver_sql(counts).one()
+    from tests.plans import forced_plan
+
+    with forced_plan(plan, ("notifications",)) as read:
         page, more = centre.listing(db.session, me, limit=2)
-        after = conn.exec_driver_sql(counts).one()
-    finally:
-        raw.prepare_threshold = threshold
-        db.session.rollback()
     assert [n.event_id for n in page] == [ids[2], ids[1]] and more
-    reads = (after[0] - before[0], after[1] - before[1])  # (sequential scans, rows by index)
+    reads = read["notifications"]  # (sequential scans, rows by index)
     assert reads == (0, 3), reads

@@ -202,28 +202,19 @@ def test_a_cases_history_with_a_need_is_read_by_the_case_not_by_every_refusal(pg
             "decline_reason, reasons FROM referrals, generate_series(1, 20000) g WHERE id = :id"),
             {"id": first.id})
 
-    conn = db.session.connection()
-    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
-    conn.exec_driver_sql("DISCARD PLANS")
-    raw = conn.connection.driver_connection
-    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
-    # Index entries read on referrals, and its sequential scans (the differences around the
-    # reads: PostgreSQL 15 keeps a backend's unflushed counts of earlier transactions).
-    counts = ("SELECT sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), "
+    from tests.plans import forced_plan
+
+    # Index entries read on referrals, and its sequential scans.
+    counts = ("SELECT 'referrals', sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), "
               "pg_stat_get_xact_numscans('referrals'::regclass) "
               "FROM pg_index i WHERE i.indrelid = 'referrals'::regclass")
-    try:
-        before = conn.exec_driver_sql(counts).one()
+    with forced_plan(plan, counts=counts) as reads:
         one = routing.offer_history(case_id, NEED)
         many = routing.offer_histories({(case_id, NEED)})
         cached, queried = pools(case_id, open_only=False)
-        after = conn.exec_driver_sql(counts).one()
-    finally:
-        raw.prepare_threshold = threshold
-        db.session.rollback()
     assert one == many[(case_id, NEED)] == {provider_id: "declined"}
     assert cached == queried and cached[1] == {provider_id: "declined"}
-    read, scans = after[0] - before[0], after[1] - before[1]
+    read, scans = reads["referrals"]
     assert read < 100 and scans == 0, (read, scans)
 
 
@@ -248,23 +239,11 @@ def test_a_later_look_reads_the_changed_providers_by_index(pg, plan):
     with db.engine.begin() as conn:  # a provider changed elsewhere since
         conn.execute(sa.update(Provider).where(Provider.id == provider_id).values(capacity=4))
 
-    conn = db.session.connection()
-    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
-    conn.exec_driver_sql("DISCARD PLANS")
-    raw = conn.connection.driver_connection
-    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
-    # The differences around the look: PostgreSQL 15 keeps a backend's unflushed counts of
-    # earlier transactions.
-    scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'providers'"
-    try:
-        before = conn.exec_driver_sql(scans).scalar()
-        case = db.session.get(Case, case_id)
-        facts = routing.case_facts(case)
+    from tests.plans import forced_plan
+
+    with forced_plan(plan, ("providers",)) as reads:
+        facts = routing.case_facts(db.session.get(Case, case_id))
         kinds = routing.routing_rules().rule(NEED).kinds_for(set(facts.groups))
         pool, _ = routing.directory_pool(facts, NEED, kinds, False, routing.utcnow())
-        after = conn.exec_driver_sql(scans).scalar()
-    finally:
-        raw.prepare_threshold = threshold
-        db.session.rollback()
     assert [p.capacity for p in pool if p.id == provider_id] == [4]  # the change was read
-    assert after - before == 0
+    assert reads["providers"][0] == 0, reads  # sequential scans

@@ -883,24 +883,10 @@ def test_the_sweep_reads_the_pending_rows_and_their_events_by_key(pg, plan):
         newest = conn.execute(sa.text("SELECT id FROM events ORDER BY id DESC LIMIT 3")).scalars().all()
         conn.execute(sa.text("DELETE FROM event_outbox WHERE event_id <> ALL(:ids)"), {"ids": newest})
 
-    conn = db.session.connection()
-    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {plan}")
-    conn.exec_driver_sql("DISCARD PLANS")
-    raw = conn.connection.driver_connection
-    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # prepared at once
-    counts = ("SELECT relname, seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
-              "WHERE relname IN ('events', 'event_outbox')")
-    try:
-        # The counts of this backend not yet flushed to the server's may hold those of its
-        # earlier transactions (PostgreSQL 15): the claim's are the difference.
-        before = {name: (seq, fetched) for name, seq, fetched in conn.exec_driver_sql(counts)}
+    from tests.plans import forced_plan
+
+    with forced_plan(plan, ("events", "event_outbox")) as reads:
         claimed = timeline._claim(db.session, None, None, 500)
-        after = {name: (seq, fetched) for name, seq, fetched in conn.exec_driver_sql(counts)}
-    finally:
-        raw.prepare_threshold = threshold
-        db.session.rollback()
     assert sorted(i for i, _ in claimed) == sorted(newest)
-    reads = {name: (after[name][0] - before.get(name, (0, 0))[0],
-                    after[name][1] - before.get(name, (0, 0))[1]) for name in after}
     assert reads["events"] == (0, 3), reads  # (sequential scans, rows by index)
     assert reads["event_outbox"][0] == 0, reads
