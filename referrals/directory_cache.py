@@ -34,8 +34,9 @@ import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from mediation.stamps import stamped_since
 from referrals.models import Provider, ProviderRegion, Referral, ReferralStatus
 from referrals.ranking import CaseFacts, ProviderFacts, case_prefixes
 
@@ -85,13 +86,8 @@ def _read_query(by_ids: bool) -> sa.Select:
     regions = (sa.select(sa.func.array_agg(aggregate_order_by(ProviderRegion.region_prefix,
                                                               ProviderRegion.region_prefix)))
                .where(ProviderRegion.provider_id == Provider.id).scalar_subquery())
-    # The stamps bounded on both sides (no row this snapshot sees was written from its xmax
-    # on): with `>= :after` alone, a plan made without statistics or without the values
-    # (a generic plan) guesses a third of the table and reads every provider at each look.
-    which = (Provider.id.in_(sa.bindparam("ids", expanding=True)) if by_ids else sa.or_(
-        Provider.change_xid.between(sa.bindparam("after", type_=sa.BigInteger),
-                                    sa.func.txid_snapshot_xmax(sa.func.txid_current_snapshot())),
-        Provider.change_xid == sa.any_(sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
+    which = (Provider.id.in_(sa.bindparam("ids", expanding=True)) if by_ids
+             else stamped_since(Provider.change_xid))
     changed = sa.select(
         Provider.id, Provider.name, Provider.kind, Provider.capacity, Provider.load,
         Provider.mediation_type, sa.cast(Provider.specialities, sa.Text).label("specialities"),

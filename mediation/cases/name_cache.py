@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from mediation import driver
 from mediation.cases.models import Case, Petitioner
+from mediation.stamps import stamped_since
 
 
 @dataclass(frozen=True)
@@ -290,18 +291,9 @@ def _query(county: str, first: bool, beside: sa.Select | None = None) -> sa.Sele
                              Petitioner.case_id)
                    .join(Case, Case.id == Petitioner.case_id).where(in_county).subquery())
     else:
-        # Bounded on both sides (no row this snapshot sees was written by a transaction
-        # from its xmax on), so that a plan made without statistics (a fresh database;
-        # autovacuum off) or without the parameters' values (the generic plan the server
-        # may keep for a prepared statement) takes the index: with `>= :after` alone it
-        # guesses a third of the table and reads all of it at each intake.
         recent = (sa.select(Petitioner.id, Petitioner.name, Petitioner.change_xid,
                             Petitioner.case_id)
-                  .where(sa.or_(Petitioner.change_xid.between(
-                                    sa.bindparam("after", type_=sa.BigInteger),
-                                    sa.func.txid_snapshot_xmax(sa.func.txid_current_snapshot())),
-                                Petitioner.change_xid == sa.any_(
-                                    sa.bindparam("pending", type_=ARRAY(sa.BigInteger)))))
+                  .where(stamped_since(Petitioner.change_xid))
                   .cte("recent").prefix_with("MATERIALIZED"))
         # Each row's case by its key (a subquery per row, of which there are a few): a join
         # leaves the planner free to hash the county's every case, which it does when its
