@@ -234,22 +234,25 @@ class ServerProcess:
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _own_cpu_seconds(pid: int) -> float:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command's name (state, ppid, ...); None if gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime
+        return None
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK if fields else 0.0  # utime, stime
 
 
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        if fields:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
@@ -267,11 +270,8 @@ def process_cpu_seconds(pid: int) -> float:
 def _children_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process's children that have ended and been reaped
     (cutime, cstime), from /proc; 0 if gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[13]) + int(fields[14])) / _CLK_TCK
+    fields = _stat(pid)
+    return (int(fields[13]) + int(fields[14])) / _CLK_TCK if fields else 0.0
 
 
 def postgres_cpu_seconds(postmaster: int) -> float:
@@ -312,12 +312,8 @@ class PhaseMeter:
     def _pg(self, wait_for_backends: float = 0.0) -> dict[str, float]:
         with psycopg.connect(libpq_url(self.db_url), autocommit=True, connect_timeout=10) as conn:
             if self.postmaster is None:  # a backend's parent, where the server is on this machine
-                backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-                try:
-                    fields = Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()
-                    self.postmaster = int(fields[1])
-                except OSError:
-                    self.postmaster = 0
+                fields = _stat(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+                self.postmaster = int(fields[1]) if fields else 0
             deadline = time.monotonic() + wait_for_backends
             while time.monotonic() < deadline and conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
