@@ -39,9 +39,11 @@ def s3_endpoint():
     try:
         for _ in range(200):
             try:
-                requests.get(url, timeout=1)
+                # Its first answer can take seconds on a loaded machine (moto imports lazily):
+                # a timed-out probe is a server not ready yet, as a refused one
+                requests.get(url, timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         else:
             raise RuntimeError("moto_server did not start")
