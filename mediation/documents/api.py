@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import marshmallow as ma
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -147,7 +147,10 @@ def send_document(doc: Document) -> Response:
             body.close()
 
     safe = inline(doc.content_type)
-    response = Response(stream_with_context(chunks()), mimetype=doc.content_type)
+    # The store's stream needs no request context (a file, or S3's body): the chunks are
+    # not tied to one, so a response dropped unread (a client gone, a test) closes its
+    # stream when collected without popping whichever context is current then.
+    response = Response(chunks(), mimetype=doc.content_type)
     response.headers["Content-Length"] = str(doc.size)
     response.headers["Content-Disposition"] = content_disposition(doc.name, safe)
     response.headers["X-Content-Type-Options"] = "nosniff"
