@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sort", default="cumulative", help="cProfile's sort key")
     p.add_argument("--top", type=int, default=40, help="cProfile's rows")
     p.add_argument("--statements", action="store_true", help="list the SQL of one intake")
+    p.add_argument("--write", choices=("intake", "message"), default="intake",
+                   help="what is measured: intakes, or messages posted on one case's thread "
+                        "(bench/live.py's write)")
     p.add_argument("--pg-admin-url", default=c.PG_ADMIN_URL)
     return p.parse_args(argv)
 
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         db_url = stack.enter_context(c.fresh_database("bench_profile", args.pg_admin_url))
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-profile-"))
-        os.environ.update(c.mediation_env(db_url, Path(tmp) / "instance", Fernet.generate_key().decode()))
+        os.environ.update(c.mediation_env(db_url, Path(tmp) / "instance", Fernet.generate_key().decode()),
+                          MEDIATION_MESSAGE_RATE="1000000/60")  # as bench/live.py
         totals: dict[str, list[float]] = {}
         for spec in filter(None, args.phases.split(",")):
             timed(spec.strip(), totals)  # before the app is built: views import by name
@@ -116,8 +120,23 @@ def main(argv: list[str] | None = None) -> int:
                 text = answer.get_data(as_text=True)[:300]
                 raise c.BenchError(f"intake {i}: HTTP {answer.status_code} {text}")
 
+        write = intake
+        if args.write == "message":
+            made = client.post("/api/cases", data=json.dumps(case_body(8 * 10**6), ensure_ascii=False)
+                               .encode(), headers=headers)
+            if made.status_code != 201:
+                raise c.BenchError(f"the case: HTTP {made.status_code} {made.get_data(as_text=True)[:300]}")
+            case_id = made.get_json()["id"]
+
+            def write(i: int) -> None:
+                answer = client.post(f"/api/cases/{case_id}/messages", json={"body": f"b{i}"},
+                                     headers=headers)
+                if answer.status_code != 201:
+                    raise c.BenchError(f"message {i}: HTTP {answer.status_code} "
+                                       f"{answer.get_data(as_text=True)[:300]}")
+
         for i in range(args.warmup):
-            intake(10**7 + i)
+            write(10**7 + i)
         if args.statements:
             import sqlalchemy as sa
 
@@ -126,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             seen: list[str] = []
             listener = lambda _conn, _cur, statement, *_: seen.append(statement)  # noqa: E731
             sa.event.listen(engine, "before_cursor_execute", listener)
-            intake(9 * 10**6)
+            write(9 * 10**6)
             sa.event.remove(engine, "before_cursor_execute", listener)
             for statement in seen:
                 print("--", " ".join(statement.split())[:200])
@@ -138,12 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         if profile:
             profile.enable()
         for i in range(args.cases):
-            intake(i)
+            write(i)
         if profile:
             profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"CPU per intake: {cpu / args.cases * 1000:.2f} ms, wall {wall / args.cases * 1000:.2f} ms "
-              f"({args.cases} intakes after {args.warmup})")
+        print(f"CPU per {args.write}: {cpu / args.cases * 1000:.2f} ms, wall {wall / args.cases * 1000:.2f} ms "
+              f"({args.cases} {args.write}s after {args.warmup})")
         for spec, (calls, seconds) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
             print(f"  {spec:60s} {calls / args.cases:5.1f} per intake {seconds / args.cases * 1000:7.3f} ms")
         if profile:
