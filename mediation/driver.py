@@ -21,7 +21,8 @@ take that path.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row, tuple_row
@@ -116,3 +117,93 @@ def _on_cursor(conn: sa.Connection, sql: str, values: Any, named: bool) -> list[
         # connection invalidated when lost, the cursor closed; raises.
         conn._handle_dbapi_exception(exc, sql, values, cursor, None)
         raise  # not reached: the handler raises
+
+
+# --- One object by its key, as the session's `get` loads it ------------------------------
+#
+# `Session.get` of an object the session does not hold runs the ORM's whole query
+# machinery for one row: the compiled statement's cache key, the loading context, the
+# result's metadata (psycopg builds a Column object for each of the row's columns at every
+# statement: 43 for a case), row processors and the identity map's merge. Measured on a
+# message post (bench/profile_intake.py --write message): `require_case`'s get was a fifth
+# of the request's CPU. `get` runs the same SELECT on the driver's cursor and makes the
+# object the way a load leaves it (`loaded`).
+
+
+class _Loader(NamedTuple):
+    """A mapped class's SELECT by its key, its attributes in column order, and the result
+    processing its columns need on this dialect (index, processor)."""
+
+    prepared: Prepared
+    keys: tuple[str, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+# Keyed by (class, dialect+driver); None for a class whose load is more than its row.
+_LOADERS: dict[tuple[type, str], _Loader | None] = {}
+
+
+def _loader(cls: type, dialect: sa.Dialect) -> _Loader | None:
+    key = (cls, f"{dialect.name}+{dialect.driver}")
+    if key in _LOADERS:
+        return _LOADERS[key]
+    mapper: sa.orm.Mapper = sa.inspect(cls)
+    table = mapper.local_table
+    props = list(mapper.column_attrs)
+    simple = (mapper.inherits is None and mapper.polymorphic_on is None
+              and mapper.version_id_col is None and len(mapper.primary_key) == 1
+              and isinstance(table, sa.Table)
+              and all(not p.deferred and len(p.columns) == 1 and p.columns[0].table is table
+                      for p in props)
+              # a relationship loaded with its object (joined, selectin…) is more than a row
+              and all(r.lazy in ("select", True, "noload", "raise", "raise_on_sql", "write_only",
+                                 "dynamic") for r in mapper.relationships))
+    found = None
+    if simple:
+        columns = [p.columns[0] for p in props]
+        statement = sa.select(*columns).where(mapper.primary_key[0] == sa.bindparam("pk"))
+        processors = []
+        for i, column in enumerate(columns):
+            process = column.type._cached_result_processor(dialect, None)
+            if process is not None:
+                processors.append((i, process))
+        found = _Loader(Prepared(statement, dialect), tuple(p.key for p in props), tuple(processors))
+    _LOADERS[key] = found
+    return found
+
+
+def loaded(session: sa.orm.Session, cls: type, values: list[Any] | tuple[Any, ...],
+           keys: tuple[str, ...] | None = None) -> Any:
+    """An instance of `cls` in `session` as if the ORM had loaded it from this row (its
+    column attributes' values in `keys`' order, the mapper's by default, processed
+    already): every column loaded, nothing to flush, its identity from its key. The
+    session must not hold another copy of it."""
+    obj = sa.inspect(cls).class_manager.new_instance()
+    obj.__dict__.update(zip(keys or tuple(p.key for p in sa.inspect(cls).column_attrs), values,
+                            strict=True))
+    sa.orm.make_transient_to_detached(obj)  # its identity from the primary key, all loaded
+    session.add(obj)  # detached -> persistent: in the identity map, nothing to flush
+    return obj
+
+
+def get(session: sa.orm.Session, cls: type, ident: Any) -> Any:
+    """`session.get(cls, ident)`: on PostgreSQL, for an object the session does not hold
+    while it has nothing to flush (a get would autoflush), of a class whose load is its row
+    alone, its SELECT runs on the driver's cursor (unless someone listens to the
+    statements); otherwise, and anywhere else, the session's own get."""
+    if type(ident) is not int or session.new or session.deleted or session.dirty:
+        return session.get(cls, ident)
+    mapper = sa.inspect(cls)
+    if mapper.identity_key_from_primary_key([ident]) in session.identity_map:
+        return session.get(cls, ident)
+    conn = session.connection(bind_arguments={"mapper": mapper})
+    loader = _loader(cls, conn.dialect)
+    if loader is None or conn.dialect.name != "postgresql" or _listened(conn):
+        return session.get(cls, ident)
+    found = _on_cursor(conn, loader.prepared.sql, loader.prepared.literals | {"pk": ident}, False)
+    if not found:
+        return None
+    values = list(found[0])
+    for i, process in loader.processors:
+        values[i] = process(values[i])
+    return loaded(session, cls, values, loader.keys)

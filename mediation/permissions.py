@@ -268,13 +268,14 @@ def require_case(user: User, case_id: int, action: Action | str = Action.CASE_VI
     """The case if the user may see it and do the action; 404 if invisible, 403 if seen
     but the action is not theirs. `action` may be an `Action` or a case action's short
     name (`"edit"`)."""
+    from mediation import driver
     from mediation.cases.models import Case
     from mediation.extensions import db
 
     if isinstance(action, str) and not isinstance(action, Action) and "." not in action:
         action = f"case.{action}"
     rule = rule_for(action)
-    case = db.session.get(Case, case_id)
+    case = driver.get(db.session(), Case, case_id)  # every case's page and write asks
     if case is None or not can_view_case(user, case):
         raise NotFound("case")
     if rule.action != Action.CASE_VIEW and not can(user, rule.action, case):

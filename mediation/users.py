@@ -208,19 +208,9 @@ def _user_for_hash(digest: str) -> User | None:
         for i in _UTC_AT:
             if values[i] is not None:
                 values[i] = clock.as_utc(values[i])
-        user = _loaded_user(session, values)
+        user = driver.loaded(session, User, values, _USER_KEYS)
     if revoked_at is not None or clock.as_utc(expires_at) <= clock.now() or not user.active:
         return None
-    return user
-
-
-def _loaded_user(session: sa.orm.Session, values: list) -> User:
-    """A User in the session as if the ORM had loaded it from this row: every column
-    loaded, no change pending, the same identity (the session holds no other copy)."""
-    user = User.__mapper__.class_manager.new_instance()
-    user.__dict__.update(zip(_USER_KEYS, values, strict=True))
-    sa.orm.make_transient_to_detached(user)  # its identity from the primary key, all loaded
-    session.add(user)  # detached -> persistent: in the identity map, nothing to flush
     return user
 
 

@@ -183,3 +183,76 @@ def test_plain_sql_on_the_driver_gives_what_exec_driver_sql_gives(pg):
     with pytest.raises(sa.exc.InternalError):
         conn.exec_driver_sql("SELECT 1")
     db.session.rollback()
+
+
+def test_get_loads_what_the_sessions_get_loads(pg, monkeypatch):
+    """driver.get (every case's page and write asks for its case through require_case): the
+    object the session's get would give — every column, the identity, nothing to flush, its
+    relationships loaded lazily, changes written back — or None."""
+    from mediation import driver
+    from mediation.cases.models import Case
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    case = make_case(officer, departments=["区住建局"], livelihood_fields=["education"],
+                     petitioners=[{"name": "王建国"}, {"name": "赵四"}])
+    db.session.commit()
+    case_id = case.id
+    db.session.close()
+    expected = db.session.get(Case, case_id)
+    columns = {p.key: getattr(expected, p.key) for p in sa.inspect(Case).column_attrs}
+    names = sorted(p.name for p in expected.petitioners)
+    db.session.close()
+
+    session = db.session()
+    seen: list[str] = []
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("the session's get: not the driver's path")
+
+    monkeypatch.setattr(session, "get", not_here)
+    got = driver.get(session, Case, case_id)
+    monkeypatch.undo()
+    assert {p.key: getattr(got, p.key) for p in sa.inspect(Case).column_attrs} == columns
+    assert got.created_at.utcoffset() is not None  # the column's result processing ran
+    state = sa.inspect(got)
+    assert state.persistent and not state.modified and not session.dirty and not state.expired_attributes
+    assert driver.get(session, Case, case_id) is got  # the session holds it now
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    try:
+        assert sorted(p.name for p in got.petitioners) == names  # loaded on access
+        assert driver.get(session, Case, case_id + 1000) is None  # (through SQLAlchemy: listened)
+    finally:
+        db.engine.dispatch.before_cursor_execute.clear()
+    assert len(seen) == 2
+    got.title = "改过的标题"
+    db.session.commit()
+    db.session.close()
+    assert db.session.get(Case, case_id).title == "改过的标题"
+    assert driver.get(db.session(), Case, case_id + 1000) is None  # on the driver's cursor
+
+
+def test_get_flushes_first_when_the_session_has_changes(pg):
+    """With changes pending, driver.get is the session's get, which writes them first."""
+    from mediation import driver
+    from mediation.cases.models import Case, Petitioner
+    from mediation.extensions import db
+    from tests.factories import make_case, make_user
+
+    officer = make_user("case_officer", "510104")
+    one, two = make_case(officer), make_case(officer)
+    db.session.commit()
+    one.title = "待写入"
+    assert db.session.dirty
+    assert driver.get(db.session(), Case, two.id) is two  # held: the identity map's
+    db.session.expunge(two)
+    fetched = driver.get(db.session(), Case, two.id)
+    assert fetched.id == two.id and not sa.inspect(one).modified  # flushed, as get does
+    db.session.rollback()
+    # a class whose load is more than its row (a deferred column) takes the session's get
+    assert driver._loader(Petitioner, db.engine.dialect) is None
+    db.session.close()
+    kid = db.session.execute(sa.select(Petitioner.id)).scalars().first()
+    assert driver.get(db.session(), Petitioner, kid).id == kid
+    db.session.rollback()
