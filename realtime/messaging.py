@@ -22,7 +22,7 @@ from limits import RateLimitItemPerSecond
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from mediation import settings, timeline, writes
+from mediation import driver, settings, timeline, writes
 from mediation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from mediation.events import EventType, admits, can_see_event
 from mediation.extensions import db
@@ -201,10 +201,13 @@ def _advance_marker(user_id: int, case_id: int, seq: int) -> int:
     """Move the marker forward to `seq` (never back), creating it at the first read: one
     upsert (concurrent first reads: one inserts, the other updates). The marker's value
     afterwards."""
-    upsert = _ADVANCE[db.session.get_bind().dialect.name]
-    moved = db.session.execute(upsert, {"user_id": user_id, "case_id": case_id, "seq": seq,
-                                        "updated_at": utcnow()}).scalar_one_or_none()
-    if moved is None:  # already at or past `seq`
+    conn = db.session.connection()
+    # on the driver's cursor (every message posted moves its author's marker); utcnow() is
+    # in UTC already, as the column's bind processing would make it
+    upsert = driver.prepared(_ADVANCE[conn.dialect.name], conn.dialect)
+    moved = driver.rows(conn, upsert, {"user_id": user_id, "case_id": case_id, "seq": seq,
+                                       "updated_at": utcnow()})
+    if not moved:  # already at or past `seq`
         current = read_seq(user_id, case_id)
         return seq if current is None else current
     return seq
