@@ -373,8 +373,9 @@ def append_batch(
         conn = session.connection()
         pg = conn.dialect.name == "postgresql"
         by_case = tuple(v for case_id in stored for v in (case_id, len(batch[case_id])))
-        rows = conn.exec_driver_sql(
-            _seq_update_sql(len(stored), pg, "?" if conn.dialect.paramstyle == "qmark" else "%s"),
+        # (on the driver's cursor: SQLAlchemy's result for it cost more than its round trip)
+        rows = driver.sql_rows(
+            conn, _seq_update_sql(len(stored), pg, "?" if conn.dialect.paramstyle == "qmark" else "%s"),
             by_case + tuple(stored) + (by_case if pg else ()))
         returned = [(row[0], row[1], row[2], row[3] if pg else None) for row in rows]
         if len(returned) != len(stored):
