@@ -172,23 +172,64 @@ def _jurisdiction_prefix(user: User) -> str:
     return region_prefix(user.region) if user.region else ""
 
 
+def _upper_bound(prefix: str) -> str | None:
+    """The least digit string above every string that starts with `prefix` (ASCII digits,
+    as `region_prefix` gives them): `5101` -> `5102`, `5109` -> `511`, `99` -> None (no
+    bound). Digits, not `510:`: it sorts above the jurisdiction's codes under any collation
+    (a locale's may put `:` before the digits), not only under a bytewise one."""
+    head = prefix.rstrip("9")
+    return head[:-1] + str(int(head[-1]) + 1) if head else None
+
+
+def _in_region(prefix: str):
+    """SQL: the case's region code starts with `prefix` (the jurisdiction's digits). As a
+    range on the indexed column, which any plan can take on PostgreSQL (a `LIKE 'p%'` takes
+    no plain btree index under a collation other than C, and a generic plan's `LIKE :p`
+    none at all); the `LIKE` stays as the definition, checked on the rows the range reads."""
+    from mediation.cases.models import Case
+
+    upper = _upper_bound(prefix)
+    bounded = [Case.region_code >= prefix] + ([Case.region_code < upper] if upper else [])
+    return sa.and_(*bounded, Case.region_code.startswith(prefix, autoescape=True))
+
+
+def _granted(ids):
+    """SQL: the case's id is among `ids` (a case-access rule's SELECT of case ids). On
+    PostgreSQL as `id = ANY(ARRAY(select))`: the select runs once (an InitPlan) and the
+    primary key finds its cases, so the OR of arms is a BitmapOr of index scans; `id IN
+    (select)` inside an OR is a hashed SubPlan tested on every case of the table."""
+    from mediation.cases.models import Case
+    from mediation.extensions import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        return Case.id == sa.any_(sa.func.array(ids.scalar_subquery()))
+    return Case.id.in_(ids)
+
+
 def visible_cases_filter(user: User):
-    """A SQL condition on `Case` true exactly for the cases the user may see."""
+    """A SQL condition on `Case` true exactly for the cases the user may see (the rows
+    `can_view_case` admits). Each arm takes an index on PostgreSQL whatever plan the server
+    makes (custom or generic), so a list reads the user's cases, not the whole table."""
     from mediation.cases.models import Case
 
     if user.role == Role.ADMIN:
         return sa.true()
     conditions = [Case.lead_official_id == user.id]
     if _regional(user):
-        conditions.append(Case.region_code.startswith(_jurisdiction_prefix(user), autoescape=True))
+        prefix = _jurisdiction_prefix(user)
+        if not prefix:
+            return sa.true()  # a national officer or supervisor sees every case
+        conditions.append(_in_region(prefix))
     for rule in _case_access_rules():
         ids = rule(user)
         if ids is not None:
-            conditions.append(Case.id.in_(ids))
+            conditions.append(_granted(ids))
     return sa.or_(*conditions)
 
 
 def can_view_case(user: User, case) -> bool:
+    """Whether `visible_cases_filter(user)` holds for the case: the same arms, the region's
+    in Python (a prefix), the access rules' in SQL."""
     if user.role == Role.ADMIN or case.lead_official_id == user.id:
         return True
     if _regional(user) and case.region_code.startswith(_jurisdiction_prefix(user)):
@@ -201,7 +242,7 @@ def can_view_case(user: User, case) -> bool:
     if not extra:
         return False
     return db.session.execute(
-        sa.select(Case.id).where(Case.id == case.id, sa.or_(*[Case.id.in_(i) for i in extra]))
+        sa.select(Case.id).where(Case.id == case.id, sa.or_(*[_granted(i) for i in extra]))
     ).first() is not None
 
 

@@ -223,3 +223,116 @@ def test_an_action_whose_area_registered_no_rule_raises(ctx, monkeypatch):
     with pytest.raises(LookupError, match="no rule registered for ledger.use"):
         can(admin, Action.LEDGER_USE)
     db.session.rollback()
+
+
+# --- which cases: the SQL filter and the per-case check agree ------------------------------
+
+@pytest.mark.parametrize("prefix,upper", [("51", "52"), ("5101", "5102"), ("510104", "510105"),
+                                          ("5109", "511"), ("510199", "5102"), ("99", None)])
+def test_a_jurisdictions_codes_lie_below_a_digit_bound(prefix, upper):
+    from mediation.permissions import _upper_bound
+
+    assert _upper_bound(prefix) == upper
+
+
+def test_the_filter_and_can_view_case_see_the_same_cases_for_every_kind_of_user(ctx):
+    """Each kind of sight (a region that covers the case's, the lead official's own case,
+    a live referral, a task force) gives the same cases through `visible_cases_filter`
+    (every list, count and search) as through `can_view_case` (every single case): codes
+    at the edges of a jurisdiction's range, a prefix ending in 9, one of nines alone."""
+    import datetime as dt
+
+    from mediation.oversight.models import TaskForceMember
+    from mediation.permissions import can_view_case
+    from referrals.models import Referral
+    from referrals.routing import need_row
+    from tests.factories import make_provider
+
+    lead, member = build_user("lead_official", "510104"), build_user("lead_official", "440000")
+    mediator = build_user("mediator")
+    c = {name: _case(region) for name, region in [
+        ("county", "510104"), ("neighbour", "510105"), ("city", "510100"), ("nine", "510901"),
+        ("nines", "510999"), ("above", "511001"), ("referred", "440306"), ("declined", "440307"),
+        ("task", "320101"), ("edge", "990101")]}
+    c["led"] = _case("440305", lead)  # the lead official's case, outside their region
+    db.session.add(TaskForceMember(case_id=c["task"].id, user_id=member.id, role="member"))
+    county = build_user("case_officer", "510104")
+    db.session.add(TaskForceMember(case_id=c["task"].id, user_id=county.id, role="member"))
+    db.session.commit()
+    provider = make_provider(regions=("440306",), members=(mediator,))
+    now = dt.datetime.now(dt.UTC)
+    for case, status in ((c["referred"], "accepted"), (c["declined"], "declined")):
+        db.session.add(Referral(case_id=case.id, routing_need_id=need_row(case.id, "legal_opinion").id,
+                                need="legal_opinion", provider_id=provider.id, status=status,
+                                offered_at=now, respond_by=now))
+    db.session.commit()
+    every = set(c)
+    expect = {
+        build_user("admin"): every,
+        build_user("case_officer"): every,  # national
+        county: {"county", "task"},
+        build_user("case_officer", "510100"): {"county", "neighbour", "city"},
+        build_user("supervisor", "510100"): {"county", "neighbour", "city"},
+        build_user("case_officer", "510900"): {"nine", "nines"},
+        build_user("supervisor", "51"): {"county", "neighbour", "city", "nine", "nines", "above"},
+        build_user("supervisor", "990000"): {"edge"},
+        build_user("case_officer", "440305"): {"led"},
+        lead: {"led"},
+        member: {"task"},
+        mediator: {"referred"},
+        build_user("lawyer"): set(),
+        build_user("department"): set(),
+    }
+    names = {case.id: name for name, case in c.items()}
+    for user, seen in expect.items():
+        ids = db.session.execute(sa.select(Case.id).where(visible_cases_filter(user))).scalars()
+        assert {names[i] for i in ids} == seen, (user.role, user.region)
+        assert {name for name, case in c.items() if can_view_case(user, case)} == seen, (
+            user.role, user.region)
+    db.session.rollback()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_a_county_officers_case_list_reads_their_cases_by_index(pg, plan):
+    """The case list (a page newest first, and its count) of an officer of one county
+    reads that county's cases, and the one case a rule shows them, by index: never every
+    case of the database. So whether the server plans the prepared statement with the
+    parameters' values or keeps one plan made without them, here with no statistics at
+    all (a fresh database; this machine's PostgreSQL runs without autovacuum). With
+    `region_code LIKE :prefix` (no plain btree index takes it under the C.UTF-8 collation,
+    nor a generic plan) and `id IN (rule's select)` (a hashed SubPlan, no index) the count
+    read every case in a sequential scan, and the page walked the primary key down from
+    the newest case of any county."""
+    from mediation.cases.queries import filtered_cases, page_of, sorted_cases
+    from mediation.oversight.models import TaskForceMember
+    from tests.factories import case_row, make_user
+
+    officer = make_user("case_officer", "510104")
+    mine, other = case_row("510104"), case_row("510105")
+    cases = Case.__table__
+    columns = [col.name for col in cases.columns if col.name not in ("id", "reference", "region_code")]
+    copies = sa.text(f"INSERT INTO cases (reference, region_code, {', '.join(columns)}) "
+                     f"SELECT reference || :region || g, :region, {', '.join(columns)} "
+                     "FROM cases, generate_series(1, :n) g WHERE id = :id")
+    with db.engine.begin() as conn:  # the county's cases first, then 20,000 of two others
+        conn.execute(copies, {"region": "510104", "n": 39, "id": mine})
+        conn.execute(copies, {"region": "510105", "n": 10000, "id": other})
+        conn.execute(copies, {"region": "440305", "n": 10000, "id": other})
+    shown = db.session.execute(sa.select(sa.func.max(Case.id)).where(Case.region_code == "510105")
+                               ).scalar_one()  # in the officer's task force: a rule shows it
+    db.session.add(TaskForceMember(case_id=shown, user_id=officer.id, role="member"))
+    db.session.commit()
+    county = db.session.execute(sa.select(Case.id).where(Case.region_code == "510104")
+                                .order_by(Case.id.desc())).scalars().all()
+    assert len(county) == 40
+
+    from tests.plans import forced_plan
+
+    with forced_plan(plan, ("cases",)) as reads:
+        rows, total, _page = page_of(sorted_cases(filtered_cases(officer, {}), "-id"), 1, 20)
+        ids = [case.id for case in rows]
+    assert (ids, total) == ([shown, *county[:19]], 41)
+    seq_scans, by_index = reads["cases"]
+    assert seq_scans == 0, reads
+    assert by_index <= 2 * 41, reads  # the count's and the page's: the 41 cases it shows
