@@ -161,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         if profile:
             profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"CPU per {args.write}: {cpu / args.cases * 1000:.2f} ms, wall {wall / args.cases * 1000:.2f} ms "
-              f"({args.cases} {args.write}s after {args.warmup})")
+        print(f"CPU per {args.write}: {cpu / args.cases * 1000:.2f} ms, "
+              f"wall {wall / args.cases * 1000:.2f} ms ({args.cases} {args.write}s after {args.warmup})")
         for spec, (calls, seconds) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
-            print(f"  {spec:60s} {calls / args.cases:5.1f} per intake {seconds / args.cases * 1000:7.3f} ms")
+            print(f"  {spec:60s} {calls / args.cases:5.1f} per {args.write} "
+                  f"{seconds / args.cases * 1000:7.3f} ms")
         if profile:
             pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
     return 0
