@@ -41,3 +41,24 @@ def test_the_profiler_times_named_functions_over_real_intakes_and_cleans_up():
                      "mediation.timeline:append_batch": "1.0"}, out
     assert any(line.startswith("-- INSERT") or line.startswith("-- WITH") for line in out.splitlines())
     assert _profile_databases() == before
+
+
+@pytest.mark.postgres
+def test_the_profiler_measures_messages_posted_on_one_case():
+    """--write message: bench/live.py's write (a message on one case's thread), timed the same way."""
+    before = _profile_databases()
+    run = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "profile_intake.py"), "--write", "message", "--cases", "3",
+         "--warmup", "2", "--phases", "mediation.permissions:require_case", "--statements",
+         "--pg-admin-url", ADMIN],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    out = run.stdout
+    assert "CPU per message:" in out and "(3 messages after 2)" in out
+    timed = {line.split()[0]: line.split()[1] for line in out.splitlines() if "per message" in line
+             and line.startswith("  ")}
+    assert timed == {"mediation.permissions:require_case": "1.0"}, out  # one case asked for per post
+    statements = [line for line in out.splitlines() if line.startswith("-- ")]
+    assert any("INSERT INTO events" in line for line in statements)
+    assert any("read_markers" in line for line in statements)
+    assert _profile_databases() == before
