@@ -176,7 +176,11 @@ def _upper_bound(prefix: str) -> str | None:
     """The least digit string above every string that starts with `prefix` (ASCII digits,
     as `region_prefix` gives them): `5101` -> `5102`, `5109` -> `511`, `99` -> None (no
     bound). Digits, not `510:`: it sorts above the jurisdiction's codes under any collation
-    (a locale's may put `:` before the digits), not only under a bytewise one."""
+    (a locale's may put `:` before the digits), not only under a bytewise one. A prefix
+    that is not all ASCII digits (a region written into the table by hand) gets no bound:
+    the `LIKE` beside the range still decides, only without the range's help."""
+    if not (prefix.isascii() and prefix.isdigit()):
+        return None
     head = prefix.rstrip("9")
     return head[:-1] + str(int(head[-1]) + 1) if head else None
 

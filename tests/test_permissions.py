@@ -228,7 +228,8 @@ def test_an_action_whose_area_registered_no_rule_raises(ctx, monkeypatch):
 # --- which cases: the SQL filter and the per-case check agree ------------------------------
 
 @pytest.mark.parametrize("prefix,upper", [("51", "52"), ("5101", "5102"), ("510104", "510105"),
-                                          ("5109", "511"), ("510199", "5102"), ("99", None)])
+                                          ("5109", "511"), ("510199", "5102"), ("99", None),
+                                          ("51a", None), ("５１", None)])
 def test_a_jurisdictions_codes_lie_below_a_digit_bound(prefix, upper):
     from mediation.permissions import _upper_bound
 
