@@ -23,16 +23,21 @@ def _profile_databases() -> int:
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'bench_profile%'").fetchone()[0]
 
 
+def _profile(*args: str) -> str:
+    """The profiler's output with these arguments, on the test server (it must succeed)."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "profile_intake.py"), *args, "--pg-admin-url", ADMIN],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run.stdout
+
+
 @pytest.mark.postgres
 def test_the_profiler_times_named_functions_over_real_intakes_and_cleans_up():
     before = _profile_databases()
-    run = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "profile_intake.py"), "--cases", "4", "--warmup", "2",
-         "--phases", "mediation.cases.petitions:find_candidates,mediation.timeline:append_batch",
-         "--statements", "--pg-admin-url", ADMIN],
-        capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    out = run.stdout
+    out = _profile("--cases", "4", "--warmup", "2", "--phases",
+                   "mediation.cases.petitions:find_candidates,mediation.timeline:append_batch",
+                   "--statements")
     assert "CPU per intake:" in out and "(4 intakes after 2)" in out
     timed = {line.split()[0]: line.split()[1] for line in out.splitlines() if "per intake" in line
              and line.startswith("  ")}
@@ -47,13 +52,8 @@ def test_the_profiler_times_named_functions_over_real_intakes_and_cleans_up():
 def test_the_profiler_measures_messages_posted_on_one_case():
     """--write message: bench/live.py's write (a message on one case's thread), timed the same way."""
     before = _profile_databases()
-    run = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "profile_intake.py"), "--write", "message", "--cases", "3",
-         "--warmup", "2", "--phases", "mediation.permissions:require_case", "--statements",
-         "--pg-admin-url", ADMIN],
-        capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    out = run.stdout
+    out = _profile("--write", "message", "--cases", "3", "--warmup", "2",
+                   "--phases", "mediation.permissions:require_case", "--statements")
     assert "CPU per message:" in out and "(3 messages after 2)" in out
     timed = {line.split()[0]: line.split()[1] for line in out.splitlines() if "per message" in line
              and line.startswith("  ")}
