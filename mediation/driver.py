@@ -173,14 +173,13 @@ def _loader(cls: type, dialect: sa.Dialect) -> _Loader | None:
 
 
 def loaded(session: sa.orm.Session, cls: type, values: list[Any] | tuple[Any, ...],
-           keys: tuple[str, ...] | None = None) -> Any:
+           keys: tuple[str, ...]) -> Any:
     """An instance of `cls` in `session` as if the ORM had loaded it from this row (its
-    column attributes' values in `keys`' order, the mapper's by default, processed
-    already): every column loaded, nothing to flush, its identity from its key. The
-    session must not hold another copy of it."""
+    column attributes' values in `keys`' order, processed already): every column loaded,
+    nothing to flush, its identity from its key. The session must not hold another copy
+    of it."""
     obj = sa.inspect(cls).class_manager.new_instance()
-    obj.__dict__.update(zip(keys or tuple(p.key for p in sa.inspect(cls).column_attrs), values,
-                            strict=True))
+    obj.__dict__.update(zip(keys, values, strict=True))
     sa.orm.make_transient_to_detached(obj)  # its identity from the primary key, all loaded
     session.add(obj)  # detached -> persistent: in the identity map, nothing to flush
     return obj

@@ -219,12 +219,15 @@ def test_get_loads_what_the_sessions_get_loads(pg, monkeypatch):
     state = sa.inspect(got)
     assert state.persistent and not state.modified and not session.dirty and not state.expired_attributes
     assert driver.get(session, Case, case_id) is got  # the session holds it now
-    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
         assert sorted(p.name for p in got.petitioners) == names  # loaded on access
         assert driver.get(session, Case, case_id + 1000) is None  # (through SQLAlchemy: listened)
     finally:
-        db.engine.dispatch.before_cursor_execute.clear()
+        sa.event.remove(db.engine, "before_cursor_execute", record)  # only this test's listener
     assert len(seen) == 2
     got.title = "改过的标题"
     db.session.commit()
