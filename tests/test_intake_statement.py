@@ -185,3 +185,34 @@ def test_the_one_statement_intake_leaves_its_objects_loaded_and_linked(pg):
     db.session.remove()
     stored = db.session.get(Case, made.id)
     assert [p.name for p in stored.petitioners] == [p["name"] for p in _body()["petitioners"]]
+
+
+def test_the_ids_statement_is_planned_once_per_count_of_petitioners(pg):
+    # The ids statement names its sequences and its count as constants (one text per count):
+    # once psycopg has prepared it, the server runs the plan it made, never a new custom plan
+    # per execution (what a count as a parameter led to). And it gives the sequences' values.
+    officer = make_user("case_officer", "510104")
+    made = [commands.intake(db.session.get(User, officer.id), _body(petitioners=[
+        {"name": f"序列{i}号{k}", "phone": f"13900{i:03d}{k:03d}"} for k in range(3)]))
+        for i in range(2)]
+    db.session.remove()
+    ids = [[p.id for p in sorted(db.session.get(Case, c.id).petitioners, key=lambda p: p.id)]
+           for c in made]
+    assert [len(x) for x in ids] == [3, 3]
+    assert ids[1] == list(range(ids[0][0] + 3, ids[0][0] + 6))  # consecutive values of one sequence
+    db.session.remove()
+    conn = db.session.connection()
+    sql = commands._take_ids_sql(conn, 3)
+    assert "%s" not in sql and "generate_series(1, 3)" in sql
+    sequences = conn.exec_driver_sql(commands._SEQUENCES).one()
+    assert all(f"nextval('{name}')" in sql for name in sequences)
+    from mediation import driver
+
+    for _ in range(8):  # past psycopg's prepare threshold (5)
+        case_id, petition_id, taken = driver.sql_rows(conn, sql, ())[0]
+        assert len(taken) == 3 and case_id > made[-1].id
+    plans = conn.exec_driver_sql(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+        "WHERE statement LIKE '%%generate_series(1, 3)%%'").all()
+    assert len(plans) == 1 and plans[0][0] >= 2 and plans[0][1] == 0
+    db.session.rollback()
