@@ -73,7 +73,8 @@ class Event(db.Model):
     __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),)
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    # no index of its own: uq_events_case_seq, on (case_id, seq), answers every read by case
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
     seq: Mapped[int]
     type: Mapped[str] = mapped_column(sa.String(64))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -890,3 +890,35 @@ def test_the_sweep_reads_the_pending_rows_and_their_events_by_key(pg, plan):
     assert sorted(i for i, _ in claimed) == sorted(newest)
     assert reads["events"] == (0, 3), reads  # (sequential scans, rows by index)
     assert reads["event_outbox"][0] == 0, reads
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan", ["force_custom_plan", "force_generic_plan"])
+def test_a_cases_events_are_read_by_the_case_and_seq_index_beside_a_large_timeline(pg, plan):
+    """Events have no index on case_id alone (migration 0035): the unique index on
+    (case_id, seq) answers every read by case. A catch-up and a timeline page read the
+    case's own events by that index, whatever plan the server makes and with no
+    statistics, beside another case of 20,000 events."""
+    officer, case_id = _case_with_events(2)
+    from tests.factories import make_case
+
+    big = make_case(officer).id
+    assert timeline.drain()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
+            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
+            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": big})
+        indexes = conn.execute(sa.text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events'")).scalars().all()
+    assert "ix_events_case_id" not in indexes and "uq_events_case_seq" in indexes
+    mine = db.session.execute(sa.select(sa.func.count()).where(Event.case_id == case_id)).scalar()
+    db.session.rollback()
+    from tests.plans import forced_plan
+
+    with forced_plan(plan, ("events",)) as reads:
+        stored = timeline.stored_events_after(case_id, 0, 500)
+        later = timeline.events_after(case_id, 1, 500)
+    assert [e.seq for e in stored] == list(range(1, mine + 1))
+    assert [e.seq for e in later] == list(range(2, mine + 1))
+    assert reads["events"] == (0, 2 * mine - 1), reads  # (sequential scans, rows by index)
