@@ -910,8 +910,9 @@ def _deliver_taken(ids: list[int], envelopes: list[dict[str, Any]],
     publishes; the publishers' rare reads get a session bound to it)."""
     with db.engine.connect() as conn:
         conn.begin()
-        claim = driver.prepared(_TAKE, conn.dialect)  # on the driver's cursor: a hot path
-        taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, claim, {"ids": ids})}
+        statement, params = _take(ids)
+        claim = driver.prepared(statement, conn.dialect)  # on the driver's cursor: a hot path
+        taken: Taken = {i: (at, n) for i, at, n in driver.rows(conn, claim, params)}
         if len(taken) < len(ids):
             kept = [(i, env) for i, env in zip(ids, envelopes, strict=True) if i in taken]
             if not kept:
@@ -972,14 +973,33 @@ _CLAIM = sa.select(_OUTBOX.c.event_id).where(_OUTBOX.c.event_id.in_(_IDS))
 # rows stay locked until then); one that does not puts back the rows of the events not sent
 # (`_settle`). It also sets the transaction's lock_timeout (SET LOCAL, in the same round
 # trip): the rows it locks are evaluated by its filter first, and without rows nothing else
-# runs in the transaction. The ids go as one array (`= ANY`), not one parameter each: the
-# statement's text is the same for any batch, with no per-call expansion.
-_TAKE = (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(
-    sa.select(_OUTBOX.c.event_id).where(
-        _OUTBOX.c.event_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))),
-        sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
-    ).with_for_update(skip_locked=True)))
-    .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
+# runs in the transaction.
+def _take_of(ids: sa.ColumnElement[bool]) -> sa.Delete:
+    return (sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(
+        sa.select(_OUTBOX.c.event_id).where(
+            ids, sa.func.set_config("lock_timeout", CLAIM_LOCK_TIMEOUT, sa.true()).is_not(None),
+        ).with_for_update(skip_locked=True)))
+        .returning(_OUTBOX.c.event_id, _OUTBOX.c.created_at, _OUTBOX.c.attempts))
+
+
+# A request's own events (DIRECT_MAX at most) are claimed by a statement with one parameter
+# per id, one statement per count, each built and compiled once: the server plans it once
+# per connection. With the ids as one array (`= ANY`) it planned the claim anew at every
+# execution: its generic plan guesses ten elements (and a hash join over the whole outbox),
+# so the custom plan always looked cheaper. pg_stat_statements over 2,200 intakes: 59 us of
+# planning and 27 us of execution per intake. Larger batches (the publisher thread's) take
+# the array: one statement for any of them.
+_TAKE_COUNTED = [_take_of(_OUTBOX.c.event_id.in_([sa.bindparam(f"id_{k}", type_=sa.BigInteger)
+                                                  for k in range(n)]))
+                 for n in range(1, DIRECT_MAX + 1)]
+_TAKE = _take_of(_OUTBOX.c.event_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
+
+
+def _take(ids: list[int]) -> tuple[sa.Delete, dict[str, Any]]:
+    """The claim of these events sent from memory and its parameters."""
+    if 0 < len(ids) <= len(_TAKE_COUNTED):
+        return _TAKE_COUNTED[len(ids) - 1], {f"id_{k}": i for k, i in enumerate(ids)}
+    return _TAKE, {"ids": ids}
 _PUT_BACK = sa.insert(_OUTBOX)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))

@@ -922,3 +922,41 @@ def test_a_cases_events_are_read_by_the_case_and_seq_index_beside_a_large_timeli
     assert [e.seq for e in stored] == list(range(1, mine + 1))
     assert [e.seq for e in later] == list(range(2, mine + 1))
     assert reads["events"] == (0, 2 * mine - 1), reads  # (sequential scans, rows by index)
+
+
+@pytest.mark.postgres
+def test_postgresql_the_claim_of_a_requests_events_is_planned_once_and_takes_only_them(pg):
+    """A request's own events (up to DIRECT_MAX) are claimed by a statement with one
+    parameter per id: the server keeps one plan for it, where the ids as an array made it
+    plan the claim anew at every execution. Larger batches take the array. Either way the
+    claim takes (deletes) the named pending rows and no other."""
+    _, case_id = _case_with_events(0)
+    assert timeline.drain()
+    with db.engine.begin() as conn:  # 30 more events of the case, all pending
+        conn.execute(sa.text(
+            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
+            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
+            "FROM events, generate_series(1, 15) g WHERE case_id = :c"), {"c": case_id})
+        conn.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
+                             "SELECT id, 0, now() FROM events WHERE case_id = :c"), {"c": case_id})
+        pending = conn.execute(sa.text("SELECT event_id FROM event_outbox ORDER BY 1")).scalars().all()
+    assert len(pending) == 32
+    from mediation import driver
+
+    with db.engine.connect() as conn:
+        conn.begin()
+        for ids in (pending[:2], pending[2:2 + timeline.DIRECT_MAX + 1]):  # by count, by array
+            statement, params = timeline._take(ids)
+            assert ("= ANY" in str(statement)) == (len(ids) > timeline.DIRECT_MAX)
+            taken = driver.rows(conn, driver.prepared(statement, conn.dialect), params)
+            assert sorted(row[0] for row in taken) == ids
+        left = conn.execute(sa.text("SELECT event_id FROM event_outbox ORDER BY 1")).scalars().all()
+        assert left == pending[2 + timeline.DIRECT_MAX + 1:]
+        statement, params = timeline._take(pending[-2:])
+        for _ in range(15):  # psycopg prepares it after 5; the server then tries 5 custom plans
+            driver.rows(conn, driver.prepared(statement, conn.dialect), params)
+        plans = conn.execute(sa.text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'DELETE FROM event_outbox%' AND statement NOT LIKE '%ANY%'")).all()
+        conn.rollback()
+    assert len(plans) == 1 and plans[0].generic_plans >= 3, plans
