@@ -67,12 +67,19 @@ def prepared(statement: sa.Executable, dialect: sa.Dialect) -> Prepared:
 
 
 def rows(conn: sa.Connection, prepared: Prepared, params: dict[str, Any], *,
-         named: bool = False) -> list[Any]:
+         named: bool = False, planned_each_time: bool = False) -> list[Any]:
     """The statement's rows on `conn` with `params` (besides its literals): tuples, or with
-    `named` rows whose columns are attributes too, as SQLAlchemy's rows."""
+    `named` rows whose columns are attributes too, as SQLAlchemy's rows.
+
+    `planned_each_time`: psycopg never prepares it, so the server plans it with the values
+    at every execution (a custom plan), however long the connection lives. For a statement
+    whose right plan depends on its values, where a prepared one would have the server
+    settle, after five executions, on a generic plan whose guesses (no statistics, a range
+    of unknown width) read whole tables."""
     if prepared.dialect != "postgresql" or conn.dialect.name != "postgresql" or _listened(conn):
         return list(conn.execute(prepared.statement, params).all())
-    return _on_cursor(conn, prepared.sql, prepared.literals | params, named)
+    return _on_cursor(conn, prepared.sql, prepared.literals | params, named,
+                      False if planned_each_time else None)
 
 
 def sql_rows(conn: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -106,11 +113,12 @@ def _cursor(conn: sa.Connection, named: bool) -> Any:
     return cursor
 
 
-def _on_cursor(conn: sa.Connection, sql: str, values: Any, named: bool) -> list[Any]:
+def _on_cursor(conn: sa.Connection, sql: str, values: Any, named: bool,
+               prepare: bool | None = None) -> list[Any]:
     cursor = None
     try:
         cursor = _cursor(conn, named)
-        cursor.execute(sql, values)
+        cursor.execute(sql, values, prepare=prepare)
         return cursor.fetchall()
     except Exception as exc:
         # SQLAlchemy's own handling of a driver's error: wrapped (DBAPIError), the

@@ -259,3 +259,49 @@ def test_get_flushes_first_when_the_session_has_changes(pg):
     kid = db.session.execute(sa.select(Petitioner.id)).scalars().first()
     assert driver.get(db.session(), Petitioner, kid).id == kid
     db.session.rollback()
+
+
+def test_a_statement_planned_each_time_is_never_prepared(pg, monkeypatch):
+    """`planned_each_time`: psycopg never prepares the statement, so the server plans it
+    with its values at every execution, however long the connection lives; without it,
+    psycopg prepares it after its threshold (5) and the server may settle on a generic plan.
+    The repeat check's look and its matches by number run so (their right plan depends on
+    the values), every other statement on the driver's cursor as before."""
+    import psycopg
+
+    from mediation import driver
+    from mediation.cases import commands
+    from mediation.extensions import db
+    from mediation.users import User
+    from tests.factories import make_user
+    from tests.test_intake_statement import _body
+
+    conn = db.session.connection()
+    each = driver.Prepared(sa.select(sa.literal_column("41") + sa.bindparam("n")), conn.dialect)
+    kept = driver.Prepared(sa.select(sa.literal_column("42") + sa.bindparam("n")), conn.dialect)
+    for n in range(8):
+        assert driver.rows(conn, each, {"n": n}, planned_each_time=True) == [(41 + n,)]
+        assert driver.rows(conn, kept, {"n": n}) == [(42 + n,)]
+    prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+    assert any("42" in s for s in prepared) and not any("41" in s for s in prepared)
+    db.session.rollback()
+
+    asked: list[tuple[str, object]] = []
+    execute = psycopg.Cursor.execute
+
+    def spy(self, query, params=None, *, prepare=None, binary=None):
+        asked.append((str(query), prepare))
+        return execute(self, query, params, prepare=prepare, binary=binary)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    officer = make_user("case_officer", "510104")
+    commands.intake(db.session.get(User, officer.id), _body())
+    db.session.remove()
+    # the look (the name copy's snapshot and names, and matches by number) and the rest
+    def repeat_check(sql: str) -> bool:
+        return "txid_current_snapshot" in sql or sql.lstrip().startswith("WITH matched")
+
+    assert [prepare for sql, prepare in asked if "txid_current_snapshot" in sql] == [False], asked
+    assert {prepare for sql, prepare in asked if repeat_check(sql)} == {False}, asked
+    rest = [prepare for sql, prepare in asked if not repeat_check(sql)]
+    assert len(rest) >= 3 and set(rest) == {None}, asked

@@ -356,8 +356,10 @@ def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
     if db.session.autoflush:
         db.session.flush()
     conn = db.session.connection()
-    return _kept(actor, driver.rows(conn, _matches_prepared(conn.dialect), params, named=True),
-                 exclude)
+    # planned with its values, as the name copy's look (name_cache): arrays of a few
+    # numbers, which a generic plan guesses at ten each
+    return _kept(actor, driver.rows(conn, _matches_prepared(conn.dialect), params, named=True,
+                                    planned_each_time=True), exclude)
 
 
 # A row of _matches_statement read in the name copy's look, as the driver's named rows are.
@@ -430,7 +432,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 if rest:
                     read += driver.rows(conn, _matches_prepared(conn.dialect),
                                         _matches_params({"id_number": set(), "phone": set()}, rest),
-                                        named=True)
+                                        named=True, planned_each_time=True)
                 read.sort(key=lambda r: r.petitioner_id)  # as _matches_statement orders them
                 preloaded = _kept(actor, read, exclude)
         else:
