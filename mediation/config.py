@@ -25,7 +25,9 @@ def flask_config(values: dict[str, Any]) -> dict[str, Any]:
     if secure is None:  # cookies only over HTTPS outside the embedded mode (plain HTTP on a laptop)
         secure = not values["MEDIATION_EMBEDDED"]
     # A host that does not answer fails the start in seconds rather than hanging it.
-    engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10},
+                                      "pool_size": values["MEDIATION_DB_POOL_SIZE"],
+                                      "max_overflow": values["MEDIATION_DB_MAX_OVERFLOW"]}
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     # A failed statement's parameters (names, numbers, user names) stay out of exceptions

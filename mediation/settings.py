@@ -355,6 +355,15 @@ SETTINGS: tuple[Setting, ...] = (
             "gunicorn threads per web process (`mediation serve` outside the embedded mode): "
             "each open WebSocket holds one; the process accepts that many connections plus 900 "
             "idle keep-alive ones", area="operations"),
+    Setting("MEDIATION_DB_POOL_SIZE", _integer(1, 1000), 10,
+            "PostgreSQL connections a process keeps open for reuse; size it to the requests "
+            "and background threads that use the database at once (a connection opened past "
+            "it is closed when returned, and the next one is a new server process)",
+            area="operations"),
+    Setting("MEDIATION_DB_MAX_OVERFLOW", _integer(0, 1000), 20,
+            "PostgreSQL connections a process may open beyond the pool in a burst (closed when "
+            "returned); past pool and overflow a request waits for a free connection",
+            area="operations"),
     Setting("MEDIATION_GRACEFUL_TIMEOUT", _integer(1, 3600), 10,
             "seconds a stopping web process waits for open requests (WebSockets never end "
             "by themselves)", area="operations"),

@@ -137,3 +137,34 @@ def test_clock_configuration_reaches_the_app(tmp_path, monkeypatch):
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["MEDIATION_CLOCKS"]["handling_extension_max"] == 20
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+
+
+@pytest.mark.postgres
+def test_the_database_pool_is_sized_by_its_settings(tmp_path):
+    """A process keeps MEDIATION_DB_POOL_SIZE connections for reuse and opens at most
+    MEDIATION_DB_MAX_OVERFLOW more in a burst, closed when returned."""
+    from mediation.extensions import db
+
+    base = {"MEDIATION_DATABASE_URL": PG_SERVER, "MEDIATION_SECRET_KEY": GOOD_SECRET,
+            "MEDIATION_PII_KEY": GOOD_PII}
+    app = create_app({**base, "INSTANCE_PATH": str(tmp_path / "a")})
+    with app.app_context():
+        assert (db.engine.pool.size(), db.engine.pool._max_overflow) == (10, 20)
+    app = create_app({**base, "MEDIATION_DB_POOL_SIZE": "3", "MEDIATION_DB_MAX_OVERFLOW": "2",
+                      "INSTANCE_PATH": str(tmp_path / "b")})
+    with app.app_context():
+        pool = db.engine.pool
+        held = [db.engine.connect() for _ in range(5)]  # the pool's 3 and the 2 of the burst
+        backends = {c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in held}
+        assert len(backends) == 5 and pool.checkedout() == 5
+        for c in held:
+            c.close()
+        assert pool.checkedin() == 3  # the burst's two closed, the pool's three kept
+        again = [db.engine.connect() for _ in range(3)]
+        assert {c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in again} < backends
+        for c in again:
+            c.close()
+        db.engine.dispose()
+    for bad in ("0", "many"):
+        with pytest.raises(ConfigError, match="MEDIATION_DB_POOL_SIZE"):
+            create_app({**base, "MEDIATION_DB_POOL_SIZE": bad, "INSTANCE_PATH": str(tmp_path / "c")})
