@@ -325,14 +325,15 @@ def test_evaluation_forms_refuse_inline_and_record_through_the_commands(app, api
         db.session.remove()
     html = page(web, f"/supervision/evaluation?quarter={reports_quarter(due)}")
     assert "督促履行协议" in html and 'data-state="open"' in html
-    r = web.post(f"/supervision/evaluation/rectifications/{rect_id}/done",
-                 data={"csrf_token": token, "done_on": future, "note": "x"})
+    # Posted where the page's form posts: with the quarter it lists the rectification in
+    # (its due date's: the next quarter from December on), the page an error is shown on.
+    done = f"/supervision/evaluation/rectifications/{rect_id}/done?quarter={reports_quarter(due)}"
+    r = web.post(done, data={"csrf_token": token, "done_on": future, "note": "x"})
     assert r.status_code == 422 and f'id="f-done-{rect_id}-done_on-error"' in r.get_data(as_text=True)
-    r = web.post(f"/supervision/evaluation/rectifications/{rect_id}/done",
-                 data={"csrf_token": token, "done_on": today, "note": "已督促履行完毕"})
+    r = web.post(done, data={"csrf_token": token, "done_on": today, "note": "已督促履行完毕"})
     assert r.status_code == 302
     assert 'data-state="done"' in page(web, r.headers["Location"])
-    r = web.post(f"/supervision/evaluation/rectifications/{rect_id}/done", data={"csrf_token": token})
+    r = web.post(done, data={"csrf_token": token})
     assert r.status_code == 409 and "已按期整改" in r.get_data(as_text=True)
 
     # The scores come from the same report the API returns.
