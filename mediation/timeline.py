@@ -1000,6 +1000,8 @@ def _take(ids: list[int]) -> tuple[sa.Delete, dict[str, Any]]:
     if 0 < len(ids) <= len(_TAKE_COUNTED):
         return _TAKE_COUNTED[len(ids) - 1], {f"id_{k}": i for k, i in enumerate(ids)}
     return _TAKE, {"ids": ids}
+
+
 _PUT_BACK = sa.insert(_OUTBOX)
 _CLEAR = sa.delete(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
 _RETRY_LATER = (sa.update(_OUTBOX).where(_OUTBOX.c.event_id.in_(_IDS))
