@@ -42,44 +42,47 @@ def _listened(conn: sa.Connection) -> bool:
 
 class Prepared:
     """A statement and its SQL text for one dialect, compiled once; with the values of its
-    literal parameters (a county's prefix built into the statement)."""
-
-    def __init__(self, statement: sa.Executable, dialect: sa.Dialect) -> None:
-        self.statement = statement
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        self.sql: str = compiled.string
-        self.literals: dict[str, Any] = dict(compiled.params)
-        self.dialect = dialect.name
-
-
-# Keyed by the statement itself (held here: a key's statement can never be another's).
-_COMPILED: dict[tuple[sa.Executable, str], Prepared] = {}
-
-
-def prepared(statement: sa.Executable, dialect: sa.Dialect) -> Prepared:
-    """`statement` compiled for this dialect and driver, once per process (for statements
-    that live as long as the process: module constants, or built once per dialect)."""
-    key = (statement, f"{dialect.name}+{dialect.driver}")
-    found = _COMPILED.get(key)
-    if found is None:
-        found = _COMPILED[key] = Prepared(statement, dialect)
-    return found
-
-
-def rows(conn: sa.Connection, prepared: Prepared, params: dict[str, Any], *,
-         named: bool = False, planned_each_time: bool = False) -> list[Any]:
-    """The statement's rows on `conn` with `params` (besides its literals): tuples, or with
-    `named` rows whose columns are attributes too, as SQLAlchemy's rows.
+    literal parameters (a county's prefix built into the statement).
 
     `planned_each_time`: psycopg never prepares it, so the server plans it with the values
     at every execution (a custom plan), however long the connection lives. For a statement
     whose right plan depends on its values, where a prepared one would have the server
     settle, after five executions, on a generic plan whose guesses (no statistics, a range
     of unknown width) read whole tables."""
+
+    def __init__(self, statement: sa.Executable, dialect: sa.Dialect, *,
+                 planned_each_time: bool = False) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        self.sql: str = compiled.string
+        self.literals: dict[str, Any] = dict(compiled.params)
+        self.dialect = dialect.name
+        # psycopg's `prepare` argument: False never prepares, None after its threshold
+        self.prepare: bool | None = False if planned_each_time else None
+
+
+# Keyed by the statement itself (held here: a key's statement can never be another's).
+_COMPILED: dict[tuple[sa.Executable, str], Prepared] = {}
+
+
+def prepared(statement: sa.Executable, dialect: sa.Dialect, *,
+             planned_each_time: bool = False) -> Prepared:
+    """`statement` compiled for this dialect and driver, once per process (for statements
+    that live as long as the process: module constants, or built once per dialect)."""
+    key = (statement, f"{dialect.name}+{dialect.driver}")
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = Prepared(statement, dialect, planned_each_time=planned_each_time)
+    return found
+
+
+def rows(conn: sa.Connection, prepared: Prepared, params: dict[str, Any], *,
+         named: bool = False) -> list[Any]:
+    """The statement's rows on `conn` with `params` (besides its literals): tuples, or with
+    `named` rows whose columns are attributes too, as SQLAlchemy's rows."""
     if prepared.dialect != "postgresql" or conn.dialect.name != "postgresql" or _listened(conn):
         return list(conn.execute(prepared.statement, params).all())
-    return _on_cursor(conn, prepared.sql, prepared.literals | params, named,
-                      False if planned_each_time else None)
+    return _on_cursor(conn, prepared.sql, prepared.literals | params, named, prepared.prepare)
 
 
 def sql_rows(conn: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:

@@ -989,16 +989,19 @@ def _take_of(ids: sa.ColumnElement[bool]) -> sa.Delete:
 # so the custom plan always looked cheaper. pg_stat_statements over 2,200 intakes: 59 us of
 # planning and 27 us of execution per intake. Larger batches (the publisher thread's) take
 # the array: one statement for any of them.
-_TAKE_COUNTED = [_take_of(_OUTBOX.c.event_id.in_([sa.bindparam(f"id_{k}", type_=sa.BigInteger)
-                                                  for k in range(n)]))
-                 for n in range(1, DIRECT_MAX + 1)]
+@functools.cache
+def _take_counted(n: int) -> sa.Delete:
+    return _take_of(_OUTBOX.c.event_id.in_([sa.bindparam(f"id_{k}", type_=sa.BigInteger)
+                                            for k in range(n)]))
+
+
 _TAKE = _take_of(_OUTBOX.c.event_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
 
 
 def _take(ids: list[int]) -> tuple[sa.Delete, dict[str, Any]]:
     """The claim of these events sent from memory and its parameters."""
-    if 0 < len(ids) <= len(_TAKE_COUNTED):
-        return _TAKE_COUNTED[len(ids) - 1], {f"id_{k}": i for k, i in enumerate(ids)}
+    if 0 < len(ids) <= DIRECT_MAX:
+        return _take_counted(len(ids)), {f"id_{k}": i for k, i in enumerate(ids)}
     return _TAKE, {"ids": ids}
 
 

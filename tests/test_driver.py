@@ -277,10 +277,11 @@ def test_a_statement_planned_each_time_is_never_prepared(pg, monkeypatch):
     from tests.test_intake_statement import _body
 
     conn = db.session.connection()
-    each = driver.Prepared(sa.select(sa.literal_column("41") + sa.bindparam("n")), conn.dialect)
+    each = driver.Prepared(sa.select(sa.literal_column("41") + sa.bindparam("n")), conn.dialect,
+                           planned_each_time=True)
     kept = driver.Prepared(sa.select(sa.literal_column("42") + sa.bindparam("n")), conn.dialect)
     for n in range(8):
-        assert driver.rows(conn, each, {"n": n}, planned_each_time=True) == [(41 + n,)]
+        assert driver.rows(conn, each, {"n": n}) == [(41 + n,)]
         assert driver.rows(conn, kept, {"n": n}) == [(42 + n,)]
     prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
     assert any("42" in s for s in prepared) and not any("41" in s for s in prepared)

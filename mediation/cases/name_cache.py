@@ -351,18 +351,17 @@ class NameCache:
             key = (county, seen is None, with_beside.statement if with_beside else None)
             query = self._queries.get(key)
             if query is None:
+                # Planned with its values at every execution: its right plan depends on them
+                # (`after` reads the few petitioners changed since the copy last looked, by
+                # index). Prepared, a long-lived connection's server settled after five
+                # executions on a generic plan that guessed a third of the table for that
+                # range and, with no statistics, read both tables whole (bench/intake.py with
+                # a pool that kept its connections: 1.4 ms per look against 0.2).
                 query = self._queries[key] = driver.Prepared(
                     _query(county, seen is None, with_beside.statement if with_beside else None),
-                    conn.dialect)
+                    conn.dialect, planned_each_time=True)
             look_params = {} if seen is None else {"after": seen.xmax, "pending": sorted(seen.running)}
-            # Planned with its values at every execution: its right plan depends on them
-            # (`after` reads the few petitioners changed since the copy last looked, by
-            # index). Prepared, a long-lived connection's server settled after five
-            # executions on a generic plan that guessed a third of the table for that range
-            # and, with no statistics, read both tables whole (bench/intake.py with a pool
-            # that kept its connections: 1.4 ms per look against 0.2).
-            rows = driver.rows(conn, query, look_params if params is None else look_params | params,
-                               planned_each_time=True)
+            rows = driver.rows(conn, query, look_params if params is None else look_params | params)
             beside_rows = None
             if params is not None:
                 beside_rows = [r[_LOOK_COLUMNS:] for r in rows if r[0] is None]

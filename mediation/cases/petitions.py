@@ -330,8 +330,10 @@ def _matches_params(by_number: dict[str, set[str]], ids: set[int]) -> dict[str, 
 
 
 def _matches_prepared(dialect: sa.Dialect) -> driver.Prepared:
-    """_matches_statement compiled for the dialect (once)."""
-    return driver.prepared(_matches_statement(dialect.name), dialect)
+    """_matches_statement compiled for the dialect (once); planned with its values at every
+    execution, as the name copy's look (name_cache): arrays of a few numbers, which a
+    generic plan guesses at ten each."""
+    return driver.prepared(_matches_statement(dialect.name), dialect, planned_each_time=True)
 
 
 def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
@@ -356,10 +358,8 @@ def _load_matches(actor: User, by_number: dict[str, set[str]], ids: set[int],
     if db.session.autoflush:
         db.session.flush()
     conn = db.session.connection()
-    # planned with its values, as the name copy's look (name_cache): arrays of a few
-    # numbers, which a generic plan guesses at ten each
-    return _kept(actor, driver.rows(conn, _matches_prepared(conn.dialect), params, named=True,
-                                    planned_each_time=True), exclude)
+    return _kept(actor, driver.rows(conn, _matches_prepared(conn.dialect), params, named=True),
+                 exclude)
 
 
 # A row of _matches_statement read in the name copy's look, as the driver's named rows are.
@@ -432,7 +432,7 @@ def find_candidates(actor: User, data: dict[str, Any], exclude: int | None = Non
                 if rest:
                     read += driver.rows(conn, _matches_prepared(conn.dialect),
                                         _matches_params({"id_number": set(), "phone": set()}, rest),
-                                        named=True, planned_each_time=True)
+                                        named=True)
                 read.sort(key=lambda r: r.petitioner_id)  # as _matches_statement orders them
                 preloaded = _kept(actor, read, exclude)
         else:
