@@ -50,3 +50,15 @@ def forced_plan(plan: str, tables: tuple[str, ...] = (), counts: str = TABLE_REA
     for name, numbers in after.items():
         was = before.get(name, (0,) * len(numbers))
         reads[name] = tuple(n - w for n, w in zip(numbers, was, strict=True))
+
+
+def copy_events(conn, case_id: int, times: int) -> None:
+    """`times` more copies of a case's events on `conn` (each copy's seqs above the last: the
+    case's events must number fewer than 10), for a timeline of many rows without the cost of
+    appending them one by one. Their chain is not a chain: for plans, not for verification."""
+    from sqlalchemy import text
+
+    conn.execute(text(
+        "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
+        "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
+        "FROM events, generate_series(1, :times) g WHERE case_id = :c"), {"c": case_id, "times": times})

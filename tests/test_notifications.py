@@ -10,6 +10,7 @@ from mediation.extensions import db
 from mediation.notifications.models import Notification
 from mediation.timeline import Event
 from tests.page_client import PageClient
+from tests.plans import copy_events, forced_plan
 
 
 def _offer(api, officer, case_id, provider_id):
@@ -175,10 +176,7 @@ def test_a_users_list_reads_their_newest_rows_by_index(pg, plan):
     case_id = make_case(officer).id
     db.session.commit()
     with db.engine.begin() as conn:  # mine first (3), then 20,000 for another user
-        conn.execute(sa.text(
-            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
-            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
-            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": case_id})
+        copy_events(conn, case_id, 10000)
         ids = conn.execute(sa.text("SELECT id FROM events ORDER BY id")).scalars().all()
         conn.execute(sa.text(
             "INSERT INTO notifications (user_id, event_id, case_id, type, created_at) "
@@ -187,8 +185,6 @@ def test_a_users_list_reads_their_newest_rows_by_index(pg, plan):
         conn.execute(sa.text(
             "INSERT INTO notifications (user_id, event_id, case_id, type, created_at) "
             "SELECT :u, id, case_id, type, now() FROM events ORDER BY id"), {"u": busy.id})
-
-    from tests.plans import forced_plan
 
     with forced_plan(plan, ("notifications",)) as read:
         page, more = centre.listing(db.session, me, limit=2)

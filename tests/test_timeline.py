@@ -18,6 +18,7 @@ from mediation.extensions import db
 from mediation.registry import registry
 from mediation.timeline import Event, EventOutbox
 from tests.factories import make_user
+from tests.plans import copy_events, forced_plan
 
 
 def _officer():
@@ -874,16 +875,11 @@ def test_the_sweep_reads_the_pending_rows_and_their_events_by_key(pg, plan):
     _, case_id = _case_with_events(0)
     assert timeline.drain()
     with db.engine.begin() as conn:  # 20,000 more events, each once pending, then published
-        conn.execute(sa.text(
-            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
-            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
-            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": case_id})
+        copy_events(conn, case_id, 10000)
         conn.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
                              "SELECT id, 0, now() - interval '1 minute' FROM events"))
         newest = conn.execute(sa.text("SELECT id FROM events ORDER BY id DESC LIMIT 3")).scalars().all()
         conn.execute(sa.text("DELETE FROM event_outbox WHERE event_id <> ALL(:ids)"), {"ids": newest})
-
-    from tests.plans import forced_plan
 
     with forced_plan(plan, ("events", "event_outbox")) as reads:
         claimed = timeline._claim(db.session, None, None, 500)
@@ -905,17 +901,12 @@ def test_a_cases_events_are_read_by_the_case_and_seq_index_beside_a_large_timeli
     big = make_case(officer).id
     assert timeline.drain()
     with db.engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
-            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
-            "FROM events, generate_series(1, 10000) g WHERE case_id = :c"), {"c": big})
+        copy_events(conn, big, 10000)
         indexes = conn.execute(sa.text(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'events'")).scalars().all()
     assert "ix_events_case_id" not in indexes and "uq_events_case_seq" in indexes
     mine = db.session.execute(sa.select(sa.func.count()).where(Event.case_id == case_id)).scalar()
     db.session.rollback()
-    from tests.plans import forced_plan
-
     with forced_plan(plan, ("events",)) as reads:
         stored = timeline.stored_events_after(case_id, 0, 500)
         later = timeline.events_after(case_id, 1, 500)
@@ -933,10 +924,7 @@ def test_postgresql_the_claim_of_a_requests_events_is_planned_once_and_takes_onl
     _, case_id = _case_with_events(0)
     assert timeline.drain()
     with db.engine.begin() as conn:  # 30 more events of the case, all pending
-        conn.execute(sa.text(
-            "INSERT INTO events (case_id, seq, type, actor_id, at, data, prev_hash, hash) "
-            "SELECT case_id, seq + 10 * g, type, actor_id, at, data, prev_hash, hash "
-            "FROM events, generate_series(1, 15) g WHERE case_id = :c"), {"c": case_id})
+        copy_events(conn, case_id, 15)
         conn.execute(sa.text("INSERT INTO event_outbox (event_id, attempts, created_at) "
                              "SELECT id, 0, now() FROM events WHERE case_id = :c"), {"c": case_id})
         pending = conn.execute(sa.text("SELECT event_id FROM event_outbox ORDER BY 1")).scalars().all()
